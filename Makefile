@@ -1,0 +1,45 @@
+# Two commands for a fresh Debian machine with Python 3.11: `make run` and `make test`.
+PY        ?= python3
+VENV      := .venv
+BIN       := $(VENV)/bin
+PORT      ?= 8501
+SOURCE    ?= data/sample
+WAREHOUSE ?= var/warehouse.duckdb
+STAMP     := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | sha1sum | cut -c1-12)
+# Everything the warehouse is built from: rebuild when any of it is newer.
+WAREHOUSE_INPUTS := $(shell find $(SOURCE) warehouse etl expectations -type f \( -name '*.py' -o -name '*.sql' -o -name '*.csv' -o -name '*.json' -o -name '*.xlsx' -o -name '*.kmz' -o -name '*.kml' \) 2>/dev/null)
+
+.PHONY: run test install warehouse e2e lock clean
+
+run: $(WAREHOUSE)
+	TSUNAGARI_WAREHOUSE=$(WAREHOUSE) $(BIN)/streamlit run dashboard/app.py --server.port $(PORT) --server.address localhost
+
+test: $(STAMP)
+	./tools/system-deps.sh browser
+	$(BIN)/python -m pytest
+
+install: $(STAMP)
+
+$(STAMP):
+	./tools/system-deps.sh base
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+warehouse: $(WAREHOUSE)
+
+$(WAREHOUSE): $(STAMP) $(WAREHOUSE_INPUTS)
+	$(BIN)/python -m etl build --source $(SOURCE) --warehouse $(WAREHOUSE)
+
+e2e: $(STAMP)
+	./tools/system-deps.sh browser
+	$(BIN)/python -m pytest tests/e2e
+
+lock: $(STAMP)
+	{ echo "# Pinned versions for a reproducible install (pip install -c constraints.txt -e '.[dev]')."; \
+	  echo "# Regenerate with: make lock"; \
+	  $(BIN)/pip freeze --exclude-editable; } > constraints.txt
+
+clean:
+	rm -rf var test-artifacts .pytest_cache

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install the Debian packages the project needs, only when missing (idempotent, quiet when done).
+#   base:    python3-venv (Debian's python3 lacks ensurepip without it)
+#   browser: chromium + fonts-noto-cjk for the end-to-end tests (Japanese glyphs in screenshots)
+set -euo pipefail
+want=()
+if [ "${1:-base}" = "browser" ]; then
+  for pkg in chromium fonts-noto-cjk; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || want+=("$pkg")
+  done
+else
+  python3 -c "import ensurepip" 2>/dev/null || want+=(python3-venv)
+fi
+[ ${#want[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing Debian packages: ${want[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
