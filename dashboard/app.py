@@ -1,0 +1,51 @@
+"""Entry point: sidebar (language, city), navigation, then the selected page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import data, state
+from dashboard.registry import PAGES
+from warehouse import query
+
+HERE = Path(__file__).resolve().parent
+
+st.set_page_config(page_title="つながり Tsunagari", page_icon=":material/diversity_3:", layout="wide")
+
+try:
+    cities = query.cities(data.connection())
+except query.WarehouseMissing as missing:
+    st.error(state.translate("ja", "app.no_warehouse", path=str(missing)))
+    st.stop()
+
+state.init_from_url(cities["code"].to_list())
+
+with st.sidebar:
+    st.radio(
+        "言語 / Language",
+        options=["ja", "en"],
+        format_func=lambda code: {"ja": "日本語", "en": "English"}[code],
+        key=state.LANG_KEY,
+        horizontal=True,
+    )
+    name_column = "name_ja" if state.lang() == "ja" else "name_en"
+    names = dict(zip(cities["code"], cities[name_column], strict=True))
+    st.selectbox(
+        state.t("app.city"),
+        options=[state.ALL_CITIES, *names],
+        format_func=lambda code: state.t("app.all_cities") if code == state.ALL_CITIES else names[code],
+        key=state.CITY_KEY,
+    )
+    st.caption(state.t("app.sample_notice"))
+
+state.sync_url()
+
+navigation = st.navigation(
+    [
+        st.Page(str(HERE / spec.script), title=spec.title, url_path=spec.url_path, icon=spec.icon, default=spec.default)
+        for spec in PAGES
+    ]
+)
+navigation.run()

@@ -1,0 +1,1 @@
+"""Chart builders, one module per page: frames in, alt.Chart or pdk.Deck out, no streamlit."""

@@ -1,0 +1,44 @@
+"""Chart builders: frames in, alt.Chart out (no streamlit here)."""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+
+
+def phase_chart(phases: pl.DataFrame, lang: str) -> alt.Chart:
+    """Bar per city up to the phase it has reached (1 = (ア) … 4 = (エ))."""
+    name = "name_ja" if lang == "ja" else "name_en"
+    phase_name = "phase_name_ja" if lang == "ja" else "phase_name_en"
+    data = phases.select(
+        pl.col(name).alias("city"),
+        pl.col("phase_order").alias("phase"),
+        (pl.col("phase_label").fill_null("") + pl.col(phase_name).fill_null("—")).alias("label"),
+        "steps_done",
+        "steps_in_progress",
+        "steps_total",
+    ).to_pandas()
+    titles = {
+        "ja": ("到達段階", "市", "段階", "完了", "進行中", "ステップ数"),
+        "en": ("Phase reached", "City", "Phase", "Done", "In progress", "Steps"),
+    }[lang]
+    axis_labels = "['', '(ア)', '(イ)', '(ウ)', '(エ)'][datum.value]"
+    base = alt.Chart(data).encode(
+        y=alt.Y("city:N", title=titles[1], sort=None),
+        x=alt.X(
+            "phase:Q",
+            title=titles[0],
+            scale=alt.Scale(domain=[0, 4]),
+            axis=alt.Axis(values=[0, 1, 2, 3, 4], labelExpr=axis_labels),
+        ),
+        tooltip=[
+            alt.Tooltip("city:N", title=titles[1]),
+            alt.Tooltip("label:N", title=titles[2]),
+            alt.Tooltip("steps_done:Q", title=titles[3]),
+            alt.Tooltip("steps_in_progress:Q", title=titles[4]),
+            alt.Tooltip("steps_total:Q", title=titles[5]),
+        ],
+    )
+    bars = base.mark_bar(color="#2e75b6", cornerRadiusEnd=3)
+    text = base.mark_text(align="left", dx=4, color="#1f2933").encode(text="label:N")
+    return (bars + text).properties(height=alt.Step(34))

@@ -1,0 +1,41 @@
+"""One message catalogue for the whole UI: Japanese by default, English on request.
+
+Each language is a folder of TOML files (locales/<lang>/*.toml), one per page plus common.toml, merged
+into one catalogue; a key defined in two files is an error.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+from pathlib import Path
+
+LOCALES_DIR = Path(__file__).resolve().parent / "locales"
+LANGUAGES = ("ja", "en")
+DEFAULT_LANGUAGE = "ja"
+
+
+@cache
+def catalogue(lang: str) -> dict[str, str]:
+    """Flattened messages of one language ("home.title" → text)."""
+    flat: dict[str, str] = {}
+
+    def walk(prefix: str, node: dict, source: Path) -> None:
+        for key, value in node.items():
+            name = f"{prefix}.{key}" if prefix else key
+            if isinstance(value, dict):
+                walk(name, value, source)
+            elif name in flat:
+                raise ValueError(f"{source}: message {name!r} is defined twice")
+            else:
+                flat[name] = value
+
+    for path in sorted((LOCALES_DIR / lang).glob("*.toml")):
+        with open(path, "rb") as handle:
+            walk("", tomllib.load(handle), path)
+    return flat
+
+
+def translate(lang: str, key: str, **values: object) -> str:
+    """Message for key in lang, formatted with values; a missing key raises KeyError."""
+    return catalogue(lang)[key].format(**values)

@@ -1,0 +1,100 @@
+"""概要 (Home): the four cities' joint figures, each city's phase, and data freshness."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data, state
+from dashboard.charts import home as charts
+from dashboard.downloads import csv_bytes
+from dashboard.format import date_label, number
+from warehouse import query
+
+t = state.t
+con = data.connection()
+city = state.city()
+lang = state.lang()
+
+kpis = query.home_kpis(con, city)
+phases = query.city_phases(con)
+run = query.latest_run(con)
+cities = query.cities(con)
+scope = t("app.all_cities") if city is None else cities.filter(cities["code"] == city)[
+    "name_ja" if lang == "ja" else "name_en"
+][0]
+
+st.title(t("home.title"))
+st.caption(t("home.subtitle", scope=scope))
+
+st.subheader(t("home.survey"))
+survey = st.columns(4)
+survey[0].metric(t("home.distributed"), t("unit.orgs", n=number(kpis["organisations_distributed"])))
+survey[1].metric(t("home.answered"), t("unit.orgs", n=number(kpis["organisations_answered"])))
+survey[2].metric(t("home.rate"), t("unit.pct", n=number(kpis["response_rate_pct"], 1)))
+survey[3].metric(t("home.mapped"), t("unit.orgs", n=number(kpis["organisations_mapped"])))
+
+st.subheader(t("home.events"))
+events = st.columns(4)
+events[0].metric(
+    t("home.visitors"),
+    t("unit.people", n=number(kpis["exhibition_visitors"])),
+    help=t("home.visitors_help", days=kpis["exhibition_open_days"]),
+)
+events[1].metric(
+    t("home.ws_participations"),
+    t("unit.people", n=number(kpis["workshop_participations"])),
+    help=t("home.ws_participations_help"),
+)
+events[2].metric(
+    t("home.ws_unique"),
+    t("unit.people", n=number(kpis["workshop_unique_participants"])),
+    help=t("home.ws_unique_help"),
+)
+events[3].metric(t("home.symposium"), t("unit.people", n=number(kpis["symposium_participants"])))
+
+table = query.city_kpis_table(con, lang)
+st.download_button(
+    t("home.download"),
+    data=csv_bytes(table.rename({c: t(f"kpi.{c}") for c in table.columns})),
+    file_name="tsunagari_kpis.csv",
+    mime="text/csv",
+    on_click="ignore",
+)
+
+st.subheader(t("home.phase"))
+shown = phases if city is None else phases.filter(phases["city_code"] == city)
+st.altair_chart(charts.phase_chart(shown, lang), width="stretch")
+phase_name = "phase_name_ja" if lang == "ja" else "phase_name_en"
+st.dataframe(
+    shown.select(
+        ("name_ja" if lang == "ja" else "name_en"),
+        "phase_label",
+        phase_name,
+        "steps_done",
+        "steps_in_progress",
+        "steps_total",
+    ),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "name_ja": t("col.city"),
+        "name_en": t("col.city"),
+        "phase_label": t("col.phase_label"),
+        phase_name: t("col.phase"),
+        "steps_done": t("col.steps_done"),
+        "steps_in_progress": t("col.steps_in_progress"),
+        "steps_total": t("col.steps_total"),
+    },
+)
+
+st.subheader(t("home.freshness"))
+if run is None:
+    st.warning(t("home.no_run"))
+else:
+    fresh = st.columns(3)
+    fresh[0].metric(t("home.last_build"), date_label(run["finished_at"], lang))
+    passed = run["expectations"] - run["expectations_failed"]
+    fresh[1].metric(t("home.checks"), t("home.checks_value", passed=passed, total=run["expectations"]))
+    fresh[2].metric(t("home.quarantined"), t("unit.rows", n=number(run["quarantined"])))
+    status = "home.status_ok" if run["expectations_failed"] == 0 and run["quarantined"] == 0 else "home.status_warn"
+    (st.success if status == "home.status_ok" else st.warning)(t(status, run_id=run["run_id"]))

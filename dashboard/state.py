@@ -1,0 +1,51 @@
+"""Session-wide choices (language, city) kept in session state and mirrored in the URL query string."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
+
+LANG_KEY = "lang"
+CITY_KEY = "city"
+ALL_CITIES = "all"
+
+
+def init_from_url(city_codes: list[str]) -> None:
+    """On a session's first run, take language and city from the query string when they are valid."""
+    params = st.query_params
+    if LANG_KEY not in st.session_state:
+        lang = params.get(LANG_KEY, DEFAULT_LANGUAGE)
+        st.session_state[LANG_KEY] = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+    if CITY_KEY not in st.session_state:
+        city = params.get(CITY_KEY, ALL_CITIES)
+        st.session_state[CITY_KEY] = city if city in city_codes else ALL_CITIES
+
+
+def sync_url() -> None:
+    """Write the current choices back to the query string so a link reproduces the view."""
+    lang, city = st.session_state[LANG_KEY], st.session_state[CITY_KEY]
+    if lang == DEFAULT_LANGUAGE:
+        st.query_params.pop(LANG_KEY, None)
+    else:
+        st.query_params[LANG_KEY] = lang
+    if city == ALL_CITIES:
+        st.query_params.pop(CITY_KEY, None)
+    else:
+        st.query_params[CITY_KEY] = city
+
+
+def lang() -> str:
+    """Current UI language."""
+    return st.session_state.get(LANG_KEY, DEFAULT_LANGUAGE)
+
+
+def city() -> str | None:
+    """Selected city code, or None for 4市全体."""
+    value = st.session_state.get(CITY_KEY, ALL_CITIES)
+    return None if value == ALL_CITIES else value
+
+
+def t(key: str, **values: object) -> str:
+    """Message in the current language."""
+    return translate(lang(), key, **values)

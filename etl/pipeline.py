@@ -1,0 +1,273 @@
+"""The one orchestrator: transform every source, validate, build a new warehouse file, swap it in."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from etl.errors import EtlError, ValidationFailed
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS_DIR = ROOT / "warehouse" / "seeds"
+DDL_DIR = ROOT / "warehouse" / "ddl"
+MARTS_DIR = ROOT / "warehouse" / "marts"
+EXPECTATIONS_DIR = ROOT / "expectations"
+LINEAGE_COLUMNS = ("_file", "_sheet", "_row")
+# Tables whose rows make the published content; bookkeeping tables (etl_*, quarantine) are excluded
+# so that the same sources give the same checksum on every run.
+BOOKKEEPING = ("etl_run", "etl_source_file", "etl_validation", "quarantine")
+HISTORY_RUNS = 200  # runs of history carried into each new warehouse
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a successful build published."""
+
+    run_id: str
+    warehouse: Path
+    content_checksum: str
+    rows_loaded: int
+    rows_quarantined: int
+
+
+def _silent(_: str) -> None:
+    """Progress sink that discards messages."""
+
+
+@contextlib.contextmanager
+def build_lock(warehouse: Path) -> Iterator[None]:
+    """Serialise builds of one warehouse; the kernel drops the lock if the process dies."""
+    lock_path = warehouse.with_name(warehouse.name + ".lock")
+    with open(lock_path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def temp_path(warehouse: Path, run_id: str) -> Path:
+    """Where a run builds its new file: beside the published one, so os.replace is atomic."""
+    return warehouse.with_name(f".{warehouse.name}.{run_id}.tmp")
+
+
+def remove_stale_temps(warehouse: Path) -> list[Path]:
+    """Delete temp files left by a killed build (called under the build lock)."""
+    stale = sorted(warehouse.parent.glob(f".{warehouse.name}.*.tmp*"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def sources_digest(files: list) -> str:
+    """Short digest over the names and hashes of every input file."""
+    digest = hashlib.sha256()
+    for stat in sorted(files, key=lambda s: s.file_name):
+        digest.update(f"{stat.file_name}\0{stat.sha256}\n".encode())
+    return digest.hexdigest()[:8]
+
+
+def ddl_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """Column names of a warehouse table, in DDL order."""
+    schema, _, name = table.rpartition(".")
+    rows = con.execute(
+        "select column_name from information_schema.columns "
+        "where table_schema = ? and table_name = ? order by ordinal_position",
+        [schema or "main", name],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def quoted(table: str) -> str:
+    """Quote a table name that came from the DDL catalogue (never from user input)."""
+    return ".".join('"' + part.replace('"', '""') + '"' for part in table.split("."))
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
+    """Insert a frame into a DDL table by column name, dropping lineage columns."""
+    columns = ddl_columns(con, table)
+    if not columns:
+        raise EtlError(f"table {table} is not in the warehouse DDL")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise EtlError(f"table {table}: the transform did not produce columns {missing}")
+    data = frame.select(columns).to_arrow()
+    con.register("_frame", data)
+    try:
+        con.execute(f"insert into {quoted(table)} select * from _frame")
+    finally:
+        con.unregister("_frame")
+    return frame.height
+
+
+def content_checksum(con: duckdb.DuckDBPyConnection) -> str:
+    """sha256 over every content table's rows in a stable order."""
+    tables = con.execute(
+        "select table_schema || '.' || table_name from information_schema.tables "
+        "where table_type = 'BASE TABLE' order by 1"
+    ).fetchall()
+    digest = hashlib.sha256()
+    for (table,) in tables:
+        if table.split(".", 1)[1] in BOOKKEEPING:
+            continue
+        rows = con.execute(f"select * from {quoted(table)} order by all").fetchall()
+        digest.update(table.encode() + b"\0")
+        for row in rows:
+            digest.update(repr(row).encode())
+    return digest.hexdigest()
+
+
+def copy_history(con: duckdb.DuckDBPyConnection, previous: Path) -> None:
+    """Carry the last runs' bookkeeping rows from the published warehouse into the new one."""
+    if not previous.exists():
+        return
+    try:
+        con.execute("attach ? as prev (read_only)", [str(previous)])
+    except duckdb.Error:
+        # An unreadable previous file must not block a rebuild; history restarts from this run.
+        return
+    try:
+        kept = "select run_id from prev.etl_run order by started_at desc limit ?"
+        for table in BOOKKEEPING:
+            con.execute(
+                f"insert into {quoted(table)} select * from prev.{quoted(table)} "
+                f"where run_id in ({kept})",
+                [HISTORY_RUNS - 1],
+            )
+    finally:
+        con.execute("detach prev")
+
+
+def build_marts(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Create every mart from warehouse/marts/*.sql (file name = table name)."""
+    names = []
+    for path in sorted(MARTS_DIR.glob("*.sql")):
+        name = path.stem
+        con.execute(f"create table {quoted(name)} as {path.read_text(encoding='utf-8')}")
+        names.append(name)
+    return names
+
+
+def now_utc() -> dt.datetime:
+    """Current UTC time without tzinfo (DuckDB TIMESTAMP)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def build(
+    source_dir: Path,
+    warehouse: Path,
+    *,
+    progress: Progress = _silent,
+    seeds_dir: Path = SEEDS_DIR,
+    expectations_dir: Path = EXPECTATIONS_DIR,
+) -> RunResult:
+    """Build the warehouse from a source bundle and publish it atomically; raise EtlError on failure."""
+    from etl.sources import transform_bundle
+    from etl.validate import load_suites, validate
+
+    source_dir = Path(source_dir)
+    warehouse = Path(warehouse)
+    started = now_utc()
+    if not source_dir.is_dir():
+        raise EtlError(f"{source_dir}: source directory not found")
+    progress(f"extract + normalise: {source_dir}")
+    bundle = transform_bundle(source_dir, seeds_dir)
+    progress("validate (Great Expectations)")
+    outcome = validate(bundle.tables, load_suites(expectations_dir))
+    if outcome.fatal:
+        raise ValidationFailed("validation failed, nothing published:\n- " + "\n- ".join(outcome.fatal))
+    run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + sources_digest(bundle.files)
+    quarantine = pl.concat([bundle.quarantine, outcome.quarantine], how="vertical_relaxed")
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    with build_lock(warehouse):
+        for path in remove_stale_temps(warehouse):
+            progress(f"removed a stale temp file from an interrupted build: {path.name}")
+        tmp = temp_path(warehouse, run_id)
+        try:
+            result = _write(tmp, warehouse, run_id, started, source_dir, bundle, outcome, quarantine, progress)
+            progress(f"publish: {warehouse}")
+            os.replace(tmp, warehouse)
+            _fsync_dir(warehouse.parent)
+        finally:
+            tmp.unlink(missing_ok=True)
+            Path(str(tmp) + ".wal").unlink(missing_ok=True)
+    return result
+
+
+def _write(tmp, warehouse, run_id, started, source_dir, bundle, outcome, quarantine, progress) -> RunResult:
+    """Write everything into the new file and close it; the published file is untouched."""
+    con = duckdb.connect(str(tmp))
+    try:
+        for path in sorted(DDL_DIR.glob("*.sql")):
+            con.execute(path.read_text(encoding="utf-8"))
+        progress("stage: load tables")
+        rows_loaded = 0
+        for table, frame in outcome.tables.items():
+            rows_loaded += insert_frame(con, table, frame)
+        progress("marts")
+        build_marts(con)
+        checksum = content_checksum(con)
+        copy_history(con, warehouse)
+        quarantined_rows = _record(con, run_id, started, source_dir, bundle, outcome, quarantine, checksum)
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    return RunResult(run_id, warehouse, checksum, rows_loaded, quarantined_rows)
+
+
+def _record(con, run_id, started, source_dir, bundle, outcome, quarantine, checksum) -> int:
+    """Insert this run's lineage, validation results, quarantine and run row."""
+    per_file = (
+        quarantine.filter(pl.col("row_number").is_not_null())
+        .select("file_name", "sheet", "row_number")
+        .unique()
+        .group_by("file_name")
+        .len()
+    )
+    bad_rows = dict(per_file.iter_rows())
+    files = pl.DataFrame(
+        [
+            {
+                "run_id": run_id,
+                "file_name": s.file_name,
+                "kind": s.kind,
+                "sha256": s.sha256,
+                "size_bytes": s.size_bytes,
+                "encoding": s.encoding,
+                "rows_read": s.rows_read,
+                "rows_loaded": s.rows_read - bad_rows.get(s.file_name, 0),
+                "rows_quarantined": bad_rows.get(s.file_name, 0),
+            }
+            for s in bundle.files
+        ]
+    )
+    insert_frame(con, "etl_source_file", files)
+    insert_frame(con, "etl_validation", outcome.results.with_columns(run_id=pl.lit(run_id)))
+    insert_frame(con, "quarantine", quarantine.with_columns(run_id=pl.lit(run_id)))
+    total_bad = sum(bad_rows.values())
+    message = f"{sum(s.rows_read for s in bundle.files)} rows read, {total_bad} quarantined"
+    con.execute(
+        "insert into etl_run values (?, ?, ?, 'published', ?, ?, ?)",
+        [run_id, started, now_utc(), str(source_dir), checksum, message],
+    )
+    return total_bad
+
+
+def _fsync_dir(path: Path) -> None:
+    """Flush the directory entry so the rename survives a power cut."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

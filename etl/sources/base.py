@@ -1,0 +1,537 @@
+"""Shared machinery of the source modules: safe file reading, raw frames, row checks, output frames."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+import openpyxl
+import polars as pl
+from openpyxl.utils.exceptions import InvalidFileException
+
+from etl.encoding import read_text
+from etl.errors import SourceError
+from etl.normalise import nfkc
+from etl.vocab import LINEAGE, SCHEMAS, UnknownLabel, Vocabulary
+
+# Limits that stop a hostile or broken file before it can exhaust memory.
+MAX_FILE_BYTES = 200 * 1024 * 1024
+MAX_UNCOMPRESSED_BYTES = 50 * 1024 * 1024
+MAX_COMPRESSION_RATIO = 100
+# Small members compress extremely well when they are mostly markup, so the ratio check only bites
+# on members large enough to matter.
+RATIO_CHECK_MIN_BYTES = 1024 * 1024
+MAX_ARCHIVE_MEMBERS = 10_000
+
+ISSUE = pl.Struct({"column": pl.String, "value": pl.String, "reason": pl.String, "check": pl.String})
+ISSUES = pl.List(ISSUE)
+
+QUARANTINE_SCHEMA = {
+    "file_name": pl.String,
+    "sheet": pl.String,
+    "row_number": pl.Int64,
+    "column_name": pl.String,
+    "value": pl.String,
+    "reason": pl.String,
+    "check_name": pl.String,
+}
+
+TABLE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    **SCHEMAS,
+    "organization": {
+        "id": pl.String,
+        "name": pl.String,
+        "name_key": pl.String,
+        "legal_form_code": pl.String,
+        "city_code": pl.String,
+        "address": pl.String,
+        "phone": pl.String,
+        "fax": pl.String,
+        "first_source_list": pl.String,
+        "source_count": pl.Int32,
+        "distribution_channel_code": pl.String,
+        "distributed_on": pl.Date,
+        "survey_answered": pl.Boolean,
+        "pf_intent_code": pl.String,
+        "has_isolation_initiative": pl.Boolean,
+    },
+    "organization_source": {
+        "organization_id": pl.String,
+        "source_list": pl.String,
+        "source_row": pl.Int32,
+        "name_as_listed": pl.String,
+        "city_code": pl.String,
+    },
+    "service": {
+        "id": pl.String,
+        "organization_id": pl.String,
+        "name": pl.String,
+        "hours": pl.String,
+        "languages": pl.String,
+        "accessibility": pl.String,
+        "referrals": pl.String,
+        "ideas": pl.String,
+    },
+    "attribute": {
+        "id": pl.String,
+        "link_id": pl.String,
+        "link_type": pl.String,
+        "link_entity": pl.String,
+        "taxonomy_term_id": pl.String,
+    },
+    "service_area": {"id": pl.String, "service_id": pl.String, "city_code": pl.String, "name": pl.String},
+    "location": {
+        "id": pl.String,
+        "organization_id": pl.String,
+        "name": pl.String,
+        "address": pl.String,
+        "city_code": pl.String,
+        "latitude": pl.Float64,
+        "longitude": pl.Float64,
+        "hours": pl.String,
+        "last_verified": pl.Date,
+        "map_layer": pl.String,
+        "source_row": pl.Int32,
+    },
+    "survey_response": {
+        "id": pl.String,
+        "organization_id": pl.String,
+        "submitted_at": pl.Datetime("us"),
+        "city_code": pl.String,
+        "legal_form_code": pl.String,
+        "has_isolation_initiative": pl.Boolean,
+        "pf_intent_code": pl.String,
+        "source_row": pl.Int32,
+    },
+    "event": {
+        "id": pl.String,
+        "kind": pl.String,
+        "title": pl.String,
+        "artist_or_programme": pl.String,
+        "city_code": pl.String,
+        "venue": pl.String,
+        "venue_address": pl.String,
+        "start_date": pl.Date,
+        "end_date": pl.Date,
+        "open_days": pl.Int32,
+    },
+    "event_session": {
+        "id": pl.String,
+        "event_id": pl.String,
+        "seq": pl.Int32,
+        "session_date": pl.Date,
+        "start_time": pl.Time,
+        "end_time": pl.Time,
+        "participants": pl.Int32,
+        "consultees": pl.Int32,
+        "visitors": pl.Int32,
+    },
+    "event_survey_result": {
+        "event_id": pl.String,
+        "question": pl.String,
+        "choice": pl.String,
+        "choice_order": pl.Int32,
+        "answers": pl.Int32,
+    },
+    "event_comment": {"id": pl.String, "event_id": pl.String, "venue": pl.String, "comment": pl.String},
+    "contract": {
+        "id": pl.String,
+        "project": pl.String,
+        "contractor": pl.String,
+        "amount_yen": pl.Int64,
+        "period_start": pl.Date,
+        "period_end": pl.Date,
+    },
+    "pf_progress": {
+        "city_code": pl.String,
+        "step_code": pl.String,
+        "status_code": pl.String,
+        "start_month": pl.Date,
+        "start_precision": pl.String,
+        "start_label": pl.String,
+        "end_month": pl.Date,
+        "end_label": pl.String,
+        "note": pl.String,
+        "recorded_by": pl.String,
+        "recorded_on": pl.Date,
+        "source_row": pl.Int32,
+    },
+    "pf_note": {"id": pl.String, "city_code": pl.String, "noted_on": pl.Date, "kind": pl.String, "text": pl.String},
+    "pii.organization_contact": {
+        "organization_id": pl.String,
+        "source_list": pl.String,
+        "contact_name": pl.String,
+        "contact_email": pl.String,
+        "contact_phone": pl.String,
+    },
+    "pii.survey_respondent": {
+        "response_id": pl.String,
+        "organization_id": pl.String,
+        "respondent_name": pl.String,
+        "respondent_email": pl.String,
+        "respondent_phone": pl.String,
+    },
+    "pii.event_participant": {"participant_id": pl.String, "name": pl.String, "is_consultee": pl.Boolean},
+    "pii.event_attendance": {"participant_id": pl.String, "session_id": pl.String},
+}
+
+REQUIRED = "必須項目が空です (required value is missing)"
+FORMULA = "数式が入っています（値で貼り付けてください） (formula in cell)"
+
+
+@dataclass
+class Context:
+    """What a transform may look up: the vocabularies and, once distribution is done, the organisations."""
+
+    vocab: Vocabulary
+    organizations: pl.DataFrame | None = None
+
+
+@dataclass
+class Transformed:
+    """A source's warehouse rows (DDL columns plus _file/_sheet/_row), its quarantine and counts."""
+
+    tables: dict[str, pl.DataFrame]
+    quarantine: pl.DataFrame
+    rows_read: int
+    encoding: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def is_blank(value: Any) -> bool:
+    """True for None and strings holding only whitespace."""
+    return value is None or (isinstance(value, str) and nfkc(value) is None)
+
+
+def header_key(label: Any) -> str:
+    """Comparison key of a header or sheet name: NFKC, casefolded, without whitespace."""
+    return "".join((nfkc(label) or "").casefold().split())
+
+
+def check_file(path: Path) -> None:
+    """Fail unless path is a regular file no larger than MAX_FILE_BYTES."""
+    if not path.is_file():
+        raise SourceError(path.name, "ファイルがありません (file not found)")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise SourceError(
+            path.name, f"ファイルが大きすぎます（{size} バイト） (file too large, limit {MAX_FILE_BYTES} bytes)"
+        )
+    if size == 0:
+        raise SourceError(path.name, "ファイルが空です (empty file)")
+
+
+def check_zip(archive: zipfile.ZipFile, file_name: str) -> None:
+    """Reject archives with unsafe member paths, too many members or zip-bomb sizes."""
+    members = archive.infolist()
+    if len(members) > MAX_ARCHIVE_MEMBERS:
+        raise SourceError(file_name, f"圧縮ファイルの中身が多すぎます (too many archive members: {len(members)})")
+    total = 0
+    for info in members:
+        name = info.filename
+        posix, windows = PurePosixPath(name), PureWindowsPath(name)
+        if (
+            posix.is_absolute()
+            or windows.is_absolute()
+            or windows.drive
+            or ".." in posix.parts
+            or ".." in windows.parts
+        ):
+            raise SourceError(file_name, f"圧縮ファイルに危険なパス「{name}」があります (unsafe path in archive)")
+        total += info.file_size
+        if total > MAX_UNCOMPRESSED_BYTES:
+            raise SourceError(
+                file_name,
+                f"展開後のサイズが大きすぎます (archive expands beyond {MAX_UNCOMPRESSED_BYTES} bytes)",
+            )
+        if info.file_size >= RATIO_CHECK_MIN_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(
+            info.compress_size, 1
+        ):
+            raise SourceError(
+                file_name, f"圧縮率が異常です「{name}」 (suspicious compression ratio, possible zip bomb)"
+            )
+
+
+def read_member(archive: zipfile.ZipFile, name: str, file_name: str) -> bytes:
+    """Read one archive member, never more than MAX_UNCOMPRESSED_BYTES whatever its header claims."""
+    with archive.open(name) as member:
+        data = member.read(MAX_UNCOMPRESSED_BYTES + 1)
+    if len(data) > MAX_UNCOMPRESSED_BYTES:
+        raise SourceError(
+            file_name, f"展開後のサイズが大きすぎます (archive expands beyond {MAX_UNCOMPRESSED_BYTES} bytes)"
+        )
+    return data
+
+
+def cell_text(value: Any) -> str | None:
+    """A cell value as the raw string the transforms parse: dates as ISO, integral floats without .0."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _match_headers(
+    labels: Sequence[Any],
+    expected: Sequence[str],
+    variants: Mapping[str, Sequence[str]],
+    file_name: str,
+    sheet: str | None,
+) -> dict[int, str]:
+    """Map header positions to canonical column names; missing or duplicated headers are SourceErrors."""
+    accepted: dict[str, str] = {}
+    for column in expected:
+        for label in (column, *variants.get(column, ())):
+            accepted[header_key(label)] = column
+    positions: dict[int, str] = {}
+    seen: set[str] = set()
+    for index, label in enumerate(labels):
+        text = nfkc(label)
+        if text is None:
+            continue
+        name = accepted.get(header_key(text), text)
+        if name in seen:
+            raise SourceError(
+                file_name, f"見出し「{name}」が重複しています (duplicated header)", sheet=sheet, row=1, column=name
+            )
+        seen.add(name)
+        positions[index] = name
+    missing = [c for c in expected if c not in seen]
+    if missing:
+        names = "」「".join(missing)
+        raise SourceError(
+            file_name,
+            f"必須の見出し「{names}」がありません (missing required column)",
+            sheet=sheet,
+            column="、".join(missing),
+        )
+    return positions
+
+
+def raw_frame(records: list[dict[str, Any]], columns: Iterable[str]) -> pl.DataFrame:
+    """Raw frame: every source column as String, then lineage and extract issues."""
+    schema = {c: pl.String for c in columns} | LINEAGE | {"_issues": ISSUES}
+    return pl.DataFrame(records, schema=schema, orient="row") if records else pl.DataFrame(schema=schema)
+
+
+def issue(column: str | None, value: Any, reason: str, check: str) -> dict[str, str | None]:
+    """One extract-time problem of a row, carried in the raw frame's _issues column."""
+    return {"column": column, "value": None if value is None else str(value), "reason": reason, "check": check}
+
+
+def read_xlsx(
+    path: Path,
+    sheets: Mapping[str, Sequence[str]],
+    variants: Mapping[str, Sequence[str]] | None = None,
+) -> pl.DataFrame:
+    """Read the expected sheets of a workbook into one raw frame (header on row 1; blank rows skipped)."""
+    check_file(path)
+    variants = variants or {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            check_zip(archive, path.name)
+        workbook = openpyxl.load_workbook(path, read_only=False, data_only=False)
+    except SourceError:
+        raise
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+        raise SourceError(path.name, f"Excel ファイルとして読めません (not a valid .xlsx file: {exc})") from exc
+    by_key = {header_key(ws.title): ws for ws in workbook.worksheets}
+    frames = []
+    for sheet, expected in sheets.items():
+        worksheet = workbook[sheet] if sheet in workbook.sheetnames else by_key.get(header_key(sheet))
+        if worksheet is None:
+            raise SourceError(path.name, f"シート「{sheet}」がありません (missing sheet)", sheet=sheet)
+        frames.append(_read_sheet(worksheet, sheet, expected, variants, path.name))
+    raw = pl.concat(frames, how="diagonal_relaxed")
+    if raw.height == 0:
+        raise SourceError(path.name, "データ行がありません (no data rows)")
+    return raw
+
+
+def _read_sheet(
+    worksheet: Any, sheet: str, expected: Sequence[str], variants: Mapping[str, Sequence[str]], file_name: str
+) -> pl.DataFrame:
+    """Read one worksheet: header row 1, data from row 2, merged cells and formulas flagged per row."""
+    header = [cell.value for cell in next(worksheet.iter_rows(min_row=1, max_row=1), ())]
+    positions = _match_headers(header, expected, variants, file_name, sheet)
+    merged: dict[int, list[dict[str, str | None]]] = {}
+    for cells in worksheet.merged_cells.ranges:
+        columns = [positions[i] for i in range(cells.min_col - 1, cells.max_col) if i in positions]
+        # Merges in the header row or beside the table (notes, decoration) do not hide any value.
+        if cells.max_row < 2 or not columns:
+            continue
+        column = columns[0]
+        anchor = worksheet.cell(row=cells.min_row, column=cells.min_col).value
+        for row in range(max(cells.min_row, 2), cells.max_row + 1):
+            merged.setdefault(row, []).append(
+                issue(
+                    column,
+                    cell_text(anchor),
+                    f"結合セルがあります（{cells.coord}） (merged cells)",
+                    "extract.merged_cells",
+                )
+            )
+    records = []
+    for cells in worksheet.iter_rows(min_row=2):
+        if not cells:
+            continue
+        row_number = cells[0].row
+        values: dict[str, Any] = {}
+        issues = list(merged.get(row_number, []))
+        for index, cell in enumerate(cells):
+            column = positions.get(index)
+            if column is None:
+                continue
+            value = cell.value
+            if cell.data_type == "f":
+                value = getattr(value, "text", value)
+                issues.append(issue(column, value, FORMULA, "extract.formula"))
+            values[column] = cell_text(value)
+        if all(is_blank(v) for v in values.values()):
+            continue
+        records.append(values | {"_file": file_name, "_sheet": sheet, "_row": row_number, "_issues": issues})
+    return raw_frame(records, positions.values())
+
+
+def read_csv(
+    path: Path, expected: Sequence[str], variants: Mapping[str, Sequence[str]] | None = None
+) -> tuple[pl.DataFrame, str]:
+    """Read a CSV of unknown encoding into a raw frame and report its encoding (record 1 is the header)."""
+    check_file(path)
+    text, encoding = read_text(path)
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise SourceError(path.name, f"CSV として読めません (malformed CSV: {exc})") from exc
+    if not rows:
+        raise SourceError(path.name, "ファイルが空です (empty file)")
+    positions = _match_headers(rows[0], expected, variants or {}, path.name, None)
+    width = len(rows[0])
+    records = []
+    for record_number, row in enumerate(rows[1:], start=2):
+        if all(is_blank(v) for v in row):
+            continue
+        issues = []
+        if len(row) > width and any(not is_blank(v) for v in row[width:]):
+            issues.append(
+                issue(
+                    None,
+                    ",".join(row[width:]),
+                    "見出しより列が多い行です (more fields than headers)",
+                    "extract.csv_fields",
+                )
+            )
+        values = {column: (row[i] if i < len(row) else None) for i, column in positions.items()}
+        records.append(values | {"_file": path.name, "_sheet": None, "_row": record_number, "_issues": issues})
+    if not records:
+        raise SourceError(path.name, "データ行がありません (no data rows)")
+    return raw_frame(records, positions.values()), encoding
+
+
+def extra_columns(raw: pl.DataFrame, sheets: Mapping[str | None, Sequence[str]]) -> list[str]:
+    """Warnings naming source columns that hold data but are not part of the contract."""
+    warnings = []
+    for sheet, expected in sheets.items():
+        rows = raw.filter(pl.col("_sheet").is_null() if sheet is None else pl.col("_sheet") == sheet)
+        if rows.height == 0:
+            continue
+        extra = [
+            c for c in rows.columns if not c.startswith("_") and c not in expected and rows[c].drop_nulls().len() > 0
+        ]
+        if extra:
+            where = rows["_file"][0] + (f", sheet {sheet}" if sheet else "")
+            warnings.append(f"{where}: 余分な列を無視しました「{'」「'.join(extra)}」 (extra columns ignored)")
+    return warnings
+
+
+class RowCheck:
+    """The values of one raw row, parsed one column at a time, with every problem recorded."""
+
+    def __init__(self, row: Mapping[str, Any]) -> None:
+        self.row = row
+        self.problems: list[dict[str, Any]] = []
+        for found in row.get("_issues") or []:
+            self.fail(found["column"], found["value"], found["reason"], found["check"])
+
+    @property
+    def ok(self) -> bool:
+        """True while no value of the row has failed."""
+        return not self.problems
+
+    @property
+    def lineage(self) -> dict[str, Any]:
+        """The row's _file, _sheet and _row."""
+        return {name: self.row.get(name) for name in LINEAGE}
+
+    def fail(self, column: str | None, value: Any, reason: str, check: str) -> None:
+        """Record one problem of this row."""
+        self.problems.append(
+            {
+                "file_name": self.row.get("_file"),
+                "sheet": self.row.get("_sheet"),
+                "row_number": self.row.get("_row"),
+                "column_name": column,
+                "value": None if value is None else str(value),
+                "reason": reason,
+                "check_name": check,
+            }
+        )
+
+    def get(
+        self,
+        column: str,
+        parse: Callable[[Any], Any] = nfkc,
+        *,
+        check: str = "normalise.text",
+        required: bool = False,
+    ) -> Any:
+        """Parse one column; a ValueError or a missing required value becomes a problem and returns None."""
+        raw = self.row.get(column)
+        value = None
+        if not is_blank(raw):
+            try:
+                value = parse(raw)
+            except UnknownLabel as exc:
+                self.fail(column, raw, str(exc), f"normalise.{exc.kind}")
+                return None
+            except ValueError as exc:
+                self.fail(column, raw, str(exc), check)
+                return None
+        if value is None and required:
+            self.fail(column, raw, REQUIRED, "normalise.required")
+        return value
+
+
+def quarantine_frame(records: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
+    """Quarantine records as a frame with the quarantine columns."""
+    rows = list(records)
+    return (
+        pl.DataFrame(rows, schema=QUARANTINE_SCHEMA, orient="row") if rows else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    )
+
+
+def table(name: str, records: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
+    """Output frame of warehouse table name: its DDL columns and dtypes plus lineage."""
+    schema = TABLE_SCHEMAS[name] | LINEAGE
+    rows = [{c: record.get(c) for c in schema} for record in records]
+    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+
+
+def sheet_rows(raw: pl.DataFrame, sheet: str) -> list[dict[str, Any]]:
+    """The raw rows of one sheet, in file order."""
+    return raw.filter(pl.col("_sheet") == sheet).sort("_row").to_dicts() if "_sheet" in raw.columns else []

@@ -1,0 +1,223 @@
+"""resource_map.kmz — 地域資源マップ: the Google My Maps export (KMZ or plain KML), one pin per organisation."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import Element, ParseError
+
+import polars as pl
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from etl.errors import SourceError
+from etl.normalise import clean_text, nfkc, org_name_key, parse_date
+from etl.sources.base import (
+    REQUIRED,
+    Context,
+    RowCheck,
+    Transformed,
+    check_file,
+    check_zip,
+    issue,
+    quarantine_frame,
+    raw_frame,
+    read_member,
+    table,
+)
+
+FILE_NAME = "resource_map.kmz"
+ALT_FILE_NAMES = ("resource_map.kml",)
+KIND = "mymaps"
+FIELDS = ["団体名", "住所", "電話番号", "活動時間", "最終確認日"]
+PIN_COLUMNS = ["name", "description", "coordinates"]
+
+LAT_RANGE = (35.40, 35.54)
+LNG_RANGE = (139.35, 139.50)
+NOT_LISTED = "配布リストにない団体 (not on the distribution list)"
+SWAPPED = "緯度と経度が逆 (latitude and longitude swapped)"
+OUTSIDE = "4市の範囲外 (outside the four-city area)"
+
+
+def _local(tag: Any) -> str:
+    """Tag name without its XML namespace."""
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _child_text(element: Element, name: str) -> str | None:
+    """Text of the first direct child with this local name."""
+    for child in element:
+        if _local(child.tag) == name:
+            return child.text
+    return None
+
+
+def _kml_bytes(path: Path) -> bytes:
+    """The KML document of a KMZ (doc.kml, else its first .kml) or of a plain KML file."""
+    check_file(path)
+    if not zipfile.is_zipfile(path):
+        return path.read_bytes()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            check_zip(archive, path.name)
+            names = [info.filename for info in archive.infolist() if not info.is_dir()]
+            kml = [n for n in names if n.lower().endswith(".kml")]
+            if not kml:
+                raise SourceError(path.name, "KMZ の中に KML がありません (no .kml inside the KMZ)")
+            chosen = "doc.kml" if "doc.kml" in kml else sorted(kml, key=lambda n: (n.count("/"), n))[0]
+            return read_member(archive, chosen, path.name)
+    except zipfile.BadZipFile as exc:
+        raise SourceError(path.name, f"KMZ として読めません (not a valid KMZ: {exc})") from exc
+
+
+def parse_kml(data: bytes, file_name: str) -> Element:
+    """Parse KML bytes safely (no DTD, no entities, no external references) and check the root is <kml>."""
+    try:
+        root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        raise SourceError(
+            file_name, f"安全でない XML です（DTD・実体参照は使えません） (unsafe XML: {type(exc).__name__})"
+        ) from exc
+    except ParseError as exc:
+        raise SourceError(file_name, f"XML として読めません (not well-formed XML: {exc})") from exc
+    if _local(root.tag) != "kml":
+        raise SourceError(file_name, f"KML ではありません（ルート要素 <{_local(root.tag)}>） (not a KML document)")
+    return root
+
+
+def _placemarks(element: Element, layer: str | None) -> Iterator[tuple[Element, str | None]]:
+    """Every Placemark in document order with the name of the Folder (My Maps layer) holding it."""
+    for child in element:
+        tag = _local(child.tag)
+        if tag == "Placemark":
+            yield child, layer
+        elif tag == "Folder":
+            yield from _placemarks(child, nfkc(_child_text(child, "name")) or layer)
+        else:
+            yield from _placemarks(child, layer)
+
+
+def _pin(placemark: Element) -> tuple[dict[str, str | None], list[dict[str, str | None]]]:
+    """Raw values of one Placemark: name, description, coordinates and its ExtendedData fields."""
+    values: dict[str, str | None] = {
+        "name": _child_text(placemark, "name"),
+        "description": _child_text(placemark, "description"),
+        "coordinates": None,
+    }
+    issues = []
+    for element in placemark.iter():
+        tag = _local(element.tag)
+        if tag == "Data":
+            key = nfkc(element.get("name"))
+            if key and key not in values:
+                values[key] = _child_text(element, "value")
+        elif tag == "SimpleData":
+            key = nfkc(element.get("name"))
+            if key and key not in values:
+                values[key] = element.text
+    point = next((e for e in placemark.iter() if _local(e.tag) == "Point"), None)
+    if point is None:
+        issues.append(
+            issue("coordinates", None, "地点（ポイント）ではありません (placemark is not a point)", "extract.point")
+        )
+    else:
+        values["coordinates"] = next((e.text for e in point.iter() if _local(e.tag) == "coordinates"), None)
+    return values, issues
+
+
+def extract(path: Path) -> pl.DataFrame:
+    """Read every placemark of the map into a raw frame (layer in _sheet, placemark number in _row)."""
+    root = parse_kml(_kml_bytes(path), path.name)
+    records = []
+    columns = list(PIN_COLUMNS)
+    for number, (placemark, layer) in enumerate(_placemarks(root, None), start=1):
+        values, issues = _pin(placemark)
+        columns += [c for c in values if c not in columns]
+        records.append(values | {"_file": path.name, "_sheet": layer, "_row": number, "_issues": issues})
+    if not records:
+        raise SourceError(path.name, "データ行がありません（ピンが1つもありません） (no data rows: no placemarks)")
+    return raw_frame(records, columns)
+
+
+def parse_coordinates(value: Any) -> tuple[float, float]:
+    """(latitude, longitude) of a KML "lng,lat[,alt]" coordinate."""
+    text = nfkc(value) or ""
+    parts = text.split()[0].split(",") if text else []
+    try:
+        lng, lat = float(parts[0]), float(parts[1])
+    except (IndexError, ValueError):
+        raise ValueError(f"座標を読めません「{text}」 (unreadable coordinates)") from None
+    return lat, lng
+
+
+def _inside(lat: float, lng: float) -> bool:
+    """True when the point lies in the four-city bounding box."""
+    return LAT_RANGE[0] <= lat <= LAT_RANGE[1] and LNG_RANGE[0] <= lng <= LNG_RANGE[1]
+
+
+def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
+    """Locations matched to organisations by name key, with coordinates checked against the four cities."""
+    if ctx.organizations is None:
+        raise ValueError("mymaps transform needs Context.organizations from the distribution list")
+    organizations = {row["name_key"]: row for row in ctx.organizations.to_dicts()}
+    locations: dict[str, dict[str, Any]] = {}
+    quarantine: list[dict[str, Any]] = []
+    for row in raw.sort("_row").to_dicts():
+        check = RowCheck(row)
+        name_column = "団体名" if nfkc(row.get("団体名")) else "name"
+        name = check.get(name_column)
+        organization = None
+        if name is None:
+            check.fail("団体名", None, REQUIRED, "normalise.required")
+        else:
+            organization = organizations.get(org_name_key(name) or "")
+            if organization is None:
+                check.fail(name_column, row.get(name_column), NOT_LISTED, "match.organization")
+        point = check.get("coordinates", parse_coordinates, check="normalise.coordinates", required=True)
+        if point is not None and not _inside(*point):
+            reason = SWAPPED if _inside(point[1], point[0]) else OUTSIDE
+            check.fail("coordinates", nfkc(row.get("coordinates")), reason, "range.coordinates")
+        location = {
+            "name": check.get("name") or name,
+            "address": check.get("住所"),
+            "hours": check.get("活動時間", clean_text),
+            "last_verified": check.get("最終確認日", parse_date, check="normalise.date"),
+        }
+        if check.ok and organization["id"] in locations:
+            check.fail(
+                name_column,
+                row.get(name_column),
+                "同じ団体のピンが重複しています (duplicate pin for the same organisation)",
+                "dedupe.location",
+            )
+        if check.ok:
+            locations[organization["id"]] = (
+                location
+                | {
+                    "id": f"LOC-{organization['id']}",
+                    "organization_id": organization["id"],
+                    "city_code": organization["city_code"],
+                    "latitude": point[0],
+                    "longitude": point[1],
+                    "map_layer": row["_sheet"],
+                    "source_row": row["_row"],
+                }
+                | check.lineage
+            )
+        quarantine.extend(check.problems)
+    extra = [
+        c
+        for c in raw.columns
+        if not c.startswith("_") and c not in PIN_COLUMNS + FIELDS and raw[c].drop_nulls().len() > 0
+    ]
+    warnings = (
+        [f"{raw['_file'][0]}: 余分な項目を無視しました「{'」「'.join(extra)}」 (extra fields ignored)"] if extra else []
+    )
+    return Transformed(
+        tables={"location": table("location", locations.values())},
+        quarantine=quarantine_frame(quarantine),
+        rows_read=raw.height,
+        warnings=warnings,
+    )

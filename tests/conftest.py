@@ -1,0 +1,34 @@
+"""Shared fixtures: a real warehouse built once from the shipped sample bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "sample"
+
+
+@pytest.fixture(scope="session")
+def sample_build(tmp_path_factory):
+    """Build var-like warehouse from data/sample once per session; returns the RunResult."""
+    from etl.pipeline import build
+
+    path = tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"
+    return build(SAMPLE, path)
+
+
+@pytest.fixture(scope="session")
+def sample_warehouse(sample_build) -> Path:
+    """Path of the warehouse built from the sample."""
+    return sample_build.warehouse
+
+
+@pytest.fixture()
+def sample_con(sample_warehouse):
+    """Read-only connection to the sample warehouse."""
+    con = duckdb.connect(str(sample_warehouse), read_only=True)
+    yield con
+    con.close()

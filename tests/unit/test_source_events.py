@@ -1,0 +1,242 @@
+"""events.xlsx: events, sessions, roster, attendance, venue surveys, comments and contracts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from etl.errors import SourceError
+from etl.sources import events
+from etl.sources.base import Context
+from etl.vocab import Vocabulary
+
+from .builders import SEEDS, events_sheets, write_xlsx
+
+FILE = "events.xlsx"
+
+
+@pytest.fixture(scope="module")
+def ctx() -> Context:
+    """Context with the seed vocabularies."""
+    return Context(Vocabulary.load(SEEDS))
+
+
+def run(tmp_path, ctx, sheets=None):
+    """Write the workbook, extract and transform it."""
+    return events.transform(events.extract(write_xlsx(tmp_path / FILE, sheets or events_sheets())), ctx)
+
+
+def at(sheet, row):
+    """Lineage columns of a row."""
+    return {"_file": FILE, "_sheet": sheet, "_row": row}
+
+
+def test_happy_path(tmp_path, ctx):
+    result = run(tmp_path, ctx)
+    assert result.rows_read == 14
+    assert result.quarantine.height == 0
+    t = result.tables
+    assert t["event"].to_dicts() == [
+        {
+            "id": "WS-1",
+            "kind": "workshop",
+            "title": "貝のワークショップ",
+            "artist_or_programme": "作家A",
+            "city_code": "14218",
+            "venue": "プラザ",
+            "venue_address": None,
+            "start_date": dt.date(2024, 12, 17),
+            "end_date": dt.date(2025, 1, 8),
+            "open_days": 2,
+            **at("イベント", 2),
+        },
+        {
+            "id": "EX-1",
+            "kind": "exhibition",
+            "title": "街中展示",
+            "artist_or_programme": None,
+            "city_code": "14215",
+            "venue": "公園",
+            "venue_address": "神奈川県海老名市中央1-1",
+            "start_date": dt.date(2025, 2, 21),
+            "end_date": dt.date(2025, 2, 21),
+            "open_days": 1,
+            **at("イベント", 3),
+        },
+    ]
+    assert t["event_session"].to_dicts() == [
+        {
+            "id": "WS-1-1",
+            "event_id": "WS-1",
+            "seq": 1,
+            "session_date": dt.date(2024, 12, 17),
+            "start_time": dt.time(14, 0),
+            "end_time": dt.time(16, 0),
+            "participants": 2,
+            "consultees": 1,
+            "visitors": None,
+            **at("開催回", 2),
+        },
+        {
+            "id": "WS-1-2",
+            "event_id": "WS-1",
+            "seq": 2,
+            "session_date": dt.date(2025, 1, 8),
+            "start_time": dt.time(14, 0),
+            "end_time": dt.time(17, 0),
+            "participants": 1,
+            "consultees": 0,
+            "visitors": None,
+            **at("開催回", 3),
+        },
+        {
+            "id": "EX-1-1",
+            "event_id": "EX-1",
+            "seq": 1,
+            "session_date": dt.date(2025, 2, 21),
+            "start_time": dt.time(9, 0),
+            "end_time": dt.time(17, 0),
+            "participants": None,
+            "consultees": None,
+            "visitors": 1234,
+            **at("開催回", 4),
+        },
+    ]
+    assert t["pii.event_participant"].to_dicts() == [
+        {"participant_id": "P001", "name": "見本 一郎", "is_consultee": True, **at("参加者名簿", 2)},
+        {"participant_id": "P002", "name": "見本 二郎", "is_consultee": False, **at("参加者名簿", 3)},
+    ]
+    assert t["pii.event_attendance"].to_dicts() == [
+        {"participant_id": "P001", "session_id": "WS-1-1", **at("出欠", 2)},
+        {"participant_id": "P002", "session_id": "WS-1-1", **at("出欠", 3)},
+        {"participant_id": "P001", "session_id": "WS-1-2", **at("出欠", 4)},
+    ]
+    assert t["event_survey_result"].to_dicts() == [
+        {
+            "event_id": "EX-1",
+            "question": "考えるきっかけになりましたか",
+            "choice": "感じた",
+            "choice_order": 1,
+            "answers": 10,
+            **at("アンケート集計", 2),
+        },
+        {
+            "event_id": "EX-1",
+            "question": "考えるきっかけになりましたか",
+            "choice": "感じなかった",
+            "choice_order": 2,
+            "answers": 0,
+            **at("アンケート集計", 3),
+        },
+    ]
+    assert t["event_comment"].to_dicts() == [
+        {
+            "id": "EX-1-C2",
+            "event_id": "EX-1",
+            "venue": "海老名会場",
+            "comment": "楽しかった。\nまた来たい。",
+            **at("自由記述", 2),
+        },
+    ]
+    assert t["contract"].to_dicts() == [
+        {
+            "id": "C-ART",
+            "project": "アート事業",
+            "contractor": "株式会社Little Barrel",
+            "amount_yen": 7_700_000,
+            "period_start": dt.date(2024, 11, 1),
+            "period_end": dt.date(2025, 3, 1),
+            **at("契約", 2),
+        },
+    ]
+
+
+def test_bad_rows_are_quarantined_and_the_rest_loads(tmp_path, ctx):
+    sheets = events_sheets()
+    sheets[events.EVENTS].append(
+        ["SYM", "講演会", "シンポジウム", None, "大和市", "センター", None, "2025-02-21", "2025-02-20", 1]
+    )
+    sheets[events.SESSIONS].append(["WS-9", 1, "2025-01-01", None, None, 3, None, None])
+    sheets[events.SESSIONS].append(["WS-1", 2, "2025-01-09", None, None, "三", None, None])
+    sheets[events.ATTENDANCE].append(["P003", "WS-1", 3])
+    sheets[events.PARTICIPANTS].append(["P001", "見本 三郎", "関係者"])
+    sheets[events.CONTRACTS].append(["C-RES", "調査", "一般社団法人X", "¥299,000", "令和7年2月", "令和6年12月"])
+    result = run(tmp_path, ctx, sheets)
+    assert [t.height for t in result.tables.values()] == [2, 3, 2, 1, 1, 2, 3]
+    assert result.quarantine.select("sheet", "row_number", "column_name", "value", "reason", "check_name").rows() == [
+        (
+            "イベント",
+            4,
+            "種別",
+            "講演会",
+            "未知の種別「講演会」 (unknown category: event kind)",
+            "normalise.event_kind",
+        ),
+        ("開催回", 5, "イベントID", "WS-9", "未登録のイベントID (unknown event id)", "match.event"),
+        ("開催回", 6, "参加者数", "三", "数値として読めません「三」 (not a number)", "normalise.count"),
+        (
+            "参加者名簿",
+            4,
+            "区分",
+            "関係者",
+            "未知の区分「関係者」 (unknown category: participant class)",
+            "normalise.participant_class",
+        ),
+        ("出欠", 5, "参加者ID", "P003", "名簿にない参加者IDです (participant not on the roster)", "match.participant"),
+        (
+            "契約",
+            3,
+            "期間終了",
+            "令和6年12月",
+            "期間終了が期間開始より前です (period ends before it starts)",
+            "rule.date_order",
+        ),
+    ]
+
+
+def test_end_before_start_and_duplicates(tmp_path, ctx):
+    sheets = events_sheets()
+    sheets[events.EVENTS].append(
+        ["SYM", "シンポジウム", "シンポ", None, "大和市", "センター", None, "2025-02-21", "2025-02-20", 1]
+    )
+    sheets[events.EVENTS].append(
+        ["WS-1", "workshop", "重複", None, "綾瀬市", "プラザ", None, "2025-01-01", "2025-01-01", 1]
+    )
+    sheets[events.SESSIONS].append(["WS-1", 1, "2025-01-01", None, None, 1, 0, None])
+    sheets[events.SESSIONS].append(["EX-1", 0, "2025-02-22", None, None, None, None, 10])
+    sheets[events.ATTENDANCE].append(["P002", "WS-1", 9])
+    sheets[events.ATTENDANCE].append(["P001", "WS-1", 1])
+    sheets[events.SURVEY].append(["EX-1", "考えるきっかけになりましたか", "感じた", 3, 1])
+    result = run(tmp_path, ctx, sheets)
+    assert result.quarantine.select("sheet", "row_number", "column_name", "reason").rows() == [
+        ("イベント", 4, "終了日", "終了日が開始日より前です (end date before start date)"),
+        ("イベント", 5, "イベントID", "イベントIDが重複しています (duplicate event id)"),
+        ("開催回", 5, "回", "開催回が重複しています (duplicate session)"),
+        ("開催回", 6, "回", "1以上の数を入れてください「0」 (must be 1 or more)"),
+        ("出欠", 5, "回", "未登録の開催回です (unknown session)"),
+        ("出欠", 6, "参加者ID", "出欠が重複しています (duplicate attendance)"),
+        ("アンケート集計", 4, "選択肢", "選択肢が重複しています (duplicate survey choice)"),
+    ]
+
+
+def test_missing_sheet_and_header(tmp_path):
+    sheets = events_sheets()
+    del sheets[events.COMMENTS]
+    with pytest.raises(SourceError) as error:
+        events.extract(write_xlsx(tmp_path / FILE, sheets))
+    assert str(error.value) == f"{FILE}, sheet 自由記述: シート「自由記述」がありません (missing sheet)"
+    sheets = events_sheets()
+    sheets[events.CONTRACTS][0] = ["契約ID", "事業名", "発注先", "金額", "期間開始", "期間終了"]
+    with pytest.raises(SourceError) as error:
+        events.extract(write_xlsx(tmp_path / FILE, sheets))
+    assert (
+        str(error.value)
+        == f"{FILE}, sheet 契約, column 金額（円）: 必須の見出し「金額（円）」がありません (missing required column)"
+    )
+
+
+def test_half_width_header_matches(tmp_path, ctx):
+    sheets = events_sheets()
+    sheets[events.CONTRACTS][0] = ["契約ID", "事業名", "発注先", "金額(円)", "期間開始", "期間終了"]
+    assert run(tmp_path, ctx, sheets).tables["contract"]["amount_yen"].to_list() == [7_700_000]

@@ -1,0 +1,138 @@
+"""The dashboard's only door to the warehouse: read-only connections and bound parameters."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WAREHOUSE = ROOT / "var" / "warehouse.duckdb"
+ROLES = ("public", "analyst", "city_manager", "liaison", "admin")
+# Identifier allow-list: the only city-name columns a query may select.
+NAME_COLUMN = {"ja": "name_ja", "en": "name_en"}
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is reading: the role decides what personal data a query may return."""
+
+    role: str = "public"
+    city_code: str | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse unknown roles instead of silently widening access."""
+        if self.role not in ROLES:
+            raise ValueError(f"unknown role: {self.role!r}")
+
+
+PUBLIC = Viewer()
+
+
+class WarehouseMissing(RuntimeError):
+    """The published warehouse file does not exist yet."""
+
+
+def warehouse_path() -> Path:
+    """Published warehouse file: $TSUNAGARI_WAREHOUSE or var/warehouse.duckdb."""
+    return Path(os.environ.get("TSUNAGARI_WAREHOUSE", DEFAULT_WAREHOUSE))
+
+
+def file_identity(path: Path) -> tuple[int, int]:
+    """(inode, mtime_ns) of the published file; changes when a build swaps a new file in."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError as error:
+        raise WarehouseMissing(str(path)) from error
+    return stat.st_ino, stat.st_mtime_ns
+
+
+def connect(path: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the published warehouse read-only (an open reader keeps its snapshot across a swap)."""
+    path = path or warehouse_path()
+    file_identity(path)
+    return duckdb.connect(str(path), read_only=True)
+
+
+def fetch(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> pl.DataFrame:
+    """Run one bound query on its own cursor (a shared connection refuses concurrent calls)."""
+    cursor = con.cursor()
+    try:
+        return cursor.sql(sql, params=params).pl()
+    finally:
+        cursor.close()
+
+
+def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> dict | None:
+    """First row of a bound query as a dict, or None."""
+    frame = fetch(con, sql, params)
+    return frame.row(0, named=True) if frame.height else None
+
+
+def city_filter(column: str, city_code: str | None) -> tuple[list[str], list]:
+    """Filter fragment for one city (None = all four); the column name comes from the caller's code."""
+    if city_code is None:
+        return [], []
+    return [f"{column} = ?"], [city_code]
+
+
+def where(fragments: list[str]) -> str:
+    """Join filter fragments into a WHERE clause."""
+    return (" where " + " and ".join(fragments)) if fragments else ""
+
+
+def cities(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The four cities in display order, with populations."""
+    return fetch(con, "select code, name_ja, name_en, population from city order by sort_order")
+
+
+def home_kpis(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> dict:
+    """Joint figures for Home: one city, or the four together when city_code is None."""
+    row = fetch_one(con, "select * from mart_city_kpis where city_code is not distinct from ?", [city_code])
+    if row is None:
+        raise LookupError(f"no figures for city {city_code!r}")
+    return row
+
+
+def city_kpis_table(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """Home's figures for each city and for the four together, city names in the UI language."""
+    name = NAME_COLUMN[lang]
+    everyone = "4市全体" if lang == "ja" else "All four cities"
+    return fetch(
+        con,
+        "select coalesce(c." + name + ", ?) as city, m.* exclude (city_code) "
+        "from mart_city_kpis as m left join city as c on c.code = m.city_code "
+        "order by c.sort_order nulls last",
+        [everyone],
+    )
+
+
+def city_phases(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """Phase reached and step counts per city, with city names."""
+    return fetch(
+        con,
+        "select c.code as city_code, c.name_ja, c.name_en, m.phase_code, m.phase_label, "
+        "m.phase_name_ja, m.phase_name_en, m.steps_total, m.steps_done, m.steps_in_progress, "
+        "m.last_recorded_on, (select count(*) from pf_phase) as phases_total, "
+        "coalesce(p.sort_order, 0) as phase_order "
+        "from city as c join mart_pf_city_phase as m on m.city_code = c.code "
+        "left join pf_phase as p on p.code = m.phase_code order by c.sort_order",
+    )
+
+
+def latest_run(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict | None:
+    """The run that published this warehouse, with its validation and quarantine counts."""
+    return fetch_one(
+        con,
+        "with r as (select * from etl_run where status = 'published' order by started_at desc limit 1) "
+        "select r.run_id, r.started_at, r.finished_at, r.status, r.message, "
+        "(select count(*) from etl_source_file f where f.run_id = r.run_id) as files, "
+        "(select max(f.size_bytes) from etl_source_file f where f.run_id = r.run_id) as largest_file, "
+        "(select count(*) from etl_validation v where v.run_id = r.run_id) as expectations, "
+        "(select count(*) from etl_validation v where v.run_id = r.run_id and not v.success) as expectations_failed, "
+        "(select count(*) from quarantine q where q.run_id = r.run_id) as quarantined "
+        "from r",
+    )
