@@ -5,6 +5,10 @@ BIN       := $(VENV)/bin
 PORT      ?= 8501
 SOURCE    ?= data/sample
 WAREHOUSE ?= var/warehouse.duckdb
+# Reference geography (町丁目 points, city outlines): a directory laid out as towns/<市名>.json and
+# boundaries/*.geojson|zip. By default the official sources are downloaded once into var/reference;
+# offline, the app runs without it. CI uses ../shared/reference when it is there.
+REFERENCE ?= $(if $(wildcard ../shared/reference/towns),../shared/reference,var/reference)
 STAMP     := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | sha1sum | cut -c1-12)
 # Everything the warehouse is built from: rebuild when any of it is newer.
 WAREHOUSE_INPUTS := $(shell find $(SOURCE) warehouse etl expectations -type f \( -name '*.py' -o -name '*.sql' -o -name '*.csv' -o -name '*.json' -o -name '*.xlsx' -o -name '*.kmz' -o -name '*.kml' \) 2>/dev/null)
@@ -30,7 +34,9 @@ $(STAMP):
 warehouse: $(WAREHOUSE)
 
 $(WAREHOUSE): $(STAMP) $(WAREHOUSE_INPUTS)
-	$(BIN)/python -m etl build --source $(SOURCE) --warehouse $(WAREHOUSE)
+	@ls $(REFERENCE)/towns/*.json >/dev/null 2>&1 || $(BIN)/python -m etl fetch-reference --out $(REFERENCE) || true
+	$(BIN)/python -m etl build --source $(SOURCE) --warehouse $(WAREHOUSE) \
+	  $$(ls $(REFERENCE)/towns/*.json >/dev/null 2>&1 && echo --reference $(REFERENCE))
 
 e2e: $(STAMP)
 	./tools/system-deps.sh browser

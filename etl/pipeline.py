@@ -159,6 +159,35 @@ def build_marts(con: duckdb.DuckDBPyConnection) -> list[str]:
     return names
 
 
+def add_reference(bundle, geography) -> None:
+    """Merge reference tables, quarantine and file lineage into the bundle (kind "reference")."""
+    from etl.sources import FileStat
+
+    bundle.tables.update(geography.tables)
+    bundle.quarantine = pl.concat([bundle.quarantine, geography.quarantine], how="vertical_relaxed")
+    per_file = geography.quarantine.group_by("file_name").len()
+    bad = dict(per_file.iter_rows())
+    loaded = {}
+    for table in ("ref_town", "ref_city_boundary"):
+        for name, count in geography.tables[table].group_by("_file").len().iter_rows():
+            loaded[name] = count
+    for name, data in geography.files:
+        rows_read = loaded.get(name, 0) + bad.get(name, 0)
+        bundle.files.append(
+            FileStat(
+                file_name=name,
+                kind="reference",
+                path=Path(name),
+                sha256=hashlib.sha256(data).hexdigest(),
+                size_bytes=len(data),
+                encoding=None,
+                rows_read=rows_read,
+                rows_loaded=rows_read - bad.get(name, 0),
+                rows_quarantined=bad.get(name, 0),
+            )
+        )
+
+
 def now_utc() -> dt.datetime:
     """Current UTC time without tzinfo (DuckDB TIMESTAMP)."""
     return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
@@ -169,12 +198,15 @@ def build(
     warehouse: Path,
     *,
     progress: Progress = _silent,
+    reference_dir: Path | None = None,
     seeds_dir: Path = SEEDS_DIR,
     expectations_dir: Path = EXPECTATIONS_DIR,
 ) -> RunResult:
     """Build the warehouse from a source bundle and publish it atomically; raise EtlError on failure."""
+    from etl import reference
     from etl.sources import transform_bundle
     from etl.validate import load_suites, validate
+    from etl.vocab import Vocabulary
 
     source_dir = Path(source_dir)
     warehouse = Path(warehouse)
@@ -183,6 +215,13 @@ def build(
         raise EtlError(f"{source_dir}: source directory not found")
     progress(f"extract + normalise: {source_dir}")
     bundle = transform_bundle(source_dir, seeds_dir)
+    if reference_dir is None:
+        progress("reference geography: none configured (town search and coverage will say so)")
+        geography = reference.empty()
+    else:
+        progress(f"reference geography: {reference_dir}")
+        geography = reference.load(Path(reference_dir), Vocabulary.load(seeds_dir))
+    add_reference(bundle, geography)
     progress("validate (Great Expectations)")
     outcome = validate(bundle.tables, load_suites(expectations_dir))
     if outcome.fatal:
