@@ -7,6 +7,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ EXPECTATIONS_DIR = ROOT / "expectations"
 LINEAGE_COLUMNS = ("_file", "_sheet", "_row")
 # Tables whose rows make the published content; bookkeeping tables (etl_*, quarantine) are excluded
 # so that the same sources give the same checksum on every run.
-BOOKKEEPING = ("etl_run", "etl_source_file", "etl_validation", "quarantine")
+BOOKKEEPING = ("etl_run", "etl_source_file", "etl_validation", "quarantine", "etl_data_docs")
 HISTORY_RUNS = 200  # runs of history carried into each new warehouse
 
 Progress = Callable[[str], None]
@@ -154,7 +155,10 @@ def build_marts(con: duckdb.DuckDBPyConnection) -> list[str]:
     names = []
     for path in sorted(MARTS_DIR.glob("*.sql")):
         name = path.stem
-        con.execute(f"create table {quoted(name)} as {path.read_text(encoding='utf-8')}")
+        try:
+            con.execute(f"create table {quoted(name)} as {path.read_text(encoding='utf-8')}")
+        except duckdb.Error as error:
+            raise EtlError(f"warehouse/marts/{path.name}: {error}") from error
         names.append(name)
     return names
 
@@ -294,6 +298,7 @@ def _record(con, run_id, started, source_dir, bundle, outcome, quarantine, check
     insert_frame(con, "etl_source_file", files)
     insert_frame(con, "etl_validation", outcome.results.with_columns(run_id=pl.lit(run_id)))
     insert_frame(con, "quarantine", quarantine.with_columns(run_id=pl.lit(run_id)))
+    con.execute("insert into etl_data_docs values (?, ?)", [run_id, data_docs_html(outcome)])
     total_bad = sum(bad_rows.values())
     message = f"{sum(s.rows_read for s in bundle.files)} rows read, {total_bad} quarantined"
     con.execute(
@@ -301,6 +306,14 @@ def _record(con, run_id, started, source_dir, bundle, outcome, quarantine, check
         [run_id, started, now_utc(), str(source_dir), checksum, message],
     )
     return total_bad
+
+
+def data_docs_html(outcome) -> str:
+    """The run's validation report as one HTML page (stored in the warehouse, shown on データ品質)."""
+    from etl.validate import build_data_docs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return build_data_docs(outcome, Path(tmp)).read_text(encoding="utf-8")
 
 
 def _fsync_dir(path: Path) -> None:

@@ -78,3 +78,11 @@ comment on column quarantine.column_name is 'Column at fault';
 comment on column quarantine.value is 'Offending value';
 comment on column quarantine.reason is 'Why the row was set aside (Japanese, for the city)';
 comment on column quarantine.check_name is 'Check that caught it (normaliser or expectation name)';
+
+create table etl_data_docs (
+    run_id varchar primary key,
+    html varchar not null
+);
+comment on table etl_data_docs is 'Great Expectations validation report of each run, as one self-contained HTML page';
+comment on column etl_data_docs.run_id is 'etl_run.run_id';
+comment on column etl_data_docs.html is 'The report (HTML)';

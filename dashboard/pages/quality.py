@@ -1,0 +1,163 @@
+"""データ品質: the last runs, file lineage, every expectation, quarantined rows and trends."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data, state
+from dashboard.charts.quality import trend_chart
+from dashboard.downloads import csv_bytes
+from dashboard.format import date_label, number
+from warehouse.query import quality
+
+t = state.t
+lang = state.lang()
+con = data.connection()
+
+st.title(t("quality.title"))
+st.caption(t("quality.caption"))
+
+runs = quality.runs(con)
+if runs.is_empty():
+    st.info(t("quality.no_runs"))
+    st.stop()
+
+run_id = st.selectbox(
+    t("quality.run"),
+    options=runs["run_id"].to_list(),
+    format_func=lambda rid: f"{rid} — {date_label(runs.filter(runs['run_id'] == rid)['finished_at'][0], lang)}",
+    key="quality_run",
+)
+run = runs.filter(runs["run_id"] == run_id).row(0, named=True)
+
+cards = st.columns(5)
+cards[0].metric(t("quality.files"), number(run["files"]))
+cards[1].metric(t("quality.rows_read"), number(run["rows_read"]))
+cards[2].metric(t("quality.rows_loaded"), number(run["rows_loaded"]))
+cards[3].metric(t("quality.rows_quarantined"), number(run["rows_quarantined"]))
+cards[4].metric(t("quality.checks"), t("quality.checks_value", passed=run["checks"] - run["checks_failed"], total=run["checks"]))
+if run["checks_failed"] == 0 and run["rows_quarantined"] == 0:
+    st.success(t("quality.all_ok"))
+else:
+    st.warning(t("quality.some_failed", failed=run["checks_failed"], rows=run["rows_quarantined"]))
+
+files_tab, checks_tab, quarantine_tab, docs_tab, trend_tab = st.tabs(
+    [t("quality.tab_files"), t("quality.tab_checks"), t("quality.tab_quarantine"), t("quality.tab_docs"), t("quality.tab_trend")]
+)
+
+with files_tab:
+    files = quality.source_files(con, run_id)
+    st.dataframe(
+        files,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "file_name": t("quality.col_file"),
+            "kind": t("quality.col_kind"),
+            "sha256": st.column_config.TextColumn("SHA-256", width="small"),
+            "size_bytes": st.column_config.NumberColumn(t("quality.col_size"), format="%d"),
+            "encoding": t("quality.col_encoding"),
+            "rows_read": t("quality.rows_read"),
+            "rows_loaded": t("quality.rows_loaded"),
+            "rows_quarantined": t("quality.rows_quarantined"),
+        },
+    )
+
+with checks_tab:
+    st.dataframe(
+        quality.expectation_summary(con, run_id),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "table_name": t("quality.col_table"),
+            "checks": t("quality.checks"),
+            "failed": t("quality.col_failed"),
+            "unexpected_rows": t("quality.col_unexpected"),
+        },
+    )
+    failed_only = st.toggle(t("quality.failed_only"), key="quality_failed_only")
+    st.dataframe(
+        quality.expectations(con, run_id, failed_only=failed_only),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "table_name": t("quality.col_table"),
+            "expectation": t("quality.col_expectation"),
+            "column_name": t("quality.col_column"),
+            "success": st.column_config.CheckboxColumn(t("quality.col_success")),
+            "element_count": t("quality.col_elements"),
+            "unexpected_count": t("quality.col_unexpected"),
+            "details": t("quality.col_details"),
+        },
+    )
+
+with quarantine_tab:
+    rows = quality.quarantined(con, run_id)
+    if rows.is_empty():
+        st.info(t("quality.no_quarantine"))
+    else:
+        st.caption(t("quality.quarantine_help"))
+        file_names = sorted(set(rows["file_name"].to_list()))
+        chosen = st.selectbox(
+            t("quality.col_file"),
+            options=["", *file_names],
+            format_func=lambda name: name or t("quality.all_files"),
+            key="quality_file",
+        )
+        shown = quality.quarantined(con, run_id, chosen or None)
+        st.dataframe(
+            shown,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "file_name": t("quality.col_file"),
+                "sheet": t("quality.col_sheet"),
+                "row_number": t("quality.col_row"),
+                "column_name": t("quality.col_column"),
+                "value": t("quality.col_value"),
+                "reason": t("quality.col_reason"),
+                "check_name": t("quality.col_check"),
+            },
+        )
+        st.download_button(
+            t("quality.download_quarantine"),
+            data=csv_bytes(shown),
+            file_name=f"quarantine_{run_id}.csv",
+            mime="text/csv",
+            on_click="ignore",
+        )
+
+with docs_tab:
+    html = quality.data_docs(con, run_id)
+    if html is None:
+        st.info(t("quality.no_docs"))
+    else:
+        st.download_button(
+            t("quality.download_docs"),
+            data=html.encode("utf-8"),
+            file_name=f"validation_{run_id}.html",
+            mime="text/html",
+            on_click="ignore",
+        )
+        # The report is generated by our own pipeline with every value HTML-escaped.
+        st.iframe(html, height=600)
+
+with trend_tab:
+    labels = {key: t(f"quality.{key}") for key in ("rows_read", "rows_quarantined", "checks_failed")}
+    st.altair_chart(trend_chart(runs, labels, lang), width="stretch")
+    st.dataframe(
+        runs.select("run_id", "status", "started_at", "seconds", "files", "rows_read", "rows_quarantined", "checks", "checks_failed"),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "run_id": t("quality.run"),
+            "status": t("quality.col_status"),
+            "started_at": st.column_config.DatetimeColumn(t("quality.col_started")),
+            "seconds": st.column_config.NumberColumn(t("quality.col_seconds"), format="%.1f"),
+            "files": t("quality.files"),
+            "rows_read": t("quality.rows_read"),
+            "rows_quarantined": t("quality.rows_quarantined"),
+            "checks": t("quality.checks"),
+            "checks_failed": t("quality.checks_failed"),
+        },
+    )

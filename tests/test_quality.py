@@ -1,0 +1,126 @@
+"""データ品質: queries over run records, masking of personal values, trend chart, and the page."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import shutil
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard.charts.quality import trend_chart
+from etl.pipeline import build
+from warehouse.query import Viewer, quality
+
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
+APP = "../dashboard/app.py"
+BAD_EMAIL = "yamada-at-example"
+
+
+@pytest.fixture(scope="module")
+def broken_warehouse(tmp_path_factory) -> Path:
+    """Sample with one respondent email that is not an address (quarantined), built twice for history."""
+    root = tmp_path_factory.mktemp("quality")
+    bundle = root / "bundle"
+    shutil.copytree(SAMPLE, bundle)
+    answers = bundle / "survey_answers.csv"
+    rows = list(csv.reader(io.StringIO(answers.read_bytes().decode("cp932"))))
+    rows[1][rows[0].index("ご連絡先メールアドレス")] = BAD_EMAIL
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    answers.write_bytes(out.getvalue().encode("cp932"))
+    path = root / "w.duckdb"
+    build(SAMPLE, path)
+    build(bundle, path)
+    return path
+
+
+@pytest.fixture()
+def broken_con(broken_warehouse):
+    """Read-only connection to the warehouse with history and one quarantined row."""
+    con = duckdb.connect(str(broken_warehouse), read_only=True)
+    yield con
+    con.close()
+
+
+def test_runs_keep_history_newest_first(broken_con):
+    runs = quality.runs(broken_con)
+    assert runs.height == 2
+    assert runs["status"].to_list() == ["published", "published"]
+    assert runs["rows_quarantined"].to_list() == [1, 0]
+    assert runs["checks_failed"].to_list() == [0, 0]
+
+
+def test_source_files_of_the_latest_run(broken_con):
+    latest = quality.runs(broken_con)["run_id"][0]
+    files = quality.source_files(broken_con, latest).filter(pl.col("kind") != "seed")
+    counts = {r["file_name"]: (r["rows_read"], r["rows_loaded"], r["rows_quarantined"]) for r in files.iter_rows(named=True)}
+    assert counts.pop("survey_answers.csv") == (63, 62, 1)
+    assert all(loaded == read and bad == 0 for read, loaded, bad in counts.values())
+
+
+def test_quarantined_personal_value_is_masked_for_public(broken_con):
+    latest = quality.runs(broken_con)["run_id"][0]
+    public = quality.quarantined(broken_con, latest)
+    assert public.select("file_name", "sheet", "row_number", "column_name", "value").to_dicts() == [
+        {"file_name": "survey_answers.csv", "sheet": None, "row_number": 2, "column_name": "ご連絡先メールアドレス", "value": "＊＊＊"}
+    ]
+    admin = quality.quarantined(broken_con, latest, viewer=Viewer("admin"))
+    assert admin["value"].to_list() == [BAD_EMAIL]
+    assert quality.quarantined(broken_con, latest, "distribution_list.xlsx").is_empty()
+
+
+def test_expectations_and_summary(sample_con):
+    run_id = quality.runs(sample_con)["run_id"][0]
+    summary = quality.expectation_summary(sample_con, run_id)
+    assert summary["failed"].sum() == 0
+    assert "organization" in summary["table_name"].to_list()
+    every = quality.expectations(sample_con, run_id)
+    assert every.height == summary["checks"].sum()
+    assert quality.expectations(sample_con, run_id, failed_only=True).is_empty()
+    assert "<html" in quality.data_docs(sample_con, run_id)
+    assert quality.data_docs(sample_con, "no-such-run") is None
+
+
+def test_trend_chart_spec():
+    runs = pl.DataFrame(
+        {
+            "run_id": ["b", "a"],
+            "started_at": [dt.datetime(2025, 3, 2), dt.datetime(2025, 3, 1)],
+            "rows_read": [10, 9],
+            "rows_quarantined": [1, 0],
+            "checks_failed": [0, 2],
+        }
+    )
+    labels = {"rows_read": "読込", "rows_quarantined": "隔離", "checks_failed": "不合格"}
+    spec = trend_chart(runs, labels, "ja").to_dict()
+    assert spec["mark"]["type"] == "line"
+    assert spec["encoding"]["x"]["field"] == "started_at"
+    values = spec["datasets"][spec["data"]["name"]]
+    assert [(v["run_id"], v["measure"], v["value"]) for v in values] == [
+        ("a", "読込", 9), ("b", "読込", 10),
+        ("a", "隔離", 0), ("b", "隔離", 1),
+        ("a", "不合格", 2), ("b", "不合格", 0),
+    ]
+
+
+def test_quality_page(broken_warehouse, monkeypatch):
+    monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(broken_warehouse))
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    at.switch_page("pages/quality.py").run()
+    assert not at.exception
+    assert at.title[0].value == "データ品質"
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["隔離行数"] == "1"
+    assert at.warning[0].value == "不合格の検証項目が 0 件、隔離した行が 1 件あります。"
+    table = at.dataframe[3].value
+    assert list(table["value"]) == ["＊＊＊"]
+    older = quality.runs(duckdb.connect(str(broken_warehouse), read_only=True))["run_id"][1]
+    at.selectbox(key="quality_run").select(older).run()
+    assert {m.label: m.value for m in at.metric}["隔離行数"] == "0"
+    assert at.success[0].value == "この取込はすべての検証に合格し、隔離した行はありません。"
