@@ -16,7 +16,7 @@ WAREHOUSE_INPUTS := $(shell find $(SOURCE) warehouse etl expectations -type f \(
 .PHONY: run test install warehouse e2e lock clean
 
 run: $(WAREHOUSE)
-	TSUNAGARI_WAREHOUSE=$(WAREHOUSE) $(BIN)/streamlit run dashboard/app.py --server.port $(PORT) --server.address localhost
+	TSUNAGARI_WAREHOUSE=$(WAREHOUSE) $(BIN)/python -m dashboard --server.port $(PORT) --server.address localhost
 
 test: $(STAMP)
 	./tools/system-deps.sh browser

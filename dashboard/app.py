@@ -32,7 +32,7 @@ with st.sidebar:
     )
     name_column = "name_ja" if state.lang() == "ja" else "name_en"
     names = dict(zip(cities["code"], cities[name_column], strict=True))
-    st.selectbox(
+    state.localized_selectbox(
         state.t("app.city"),
         options=[state.ALL_CITIES, *names],
         format_func=lambda code: state.t("app.all_cities") if code == state.ALL_CITIES else names[code],

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import streamlit as st
 
 from dashboard.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
@@ -49,3 +52,41 @@ def city() -> str | None:
 def t(key: str, **values: object) -> str:
     """Message in the current language."""
     return translate(lang(), key, **values)
+
+
+def _widget_key(key: str) -> str:
+    """Widget key for the current language (see localized_selectbox)."""
+    return f"{key}__{lang()}"
+
+
+def localized_selectbox(
+    label: str, options: Sequence[Any], format_func: Callable[[Any], str], key: str, container: Any = st
+) -> Any:
+    """A selectbox whose option labels follow the language; the chosen value is kept under `key`.
+
+    Streamlit keeps a selectbox's value by its shown label, so a label that changes with the language
+    would lose the choice (or return the label itself). The widget therefore gets one key per
+    language, seeded from the language-neutral value in session_state[key].
+    """
+    options = list(options)
+    widget_key = _widget_key(key)
+    current = st.session_state.get(key)
+    if st.session_state.get(widget_key) not in options:
+        st.session_state[widget_key] = current if current in options else options[0]
+    value = container.selectbox(label, options, format_func=format_func, key=widget_key)
+    st.session_state[key] = value
+    return value
+
+
+def localized_multiselect(
+    label: str, options: Sequence[Any], format_func: Callable[[Any], str], key: str, container: Any = st
+) -> list:
+    """A multiselect whose option labels follow the language; the chosen values are kept under `key`."""
+    options = list(options)
+    widget_key = _widget_key(key)
+    current = [value for value in st.session_state.get(key, []) if value in options]
+    if widget_key not in st.session_state or any(v not in options for v in st.session_state[widget_key]):
+        st.session_state[widget_key] = current
+    values = container.multiselect(label, options, format_func=format_func, key=widget_key)
+    st.session_state[key] = list(values)
+    return list(values)

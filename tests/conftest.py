@@ -6,6 +6,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from streamlit.runtime.pages_manager import PagesManager
+
+# As `python -m dashboard` does for the server: dashboard/pages/ is not a legacy v1 pages folder.
+PagesManager.uses_pages_directory = False
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"

@@ -43,7 +43,7 @@ def test_home_shows_joint_figures(app):
 
 def test_city_selection_filters_and_reaches_the_url(app):
     at = app.run()
-    at.selectbox(key="city").select("14218").run()
+    at.selectbox(key="city__ja").select("14218").run()
     assert not at.exception
     assert metrics(at)["配布団体数"] == "30 団体"
     assert at.query_params["city"] == "14218"
@@ -63,6 +63,19 @@ def test_english_switch(app):
     assert at.title[0].value == "Overview"
     assert metrics(at)["Organisations surveyed"] == "157 orgs"
     assert at.query_params["lang"] == "en"
+
+
+def test_city_survives_language_switches(app):
+    at = app.run()
+    at.selectbox(key="city__ja").select("14218").run()
+    at.radio(key="lang").set_value("en").run()
+    assert not at.exception
+    assert metrics(at)["Organisations surveyed"] == "30 orgs"
+    assert at.selectbox(key="city__en").value == "14218"
+    at.radio(key="lang").set_value("ja").run()
+    assert not at.exception
+    assert metrics(at)["配布団体数"] == "30 団体"
+    assert at.query_params["city"] == "14218"
 
 
 def test_phase_table_shows_each_city(app):

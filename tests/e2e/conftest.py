@@ -1,0 +1,126 @@
+"""Session fixtures: a warehouse built from data/sample, the dashboard served by `streamlit run`,
+one headless Chromium; per test a fresh browser context + page with a console watch."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from .checks import RUN_COUNTER_SCRIPT, ConsoleWatch, wait_for_app
+from .server import ROOT, build_warehouse, streamlit_server
+
+CHROMIUM = Path(os.environ.get("TSUNAGARI_E2E_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-dev-shm-usage",
+    "--disable-gpu",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",  # WebGL (deck.gl) on the software rasteriser
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+VIEWPORT = {"width": 1400, "height": 1000}
+ACTION_TIMEOUT_MS = 15_000  # any single click / wait / expect
+NAVIGATION_TIMEOUT_MS = 30_000
+
+expect.set_options(timeout=ACTION_TIMEOUT_MS)
+
+
+@pytest.fixture(scope="session")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A warehouse built from data/sample by the ETL CLI."""
+    path = tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"
+    try:
+        build_warehouse(ROOT / "data" / "sample", path)
+    except RuntimeError as error:
+        pytest.fail(str(error), pytrace=False)
+    return path
+
+
+@contextlib.contextmanager
+def dashboard_server(warehouse: Path, log: Path) -> Iterator[str]:
+    """`streamlit run dashboard/app.py` from the repo root, reading `warehouse`; yields the base URL."""
+    with contextlib.ExitStack() as stack:
+        try:
+            base_url = stack.enter_context(
+                streamlit_server(
+                    Path("dashboard/app.py"), cwd=ROOT, log_path=log, env={"TSUNAGARI_WAREHOUSE": str(warehouse)}
+                )
+            )
+        except RuntimeError as error:
+            pytest.fail(str(error), pytrace=False)
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def app_url(warehouse: Path, browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of the dashboard shared by the page suite and the journeys.
+
+    One visit before the tests: the server's very first script run (imports, cache warm-up) is then
+    not billed to whichever test comes first. The first-visitor behaviour itself is checked on a
+    server of its own (test_journeys.py::test_first_visitor_first_click).
+    """
+    with dashboard_server(warehouse, tmp_path_factory.mktemp("streamlit") / "dashboard.log") as base_url:
+        for tab in new_tab(browser, base_url):
+            tab.open("/")
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium (the system's, no Playwright download) for the whole session."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} not found: run ./tools/system-deps.sh browser", pytrace=False)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class Tab:
+    """A fresh page in its own context, its console watch, and the app it talks to."""
+
+    page: Page
+    console: ConsoleWatch
+    base_url: str
+
+    def open(self, route: str = "/") -> Page:
+        self.page.goto(self.base_url + route, wait_until="domcontentloaded")
+        wait_for_app(self.page)
+        return self.page
+
+
+def new_tab(browser: Browser, base_url: str) -> Iterator[Tab]:
+    context = browser.new_context(viewport=VIEWPORT, locale="ja-JP", accept_downloads=True)
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
+    context.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
+    context.add_init_script(RUN_COUNTER_SCRIPT)
+    console = ConsoleWatch().attach(context)
+    try:
+        yield Tab(context.new_page(), console, base_url)
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def tab(browser: Browser, app_url: str) -> Iterator[Tab]:
+    """A fresh browser context and page on the dashboard."""
+    yield from new_tab(browser, app_url)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

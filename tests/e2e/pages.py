@@ -1,0 +1,72 @@
+"""THE table of pages the e2e suite opens: one entry per page of dashboard/registry.py.
+
+A new page joins the suite by adding one `PageCase` here (test_pages.py is parametrised over PAGES and
+checks that the table and the registry agree). For each page the suite opens its URL with the default
+choices (日本語, 4市全体), waits for Streamlit to finish, and checks: no exception box, no unexpected
+console error, every text in `key_texts` visible, and the element at `chart` drawn (non-blank pixels).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dashboard.registry import PAGES as REGISTRY
+
+# Selectors of the drawn part of a chart/map (not its wrapper, which is white while it loads).
+ALTAIR = '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg.marks'
+PYDECK = '[data-testid="stDeckGlJsonChart"] canvas'
+
+
+@dataclass(frozen=True)
+class PageCase:
+    title: str  # navigation title, exactly as in dashboard/registry.py
+    url_path: str  # registry url_path; also the screenshot name test-artifacts/e2e/<url_path>.png
+    key_texts: tuple[str, ...]  # texts that must be visible on the default view (sample data)
+    chart: str | None  # CSS selector of the main chart/map element whose pixels must be non-blank
+
+    @property
+    def route(self) -> str:
+        """URL path to open: Streamlit serves the default page at "/" (its url_path would 404)."""
+        spec = next((spec for spec in REGISTRY if spec.url_path == self.url_path), None)
+        return "/" if spec is not None and spec.default else f"/{self.url_path}"
+
+
+PAGES: tuple[PageCase, ...] = (
+    PageCase(
+        title="概要",
+        url_path="overview",
+        key_texts=(
+            "配布団体数", "157 団体",
+            "回答団体数", "63 団体",
+            "回答率", "40.1 %",
+            "展示会来場者", "3,198 名",
+        ),
+        chart=ALTAIR,
+    ),
+    PageCase(
+        title="相談つなぎ",
+        url_path="tsunagi",
+        key_texts=("相談つなぎ", "1. 相談の内容", "2. お住まいの場所", "3. 紹介先の候補"),
+        chart=PYDECK,
+    ),
+    PageCase(
+        title="活動分布",
+        url_path="activities",
+        key_texts=("活動内容の分布（サンバースト図）", "N=63", "157 団体", "63 団体", "40.1 %"),
+        chart=ALTAIR,
+    ),
+    PageCase(
+        title="イベント実績",
+        url_path="art-events",
+        key_texts=("展示会来場者数", "3,198 名", "WS参加者数（延べ）", "102 名", "WS参加者数（実人数）", "60 名", "126 名"),
+        chart=ALTAIR,
+    ),
+    PageCase(
+        title="データ・ダウンロード",
+        url_path="data",
+        key_texts=("データ・ダウンロード", "該当する行", "157 行", "1 / 2 ページ（1〜100 行目、1ページ 100 行）"),
+        chart='[data-testid="stDataFrame"] canvas',
+    ),
+    # Still to come (add one entry each when the page exists): 地域資源マップ (chart=PYDECK),
+    # 相談つなぎ, PF構築プロセス, 広域カバレッジ, データ・ダウンロード, データ品質, データ取込.
+)  # fmt: skip
