@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import data, state
+from dashboard import auth, data, state
 from dashboard.registry import PAGES
 from warehouse import query
 
@@ -39,6 +39,8 @@ with st.sidebar:
         key=state.CITY_KEY,
     )
     st.caption(state.t("app.sample_notice"))
+    st.divider()
+    auth.sign_in_panel()
 
 state.sync_url()
 

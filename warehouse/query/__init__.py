@@ -22,6 +22,7 @@ class Viewer:
 
     role: str = "public"
     city_code: str | None = None
+    identity: str | None = None
 
     def __post_init__(self) -> None:
         """Refuse unknown roles instead of silently widening access."""

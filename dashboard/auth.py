@@ -1,0 +1,79 @@
+"""Sign-in and the current viewer: OIDC when configured, local accounts as a fallback, else public."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import roles, state
+from warehouse.query import PUBLIC, Viewer
+
+LOCAL_USER_KEY = "local_user"
+
+
+def oidc_configured() -> bool:
+    """True when .streamlit/secrets.toml has an [auth] section (Streamlit's native OIDC sign-in)."""
+    try:
+        return "auth" in st.secrets
+    except FileNotFoundError:
+        return False
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _roles(path: str, mtime: float) -> dict[str, Viewer]:
+    """Role mapping, re-read when the file changes."""
+    return roles.load_roles(roles.roles_path())
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _users(path: str, mtime: float) -> dict[str, str]:
+    """Local accounts, re-read when the file changes."""
+    return roles.load_users(roles.users_path())
+
+
+def _stamp(path) -> tuple[str, float]:
+    """Cache key of a config file: its path and modification time (0 when absent)."""
+    return str(path), path.stat().st_mtime if path.is_file() else 0.0
+
+
+def viewer() -> Viewer:
+    """The viewer of this session; public unless signed in and mapped in config/roles.toml."""
+    mapping = _roles(*_stamp(roles.roles_path()))
+    if oidc_configured():
+        if st.user.is_logged_in:
+            return roles.viewer_for(st.user.get("email"), mapping)
+        return PUBLIC
+    return roles.viewer_for(st.session_state.get(LOCAL_USER_KEY), mapping)
+
+
+def sign_in_panel() -> None:
+    """Sidebar block: who is signed in with which role, and the sign-in / sign-out controls."""
+    t = state.t
+    current = viewer()
+    if current.identity:
+        st.caption(t("auth.signed_in", who=current.identity, role=t(f"auth.role_{current.role}")))
+    else:
+        st.caption(t("auth.public_mode"))
+    if oidc_configured():
+        if st.user.is_logged_in:
+            st.button(t("auth.sign_out"), on_click=st.logout, key="sign_out")
+        else:
+            st.button(t("auth.sign_in"), on_click=st.login, key="sign_in")
+        return
+    users = _users(*_stamp(roles.users_path()))
+    if not users:
+        return
+    if st.session_state.get(LOCAL_USER_KEY):
+        if st.button(t("auth.sign_out"), key="sign_out"):
+            del st.session_state[LOCAL_USER_KEY]
+            st.rerun()
+        return
+    with st.form("local_sign_in", clear_on_submit=True):
+        name = st.text_input(t("auth.user"), key="local_sign_in_user")
+        password = st.text_input(t("auth.password"), type="password", key="local_sign_in_password")
+        if st.form_submit_button(t("auth.sign_in")):
+            user = roles.authenticate(users, name, password)
+            if user is None:
+                st.error(t("auth.wrong"))
+            else:
+                st.session_state[LOCAL_USER_KEY] = user
+                st.rerun()
