@@ -1194,6 +1194,26 @@ def cities_bytes() -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
+# (KPI as a manager writes it: code or Japanese name, 市 or blank = 4市全体, 目標値, 単位, 設定者, 設定日)
+KPI_TARGETS = (
+    ("展示会来場者数", "", "3,000", "名", CITY_DEPARTMENTS["海老名市"], "令和6年11月15日"),
+    ("exhibition_visitors_per_day", "座間市", "100", "名/日", CITY_DEPARTMENTS["座間市"], "2024/11/15"),
+    ("WS参加者数（実人数）", "", "50", "名", CITY_DEPARTMENTS["綾瀬市"], "令和6年11月20日"),
+    ("symposium_participants", "大和市", "150", "名", CITY_DEPARTMENTS["大和市"], "2024-11-20"),
+    ("survey_positive_pct", "", "80", "%", CITY_DEPARTMENTS["座間市"], "2024-11-20"),
+    ("cost_per_contact_yen", "4市全体", "2,500", "円", CITY_DEPARTMENTS["座間市"], "令和6年11月20日"),
+)
+
+
+def targets_bytes() -> bytes:
+    """kpi_targets.csv (UTF-8): a few targets for the art-project KPIs."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("KPI", "市", "目標値", "単位", "設定者", "設定日"))
+    writer.writerows(KPI_TARGETS)
+    return buffer.getvalue().encode("utf-8")
+
+
 def _check_vocabulary(distribution: dict[str, list[list]], survey: bytes, progress) -> None:
     """Assert every categorical label written is a seed label or alias."""
     lookups = {
@@ -1252,6 +1272,7 @@ def generate(out_dir: Path) -> dict[str, object]:
         "events.xlsx": workbook_bytes(_workbook(events)),
         "pf_progress.xlsx": workbook_bytes(_workbook(progress)),
         "cities.csv": cities_bytes(),
+        "kpi_targets.csv": targets_bytes(),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():

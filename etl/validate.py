@@ -106,7 +106,10 @@ def build_data_docs(outcome_or_results: ValidationOutcome | pl.DataFrame, out_di
     else:
         results, fatal, quarantined = outcome_or_results, [], None
     failed = results.filter(~pl.col("success")).height
-    esc = lambda v: "" if v is None else html.escape(str(v))  # noqa: E731
+
+    def esc(value: Any) -> str:
+        return "" if value is None else html.escape(str(value))
+
     rows = "\n".join(
         f'<tr class="{"ok" if r["success"] else "ng"}">'
         + "".join(f"<td>{esc(r[c])}</td>" for c in RESULTS_SCHEMA)
@@ -181,7 +184,11 @@ class _Run:
             for rule in rules:
                 self._check_ref(rule)
         self.order = _topological(self.rules)
-        self.children = {t: {c for c, rs in self.rules.items() for r in rs if r.active and r.ref and _parent(r.ref) == t and c != t} for t in self.rules}
+        self.children: dict[str, set[str]] = {t: set() for t in self.rules}
+        for child, rules in self.rules.items():
+            for rule in rules:
+                if rule.active and rule.ref and _parent(rule.ref) != child:
+                    self.children[_parent(rule.ref)].add(child)
         self.schema_ok: dict[str, bool] = {}
         self._reported: set[tuple[str, int]] = set()
         self._gx = _GxRunner(self.rules) if self.rules else None
@@ -194,9 +201,7 @@ class _Run:
         if parent not in self.frames:
             rule.active = False
             rule.tally = _Tally(success=False, details=f"parent table {parent} missing")
-            self.fatal.append(
-                f"{rule.table}: 参照先の表 {parent} がありません (parent table missing) [{rule.label}]"
-            )
+            self.fatal.append(f"{rule.table}: 参照先の表 {parent} がありません (parent table missing) [{rule.label}]")
         elif column not in self.frames[parent].columns:
             # The parent's own schema check already reports the missing column as fatal.
             rule.active = False
@@ -225,7 +230,9 @@ class _Run:
         """Validate one table with GX, quarantine its failing rows and return how many rows were removed."""
         frame = self.frames[table]
         params = {
-            _param_name(r.ref): self._ref_values(r.ref) for r in self.rules[table] if r.active and r.ref
+            _param_name(r.ref): self._ref_values(r.ref, frame, r.columns[0])
+            for r in self.rules[table]
+            if r.active and r.ref
         }
         outcome = self._gx.run(table, frame, params)
         failing: list[tuple[_Rule, list[int]]] = []
@@ -252,10 +259,17 @@ class _Run:
                     failing.append((rule, indices))
         return self._remove(table, failing)
 
-    def _ref_values(self, ref: str) -> list:
-        """Distinct non-null values of the parent column as it stands now."""
-        parent, column = _split_ref(ref)
-        return self.frames[parent].get_column(column).drop_nulls().unique().to_list()
+    def _ref_values(self, ref: str, frame: pl.DataFrame, column: str) -> list:
+        """Parent values (as the parent stands now) that the child column actually uses."""
+        if column not in frame.columns:
+            # GX then reports the missing column as an error; the schema check has made it fatal.
+            return []
+        parent, parent_column = _split_ref(ref)
+        values = self.frames[parent].get_column(parent_column).drop_nulls().unique(maintain_order=True)
+        # GX walks value_set through pydantic ~100 times per expectation, so a 100k-value parent
+        # costs minutes. Only the values the child uses can matter: the result is the same.
+        used = frame.get_column(column).drop_nulls().unique().cast(pl.String)
+        return values.filter(values.cast(pl.String).is_in(used.implode())).to_list()
 
     def _tally(self, rule: _Rule, result: dict) -> None:
         """Fold one GX result into the rule's tally: first counts, summed failures, latest success."""
@@ -343,7 +357,9 @@ class _GxRunner:
     def __init__(self, rules: dict[str, list[_Rule]]) -> None:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
-        from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+        from great_expectations.expectations.expectation_configuration import (
+            ExpectationConfiguration,
+        )
 
         self.context = gx.get_context(mode="ephemeral")
         # GX draws a tqdm bar per validation otherwise, flooding the ETL's stderr.
@@ -353,13 +369,18 @@ class _GxRunner:
         for table, table_rules in rules.items():
             batch = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe(table)
             # Expectation objects are built fresh here: one object cannot belong to two suites.
-            expectations = [
-                ExpectationConfiguration(
-                    type=r.type, kwargs=_gx_kwargs(r), meta={"index": r.index}
-                ).to_domain_obj()
-                for r in table_rules
-                if r.active
-            ]
+            # They are built before the suite because ExpectationSuite() only logs invalid ones.
+            expectations = []
+            for rule in table_rules:
+                if not rule.active:
+                    continue
+                config = ExpectationConfiguration(type=rule.type, kwargs=_gx_kwargs(rule), meta={"index": rule.index})
+                try:
+                    expectations.append(config.to_domain_obj())
+                except Exception as error:
+                    raise EtlError(
+                        f"expectations/{table}.json: expectation {rule.index} ({rule.type}) is invalid: {error}"
+                    ) from error
             suite = self.context.suites.add(gx.ExpectationSuite(name=table, expectations=expectations))
             self.definitions[table] = self.context.validation_definitions.add(
                 gx.ValidationDefinition(name=table, data=batch, suite=suite)
@@ -425,7 +446,11 @@ def _label(type_: str, kwargs: dict) -> str:
     elif "column_list" in kwargs:
         parts.append("+".join(kwargs["column_list"]))
     elif "column_A" in kwargs:
-        parts.append(f"{kwargs['column_A']} >= {kwargs['column_B']}" if kwargs.get("or_equal") else f"{kwargs['column_A']} > {kwargs['column_B']}")
+        parts.append(
+            f"{kwargs['column_A']} >= {kwargs['column_B']}"
+            if kwargs.get("or_equal")
+            else f"{kwargs['column_A']} > {kwargs['column_B']}"
+        )
     for key, value in kwargs.items():
         if key in ("column", "column_list", "column_A", "column_B", "or_equal", "ignore_row_if"):
             continue
@@ -490,12 +515,12 @@ def _summarise(exp_result: Any, height: int) -> dict:
     if error:
         details = error
     elif mismatched:
-        details = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(mismatched.items(), key=lambda kv: kv[0] != "missing"))
+        details = "; ".join(
+            f"{k}: {', '.join(v)}" for k, v in sorted(mismatched.items(), key=lambda kv: kv[0] != "missing")
+        )
     elif "unexpected_count" in result:
         counts = result.get("partial_unexpected_counts") or []
-        details = ", ".join(
-            f"{_show(c['value'])} ×{c['count']}" for c in counts[:DETAIL_VALUES]
-        ) or None
+        details = ", ".join(f"{_show(c['value'])} ×{c['count']}" for c in counts[:DETAIL_VALUES]) or None
     elif not exp_result.success and "observed_value" in result:
         details = f"observed: {_show(result['observed_value'])}"
     else:
@@ -547,8 +572,8 @@ def _quarantine_rows(frame: pl.DataFrame, rule: _Rule, indices: list[int]) -> pl
     """Quarantine entries for some rows of a frame: lineage, offending value, reason and check name."""
     rows = frame.with_row_index("_pos").filter(pl.col("_pos").is_in(indices)).drop("_pos")
 
-    def lineage(column: str, dtype: pl.DataType) -> pl.Expr:
-        return pl.col(column).cast(dtype) if column in rows.columns else pl.lit(None, dtype)
+    def lineage(column: str, dtype: pl.DataType, default: str | None = None) -> pl.Expr:
+        return pl.col(column).cast(dtype) if column in rows.columns else pl.lit(default, dtype)
 
     value = (
         pl.concat_str([pl.col(c).cast(pl.String) for c in rule.columns], separator=", ")
@@ -556,7 +581,8 @@ def _quarantine_rows(frame: pl.DataFrame, rule: _Rule, indices: list[int]) -> pl
         else pl.lit(None, pl.String)
     )
     return rows.select(
-        lineage("_file", pl.String).alias("file_name"),
+        # A table built without lineage (run metadata) still needs a non-null file_name: its own name.
+        lineage("_file", pl.String, rule.table).alias("file_name"),
         lineage("_sheet", pl.String).alias("sheet"),
         lineage("_row", pl.Int64).alias("row_number"),
         pl.lit(", ".join(rule.columns) or None, pl.String).alias("column_name"),

@@ -178,6 +178,7 @@ def test_run_is_recorded_with_lineage(sample_con, sample_build):
         "cities.csv",
         "distribution_list.xlsx",
         "events.xlsx",
+        "kpi_targets.csv",
         "pf_progress.xlsx",
         "resource_map.kmz",
         "survey_answers.csv",

@@ -19,6 +19,7 @@ FILES = (
     "cities.csv",
     "distribution_list.xlsx",
     "events.xlsx",
+    "kpi_targets.csv",
     "pf_progress.xlsx",
     "resource_map.kmz",
     "survey_answers.csv",

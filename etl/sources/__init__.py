@@ -10,12 +10,12 @@ import polars as pl
 
 from etl.encoding import read_text
 from etl.errors import SourceError
-from etl.sources import cities, distribution, events, mymaps, progress, survey
+from etl.sources import cities, distribution, events, mymaps, progress, survey, targets
 from etl.sources.base import Context, Transformed, quarantine_frame
 from etl.vocab import Vocabulary
 
 # Distribution must precede survey and mymaps: they match names against its organisations.
-SOURCES = (cities, distribution, survey, mymaps, events, progress)
+SOURCES = (cities, distribution, survey, mymaps, events, progress, targets)
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,16 @@ TABLE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "source_row": pl.Int32,
     },
     "pf_note": {"id": pl.String, "city_code": pl.String, "noted_on": pl.Date, "kind": pl.String, "text": pl.String},
+    "kpi_target": {
+        "id": pl.String,
+        "kpi_code": pl.String,
+        "city_code": pl.String,
+        "target_value": pl.Float64,
+        "unit": pl.String,
+        "set_by": pl.String,
+        "set_on": pl.Date,
+        "source_row": pl.Int32,
+    },
     "pii.organization_contact": {
         "organization_id": pl.String,
         "source_list": pl.String,
@@ -414,10 +424,16 @@ def read_csv(
     """Read a CSV of unknown encoding into a raw frame and report its encoding (record 1 is the header)."""
     check_file(path)
     text, encoding = read_text(path)
+    rows: list[list[str]] = []
+    # strict: a quote left open would otherwise swallow every later record into one cell, silently.
     try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
+        rows.extend(csv.reader(io.StringIO(text, newline=""), strict=True))
     except csv.Error as exc:
-        raise SourceError(path.name, f"CSV として読めません (malformed CSV: {exc})") from exc
+        raise SourceError(
+            path.name,
+            f"CSV として読めません（引用符 \" の閉じ忘れなど） (malformed CSV: {exc})",
+            row=len(rows) + 1,
+        ) from exc
     if not rows:
         raise SourceError(path.name, "ファイルが空です (empty file)")
     positions = _match_headers(rows[0], expected, variants or {}, path.name, None)

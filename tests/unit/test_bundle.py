@@ -19,7 +19,7 @@ SAMPLE = ROOT / "data" / "sample"
 
 
 def test_sources_in_load_order():
-    assert [m.KIND for m in SOURCES] == ["cities", "distribution", "survey", "mymaps", "events", "progress"]
+    assert [m.KIND for m in SOURCES] == ["cities", "distribution", "survey", "mymaps", "events", "progress", "targets"]
     for module in SOURCES:
         assert module.FILE_NAME and callable(module.extract) and callable(module.transform)
 
@@ -52,6 +52,7 @@ def test_tiny_bundle(tmp_path):
         ("resource_map.kmz", "mymaps", None, 1, 1, 0),
         ("events.xlsx", "events", None, 14, 14, 0),
         ("pf_progress.xlsx", "progress", None, 4, 4, 0),
+        ("kpi_targets.csv", "targets", "utf-8", 1, 1, 0),
     ]
     survey_file = next(f for f in bundle.files if f.kind == "survey")
     data = survey_file.path.read_bytes()

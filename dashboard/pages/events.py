@@ -1,0 +1,229 @@
+"""イベント実績 (Art-project events): exhibitions, workshops and the symposium in numbers, with targets and costs."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from dashboard import data, state
+from dashboard.charts import events as charts
+from dashboard.downloads import csv_bytes
+from dashboard.format import number
+from warehouse import query
+from warehouse.query import events as events_query
+
+t = state.t
+con = data.connection()
+city = state.city()
+lang = state.lang()
+
+cities = query.cities(con)
+scope = t("app.all_cities") if city is None else cities.filter(cities["code"] == city)[query.NAME_COLUMN[lang]][0]
+kpis = events_query.kpis(con, city)
+joint = kpis if city is None else events_query.kpis(con, None)
+events = events_query.events(con, city)
+sessions = events_query.sessions(con, city)
+answers = events_query.survey_answers(con, city)
+comments = events_query.comments(con, city)
+contracts = events_query.contracts(con)
+targets = events_query.targets(con, city)
+held = {"exhibition": kpis["exhibitions"], "workshop": kpis["workshops"], "symposium": kpis["symposia"]}
+
+
+def people(value: float | None) -> str:
+    """A head count with its unit, or — when the scope held no event of the kind."""
+    return "—" if value is None else t("events.unit.people", n=number(value))
+
+
+def table(frame: pl.DataFrame, key: str) -> None:
+    """A display frame with translated column labels."""
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        key=key,
+        column_config={c: t(f"events.col.{c}") for c in frame.columns},
+    )
+
+
+st.title(t("events.title"))
+st.caption(t("events.subtitle", scope=scope))
+not_held = [charts.kind_label(kind, lang) for kind, count in held.items() if count == 0]
+if events.is_empty():
+    st.info(t("events.no_events", scope=scope))
+elif not_held:
+    st.info(t("events.not_held", scope=scope, kinds=t("events.list_separator").join(not_held)))
+
+st.subheader(t("events.figures"))
+cards = st.columns(4)
+if held["exhibition"]:
+    cards[0].metric(
+        t("events.kpi.exhibition_visitors"),
+        people(kpis["exhibition_visitors"]),
+        help=t("events.help.exhibition_visitors", venues=kpis["exhibitions"], days=kpis["exhibition_open_days"]),
+    )
+if held["workshop"]:
+    cards[1].metric(
+        t("events.kpi.workshop_participations"),
+        people(kpis["workshop_participations"]),
+        help=t("events.help.workshop_participations", sessions=kpis["workshop_sessions"]),
+    )
+    cards[2].metric(
+        t("events.kpi.workshop_unique_participants"),
+        people(kpis["workshop_unique_participants"]),
+        help=t("events.def.unique_participants"),
+    )
+if held["symposium"]:
+    cards[3].metric(t("events.kpi.symposium_participants"), people(kpis["symposium_participants"]))
+more = st.columns(4)
+if held["workshop"]:
+    more[0].metric(
+        t("events.kpi.workshop_consultee_participations"),
+        people(kpis["workshop_consultee_participations"]),
+        help=t("events.help.consultee_share", pct=number(kpis["workshop_consultee_share_pct"], 1)),
+    )
+    more[1].metric(
+        t("events.kpi.workshop_unique_consultees"),
+        people(kpis["workshop_unique_consultees"]),
+        help=t("events.def.unique_consultees"),
+    )
+if kpis["survey_positive_pct"] is not None:
+    more[2].metric(
+        t("events.kpi.survey_positive_pct"),
+        t("events.unit.pct", n=number(kpis["survey_positive_pct"], 1)),
+        help=t(
+            "events.help.survey_positive",
+            positive=number(kpis["survey_positive"]),
+            answers=number(kpis["survey_answers"]),
+        ),
+    )
+if not events.is_empty():
+    more[3].metric(t("events.kpi.total_reach"), people(kpis["total_reach"]), help=t("events.def.total_reach"))
+
+st.subheader(t("events.records"))
+if events.is_empty():
+    st.info(t("events.no_events", scope=scope))
+else:
+    table(charts.events_table(events, lang), "events_table")
+    with st.expander(t("events.sessions_expander", n=sessions.height)):
+        session_table = charts.sessions_table(sessions, lang)
+        table(session_table, "sessions_table")
+        st.download_button(
+            t("events.download"),
+            data=csv_bytes(session_table.rename({c: t(f"events.col.{c}") for c in session_table.columns})),
+            file_name="tsunagari_event_sessions.csv",
+            mime="text/csv",
+            on_click="ignore",
+        )
+
+st.subheader(t("events.exhibition"))
+if not held["exhibition"]:
+    st.info(t("events.none.exhibition", scope=scope))
+else:
+    st.altair_chart(charts.exhibition_days_chart(sessions, lang), width="stretch")
+    st.caption(t("events.def.per_day"))
+    for row in events.filter(events["kind"] == "exhibition").iter_rows(named=True):
+        st.caption(
+            t(
+                "events.def.per_day_example",
+                venue=row["venue"],
+                visitors=number(row["visitors"]),
+                days=row["open_days"],
+                exact=charts.unrounded(row["visitors_per_day_exact"]),
+                shown=number(row["visitors_per_day"], row["visitors_per_day_decimals"]),
+            )
+        )
+
+st.subheader(t("events.workshop"))
+if not held["workshop"]:
+    st.info(t("events.none.workshop", scope=scope))
+else:
+    st.altair_chart(charts.workshop_sessions_chart(sessions, lang), width="stretch")
+    st.caption(t("events.def.participations"))
+    st.caption(t("events.def.unique_participants"))
+    st.caption(t("events.def.unique_consultees"))
+
+st.subheader(t("events.symposium"))
+if not held["symposium"]:
+    st.info(t("events.none.symposium", scope=scope))
+else:
+    for row in events.filter(events["kind"] == "symposium").iter_rows(named=True):
+        st.metric(
+            t("events.symposium_metric", title=row["title"]),
+            people(row["participations"]),
+            help=row["artist_or_programme"],
+        )
+
+st.subheader(t("events.timeline"))
+if sessions.is_empty():
+    st.info(t("events.no_events", scope=scope))
+else:
+    st.caption(
+        t(
+            "events.timeline_range",
+            first=charts.month_label(sessions["session_date"].min(), lang),
+            last=charts.month_label(sessions["session_date"].max(), lang),
+            n=sessions.height,
+        )
+    )
+    st.altair_chart(charts.timeline_chart(sessions, lang), width="stretch")
+
+st.subheader(t("events.survey"))
+if answers.is_empty():
+    st.info(t("events.none.survey", scope=scope))
+else:
+    st.altair_chart(charts.survey_chart(answers, lang), width="stretch")
+    st.caption(t("events.def.survey_positive"))
+    table(charts.survey_table(answers, lang), "survey_table")
+
+st.subheader(t("events.targets"))
+if targets.is_empty():
+    st.info(t("events.none.targets", scope=scope))
+else:
+    st.altair_chart(charts.targets_chart(targets, lang), width="stretch")
+    st.caption(t("events.def.targets"))
+    table(charts.targets_table(targets, lang), "targets_table")
+
+st.subheader(t("events.costs"))
+if city is not None:
+    st.caption(t("events.joint_contract"))
+table(charts.contracts_table(contracts, lang), "contracts_table")
+if joint["cost_per_contact_yen"] is None:
+    st.info(t("events.none.costs"))
+else:
+    costs = st.columns(2)
+    costs[0].metric(t("events.kpi.cost_per_contact_yen"), t("events.unit.yen", n=number(joint["cost_per_contact_yen"])))
+    costs[1].metric(t("events.kpi.cost_per_person_yen"), t("events.unit.yen", n=number(joint["cost_per_person_yen"])))
+    st.caption(
+        t(
+            "events.def.cost_per_contact",
+            contract=number(joint["art_contract_yen"]),
+            visitors=number(joint["exhibition_visitors"] or 0),
+            participations=number(joint["workshop_participations"] or 0),
+            symposium=number(joint["symposium_participants"] or 0),
+            total=number(joint["total_reach"]),
+            cost=number(joint["cost_per_contact_yen"]),
+        )
+    )
+    st.caption(
+        t(
+            "events.def.cost_per_person",
+            contract=number(joint["art_contract_yen"]),
+            visitors=number(joint["exhibition_visitors"] or 0),
+            unique=number(joint["workshop_unique_participants"] or 0),
+            symposium=number(joint["symposium_participants"] or 0),
+            total=number(joint["total_people"]),
+            cost=number(joint["cost_per_person_yen"]),
+        )
+    )
+
+st.subheader(t("events.comments"))
+if comments.is_empty():
+    st.info(t("events.none.comments", scope=scope))
+else:
+    st.caption(t("events.comments_note"))
+    for row in comments.iter_rows(named=True):
+        with st.container(border=True):
+            # st.text: the comment is shown as written, never parsed as Markdown or HTML.
+            st.text(f"“{row['comment']}”")
+            st.text(t("events.comment_source", venue=row["venue"], title=row["title"], city=row[f"city_{lang}"]))

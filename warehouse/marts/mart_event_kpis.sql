@@ -1,0 +1,222 @@
+-- art-project KPIs for each city and for the four cities together (city_code null); a KPI is null when the city held no event of its kind; built after mart_event_answers (marts build in file-name order)
+-- columns:
+--   city_code                 city.code of the events' host city; null = 4市全体 (all four cities)
+--   exhibitions               exhibitions held (展示)
+--   exhibition_open_days      開催日数 summed over the exhibitions (venue-days)
+--   exhibition_visitors       来場者数 summed over the exhibitions' open days
+--   exhibition_visitors_per_day_exact  exhibition_visitors ÷ exhibition_open_days, unrounded
+--   exhibition_visitors_per_day  the same rounded half away from zero to 3 significant figures, as the report prints it (2,345 ÷ 8 = 293.125 → 293; 853 ÷ 10 = 85.3)
+--   exhibition_visitors_per_day_decimals  decimals of exhibition_visitors_per_day (0 for 293, 1 for 85.3)
+--   workshops                 workshops held (ワークショップ)
+--   workshop_sessions         workshop sessions held (開催回)
+--   workshop_participations   参加者数 summed over workshop sessions (延べ: one person at three sessions counts three times)
+--   workshop_unique_participants  実人数: distinct 参加者ID in 出欠 over the scope's workshop sessions (the report's 約60名); a person at several sessions or workshops counts once
+--   workshop_consultee_participations  うち相談者数 summed over workshop sessions (延べ)
+--   workshop_unique_consultees  distinct attending 参加者ID whose 区分 is 相談者 (実人数)
+--   workshop_consultee_share_pct  workshop_consultee_participations ÷ workshop_participations × 100, one decimal
+--   symposia                  symposia held (シンポジウム)
+--   symposium_participants    参加者数 of the symposium sessions
+--   surveyed_events           events with venue-survey tallies
+--   survey_answers            every venue-survey answer, 無回答 included
+--   survey_positive           answers すごく感じた or 感じた
+--   survey_positive_pct       survey_positive ÷ survey_answers × 100, one decimal
+--   total_reach               exhibition_visitors + workshop_participations + symposium_participants (延べ)
+--   total_people              exhibition_visitors + workshop_unique_participants + symposium_participants (visitors and symposium participants are head counts, not identified people)
+--   art_contract_yen          contracts whose 事業名 contains アート, summed (yen); four cities together only (joint contract)
+--   cost_per_contact_yen      art_contract_yen ÷ total_reach, whole yen; four cities together only
+--   cost_per_person_yen       art_contract_yen ÷ total_people, whole yen; four cities together only
+with
+
+city as (
+    select * from city
+),
+
+event as (
+    select * from event
+),
+
+event_session as (
+    select * from event_session
+),
+
+attendance as (
+    select * from pii.event_attendance
+),
+
+participant as (
+    select * from pii.event_participant
+),
+
+answers as (
+    select * from mart_event_answers
+),
+
+contract as (
+    select * from contract
+),
+
+scopes as (
+    select code as city_code from city
+    union all
+    select null
+),
+
+events as (
+    select
+        city_code,
+        count(*) filter (where kind = 'exhibition') as exhibitions,
+        count(*) filter (where kind = 'workshop') as workshops,
+        count(*) filter (where kind = 'symposium') as symposia,
+        (sum(open_days) filter (where kind = 'exhibition'))::bigint as exhibition_open_days
+    from event
+    group by grouping sets ((city_code), ())
+),
+
+sessions as (
+    select
+        e.city_code,
+        (sum(s.visitors) filter (where e.kind = 'exhibition'))::bigint as exhibition_visitors,
+        count(*) filter (where e.kind = 'workshop') as workshop_sessions,
+        (sum(s.participants) filter (where e.kind = 'workshop'))::bigint as workshop_participations,
+        (sum(s.consultees) filter (where e.kind = 'workshop'))::bigint as workshop_consultee_participations,
+        (sum(s.participants) filter (where e.kind = 'symposium'))::bigint as symposium_participants
+    from event_session as s
+    join event as e on e.id = s.event_id
+    group by grouping sets ((e.city_code), ())
+),
+
+people as (
+    select
+        e.city_code,
+        count(distinct a.participant_id) as workshop_unique_participants,
+        count(distinct a.participant_id) filter (where p.is_consultee) as workshop_unique_consultees
+    from attendance as a
+    join event_session as s on s.id = a.session_id
+    join event as e on e.id = s.event_id
+    join participant as p on p.participant_id = a.participant_id
+    where e.kind = 'workshop'
+    group by grouping sets ((e.city_code), ())
+),
+
+survey as (
+    select
+        city_code,
+        count(distinct event_id) as surveyed_events,
+        sum(answers)::bigint as survey_answers,
+        (sum(answers) filter (where polarity = 'positive'))::bigint as survey_positive
+    from answers
+    group by grouping sets ((city_code), ())
+),
+
+art_contract as (
+    select sum(amount_yen)::bigint as art_contract_yen
+    from contract
+    where project like '%アート%'
+),
+
+figures as (
+    select
+        sc.city_code,
+        coalesce(ev.exhibitions, 0) as exhibitions,
+        ev.exhibition_open_days,
+        coalesce(ev.workshops, 0) as workshops,
+        coalesce(ev.symposia, 0) as symposia,
+        coalesce(sv.surveyed_events, 0) as surveyed_events,
+        se.workshop_sessions,
+        se.exhibition_visitors,
+        se.workshop_participations,
+        se.workshop_consultee_participations,
+        pe.workshop_unique_participants,
+        pe.workshop_unique_consultees,
+        se.symposium_participants,
+        sv.survey_answers,
+        sv.survey_positive,
+        ac.art_contract_yen
+    from scopes as sc
+    left join events as ev on ev.city_code is not distinct from sc.city_code
+    left join sessions as se on se.city_code is not distinct from sc.city_code
+    left join people as pe on pe.city_code is not distinct from sc.city_code
+    left join survey as sv on sv.city_code is not distinct from sc.city_code
+    cross join art_contract as ac
+),
+
+-- Counts of a kind the scope never held stay null ("no event"), not 0 ("nobody came").
+counted as (
+    select
+        city_code,
+        exhibitions,
+        exhibition_open_days,
+        case when exhibitions > 0 then coalesce(exhibition_visitors, 0) end as exhibition_visitors,
+        workshops,
+        case when workshops > 0 then coalesce(workshop_sessions, 0) end as workshop_sessions,
+        case when workshops > 0 then coalesce(workshop_participations, 0) end as workshop_participations,
+        case when workshops > 0 then coalesce(workshop_unique_participants, 0) end as workshop_unique_participants,
+        case when workshops > 0 then coalesce(workshop_consultee_participations, 0) end
+            as workshop_consultee_participations,
+        case when workshops > 0 then coalesce(workshop_unique_consultees, 0) end as workshop_unique_consultees,
+        symposia,
+        case when symposia > 0 then coalesce(symposium_participants, 0) end as symposium_participants,
+        surveyed_events,
+        case when surveyed_events > 0 then survey_answers end as survey_answers,
+        case when surveyed_events > 0 then coalesce(survey_positive, 0) end as survey_positive,
+        art_contract_yen
+    from figures
+),
+
+ratios as (
+    select
+        *,
+        exhibition_visitors::double / nullif(exhibition_open_days, 0) as exhibition_visitors_per_day_exact,
+        coalesce(exhibition_visitors, 0) + coalesce(workshop_participations, 0)
+            + coalesce(symposium_participants, 0) as total_reach,
+        coalesce(exhibition_visitors, 0) + coalesce(workshop_unique_participants, 0)
+            + coalesce(symposium_participants, 0) as total_people
+    from counted
+),
+
+-- 3 significant figures: the report prints 293.125 as 293 and 85.3 as 85.3.
+per_day as (
+    select
+        *,
+        case when exhibition_visitors_per_day_exact > 0
+             then greatest(0, 2 - floor(log10(exhibition_visitors_per_day_exact)))::integer
+             when exhibition_visitors_per_day_exact = 0 then 0
+        end as exhibition_visitors_per_day_decimals
+    from ratios
+),
+
+final as (
+    select
+        city_code,
+        exhibitions,
+        exhibition_open_days,
+        exhibition_visitors,
+        exhibition_visitors_per_day_exact,
+        round(exhibition_visitors_per_day_exact, exhibition_visitors_per_day_decimals)
+            as exhibition_visitors_per_day,
+        exhibition_visitors_per_day_decimals,
+        workshops,
+        workshop_sessions,
+        workshop_participations,
+        workshop_unique_participants,
+        workshop_consultee_participations,
+        workshop_unique_consultees,
+        round(100.0 * workshop_consultee_participations / nullif(workshop_participations, 0), 1)::double
+            as workshop_consultee_share_pct,
+        symposia,
+        symposium_participants,
+        surveyed_events,
+        survey_answers,
+        survey_positive,
+        round(100.0 * survey_positive / nullif(survey_answers, 0), 1)::double as survey_positive_pct,
+        total_reach,
+        total_people,
+        case when city_code is null then art_contract_yen end as art_contract_yen,
+        case when city_code is null then round(art_contract_yen / nullif(total_reach, 0), 0)::double end
+            as cost_per_contact_yen,
+        case when city_code is null then round(art_contract_yen / nullif(total_people, 0), 0)::double end
+            as cost_per_person_yen
+    from per_day
+)
+
+select * from final

@@ -1,0 +1,104 @@
+"""Queries of the page イベント実績 (art-project events): KPIs, events, sessions, surveys, contracts, targets.
+
+Personal data (pii.event_participant, pii.event_attendance) is never read here: the marts publish
+only its aggregates (unique participants and consultees).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from warehouse.query import PUBLIC, Viewer, city_filter, fetch, fetch_one, where
+
+# Event kinds in display order (event.kind).
+KINDS = ("exhibition", "workshop", "symposium")
+# Order of kinds inside one day, so the timeline and tables read exhibitions, workshops, symposium.
+_KIND_ORDER = "case e.kind when 'exhibition' then 1 when 'workshop' then 2 else 3 end"
+_CITY_NAMES = "c.name_ja as city_ja, c.name_en as city_en"
+
+
+def kpis(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> dict:
+    """The art-project KPIs of one city, or of the four cities together when city_code is None."""
+    row = fetch_one(con, "select * from mart_event_kpis where city_code is not distinct from ?", [city_code])
+    if row is None:
+        raise LookupError(f"no event figures for city {city_code!r}")
+    return row
+
+
+def events(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """One row per event held in the city (all four when None), by start date, with its figures."""
+    fragments, params = city_filter("e.city_code", city_code)
+    return fetch(
+        con,
+        f"select e.*, {_CITY_NAMES} from mart_event_summary as e join city as c on c.code = e.city_code"
+        + where(fragments)
+        + f" order by e.start_date, {_KIND_ORDER}, e.event_id",
+        params,
+    )
+
+
+def sessions(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """Every session or exhibition open day of the events in the city, in date order."""
+    fragments, params = city_filter("e.city_code", city_code)
+    return fetch(
+        con,
+        "select s.id as session_id, s.event_id, e.kind, e.title, e.artist_or_programme, e.city_code, "
+        f"{_CITY_NAMES}, e.venue, e.start_date as event_start, s.seq, s.session_date, s.start_time, s.end_time, "
+        "s.participants, s.consultees, s.visitors "
+        "from event_session as s join event as e on e.id = s.event_id join city as c on c.code = e.city_code"
+        + where(fragments)
+        + f" order by s.session_date, s.start_time nulls last, {_KIND_ORDER}, s.event_id, s.seq",
+        params,
+    )
+
+
+def survey_answers(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """Venue-survey tallies per event and choice (counts, shares, polarity) for the city's events."""
+    fragments, params = city_filter("a.city_code", city_code)
+    return fetch(
+        con,
+        f"select a.*, {_CITY_NAMES}, e.start_date from mart_event_answers as a "
+        "join event as e on e.id = a.event_id join city as c on c.code = a.city_code"
+        + where(fragments)
+        + f" order by e.start_date, {_KIND_ORDER}, a.event_id, a.question, a.choice_order",
+        params,
+    )
+
+
+def comments(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """Free-text survey comments of the city's events, in the order the workbook lists them."""
+    fragments, params = city_filter("e.city_code", city_code)
+    return fetch(
+        con,
+        "select m.id as comment_id, m.event_id, e.kind, e.title, coalesce(m.venue, e.venue) as venue, "
+        f"e.city_code, {_CITY_NAMES}, m.comment "
+        "from event_comment as m join event as e on e.id = m.event_id join city as c on c.code = e.city_code"
+        + where(fragments)
+        # The id ends in the workbook row (EX-ZAMA-C4); compare it as a number so C10 follows C9.
+        + f" order by e.start_date, {_KIND_ORDER}, m.event_id, "
+        "try_cast(regexp_extract(m.id, '-C(\\d+)$', 1) as integer), m.id",
+        params,
+    )
+
+
+def contracts(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """The pilot projects' contracts: contractor, amount in yen and 万円, period; is_art marks the art contract."""
+    return fetch(
+        con,
+        "select id, project, contractor, amount_yen, amount_yen / 10000.0 as amount_man_yen, "
+        "period_start, period_end, project like '%アート%' as is_art "
+        "from contract order by amount_yen desc, id",
+    )
+
+
+def targets(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """KPI targets beside their actual values: every target for 4市全体 (None), else the city's own targets."""
+    fragments, params = ([], []) if city_code is None else city_filter("t.city_code", city_code)
+    return fetch(
+        con,
+        f"select t.*, {_CITY_NAMES} from mart_event_targets as t left join city as c on c.code = t.city_code"
+        + where(fragments)
+        + " order by t.sort_order, c.sort_order nulls first",
+        params,
+    )
