@@ -1,0 +1,231 @@
+"""PF構築プロセス: steps ①–⑨ per city (file baseline + managers' updates), timeline, reflections, history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import streamlit as st
+
+from dashboard import data, state
+from dashboard.charts import progress as charts
+from dashboard.downloads import csv_bytes
+from dashboard.format import date_label
+from warehouse import operations as ops
+from warehouse.query import progress as query
+
+t = state.t
+con = data.connection()
+city = state.city()
+lang = state.lang()
+name = "name_ja" if lang == "ja" else "name_en"
+ss = st.session_state
+today = dt.datetime.now(dt.UTC).astimezone(ZoneInfo(ops.LOCAL_TZ)).date()
+
+full_grid = query.progress_grid(con)
+status_table = query.statuses(con)
+phase_table = query.phases(con)
+events = ops.read_progress_events()
+note_events = ops.read_note_events()
+grid = full_grid if city is None else full_grid.filter(pl.col("city_code") == city)
+view = query.progress_view(grid, events, status_table)
+city_names = dict(zip(full_grid["city_code"], full_grid[f"city_{name}"], strict=False))
+status_names = dict(zip(status_table["code"], status_table[name], strict=True))
+
+
+def configured_manager() -> tuple[ops.Manager | None, ops.ManagerConfigError | None]:
+    """The manager from the environment or .streamlit/secrets.toml, or the reason the setting is unusable."""
+    try:
+        section = st.secrets.get("manager")
+    except FileNotFoundError:
+        section = None
+    try:
+        return ops.manager_from_config(os.environ, {"manager": section} if section else None), None
+    except ops.ManagerConfigError as problem:
+        return None, problem
+
+
+manager, manager_problem = configured_manager()
+
+
+def show_errors(slots: dict[str, object], errors: dict[str, ops.Problem]) -> None:
+    """Each refused field's message in the slot right under that field."""
+    for field, problem in errors.items():
+        slots[field].error(t(f"progress.error.{problem.code}", value=problem.value or ""), icon=":material/error:")
+
+
+st.title(t("progress.title"))
+st.caption(t("progress.subtitle", scope=t("app.all_cities") if city is None else city_names[city]))
+if view["status_code"].is_null().all():
+    st.info(t("progress.empty"))
+
+st.subheader(t("progress.reached"))
+reached = query.phases_reached(view, phase_table)
+for column, row in zip(st.columns(max(reached.height, 1)), reached.iter_rows(named=True), strict=False):
+    value = row["phase_label"] if row["phase_code"] else t("progress.reached_none")
+    phase_name = row[f"phase_{name}"] if row["phase_code"] else None
+    help_text = t(
+        "progress.reached_help",
+        done=row["steps_done"],
+        in_progress=row["steps_in_progress"],
+        total=row["steps_total"],
+    )
+    column.metric(
+        row[f"city_{name}"], value, delta=phase_name, delta_color="off", delta_arrow="off", help=help_text, border=True
+    )
+
+st.subheader(t("progress.matrix"))
+st.caption(t("progress.matrix_caption"))
+st.altair_chart(charts.status_grid(view, status_table, lang), width="stretch")
+matrix = charts.matrix_table(view, lang)
+st.dataframe(
+    matrix,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "step": st.column_config.TextColumn(t("progress.col_step"), pinned=True),
+        "phase": t("progress.col_phase"),
+        **{code: st.column_config.TextColumn(city_names[code], width="large") for code in matrix.columns[2:]},
+    },
+)
+for code in view["city_code"].unique(maintain_order=True):
+    with st.expander(t("progress.notes_expander", city=city_names[code])):
+        for row in view.filter(pl.col("city_code") == code).iter_rows(named=True):
+            note = charts.escape_markdown(row["note"]) if row["note"] else "—"
+            st.markdown(f"**{charts.escape_markdown(charts.step_title(row, lang))}** — {note}")
+
+st.subheader(t("progress.timeline"))
+st.caption(t("progress.timeline_caption"))
+st.altair_chart(charts.timeline(view, status_table, lang, today), width="content")
+undecided = view.filter(pl.col("status_code").is_not_null() & pl.col("start_month").is_null())
+for code in undecided["city_code"].unique(maintain_order=True):
+    labels = undecided.filter(pl.col("city_code") == code)["step_label"].to_list()
+    st.caption(t("progress.undecided_steps", city=city_names[code], steps="、".join(labels)))
+
+st.subheader(t("progress.update"))
+if flash := ss.pop("pf_flash", None):
+    st.success(flash, icon=":material/check_circle:")
+if manager is None:
+    st.info(t("progress.needs_manager"))
+    if manager_problem is not None:
+        st.warning(t(f"progress.manager_{manager_problem.code}", value=manager_problem.value))
+else:
+    st.caption(t("progress.update_as", name=manager.name, city=city_names[manager.city_code]))
+    own = query.progress_view(full_grid.filter(pl.col("city_code") == manager.city_code), events, status_table)
+    titles = {row["step_code"]: charts.step_title(row, lang) for row in own.iter_rows(named=True)}
+    step_code = state.localized_selectbox(t("progress.step_select"), list(titles), titles.get, key="pf_step")
+    current = own.filter(pl.col("step_code") == step_code).row(0, named=True)
+    if current["source"] is not None:
+        st.caption(
+            t(
+                "progress.current_state",
+                state=charts.cell_text(current, lang),
+                source=t(f"progress.source.{current['source']}"),
+                date=date_label(current["updated_on"], lang),
+            )
+        )
+    statuses = status_table["code"].to_list()
+    start_value = current["start_label"] or charts.nendo_label(current["start_month"], current["start_precision"])
+    ss.setdefault(f"pf_status_{step_code}", current["status_code"] or statuses[0])
+    with st.form(f"pf_form_{step_code}"):
+        summary = st.empty()
+        status = state.localized_selectbox(
+            t("progress.status"), statuses, status_names.get, key=f"pf_status_{step_code}"
+        )
+        slots = {"step": summary, "status": st.empty()}
+        start = st.text_input(
+            t("progress.start"),
+            value=start_value or "",
+            help=t("progress.month_help"),
+            key=f"pf_start_{step_code}",
+        )
+        slots["start"] = st.empty()
+        end = st.text_input(
+            t("progress.end"),
+            value=current["end_label"] or charts.nendo_label(current["end_month"]) or "",
+            help=t("progress.month_help"),
+            key=f"pf_end_{step_code}",
+        )
+        slots["end"] = st.empty()
+        note = st.text_area(t("progress.note"), value=current["note"] or "", key=f"pf_note_{step_code}")
+        slots["note"] = st.empty()
+        submitted = st.form_submit_button(t("progress.submit"), type="primary", key=f"pf_submit_{step_code}")
+    if submitted:
+        update = ops.ProgressUpdate(manager.city_code, step_code, status, start, end, note)
+        try:
+            event_id = ops.record_progress_event(update, manager, baseline=full_grid)
+        except ops.ValidationError as error:
+            show_errors(slots, error.errors)
+            if "step" not in error.errors:
+                summary.error(t("progress.not_saved"))
+        else:
+            ss["pf_flash"] = t("progress.saved", step=titles[step_code], status=status_names[status], event_id=event_id)
+            st.rerun()
+
+st.subheader(t("progress.notes"))
+notes = query.notes_view(query.notes(con, city), note_events, city)
+shown_cities = list(view["city_code"].unique(maintain_order=True))
+for tab, code in zip(st.tabs([city_names[code] for code in shown_cities]), shown_cities, strict=True):
+    with tab:
+        own_notes = notes.filter(pl.col("city_code") == code)
+        if own_notes.is_empty():
+            st.info(t("progress.notes_empty"))
+        for kind in ops.NOTE_KINDS:
+            of_kind = own_notes.filter(pl.col("kind") == kind)
+            if of_kind.is_empty():
+                continue
+            st.markdown(f"**{t(f'progress.kind.{kind}')}**")
+            for note in of_kind.iter_rows(named=True):
+                if note["source"] == "app":
+                    at = note["recorded_at"].astimezone(ZoneInfo(ops.LOCAL_TZ)).replace(tzinfo=None)
+                    meta = t(
+                        "progress.note_from_app",
+                        date=date_label(note["noted_on"], lang),
+                        by=note["recorded_by"],
+                        at=date_label(at, lang),
+                    )
+                else:
+                    meta = t("progress.note_from_file", date=date_label(note["noted_on"], lang))
+                st.caption(meta)
+                st.markdown(charts.escape_markdown(note["text"]))
+if manager is not None:
+    if flash := ss.pop("pf_note_flash", None):
+        st.success(flash, icon=":material/check_circle:")
+        # A recorded note empties the text box (the widget is not drawn yet in this run).
+        ss.pop("pf_note_text", None)
+    with st.form("pf_note_form"):
+        st.markdown(f"**{t('progress.add_note', city=city_names[manager.city_code])}**")
+        summary = st.empty()
+        noted_on = st.date_input(t("progress.note_date"), value=today, max_value=today, key="pf_note_date")
+        slots = {"noted_on": st.empty()}
+        kind = state.localized_selectbox(
+            t("progress.note_kind"), list(ops.NOTE_KINDS), lambda code: t(f"progress.kind.{code}"), key="pf_note_kind"
+        )
+        slots["kind"] = st.empty()
+        text = st.text_area(t("progress.note_text"), key="pf_note_text")
+        slots["text"] = st.empty()
+        submitted = st.form_submit_button(t("progress.note_submit"), type="primary", key="pf_note_submit")
+    if submitted:
+        try:
+            event_id = ops.record_note_event(ops.NoteUpdate(manager.city_code, noted_on, kind, text), manager)
+        except ops.ValidationError as error:
+            summary.error(t("progress.not_saved"))
+            show_errors(slots, error.errors)
+        else:
+            ss["pf_note_flash"] = t("progress.note_saved", event_id=event_id)
+            st.rerun()
+
+st.subheader(t("progress.history"))
+st.caption(t("progress.history_caption"))
+history = charts.history_table(query.progress_history(grid, events), status_table, lang)
+labels = {column: t(f"progress.col.{column}") for column in history.columns}
+st.dataframe(history, hide_index=True, width="stretch", column_config=labels)
+st.download_button(
+    t("progress.history_download"),
+    data=csv_bytes(history.rename(labels)),
+    file_name="tsunagari_pf_history.csv",
+    mime="text/csv",
+    on_click="ignore",
+)
