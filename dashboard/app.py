@@ -31,13 +31,9 @@ with st.sidebar:
         horizontal=True,
     )
     name_column = "name_ja" if state.lang() == "ja" else "name_en"
-    names = dict(zip(cities["code"], cities[name_column], strict=True))
-    state.localized_selectbox(
-        state.t("app.city"),
-        options=[state.ALL_CITIES, *names],
-        format_func=lambda code: state.t("app.all_cities") if code == state.ALL_CITIES else names[code],
-        key=state.CITY_KEY,
-    )
+    # Labels are resolved now, in this run's language (format_func may be called after the run).
+    labels = {state.ALL_CITIES: state.t("app.all_cities"), **dict(zip(cities["code"], cities[name_column], strict=True))}
+    state.localized_selectbox(state.t("app.city"), options=list(labels), format_func=labels.__getitem__, key=state.CITY_KEY)
     st.caption(state.t("app.sample_notice"))
     st.divider()
     auth.sign_in_panel()

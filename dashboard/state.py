@@ -60,7 +60,12 @@ def _widget_key(key: str) -> str:
 
 
 def localized_selectbox(
-    label: str, options: Sequence[Any], format_func: Callable[[Any], str], key: str, container: Any = st
+    label: str,
+    options: Sequence[Any],
+    format_func: Callable[[Any], str],
+    key: str,
+    container: Any = st,
+    **widget_options: Any,
 ) -> Any:
     """A selectbox whose option labels follow the language; the chosen value is kept under `key`.
 
@@ -73,13 +78,18 @@ def localized_selectbox(
     current = st.session_state.get(key)
     if st.session_state.get(widget_key) not in options:
         st.session_state[widget_key] = current if current in options else options[0]
-    value = container.selectbox(label, options, format_func=format_func, key=widget_key)
+    value = container.selectbox(label, options, format_func=format_func, key=widget_key, **widget_options)
     st.session_state[key] = value
     return value
 
 
 def localized_multiselect(
-    label: str, options: Sequence[Any], format_func: Callable[[Any], str], key: str, container: Any = st
+    label: str,
+    options: Sequence[Any],
+    format_func: Callable[[Any], str],
+    key: str,
+    container: Any = st,
+    **widget_options: Any,
 ) -> list:
     """A multiselect whose option labels follow the language; the chosen values are kept under `key`."""
     options = list(options)
@@ -87,6 +97,12 @@ def localized_multiselect(
     current = [value for value in st.session_state.get(key, []) if value in options]
     if widget_key not in st.session_state or any(v not in options for v in st.session_state[widget_key]):
         st.session_state[widget_key] = current
-    values = container.multiselect(label, options, format_func=format_func, key=widget_key)
+    values = container.multiselect(label, options, format_func=format_func, key=widget_key, **widget_options)
     st.session_state[key] = list(values)
     return list(values)
+
+
+def set_choice(key: str, value: Any) -> None:
+    """Set a localized widget's value from code (e.g. a chart click) before the widget is drawn."""
+    st.session_state[key] = value
+    st.session_state[_widget_key(key)] = value

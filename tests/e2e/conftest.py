@@ -47,13 +47,16 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextlib.contextmanager
-def dashboard_server(warehouse: Path, log: Path) -> Iterator[str]:
-    """`streamlit run dashboard/app.py` from the repo root, reading `warehouse`; yields the base URL."""
+def dashboard_server(warehouse: Path, log: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """The dashboard served from the repo root, reading `warehouse` (plus any extra env); yields the base URL."""
     with contextlib.ExitStack() as stack:
         try:
             base_url = stack.enter_context(
                 streamlit_server(
-                    Path("dashboard/app.py"), cwd=ROOT, log_path=log, env={"TSUNAGARI_WAREHOUSE": str(warehouse)}
+                    Path("dashboard/app.py"),
+                    cwd=ROOT,
+                    log_path=log,
+                    env={"TSUNAGARI_WAREHOUSE": str(warehouse), **(env or {})},
                 )
             )
         except RuntimeError as error:

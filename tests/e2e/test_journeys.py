@@ -1,4 +1,4 @@
-"""User journeys on the dashboard: language switch, city filter, CSV download."""
+"""User journeys on the dashboard: language switch, city filter, CSV download, a progress update."""
 
 from __future__ import annotations
 
@@ -123,3 +123,32 @@ def test_home_csv_download(tab, artifacts) -> None:
     cells = [cell.strip().replace(",", "") for row in rows[1:] for cell in row]
     assert any(re.fullmatch(r"157(\.0+)?", cell) for cell in cells), "figure 157 not in the CSV"
     assert_healthy(page, tab.console)
+
+
+def test_progress_update_flow(browser, warehouse, tmp_path) -> None:
+    """A configured manager (座間市) completes step ⑥ on PF構築プロセス and sees the new state."""
+    env = {
+        "TSUNAGARI_MANAGER": "座間市地域福祉課:14216",
+        "TSUNAGARI_OPERATIONS": str(tmp_path / "operations.sqlite"),
+    }
+    with dashboard_server(warehouse, tmp_path / "dashboard.log", env=env) as base_url:
+        for tab in new_tab(browser, base_url):
+            page = tab.open("/platform")
+            expect(page.get_by_text("座間市地域福祉課（座間市）として更新します", exact=False)).to_be_visible()
+
+            step = page.locator('[data-testid="stSelectbox"]').filter(has_text="更新するステップ")
+            step.locator("input").first.click()
+            step.locator("input").first.press_sequentially("⑥")
+            with rerun(page):
+                page.get_by_role("option").filter(has_text="⑥").first.click()
+
+            form = page.locator('[data-testid="stForm"]').first
+            form.locator('[data-testid="stSelectbox"]').filter(has_text="状態").locator("input").first.click()
+            page.get_by_role("option").filter(has_text=re.compile(r"^完了$")).first.click()
+            form.get_by_role("textbox", name="完了（年度・月）").fill("R6年度3月")
+            with rerun(page):
+                form.get_by_role("button", name="更新を記録").click()
+
+            expect(page.get_by_text(re.compile(r"⑥.*を「完了」に更新しました"))).to_be_visible()
+            expect(page.get_by_text("R6年度3月 (2025-03)", exact=False).first).to_be_visible()
+            assert_healthy(page, tab.console)
