@@ -1,0 +1,253 @@
+"""Map builder for 相談つなぎ: a clickable lattice of candidate points, organisations and the resident's point."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+import pydeck as pdk
+from pydeck.types import String
+
+from dashboard.i18n import translate
+
+# The four-city area (the resource map's accepted bounds): lat min, lat max, lng min, lng max.
+AREA = (35.40, 35.54, 139.35, 139.50)
+LATTICE_SPACING_M = 400  # distance between candidate points, metres
+METRES_PER_DEGREE_LAT = 111_320  # metres per degree of latitude (spherical approximation)
+# Layer ids: st.pydeck_chart reports a selection as event["selection"]["objects"][<layer id>].
+LATTICE_LAYER = "referral-lattice"
+ORGS_LAYER = "referral-organisations"
+ORIGIN_LAYER = "referral-origin"
+OUTLINE_LAYER = "referral-city-outlines"
+RESULTS_LAYER = "referral-results"
+TILE_ENV = "TSUNAGARI_TILE_URL"
+DEFAULT_TILE_URL = "https://cyberjapandata.gsi.go.jp/xyz/pale/{z}/{x}/{y}.png"
+TILE_ZOOM = 13  # one fixed zoom of raster tiles laid over the area as bitmaps (16 tiles)
+VIEW = {"latitude": 35.468, "longitude": 139.425, "zoom": 11.5}
+# RGBA colours
+LATTICE_COLOUR = [90, 90, 90, 55]
+ORG_COLOUR = [120, 120, 120, 170]
+MATCH_COLOUR = [46, 117, 182, 235]  # a full match
+PARTIAL_COLOUR = [224, 123, 57, 235]  # a partial match (fallback list)
+ORIGIN_COLOUR = [209, 73, 91, 255]
+
+
+def _t(lang: str, key: str, **values: object) -> str:
+    """Message of this page's catalogue."""
+    return translate(lang, f"referral.{key}", **values)
+
+
+def tile_url() -> str | None:
+    """Raster tile URL template from $TSUNAGARI_TILE_URL (default 地理院タイル pale); empty disables tiles."""
+    value = os.environ.get(TILE_ENV, DEFAULT_TILE_URL).strip()
+    return value or None
+
+
+def lattice(spacing_m: float = LATTICE_SPACING_M, area: tuple[float, float, float, float] = AREA) -> pl.DataFrame:
+    """Regular lattice of candidate points over the area (id "row-col", latitude, longitude; 6 decimals)."""
+    lat_min, lat_max, lng_min, lng_max = area
+    step_lat = spacing_m / METRES_PER_DEGREE_LAT
+    mid = math.radians((lat_min + lat_max) / 2)
+    step_lng = spacing_m / (METRES_PER_DEGREE_LAT * math.cos(mid))
+    rows = int((lat_max - lat_min) / step_lat) + 1
+    cols = int((lng_max - lng_min) / step_lng) + 1
+    points = [
+        {"id": f"{r}-{c}", "latitude": round(lat_min + r * step_lat, 6), "longitude": round(lng_min + c * step_lng, 6)}
+        for r in range(rows)
+        for c in range(cols)
+    ]
+    return pl.DataFrame(points, schema={"id": pl.String, "latitude": pl.Float64, "longitude": pl.Float64})
+
+
+def selected_point(event: Any) -> dict | None:
+    """The lattice point picked on the map ({id, latitude, longitude}) from a pydeck selection event, or None."""
+    try:
+        selection = event["selection"]
+    except (KeyError, TypeError):
+        return None
+    if not selection:
+        return None
+    objects = (selection.get("objects") or {}).get(LATTICE_LAYER) or []
+    if not objects:
+        return None
+    point = objects[0]
+    try:
+        return {"id": str(point["id"]), "latitude": float(point["latitude"]), "longitude": float(point["longitude"])}
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _tile_xy(latitude: float, longitude: float, zoom: int) -> tuple[int, int]:
+    """Web-Mercator tile x, y holding a point."""
+    n = 2**zoom
+    x = int((longitude + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(latitude))) / math.pi) / 2 * n)
+    return x, y
+
+
+def _tile_bounds(x: int, y: int, zoom: int) -> list[float]:
+    """[west, south, east, north] of a tile in degrees."""
+    n = 2**zoom
+
+    def lat(row: int) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
+
+    return [x / n * 360 - 180, lat(y + 1), (x + 1) / n * 360 - 180, lat(y)]
+
+
+def tile_layers(url: str, area: tuple[float, float, float, float] = AREA, zoom: int = TILE_ZOOM) -> list[pdk.Layer]:
+    """The raster tiles covering the area as BitmapLayers (pydeck's JSON cannot build a TileLayer's sub-layers)."""
+    lat_min, lat_max, lng_min, lng_max = area
+    x0, y0 = _tile_xy(lat_max, lng_min, zoom)
+    x1, y1 = _tile_xy(lat_min, lng_max, zoom)
+    layers = []
+    for x in range(x0, x1 + 1):
+        for y in range(y0, y1 + 1):
+            image = url.replace("{z}", str(zoom)).replace("{x}", str(x)).replace("{y}", str(y))
+            layers.append(
+                pdk.Layer(
+                    "BitmapLayer",
+                    id=f"tile-{zoom}-{x}-{y}",
+                    image=String(image),  # a plain string: pydeck would read it as an expression
+                    bounds=_tile_bounds(x, y, zoom),
+                    # A tile that cannot load (offline) only leaves the background blank: an onError returning
+                    # true marks the error handled, so deck.gl does not log it as a console error.
+                    on_error="true",  # pydeck sends it as the expression "@@=true"
+                )
+            )
+    return layers
+
+
+def referral_map(
+    organisations: pl.DataFrame,
+    results: pl.DataFrame | None,
+    origin: Mapping[str, float] | None,
+    lang: str,
+    *,
+    candidates: pl.DataFrame | None = None,
+    outlines: pl.DataFrame | None = None,
+    tiles: str | None = None,
+    fallback: bool = False,
+) -> pdk.Deck:
+    """Map: optional tiles and city outlines, the clickable lattice (candidates), mapped organisations, results, origin.
+
+    organisations: directory_points (organization_id, name, city, latitude, longitude); results: the
+    ranked referrals (drawn larger, numbered by rank in the tooltip); origin: {latitude, longitude};
+    outlines: city_outlines (GeoJSON geometries), drawn as lines when the reference geography has them.
+    """
+    layers: list[pdk.Layer] = tile_layers(tiles) if tiles else []
+    if outlines is not None and outlines.height:
+        features = [
+            {"type": "Feature", "geometry": json.loads(row["geometry_geojson"]), "properties": {"name": row["name"]}}
+            for row in outlines.iter_rows(named=True)
+        ]
+        layers.append(
+            pdk.Layer(
+                "GeoJsonLayer",
+                id=OUTLINE_LAYER,
+                data={"type": "FeatureCollection", "features": features},
+                stroked=True,
+                filled=False,
+                get_line_color=[60, 60, 60, 170],
+                line_width_min_pixels=1.5,
+                pickable=False,
+            )
+        )
+    if candidates is not None:
+        data = candidates.with_columns(tooltip=pl.lit(_t(lang, "map_pick_tooltip"))).to_dicts()
+        layers.append(
+            pdk.Layer(
+                "ScatterplotLayer",
+                id=LATTICE_LAYER,
+                data=data,
+                get_position=["longitude", "latitude"],
+                get_fill_color=LATTICE_COLOUR,
+                # A fifth of the spacing, never under 2.5 px: small, yet easy to hit with a click.
+                get_radius=80,
+                radius_min_pixels=2.5,
+                radius_max_pixels=10,
+                pickable=True,
+                auto_highlight=True,
+                highlight_color=ORIGIN_COLOUR,
+            )
+        )
+    ranked = set()
+    if results is not None and results.height:
+        ranked = set(results["organization_id"])
+    others = organisations.filter(~pl.col("organization_id").is_in(list(ranked)))
+    layers.append(
+        pdk.Layer(
+            "ScatterplotLayer",
+            id=ORGS_LAYER,
+            data=others.select(
+                "latitude", "longitude", tooltip=pl.col("name") + pl.lit("（") + pl.col("city") + pl.lit("）")
+            ).to_dicts(),
+            get_position=["longitude", "latitude"],
+            get_fill_color=ORG_COLOUR,
+            get_radius=60,
+            radius_min_pixels=3,
+            radius_max_pixels=8,
+            pickable=True,
+        )
+    )
+    if ranked:
+        located = results.with_row_index("rank", offset=1).filter(pl.col("latitude").is_not_null())
+        colour = PARTIAL_COLOUR if fallback else MATCH_COLOUR
+        layers.append(
+            pdk.Layer(
+                "ScatterplotLayer",
+                id=RESULTS_LAYER,
+                data=located.select(
+                    "latitude",
+                    "longitude",
+                    tooltip=pl.col("rank").cast(pl.String)
+                    + pl.lit(". ")
+                    + pl.col("name")
+                    + pl.lit("（")
+                    + pl.col("city")
+                    + pl.lit("）"),
+                ).to_dicts(),
+                get_position=["longitude", "latitude"],
+                get_fill_color=colour,
+                get_line_color=[255, 255, 255, 255],
+                stroked=True,
+                line_width_min_pixels=1,
+                get_radius=120,
+                radius_min_pixels=6,
+                radius_max_pixels=14,
+                pickable=True,
+            )
+        )
+    if origin is not None:
+        layers.append(
+            pdk.Layer(
+                "ScatterplotLayer",
+                id=ORIGIN_LAYER,
+                data=[
+                    {
+                        "latitude": origin["latitude"],
+                        "longitude": origin["longitude"],
+                        "tooltip": _t(lang, "map_origin_tooltip"),
+                    }
+                ],
+                get_position=["longitude", "latitude"],
+                get_fill_color=ORIGIN_COLOUR,
+                get_line_color=[255, 255, 255, 255],
+                stroked=True,
+                line_width_min_pixels=2,
+                get_radius=150,
+                radius_min_pixels=8,
+                radius_max_pixels=16,
+                pickable=False,
+            )
+        )
+    return pdk.Deck(
+        layers=layers,
+        initial_view_state=pdk.ViewState(**VIEW),
+        map_provider=None,
+        tooltip={"text": "{tooltip}"},
+    )

@@ -1,0 +1,293 @@
+"""相談つなぎ: a resident's need and where they live → fitting organisations across the four cities, and a printable sheet.
+
+Nothing about the resident is stored or written anywhere: the inputs live only in this browser session,
+and the sheet prints organisations' public contacts (and the staff's notes) only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import streamlit as st
+
+from dashboard import data, state
+from dashboard.charts import referral as charts
+from dashboard.format import date_label, number
+from dashboard.referral_sheet import build_sheet
+from warehouse import query
+from warehouse.query import referral
+
+MAP_KEY = "referral_map"
+POINT_KEY = "referral_point"  # the lattice point last clicked (this session only)
+RESULTS_KEY = "referral_results"
+RESULTS_IDS_KEY = "referral_results_ids"  # the listed organisations; ticks are cleared when they change
+UNKNOWN_CITY = "unknown"
+
+t = state.t
+con = data.connection()
+city = state.city()
+lang = state.lang()
+viewer = query.PUBLIC
+today = dt.date.today()
+
+cities = query.cities(con)
+city_names = dict(zip(cities["code"], cities[query.NAME_COLUMN[lang]], strict=True))
+city_names_ja = dict(zip(cities["code"], cities["name_ja"], strict=True))
+
+st.title(t("referral.title"))
+st.caption(t("referral.subtitle", scope=t("app.all_cities") if city is None else city_names[city]))
+st.info(t("referral.privacy"), icon=":material/lock:")
+
+# 1. 相談内容: facets of the need (any chosen term of a facet fits; every facet chosen has to fit)
+st.subheader(t("referral.need_title"))
+contents = referral.need_terms(con, "content", lang, viewer)
+forms = referral.need_terms(con, "form", lang, viewer)
+targets = referral.need_terms(con, "target", lang, viewer)
+content_labels = {row["id"]: f"{row['group_label']} › {row['label']}" for row in contents.iter_rows(named=True)}
+form_labels = dict(zip(forms["id"], forms["label"], strict=True))
+target_labels = dict(zip(targets["id"], targets["label"], strict=True))
+left, right = st.columns(2)
+left.multiselect(
+    t("referral.contents"),
+    options=list(content_labels),
+    format_func=content_labels.__getitem__,
+    key="referral_contents",
+    placeholder=t("referral.choose"),
+)
+right.multiselect(
+    t("referral.forms"),
+    options=list(form_labels),
+    format_func=form_labels.__getitem__,
+    key="referral_forms",
+    placeholder=t("referral.choose"),
+)
+left, right = st.columns([3, 1])
+left.multiselect(
+    t("referral.targets"),
+    options=list(target_labels),
+    format_func=target_labels.__getitem__,
+    key="referral_targets",
+    placeholder=t("referral.choose"),
+)
+age = right.number_input(
+    t("referral.age"), min_value=0, max_value=120, value=None, step=1, key="referral_age", help=t("referral.age_help")
+)
+need = referral.Need(
+    contents=tuple(st.session_state["referral_contents"]),
+    forms=tuple(st.session_state["referral_forms"]),
+    targets=tuple(st.session_state["referral_targets"]),
+    age=None if age is None else int(age),
+)
+suggested = referral.age_targets(need.age)
+if need.age is not None:
+    groups = "・".join(target_labels[term] for term in suggested) if suggested else t("referral.age_none")
+    st.caption(t("referral.age_hint", age=need.age, groups=groups))
+
+# 2. お住まい: a 町丁目, an address resolved to its 町丁目, or a point clicked on the map
+st.subheader(t("referral.where_title"))
+towns = referral.towns(con, lang, viewer)
+if towns.is_empty():
+    st.info(t("referral.no_reference"), icon=":material/info:")
+    method = "map"
+else:
+    method = st.radio(
+        t("referral.method_label"),
+        options=["town", "address", "map"],
+        format_func=lambda code: t(f"referral.method.{code}"),
+        key="referral_method",
+        horizontal=True,
+    )
+# The sidebar's city comes first in the town list; the search itself always covers all four cities.
+ordered = towns.with_columns(own=pl.col("city_code") == (city or "")).sort("own", descending=True, maintain_order=True)
+town_labels = {row["id"]: f"{row['city']}　{row['name']}" for row in ordered.iter_rows(named=True)}
+origin: referral.Origin | None = None
+origin_label = ""
+if method == "town":
+    town_id = st.selectbox(
+        t("referral.town"),
+        options=list(town_labels),
+        format_func=town_labels.__getitem__,
+        index=None,
+        key="referral_town",
+        placeholder=t("referral.town_placeholder"),
+    )
+    if town_id is not None:
+        row = referral.town(con, town_id, viewer)
+        origin = referral.Origin(row["latitude"], row["longitude"], row["city_code"])
+        origin_label = town_labels[town_id]
+elif method == "address":
+    address = st.text_input(
+        t("referral.address"), key="referral_address", placeholder=t("referral.address_placeholder")
+    )
+    if address.strip():
+        match = referral.resolve_address(address, towns, city_names_ja)
+        if match.town_id is None:
+            st.warning(t(f"referral.resolve.{match.reason}", city=city_names.get(match.city_code or "", "")))
+        else:
+            row = referral.town(con, match.town_id, viewer)
+            origin = referral.Origin(row["latitude"], row["longitude"], row["city_code"])
+            origin_label = town_labels[match.town_id]
+            st.success(t("referral.resolved", town=origin_label))
+else:
+    st.caption(t("referral.map_hint"))
+    # The map below reports the click in session state before it is drawn again on this run. The last
+    # lattice point is kept, so a click on an organisation (or on nothing) does not lose the place.
+    clicked = charts.selected_point(st.session_state.get(MAP_KEY))
+    if clicked is not None:
+        st.session_state[POINT_KEY] = clicked
+    point = st.session_state.get(POINT_KEY)
+    if point is not None:
+        near = referral.nearest_town(con, point["latitude"], point["longitude"], viewer)
+        guess = near["city_code"] if near else (city or UNKNOWN_CITY)
+        options = [UNKNOWN_CITY, *city_names]
+        resident_city = st.selectbox(
+            t("referral.resident_city"),
+            options=options,
+            index=options.index(guess),
+            format_func=lambda code: t("referral.city_unknown") if code == UNKNOWN_CITY else city_names[code],
+            key=f"referral_click_city_{point['id']}",
+            help=t("referral.resident_city_help"),
+        )
+        origin = referral.Origin(
+            point["latitude"], point["longitude"], None if resident_city == UNKNOWN_CITY else resident_city
+        )
+        origin_label = t("referral.point", lat=f"{point['latitude']:.4f}", lng=f"{point['longitude']:.4f}")
+        if near:
+            origin_label += t("referral.point_near", town=town_labels[near["id"]])
+        st.caption(t("referral.point_chosen", point=origin_label))
+
+radius = st.slider(
+    t("referral.radius"),
+    min_value=1.0,
+    max_value=20.0,
+    value=referral.DEFAULT_RADIUS_KM,
+    step=0.5,
+    format="%.1f km",
+    key="referral_radius",
+    help=t("referral.radius_help"),
+)
+
+found: referral.Referrals | None = None
+if need.facets() and origin is not None:
+    found = referral.find_referrals(con, need, origin, radius, today, lang, viewer)
+
+tiles = charts.tile_url()
+deck = charts.referral_map(
+    referral.directory_points(con, lang, viewer),
+    found.frame if found else None,
+    {"latitude": origin.latitude, "longitude": origin.longitude} if origin else None,
+    lang,
+    candidates=charts.lattice() if method == "map" else None,
+    outlines=referral.city_outlines(con, viewer),
+    tiles=tiles,
+    fallback=bool(found and found.fallback),
+)
+st.pydeck_chart(deck, on_select="rerun", selection_mode="single-object", key=MAP_KEY, height=480)
+st.caption(t("referral.map_legend") + (" " + t("referral.tile_credit") if tiles else ""))
+
+# 3. 紹介先: ranked organisations, ticked for the sheet
+st.subheader(t("referral.results_title"))
+picked: list[str] = []
+if need.facets() == 0:
+    st.info(t("referral.need_missing"))
+elif origin is None:
+    st.info(t(f"referral.origin_missing.{method}"))
+elif found is None or found.frame.is_empty():
+    st.info(t("referral.none"))
+else:
+    frame = found.frame
+    located = frame.filter(pl.col("distance_km").is_not_null())
+    if found.fallback:
+        st.warning(t("referral.fallback", radius=number(radius, 1), n=frame.height))
+    else:
+        unlocated = frame.height - located.height
+        message = t("referral.found", n=frame.height, radius=number(radius, 1), cities=frame["city_code"].n_unique())
+        st.success(message + (t("referral.found_unlocated", n=unlocated) if unlocated else ""))
+    st.caption(t("referral.origin_caption", point=origin_label))
+    ids = frame["organization_id"].to_list()
+    if st.session_state.get(RESULTS_IDS_KEY) != ids:
+        st.session_state.pop(RESULTS_KEY, None)
+        st.session_state[RESULTS_IDS_KEY] = ids
+    shown = frame.select(
+        "name",
+        "city",
+        "distance_km",
+        "covers_city",
+        "why",
+        "age_fit",
+        "service_area",
+        "phone",
+        pl.struct("last_verified", "stale")
+        .map_elements(
+            lambda row: date_label(row["last_verified"], lang) + (" ⚠" if row["stale"] else ""),
+            return_dtype=pl.String,
+        )
+        .alias("last_verified"),
+    )
+    if need.age is None:
+        shown = shown.drop("age_fit")
+    column_config = {
+        "name": st.column_config.TextColumn(t("referral.col.name"), width="medium"),
+        "city": t("referral.col.city"),
+        "distance_km": st.column_config.NumberColumn(t("referral.col.distance_km"), format="%.2f km"),
+        "covers_city": st.column_config.CheckboxColumn(
+            t("referral.col.covers_city"), help=t("referral.col.covers_city_help")
+        ),
+        "why": st.column_config.TextColumn(t("referral.col.why"), width="large"),
+        "age_fit": st.column_config.CheckboxColumn(t("referral.col.age_fit")),
+        "service_area": t("referral.col.service_area"),
+        "phone": t("referral.col.phone"),
+        "last_verified": st.column_config.TextColumn(
+            t("referral.col.last_verified"), help=t("referral.col.last_verified_help")
+        ),
+    }
+    event = st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config=column_config,
+        on_select="rerun",
+        selection_mode="multi-row",
+        key=RESULTS_KEY,
+    )
+    st.caption(t("referral.table_caption"))
+    rows = sorted(set(event["selection"]["rows"])) if event else []
+    picked = [ids[row] for row in rows if 0 <= row < len(ids)]
+
+# 4. 紹介状: notes per ticked organisation, then the printable sheet (download + preview)
+st.subheader(t("referral.sheet_title"))
+if not picked:
+    st.caption(t("referral.tick_hint"))
+else:
+    st.caption(t("referral.notes_hint"))
+    names = dict(zip(found.frame["organization_id"], found.frame["name"], strict=True))
+    notes = {
+        org_id: st.text_area(
+            t("referral.note_label", name=names[org_id]), key=f"referral_note_{org_id}", max_chars=400, height=80
+        )
+        for org_id in picked
+    }
+    left, right = st.columns([3, 1])
+    issuer = left.text_input(t("referral.issuer"), key="referral_issuer", help=t("referral.issuer_help"))
+    sheet_lang = right.radio(
+        t("referral.sheet_lang"),
+        options=["ja", "en"],
+        index=0 if lang == "ja" else 1,
+        format_func=lambda code: {"ja": "日本語", "en": "English"}[code],
+        key="referral_sheet_lang",
+        horizontal=True,
+    )
+    sheet = build_sheet(referral.contacts(con, picked, sheet_lang, viewer).to_dicts(), notes, sheet_lang, today, issuer)
+    st.download_button(
+        t("referral.download"),
+        data=sheet.encode("utf-8"),
+        file_name=f"tsunagari_referral_{today:%Y%m%d}.html",
+        mime="text/html",
+        on_click="ignore",
+        key="referral_sheet_download",
+        icon=":material/print:",
+    )
+    st.caption(t("referral.print_hint"))
+    with st.expander(t("referral.preview"), expanded=True):
+        st.iframe(sheet, height=640)

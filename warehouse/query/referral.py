@@ -1,0 +1,342 @@
+"""相談つなぎ: organisations across the four cities that fit a resident's need, nearest first.
+
+Nothing here stores or returns anything about the resident: the need and the resident's point are
+query parameters only, and the results hold public organisation data (mart_referral_directory).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from warehouse.query import NAME_COLUMN, PUBLIC, Viewer, fetch, fetch_one
+
+# Facets a need can ask for (attribute.link_type values): the allow-list, and the order of "why".
+FACETS = ("form", "content", "target")
+# A service for 誰でも (anyone) fits whatever target group is asked for.
+ANYONE = "target:anyone"
+EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG), for the haversine distance
+DEFAULT_RADIUS_KM = 5.0
+FALLBACK_LIMIT = 10  # partial matches listed when nothing fits fully within the radius
+STALE_AFTER_DAYS = 365  # a map pin checked longer ago than this is flagged for a phone check first
+NEAREST_TOWN_KM = 3.0  # a clicked point further than this from every 町丁目 gets no town/city guess
+# Age → target groups (a soft preference that ranks fitting organisations first, never a filter).
+# Inclusive age bounds; None = no upper bound. 15–17 belong to both こども and 若者.
+AGE_RULES: tuple[tuple[int, int | None, str], ...] = (
+    (0, 17, "target:children"),
+    (15, 39, "target:youth"),
+    (65, None, "target:elderly"),
+)
+# Identifier allow-lists: label columns per UI language.
+TERM_NAME = {"ja": "name", "en": "name_en"}
+AREA_NAMES = {"ja": "area_names_ja", "en": "area_names_en"}
+# How "why" joins terms within one facet (ja: 居場所づくり・相談窓口).
+TERM_JOIN = {"ja": "・", "en": ", "}
+# Where full matches end: within the radius, or without a pin (distance unknown, listed last).
+_FULL = "m.facets_matched = r.facets and (s.distance_km <= $radius or s.distance_km is null)"
+_ANY = "m.facets_matched >= 1"
+_LIMIT = {"full": "", "fallback": " limit $limit"}
+
+
+@dataclass(frozen=True)
+class Need:
+    """What the resident asks for: taxonomy_term ids per facet (any term of a facet fits), age if known."""
+
+    contents: tuple[str, ...] = ()
+    forms: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    age: int | None = None
+
+    def facets(self) -> int:
+        """How many facets are asked for (a full match has to match each of them)."""
+        return sum(1 for terms in (self.contents, self.forms, self.targets) if terms)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where the resident lives: a point (WGS84 degrees) and, when known, the city code for coverage."""
+
+    latitude: float
+    longitude: float
+    city_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Referrals:
+    """Ranked organisations; fallback=True when nothing fits fully within the radius (frame = nearest partial matches)."""
+
+    frame: pl.DataFrame
+    fallback: bool
+
+
+def age_targets(age: int | None) -> tuple[str, ...]:
+    """Target-group term ids an age suggests (AGE_RULES); empty for no age or 40–64."""
+    if age is None:
+        return ()
+    return tuple(term for low, high, term in AGE_RULES if age >= low and (high is None or age <= high))
+
+
+def need_terms(con: duckdb.DuckDBPyConnection, taxonomy: str, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """Terms a need can ask for in one facet (id, label, group_label), in taxonomy order; content = categories."""
+    if taxonomy not in FACETS:
+        raise ValueError(f"unknown facet: {taxonomy!r}")
+    name = TERM_NAME[lang]
+    return fetch(
+        con,
+        "select t.id, t." + name + " as label, g." + name + " as group_label "
+        "from taxonomy_term as t left join taxonomy_term as g on g.id = t.parent_id "
+        "where t.taxonomy_id = $taxonomy and (t.taxonomy_id <> 'content' or t.parent_id is not null) "
+        "order by g.sort_order nulls first, t.sort_order",
+        {"taxonomy": taxonomy},
+    )
+
+
+def towns(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """Every 町丁目 of the reference geography (id, city_code, city, name, latitude, longitude), by city then name."""
+    return fetch(
+        con,
+        "select t.id, t.city_code, c." + NAME_COLUMN[lang] + " as city, t.name, t.latitude, t.longitude "
+        "from ref_town as t join city as c on c.code = t.city_code order by c.sort_order, t.name",
+    )
+
+
+def town(con: duckdb.DuckDBPyConnection, town_id: str, viewer: Viewer = PUBLIC) -> dict | None:
+    """One 町丁目 by id (city_code, name, point), or None."""
+    return fetch_one(
+        con, "select id, city_code, name, latitude, longitude from ref_town where id = $id", {"id": town_id}
+    )
+
+
+def reference_sources(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """Loaded reference datasets with their required credit lines (empty without reference geography)."""
+    return fetch(con, "select dataset, licence, credit from ref_source order by dataset")
+
+
+def nearest_town(
+    con: duckdb.DuckDBPyConnection, latitude: float, longitude: float, viewer: Viewer = PUBLIC
+) -> dict | None:
+    """The 町丁目 nearest to a point within NEAREST_TOWN_KM (id, city_code, name, distance_km), or None."""
+    return fetch_one(
+        con,
+        "select * from (select id, city_code, name, " + _haversine("latitude", "longitude") + " as distance_km "
+        "from ref_town) where distance_km <= $max_km order by distance_km, id limit 1",
+        {"lat": latitude, "lng": longitude, "max_km": NEAREST_TOWN_KM},
+    )
+
+
+def city_outlines(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """City outlines of the reference geography (city_code, name, geometry_geojson); empty without it."""
+    return fetch(
+        con,
+        "select b.city_code, b.name, b.geometry_geojson from ref_city_boundary as b "
+        "join city as c on c.code = b.city_code order by c.sort_order",
+    )
+
+
+def directory_points(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """Answering organisations that have a map pin (organization_id, name, city, latitude, longitude)."""
+    return fetch(
+        con,
+        "select d.organization_id, d.name, c." + NAME_COLUMN[lang] + " as city, d.latitude, d.longitude "
+        "from mart_referral_directory as d join city as c on c.code = d.city_code "
+        "where d.latitude is not null order by c.sort_order, d.name_key",
+    )
+
+
+def _haversine(lat_column: str, lng_column: str) -> str:
+    """Great-circle distance in km from ($lat, $lng) to the given columns (names from this module's code)."""
+    return (
+        f"2 * {EARTH_RADIUS_KM} * asin(sqrt("
+        f"pow(sin(radians({lat_column} - $lat) / 2), 2) + "
+        f"cos(radians($lat)) * cos(radians({lat_column})) * pow(sin(radians({lng_column} - $lng) / 2), 2)))"
+    )
+
+
+def find_referrals(
+    con: duckdb.DuckDBPyConnection,
+    need: Need,
+    origin: Origin,
+    radius_km: float,
+    today: dt.date,
+    lang: str = "ja",
+    viewer: Viewer = PUBLIC,
+) -> Referrals:
+    """Organisations fitting the need, ranked across the four cities.
+
+    Full matches (every requested facet matched; within a facet any requested term, 誰でも fits any
+    target) within radius_km are listed, then full matches without a map pin (distance null). Order:
+    age fit first (soft preference from AGE_RULES), then distance, then name. When no full match with
+    a pin lies within the radius, the FALLBACK_LIMIT best matches of at least one facet are returned
+    instead with fallback=True: full matches at any distance first, then more facets matched, then age
+    fit, then distance. covers_city is null when the resident's city is unknown.
+    """
+    if need.facets() == 0:
+        raise ValueError("a need asks for at least one content, support form or target group")
+    name, areas = TERM_NAME[lang], AREA_NAMES[lang]
+    city_name = NAME_COLUMN[lang]
+    sql = (
+        "with wanted as ("
+        "select 'content' as facet, unnest($contents::varchar[]) as term_id "
+        "union all select 'form', unnest($forms::varchar[]) "
+        "union all select 'target', unnest($targets::varchar[])), "
+        "r as (select count(distinct facet) as facets from wanted), "
+        "hits as (select distinct a.link_id as service_id, a.link_type as facet, a.taxonomy_term_id as term_id "
+        "from attribute as a join wanted as w on w.facet = a.link_type "
+        "and (a.taxonomy_term_id = w.term_id or (w.facet = 'target' and a.taxonomy_term_id = $anyone)) "
+        "where a.link_entity = 'service'), "
+        "parts as (select h.service_id, h.facet, "
+        "x." + name + " || ': ' || string_agg(t." + name + ", $term_join order by t.sort_order) as part, "
+        "list(h.term_id order by t.sort_order) as terms "
+        "from hits as h join taxonomy_term as t on t.id = h.term_id join taxonomy as x on x.id = h.facet "
+        "group by h.service_id, h.facet, x." + name + "), "
+        "m as (select service_id, count(*) as facets_matched, "
+        "string_agg(part, ' / ' order by list_position($facet_order::varchar[], facet)) as why, "
+        "flatten(list(terms order by list_position($facet_order::varchar[], facet))) as matched_term_ids "
+        "from parts group by service_id), "
+        "fit as (select distinct link_id as service_id from attribute where link_type = 'target' "
+        "and (list_contains($age_targets::varchar[], taxonomy_term_id) or taxonomy_term_id = $anyone)), "
+        "s as (select d.*, "
+        + _haversine("d.latitude", "d.longitude")
+        + " as distance_km from mart_referral_directory as d) "
+        "select s.organization_id, s.name, s.city_code, c." + city_name + " as city, "
+        "round(s.distance_km, 2) as distance_km, "
+        "case when $city::varchar is null then null else list_contains(s.area_city_codes, $city) end as covers_city, "
+        "s." + areas + " as service_area, "
+        "m.facets_matched, r.facets as facets_requested, m.facets_matched = r.facets as full_match, "
+        "case when len($age_targets::varchar[]) = 0 then null else fit.service_id is not null end as age_fit, "
+        "m.why, m.matched_term_ids, "
+        "s.address, s.phone, s.fax, s.hours, s.languages, s.accessibility, s.latitude, s.longitude, "
+        "s.last_verified, date_diff('day', s.last_verified, $today) > $stale_days as stale "
+        "from s join m on m.service_id = s.service_id cross join r "
+        "join city as c on c.code = s.city_code "
+        "left join fit on fit.service_id = s.service_id "
+        "where {matches} "
+        "order by full_match desc, m.facets_matched desc, age_fit desc nulls last, "
+        "s.distance_km asc nulls last, s.name_key{limit}"
+    )
+    params = {
+        "contents": list(need.contents),
+        "forms": list(need.forms),
+        "targets": list(need.targets),
+        "anyone": ANYONE,
+        "term_join": TERM_JOIN[lang],
+        "facet_order": list(FACETS),
+        "age_targets": list(age_targets(need.age)),
+        "lat": origin.latitude,
+        "lng": origin.longitude,
+        "city": origin.city_code,
+        "today": today,
+        "stale_days": STALE_AFTER_DAYS,
+    }
+    full = fetch(con, sql.format(matches=_FULL, limit=_LIMIT["full"]), params | {"radius": radius_km})
+    # Full matches without a pin are listed, but alone they do not count as "something fits nearby".
+    if full["distance_km"].is_not_null().any():
+        return Referrals(full, fallback=False)
+    nearest = fetch(con, sql.format(matches=_ANY, limit=_LIMIT["fallback"]), params | {"limit": FALLBACK_LIMIT})
+    return Referrals(nearest, fallback=True)
+
+
+def contacts(
+    con: duckdb.DuckDBPyConnection, organization_ids: list[str], lang: str, viewer: Viewer = PUBLIC
+) -> pl.DataFrame:
+    """Public contact details of the given organisations, in the given order: all a referral sheet may print."""
+    return fetch(
+        con,
+        "select organization_id, name, address, phone, fax, hours, languages, accessibility, "
+        + AREA_NAMES[lang]
+        + " as service_area from mart_referral_directory where list_contains($ids::varchar[], organization_id) "
+        "order by list_position($ids::varchar[], organization_id)",
+        {"ids": list(organization_ids)},
+    )
+
+
+# --- address → 町丁目 (pure) -----------------------------------------------------------------------
+
+PREFECTURE = "神奈川県"
+_KANJI_DIGITS = "一二三四五六七八九"
+_CHOME = re.compile(r"^(?P<base>.+?)(?P<number>[一二三四五六七八九十]+)丁目$")
+# Dash-like characters people type between block numbers (NFKC leaves these as they are).
+_DASH = re.compile(r"(?<=\d)[‐‑‒–—―−ーｰ－](?=\d)")
+_POSTCODE = re.compile(r"^〒?\d{3}-?\d{4}")
+# What may follow a town name in an address: nothing, a block number, or 番地 / 字 forms.
+_AFTER_TOWN = re.compile(r"^($|[\d\-番字号(（])")
+
+
+@dataclass(frozen=True)
+class AddressMatch:
+    """Result of resolving an address: the town, or reason ∈ {empty, no_towns, no_city, no_town}."""
+
+    town_id: str | None = None
+    city_code: str | None = None
+    town_name: str | None = None
+    reason: str | None = None
+
+
+def kanji_number(number: int) -> str:
+    """1–99 as kanji numerals the way 丁目 are written (十一, 二十)."""
+    if not 1 <= number <= 99:
+        raise ValueError(f"丁目 numbers are 1–99: {number}")
+    tens, ones = divmod(number, 10)
+    head = "" if tens == 0 else ("十" if tens == 1 else _KANJI_DIGITS[tens - 1] + "十")
+    return head + ("" if ones == 0 else _KANJI_DIGITS[ones - 1])
+
+
+def _kanji_value(text: str) -> int:
+    """Kanji numeral (一…九十九) to int."""
+    if "十" not in text:
+        return _KANJI_DIGITS.index(text) + 1
+    tens, _, ones = text.partition("十")
+    return (_KANJI_DIGITS.index(tens) + 1 if tens else 1) * 10 + (_KANJI_DIGITS.index(ones) + 1 if ones else 0)
+
+
+def normalise_address(text: str) -> str:
+    """NFKC, no spaces, ヶ → ケ, dashes between digits → "-", postcode and 神奈川県 removed."""
+    text = unicodedata.normalize("NFKC", text or "")
+    text = re.sub(r"\s+", "", text).replace("ヶ", "ケ").replace("ヵ", "カ")
+    text = _DASH.sub("-", text)
+    text = _POSTCODE.sub("", text)
+    return text.removeprefix("日本").removeprefix(PREFECTURE)
+
+
+def _spellings(name: str) -> list[tuple[str, bool]]:
+    """Ways an address spells a town: (prefix, whole) — whole=True means it must end the address there."""
+    key = normalise_address(name)
+    chome = _CHOME.match(key)
+    if not chome:
+        return [(key, False)]
+    digits = str(_kanji_value(chome["number"]))
+    base = chome["base"]
+    return [(key, False), (base + digits + "丁目", False), (base + digits + "-", False), (base + digits, True)]
+
+
+def resolve_address(address: str, towns: pl.DataFrame, cities: Mapping[str, str]) -> AddressMatch:
+    """Resolve a typed address to a 町丁目 of the four cities (towns: id, city_code, name; cities: code → 市名).
+
+    NFKC, strip 神奈川県, find the city name at the start, then the longest town name that prefixes
+    the rest; 1丁目 / 1- written with digits match 一丁目. Unresolved → reason, never an exception.
+    """
+    text = normalise_address(address)
+    if not text:
+        return AddressMatch(reason="empty")
+    if towns.is_empty():
+        return AddressMatch(reason="no_towns")
+    city_code = next((code for code, name in cities.items() if text.startswith(normalise_address(name))), None)
+    if city_code is None:
+        return AddressMatch(reason="no_city")
+    rest = text[len(normalise_address(cities[city_code])) :]
+    rest = rest.removeprefix("大字").removeprefix("字")
+    best: tuple[int, str, str] | None = None
+    for town_id, name in towns.filter(pl.col("city_code") == city_code).select("id", "name").iter_rows():
+        for spelling, whole in _spellings(name):
+            fits = rest == spelling if whole else rest.startswith(spelling) and _AFTER_TOWN.match(rest[len(spelling) :])
+            if fits and (best is None or len(spelling) > best[0]):
+                best = (len(spelling), town_id, name)
+    if best is None:
+        return AddressMatch(city_code=city_code, reason="no_town")
+    return AddressMatch(town_id=best[1], city_code=city_code, town_name=best[2])
