@@ -1,0 +1,293 @@
+"""Map builders for 地域資源マップ: pydeck Decks (points, density, city outlines, 地理院タイル) from polars frames.
+
+No streamlit here. The basemap is drawn by deck.gl itself, one BitmapLayer per 地理院タイル tile over the
+four-city area: Streamlit renders pydeck through @deck.gl/json, which cannot express the JavaScript
+`renderSubLayers` a raster TileLayer needs (its default sub-layer is a GeoJsonLayer, which rejects images),
+and `map_provider=None` keeps the Carto basemap away. Without a tile URL, or offline, the points and outlines
+still draw on a blank background and a failed tile is not reported as an error (onError returns true).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+
+import polars as pl
+import pydeck as pdk
+
+from dashboard.i18n import translate
+
+GSI_PALE = "https://cyberjapandata.gsi.go.jp/xyz/pale/{z}/{x}/{y}.png"
+GSI_CREDIT_URL = "https://maps.gsi.go.jp/development/ichiran.html"
+# Layer ids: the selection event names the picked layer (event["selection"]["objects"][POINTS_LAYER]).
+POINTS_LAYER = "organisations"
+DENSITY_LAYER = "density"
+OUTLINE_LAYER = "city-outlines"
+SELECTED_LAYER = "selected"
+HEX_RADIUS_M = 500  # density cell radius, metres
+POINT_RADIUS_M = 90  # pin radius on the ground, metres, kept between the pixel limits below
+POINT_RADIUS_PX = (5, 14)
+MAP_SIZE_PX = (720, 500)  # width, height the initial zoom is fitted to (the chart's default height is 500)
+FIT_MARGIN = 0.85  # share of the map the pins may fill at the initial zoom
+ZOOM_LIMITS = (9, 17)  # the user may zoom between these
+PAD_DEG = 0.04  # basemap margin around the pins, degrees
+TILE_SIZE_PX = 256
+TEXT_DARK = (31, 41, 51)
+HIGHLIGHT_FILL = (46, 117, 182, 28)  # the selected city's outline fill
+SELECTED_RING = (214, 40, 40, 255)
+# Density: light to dark blue, six classes of organisations per cell.
+DENSITY_COLOURS = [[222, 235, 247], [198, 219, 239], [158, 202, 225], [107, 174, 214], [49, 130, 189], [8, 81, 156]]
+# pydeck turns every string argument into a deck.gl expression; a quoted string stays a literal.
+PIXELS = '"pixels"'
+_HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+Bbox = tuple[float, float, float, float]  # west, south, east, north (degrees)
+
+
+def rgba(colour_hex: str, alpha: int = 255) -> list[int]:
+    """[r, g, b, a] of a #rrggbb colour."""
+    if not _HEX.match(colour_hex):
+        raise ValueError(f"not a #rrggbb colour: {colour_hex!r}")
+    return [int(colour_hex[i : i + 2], 16) for i in (1, 3, 5)] + [alpha]
+
+
+def _mercator_y(lat: float) -> float:
+    """Web Mercator y of a latitude (radians of the projected plane)."""
+    return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+
+def bbox_of(extent: Mapping[str, float], pad: float = 0.0) -> Bbox:
+    """(west, south, east, north) of a warehouse extent (min/max lat/lng), widened by pad degrees."""
+    return (extent["min_lng"] - pad, extent["min_lat"] - pad, extent["max_lng"] + pad, extent["max_lat"] + pad)
+
+
+def fit_view(bbox: Bbox, size_px: tuple[int, int] = MAP_SIZE_PX) -> pdk.ViewState:
+    """View centred on bbox at the zoom where it fills FIT_MARGIN of a map of size_px (deck.gl: 512 px world at zoom 0)."""
+    west, south, east, north = bbox
+    width, height = size_px
+    span_x = max(east - west, 1e-4) / 360  # share of the world's width
+    span_y = max(_mercator_y(north) - _mercator_y(south), 1e-4) / (2 * math.pi)
+    zoom = math.log2(FIT_MARGIN * min(width / span_x, height / span_y) / 512)
+    centre_lat = math.degrees(math.atan(math.sinh((_mercator_y(north) + _mercator_y(south)) / 2)))
+    return pdk.ViewState(
+        latitude=round(centre_lat, 6),
+        longitude=round((west + east) / 2, 6),
+        zoom=round(zoom, 2),
+        min_zoom=ZOOM_LIMITS[0],
+        max_zoom=ZOOM_LIMITS[1],
+    )
+
+
+def tiles_covering(bbox: Bbox, zoom: int) -> list[tuple[int, int, int]]:
+    """(z, x, y) of every XYZ tile at zoom that intersects bbox, row by row from the north-west."""
+    west, south, east, north = bbox
+    count = 2**zoom
+
+    def column(lng: float) -> int:
+        return min(count - 1, max(0, math.floor((lng + 180) / 360 * count)))
+
+    def row(lat: float) -> int:
+        return min(count - 1, max(0, math.floor((1 - _mercator_y(lat) / math.pi) / 2 * count)))
+
+    return [(zoom, x, y) for y in range(row(north), row(south) + 1) for x in range(column(west), column(east) + 1)]
+
+
+def tile_bounds(z: int, x: int, y: int) -> list[float]:
+    """[west, south, east, north] of an XYZ tile, degrees."""
+    count = 2**z
+
+    def lat(row: int) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / count))))
+
+    return [x / count * 360 - 180, lat(y + 1), (x + 1) / count * 360 - 180, lat(y)]
+
+
+def basemap_layers(url: str, region: Bbox, view: Bbox, zoom: float) -> list[pdk.Layer]:
+    """地理院タイル as BitmapLayers: the region from ZOOM_LIMITS[0] to one level above the view's zoom, and one
+    finer level over the view itself (finer tiles are drawn last, on top). An empty url gives no layers."""
+    if not url:
+        return []
+    if not url.startswith(("https://", "http://")):
+        raise ValueError(f"tile URL must be http(s): {url!r}")
+    top = min(math.floor(zoom) + 1, ZOOM_LIMITS[1])
+    plan = [(region, z) for z in range(ZOOM_LIMITS[0], top + 1)] + [(view, top + 1)]
+    tiles = list(dict.fromkeys(tile for area, z in plan for tile in tiles_covering(area, z)))
+    return [
+        pdk.Layer(
+            "BitmapLayer",
+            id=f"tile-{z}-{x}-{y}",
+            image=url.replace("{z}", str(z)).replace("{x}", str(x)).replace("{y}", str(y)),
+            bounds=tile_bounds(z, x, y),
+            # A tile that cannot load (offline) is handled: deck.gl would otherwise log it as an error.
+            on_error="true",
+        )
+        for z, x, y in tiles
+    ]
+
+
+def outline_layer(boundaries: pl.DataFrame, highlight_city: str | None) -> pdk.Layer | None:
+    """City outlines (GeoJSON geometry text per city) as a GeoJsonLayer; the highlighted city is bolder and
+    tinted. None when no reference geography is loaded."""
+    if boundaries.is_empty():
+        return None
+    features = [
+        {
+            "type": "Feature",
+            "geometry": json.loads(row["geometry_geojson"]),
+            "properties": {
+                "city_code": row["city_code"],
+                "name": row["name"],
+                "line": [*TEXT_DARK, 230] if row["city_code"] == highlight_city else [*TEXT_DARK, 120],
+                "width": 3 if row["city_code"] == highlight_city else 1.5,
+                "fill": list(HIGHLIGHT_FILL) if row["city_code"] == highlight_city else [0, 0, 0, 0],
+            },
+        }
+        for row in boundaries.iter_rows(named=True)
+    ]
+    return pdk.Layer(
+        "GeoJsonLayer",
+        id=OUTLINE_LAYER,
+        data={"type": "FeatureCollection", "features": features},
+        stroked=True,
+        filled=True,
+        get_line_color="properties.line",
+        get_fill_color="properties.fill",
+        get_line_width="properties.width",
+        line_width_units=PIXELS,
+        pickable=False,
+    )
+
+
+def point_records(points: pl.DataFrame, highlight_city: str | None) -> list[dict]:
+    """One record per pin: id, name, lng/lat (floats), colours and the tooltip's text fields."""
+    return [
+        {
+            "organization_id": row["organization_id"],
+            "name": row["name"],
+            "lng": float(row["longitude"]),
+            "lat": float(row["latitude"]),
+            "fill": rgba(row["colour_hex"], 235),
+            "line": [*TEXT_DARK, 255] if row["city_code"] == highlight_city else [255, 255, 255, 255],
+            "line_width": 2 if row["city_code"] == highlight_city else 1,
+            "colour_label": row["colour_label"],
+            "city": row["city"],
+            "verified": row["verified_label"],
+        }
+        for row in points.iter_rows(named=True)
+    ]
+
+
+def points_layer(points: pl.DataFrame, highlight_city: str | None) -> pdk.Layer:
+    """Pins coloured along the support gradient; the highlighted city's pins get a dark outline."""
+    return pdk.Layer(
+        "ScatterplotLayer",
+        id=POINTS_LAYER,
+        data=point_records(points, highlight_city),
+        get_position=["lng", "lat"],
+        get_fill_color="fill",
+        get_line_color="line",
+        get_line_width="line_width",
+        line_width_units=PIXELS,
+        get_radius=POINT_RADIUS_M,
+        radius_min_pixels=POINT_RADIUS_PX[0],
+        radius_max_pixels=POINT_RADIUS_PX[1],
+        stroked=True,
+        filled=True,
+        pickable=True,
+        auto_highlight=True,
+    )
+
+
+def density_layer(points: pl.DataFrame) -> pdk.Layer:
+    """Hexagons of HEX_RADIUS_M metres coloured by how many pins fall in each (flat, half transparent)."""
+    return pdk.Layer(
+        "HexagonLayer",
+        id=DENSITY_LAYER,
+        data=[{"lng": float(lng), "lat": float(lat)} for lng, lat in points.select("longitude", "latitude").iter_rows()],
+        get_position=["lng", "lat"],
+        radius=HEX_RADIUS_M,
+        coverage=0.92,
+        extruded=False,
+        color_range=DENSITY_COLOURS,
+        opacity=0.75,
+        pickable=True,
+    )
+
+
+def selected_layer(points: pl.DataFrame, organization_id: str | None) -> pdk.Layer | None:
+    """A red ring around the chosen organisation's pin, or None."""
+    chosen = points.filter(pl.col("organization_id") == organization_id) if organization_id else points.clear()
+    if chosen.is_empty():
+        return None
+    return pdk.Layer(
+        "ScatterplotLayer",
+        id=SELECTED_LAYER,
+        data=[{"lng": float(chosen["longitude"][0]), "lat": float(chosen["latitude"][0])}],
+        get_position=["lng", "lat"],
+        get_radius=POINT_RADIUS_M * 2,
+        radius_min_pixels=POINT_RADIUS_PX[1],
+        stroked=True,
+        filled=False,
+        get_line_color=list(SELECTED_RING),
+        line_width_min_pixels=3,
+        pickable=False,
+    )
+
+
+def selected_organisation(event: Mapping | None) -> str | None:
+    """organization_id of the pin picked on the map, from the chart's state {"selection": {"objects": {...}}}."""
+    selection = (event or {}).get("selection") or {}
+    objects = (selection.get("objects") or {}).get(POINTS_LAYER) or []
+    return objects[0].get("organization_id") if objects else None
+
+
+def map_deck(
+    points: pl.DataFrame,
+    boundaries: pl.DataFrame,
+    *,
+    lang: str,
+    view: pdk.ViewState,
+    basemap: Iterable[pdk.Layer] = (),
+    highlight_city: str | None = None,
+    selected: str | None = None,
+    density: bool = False,
+) -> pdk.Deck:
+    """The resource map: basemap tiles, city outlines, then pins (or density hexagons) and the chosen pin's ring.
+
+    points needs organization_id, name, latitude, longitude, colour_hex, city_code, city, colour_label and
+    verified_label (the tooltip shows the last four).
+    """
+    layers: list[pdk.Layer] = list(basemap)
+    outline = outline_layer(boundaries, highlight_city)
+    if outline is not None:
+        layers.append(outline)
+    layers.append(density_layer(points) if density else points_layer(points, highlight_city))
+    ring = selected_layer(points, selected)
+    if ring is not None:
+        layers.append(ring)
+    if density:
+        tooltip = {"html": translate(lang, "map.hex_tooltip", n="{count}")}
+    else:
+        tooltip = {"html": "<b>{name}</b><br/>{colour_label}<br/>{city}<br/>{verified}"}
+    tooltip["style"] = {"backgroundColor": "#ffffff", "color": "#1f2933", "fontSize": "12px", "maxWidth": "320px"}
+    return pdk.Deck(layers=layers, initial_view_state=view, map_provider=None, tooltip=tooltip)
+
+
+def legend_html(legend: pl.DataFrame) -> str:
+    """The colour key as inline HTML: a dot, the label and the count of shown organisations per colour.
+
+    legend needs label, colour_hex and orgs; labels are escaped, colours must be #rrggbb.
+    """
+    items = []
+    for row in legend.iter_rows(named=True):
+        colour = row["colour_hex"] if _HEX.match(row["colour_hex"] or "") else "#000000"
+        items.append(
+            '<span style="white-space:nowrap;margin-right:0.9em">'
+            f'<span style="display:inline-block;width:0.75em;height:0.75em;border-radius:50%;'
+            f'background:{colour};border:1px solid #5f6b7a;margin-right:0.3em;vertical-align:middle"></span>'
+            f"{html.escape(row['label'])} ({row['orgs']})</span>"
+        )
+    return '<div style="line-height:1.9">' + " ".join(items) + "</div>"

@@ -1,0 +1,222 @@
+"""KML/KMZ in Google My Maps' own export shape, and GeoJSON, for the resource map's filtered set (pure functions).
+
+A KML written here re-imports into Google My Maps (one layer per <Folder>, at most MY_MAPS_MAX_LAYERS) and
+into our own ETL (etl.sources.mymaps: <name>, <ExtendedData> fields MY_MAPS_FIELDS, Point lng,lat,0).
+Coordinates are written with repr(float), the shortest text that reads back as the same double.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import io
+import json
+import re
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from xml.etree import ElementTree as ET
+
+import polars as pl
+
+KML_NS = "http://www.opengis.net/kml/2.2"
+# The ExtendedData fields of the My Maps export that etl.sources.mymaps reads (same names, same order).
+MY_MAPS_FIELDS = ("団体名", "住所", "電話番号", "活動時間", "最終確認日")
+MY_MAPS_MAX_LAYERS = 10  # Google My Maps imports at most ten layers
+MY_MAPS_ICON = "https://www.gstatic.com/mapspro/images/stock/503-wht-blank_maps.png"
+KMZ_DATE = (1980, 1, 1, 0, 0, 0)  # fixed zip timestamp: the same pins give the same bytes
+# Characters XML 1.0 cannot hold (C0 controls other than tab, newline, carriage return).
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
+# Directory columns shown in a pin's popup, in order (the page supplies their labels).
+POPUP_COLUMNS = ("address", "phone", "fax", "forms", "contents", "targets", "area", "hours", "last_verified")
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One placemark: name, position (WGS84 degrees), ExtendedData fields and popup lines (label, value)."""
+
+    name: str
+    latitude: float
+    longitude: float
+    fields: tuple[tuple[str, str], ...] = ()
+    popup: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One My Maps layer (<Folder>): its name, pin colour (#rrggbb) and pins."""
+
+    name: str
+    colour_hex: str
+    pins: tuple[Pin, ...]
+
+
+def _text(value: object) -> str:
+    """Text safe for XML 1.0 (None → empty)."""
+    return _NOT_XML.sub("", "" if value is None else str(value))
+
+
+def style_id(colour_hex: str) -> str:
+    """My Maps' style id for a pin colour: icon-1899-RRGGBB."""
+    if not _HEX.match(colour_hex):
+        raise ValueError(f"not a #rrggbb colour: {colour_hex!r}")
+    return f"icon-1899-{colour_hex[1:].upper()}"
+
+
+def kml_colour(colour_hex: str) -> str:
+    """KML colour aabbggrr (opaque) of #rrggbb."""
+    if not _HEX.match(colour_hex):
+        raise ValueError(f"not a #rrggbb colour: {colour_hex!r}")
+    red, green, blue = colour_hex[1:3], colour_hex[3:5], colour_hex[5:7]
+    return f"ff{blue}{green}{red}".lower()
+
+
+def _sub(parent: ET.Element, tag: str, text: object = None, **attributes: str) -> ET.Element:
+    """Append a child element with optional text."""
+    child = ET.SubElement(parent, tag, attributes)
+    if text is not None:
+        child.text = _text(text)
+    return child
+
+
+def _styles(document: ET.Element, colour_hex: str) -> None:
+    """My Maps' normal/highlight Style pair and StyleMap for one pin colour."""
+    ident = style_id(colour_hex)
+    for state, label_scale in (("normal", "0"), ("highlight", "1")):
+        style = _sub(document, "Style", id=f"{ident}-{state}")
+        icon_style = _sub(style, "IconStyle")
+        _sub(icon_style, "color", kml_colour(colour_hex))
+        _sub(icon_style, "scale", "1")
+        _sub(_sub(icon_style, "Icon"), "href", MY_MAPS_ICON)
+        _sub(icon_style, "hotSpot", x="32", xunits="pixels", y="64", yunits="insetPixels")
+        _sub(_sub(style, "LabelStyle"), "scale", label_scale)
+    style_map = _sub(document, "StyleMap", id=ident)
+    for state in ("normal", "highlight"):
+        pair = _sub(style_map, "Pair")
+        _sub(pair, "key", state)
+        _sub(pair, "styleUrl", f"#{ident}-{state}")
+
+
+def _description(popup: Sequence[tuple[str, str]]) -> str:
+    """Popup HTML (My Maps renders a description as HTML): label：value lines, values escaped."""
+    return "<br>".join(f"{html.escape(label)}：{html.escape(_text(value))}" for label, value in popup if value)
+
+
+def kml_bytes(title: str, description: str, layers: Sequence[Layer]) -> bytes:
+    """A KML document: one Folder per layer (in order), one Placemark per pin, My Maps styles per colour."""
+    if len(layers) > MY_MAPS_MAX_LAYERS:
+        raise ValueError(f"{len(layers)} layers: Google My Maps imports at most {MY_MAPS_MAX_LAYERS}")
+    root = ET.Element("kml", {"xmlns": KML_NS})
+    document = _sub(root, "Document")
+    _sub(document, "name", title)
+    _sub(document, "description", description)
+    for colour in dict.fromkeys(layer.colour_hex for layer in layers):
+        _styles(document, colour)
+    for layer in layers:
+        folder = _sub(document, "Folder")
+        _sub(folder, "name", layer.name)
+        for pin in layer.pins:
+            placemark = _sub(folder, "Placemark")
+            _sub(placemark, "name", pin.name)
+            _sub(placemark, "description", _description(pin.popup))
+            _sub(placemark, "styleUrl", f"#{style_id(layer.colour_hex)}")
+            extended = _sub(placemark, "ExtendedData")
+            for field_name, value in pin.fields:
+                if value:
+                    _sub(_sub(extended, "Data", name=field_name), "value", value)
+            point = _sub(placemark, "Point")
+            _sub(point, "coordinates", f"{float(pin.longitude)!r},{float(pin.latitude)!r},0")
+    ET.indent(root, space="  ")
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n").encode()
+
+
+def kmz_bytes(kml: bytes) -> bytes:
+    """A KMZ: a zip holding the KML as doc.kml (deflated, fixed timestamp)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("doc.kml", date_time=KMZ_DATE), kml, compress_type=zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def geojson_bytes(features: Iterable[tuple[float, float, Mapping[str, object]]]) -> bytes:
+    """A GeoJSON FeatureCollection (RFC 7946, UTF-8) of points given as (longitude, latitude, properties)."""
+    collection = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [float(lng), float(lat)]},
+                "properties": dict(properties),
+            }
+            for lng, lat, properties in features
+        ],
+    }
+    return json.dumps(collection, ensure_ascii=False, default=_json_value).encode()
+
+
+def _json_value(value: object) -> object:
+    """JSON for dates (ISO 8601)."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _display(value: object) -> str:
+    """A directory cell as popup text: lists joined with 、, dates as YYYY/MM/DD."""
+    if isinstance(value, list):
+        return "、".join(str(item) for item in value)
+    if isinstance(value, dt.date):
+        return value.strftime("%Y/%m/%d")
+    return "" if value is None else str(value)
+
+
+def directory_pins(rows: pl.DataFrame, popup_labels: Mapping[str, str]) -> list[tuple[str, Pin]]:
+    """(legend_group, Pin) per directory row (warehouse.query.directory.organisations), rows in their order.
+
+    ExtendedData carries MY_MAPS_FIELDS: name, address, phone, the pin's 活動時間 (else the survey's hours)
+    and 最終確認日; the popup shows POPUP_COLUMNS with popup_labels (column → label).
+    """
+    pins = []
+    for row in rows.iter_rows(named=True):
+        values = (row["name"], row["address"], row["phone"], row["pin_hours"] or row["hours"], row["last_verified"])
+        pins.append(
+            (
+                row["legend_group"],
+                Pin(
+                    name=row["name"],
+                    latitude=row["latitude"],
+                    longitude=row["longitude"],
+                    fields=tuple(zip(MY_MAPS_FIELDS, (_display(v) for v in values), strict=True)),
+                    popup=tuple((popup_labels[c], _display(row[c])) for c in POPUP_COLUMNS),
+                ),
+            )
+        )
+    return pins
+
+
+def directory_layers(
+    rows: pl.DataFrame, legend: pl.DataFrame, popup_labels: Mapping[str, str]
+) -> list[Layer]:
+    """One layer per map colour that has pins, in legend order (the seven gradient forms, then the greys).
+
+    An organisation sits in one layer only, its primary form's (the lowest on the gradient), so the layers
+    match the map's colours and stay within My Maps' ten. legend needs legend_group, label, colour_hex.
+    """
+    grouped: dict[str, list[Pin]] = {}
+    for group, pin in directory_pins(rows, popup_labels):
+        grouped.setdefault(group, []).append(pin)
+    return [
+        Layer(name=entry["label"], colour_hex=entry["colour_hex"], pins=tuple(grouped[entry["legend_group"]]))
+        for entry in legend.iter_rows(named=True)
+        if entry["legend_group"] in grouped
+    ]
+
+
+def directory_features(rows: pl.DataFrame) -> list[tuple[float, float, dict]]:
+    """GeoJSON features of directory rows: every public column except the coordinates and map internals."""
+    skip = {"latitude", "longitude", "verified_days_ago", "stale", "gradient_rank", "legend_group"}
+    return [
+        (row["longitude"], row["latitude"], {k: v for k, v in row.items() if k not in skip})
+        for row in rows.iter_rows(named=True)
+    ]

@@ -1,0 +1,207 @@
+-- one row per organisation on the distribution list: map pin, taxonomy terms, service area and its colour on the support gradient (地域資源マップ); no personal data
+-- columns:
+--   organization_id       organization.id
+--   name                  団体名
+--   name_key              matching key, for a stable order among equal names
+--   legal_form_code       法人格 (legal_form.code)
+--   city_code             所在市 (organization.city_code)
+--   address               public street address: the map pin's, else the distribution list's
+--   phone                 the organisation's public phone (never a contact person's)
+--   fax                   FAX number
+--   survey_answered       whether it answered the resource survey
+--   survey_status         answered or not_answered (the map's survey facet)
+--   pf_intent_code        PF参画意向 (pf_intent.code); null when it did not answer
+--   latitude              map pin latitude, WGS84 degrees (DOUBLE); null without a pin
+--   longitude             map pin longitude, WGS84 degrees (DOUBLE); null without a pin
+--   pin_hours             活動時間 on the map pin
+--   last_verified         最終確認日 of the pin; null without a pin
+--   map_layer             My Maps layer the pin came from
+--   hours                 活動日時 from the survey, else 活動時間 on the pin
+--   languages             対応言語, joined with 、 (survey)
+--   accessibility         バリアフリー対応, joined with 、 (survey)
+--   content_codes         activity-content categories chosen (taxonomy_term.code, taxonomy order); empty without an answer
+--   content_group_codes   content groups of those categories (taxonomy order); empty without an answer
+--   form_codes            support forms chosen (taxonomy order); empty without an answer
+--   target_codes          target groups chosen (taxonomy order); empty without an answer
+--   area_city_codes       service area: the four cities it serves (city.code, display order); empty without an answer
+--   serves_outside        its service area includes 4市以外 (outside the four cities)
+--   contents_ja           contents as 「分野：カテゴリ」 in Japanese (list)
+--   contents_en           contents as "field: category" in English (list)
+--   forms_ja              support forms in Japanese (list, report order)
+--   forms_en              support forms in English (list)
+--   targets_ja            target groups in Japanese (list)
+--   targets_en            target groups in English (list)
+--   area_ja               service area in Japanese (list; 4市以外 last)
+--   area_en               service area in English (list; Outside the four cities last)
+--   primary_form_code     the chosen form lowest on the report's gradient (1 アウトリーチ … 7 安全に時間を過ごせる場所); null when none is on it
+--   gradient_rank         taxonomy_term.gradient_rank of primary_form_code
+--   legend_group          map colour group: primary_form_code, off_gradient (answered, no form on the gradient) or no_answer
+--   colour_hex            map colour (#rrggbb): the primary form's colour, grey off the gradient, light grey without an answer
+with
+
+organization as (
+    select * from organization
+),
+
+location as (
+    select * from location
+),
+
+service as (
+    select * from service
+),
+
+attribute as (
+    select * from attribute
+),
+
+service_area as (
+    select * from service_area
+),
+
+taxonomy_term as (
+    select * from taxonomy_term
+),
+
+city as (
+    select * from city
+),
+
+-- distinct: a term counts once however the answer spelled it
+terms as (
+    select distinct
+        s.organization_id,
+        a.link_type as taxonomy_id,
+        t.code,
+        t.name,
+        t.name_en,
+        t.sort_order,
+        t.gradient_rank,
+        g.code as group_code,
+        g.name as group_name,
+        g.name_en as group_name_en,
+        g.sort_order as group_order
+    from attribute as a
+    join service as s on s.id = a.link_id
+    join taxonomy_term as t on t.id = a.taxonomy_term_id
+    left join taxonomy_term as g on g.id = t.parent_id
+    where a.link_entity = 'service'
+),
+
+contents as (
+    select
+        organization_id,
+        list(code order by sort_order) as content_codes,
+        list(group_name || '：' || name order by sort_order) as contents_ja,
+        list(group_name_en || ': ' || name_en order by sort_order) as contents_en
+    from terms
+    where taxonomy_id = 'content'
+    group by organization_id
+),
+
+content_groups as (
+    select
+        organization_id,
+        list(group_code order by group_order) as content_group_codes
+    from (select distinct organization_id, group_code, group_order from terms where taxonomy_id = 'content')
+    group by organization_id
+),
+
+forms as (
+    select
+        organization_id,
+        list(code order by sort_order) as form_codes,
+        list(name order by sort_order) as forms_ja,
+        list(name_en order by sort_order) as forms_en,
+        arg_min(code, gradient_rank) filter (where gradient_rank is not null) as primary_form_code,
+        min(gradient_rank) as gradient_rank
+    from terms
+    where taxonomy_id = 'form'
+    group by organization_id
+),
+
+targets as (
+    select
+        organization_id,
+        list(code order by sort_order) as target_codes,
+        list(name order by sort_order) as targets_ja,
+        list(name_en order by sort_order) as targets_en
+    from terms
+    where taxonomy_id = 'target'
+    group by organization_id
+),
+
+-- 4市以外 (city_code null) sorts after the four cities
+areas as (
+    select
+        s.organization_id,
+        coalesce(list(sa.city_code order by c.sort_order) filter (where sa.city_code is not null), []) as area_city_codes,
+        bool_or(sa.city_code is null) as serves_outside,
+        list(coalesce(c.name_ja, '4市以外') order by c.sort_order nulls last) as area_ja,
+        list(coalesce(c.name_en, 'Outside the four cities') order by c.sort_order nulls last) as area_en
+    from service_area as sa
+    join service as s on s.id = sa.service_id
+    left join city as c on c.code = sa.city_code
+    group by s.organization_id
+),
+
+final as (
+    select
+        o.id as organization_id,
+        o.name,
+        o.name_key,
+        o.legal_form_code,
+        o.city_code,
+        coalesce(l.address, o.address) as address,
+        o.phone,
+        o.fax,
+        o.survey_answered,
+        case when o.survey_answered then 'answered' else 'not_answered' end as survey_status,
+        o.pf_intent_code,
+        cast(l.latitude as double) as latitude,
+        cast(l.longitude as double) as longitude,
+        l.hours as pin_hours,
+        l.last_verified,
+        l.map_layer,
+        coalesce(s.hours, l.hours) as hours,
+        s.languages,
+        s.accessibility,
+        coalesce(c.content_codes, []) as content_codes,
+        coalesce(g.content_group_codes, []) as content_group_codes,
+        coalesce(f.form_codes, []) as form_codes,
+        coalesce(t.target_codes, []) as target_codes,
+        coalesce(a.area_city_codes, []) as area_city_codes,
+        coalesce(a.serves_outside, false) as serves_outside,
+        coalesce(c.contents_ja, []) as contents_ja,
+        coalesce(c.contents_en, []) as contents_en,
+        coalesce(f.forms_ja, []) as forms_ja,
+        coalesce(f.forms_en, []) as forms_en,
+        coalesce(t.targets_ja, []) as targets_ja,
+        coalesce(t.targets_en, []) as targets_en,
+        coalesce(a.area_ja, []) as area_ja,
+        coalesce(a.area_en, []) as area_en,
+        f.primary_form_code,
+        f.gradient_rank,
+        case
+            when f.primary_form_code is not null then f.primary_form_code
+            when o.survey_answered then 'off_gradient'
+            else 'no_answer'
+        end as legend_group,
+        case
+            when f.primary_form_code is not null then p.color_hex
+            when o.survey_answered then '#8c8c8c'
+            else '#c8c8c8'
+        end as colour_hex
+    from organization as o
+    left join location as l on l.organization_id = o.id
+    left join service as s on s.organization_id = o.id
+    left join contents as c on c.organization_id = o.id
+    left join content_groups as g on g.organization_id = o.id
+    left join forms as f on f.organization_id = o.id
+    left join targets as t on t.organization_id = o.id
+    left join areas as a on a.organization_id = o.id
+    left join taxonomy_term as p on p.taxonomy_id = 'form' and p.code = f.primary_form_code
+    order by o.city_code, o.name_key
+)
+
+select * from final
