@@ -1,0 +1,377 @@
+"""広域カバレッジ: which support forms exist where across the four cities, the gaps, town coverage, the
+organisations that reach beyond their own city, and the platform candidates for かながわつながりネットワーク.
+
+The sidebar city highlights its row in the matrices, starts the drill-down there, narrows the town map and
+the lists of single-source organisations and candidates to it; the cross-city parts always use all four cities.
+"""
+
+from __future__ import annotations
+
+import os
+
+import polars as pl
+import streamlit as st
+
+from dashboard import data, state
+from dashboard.charts import coverage as charts
+from dashboard.charts import map as map_charts
+from dashboard.downloads import csv_bytes
+from dashboard.format import number
+from warehouse import query
+from warehouse.query import coverage
+
+TILE_URL_ENV = "TSUNAGARI_TILE_URL"
+BASIS_KEY = "coverage_basis"
+CELL_CITY_KEY = "coverage_cell_city"
+CELL_FORM_KEY = "coverage_cell_form"
+MATRIX_KEY = "coverage_matrix"
+TOWN_FORM_KEY = "coverage_town_form"
+RADIUS_KEY = "coverage_radius"
+INTERESTED_KEY = "coverage_interested"
+LAST_CITY_KEY = "coverage_last_city"
+RADIUS_RANGE_KM = (0.5, 10.0, 0.5)  # slider min, max, step
+
+t = state.t
+con = data.connection()
+city = state.city()
+lang = state.lang()
+viewer = query.PUBLIC
+
+# Streamlit drops a widget's value on a page that does not draw it; re-assigning keeps the choices.
+for key in (RADIUS_KEY, INTERESTED_KEY):
+    if key in st.session_state:
+        st.session_state[key] = st.session_state[key]
+
+
+def choose(key: str, value: str) -> None:
+    """Set a localized selectbox's value (the language-neutral key and the current language's widget)."""
+    st.session_state[key] = value
+    st.session_state[f"{key}__{lang}"] = value
+
+
+def pick_cell() -> None:
+    """A click on a matrix cell chooses its city and form for the drill-down list."""
+    cell = charts.selected_cell(st.session_state.get(MATRIX_KEY))
+    if cell is not None:
+        choose(CELL_CITY_KEY, cell[0])
+        choose(CELL_FORM_KEY, cell[1])
+
+
+def table(frame: pl.DataFrame, columns: dict[str, str], name: str, key: str) -> None:
+    """The frame's columns under translated labels (field → coverage.col key), and the CSV of exactly that table."""
+    shown = frame.select(list(columns)).rename({field: t(f"coverage.col.{label}") for field, label in columns.items()})
+    st.dataframe(shown, hide_index=True, width="stretch", key=f"{key}_table")
+    st.download_button(
+        t("coverage.download"),
+        data=csv_bytes(shown),
+        file_name=f"tsunagari_{name}.csv",
+        mime="text/csv",
+        on_click="ignore",
+        key=f"{key}_download",
+    )
+
+
+cities = query.cities(con)
+city_names = dict(zip(cities["code"], cities[query.NAME_COLUMN[lang]], strict=True))
+form_list = coverage.forms(con, lang, viewer)
+form_names = dict(zip(form_list["code"], form_list["label"], strict=True))
+scope = t("app.all_cities") if city is None else city_names[city]
+
+st.title(t("coverage.title"))
+st.caption(t("coverage.subtitle", scope=scope))
+
+# The sidebar city, when it changes, becomes the drill-down's city.
+if st.session_state.get(LAST_CITY_KEY, "") != (city or ""):
+    st.session_state[LAST_CITY_KEY] = city or ""
+    if city is not None:
+        choose(CELL_CITY_KEY, city)
+
+basis = state.localized_selectbox(
+    t("coverage.basis"), list(coverage.BASES), lambda code: t(f"coverage.bases.{code}"), BASIS_KEY
+)
+matrix = coverage.form_matrix(con, basis, lang, viewer)
+answering = coverage.answering_with_forms(con, viewer)
+reach = coverage.reach_summary(con, lang, viewer)
+joining = coverage.candidates(con, ("join",), None, lang, viewer)
+gaps = matrix.filter(pl.col("gap").is_not_null())
+
+figures = st.columns(4)
+figures[0].metric(t("coverage.answering"), t("unit.orgs", n=number(answering)), help=t("coverage.answering_help"))
+figures[1].metric(
+    t("coverage.gap_cells"),
+    t("coverage.gap_cells_value", n=number(gaps.height), total=number(matrix.height)),
+    help=t("coverage.gap_rule", ratio=number(coverage.GAP_RATIO * 100)),
+)
+figures[2].metric(
+    t("coverage.reaching"), t("unit.orgs", n=number(reach["reaching_beyond"].sum())), help=t("coverage.reaching_help")
+)
+figures[3].metric(t("coverage.joining"), t("unit.orgs", n=number(joining.height)), help=t("coverage.joining_help"))
+
+# 1. City × support form
+st.subheader(t("coverage.matrix_title"))
+st.caption(t(f"coverage.basis_caption.{basis}"))
+st.caption(t("coverage.gap_rule", ratio=number(coverage.GAP_RATIO * 100)))
+if answering == 0:
+    st.info(t("coverage.no_answers"))
+else:
+    st.altair_chart(
+        charts.matrix_heatmap(matrix, lang, coverage.GAP_RATIO * 100, city),
+        key=MATRIX_KEY,
+        on_select=pick_cell,
+        selection_mode=charts.SELECTION,
+    )
+    with st.expander(t("coverage.matrix_table")):
+        table(
+            matrix.with_columns(
+                pl.col("gap").replace_strict(
+                    charts.gap_labels(lang, coverage.GAP_RATIO * 100), default="", return_dtype=pl.String
+                )
+            ),
+            {
+                "city_label": "city",
+                "form_label": "form",
+                "orgs": "orgs",
+                "population": "population",
+                "per_10k": "per_10k",
+                "four_city_per_10k": "four_city_per_10k",
+                "index_pct": "index_pct",
+                "gap": "gap",
+            },
+            f"coverage_matrix_{basis}",
+            "coverage_matrix",
+        )
+
+    st.markdown(f"**{t('coverage.drill_title')}**")
+    st.caption(t("coverage.drill_help"))
+    left, right = st.columns(2)
+    cell_city = state.localized_selectbox(
+        t("coverage.col.city"), list(city_names), city_names.__getitem__, CELL_CITY_KEY, container=left
+    )
+    cell_form = state.localized_selectbox(
+        t("coverage.col.form"), list(form_names), form_names.__getitem__, CELL_FORM_KEY, container=right
+    )
+    cell = matrix.filter((pl.col("city_code") == cell_city) & (pl.col("form_code") == cell_form)).row(0, named=True)
+    listed = coverage.cell_organisations(con, cell_city, cell_form, basis, lang, viewer)
+    st.caption(
+        t(
+            "coverage.drill_caption",
+            city=city_names[cell_city],
+            form=form_names[cell_form],
+            n=number(cell["orgs"]),
+            rate=number(cell["per_10k"], 2),
+            four=number(cell["four_city_per_10k"], 2),
+        )
+    )
+    if listed.is_empty():
+        st.info(t("coverage.drill_empty", city=city_names[cell_city], form=form_names[cell_form]))
+    else:
+        table(
+            listed,
+            {
+                "name": "name",
+                "city": "located",
+                "legal_form": "legal_form",
+                "phone": "phone",
+                "forms": "forms",
+                "areas": "areas",
+                "has_pin": "has_pin",
+            },
+            f"coverage_cell_{cell_city}_{cell_form}",
+            "coverage_cell",
+        )
+
+# 2. Town coverage (reference geography)
+st.subheader(t("coverage.towns_title"))
+status = coverage.reference_status(con, viewer)
+if status["towns"] == 0:
+    st.info(t("coverage.no_reference"))
+else:
+    st.caption(t("coverage.towns_caption"))
+    left, right = st.columns(2)
+    town_form = state.localized_selectbox(
+        t("coverage.town_form"), list(form_names), form_names.__getitem__, TOWN_FORM_KEY, container=left
+    )
+    radius = right.slider(
+        t("coverage.radius"),
+        min_value=RADIUS_RANGE_KM[0],
+        max_value=RADIUS_RANGE_KM[1],
+        value=coverage.RADIUS_KM,
+        step=RADIUS_RANGE_KM[2],
+        format="%.1f km",
+        key=RADIUS_KEY,
+    )
+    towns = coverage.town_nearest(con, town_form, radius, city, lang, viewer)
+    pins = coverage.form_pins(con, town_form, lang, viewer)
+    covered = int(towns["covered"].sum())
+    town_figures = st.columns(3)
+    town_figures[0].metric(
+        t("coverage.towns_covered"),
+        t("coverage.towns_covered_value", covered=number(covered), towns=number(towns.height)),
+    )
+    town_figures[1].metric(
+        t("coverage.towns_share"), t("unit.pct", n=number(100 * covered / towns.height if towns.height else None, 1))
+    )
+    town_figures[2].metric(t("coverage.pins"), t("unit.orgs", n=number(pins.height)), help=t("coverage.pins_help"))
+    if pins.is_empty():
+        st.info(t("coverage.no_pins", form=form_names[town_form]))
+    if towns.is_empty():
+        st.info(t("coverage.no_city_towns", scope=scope))
+    else:
+        tile_url = os.environ.get(TILE_URL_ENV, map_charts.GSI_PALE).strip()
+        west, south, east, north = bbox = charts.town_bbox(towns)
+        pad = map_charts.PAD_DEG
+        try:
+            basemap = map_charts.basemap_layers(
+                tile_url, (west - pad, south - pad, east + pad, north + pad), bbox, map_charts.fit_view(bbox).zoom
+            )
+        except ValueError:
+            basemap = []
+            st.warning(t("coverage.tile_invalid"))
+        outlines = coverage.boundaries(con, viewer)
+        st.pydeck_chart(
+            charts.town_deck(towns, pins, outlines, radius, lang=lang, basemap=basemap, highlight_city=city),
+            key="coverage_town_map",
+        )
+        credits = [t("coverage.legend", radius=number(radius, 1))]
+        if basemap:
+            credits.append(f"[{t('coverage.tile_credit')}]({map_charts.GSI_CREDIT_URL})")
+        elif not tile_url:
+            credits.append(t("coverage.tile_off"))
+        credits += [
+            t("coverage.data_credit", credit=c) for c in (status["town_credit"], status["boundary_credit"]) if c
+        ]
+        st.caption("  \n".join(credits))
+        with st.expander(t("coverage.town_table")):
+            table(
+                towns.sort("covered", "nearest_km", nulls_last=True, descending=[False, True]),
+                {
+                    "city": "city",
+                    "town_name": "town",
+                    "nearest_km": "nearest_km",
+                    "covered": "covered",
+                    "nearest_name": "nearest_name",
+                    "nearest_city": "nearest_city",
+                },
+                f"coverage_towns_{town_form}",
+                "coverage_towns",
+            )
+
+    st.markdown(f"**{t('coverage.share_title', radius=number(radius, 1))}**")
+    shares = coverage.town_coverage(con, radius, lang, viewer)
+    st.altair_chart(charts.coverage_heatmap(shares, lang, city))
+    with st.expander(t("coverage.share_table")):
+        table(
+            shares,
+            {
+                "city_label": "city",
+                "form_label": "form",
+                "towns": "towns",
+                "covered": "covered_towns",
+                "share_pct": "share_pct",
+            },
+            "coverage_town_share",
+            "coverage_share",
+        )
+
+# 3. Cross-city reach (always the four cities)
+st.subheader(t("coverage.reach_title"))
+st.caption(t("coverage.reach_caption"))
+if reach["orgs"].sum() == 0:
+    st.info(t("coverage.no_areas"))
+else:
+    table(
+        reach,
+        {
+            "city_label": "city",
+            "orgs": "orgs_with_area",
+            "reaching_beyond": "reaching_beyond",
+            "share_pct": "reach_share",
+            "inbound": "inbound",
+        },
+        "coverage_reach_by_city",
+        "coverage_reach_summary",
+    )
+    st.markdown(f"**{t('coverage.flow_title')}**")
+    st.caption(t("coverage.flow_caption"))
+    st.altair_chart(charts.flow_heatmap(coverage.flow(con, lang, viewer), lang, city))
+    st.markdown(f"**{t('coverage.reaching_title')}**")
+    st.caption(t("coverage.reaching_caption"))
+    reaching = coverage.reach_organisations(con, lang, viewer)
+    table(
+        reaching,
+        {
+            "name": "name",
+            "city": "located",
+            "areas": "areas",
+            "cities_served": "cities_served",
+            "serves_outside": "serves_outside",
+            "unaware": "unaware",
+            "forms": "forms",
+            "legal_form": "legal_form",
+            "phone": "phone",
+        },
+        "coverage_reaching",
+        "coverage_reaching",
+    )
+
+st.markdown(f"**{t('coverage.single_title')}**")
+st.caption(t("coverage.single_caption"))
+table(
+    coverage.single_source_summary(con, lang, viewer),
+    {
+        "city_label": "city",
+        "listed": "listed",
+        "only_this_list": "only_this_list",
+        "only_this_list_elsewhere": "only_this_list_elsewhere",
+        "survey_only": "survey_only",
+    },
+    "coverage_single_source_by_city",
+    "coverage_single_summary",
+)
+single = coverage.single_source(con, city, lang, viewer).with_columns(
+    pl.col("known_by").replace_strict({code: t(f"coverage.known_by.{code}") for code in coverage.KNOWN_BY})
+)
+st.caption(t("coverage.single_scope", scope=scope, n=number(single.height)))
+if single.is_empty():
+    st.info(t("coverage.single_empty", scope=scope))
+else:
+    table(
+        single,
+        {
+            "known_by": "known_by",
+            "known_city": "known_city",
+            "name": "name",
+            "city": "located",
+            "legal_form": "legal_form",
+            "phone": "phone",
+            "survey_answered": "survey_answered",
+        },
+        "coverage_single_source",
+        "coverage_single",
+    )
+
+# 4. Platform candidates
+st.subheader(t("coverage.candidates_title"))
+st.caption(t("coverage.candidates_caption"))
+interested = st.toggle(t("coverage.include_interested"), key=INTERESTED_KEY)
+intents = ("join", "interested") if interested else ("join",)
+chosen = coverage.candidates(con, intents, city, lang, viewer)
+st.altair_chart(charts.count_heatmap(coverage.candidate_matrix(con, intents, lang, viewer), lang, city))
+st.caption(t("coverage.candidates_scope", scope=scope, n=number(chosen.height)))
+if chosen.is_empty():
+    st.info(t("coverage.candidates_empty", scope=scope))
+else:
+    table(
+        chosen,
+        {
+            "name": "name",
+            "city": "located",
+            "legal_form": "legal_form",
+            "phone": "phone",
+            "forms": "forms",
+            "pf_intent": "pf_intent",
+        },
+        "pf_candidates" if city is None else f"pf_candidates_{city}",
+        "coverage_candidates",
+    )
+    st.caption(t("coverage.candidates_note"))

@@ -1,0 +1,360 @@
+"""広域カバレッジ: city × support-form matrix with gaps, town coverage, cross-city reach and platform candidates."""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from warehouse.query import NAME_COLUMN, PUBLIC, Viewer, city_filter, fetch, fetch_one, where
+
+# Identifier allow-list: the only taxonomy label columns a query may select.
+TERM_NAME = {"ja": "name", "en": "name_en"}
+# Label of the area outside the four cities (service_area.city_code null) and its code in flow frames.
+OUTSIDE = "outside"
+OUTSIDE_LABEL = {"ja": "4市以外", "en": "Outside the four cities"}
+LIST_SEPARATOR = {"ja": "、", "en": ", "}
+PER_RESIDENTS = 10_000  # per-capita figures are organisations per 10,000 residents
+# Gap rule: a cell is "thin" when its per-capita rate is below GAP_RATIO × the four cities' rate for the form.
+GAP_RATIO = 0.5
+RADIUS_KM = 2.0  # default town-coverage radius, km
+# PF参画意向 codes that make an organisation a platform candidate ('join' always; 'interested' on request).
+INTENTS = ("join", "interested")
+KNOWN_BY = ("one_city", "survey_only")  # single-source organisations (mart_coverage_source.known_by)
+
+# Which organisations count for a city: one fixed statement per basis, giving (organization_id, city_code, form_code).
+BASES = {
+    # 所在市: the city where the organisation is located
+    "located": "select organization_id, city_code, form_code from mart_coverage_org_form",
+    # 活動している市: every one of the four cities its service area includes
+    "served": (
+        "select f.organization_id, r.to_city_code as city_code, f.form_code from mart_coverage_org_form as f "
+        "join mart_coverage_reach as r on r.organization_id = f.organization_id where r.to_city_code is not null"
+    ),
+}
+
+
+def _labels(lang: str) -> str:
+    """CTEs org_forms (forms chosen, joined) and org_areas (areas served, joined; 4市以外 last) per organisation.
+
+    Bound parameters, in order (see _label_params): list separator, label of 4市以外, list separator.
+    """
+    term, name = TERM_NAME[lang], NAME_COLUMN[lang]
+    return (
+        "org_forms as (select m.organization_id, string_agg(t." + term + ", ? order by t.sort_order) as forms, "
+        "list(t.code order by t.sort_order) as form_codes "
+        "from mart_coverage_org_form as m join taxonomy_term as t on t.taxonomy_id = 'form' and t.code = m.form_code "
+        "group by m.organization_id), "
+        "org_areas as (select r.organization_id, string_agg(coalesce(c." + name + ", ?), ? "
+        "order by c.sort_order nulls last) as areas from mart_coverage_reach as r "
+        "left join city as c on c.code = r.to_city_code group by r.organization_id)"
+    )
+
+
+def _label_params(lang: str) -> list:
+    """Bound values for _labels, in order."""
+    return [LIST_SEPARATOR[lang], OUTSIDE_LABEL[lang], LIST_SEPARATOR[lang]]
+
+
+def forms(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """Support forms (code, label, colour) in the report's order."""
+    return fetch(
+        con,
+        "select code, " + TERM_NAME[lang] + " as label, color_hex from taxonomy_term "
+        "where taxonomy_id = 'form' order by sort_order",
+    )
+
+
+def form_matrix(con: duckdb.DuckDBPyConnection, basis: str, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """City × support form: answering organisations per cell and per 10,000 residents, with the gap rule applied.
+
+    basis "located" counts an organisation in the city where it is located, "served" in every one of the
+    four cities its service area includes. per_10k = orgs × 10,000 ÷ city.population (two decimals);
+    four_city_per_10k = organisations with the form in the four cities ÷ their summed population.
+    index_pct = the cell's rate as % of the four cities' rate (one decimal). gap = "none" when the cell
+    has no organisation, "thin" when its rate is below GAP_RATIO × the four cities' rate, else null.
+    """
+    sql = (
+        "with cells as (" + BASES[basis] + "), "
+        "counts as (select city_code, form_code, count(distinct organization_id) as orgs from cells group by all), "
+        "totals as (select form_code, count(distinct organization_id) as orgs from cells group by all), "
+        "people as (select sum(population) as population from city) "
+        "select c.code as city_code, c." + NAME_COLUMN[lang] + " as city_label, c.sort_order as city_order, "
+        "c.population, f.code as form_code, f." + TERM_NAME[lang] + " as form_label, f.sort_order as form_order, "
+        "f.color_hex, coalesce(x.orgs, 0) as orgs, "
+        "round(coalesce(x.orgs, 0) * ? / c.population, 2) as per_10k, "
+        "coalesce(t.orgs, 0) as four_city_orgs, round(coalesce(t.orgs, 0) * ? / p.population, 2) as four_city_per_10k, "
+        "case when coalesce(t.orgs, 0) > 0 then "
+        "round(100.0 * (coalesce(x.orgs, 0) / c.population) / (t.orgs / p.population), 1) end as index_pct, "
+        "case when coalesce(x.orgs, 0) = 0 then 'none' "
+        "when x.orgs * p.population < ? * t.orgs * c.population then 'thin' end as gap "
+        "from city as c cross join taxonomy_term as f cross join people as p "
+        "left join counts as x on x.city_code = c.code and x.form_code = f.code "
+        "left join totals as t on t.form_code = f.code "
+        "where f.taxonomy_id = 'form' order by c.sort_order, f.sort_order"
+    )
+    return fetch(con, sql, [float(PER_RESIDENTS), float(PER_RESIDENTS), GAP_RATIO])
+
+
+def answering_with_forms(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> int:
+    """Answering organisations that chose at least one support form (the matrix's organisations)."""
+    row = fetch_one(con, "select count(distinct organization_id) as n from mart_coverage_org_form")
+    return row["n"] if row else 0
+
+
+def cell_organisations(
+    con: duckdb.DuckDBPyConnection, city_code: str, form_code: str, basis: str, lang: str, viewer: Viewer = PUBLIC
+) -> pl.DataFrame:
+    """The organisations counted in one matrix cell: public contact, forms and the areas they serve."""
+    name = NAME_COLUMN[lang]
+    sql = (
+        "with cells as (" + BASES[basis] + "), "
+        "chosen as (select distinct organization_id from cells where city_code = ? and form_code = ?), "
+        + _labels(lang)
+        + " select o.name, c."
+        + name
+        + " as city, l."
+        + name
+        + " as legal_form, o.phone, "
+        "g.forms, a.areas, m.organization_id is not null as has_pin "
+        "from chosen as k join organization as o on o.id = k.organization_id "
+        "join city as c on c.code = o.city_code left join legal_form as l on l.code = o.legal_form_code "
+        "left join org_forms as g on g.organization_id = o.id left join org_areas as a on a.organization_id = o.id "
+        "left join location as m on m.organization_id = o.id "
+        "order by c.sort_order, o.name_key"
+    )
+    return fetch(con, sql, [city_code, form_code, *_label_params(lang)])
+
+
+def reference_status(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict:
+    """Reference geography loaded: towns, city outlines and the credit lines they require (None when absent)."""
+    return fetch_one(
+        con,
+        "select (select count(*) from ref_town) as towns, (select count(*) from ref_city_boundary) as boundaries, "
+        "(select credit from ref_source where dataset = 'towns') as town_credit, "
+        "(select credit from ref_source where dataset = 'boundaries') as boundary_credit",
+    )
+
+
+def town_nearest(
+    con: duckdb.DuckDBPyConnection,
+    form_code: str,
+    radius_km: float,
+    city_code: str | None,
+    lang: str,
+    viewer: Viewer = PUBLIC,
+) -> pl.DataFrame:
+    """Every town (of one city, or all) with the distance to the nearest organisation offering the form.
+
+    nearest_km is rounded to 0.001 km; covered = the unrounded distance ≤ radius_km (false when no
+    organisation with a pin offers the form). The nearest organisation may be in another city.
+    """
+    name = NAME_COLUMN[lang]
+    fragments, params = city_filter("m.city_code", city_code)
+    sql = (
+        "select m.town_id, m.city_code, c." + name + " as city, m.town_name, m.latitude, m.longitude, "
+        "round(m.nearest_km, 3) as nearest_km, coalesce(m.nearest_km <= ?, false) as covered, "
+        "o.name as nearest_name, n." + name + " as nearest_city "
+        "from mart_coverage_town_form as m join city as c on c.code = m.city_code "
+        "left join organization as o on o.id = m.nearest_organization_id "
+        "left join city as n on n.code = m.nearest_city_code"
+        + where(["m.form_code = ?", *fragments])
+        + " order by c.sort_order, m.town_id"
+    )
+    return fetch(con, sql, [float(radius_km), form_code, *params])
+
+
+def town_coverage(con: duckdb.DuckDBPyConnection, radius_km: float, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """Share of towns within radius_km of an organisation offering each form, per city and for the four
+    cities together (city_code null, last); share_pct one decimal."""
+    name = NAME_COLUMN[lang]
+    sql = (
+        "with counts as (select city_code, form_code, count(*) as towns, "
+        "count(*) filter (where nearest_km <= ?) as covered from mart_coverage_town_form "
+        "group by grouping sets ((city_code, form_code), (form_code))) "
+        "select x.city_code, coalesce(c." + name + ", ?) as city_label, f.code as form_code, "
+        "f." + TERM_NAME[lang] + " as form_label, x.towns, x.covered, "
+        "round(100.0 * x.covered / x.towns, 1) as share_pct "
+        "from counts as x join taxonomy_term as f on f.taxonomy_id = 'form' and f.code = x.form_code "
+        "left join city as c on c.code = x.city_code "
+        "order by c.sort_order nulls last, f.sort_order"
+    )
+    everyone = "4市全体" if lang == "ja" else "All four cities"
+    return fetch(con, sql, [float(radius_km), everyone])
+
+
+def form_pins(con: duckdb.DuckDBPyConnection, form_code: str, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """Organisations with a map pin that offer the form (any of the four cities), for the coverage map."""
+    return fetch(
+        con,
+        "select m.organization_id, m.name, m.city_code, c." + NAME_COLUMN[lang] + " as city, m.latitude, m.longitude "
+        "from mart_coverage_org_form as m join city as c on c.code = m.city_code "
+        "where m.form_code = ? and m.latitude is not null and m.longitude is not null "
+        "order by c.sort_order, m.name_key",
+        [form_code],
+    )
+
+
+def boundaries(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """City outlines (GeoJSON text) from the reference geography; empty when none is loaded."""
+    return fetch(con, "select city_code, name, geometry_geojson from ref_city_boundary order by city_code")
+
+
+def reach_summary(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """Per city: answering organisations located there with a service area, how many reach beyond the city
+    (share in %, one decimal), and how many located in another city serve it (inbound)."""
+    sql = (
+        "with orgs as (select distinct organization_id, from_city_code, reaches_beyond from mart_coverage_reach), "
+        "located as (select from_city_code as city_code, count(*) as orgs, "
+        "count(*) filter (where reaches_beyond) as reaching_beyond from orgs group by all), "
+        "inbound as (select to_city_code as city_code, count(distinct organization_id) as inbound "
+        "from mart_coverage_reach where not is_home and to_city_code is not null group by all) "
+        "select c.code as city_code, c." + NAME_COLUMN[lang] + " as city_label, coalesce(l.orgs, 0) as orgs, "
+        "coalesce(l.reaching_beyond, 0) as reaching_beyond, "
+        "case when l.orgs > 0 then round(100.0 * l.reaching_beyond / l.orgs, 1) end as share_pct, "
+        "coalesce(i.inbound, 0) as inbound "
+        "from city as c left join located as l on l.city_code = c.code left join inbound as i on i.city_code = c.code "
+        "order by c.sort_order"
+    )
+    return fetch(con, sql)
+
+
+def reach_organisations(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """Organisations whose service area goes beyond their own city, widest reach first.
+
+    unaware = cities it serves (other than its own) whose distribution list did not carry it: the city
+    halls there did not know it (organization_source).
+    """
+    name = NAME_COLUMN[lang]
+    sql = (
+        "with " + _labels(lang) + ", "
+        "orgs as (select distinct organization_id, from_city_code, areas_served, cities_served, serves_outside "
+        "from mart_coverage_reach where reaches_beyond), "
+        "unaware as (select r.organization_id, string_agg(c." + name + ", ? order by c.sort_order) as unaware, "
+        "count(*) as unaware_cities from mart_coverage_reach as r join city as c on c.code = r.to_city_code "
+        "join mart_coverage_source as s on s.organization_id = r.organization_id "
+        "where not r.is_home and not list_contains(s.list_city_codes, r.to_city_code) group by r.organization_id) "
+        "select o.name, c." + name + " as city, l." + name + " as legal_form, o.phone, a.areas, "
+        "g.areas_served, g.cities_served, g.serves_outside, f.forms, "
+        "coalesce(u.unaware_cities, 0) as unaware_cities, u.unaware "
+        "from orgs as g join organization as o on o.id = g.organization_id join city as c on c.code = o.city_code "
+        "left join legal_form as l on l.code = o.legal_form_code "
+        "left join org_forms as f on f.organization_id = o.id left join org_areas as a on a.organization_id = o.id "
+        "left join unaware as u on u.organization_id = o.id "
+        "order by g.areas_served desc, g.cities_served desc, c.sort_order, o.name_key"
+    )
+    return fetch(con, sql, [*_label_params(lang), LIST_SEPARATOR[lang]])
+
+
+def flow(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """City of location × area served (the four cities, then 4市以外 as OUTSIDE): organisations per pair, zeros kept."""
+    name = NAME_COLUMN[lang]
+    sql = (
+        "with areas as (select code, " + name + " as label, sort_order from city "
+        "union all select ?, ?, (select max(sort_order) + 1 from city)), "
+        "pairs as (select from_city_code, coalesce(to_city_code, ?) as to_code, "
+        "count(distinct organization_id) as orgs from mart_coverage_reach group by all) "
+        "select f.code as from_code, f." + name + " as from_label, f.sort_order as from_order, "
+        "t.code as to_code, t.label as to_label, t.sort_order as to_order, coalesce(p.orgs, 0) as orgs, "
+        "f.code = t.code as is_home "
+        "from city as f cross join areas as t "
+        "left join pairs as p on p.from_city_code = f.code and p.to_code = t.code "
+        "order by f.sort_order, t.sort_order"
+    )
+    return fetch(con, sql, [OUTSIDE, OUTSIDE_LABEL[lang], OUTSIDE])
+
+
+def single_source_summary(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """Per city: organisations on its distribution list, those only its list carried (one_city; of them, located
+    in another city), and organisations located there that only 自主調査 found (survey_only)."""
+    sql = (
+        "with listed as (select unnest(list_city_codes) as city_code, organization_id from mart_coverage_source), "
+        "on_list as (select city_code, count(distinct organization_id) as listed from listed group by all), "
+        "only_list as (select known_by_city_code as city_code, count(*) as only_this_list, "
+        "count(*) filter (where city_code <> known_by_city_code) as only_this_list_elsewhere "
+        "from mart_coverage_source where known_by = 'one_city' group by all), "
+        "survey as (select city_code, count(*) as survey_only from mart_coverage_source "
+        "where known_by = 'survey_only' group by all) "
+        "select c.code as city_code, c." + NAME_COLUMN[lang] + " as city_label, coalesce(l.listed, 0) as listed, "
+        "coalesce(o.only_this_list, 0) as only_this_list, "
+        "coalesce(o.only_this_list_elsewhere, 0) as only_this_list_elsewhere, "
+        "coalesce(s.survey_only, 0) as survey_only "
+        "from city as c left join on_list as l on l.city_code = c.code "
+        "left join only_list as o on o.city_code = c.code left join survey as s on s.city_code = c.code "
+        "order by c.sort_order"
+    )
+    return fetch(con, sql)
+
+
+def single_source(
+    con: duckdb.DuckDBPyConnection, city_code: str | None, lang: str, viewer: Viewer = PUBLIC
+) -> pl.DataFrame:
+    """Organisations only one city knew (one city's list alone carried it) or none did (自主調査 only).
+
+    known_city is the city whose list carried it (null for survey_only); list_city_code is the city the row
+    belongs to on the page: the knowing city, or for survey_only the city where the organisation is located.
+    city_code filters on list_city_code (None = the four cities).
+    """
+    name = NAME_COLUMN[lang]
+    fragments, params = city_filter("coalesce(s.known_by_city_code, s.city_code)", city_code)
+    sql = (
+        "select coalesce(s.known_by_city_code, s.city_code) as list_city_code, s.known_by, "
+        "k." + name + " as known_city, o.name, c." + name + " as city, l." + name + " as legal_form, o.phone, "
+        "s.in_own_survey, o.survey_answered "
+        "from mart_coverage_source as s join organization as o on o.id = s.organization_id "
+        "join city as c on c.code = o.city_code left join city as k on k.code = s.known_by_city_code "
+        "left join legal_form as l on l.code = o.legal_form_code "
+        "join city as g on g.code = coalesce(s.known_by_city_code, s.city_code)"
+        + where(["list_contains(?::varchar[], s.known_by)", *fragments])
+        + " order by g.sort_order, s.known_by, c.sort_order, o.name_key"
+    )
+    return fetch(con, sql, [list(KNOWN_BY), *params])
+
+
+def _intents(intents: tuple[str, ...]) -> list[str]:
+    """The chosen PF intents, refused when outside INTENTS."""
+    unknown = set(intents) - set(INTENTS)
+    if unknown:
+        raise ValueError(f"not a candidate intent: {sorted(unknown)}")
+    return list(intents)
+
+
+def candidates(
+    con: duckdb.DuckDBPyConnection,
+    intents: tuple[str, ...],
+    city_code: str | None,
+    lang: str,
+    viewer: Viewer = PUBLIC,
+) -> pl.DataFrame:
+    """Platform candidates: organisations whose PF参画意向 is one of intents, with public contact only
+    (name, city, legal form, the organisation's phone) and their support forms."""
+    name = NAME_COLUMN[lang]
+    fragments, params = city_filter("o.city_code", city_code)
+    sql = (
+        "with " + _labels(lang) + " "
+        "select o.name, c." + name + " as city, l." + name + " as legal_form, o.phone, f.forms, "
+        "i." + name + " as pf_intent "
+        "from organization as o join city as c on c.code = o.city_code "
+        "join pf_intent as i on i.code = o.pf_intent_code "
+        "left join legal_form as l on l.code = o.legal_form_code "
+        "left join org_forms as f on f.organization_id = o.id"
+        + where(["list_contains(?::varchar[], o.pf_intent_code)", *fragments])
+        + " order by c.sort_order, i.sort_order, o.name_key"
+    )
+    return fetch(con, sql, [*_label_params(lang), _intents(intents), *params])
+
+
+def candidate_matrix(
+    con: duckdb.DuckDBPyConnection, intents: tuple[str, ...], lang: str, viewer: Viewer = PUBLIC
+) -> pl.DataFrame:
+    """Platform candidates per city (where located) and support form, zeros kept."""
+    sql = (
+        "with counts as (select city_code, form_code, count(distinct organization_id) as orgs "
+        "from mart_coverage_org_form where list_contains(?::varchar[], pf_intent_code) group by all) "
+        "select c.code as city_code, c." + NAME_COLUMN[lang] + " as city_label, c.sort_order as city_order, "
+        "f.code as form_code, f." + TERM_NAME[lang] + " as form_label, f.sort_order as form_order, "
+        "coalesce(x.orgs, 0) as orgs "
+        "from city as c cross join taxonomy_term as f "
+        "left join counts as x on x.city_code = c.code and x.form_code = f.code "
+        "where f.taxonomy_id = 'form' order by c.sort_order, f.sort_order"
+    )
+    return fetch(con, sql, [_intents(intents)])
