@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import io
+import json
+import unicodedata
+from collections.abc import Iterable
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 
 BOM = "\ufeff".encode()
 # A cell starting with one of these is run as a formula by Excel (CSV/formula injection).
@@ -25,8 +35,94 @@ def neutralised(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _json_text(value: object) -> str:
+    """A nested cell (list or struct) as JSON text, Japanese kept readable."""
+    plain = value.to_list() if isinstance(value, pl.Series) else value
+    return json.dumps(plain, ensure_ascii=False, default=str)
+
+
+def flattened(frame: pl.DataFrame) -> pl.DataFrame:
+    """Frame with nested columns (lists, arrays, structs) as JSON text: CSV and Excel cells hold only text."""
+    nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
+    return frame.with_columns(pl.col(c).map_elements(_json_text, return_dtype=pl.String) for c in nested)
+
+
 def csv_bytes(frame: pl.DataFrame) -> bytes:
     """UTF-8 CSV with BOM and CRLF line ends, so Excel opens the Japanese cleanly."""
     buffer = io.BytesIO()
-    neutralised(frame).write_csv(buffer, line_terminator="\r\n")
+    neutralised(flattened(frame)).write_csv(buffer, line_terminator="\r\n")
     return BOM + buffer.getvalue()
+
+
+# Exports of a whole filtered view arrive as Arrow batches (warehouse.query.explore.stream): each writer
+# below holds one batch at a time plus the file it is writing, never the whole view as a frame.
+XLSX_MAX_ROWS = 1_048_575  # Excel's 1,048,576 rows minus the header row
+XLSX_MIN_WIDTH, XLSX_MAX_WIDTH = 8, 60  # column widths in Excel character units
+
+
+def csv_from_batches(batches: Iterable[pa.RecordBatch]) -> bytes:
+    """The same bytes as csv_bytes(whole view), written batch by batch (header once)."""
+    buffer = io.BytesIO()
+    buffer.write(BOM)
+    for index, batch in enumerate(batches):
+        frame = neutralised(flattened(pl.from_arrow(batch)))
+        frame.write_csv(buffer, include_header=index == 0, line_terminator="\r\n")
+    return buffer.getvalue()
+
+
+def display_width(value: object) -> int:
+    """Width of a value in Excel character units: full-width (CJK) characters count two."""
+    text = "" if value is None else str(value)
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def _xlsx_cell(value: object) -> object:
+    """A value ready for openpyxl: text neutralised and stripped of characters XML cannot hold."""
+    if isinstance(value, str):
+        return ILLEGAL_CHARACTERS_RE.sub("", neutralise(value))
+    return value
+
+
+def xlsx_from_batches(batches: Iterable[pa.RecordBatch], sheet: str = "data") -> bytes:
+    """An .xlsx of the view (openpyxl write-only): bold header row, frozen, columns sized from the first batch."""
+    workbook = Workbook(write_only=True)
+    worksheet = workbook.create_sheet(sheet[:31])
+    rows = 0
+    for index, batch in enumerate(batches):
+        frame = flattened(pl.from_arrow(batch))
+        if index == 0:
+            # Write-only sheets take widths and panes only before the first row.
+            for number, name in enumerate(frame.columns, start=1):
+                sample = [display_width(value) for value in frame[name].head(200).to_list()]
+                width = max([display_width(name), *sample]) + 2
+                worksheet.column_dimensions[get_column_letter(number)].width = min(
+                    XLSX_MAX_WIDTH, max(XLSX_MIN_WIDTH, width)
+                )
+            worksheet.freeze_panes = "A2"
+            header = []
+            for name in frame.columns:
+                cell = WriteOnlyCell(worksheet, value=_xlsx_cell(name))
+                cell.font = Font(bold=True)
+                header.append(cell)
+            worksheet.append(header)
+        rows += frame.height
+        if rows > XLSX_MAX_ROWS:
+            raise ValueError(f"{rows:,} rows do not fit in one Excel sheet ({XLSX_MAX_ROWS:,} at most)")
+        for row in frame.iter_rows():
+            worksheet.append([_xlsx_cell(value) for value in row])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def parquet_from_batches(batches: Iterable[pa.RecordBatch]) -> bytes:
+    """A Parquet file of the view with its DuckDB types (values as stored: Parquet is not run by spreadsheets)."""
+    buffer = io.BytesIO()
+    writer: pq.ParquetWriter | None = None
+    for batch in batches:
+        if writer is None:
+            writer = pq.ParquetWriter(buffer, batch.schema, compression="zstd")
+        writer.write_batch(batch)
+    if writer is not None:
+        writer.close()
+    return buffer.getvalue()

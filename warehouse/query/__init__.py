@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_WAREHOUSE = ROOT / "var" / "warehouse.duckdb"
 ROLES = ("public", "analyst", "city_manager", "liaison", "admin")
 # Identifier allow-list: the only city-name columns a query may select.
@@ -90,25 +90,97 @@ def cities(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return fetch(con, "select code, name_ja, name_en, population from city order by sort_order")
 
 
+def may_see_consultees(viewer: Viewer, city_code: str | None) -> bool:
+    """The one rule for consultee figures (相談者, sensitive): admin always; a city manager for their own city only.
+
+    city_code None means the four cities together: only an admin sees those, because the total would
+    reveal the other cities' figures to a city manager.
+    """
+    if viewer.role == "admin":
+        return True
+    return viewer.role == "city_manager" and city_code is not None and city_code == viewer.city_code
+
+
+@dataclass(frozen=True)
+class ConsulteeScope:
+    """may_see_consultees for a whole query: the cities it allows, and whether the four-city total is allowed."""
+
+    cities: tuple[str, ...]
+    everyone: bool
+
+    @property
+    def any(self) -> bool:
+        """True when some row may show consultee figures (else the query must not read them at all)."""
+        return bool(self.cities) or self.everyone
+
+    def condition(self, column: str) -> tuple[str, list]:
+        """SQL condition true where the city column (null = the four cities) may show them, and its bound values."""
+        return (
+            f"(({column} is not null and list_contains(?::varchar[], {column})) or ({column} is null and ?))",
+            [list(self.cities), self.everyone],
+        )
+
+
+def consultee_scope(con: duckdb.DuckDBPyConnection, viewer: Viewer) -> ConsulteeScope:
+    """Apply may_see_consultees to every city and to the four cities together."""
+    codes = fetch(con, "select code from city order by sort_order")["code"].to_list()
+    return ConsulteeScope(
+        cities=tuple(code for code in codes if may_see_consultees(viewer, code)),
+        everyone=may_see_consultees(viewer, None),
+    )
+
+
 def home_kpis(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> dict:
-    """Joint figures for Home: one city, or the four together when city_code is None."""
+    """Joint figures for Home: one city, or the four together when city_code is None.
+
+    workshop_consultee_participations is null and consultees_hidden true unless may_see_consultees.
+    """
     row = fetch_one(con, "select * from mart_city_kpis where city_code is not distinct from ?", [city_code])
     if row is None:
         raise LookupError(f"no figures for city {city_code!r}")
-    return row
+    hidden = not may_see_consultees(viewer, city_code)
+    consultees = None
+    if not hidden:
+        found = fetch_one(
+            con,
+            "select coalesce(workshop_consultee_participations, 0) as n from pii.mart_city_consultees "
+            "where city_code is not distinct from ?",
+            [city_code],
+        )
+        consultees = found["n"] if found else 0
+    return row | {"workshop_consultee_participations": consultees, "consultees_hidden": hidden}
 
 
 def city_kpis_table(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
-    """Home's figures for each city and for the four together, city names in the UI language."""
+    """Home's figures for each city and for the four together, city names in the UI language.
+
+    workshop_consultee_participations is filled only on rows may_see_consultees allows (consultees_hidden
+    marks the others); a viewer allowed none never reads the pii schema.
+    """
     name = NAME_COLUMN[lang]
     everyone = "4市全体" if lang == "ja" else "All four cities"
-    return fetch(
+    scope = consultee_scope(con, viewer)
+    shown, shown_params = scope.condition("m.city_code")
+    if scope.any:
+        consultees = "coalesce(k.workshop_consultee_participations, 0)"
+        joined = " left join pii.mart_city_consultees as k on k.city_code is not distinct from m.city_code and " + shown
+        join_params = shown_params
+    else:
+        consultees, joined, join_params = "null::bigint", "", []
+    frame = fetch(
         con,
-        "select coalesce(c." + name + ", ?) as city, m.* exclude (city_code) "
-        "from mart_city_kpis as m left join city as c on c.code = m.city_code "
-        "order by c.sort_order nulls last",
-        [everyone],
+        "select coalesce(c." + name + ", ?) as city, m.* exclude (city_code), "
+        f"case when {shown} then {consultees} end as workshop_consultee_participations, "
+        f"not {shown} as consultees_hidden "
+        "from mart_city_kpis as m left join city as c on c.code = m.city_code"
+        + joined
+        + " order by c.sort_order nulls last",
+        [everyone, *shown_params, *shown_params, *join_params],
     )
+    # The CSV keeps its column order: the consultee figure follows the unique participants.
+    columns = [c for c in frame.columns if c != "workshop_consultee_participations"]
+    at = columns.index("workshop_unique_participants") + 1
+    return frame.select([*columns[:at], "workshop_consultee_participations", *columns[at:]])
 
 
 def city_phases(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> pl.DataFrame:

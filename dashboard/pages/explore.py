@@ -1,0 +1,382 @@
+"""データ・ダウンロード: pick a published table, filter it, page through it, download exactly that view.
+
+The view (table, columns, sort, page, filters) lives in widget state and is mirrored in the query string
+(`x_table`, `x_cols`, `x_sort`, `x_desc`, `x_page`, `x_f_<column>`), so a link reproduces it.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data, state
+from dashboard.downloads import XLSX_MAX_ROWS, csv_from_batches, parquet_from_batches, xlsx_from_batches
+from dashboard.format import date_label, number
+from warehouse import exports, query
+from warehouse.query import explore
+
+t = state.t
+con = data.connection()
+lang = state.lang()
+city = state.city()
+identity = query.file_identity(query.warehouse_path())
+
+TABLE_KEY = "x_table"
+DEFAULT_DATASET = "organization"  # the directory's main table opens first
+# Streamlit keeps a select widget's value by its shown label, so labels here never change with the language
+# or the counts (a changing label would drop the choice): counts go in a caption under each facet.
+NULL_LABEL = "—"
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def load_catalogue(_con, warehouse: tuple[int, int]) -> dict[str, explore.Dataset]:
+    """The catalogue of one published warehouse version."""
+    return explore.catalogue(_con)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def load_profile(_con, warehouse: tuple[int, int], name: str) -> tuple[tuple[str, ...], dict[str, tuple]]:
+    """Facet columns and (min, max) of number/date columns of one dataset of one warehouse version."""
+    chosen = explore.dataset(load_catalogue(_con, warehouse), name)
+    return (
+        explore.facet_columns(chosen, explore.distinct_counts(_con, chosen)),
+        explore.bounds(_con, chosen),
+    )
+
+
+def key(name: str, *parts: str) -> str:
+    """Widget key of one dataset's control (per dataset, so switching tables starts clean)."""
+    return "__".join(("x", name, *parts))
+
+
+def restore(name: str, chosen: explore.Dataset, facets: tuple[str, ...], limits: dict) -> None:
+    """Put the query string's view into widget state (first run of the page in a session)."""
+    params = st.query_params
+    columns = [c for c in params.get_all("x_cols") if c in chosen.column_names]
+    if columns:
+        st.session_state[key(name, "cols")] = columns
+    if params.get("x_sort") in chosen.column_names:
+        st.session_state[key(name, "sort")] = params.get("x_sort")
+    st.session_state[key(name, "desc")] = params.get("x_desc") == "1"
+    if (page := params.get("x_page", "")).isdigit():
+        st.session_state[key(name, "page")] = int(page)
+    for column in chosen.columns:
+        rule = explore.decode_filter(column, params.get_all(f"x_f_{column.name}"), column.name in facets)
+        if isinstance(rule, explore.Contains):
+            st.session_state[key(name, "f", column.name)] = rule.text
+        elif isinstance(rule, explore.OneOf):
+            st.session_state[key(name, "f", column.name)] = list(rule.values)
+        elif isinstance(rule, explore.Between) and column.kind == "number":
+            st.session_state[key(name, "lo", column.name)] = rule.low
+            st.session_state[key(name, "hi", column.name)] = rule.high
+        elif isinstance(rule, explore.Between) and column.name in limits:
+            low, high = limits[column.name]
+            st.session_state[key(name, "d", column.name)] = (rule.low or low, rule.high or high)
+
+
+def typed_dates(name: str, column: str, low_limit) -> None:
+    """on_change of the typed-date box: parse 和暦/西暦 text and move the picker to that range."""
+    text = st.session_state[key(name, "w", column)]
+    try:
+        low, high = explore.parse_date_range_input(text)
+    except ValueError as error:
+        st.session_state[key(name, "err", column)] = str(error)
+        return
+    st.session_state.pop(key(name, "err", column), None)
+    st.session_state[key(name, "w", column)] = ""  # the caption under the picker now shows the dates
+    if low is None and high is None:
+        st.session_state[key(name, "d", column)] = ()
+    elif high is None:
+        st.session_state[key(name, "d", column)] = (low,)
+    else:
+        st.session_state[key(name, "d", column)] = (low or low_limit, high)
+
+
+def value_label(value: object) -> str:
+    """A facet value as shown: — for NULL, true/false for booleans (language-neutral, so a choice survives a switch)."""
+    if value is None:
+        return NULL_LABEL
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def rule_from_state(name: str, column: explore.Column, facets: tuple[str, ...]) -> explore.Filter | None:
+    """The filter a column's control holds (read from widget state, so every facet can count under the others)."""
+    if column.name in facets:
+        values = st.session_state.get(key(name, "f", column.name)) or []
+        return explore.OneOf(tuple(values)) if values else None
+    if column.kind == "text":
+        text = st.session_state.get(key(name, "f", column.name)) or ""
+        return explore.Contains(text) if text.strip() else None
+    if column.kind == "number":
+        low = st.session_state.get(key(name, "lo", column.name))
+        high = st.session_state.get(key(name, "hi", column.name))
+        return explore.Between(low, high) if low is not None or high is not None else None
+    if column.kind == "date":
+        picked = tuple(st.session_state.get(key(name, "d", column.name)) or ())
+        low = picked[0] if len(picked) > 0 else None
+        high = picked[1] if len(picked) > 1 else None
+        return explore.Between(low, high) if low is not None or high is not None else None
+    return None
+
+
+def filter_widget(view: explore.View, column: explore.Column, facets: tuple[str, ...], limits: dict) -> None:
+    """Draw the control of one column; a facet counts its values under the view's other filters."""
+    name = view.dataset.name
+    meaning = column.comment or ""
+    if column.name in facets:
+        counts = dict(explore.facet_counts(con, view, column.name).iter_rows())
+        selected = st.session_state.get(key(name, "f", column.name)) or []
+        options = list(counts) + [value for value in selected if value not in counts]
+        st.multiselect(
+            column.name,
+            options,
+            key=key(name, "f", column.name),
+            format_func=value_label,
+            placeholder=t("explore.any"),
+            help=meaning or None,
+        )
+        st.caption(" · ".join(f"{value_label(v)} {number(n)}" for v, n in counts.items()) or t("explore.empty_short"))
+    elif column.kind == "text":
+        st.text_input(column.name, key=key(name, "f", column.name), help=t("explore.contains_help", meaning=meaning))
+    elif column.kind == "number":
+        whole = not column.data_type.startswith(("FLOAT", "DOUBLE", "DECIMAL", "REAL"))
+        low_col, high_col = st.columns(2)
+        low_col.number_input(
+            t("explore.min", column=column.name),
+            value=None,
+            step=1 if whole else None,
+            key=key(name, "lo", column.name),
+            help=meaning or None,
+        )
+        high_col.number_input(
+            t("explore.max", column=column.name),
+            value=None,
+            step=1 if whole else None,
+            key=key(name, "hi", column.name),
+        )
+    elif column.kind == "date":
+        low_limit, high_limit = limits[column.name]
+        picked = tuple(st.session_state.get(key(name, "d", column.name)) or ())
+        if picked:
+            # A restored or typed range may lie outside the data; the picker must still hold it.
+            low_limit, high_limit = min(low_limit, *picked), max(high_limit, *picked)
+        picked = st.date_input(
+            t("explore.date_pick", column=column.name),
+            value=(),
+            min_value=low_limit,
+            max_value=high_limit,
+            key=key(name, "d", column.name),
+            format="YYYY-MM-DD",
+            help=meaning or None,
+        )
+        st.text_input(
+            t("explore.date_typed", column=column.name),
+            key=key(name, "w", column.name),
+            placeholder="令和7年2月1日",
+            help=t("explore.date_typed_help"),
+            on_change=typed_dates,
+            args=(name, column.name, low_limit),
+        )
+        if error := st.session_state.get(key(name, "err", column.name)):
+            st.warning(error)
+        if picked:
+            high = picked[1] if len(picked) > 1 else None
+            st.caption(t("explore.date_selected", low=date_label(picked[0], lang), high=date_label(high, lang)))
+
+
+def sync_url(view: explore.View, page: int) -> None:
+    """Mirror the view in the query string (x_* keys), leaving other keys (lang, city) alone."""
+    chosen = view.dataset
+    wanted: dict[str, list[str]] = {"x_table": [chosen.name]}
+    if view.columns and list(view.columns) != list(chosen.column_names):
+        wanted["x_cols"] = list(view.columns)
+    if view.sort:
+        wanted["x_sort"] = [view.sort]
+        if view.descending:
+            wanted["x_desc"] = ["1"]
+    if page > 1:
+        wanted["x_page"] = [str(page)]
+    for column, rule in view.filters:
+        if values := explore.encode_filter(chosen.column(column), rule):
+            wanted[f"x_f_{column}"] = values
+    for name in [name for name in st.query_params if name.startswith("x_") and name not in wanted]:
+        del st.query_params[name]
+    for name, values in wanted.items():
+        if st.query_params.get_all(name) != values:
+            st.query_params[name] = values if len(values) > 1 else values[0]
+
+
+st.title(t("explore.title"))
+st.caption(t("explore.subtitle"))
+
+catalogue = load_catalogue(con, identity)
+if not catalogue:
+    st.info(t("explore.no_datasets"))
+    st.stop()
+
+if TABLE_KEY not in st.session_state:
+    wanted_table = st.query_params.get("x_table")
+    first = wanted_table if wanted_table in catalogue else DEFAULT_DATASET
+    st.session_state[TABLE_KEY] = first if first in catalogue else next(iter(catalogue))
+    restored = st.session_state[TABLE_KEY]
+    restore(restored, catalogue[restored], *load_profile(con, identity, restored))
+
+name = st.selectbox(t("explore.dataset"), list(catalogue), key=TABLE_KEY)
+chosen = explore.dataset(catalogue, name)
+facets, limits = load_profile(con, identity, name)
+
+st.caption(f"{t('explore.kind_' + chosen.kind)}: {chosen.description or t('explore.no_description')}")
+info = st.columns([1, 1, 3])
+info[0].metric(t("explore.rows_total"), t("unit.rows", n=number(chosen.rows)))
+info[1].metric(t("explore.columns_total"), number(len(chosen.columns)))
+refreshed = explore.last_refresh(con)
+info[2].metric(
+    t("explore.last_refresh"),
+    date_label(refreshed.date() if refreshed else None, lang),
+    help=t("explore.last_refresh_help", at=f"{refreshed:%Y-%m-%d %H:%M}") if refreshed else None,
+)
+if key(name, "cols") not in st.session_state:
+    st.session_state[key(name, "cols")] = list(chosen.column_names)
+shown = st.multiselect(t("explore.shown_columns"), list(chosen.column_names), key=key(name, "cols"))
+order = st.columns([3, 1])
+sort = order[0].selectbox(
+    t("explore.sort"),
+    ["", *chosen.column_names],
+    key=key(name, "sort"),
+    format_func=lambda c: c or NULL_LABEL,
+    help=t("explore.sort_help"),
+)
+descending = order[1].toggle(t("explore.descending"), key=key(name, "desc"), disabled=not sort)
+
+# Every control's filter is read from widget state first, so each facet counts under all the other filters.
+filterable = [
+    c
+    for c in chosen.columns
+    if c.name in facets
+    or c.kind == "text"
+    or (c.kind in ("number", "date") and limits.get(c.name, (None,))[0] is not None)
+]
+rules = {c.name: rule for c in filterable if (rule := rule_from_state(name, c, facets)) is not None}
+view = explore.View(
+    chosen,
+    filters=tuple(rules.items()),
+    columns=tuple(c for c in chosen.column_names if c in shown),
+    sort=sort or None,
+    descending=bool(sort) and descending,
+    city_code=city,
+)
+with st.expander(t("explore.filters"), expanded=True):
+    if not filterable:
+        st.caption(t("explore.no_filters"))
+    grid = st.columns(3)
+    for index, column in enumerate(filterable):
+        with grid[index % 3]:
+            filter_widget(view, column, facets, limits)
+
+if city is not None and explore.CITY_COLUMN in chosen.column_names:
+    cities = query.cities(con)
+    city_name = cities.filter(cities["code"] == city)["name_ja" if lang == "ja" else "name_en"][0]
+    st.caption(t("explore.city_applied", city=city_name))
+
+matching = explore.count_rows(con, view)
+total_pages = explore.pages(matching)
+signature = (view.filters, view.sort, view.descending, city)
+page_key = key(name, "page")
+if st.session_state.get(key(name, "sig"), signature) != signature:
+    st.session_state[page_key] = 1
+st.session_state[key(name, "sig")] = signature
+st.session_state[page_key] = min(max(int(st.session_state.get(page_key, 1)), 1), total_pages)
+
+summary = st.columns([2, 1])
+summary[0].metric(t("explore.matching"), t("unit.rows", n=number(matching)))
+summary[0].caption(t("explore.of_total", total=number(chosen.rows)))
+page = summary[1].number_input(t("explore.page"), min_value=1, max_value=total_pages, step=1, key=page_key)
+
+frame = explore.fetch_page(con, view, page)
+if frame.is_empty():
+    st.info(t("explore.empty"))
+else:
+    first_row = (page - 1) * explore.PAGE_SIZE + 1
+    st.caption(
+        t(
+            "explore.page_caption",
+            page=number(page),
+            pages=number(total_pages),
+            first=number(first_row),
+            last=number(first_row + frame.height - 1),
+            size=explore.PAGE_SIZE,
+        )
+    )
+    meanings = {c.name: c.comment for c in chosen.columns}
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config={c: st.column_config.Column(c, help=meanings.get(c) or None) for c in frame.columns},
+    )
+sync_url(view, page)
+with st.expander(t("explore.columns_help")):
+    st.dataframe(
+        [{"name": c.name, "type": c.data_type, "meaning": c.comment or ""} for c in chosen.columns],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "name": t("explore.col_name"),
+            "type": t("explore.col_type"),
+            "meaning": t("explore.col_meaning"),
+        },
+    )
+st.caption(t("explore.share"))
+
+st.subheader(t("explore.downloads"))
+st.caption(t("explore.downloads_help"))
+buttons = st.columns(3)
+buttons[0].download_button(
+    t("explore.csv"),
+    data=lambda: csv_from_batches(explore.stream(con, view)),
+    file_name=f"{name}.csv",
+    mime="text/csv",
+    on_click="ignore",
+    icon=":material/download:",
+)
+too_large = matching > XLSX_MAX_ROWS
+buttons[1].download_button(
+    t("explore.xlsx"),
+    data=lambda: xlsx_from_batches(explore.stream(con, view), sheet=name),
+    file_name=f"{name}.xlsx",
+    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    on_click="ignore",
+    disabled=too_large,
+    help=t("explore.xlsx_too_large", limit=number(XLSX_MAX_ROWS)) if too_large else t("explore.xlsx_help"),
+    icon=":material/download:",
+)
+buttons[2].download_button(
+    t("explore.parquet"),
+    data=lambda: parquet_from_batches(explore.stream(con, view)),
+    file_name=f"{name}.parquet",
+    mime="application/vnd.apache.parquet",
+    on_click="ignore",
+    icon=":material/download:",
+)
+
+st.subheader(t("explore.open_title"))
+st.markdown(t("explore.open_body"))
+open_buttons = st.columns(2)
+open_buttons[0].download_button(
+    t("explore.hsds"),
+    data=lambda: exports.hsds_zip(con),
+    file_name="tsunagari_hsds_3.1.zip",
+    mime="application/zip",
+    on_click="ignore",
+    icon=":material/folder_zip:",
+)
+open_buttons[1].download_button(
+    t("explore.geojson"),
+    data=lambda: exports.geojson_bytes(con),
+    file_name="tsunagari_locations.geojson",
+    mime="application/geo+json",
+    on_click="ignore",
+    icon=":material/map:",
+)
+st.caption(t("explore.cli"))
