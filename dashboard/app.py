@@ -40,10 +40,14 @@ with st.sidebar:
 
 state.sync_url()
 
+# Pages a role may not open are left out of the navigation (their URLs then fall back to 概要);
+# the queries behind them enforce the same rules on their own.
+role = auth.viewer().role
 navigation = st.navigation(
     [
         st.Page(str(HERE / spec.script), title=spec.title, url_path=spec.url_path, icon=spec.icon, default=spec.default)
         for spec in PAGES
+        if spec.allows(role)
     ]
 )
 navigation.run()

@@ -9,18 +9,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from warehouse.query import ROLES
+
+EVERYONE = ROLES
+# Row-level tables and the pipeline's records are for staff; the public sees maps and aggregates.
+STAFF = ("analyst", "city_manager", "liaison", "admin")
+SUBMITTERS = ("city_manager", "admin")
+
 
 @dataclass(frozen=True)
 class PageSpec:
-    """A navigation entry: fixed Japanese title, script under dashboard/, URL path and icon."""
+    """A navigation entry: fixed Japanese title, script under dashboard/, URL path, icon, who may open it."""
 
     title: str
     script: str
     url_path: str
     icon: str
     default: bool = False
+    roles: tuple[str, ...] = EVERYONE
+
+    def allows(self, role: str) -> bool:
+        """Whether a viewer with this role sees the page in the navigation."""
+        return role in self.roles
 
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("概要", "pages/home.py", "overview", ":material/home:", default=True),
+    PageSpec("地域資源マップ", "pages/resource_map.py", "map", ":material/map:"),
+    PageSpec("相談つなぎ", "pages/referral.py", "tsunagi", ":material/handshake:"),
+    PageSpec("活動分布", "pages/activity.py", "activities", ":material/donut_large:"),
+    PageSpec("イベント実績", "pages/events.py", "art-events", ":material/palette:"),
+    PageSpec("PF構築プロセス", "pages/progress.py", "platform", ":material/account_tree:"),
+    PageSpec("広域カバレッジ", "pages/coverage.py", "coverage-map", ":material/travel_explore:"),
+    PageSpec("データ・ダウンロード", "pages/explore.py", "data", ":material/table_view:", roles=STAFF),
+    PageSpec("データ品質", "pages/quality.py", "data-quality", ":material/fact_check:", roles=STAFF),
 )

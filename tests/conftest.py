@@ -36,3 +36,18 @@ def sample_con(sample_warehouse):
     con = duckdb.connect(str(sample_warehouse), read_only=True)
     yield con
     con.close()
+
+
+@pytest.fixture()
+def sign_in(tmp_path, monkeypatch):
+    """A function that makes an AppTest session run as a role: a temp roles file + a signed-in local user."""
+
+    def apply(at, role: str, city: str | None = None):
+        path = tmp_path / "roles.toml"
+        lines = ["[[identity]]", 'id = "tester"', f'role = "{role}"'] + ([f'city = "{city}"'] if city else [])
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        monkeypatch.setenv("TSUNAGARI_ROLES", str(path))
+        at.session_state["local_user"] = "tester"
+        return at
+
+    return apply

@@ -109,9 +109,16 @@ def test_trend_chart_spec():
     ]
 
 
-def test_quality_page(broken_warehouse, monkeypatch):
+def test_quality_page_is_for_staff(broken_warehouse, monkeypatch):
     monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(broken_warehouse))
     at = AppTest.from_file(APP, default_timeout=30).run()
+    with pytest.raises(Exception, match="quality"):
+        at.switch_page("pages/quality.py").run()
+
+
+def test_quality_page(broken_warehouse, monkeypatch, sign_in):
+    monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(broken_warehouse))
+    at = sign_in(AppTest.from_file(APP, default_timeout=30), "analyst").run()
     at.switch_page("pages/quality.py").run()
     assert not at.exception
     assert at.title[0].value == "データ品質"

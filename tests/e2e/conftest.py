@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from .checks import RUN_COUNTER_SCRIPT, ConsoleWatch, wait_for_app
+from .checks import RUN_COUNTER_SCRIPT, ConsoleWatch, rerun, wait_for_app
 from .server import ROOT, build_warehouse, streamlit_server
 
 CHROMIUM = Path(os.environ.get("TSUNAGARI_E2E_CHROMIUM", "/usr/bin/chromium"))
@@ -64,15 +64,49 @@ def dashboard_server(warehouse: Path, log: Path, env: dict[str, str] | None = No
         yield base_url
 
 
+ACCOUNT_PASSWORD = "e2e-つながり"
+ACCOUNTS = {"e2e-analyst": "analyst", "e2e-admin": "admin"}
+
+
 @pytest.fixture(scope="session")
-def app_url(warehouse: Path, browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def accounts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Local accounts (argon2) and their roles for the e2e server: env for dashboard_server."""
+    from dashboard.roles import hash_password
+
+    folder = tmp_path_factory.mktemp("accounts")
+    digest = hash_password(ACCOUNT_PASSWORD)
+    (folder / "users.toml").write_text(
+        "".join(f'[users.{name}]\npassword_hash = "{digest}"\n' for name in ACCOUNTS), encoding="utf-8"
+    )
+    (folder / "roles.toml").write_text(
+        "".join(f'[[identity]]\nid = "{name}"\nrole = "{role}"\n' for name, role in ACCOUNTS.items()),
+        encoding="utf-8",
+    )
+    return {"TSUNAGARI_LOCAL_USERS": str(folder / "users.toml"), "TSUNAGARI_ROLES": str(folder / "roles.toml")}
+
+
+def sign_in(page: Page, role: str) -> None:
+    """Sign in through the sidebar form as the e2e account that has `role` (same browser session)."""
+    name = next(name for name, granted in ACCOUNTS.items() if granted == role)
+    form = page.locator('[data-testid="stSidebar"] [data-testid="stForm"]')
+    form.get_by_role("textbox", name="ユーザー名").fill(name)
+    form.get_by_role("textbox", name="パスワード").fill(ACCOUNT_PASSWORD)
+    with rerun(page):
+        form.get_by_role("button", name="ログイン").click()
+    expect(page.locator('[data-testid="stSidebar"]').get_by_text(f"{name}（", exact=False)).to_be_visible()
+
+
+@pytest.fixture(scope="session")
+def app_url(
+    warehouse: Path, browser: Browser, accounts: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """Base URL of the dashboard shared by the page suite and the journeys.
 
     One visit before the tests: the server's very first script run (imports, cache warm-up) is then
     not billed to whichever test comes first. The first-visitor behaviour itself is checked on a
     server of its own (test_journeys.py::test_first_visitor_first_click).
     """
-    with dashboard_server(warehouse, tmp_path_factory.mktemp("streamlit") / "dashboard.log") as base_url:
+    with dashboard_server(warehouse, tmp_path_factory.mktemp("streamlit") / "dashboard.log", env=accounts) as base_url:
         for tab in new_tab(browser, base_url):
             tab.open("/")
         yield base_url

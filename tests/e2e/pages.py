@@ -23,6 +23,7 @@ class PageCase:
     url_path: str  # registry url_path; also the screenshot name test-artifacts/e2e/<url_path>.png
     key_texts: tuple[str, ...]  # texts that must be visible on the default view (sample data)
     chart: str | None  # CSS selector of the main chart/map element whose pixels must be non-blank
+    role: str | None = None  # sign in with this role first (staff-only pages); None = public
 
     @property
     def route(self) -> str:
@@ -44,6 +45,12 @@ PAGES: tuple[PageCase, ...] = (
         chart=ALTAIR,
     ),
     PageCase(
+        title="地域資源マップ",
+        url_path="map",
+        key_texts=("地域資源マップ", "表示中の団体", "150 / 150 団体", "58 団体", "出典：国土地理院（地理院タイル）"),
+        chart=PYDECK,
+    ),
+    PageCase(
         title="相談つなぎ",
         url_path="tsunagi",
         key_texts=("相談つなぎ", "1. 相談の内容", "2. お住まいの場所", "3. 紹介先の候補"),
@@ -62,11 +69,29 @@ PAGES: tuple[PageCase, ...] = (
         chart=ALTAIR,
     ),
     PageCase(
+        title="PF構築プロセス",
+        url_path="platform",
+        key_texts=("各市の到達段階", "(ウ)", "設立段階", "ステップ × 市", "タイムライン", "変更履歴"),
+        chart=ALTAIR,
+    ),
+    PageCase(
+        title="広域カバレッジ",
+        url_path="coverage-map",
+        key_texts=("広域カバレッジ", "1. 市 × 支援の形態", "6 / 40 セル", "48 団体", "20 団体", "4. PF参加候補"),
+        chart=ALTAIR,
+    ),
+    PageCase(
         title="データ・ダウンロード",
         url_path="data",
         key_texts=("データ・ダウンロード", "該当する行", "157 行", "1 / 2 ページ（1〜100 行目、1ページ 100 行）"),
         chart='[data-testid="stDataFrame"] canvas',
+        role="analyst",
     ),
-    # Still to come (add one entry each when the page exists): 地域資源マップ (chart=PYDECK),
-    # 相談つなぎ, PF構築プロセス, 広域カバレッジ, データ・ダウンロード, データ品質, データ取込.
+    PageCase(
+        title="データ品質",
+        url_path="data-quality",
+        key_texts=("データ品質", "隔離行数", "この取込はすべての検証に合格し、隔離した行はありません。"),
+        chart='[data-testid="stDataFrame"] canvas',
+        role="analyst",
+    ),
 )  # fmt: skip

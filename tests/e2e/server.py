@@ -35,11 +35,12 @@ def tail(path: Path, lines: int = 40) -> str:
         return "(no log)"
 
 
-def build_warehouse(source: Path, warehouse: Path) -> None:
+def build_warehouse(source: Path, warehouse: Path, reference: Path | None = None) -> None:
     """Run the ETL CLI exactly as a user would; raise RuntimeError with its output when it fails."""
+    extra = [] if reference is None else ["--reference", str(reference)]
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "etl", "build", "--source", str(source), "--warehouse", str(warehouse)],
+            [sys.executable, "-m", "etl", "build", "--source", str(source), "--warehouse", str(warehouse), *extra],
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -1,4 +1,4 @@
-"""User journeys on the dashboard: language switch, city filter, CSV download, a progress update."""
+"""User journeys on the dashboard: language switch, city filter, CSV download, a progress update, a referral."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from .checks import assert_healthy, assert_no_exception, rerun, wait_for_app
+from .checks import assert_healthy, assert_no_exception, finished_runs, rerun, wait_for_app
 from .conftest import dashboard_server, new_tab
+from .server import ROOT, build_warehouse
 
 pytestmark = pytest.mark.e2e
 
@@ -152,3 +153,54 @@ def test_progress_update_flow(browser, warehouse, tmp_path) -> None:
             expect(page.get_by_text(re.compile(r"⑥.*を「完了」に更新しました"))).to_be_visible()
             expect(page.get_by_text("R6年度3月 (2025-03)", exact=False).first).to_be_visible()
             assert_healthy(page, tab.console)
+
+
+def pick(page: Page, widget, text: str, option: str | re.Pattern, *, multi: bool) -> None:
+    """Type into a selectbox/multiselect, click the first option matching `option`, wait for the rerun."""
+    box = widget.locator("input").first
+    box.click()
+    box.press_sequentially(text)
+    runs = finished_runs(page)
+    page.get_by_role("option").filter(has_text=option).first.click()
+    if multi:
+        page.keyboard.press("Escape")  # a multiselect stays open for more choices
+    wait_for_app(page, after_runs=runs)
+
+
+def test_referral_and_printed_sheet(browser, tmp_path, artifacts) -> None:
+    """相談つなぎ: ひきこもり + 居場所づくり from a 綾瀬市 town, tick the nearest, print its sheet to PDF."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    build_warehouse(ROOT / "data" / "sample", warehouse, reference=ROOT / "tests" / "fixtures" / "reference")
+    with dashboard_server(warehouse, tmp_path / "dashboard.log") as base_url:
+        for tab in new_tab(browser, base_url):
+            page = tab.open("/tsunagi")
+            main = page.locator('[data-testid="stMain"]')
+            pick(page, main.locator('[data-testid="stMultiSelect"]').filter(has_text="活動内容"), "ひきこもり", "ひきこもり", multi=True)
+            pick(page, main.locator('[data-testid="stMultiSelect"]').filter(has_text="支援の形態"), "居場所づくり", "居場所づくり", multi=True)
+            pick(page, main.locator('[data-testid="stSelectbox"]').filter(has_text="町丁目"), "中央テスト一丁目", "綾瀬市", multi=False)
+
+            results = main.locator('[data-testid="stDataFrame"]').first
+            results.scroll_into_view_if_needed()
+            expect(results).to_be_visible()
+            box = results.bounding_box()
+            assert box is not None
+            # Tick the first result: the row-selection checkbox sits at the left of the first data row.
+            with rerun(page):
+                page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
+            button = main.locator('[data-testid="stDownloadButton"] button').filter(has_text="紹介状をダウンロード")
+            expect(button).to_have_count(1)
+            with page.expect_download() as info:
+                button.click()
+            sheet_path = artifacts / "referral-sheet.html"
+            info.value.save_as(sheet_path)
+            sheet = sheet_path.read_text(encoding="utf-8")
+            assert "(サンプル)" in sheet, "the ticked organisation is not on the sheet"
+            assert "中央テスト一丁目" not in sheet, "the resident's town must not be printed"
+            assert_healthy(page, tab.console)
+
+            printed = tab.page.context.new_page()
+            printed.set_content(sheet, wait_until="load")
+            pdf = printed.pdf(format="A4")
+            (artifacts / "referral-sheet.pdf").write_bytes(pdf)
+            assert pdf.startswith(b"%PDF") and len(pdf) > 5_000
+            printed.close()

@@ -7,7 +7,8 @@ from playwright.sync_api import expect
 
 from dashboard.registry import PAGES as REGISTRY
 
-from .checks import assert_healthy, assert_not_blank, screenshot_afterwards
+from .checks import assert_healthy, assert_not_blank, rerun, screenshot_afterwards
+from .conftest import sign_in
 from .pages import PAGES, PageCase
 
 pytestmark = pytest.mark.e2e
@@ -30,7 +31,14 @@ def test_page(tab, artifacts, case: PageCase) -> None:
     page = tab.page
     # Screenshot after the checks (the page has finished drawing), also when one of them fails.
     with screenshot_afterwards(page, artifacts / f"{case.url_path}.png"):
-        tab.open(case.route)
+        if case.role is None:
+            tab.open(case.route)
+        else:
+            # A reload starts a new Streamlit session, so a signed-in user moves through the navigation.
+            tab.open("/")
+            sign_in(page, case.role)
+            with rerun(page):
+                page.locator('[data-testid="stSidebarNav"] a').filter(has_text=case.title).first.click()
         assert_healthy(page, tab.console)
         if len(REGISTRY) > 1:  # Streamlit shows the navigation only when there are several pages
             nav = page.locator('[data-testid="stSidebarNav"]')
