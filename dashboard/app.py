@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import auth, data, state
+from dashboard import auth, data, downloads, state
 from dashboard.registry import PAGES
 from warehouse import query
 
@@ -50,4 +50,7 @@ navigation = st.navigation(
         if spec.allows(role)
     ]
 )
+# The audit log names the page a download came from (dashboard/downloads.py); titles are unique, and the
+# registry's url_path also names the default page (whose StreamlitPage.url_path is "").
+st.session_state[downloads.PAGE_KEY] = next(spec.url_path for spec in PAGES if spec.title == navigation.title)
 navigation.run()

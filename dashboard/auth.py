@@ -5,9 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import roles, state
+from warehouse import operations
 from warehouse.query import PUBLIC, Viewer
 
 LOCAL_USER_KEY = "local_user"
+# Set once the audit log has this session's OIDC sign-in (a sign-in arrives as a new session).
+SIGN_IN_AUDITED_KEY = "sign_in_audited"
 
 
 def oidc_configured() -> bool:
@@ -55,6 +58,9 @@ def sign_in_panel() -> None:
         st.caption(t("auth.public_mode"))
     if oidc_configured():
         if st.user.is_logged_in:
+            if not st.session_state.get(SIGN_IN_AUDITED_KEY):
+                operations.record_audit(current, "sign_in", "oidc", {"method": "oidc"})
+                st.session_state[SIGN_IN_AUDITED_KEY] = True
             st.button(t("auth.sign_out"), on_click=st.logout, key="sign_out")
         else:
             st.button(t("auth.sign_in"), on_click=st.login, key="sign_in")
@@ -76,4 +82,6 @@ def sign_in_panel() -> None:
                 st.error(t("auth.wrong"))
             else:
                 st.session_state[LOCAL_USER_KEY] = user
+                signed_in = roles.viewer_for(user, _roles(*_stamp(roles.roles_path())))
+                operations.record_audit(signed_in, "sign_in", "local", {"method": "local"})
                 st.rerun()

@@ -1,22 +1,31 @@
-"""Download payloads that open cleanly in Excel (no streamlit here)."""
+"""Download payloads that open cleanly in Excel, and the app's one download button (each click is audited)."""
 
 from __future__ import annotations
 
 import io
 import json
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+import streamlit as st
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from dashboard import auth, state
+from warehouse import operations
+from warehouse.query import Viewer
+
 BOM = "\ufeff".encode()
+# Session key holding the url_path of the page being run (set by app.py): the audit target's first part.
+PAGE_KEY = "current_page"
+ACTIONS = ("download", "export")
 # A cell starting with one of these is run as a formula by Excel (CSV/formula injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -126,3 +135,45 @@ def parquet_from_batches(batches: Iterable[pa.RecordBatch]) -> bytes:
     if writer is not None:
         writer.close()
     return buffer.getvalue()
+
+
+def _audit(viewer: Viewer, action: str, target: str, detail: dict) -> None:
+    """on_click of every download button: append who downloaded what to the audit log."""
+    operations.record_audit(viewer, action, target, detail)
+
+
+def download_button(
+    label: str,
+    data: Any,
+    file_name: str,
+    mime: str,
+    *,
+    what: str,
+    rows: int | None = None,
+    key: str | None = None,
+    action: str = "download",
+    filters: Mapping[str, object] | None = None,
+    container: Any = None,
+    **kwargs: Any,
+) -> bool:
+    """st.download_button whose click appends an audit row: viewer, page/file name, what, rows, city, filters.
+
+    data may be a callable (Streamlit's deferred download: nothing is generated until the click).
+    action is "download" (a table shown on a page) or "export" (an open-data or map file).
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"unknown download action {action!r}")
+    target = f"{st.session_state.get(PAGE_KEY, '')}/{file_name}"
+    detail = {"what": what, "rows": rows, "file_name": file_name, "city": state.city(), "lang": state.lang()}
+    if filters:
+        detail["filters"] = dict(filters)
+    return (container or st).download_button(
+        label,
+        data=data,
+        file_name=file_name,
+        mime=mime,
+        key=key,
+        on_click=_audit,
+        args=(auth.viewer(), action, target, detail),
+        **kwargs,
+    )

@@ -43,4 +43,5 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("広域カバレッジ", "pages/coverage.py", "coverage-map", ":material/travel_explore:"),
     PageSpec("データ・ダウンロード", "pages/explore.py", "data", ":material/table_view:", roles=STAFF),
     PageSpec("データ品質", "pages/quality.py", "data-quality", ":material/fact_check:", roles=STAFF),
+    PageSpec("データ取込", "pages/intake.py", "upload", ":material/upload_file:", roles=SUBMITTERS),
 )

@@ -38,6 +38,7 @@ def decode_bytes(data: bytes, file_name: str) -> tuple[str, str]:
         try:
             text, encoding = data.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
+            _refuse_mixed(data, file_name)
             text, encoding = _detect(data, file_name)
     if "\x00" in text:
         raise SourceError(file_name, "文字コードを判別できません（バイナリファイル） (undecodable: binary file)")
@@ -62,6 +63,35 @@ def _strict(data: bytes, encoding: str, file_name: str) -> str:
         raise SourceError(
             file_name, f"文字コード {encoding} として読めません (undecodable as {encoding}, byte {exc.start})"
         ) from exc
+
+
+def _refuse_mixed(data: bytes, file_name: str) -> None:
+    """Fail, naming the line, when some lines are UTF-8 and others are not (a row pasted from another file).
+
+    Decoding such a file with either codec would turn part of it into mojibake (CP932 bytes "decode"
+    UTF-8 text without error), so the city is told which line to re-save instead.
+    """
+    if b"\x00" in data:
+        return  # UTF-16 without a BOM: not a line-by-line mix of UTF-8 and a legacy code page
+    utf8, other = [], []
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if line.isascii():
+            continue
+        try:
+            decoded = line.decode("utf-8")
+        except UnicodeDecodeError:
+            other.append(number)
+            continue
+        # Japanese in UTF-8 takes 3 bytes; a line of 2-byte sequences only may be CP932 half-width kana.
+        if any(ord(ch) > 0x7FF for ch in decoded):
+            utf8.append(number)
+    if utf8 and other:
+        line = min(utf8, other, key=len)[0]
+        raise SourceError(
+            file_name,
+            f"文字コードが混在しています（{line}行目が他の行と異なります。ファイル全体を CP932 か UTF-8 で保存し直してください） "
+            f"(undecodable: mixed encodings, line {line} differs from the rest)",
+        )
 
 
 def _detect(data: bytes, file_name: str) -> tuple[str, str]:

@@ -129,8 +129,12 @@ def content_checksum(con: duckdb.DuckDBPyConnection) -> str:
     return digest.hexdigest()
 
 
-def copy_history(con: duckdb.DuckDBPyConnection, previous: Path) -> None:
-    """Carry the last runs' bookkeeping rows from the published warehouse into the new one."""
+def copy_history(con: duckdb.DuckDBPyConnection, previous: Path, run_id: str) -> None:
+    """Carry the last runs' bookkeeping rows from the published warehouse into the new one.
+
+    A run with this run_id already in the history (same sources, started in the same second) is left
+    out: this run records itself again, and its key must stay unique.
+    """
     if not previous.exists():
         return
     try:
@@ -139,26 +143,31 @@ def copy_history(con: duckdb.DuckDBPyConnection, previous: Path) -> None:
         # An unreadable previous file must not block a rebuild; history restarts from this run.
         return
     try:
-        kept = "select run_id from prev.etl_run order by started_at desc limit ?"
+        kept = "select run_id from prev.etl_run where run_id <> ? order by started_at desc limit ?"
         for table in BOOKKEEPING:
             con.execute(
                 f"insert into {quoted(table)} select * from prev.{quoted(table)} "
                 f"where run_id in ({kept})",
-                [HISTORY_RUNS - 1],
+                [run_id, HISTORY_RUNS - 1],
             )
     finally:
         con.execute("detach prev")
 
 
 def build_marts(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Create every mart from warehouse/marts/*.sql (file name = table name)."""
+    """Create every mart: warehouse/marts/*.sql as <stem>, then warehouse/marts/pii/*.sql as pii.<stem>.
+
+    Marts aggregating sensitive data (consultee figures) live in the pii schema like the tables they
+    read; they are built after the main marts, so they may read them but never the other way round.
+    """
     names = []
-    for path in sorted(MARTS_DIR.glob("*.sql")):
-        name = path.stem
+    main = [(path, path.stem) for path in sorted(MARTS_DIR.glob("*.sql"))]
+    pii = [(path, f"pii.{path.stem}") for path in sorted((MARTS_DIR / "pii").glob("*.sql"))]
+    for path, name in main + pii:
         try:
             con.execute(f"create table {quoted(name)} as {path.read_text(encoding='utf-8')}")
         except duckdb.Error as error:
-            raise EtlError(f"warehouse/marts/{path.name}: {error}") from error
+            raise EtlError(f"warehouse/marts/{path.relative_to(MARTS_DIR).as_posix()}: {error}") from error
         names.append(name)
     return names
 
@@ -219,6 +228,9 @@ def build(
         raise EtlError(f"{source_dir}: source directory not found")
     progress(f"extract + normalise: {source_dir}")
     bundle = transform_bundle(source_dir, seeds_dir)
+    # Ignored extra columns are not errors, but the city must hear about them (they may hold data).
+    for warning in bundle.warnings:
+        progress(f"warning: {warning}")
     if reference_dir is None:
         progress("reference geography: none configured (town search and coverage will say so)")
         geography = reference.empty()
@@ -261,7 +273,7 @@ def _write(tmp, warehouse, run_id, started, source_dir, bundle, outcome, quarant
         progress("marts")
         build_marts(con)
         checksum = content_checksum(con)
-        copy_history(con, warehouse)
+        copy_history(con, warehouse, run_id)
         quarantined_rows = _record(con, run_id, started, source_dir, bundle, outcome, quarantine, checksum)
         con.execute("checkpoint")
     finally:

@@ -275,7 +275,7 @@ def test_non_respondents_mask_contacts_for_public_and_analyst(sample_con):
         assert set(rows["contact_name"]) == set(rows["contact_email"]) == set(rows["contact_phone"]) == {query.MASK}
 
 
-@pytest.mark.parametrize("role", query.CONTACT_ROLES)
+@pytest.mark.parametrize("role", ["liaison", "admin"])
 def test_non_respondents_show_contacts_to_authorised_roles(sample_con, role):
     rows = query.non_respondents(sample_con, EVERYONE, "ja", Viewer(role))
     ids = dict(sample_con.execute("select name, id from organization where not survey_answered").fetchall())
@@ -285,6 +285,19 @@ def test_non_respondents_show_contacts_to_authorised_roles(sample_con, role):
         r["name"]: (r["contact_name"], r["contact_email"], r["contact_phone"]) for r in rows.to_dicts()
     } == {name: chosen.get(org, (None, None, None)) for name, org in ids.items()}
     assert query.MASK not in set(rows["contact_name"])
+
+
+def test_non_respondents_show_a_city_manager_their_own_city_only(sample_con):
+    rows = query.non_respondents(sample_con, EVERYONE, "ja", Viewer("city_manager", "14216", "zama"))
+    cities = dict(sample_con.execute("select name, city_code from organization where not survey_answered").fetchall())
+    ids = dict(sample_con.execute("select name, id from organization where not survey_answered").fetchall())
+    chosen = _first_list_contacts(sample_con)
+    masked = (query.MASK, query.MASK, query.MASK)
+    assert rows.height == 94
+    assert {r["name"]: (r["contact_name"], r["contact_email"], r["contact_phone"]) for r in rows.to_dicts()} == {
+        name: chosen.get(org, (None, None, None)) if cities[name] == "14216" else masked for name, org in ids.items()
+    }
+    assert {r["city"] for r in rows.to_dicts() if r["contact_name"] != query.MASK} == {"座間市"}
 
 
 def test_non_respondents_follow_the_filters(sample_con):

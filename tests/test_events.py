@@ -7,10 +7,12 @@ import datetime as dt
 import json
 import math
 import re
+import shutil
 import unicodedata
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+import duckdb
 import openpyxl
 import polars as pl
 import pytest
@@ -23,6 +25,7 @@ from etl.sources.base import TABLE_SCHEMAS, Context
 from etl.validate import load_suites, validate
 from etl.vocab import Vocabulary
 from warehouse import docs
+from warehouse.query import PUBLIC, Viewer
 from warehouse.query import events as q
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +36,30 @@ YAMATO, EBINA, ZAMA, AYASE = "14213", "14215", "14216", "14218"
 WAREKI = re.compile(r"令和(\d+)年(\d+)月(\d+)日")
 POSITIVE = ("すごく感じた", "感じた")
 KINDS = {"展示": "exhibition", "ワークショップ": "workshop", "シンポジウム": "symposium"}
+ADMIN = Viewer("admin")
+RESTRICTED = "権限のある担当者のみ表示"
+# Viewers who may not see any consultee figure of Ayase (綾瀬市) nor of the four cities together.
+NOT_FOR_AYASE = {
+    "public": PUBLIC,
+    "analyst": Viewer("analyst"),
+    "liaison": Viewer("liaison"),
+    "other-city manager": Viewer("city_manager", EBINA),
+}
+
+
+def manager(city: str) -> Viewer:
+    """A city manager of one city."""
+    return Viewer("city_manager", city)
+
+
+def hidden(kpis: dict) -> dict:
+    """KPIs as a viewer without the right to consultee figures gets them."""
+    return kpis | {code: None for code in q.CONSULTEE_KPIS} | {"consultees_hidden": True}
+
+
+def shown(kpis: dict) -> dict:
+    """KPIs as a viewer allowed to see consultee figures gets them."""
+    return kpis | {"consultees_hidden": False}
 
 
 # --- the raw workbook, read independently of the ETL ------------------------------------------------
@@ -138,8 +165,8 @@ def raw_kpis(book: dict, city_codes: dict, city: str | None) -> dict:
 
 
 def test_four_city_kpis_match_the_workbook_and_the_report(sample_con, book, city_codes):
-    kpis = q.kpis(sample_con, None)
-    assert kpis == raw_kpis(book, city_codes, None)
+    kpis = q.kpis(sample_con, None, ADMIN)
+    assert kpis == shown(raw_kpis(book, city_codes, None))
     # The report: 来場者合計 3,198名（海老名 2,345名/1日平均293名、座間 853名/1日平均85.3名）, WS 102 participations by
     # about 60 people, 50 of them by consultees, symposium 126, art contract 770万円.
     assert {k: kpis[k] for k in (
@@ -158,7 +185,17 @@ def test_four_city_kpis_match_the_workbook_and_the_report(sample_con, book, city
 
 @pytest.mark.parametrize("city", [YAMATO, EBINA, ZAMA, AYASE])
 def test_city_kpis_match_the_workbook(sample_con, book, city_codes, city):
-    assert q.kpis(sample_con, city) == raw_kpis(book, city_codes, city)
+    assert q.kpis(sample_con, city, ADMIN) == shown(raw_kpis(book, city_codes, city))
+    assert q.kpis(sample_con, city, manager(city)) == shown(raw_kpis(book, city_codes, city))
+
+
+@pytest.mark.parametrize("viewer", NOT_FOR_AYASE.values(), ids=NOT_FOR_AYASE.keys())
+def test_consultee_kpis_are_hidden_without_the_right(sample_con, book, city_codes, viewer):
+    for city in (None, AYASE):
+        assert q.kpis(sample_con, city, viewer) == hidden(raw_kpis(book, city_codes, city))
+    # The four cities' figure would reveal the other cities' consultees to a city manager.
+    assert q.kpis(sample_con, None, manager(AYASE)) == hidden(raw_kpis(book, city_codes, None))
+    assert q.kpis(sample_con, AYASE, manager(AYASE))["workshop_consultee_participations"] == 33
 
 
 def test_cities_without_an_event_kind_have_no_figure_for_it(sample_con):
@@ -208,16 +245,30 @@ def test_exhibitions_per_venue_and_per_day(sample_con, book):
 
 
 def test_workshop_sessions_participations_and_consultees(sample_con, book):
-    sessions = q.sessions(sample_con, None).filter(pl.col("kind") == "workshop")
+    columns = ("session_date", "event_id", "seq", "participants", "consultees", "consultees_hidden")
+    sessions = q.sessions(sample_con, None, ADMIN).filter(pl.col("kind") == "workshop")
     raw = sorted(
-        (raw_day(s["開催日"]), s["イベントID"], s["回"], s["参加者数"], s["うち相談者数"])
+        (raw_day(s["開催日"]), s["イベントID"], s["回"], s["参加者数"], s["うち相談者数"], False)
         for s in book["開催回"]
         if s["イベントID"].startswith("WS-")
     )
-    assert sessions.select("session_date", "event_id", "seq", "participants", "consultees").rows() == raw
+    assert sessions.select(columns).rows() == raw
     # WS①23(17), WS② 21(9) + 20(8), WS③ 16(6) + 11(5) + 11(5): 102 participations, 50 by consultees.
     assert [(r[3], r[4]) for r in raw] == [(16, 6), (23, 17), (11, 5), (11, 5), (21, 9), (20, 8)]
     assert sum(r[3] for r in raw) == 102 and sum(r[4] for r in raw) == 50
+    # 綾瀬市's manager sees 綾瀬市's workshops (WS-1, WS-3) only, even among the four cities' sessions.
+    ayase = q.sessions(sample_con, None, manager(AYASE)).filter(pl.col("kind") == "workshop")
+    assert ayase.select(columns).rows() == [
+        (*r[:4], r[4], False) if r[1] != "WS-2" else (*r[:4], None, True) for r in raw
+    ]
+    assert q.sessions(sample_con, AYASE, manager(AYASE))["consultees"].to_list() == [6, 17, 5, 5]
+    in_ayase = [r for r in raw if r[1] != "WS-2"]
+    for viewer in NOT_FOR_AYASE.values():
+        assert q.sessions(sample_con, AYASE, viewer).select(columns).rows() == [(*r[:4], None, True) for r in in_ayase]
+    everyone = [
+        q.sessions(sample_con, None, v).filter(pl.col("kind") == "workshop") for v in (PUBLIC, Viewer("analyst"))
+    ]
+    assert [s.select(columns).rows() for s in everyone] == [[(*r[:4], None, True) for r in raw]] * 2
 
 
 def test_unique_participants_count_each_person_once(sample_con, book):
@@ -449,7 +500,9 @@ def test_suite_quarantines_what_slips_past_the_transform(ctx):
 def test_allow_list_is_what_the_marts_compute(sample_con):
     codes = [kpi.code for kpi in targets.KPIS]
     kpi_columns = [r[0] for r in sample_con.execute("describe mart_event_kpis").fetchall()]
-    assert set(codes) <= set(kpi_columns)
+    consultee_columns = [r[0] for r in sample_con.execute("describe pii.mart_city_consultees").fetchall()]
+    # The consultee KPIs are computed only in the pii schema, and the query module knows which they are.
+    assert [c for c in codes if c not in kpi_columns] == list(q.CONSULTEE_KPIS) == consultee_columns[1:]
     definitions = (ROOT / "warehouse" / "marts" / "mart_event_targets.sql").read_text(encoding="utf-8")
     listed = re.findall(r"\('(\w+)', (\d+), '([^']+)', (true|false)\)", definitions)
     assert [(code, unit, better == "true") for code, _, unit, better in listed] == [
@@ -464,22 +517,99 @@ def test_allow_list_is_what_the_marts_compute(sample_con):
 
 
 def test_targets_beside_actuals(sample_con):
-    assert q.targets(sample_con, None).select(
-        "kpi_code", "city_code", "target_value", "actual", "decimals", "achieved", "attainment_pct"
-    ).rows() == [
-        ("exhibition_visitors", None, 3000.0, 3198.0, 0, True, 106.6),
-        ("exhibition_visitors_per_day", ZAMA, 100.0, 85.3, 1, False, 85.3),
-        ("workshop_unique_participants", None, 50.0, 60.0, 0, True, 120.0),
-        ("symposium_participants", YAMATO, 150.0, 126.0, 0, False, 84.0),
-        ("survey_positive_pct", None, 80.0, 88.4, 1, True, 110.5),
-        ("cost_per_contact_yen", None, 2500.0, 2248.0, 0, True, 89.9),
+    expected = [
+        ("exhibition_visitors", None, 3000.0, 3198.0, 0, True, 106.6, False),
+        ("exhibition_visitors_per_day", ZAMA, 100.0, 85.3, 1, False, 85.3, False),
+        ("workshop_unique_participants", None, 50.0, 60.0, 0, True, 120.0, False),
+        ("symposium_participants", YAMATO, 150.0, 126.0, 0, False, 84.0, False),
+        ("survey_positive_pct", None, 80.0, 88.4, 1, True, 110.5, False),
+        ("cost_per_contact_yen", None, 2500.0, 2248.0, 0, True, 89.9, False),
     ]
+    columns = ("kpi_code", "city_code", "target_value", "actual", "decimals", "achieved", "attainment_pct")
+    for viewer in (PUBLIC, ADMIN, manager(ZAMA)):
+        assert q.targets(sample_con, None, viewer).select(*columns, "actual_hidden").rows() == expected
     assert q.targets(sample_con, YAMATO)["target_id"].to_list() == ["symposium_participants:14213"]
     assert q.targets(sample_con, AYASE).is_empty()
     assert charts.targets_table(q.targets(sample_con, ZAMA), "ja").to_dicts() == [
         {"kpi": "展示会1日平均来場者数", "scope": "座間市", "target": "100 名/日", "actual": "85.3 名/日",
          "attainment_pct": 85.3, "status": "未達成", "set_by": "座間市地域福祉課", "set_on": "令和6年11月15日（2024-11-15）"},
     ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def consultee_targets(sample_warehouse, tmp_path_factory) -> Path:
+    """A copy of the sample warehouse with targets for the three consultee KPIs and its target marts rebuilt."""
+    path = tmp_path_factory.mktemp("consultee_targets") / "warehouse.duckdb"
+    shutil.copy(sample_warehouse, path)
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(
+            "insert into kpi_target values "
+            "('workshop_consultee_participations:all', 'workshop_consultee_participations', null, 40, '名', "
+            "'テスト', null, 8), "
+            "('workshop_unique_consultees:14218', 'workshop_unique_consultees', '14218', 25, '名', 'テスト', null, 9), "
+            "('workshop_consultee_share_pct:14215', 'workshop_consultee_share_pct', '14215', 40, '%', 'テスト', null, 10)"
+        )
+        marts = ROOT / "warehouse" / "marts"
+        for name, sql in (
+            ("mart_event_targets", marts / "mart_event_targets.sql"),
+            ("pii.mart_event_consultee_targets", marts / "pii" / "mart_event_consultee_targets.sql"),
+        ):
+            con.execute(f"create or replace table {name} as {sql.read_text(encoding='utf-8')}")
+    finally:
+        con.close()
+    return path
+
+
+def test_consultee_targets_show_their_actual_only_with_the_right(consultee_targets):
+    con = duckdb.connect(str(consultee_targets), read_only=True)
+    columns = ("kpi_code", "city_code", "actual", "decimals", "achieved", "attainment_pct", "actual_hidden")
+    try:
+        # The main mart never holds a consultee figure: its actual stays empty for these KPIs.
+        assert con.execute(
+            "select count(*) from mart_event_targets where kpi_code like 'workshop_consultee%' "
+            "or kpi_code = 'workshop_unique_consultees'"
+        ).fetchone() == (3,)
+        assert con.execute(
+            "select count(*) from mart_event_targets where kpi_code in "
+            "('workshop_consultee_participations', 'workshop_unique_consultees', 'workshop_consultee_share_pct') "
+            "and (actual is not null or achieved is not null or attainment_pct is not null)"
+        ).fetchone() == (0,)
+
+        def rows(viewer: Viewer, city: str | None = None) -> list[tuple]:
+            frame = q.targets(con, city, viewer)
+            return frame.filter(pl.col("kpi_code").is_in(q.CONSULTEE_KPIS)).select(columns).rows()
+
+        # 4市: WS相談者の参加（延べ）50 of 40; 綾瀬市 21 unique consultees of 25; 海老名市 17 of 41 = 41.5 % of 40 %.
+        admin = [
+            ("workshop_consultee_participations", None, 50.0, 0, True, 125.0, False),
+            ("workshop_unique_consultees", AYASE, 21.0, 0, False, 84.0, False),
+            ("workshop_consultee_share_pct", EBINA, 41.5, 1, True, 103.8, False),
+        ]
+        assert rows(ADMIN) == admin
+        withheld = [(code, city, None, decimals, None, None, True) for code, city, _, decimals, *_ in admin]
+        assert rows(manager(AYASE)) == [withheld[0], admin[1], withheld[2]]
+        assert rows(manager(EBINA)) == [withheld[0], withheld[1], admin[2]]
+        assert rows(manager(AYASE), AYASE) == [admin[1]]
+        for viewer in NOT_FOR_AYASE.values():
+            assert rows(viewer, AYASE) == [withheld[1]]
+        for viewer in (PUBLIC, Viewer("analyst"), Viewer("liaison"), manager(ZAMA)):
+            assert rows(viewer) == withheld
+        # The other targets are the same for everyone.
+        assert q.targets(con, None, PUBLIC).height == q.targets(con, None, ADMIN).height == 9
+        table = charts.targets_table(q.targets(con, AYASE, PUBLIC), "ja").to_dicts()
+        assert [(r["kpi"], r["actual"], r["attainment_pct"], r["status"]) for r in table] == [
+            ("WS相談者数（実人数）", RESTRICTED, None, RESTRICTED)
+        ]
+        assert charts.targets_table(q.targets(con, AYASE, manager(AYASE)), "ja").select("actual", "status").rows() == [
+            ("21 名", "未達成")
+        ]
+        bullet = chart_rows(charts.targets_chart(q.targets(con, AYASE, PUBLIC), "ja"))
+        assert [(r["actual"], r["text"], r["status"]) for r in bullet] == [
+            (None, "実績は権限のある担当者のみ表示・目標 25 名", RESTRICTED)
+        ]
+    finally:
+        con.close()
 
 
 # --- chart builders ---------------------------------------------------------------------------------
@@ -536,7 +666,7 @@ def test_survey_chart_stacks_counts_in_questionnaire_order(sample_con):
 
 
 def test_workshop_and_exhibition_charts(sample_con):
-    sessions = q.sessions(sample_con, None)
+    sessions = q.sessions(sample_con, None, ADMIN)
     workshop = chart_rows(charts.workshop_sessions_chart(sessions, "ja"))
     assert sum(r["count"] for r in workshop) == 102
     assert sum(r["count"] for r in workshop if r["group"] == "うち相談者") == 50
@@ -559,6 +689,30 @@ def test_targets_chart_is_a_bullet_per_target(sample_con):
         ("展示会来場者数（4市全体）", 3198.0, 3000.0, "実績 3,198 名・目標 3,000 名"),
         ("展示会1日平均来場者数（座間市）", 85.3, 100.0, "実績 85.3 名/日・目標 100 名/日"),
     ]
+
+
+def test_workshop_chart_without_consultee_figures_shows_participants_only(sample_con):
+    everyone = "参加者（相談者の内訳は権限のある担当者のみ表示）"
+    chart = charts.workshop_sessions_chart(q.sessions(sample_con, None, PUBLIC), "ja")
+    rows = chart_rows(chart)
+    assert [(r["session"], r["group"], r["count"], r["consultees"]) for r in rows] == [
+        ("金川晋吾 第1回（R6.12.17）", everyone, 16, RESTRICTED),
+        ("キュンチョメ 第1回（R6.12.26）", everyone, 23, RESTRICTED),
+        ("金川晋吾 第2回（R7.1.8）", everyone, 11, RESTRICTED),
+        ("金川晋吾 第3回（R7.1.27）", everyone, 11, RESTRICTED),
+        ("飯川雄大 第1回（R7.2.18）", everyone, 21, RESTRICTED),
+        ("飯川雄大 第2回（R7.2.19）", everyone, 20, RESTRICTED),
+    ]
+    colour = chart.to_dict()["layer"][0]["encoding"]["color"]["scale"]
+    assert colour == {"domain": [everyone], "range": [charts.PARTICIPANTS_COLOUR]}
+    # 綾瀬市's manager: 綾瀬市's sessions split, 海老名市's (WS-2) not; a frame without the flag copes too.
+    mixed = chart_rows(charts.workshop_sessions_chart(q.sessions(sample_con, None, manager(AYASE)), "ja"))
+    assert {(r["session"].split(" ")[0], r["group"]) for r in mixed} == {
+        ("キュンチョメ", "うち相談者"), ("キュンチョメ", "その他の参加者"), ("金川晋吾", "うち相談者"),
+        ("金川晋吾", "その他の参加者"), ("飯川雄大", everyone),
+    }  # fmt: skip
+    bare = q.sessions(sample_con, None, PUBLIC).drop("consultees_hidden")
+    assert {r["consultees"] for r in chart_rows(charts.workshop_sessions_chart(bare, "en"))} == {None}
 
 
 @pytest.mark.parametrize(
@@ -587,11 +741,23 @@ def test_display_helpers():
 
 
 @pytest.fixture()
-def page(sample_warehouse, monkeypatch):
-    """The app on the events page, pointed at the sample warehouse."""
+def open_page(sample_warehouse, monkeypatch, sign_in):
+    """A function opening the app on the events page, signed in as a role (public when None)."""
     monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(sample_warehouse))
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    return at.switch_page("pages/events.py").run()
+
+    def apply(role: str | None = None, city: str | None = None) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=60)
+        if role is not None:
+            sign_in(at, role, city)
+        return at.run().switch_page("pages/events.py").run()
+
+    return apply
+
+
+@pytest.fixture()
+def page(open_page):
+    """The app on the events page, pointed at the sample warehouse, for the public."""
+    return open_page()
 
 
 def metrics(at: AppTest) -> dict[str, str]:
@@ -599,13 +765,18 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
+def cells(table, column: str) -> list[str | None]:
+    """A text column of a shown table, missing cells as None (pandas shows them as NaN)."""
+    return [value if isinstance(value, str) else None for value in table[column]]
+
+
 def texts(elements) -> list[str]:
     """The values of info boxes or captions."""
     return [e.value for e in elements]
 
 
-def test_page_shows_the_four_cities_figures(page):
-    at = page
+def test_page_shows_the_four_cities_figures(open_page):
+    at = open_page("admin")
     assert not at.exception
     assert at.title[0].value == "イベント実績"
     assert metrics(at) == {
@@ -634,6 +805,9 @@ def test_page_shows_the_four_cities_figures(page):
     assert texts(at.info) == []
     events_table = at.dataframe[0].value
     assert list(events_table["visitors_per_day"].dropna()) == ["293", "85.3"]
+    # WS-3, WS-1, WS-2, then the exhibitions and the symposium (no consultee figure recorded).
+    assert cells(events_table, "consultee_participations") == ["16", "17", "17", None, None, None]
+    assert cells(events_table, "unique_consultees") == ["7", "17", "10", None, None, None]
     contracts = next(d.value for d in at.dataframe if "amount_man_yen" in d.value.columns)
     assert list(contracts["amount_man_yen"]) == ["770", "29.9"]
     assert list(contracts["amount_yen"]) == [7_700_000, 299_000]
@@ -670,8 +844,40 @@ def test_yamato_held_only_the_symposium(page):
     assert len(at.get("vega_lite_chart")) == 3  # timeline, survey, targets
 
 
-def test_ayase_held_only_workshops(page):
-    at = page
+@pytest.mark.parametrize("role, city", [("public", None), ("analyst", None), ("liaison", None), ("city_manager", ZAMA)])
+def test_page_withholds_consultee_figures(open_page, role, city):
+    at = open_page(role, city)
+    assert not at.exception
+    shown = metrics(at)
+    assert (shown["WS相談者の参加数（延べ）"], shown["WS相談者数（実人数）"]) == (RESTRICTED, RESTRICTED)
+    assert shown["WS参加者数（延べ）"] == "102 名"
+    events_table = at.dataframe[0].value
+    assert cells(events_table, "consultee_participations") == [RESTRICTED] * 3 + [None, None, RESTRICTED]
+    assert cells(events_table, "unique_consultees") == [RESTRICTED] * 3 + [None, None, None]
+    sessions_table = at.dataframe[1].value
+    assert set(sessions_table["consultees"].dropna()) == {RESTRICTED}
+    assert "16" not in set(sessions_table["consultees"].dropna())
+    assert len(at.get("vega_lite_chart")) == 5
+
+
+def test_city_manager_sees_own_city_consultees_only(open_page):
+    at = open_page("city_manager", AYASE)
+    assert not at.exception
+    shown = metrics(at)
+    # 4市全体: the total would reveal 海老名市's consultees, so it stays withheld.
+    assert (shown["WS相談者の参加数（延べ）"], shown["WS相談者数（実人数）"]) == (RESTRICTED, RESTRICTED)
+    events_table = at.dataframe[0].value
+    assert cells(events_table, "consultee_participations") == ["16", "17", RESTRICTED, None, None, RESTRICTED]
+    at.selectbox(key="city__ja").select(AYASE).run()
+    assert not at.exception
+    shown = metrics(at)
+    assert (shown["WS相談者の参加数（延べ）"], shown["WS相談者数（実人数）"]) == ("33 名", "21 名")
+    at.selectbox(key="city__ja").select(EBINA).run()
+    assert metrics(at)["WS相談者の参加数（延べ）"] == RESTRICTED
+
+
+def test_ayase_held_only_workshops(open_page):
+    at = open_page("city_manager", AYASE)
     at.selectbox(key="city__ja").select(AYASE).run()
     assert not at.exception
     assert texts(at.info) == [
@@ -702,3 +908,5 @@ def test_zama_and_english(page):
     shown = metrics(at)
     assert shown["Exhibition visitors"] == "853 people"
     assert "Zama held no event of these kinds: Workshop, Symposium." in texts(at.info)
+    at.selectbox(key="city__en").select(EBINA).run()
+    assert metrics(at)["Workshop participations by consultees"] == "Shown to authorised staff only"

@@ -5,7 +5,22 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.charts import home as charts
+from warehouse.query import PUBLIC, Viewer, city_kpis_table, home_kpis
+
 APP = "../dashboard/app.py"
+YAMATO, EBINA, ZAMA, AYASE = "14213", "14215", "14216", "14218"
+RESTRICTED = "権限のある担当者のみ表示"
+# Workshop participations by consultees (WS相談者参加数, 延べ) per city, then the four together (None):
+# 海老名市 WS② 9 + 8, 綾瀬市 WS① 17 + WS③ 6 + 5 + 5; the report's 50 in all.
+CONSULTEES = {YAMATO: 0, EBINA: 17, ZAMA: 0, AYASE: 33, None: 50}
+# Viewers who may not see 綾瀬市's consultee figures.
+WITHOUT_THE_RIGHT = {
+    "public": PUBLIC,
+    "analyst": Viewer("analyst"),
+    "liaison": Viewer("liaison"),
+    "other-city manager": Viewer("city_manager", ZAMA),
+}
 
 
 @pytest.fixture()
@@ -99,3 +114,55 @@ def test_url_paths_never_clash_with_page_file_names():
 
     stems = {p.stem for p in (Path(__file__).parent.parent / "dashboard" / "pages").glob("*.py")}
     assert {spec.url_path for spec in PAGES} & stems == set()
+
+
+def test_home_consultee_figure_follows_the_rule(sample_con):
+    for city, count in CONSULTEES.items():
+        assert home_kpis(sample_con, city, Viewer("admin"))["workshop_consultee_participations"] == count
+    assert home_kpis(sample_con, AYASE, Viewer("city_manager", AYASE))["workshop_consultee_participations"] == 33
+    for viewer in WITHOUT_THE_RIGHT.values():
+        row = home_kpis(sample_con, AYASE, viewer)
+        assert (row["workshop_consultee_participations"], row["consultees_hidden"]) == (None, True)
+        assert row["workshop_participations"] == 61
+    # The four cities' total would reveal the other cities' figures to a city manager.
+    row = home_kpis(sample_con, None, Viewer("city_manager", AYASE))
+    assert (row["workshop_consultee_participations"], row["consultees_hidden"]) == (None, True)
+
+
+def test_city_table_and_csv_withhold_consultees(sample_con):
+    column = ("city", "workshop_consultee_participations", "consultees_hidden")
+    admin = city_kpis_table(sample_con, "ja", Viewer("admin"))
+    assert admin.select(column).rows() == [
+        ("大和市", 0, False), ("海老名市", 17, False), ("座間市", 0, False), ("綾瀬市", 33, False), ("4市全体", 50, False),
+    ]  # fmt: skip
+    # The CSV keeps its column order: the consultee figure follows the unique participants.
+    assert (
+        admin.columns.index("workshop_consultee_participations")
+        == admin.columns.index("workshop_unique_participants") + 1
+    )
+    ayase = city_kpis_table(sample_con, "ja", Viewer("city_manager", AYASE))
+    assert ayase["workshop_consultee_participations"].to_list() == [None, None, None, 33, None]
+    for role in ("public", "analyst", "liaison"):
+        table = city_kpis_table(sample_con, "ja", Viewer(role))
+        assert table["workshop_consultee_participations"].to_list() == [None] * 5
+        assert table["consultees_hidden"].to_list() == [True] * 5
+        assert table["workshop_participations"].to_list() == [0, 41, 0, 61, 102]
+    zama = city_kpis_table(sample_con, "ja", WITHOUT_THE_RIGHT["other-city manager"])
+    assert zama["workshop_consultee_participations"].to_list() == [None, None, 0, None, None]
+    csv = charts.city_kpis_download(ayase, "ja")
+    assert "consultees_hidden" not in csv.columns
+    assert csv["workshop_consultee_participations"].to_list() == [RESTRICTED] * 3 + ["33", RESTRICTED]
+    assert charts.city_kpis_download(admin, "en")["workshop_consultee_participations"].to_list() == [
+        "0", "17", "0", "33", "50",
+    ]  # fmt: skip
+    assert set(
+        charts.city_kpis_download(city_kpis_table(sample_con, "en"), "en")["workshop_consultee_participations"]
+    ) == {"Shown to authorised staff only"}
+
+
+@pytest.mark.parametrize("role, city", [("admin", None), ("city_manager", AYASE), ("analyst", None)])
+def test_home_renders_for_signed_in_roles(app, sign_in, role, city):
+    at = sign_in(app, role, city).run()
+    assert not at.exception
+    assert metrics(at)["WS参加（延べ）"] == "102 名"
+    assert at.get("download_button")

@@ -46,9 +46,20 @@ def test_home_mart_all_cities(sample_con):
         "exhibition_open_days": 18,
         "workshop_participations": 102,
         "workshop_unique_participants": 60,
-        "workshop_consultee_participations": 50,
         "symposium_participants": 126,
     }
+    # The consultee figure (sensitive) is built only in the pii schema, as before: 50 for the four cities.
+    assert rows(
+        sample_con,
+        "select city_code, workshop_consultee_participations, workshop_unique_consultees, "
+        "workshop_consultee_share_pct from pii.mart_city_consultees order by city_code nulls last",
+    ) == [
+        ("14213", None, None, None),
+        ("14215", 17, 10, 41.5),
+        ("14216", None, None, None),
+        ("14218", 33, 21, 54.1),
+        (None, 50, 31, 49.0),
+    ]
 
 
 def test_home_mart_per_city_adds_up(sample_con):
@@ -99,8 +110,9 @@ def test_exhibition_figures(sample_con):
 def test_workshop_sessions(sample_con):
     assert rows(
         sample_con,
-        "select s.id, s.session_date, s.participants, s.consultees from event_session s "
-        "join event e on e.id = s.event_id where e.kind = 'workshop' order by s.session_date, s.id",
+        "select s.id, s.session_date, s.participants, c.consultees from event_session s "
+        "join event e on e.id = s.event_id left join pii.event_session_consultees c on c.session_id = s.id "
+        "where e.kind = 'workshop' order by s.session_date, s.id",
     ) == [
         ("WS-3-1", dt.date(2024, 12, 17), 16, 6),
         ("WS-1-1", dt.date(2024, 12, 26), 23, 17),

@@ -128,6 +128,6 @@ def test_quality_page(broken_warehouse, monkeypatch, sign_in):
     table = at.dataframe[3].value
     assert list(table["value"]) == ["＊＊＊"]
     older = quality.runs(duckdb.connect(str(broken_warehouse), read_only=True))["run_id"][1]
-    at.selectbox(key="quality_run").select(older).run()
+    at.selectbox(key="quality_run__ja").select(older).run()
     assert {m.label: m.value for m in at.metric}["隔離行数"] == "0"
     assert at.success[0].value == "この取込はすべての検証に合格し、隔離した行はありません。"

@@ -495,9 +495,9 @@ def test_page_from_a_town_to_a_printed_sheet(ref_warehouse, monkeypatch):
     assert at.title[0].value == "相談つなぎ"
     assert "保存されず" in at.info[0].value
     assert [i.value for i in at.info][1] == "活動内容・支援の形態・対象者のうち、少なくとも1つを選んでください。"
-    at.multiselect(key="referral_contents").set_value(["content:hikikomori"])
-    at.multiselect(key="referral_forms").set_value(["form:ibasho"])
-    at.selectbox(key="referral_town").set_value(AYASE_TOWN).run()
+    at.multiselect(key="referral_contents__ja").set_value(["content:hikikomori"])
+    at.multiselect(key="referral_forms__ja").set_value(["form:ibasho"])
+    at.selectbox(key="referral_town__ja").set_value(AYASE_TOWN).run()
     assert not at.exception
     assert at.success[0].value == (
         "半径 5.0 km 以内に、条件をすべて満たす団体が 3 件（2 市）見つかりました。"
@@ -543,8 +543,8 @@ def test_page_from_a_town_to_a_printed_sheet(ref_warehouse, monkeypatch):
 
 def test_page_resolves_a_typed_address(ref_warehouse, monkeypatch):
     at = open_page(ref_warehouse, monkeypatch)
-    at.multiselect(key="referral_forms").set_value(["form:ibasho"])
-    at.radio(key="referral_method").set_value("address").run()
+    at.multiselect(key="referral_forms__ja").set_value(["form:ibasho"])
+    at.radio(key="referral_method__ja").set_value("address").run()
     at.text_input(key="referral_address").input("神奈川県綾瀬市中央テスト1-2-3").run()
     assert not at.exception
     assert at.success[0].value == "「綾瀬市　中央テスト一丁目」の代表点から探します。"
@@ -556,9 +556,9 @@ def test_page_resolves_a_typed_address(ref_warehouse, monkeypatch):
 
 def test_page_shows_the_fallback_note(ref_warehouse, monkeypatch):
     at = open_page(ref_warehouse, monkeypatch)
-    at.multiselect(key="referral_contents").set_value(["content:hikikomori"])
-    at.multiselect(key="referral_forms").set_value(["form:ibasho"])
-    at.selectbox(key="referral_town").set_value(AYASE_TOWN)
+    at.multiselect(key="referral_contents__ja").set_value(["content:hikikomori"])
+    at.multiselect(key="referral_forms__ja").set_value(["form:ibasho"])
+    at.selectbox(key="referral_town__ja").set_value(AYASE_TOWN)
     at.slider(key="referral_radius").set_value(1.0).run()
     assert at.warning[0].value == (
         "半径 1.0 km 以内に、条件をすべて満たす団体はありません。代わりに、一部の条件に合う近い団体を 10 件表示します"
@@ -573,7 +573,7 @@ def test_page_without_reference_works_from_a_map_click(sample_warehouse, monkeyp
     notice = at.info[1].value
     assert notice.startswith("参照地理データ（町丁目の代表点）が読み込まれていないため")
     assert "--reference" in notice and "README" in notice
-    assert [radio.key for radio in at.radio if radio.key == "referral_method"] == []  # only the map is offered
+    assert [radio.key for radio in at.radio if radio.key.startswith("referral_method")] == []  # only the map is offered
     spec = deck_spec(at)
     lattice = next(layer for layer in spec["layers"] if layer["id"] == charts.LATTICE_LAYER)
     assert lattice["pickable"] is True
@@ -584,15 +584,15 @@ def test_page_without_reference_works_from_a_map_click(sample_warehouse, monkeyp
     at.session_state["referral_map"] = {
         "selection": {"indices": {charts.LATTICE_LAYER: [index]}, "objects": {charts.LATTICE_LAYER: [point]}}
     }
-    at.multiselect(key="referral_contents").set_value(["content:hikikomori"])
-    at.multiselect(key="referral_forms").set_value(["form:ibasho"]).run()
+    at.multiselect(key="referral_contents__ja").set_value(["content:hikikomori"])
+    at.multiselect(key="referral_forms__ja").set_value(["form:ibasho"]).run()
     assert not at.exception
     chosen = f"選んだ場所: 地図の点（緯度 {point['latitude']:.4f}、経度 {point['longitude']:.4f}）"
     assert chosen in [caption.value for caption in at.caption]
     table = at.dataframe[0].value
     assert list(table["name"])[:2] == ["(サンプル)ひきこもり家族会 つむぎの会", "(サンプル)しらさぎの会"]
     assert table["covers_city"].isna().all()  # no town list to guess the city: unknown until staff choose it
-    at.selectbox(key=f"referral_click_city_{point['id']}").set_value("14218").run()
+    at.selectbox(key=f"referral_click_city_{point['id']}__ja").set_value("14218").run()
     assert list(at.dataframe[0].value["covers_city"]) == [False, True, False]
     origin = next(layer for layer in deck_spec(at)["layers"] if layer["id"] == charts.ORIGIN_LAYER)
     assert (origin["data"][0]["latitude"], origin["data"][0]["longitude"]) == (point["latitude"], point["longitude"])
@@ -603,3 +603,29 @@ def test_page_without_reference_works_from_a_map_click(sample_warehouse, monkeyp
     at.run()
     assert chosen in [caption.value for caption in at.caption]
     assert at.dataframe[0].value.shape[0] == 3
+
+
+def test_page_keeps_every_choice_across_a_language_switch(ref_warehouse, monkeypatch):
+    at = open_page(ref_warehouse, monkeypatch)
+    at.multiselect(key="referral_contents__ja").set_value(["content:hikikomori"])
+    at.multiselect(key="referral_forms__ja").set_value(["form:ibasho"])
+    at.multiselect(key="referral_targets__ja").set_value(["target:youth"])
+    at.selectbox(key="referral_town__ja").set_value(AYASE_TOWN).run()
+    names = list(at.dataframe[0].value["name"])
+    assert names
+    at.radio(key="lang").set_value("en").run()
+    assert not at.exception
+    assert at.multiselect(key="referral_contents__en").value == ["content:hikikomori"]
+    assert at.multiselect(key="referral_forms__en").value == ["form:ibasho"]
+    assert at.multiselect(key="referral_targets__en").value == ["target:youth"]
+    assert at.radio(key="referral_method__en").value == "town"
+    assert at.selectbox(key="referral_town__en").value == AYASE_TOWN
+    assert list(at.dataframe[0].value["name"]) == names
+    at.radio(key="referral_method__en").set_value("address").run()
+    at.radio(key="lang").set_value("ja").run()
+    assert not at.exception
+    assert at.radio(key="referral_method__ja").value == "address"
+    assert at.session_state["referral_contents"] == ["content:hikikomori"]
+    at.radio(key="referral_method__ja").set_value("town").run()
+    assert at.selectbox(key="referral_town__ja").value == AYASE_TOWN
+    assert list(at.dataframe[0].value["name"]) == names

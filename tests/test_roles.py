@@ -79,6 +79,7 @@ def test_plain_text_passwords_are_refused(tmp_path):
 
 def test_sign_in_panel_local_accounts(sample_warehouse, tmp_path, monkeypatch, secret_hash):
     monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(sample_warehouse))
+    monkeypatch.setenv("TSUNAGARI_OPERATIONS", str(tmp_path / "operations.sqlite"))  # the sign-in is audited
     monkeypatch.setenv("TSUNAGARI_ROLES", str(write(tmp_path / "roles.toml", ROLES)))
     monkeypatch.setenv("TSUNAGARI_LOCAL_USERS", str(write(tmp_path / "u.toml", f'[users.analyst]\npassword_hash = "{secret_hash}"\n')))
     at = AppTest.from_file(APP, default_timeout=30).run()

@@ -259,7 +259,7 @@ def clean_tables() -> dict[str, pl.DataFrame]:
         "event_session": frame(
             "event_session",
             [
-                {"id": "WS-1-1", "event_id": "WS-1", "seq": 1, "session_date": D, "participants": 10, "consultees": 2},
+                {"id": "WS-1-1", "event_id": "WS-1", "seq": 1, "session_date": D, "participants": 10},
             ],
             file="events.xlsx",
             sheet="開催回",
@@ -341,6 +341,12 @@ def clean_tables() -> dict[str, pl.DataFrame]:
             [{"participant_id": "P001", "session_id": "WS-1-1"}],
             file="events.xlsx",
             sheet="出欠",
+        ),
+        "pii.event_session_consultees": frame(
+            "pii.event_session_consultees",
+            [{"session_id": "WS-1-1", "consultees": 2}],
+            file="events.xlsx",
+            sheet="開催回",
         ),
         "kpi_target": frame(
             "kpi_target",
@@ -481,6 +487,7 @@ def test_referential_rules_are_all_declared(suites):
         ("pf_note", "city_code", "city.code"),
         ("pii.event_attendance", "session_id", "event_session.id"),
         ("pii.event_attendance", "participant_id", "pii.event_participant.participant_id"),
+        ("pii.event_session_consultees", "session_id", "event_session.id"),
         ("taxonomy_term", "taxonomy_id", "taxonomy.id"),
     }
     assert required <= refs

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import os
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,7 +25,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from etl.normalise import NendoMonth, clean_text, parse_nendo_month
-from warehouse.query import warehouse_path
+from warehouse.query import Viewer, warehouse_path
 
 STORE_ENV = "TSUNAGARI_OPERATIONS"
 MANAGER_ENV = "TSUNAGARI_MANAGER"
@@ -516,13 +517,15 @@ def record_progress_events(
     baseline: pl.DataFrame | None = None,
     path: Path | None = None,
     now: dt.datetime | None = None,
+    viewer: Viewer | None = None,
 ) -> list[int]:
     """Append several progress events in ONE transaction (all or none); returns their event ids.
 
     Every update must be for the manager's own city (PermissionError) and pass check_progress
     (ValidationError); both are checked before the store is touched. The state each update replaces
     (previous_*) is computed under the write lock with current_progress over baseline (the
-    warehouse's mart_pf_progress_grid or pf_progress rows) and the events already stored.
+    warehouse's mart_pf_progress_grid or pf_progress rows) and the events already stored. Each event
+    gets its audit_event row ('progress_update', by viewer) in the same transaction.
     """
     moment = _now(now)
     today = _local_today(moment)
@@ -571,6 +574,21 @@ def record_progress_events(
                 ],
             )
             ids.append(int(cursor.lastrowid))
+            _append_audit(
+                con,
+                _acting(viewer, manager),
+                "progress_update",
+                f"platform/progress_event/{cursor.lastrowid}",
+                {
+                    "event_id": cursor.lastrowid,
+                    "city_code": update.city_code,
+                    "step_code": update.step_code,
+                    "status_code": update.status_code,
+                    "previous_status_code": before["status_code"],
+                    "manager": manager.name,
+                },
+                moment,
+            )
     return ids
 
 
@@ -581,15 +599,21 @@ def record_progress_event(
     baseline: pl.DataFrame | None = None,
     path: Path | None = None,
     now: dt.datetime | None = None,
+    viewer: Viewer | None = None,
 ) -> int:
     """Append one progress event (the form's path); see record_progress_events for the rules."""
-    return record_progress_events([update], manager, baseline=baseline, path=path, now=now)[0]
+    return record_progress_events([update], manager, baseline=baseline, path=path, now=now, viewer=viewer)[0]
 
 
 def record_note_event(
-    note: NoteUpdate, manager: Manager, *, path: Path | None = None, now: dt.datetime | None = None
+    note: NoteUpdate,
+    manager: Manager,
+    *,
+    path: Path | None = None,
+    now: dt.datetime | None = None,
+    viewer: Viewer | None = None,
 ) -> int:
-    """Append one dated note for the manager's own city; returns its event id."""
+    """Append one dated note for the manager's own city, and its audit_event row in the same transaction."""
     moment = _now(now)
     _require_city(manager, note.city_code)
     errors = check_note(note, _local_today(moment))
@@ -601,4 +625,291 @@ def record_note_event(
             "values (?, ?, ?, ?, ?, ?)",
             [note.city_code, _iso(note.noted_on), note.kind, clean_text(note.text), manager.name, _utc_text(moment)],
         )
+        _append_audit(
+            con,
+            _acting(viewer, manager),
+            "note",
+            f"platform/note_event/{cursor.lastrowid}",
+            {"event_id": cursor.lastrowid, "city_code": note.city_code, "kind": note.kind, "manager": manager.name},
+            moment,
+        )
         return int(cursor.lastrowid)
+
+
+# --- データ取込: the intake log and the rollback audit -----------------------------------------------
+# Written by etl/intake.py (and by the page for uploads refused before any parsing). Same rules as the
+# progress tables: append-only, enforced by triggers; each write one short BEGIN IMMEDIATE transaction.
+
+INTAKE_ACTIONS = ("refused", "dry_run", "publish")
+INTAKE_OUTCOMES = ("ok", "failed", "refused")
+ROLLBACK_OUTCOMES = ("ok", "failed")
+
+
+def _append_only(table: str) -> tuple[str, ...]:
+    """Triggers refusing UPDATE, DELETE and an INSERT that reuses an event id (table from this module)."""
+    return (
+        (
+            f"create trigger if not exists {table}_no_update before update on {table} "
+            f"begin select raise(abort, '{table} is append-only: updates are not allowed'); end"
+        ),
+        (
+            f"create trigger if not exists {table}_no_delete before delete on {table} "
+            f"begin select raise(abort, '{table} is append-only: deletes are not allowed'); end"
+        ),
+        (
+            f"create trigger if not exists {table}_no_replace before insert on {table} "
+            f"when exists (select 1 from {table} where event_id = new.event_id) "
+            f"begin select raise(abort, '{table} is append-only: event ids are never reused'); end"
+        ),
+    )
+
+
+INTAKE_SCHEMA = (
+    """
+    create table if not exists intake_submission (
+        event_id integer primary key autoincrement,
+        job_id text not null,
+        action text not null check (action in ('refused', 'dry_run', 'publish')),
+        outcome text not null check (outcome in ('ok', 'failed', 'refused')),
+        kind text not null,
+        city_code text,
+        file_name text not null,
+        sha256 text,
+        size_bytes integer,
+        submitted_by text not null check (length(submitted_by) > 0),
+        role text not null,
+        submitted_at text not null,
+        recorded_at text not null,
+        base_run_id text,
+        run_id text,
+        archive_dir text,
+        message text
+    ) strict
+    """,
+    """
+    create table if not exists intake_rollback (
+        event_id integer primary key autoincrement,
+        job_id text not null,
+        outcome text not null check (outcome in ('ok', 'failed')),
+        from_run_id text,
+        to_run_id text not null,
+        rolled_back_by text not null check (length(rolled_back_by) > 0),
+        role text not null,
+        requested_at text not null,
+        recorded_at text not null,
+        message text
+    ) strict
+    """,
+    *_append_only("intake_submission"),
+    *_append_only("intake_rollback"),
+)
+
+INTAKE_COLUMNS: dict[str, pl.DataType] = {
+    "event_id": pl.Int64,
+    "job_id": pl.String,
+    "action": pl.String,
+    "outcome": pl.String,
+    "kind": pl.String,
+    "city_code": pl.String,
+    "file_name": pl.String,
+    "sha256": pl.String,
+    "size_bytes": pl.Int64,
+    "submitted_by": pl.String,
+    "role": pl.String,
+    "submitted_at": _UTC,
+    "recorded_at": _UTC,
+    "base_run_id": pl.String,
+    "run_id": pl.String,
+    "archive_dir": pl.String,
+    "message": pl.String,
+}
+ROLLBACK_COLUMNS: dict[str, pl.DataType] = {
+    "event_id": pl.Int64,
+    "job_id": pl.String,
+    "outcome": pl.String,
+    "from_run_id": pl.String,
+    "to_run_id": pl.String,
+    "rolled_back_by": pl.String,
+    "role": pl.String,
+    "requested_at": _UTC,
+    "recorded_at": _UTC,
+    "message": pl.String,
+}
+
+
+@dataclass(frozen=True)
+class IntakeRecord:
+    """One submission step: a refused upload, a dry run or a publish, with its outcome."""
+
+    job_id: str
+    action: str
+    outcome: str
+    kind: str
+    file_name: str
+    submitted_by: str
+    role: str
+    submitted_at: dt.datetime
+    city_code: str | None = None
+    sha256: str | None = None
+    size_bytes: int | None = None
+    base_run_id: str | None = None
+    run_id: str | None = None
+    archive_dir: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class RollbackRecord:
+    """An admin's return of the published warehouse to an earlier run (from → to)."""
+
+    job_id: str
+    outcome: str
+    to_run_id: str
+    rolled_back_by: str
+    role: str
+    requested_at: dt.datetime
+    from_run_id: str | None = None
+    message: str | None = None
+
+
+def _insert_event(path: Path, table: str, schema: Mapping[str, pl.DataType], values: Mapping[str, object]) -> int:
+    """Append one row to an intake table in its own write transaction; returns its event id."""
+    columns = [name for name in schema if name != "event_id"]
+    with _write_transaction(path) as con:
+        for statement in INTAKE_SCHEMA:
+            con.execute(statement)
+        cursor = con.execute(
+            "insert into " + table + " (" + ", ".join(columns) + ") values (" + ", ".join("?" * len(columns)) + ")",
+            [values[name] for name in columns],
+        )
+        return int(cursor.lastrowid)
+
+
+def record_intake(record: IntakeRecord, *, path: Path | None = None, now: dt.datetime | None = None) -> int:
+    """Append one submission step to the intake log; returns its event id."""
+    if record.action not in INTAKE_ACTIONS:
+        raise ValueError(f"unknown intake action {record.action!r}")
+    if record.outcome not in INTAKE_OUTCOMES:
+        raise ValueError(f"unknown intake outcome {record.outcome!r}")
+    values = {
+        **{name: getattr(record, name) for name in INTAKE_COLUMNS if hasattr(record, name)},
+        "submitted_at": _utc_text(_now(record.submitted_at)),
+        "recorded_at": _utc_text(_now(now)),
+    }
+    return _insert_event(path or store_path(), "intake_submission", INTAKE_COLUMNS, values)
+
+
+def record_rollback(record: RollbackRecord, *, path: Path | None = None, now: dt.datetime | None = None) -> int:
+    """Append one rollback (who, when, from run, to run) to the audit; returns its event id."""
+    if record.outcome not in ROLLBACK_OUTCOMES:
+        raise ValueError(f"unknown rollback outcome {record.outcome!r}")
+    values = {
+        **{name: getattr(record, name) for name in ROLLBACK_COLUMNS if hasattr(record, name)},
+        "requested_at": _utc_text(_now(record.requested_at)),
+        "recorded_at": _utc_text(_now(now)),
+    }
+    return _insert_event(path or store_path(), "intake_rollback", ROLLBACK_COLUMNS, values)
+
+
+def read_intake(path: Path | None = None) -> pl.DataFrame:
+    """Every intake log entry in append order (empty before the first)."""
+    with _read_transaction(path or store_path()) as con:
+        if con is None or not _has_table(con, "intake_submission"):
+            return pl.DataFrame(schema=INTAKE_COLUMNS)
+        return _select(con, "intake_submission", INTAKE_COLUMNS)
+
+
+def read_rollbacks(path: Path | None = None) -> pl.DataFrame:
+    """Every rollback audit entry in append order (empty before the first)."""
+    with _read_transaction(path or store_path()) as con:
+        if con is None or not _has_table(con, "intake_rollback"):
+            return pl.DataFrame(schema=ROLLBACK_COLUMNS)
+        return _select(con, "intake_rollback", ROLLBACK_COLUMNS)
+
+
+# --- the audit log -------------------------------------------------------------------------------
+# Who downloaded or exported what, who signed in, and who changed progress: the audit log, not personal
+# data (an identity is the sign-in name or e-mail of staff; public readers have none). Append-only like
+# the tables above. Progress updates and notes write their audit row inside their own transaction
+# (_append_audit), so an update is never stored without it; everything else goes through record_audit.
+
+AUDIT_ACTIONS = ("download", "export", "progress_update", "note", "sign_in")
+
+AUDIT_SCHEMA = (
+    """
+    create table if not exists audit_event (
+        event_id integer primary key autoincrement,
+        at text not null,
+        identity text,
+        role text not null,
+        city_code text,
+        action text not null check (action in ('download', 'export', 'progress_update', 'note', 'sign_in')),
+        target text not null check (length(target) > 0),
+        detail text not null check (json_valid(detail))
+    ) strict
+    """,
+    *_append_only("audit_event"),
+)
+
+AUDIT_COLUMNS: dict[str, pl.DataType] = {
+    "event_id": pl.Int64,
+    "at": _UTC,
+    "identity": pl.String,
+    "role": pl.String,
+    "city_code": pl.String,
+    "action": pl.String,
+    "target": pl.String,
+    "detail": pl.String,
+}
+
+
+def _acting(viewer: Viewer | None, manager: Manager) -> Viewer:
+    """Who an in-app update is logged as: the session's viewer (named after the manager when anonymous)."""
+    if viewer is None:
+        return Viewer("city_manager", manager.city_code, manager.name)
+    return viewer if viewer.identity else Viewer(viewer.role, viewer.city_code, manager.name)
+
+
+def _append_audit(
+    con: sqlite3.Connection, viewer: Viewer, action: str, target: str, detail: Mapping, moment: dt.datetime
+) -> int:
+    """Insert one audit row inside the caller's write transaction; returns its event id."""
+    if action not in AUDIT_ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
+    for statement in AUDIT_SCHEMA:
+        con.execute(statement)
+    cursor = con.execute(
+        "insert into audit_event (at, identity, role, city_code, action, target, detail) values (?, ?, ?, ?, ?, ?, ?)",
+        [
+            _utc_text(moment),
+            viewer.identity,
+            viewer.role,
+            viewer.city_code,
+            action,
+            target,
+            json.dumps(dict(detail), ensure_ascii=False, sort_keys=True, default=str),
+        ],
+    )
+    return int(cursor.lastrowid)
+
+
+def record_audit(
+    viewer: Viewer,
+    action: str,
+    target: str,
+    detail: Mapping | None = None,
+    *,
+    path: Path | None = None,
+    now: dt.datetime | None = None,
+) -> int:
+    """Append one audit row (who, when, action, target, detail as JSON) in its own transaction; returns its id."""
+    with _write_transaction(path or store_path()) as con:
+        return _append_audit(con, viewer, action, target, detail or {}, _now(now))
+
+
+def read_audit(path: Path | None = None) -> pl.DataFrame:
+    """Every audit row in append order, read on a read-only connection (empty before the first)."""
+    with _read_transaction(path or store_path()) as con:
+        if con is None or not _has_table(con, "audit_event"):
+            return pl.DataFrame(schema=AUDIT_COLUMNS)
+        return _select(con, "audit_event", AUDIT_COLUMNS)

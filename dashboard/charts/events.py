@@ -13,12 +13,14 @@ from dashboard.i18n import translate
 
 KIND_COLOURS = {"exhibition": "#2e75b6", "workshop": "#70ad47", "symposium": "#ed7d31"}
 CONSULTEE_COLOURS = ("#c55a11", "#f4b183")  # consultees, other participants
+PARTICIPANTS_COLOUR = "#70ad47"  # participants of a session whose consultee figure is not shown
 ACHIEVED_COLOURS = ("#2e7d32", "#e07b00")  # achieved, not achieved
 TARGET_COLOUR = "#1f2933"
 # Venue-survey choices: positive ones in blues, negative ones in oranges, the rest grey.
 POSITIVE_COLOURS = ("#1f4e79", "#5b9bd5", "#9dc3e6")
 NEGATIVE_COLOURS = ("#f4b183", "#c55a11", "#843c0c")
 NEUTRAL_COLOUR = "#bfbfbf"
+RESTRICTED_COLOUR = "#e0e0e0"  # a target whose actual value is withheld from this viewer
 # Catalogue keys (events.unit.*) of the KPI units.
 UNIT_KEYS = {"名": "people", "名/日": "per_day", "%": "pct", "円": "yen"}
 # A count is printed inside its survey segment only when the segment is at least this share wide (%).
@@ -217,10 +219,22 @@ def exhibition_days_chart(sessions: pl.DataFrame, lang: str) -> alt.Chart:
     )
 
 
+def consultee_text(value: int | None, hidden: bool | None, lang: str) -> str | None:
+    """A consultee figure for display: the number, the restricted notice when withheld, None when absent."""
+    if hidden:
+        return translate(lang, "events.restricted")
+    return None if value is None else number(value)
+
+
 def workshop_sessions_chart(sessions: pl.DataFrame, lang: str) -> alt.Chart:
-    """Participants per workshop session, split into consultees (相談者) and the other participants."""
+    """Participants per workshop session, split into consultees (相談者) and the other participants.
+
+    A session without a consultee figure (withheld from this viewer, or not recorded) is one bar of all
+    its participants.
+    """
     workshop = sessions.filter(pl.col("kind") == "workshop").sort("session_date", "event_id", "seq")
     consultee, other = translate(lang, "events.chart.consultees"), translate(lang, "events.chart.others")
+    everyone = translate(lang, "events.chart.all_participants")
     rows = []
     for s in workshop.iter_rows(named=True):
         label = translate(
@@ -230,9 +244,14 @@ def workshop_sessions_chart(sessions: pl.DataFrame, lang: str) -> alt.Chart:
             seq=s["seq"],
             date=era_label(s["session_date"]),
         )
-        consultees = s["consultees"] or 0
+        consultees = s["consultees"]
         participants = s["participants"] or 0
-        for group, count, order in ((consultee, consultees, 1), (other, participants - consultees, 2)):
+        groups = (
+            ((everyone, participants, 1),)
+            if consultees is None
+            else ((consultee, consultees, 1), (other, participants - consultees, 2))
+        )
+        for group, count, order in groups:
             rows.append(
                 {
                     "session": label,
@@ -241,7 +260,7 @@ def workshop_sessions_chart(sessions: pl.DataFrame, lang: str) -> alt.Chart:
                     "order": order,
                     "count": count,
                     "participants": participants,
-                    "consultees": consultees,
+                    "consultees": consultee_text(consultees, s.get("consultees_hidden"), lang),
                 }
             )
     data = pl.DataFrame(
@@ -253,17 +272,20 @@ def workshop_sessions_chart(sessions: pl.DataFrame, lang: str) -> alt.Chart:
             "order": pl.Int64,
             "count": pl.Int64,
             "participants": pl.Int64,
-            "consultees": pl.Int64,
+            "consultees": pl.String,
         },
         orient="row",
     )
     order = data["session"].unique(maintain_order=True).to_list()
+    present = set(data["group"].to_list())
+    colours = [(consultee, CONSULTEE_COLOURS[0]), (other, CONSULTEE_COLOURS[1]), (everyone, PARTICIPANTS_COLOUR)]
+    colours = [(g, c) for g, c in colours if g in present] or colours[:2]
     y = alt.Y("session:N", sort=order, title=None, axis=alt.Axis(labelLimit=320))
     tooltip = [
         alt.Tooltip("session:N", title=translate(lang, "events.chart.session")),
         alt.Tooltip("date:N", title=translate(lang, "events.chart.date")),
         alt.Tooltip("participants:Q", title=translate(lang, "events.chart.participants_axis")),
-        alt.Tooltip("consultees:Q", title=consultee),
+        alt.Tooltip("consultees:N", title=consultee),
     ]
     bars = (
         alt.Chart()
@@ -274,8 +296,8 @@ def workshop_sessions_chart(sessions: pl.DataFrame, lang: str) -> alt.Chart:
             color=alt.Color(
                 "group:N",
                 title=None,
-                scale=alt.Scale(domain=[consultee, other], range=list(CONSULTEE_COLOURS)),
-                sort=[consultee, other],
+                scale=alt.Scale(domain=[g for g, _ in colours], range=[c for _, c in colours]),
+                sort=[g for g, _ in colours],
             ),
             order=alt.Order("order:Q"),
             tooltip=tooltip,
@@ -387,7 +409,8 @@ def targets_chart(targets: pl.DataFrame, lang: str) -> alt.FacetChart:
         actual = t["actual"]
         shown_actual = number(actual, t["decimals"]) if actual is not None else None
         shown_target = number(t["target_value"], _target_decimals(t["target_value"]))
-        status = "no_actual" if actual is None else "achieved" if t["achieved"] else "not_achieved"
+        status = _target_status(t)
+        none_text = "events.target.bar_text_restricted" if status == "restricted" else "events.target.bar_text_none"
         rows.append(
             {
                 "kpi": translate(
@@ -401,7 +424,7 @@ def targets_chart(targets: pl.DataFrame, lang: str) -> alt.FacetChart:
                 "status": translate(lang, f"events.target.{status}"),
                 "text": translate(lang, "events.target.bar_text", actual=shown_actual, target=shown_target, unit=unit)
                 if shown_actual is not None
-                else translate(lang, "events.target.bar_text_none", target=shown_target, unit=unit),
+                else translate(lang, none_text, target=shown_target, unit=unit),
             }
         )
     data = pl.DataFrame(
@@ -418,7 +441,7 @@ def targets_chart(targets: pl.DataFrame, lang: str) -> alt.FacetChart:
         orient="row",
     )
     order = data["kpi"].to_list()
-    statuses = [translate(lang, f"events.target.{s}") for s in ("achieved", "not_achieved", "no_actual")]
+    statuses = [translate(lang, f"events.target.{s}") for s in ("achieved", "not_achieved", "no_actual", "restricted")]
     tooltip = [
         alt.Tooltip("kpi:N", title=translate(lang, "events.target.kpi")),
         alt.Tooltip("text:N", title=translate(lang, "events.target.actual_vs_target")),
@@ -432,7 +455,7 @@ def targets_chart(targets: pl.DataFrame, lang: str) -> alt.FacetChart:
             color=alt.Color(
                 "status:N",
                 title=translate(lang, "events.target.status"),
-                scale=alt.Scale(domain=statuses, range=[*ACHIEVED_COLOURS, NEUTRAL_COLOUR]),
+                scale=alt.Scale(domain=statuses, range=[*ACHIEVED_COLOURS, NEUTRAL_COLOUR, RESTRICTED_COLOUR]),
             ),
             tooltip=tooltip,
         )
@@ -453,6 +476,15 @@ def targets_chart(targets: pl.DataFrame, lang: str) -> alt.FacetChart:
         )
         .resolve_scale(x="independent")
     )
+
+
+def _target_status(target: dict) -> str:
+    """Catalogue key (events.target.*) of a target's status: withheld, no actual, achieved or not."""
+    if target.get("actual_hidden"):
+        return "restricted"
+    if target["actual"] is None:
+        return "no_actual"
+    return "achieved" if target["achieved"] else "not_achieved"
 
 
 def _target_decimals(value: float) -> int:
@@ -498,9 +530,13 @@ def events_table(events: pl.DataFrame, lang: str) -> pl.DataFrame:
             else number(e["visitors_per_day"], e["visitors_per_day_decimals"]),
             "visitors_per_day_exact": e["visitors_per_day_exact"],
             "participations": e["participations"],
-            "consultee_participations": e["consultee_participations"],
+            "consultee_participations": consultee_text(
+                e["consultee_participations"], e.get("consultees_hidden") and e["kind"] != "exhibition", lang
+            ),
             "unique_participants": e["unique_participants"],
-            "unique_consultees": e["unique_consultees"],
+            "unique_consultees": consultee_text(
+                e["unique_consultees"], e.get("consultees_hidden") and e["kind"] == "workshop", lang
+            ),
         }
         for e in events.iter_rows(named=True)
     ]
@@ -508,7 +544,7 @@ def events_table(events: pl.DataFrame, lang: str) -> pl.DataFrame:
         "kind": pl.String, "title": pl.String, "artist_or_programme": pl.String, "city": pl.String,
         "venue": pl.String, "period": pl.String, "open_days": pl.Int64, "visitors": pl.Int64,
         "visitors_per_day": pl.String, "visitors_per_day_exact": pl.Float64, "participations": pl.Int64,
-        "consultee_participations": pl.Int64, "unique_participants": pl.Int64, "unique_consultees": pl.Int64,
+        "consultee_participations": pl.String, "unique_participants": pl.Int64, "unique_consultees": pl.String,
     }  # fmt: skip
     return pl.DataFrame(rows, schema=schema, orient="row")
 
@@ -526,7 +562,9 @@ def sessions_table(sessions: pl.DataFrame, lang: str) -> pl.DataFrame:
             "venue": s["venue"],
             "city": _city(s, lang),
             "participants": s["participants"],
-            "consultees": s["consultees"],
+            "consultees": consultee_text(
+                s["consultees"], s.get("consultees_hidden") and s["kind"] != "exhibition", lang
+            ),
             "visitors": s["visitors"],
         }
         for s in sessions.iter_rows(named=True)
@@ -534,7 +572,7 @@ def sessions_table(sessions: pl.DataFrame, lang: str) -> pl.DataFrame:
     schema = {
         "date": pl.String, "time": pl.String, "kind": pl.String, "title": pl.String, "seq": pl.Int64,
         "artist_or_programme": pl.String, "venue": pl.String, "city": pl.String, "participants": pl.Int64,
-        "consultees": pl.Int64, "visitors": pl.Int64,
+        "consultees": pl.String, "visitors": pl.Int64,
     }  # fmt: skip
     return pl.DataFrame(rows, schema=schema, orient="row")
 
@@ -582,13 +620,14 @@ def targets_table(targets: pl.DataFrame, lang: str) -> pl.DataFrame:
     for t in targets.iter_rows(named=True):
         unit_key = "events.unit." + UNIT_KEYS[t["unit"]]
         actual = t["actual"]
-        status = "no_actual" if actual is None else "achieved" if t["achieved"] else "not_achieved"
+        status = _target_status(t)
+        shown = translate(lang, "events.restricted") if status == "restricted" else "—"
         rows.append(
             {
                 "kpi": translate(lang, "events.kpi." + t["kpi_code"]),
                 "scope": everyone if t["city_code"] is None else _city(t, lang),
                 "target": translate(lang, unit_key, n=number(t["target_value"], _target_decimals(t["target_value"]))),
-                "actual": translate(lang, unit_key, n=number(actual, t["decimals"])) if actual is not None else "—",
+                "actual": translate(lang, unit_key, n=number(actual, t["decimals"])) if actual is not None else shown,
                 "attainment_pct": t["attainment_pct"],
                 "status": translate(lang, f"events.target.{status}"),
                 "set_by": t["set_by"],

@@ -5,6 +5,8 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
+from dashboard.i18n import translate
+
 
 def phase_chart(phases: pl.DataFrame, lang: str) -> alt.Chart:
     """Bar per city up to the phase it has reached (1 = (ア) … 4 = (エ))."""
@@ -42,3 +44,14 @@ def phase_chart(phases: pl.DataFrame, lang: str) -> alt.Chart:
     bars = base.mark_bar(color="#2e75b6", cornerRadiusEnd=3)
     text = base.mark_text(align="left", dx=4, color="#1f2933").encode(text="label:N")
     return (bars + text).properties(height=alt.Step(34))
+
+
+def city_kpis_download(table: pl.DataFrame, lang: str) -> pl.DataFrame:
+    """The per-city figures for the CSV: a consultee figure withheld from the viewer reads as the notice, not a blank."""
+    notice = translate(lang, "home.restricted")
+    return table.with_columns(
+        pl.when(pl.col("consultees_hidden"))
+        .then(pl.lit(notice))
+        .otherwise(pl.col("workshop_consultee_participations").cast(pl.String))
+        .alias("workshop_consultee_participations")
+    ).drop("consultees_hidden")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import data, state
+from dashboard import auth, data, state
 from dashboard.charts import activity as charts
-from dashboard.downloads import csv_bytes
+from dashboard.downloads import csv_bytes, download_button
 from dashboard.format import number
 from warehouse import query
 from warehouse.query import activity
@@ -22,7 +22,7 @@ t = state.t
 con = data.connection()
 city = state.city()
 lang = state.lang()
-viewer = query.PUBLIC
+viewer = auth.viewer()
 
 
 def show_table(frame: pl.DataFrame, columns: dict[str, str], name: str) -> None:
@@ -30,13 +30,15 @@ def show_table(frame: pl.DataFrame, columns: dict[str, str], name: str) -> None:
     shown = frame.select(list(columns)).rename({field: t(key) if key else field for field, key in columns.items()})
     with st.expander(t("activity.table")):
         st.dataframe(shown, hide_index=True, width="stretch")
-    st.download_button(
+    download_button(
         t("activity.download"),
         data=csv_bytes(shown),
         file_name=f"tsunagari_{name}.csv",
         mime="text/csv",
-        on_click="ignore",
+        what=name,
+        rows=shown.height,
         key=f"activity_download_{name}",
+        filters=audit_filters,
     )
 
 
@@ -65,6 +67,7 @@ chosen_intents = state.localized_multiselect(
     t("activity.filter_pf_intent"), intent_names, intent_names.__getitem__, FILTER_PF_INTENT, container=right
 )
 filters = activity.ActivityFilter(city_code=city, legal_forms=tuple(chosen_forms), pf_intents=tuple(chosen_intents))
+audit_filters = {"legal_form": list(chosen_forms), "pf_intent": list(chosen_intents)}
 n = activity.respondents(con, filters, viewer)
 figure.metric(t("activity.n_label"), f"N={n}", help=t("activity.n_help"))
 st.caption(t("activity.filter_note"))
@@ -207,13 +210,17 @@ else:
         st.caption(t("activity.non_respondents_caption", n=number(missing.height)))
         if viewer.role not in activity.CONTACT_ROLES:
             st.caption(t("activity.contacts_masked"))
+        elif viewer.role == "city_manager":
+            st.caption(t("activity.contacts_own_city"))
         follow_up = missing.rename({c: t(f"activity.col.{c}") for c in missing.columns})
         st.dataframe(follow_up, hide_index=True, width="stretch")
-        st.download_button(
+        download_button(
             t("activity.download"),
             data=csv_bytes(follow_up),
             file_name="tsunagari_non_respondents.csv",
             mime="text/csv",
-            on_click="ignore",
+            what="non_respondents",
+            rows=follow_up.height,
             key="activity_download_non_respondents",
+            filters=audit_filters,
         )

@@ -12,10 +12,10 @@ import os
 import polars as pl
 import streamlit as st
 
-from dashboard import data, state
+from dashboard import auth, data, state
 from dashboard.charts import coverage as charts
 from dashboard.charts import map as map_charts
-from dashboard.downloads import csv_bytes
+from dashboard.downloads import csv_bytes, download_button
 from dashboard.format import number
 from warehouse import query
 from warehouse.query import coverage
@@ -35,7 +35,7 @@ t = state.t
 con = data.connection()
 city = state.city()
 lang = state.lang()
-viewer = query.PUBLIC
+viewer = auth.viewer()
 
 # Streamlit drops a widget's value on a page that does not draw it; re-assigning keeps the choices.
 for key in (RADIUS_KEY, INTERESTED_KEY):
@@ -61,12 +61,13 @@ def table(frame: pl.DataFrame, columns: dict[str, str], name: str, key: str) -> 
     """The frame's columns under translated labels (field → coverage.col key), and the CSV of exactly that table."""
     shown = frame.select(list(columns)).rename({field: t(f"coverage.col.{label}") for field, label in columns.items()})
     st.dataframe(shown, hide_index=True, width="stretch", key=f"{key}_table")
-    st.download_button(
+    download_button(
         t("coverage.download"),
         data=csv_bytes(shown),
         file_name=f"tsunagari_{name}.csv",
         mime="text/csv",
-        on_click="ignore",
+        what=name,
+        rows=shown.height,
         key=f"{key}_download",
     )
 
@@ -86,9 +87,9 @@ if st.session_state.get(LAST_CITY_KEY, "") != (city or ""):
     if city is not None:
         choose(CELL_CITY_KEY, city)
 
-basis = state.localized_selectbox(
-    t("coverage.basis"), list(coverage.BASES), lambda code: t(f"coverage.bases.{code}"), BASIS_KEY
-)
+# Labels are resolved now, in this run's language (format_func may be called after the run).
+basis_names = {code: t(f"coverage.bases.{code}") for code in coverage.BASES}
+basis = state.localized_selectbox(t("coverage.basis"), list(basis_names), basis_names.__getitem__, BASIS_KEY)
 matrix = coverage.form_matrix(con, basis, lang, viewer)
 answering = coverage.answering_with_forms(con, viewer)
 reach = coverage.reach_summary(con, lang, viewer)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import data, state
+from dashboard import auth, data, state
 from dashboard.charts import events as charts
-from dashboard.downloads import csv_bytes
+from dashboard.downloads import csv_bytes, download_button
 from dashboard.format import number
 from warehouse import query
 from warehouse.query import events as events_query
@@ -16,23 +16,29 @@ t = state.t
 con = data.connection()
 city = state.city()
 lang = state.lang()
+viewer = auth.viewer()
 
 cities = query.cities(con)
 scope = t("app.all_cities") if city is None else cities.filter(cities["code"] == city)[query.NAME_COLUMN[lang]][0]
-kpis = events_query.kpis(con, city)
-joint = kpis if city is None else events_query.kpis(con, None)
-events = events_query.events(con, city)
-sessions = events_query.sessions(con, city)
-answers = events_query.survey_answers(con, city)
-comments = events_query.comments(con, city)
-contracts = events_query.contracts(con)
-targets = events_query.targets(con, city)
+kpis = events_query.kpis(con, city, viewer)
+joint = kpis if city is None else events_query.kpis(con, None, viewer)
+events = events_query.events(con, city, viewer)
+sessions = events_query.sessions(con, city, viewer)
+answers = events_query.survey_answers(con, city, viewer)
+comments = events_query.comments(con, city, viewer)
+contracts = events_query.contracts(con, viewer)
+targets = events_query.targets(con, city, viewer)
 held = {"exhibition": kpis["exhibitions"], "workshop": kpis["workshops"], "symposium": kpis["symposia"]}
 
 
 def people(value: float | None) -> str:
     """A head count with its unit, or — when the scope held no event of the kind."""
     return "—" if value is None else t("events.unit.people", n=number(value))
+
+
+def consultee_people(value: float | None) -> str:
+    """A consultee head count, or the restricted notice when this viewer may not see it."""
+    return t("events.restricted") if kpis["consultees_hidden"] else people(value)
 
 
 def table(frame: pl.DataFrame, key: str) -> None:
@@ -79,13 +85,15 @@ more = st.columns(4)
 if held["workshop"]:
     more[0].metric(
         t("events.kpi.workshop_consultee_participations"),
-        people(kpis["workshop_consultee_participations"]),
-        help=t("events.help.consultee_share", pct=number(kpis["workshop_consultee_share_pct"], 1)),
+        consultee_people(kpis["workshop_consultee_participations"]),
+        help=t("events.help.restricted")
+        if kpis["consultees_hidden"]
+        else t("events.help.consultee_share", pct=number(kpis["workshop_consultee_share_pct"], 1)),
     )
     more[1].metric(
         t("events.kpi.workshop_unique_consultees"),
-        people(kpis["workshop_unique_consultees"]),
-        help=t("events.def.unique_consultees"),
+        consultee_people(kpis["workshop_unique_consultees"]),
+        help=t("events.help.restricted") if kpis["consultees_hidden"] else t("events.def.unique_consultees"),
     )
 if kpis["survey_positive_pct"] is not None:
     more[2].metric(
@@ -108,12 +116,13 @@ else:
     with st.expander(t("events.sessions_expander", n=sessions.height)):
         session_table = charts.sessions_table(sessions, lang)
         table(session_table, "sessions_table")
-        st.download_button(
+        download_button(
             t("events.download"),
             data=csv_bytes(session_table.rename({c: t(f"events.col.{c}") for c in session_table.columns})),
             file_name="tsunagari_event_sessions.csv",
             mime="text/csv",
-            on_click="ignore",
+            what="event_sessions",
+            rows=session_table.height,
         )
 
 st.subheader(t("events.exhibition"))

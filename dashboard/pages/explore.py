@@ -9,7 +9,13 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, state
-from dashboard.downloads import XLSX_MAX_ROWS, csv_from_batches, parquet_from_batches, xlsx_from_batches
+from dashboard.downloads import (
+    XLSX_MAX_ROWS,
+    csv_from_batches,
+    download_button,
+    parquet_from_batches,
+    xlsx_from_batches,
+)
 from dashboard.format import date_label, number
 from warehouse import exports, query
 from warehouse.query import explore
@@ -331,52 +337,74 @@ st.caption(t("explore.share"))
 
 st.subheader(t("explore.downloads"))
 st.caption(t("explore.downloads_help"))
+# The view as the audit log records it with a download: the dataset, its columns, sort and filters (as in the URL).
+audit_view = {
+    "dataset": name,
+    "columns": list(view.columns),
+    "sort": view.sort,
+    "descending": view.descending,
+    "filters": {column: explore.encode_filter(chosen.column(column), rule) for column, rule in view.filters},
+}
 buttons = st.columns(3)
-buttons[0].download_button(
+# Deferred downloads (data is a callable): nothing is generated until the click, then batch by batch.
+download_button(
     t("explore.csv"),
     data=lambda: csv_from_batches(explore.stream(con, view)),
     file_name=f"{name}.csv",
     mime="text/csv",
-    on_click="ignore",
+    what=name,
+    rows=matching,
+    filters=audit_view,
+    container=buttons[0],
     icon=":material/download:",
 )
 too_large = matching > XLSX_MAX_ROWS
-buttons[1].download_button(
+download_button(
     t("explore.xlsx"),
     data=lambda: xlsx_from_batches(explore.stream(con, view), sheet=name),
     file_name=f"{name}.xlsx",
     mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    on_click="ignore",
+    what=name,
+    rows=matching,
+    filters=audit_view,
+    container=buttons[1],
     disabled=too_large,
     help=t("explore.xlsx_too_large", limit=number(XLSX_MAX_ROWS)) if too_large else t("explore.xlsx_help"),
     icon=":material/download:",
 )
-buttons[2].download_button(
+download_button(
     t("explore.parquet"),
     data=lambda: parquet_from_batches(explore.stream(con, view)),
     file_name=f"{name}.parquet",
     mime="application/vnd.apache.parquet",
-    on_click="ignore",
+    what=name,
+    rows=matching,
+    filters=audit_view,
+    container=buttons[2],
     icon=":material/download:",
 )
 
 st.subheader(t("explore.open_title"))
 st.markdown(t("explore.open_body"))
 open_buttons = st.columns(2)
-open_buttons[0].download_button(
+download_button(
     t("explore.hsds"),
     data=lambda: exports.hsds_zip(con),
     file_name="tsunagari_hsds_3.1.zip",
     mime="application/zip",
-    on_click="ignore",
+    what="hsds_3.1",
+    action="export",
+    container=open_buttons[0],
     icon=":material/folder_zip:",
 )
-open_buttons[1].download_button(
+download_button(
     t("explore.geojson"),
     data=lambda: exports.geojson_bytes(con),
     file_name="tsunagari_locations.geojson",
     mime="application/geo+json",
-    on_click="ignore",
+    what="locations_geojson",
+    action="export",
+    container=open_buttons[1],
     icon=":material/map:",
 )
 st.caption(t("explore.cli"))

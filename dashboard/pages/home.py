@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, state
+from dashboard import auth, data, state
 from dashboard.charts import home as charts
-from dashboard.downloads import csv_bytes
+from dashboard.downloads import csv_bytes, download_button
 from dashboard.format import date_label, number
 from warehouse import query
 
@@ -14,10 +14,11 @@ t = state.t
 con = data.connection()
 city = state.city()
 lang = state.lang()
+viewer = auth.viewer()
 
-kpis = query.home_kpis(con, city)
-phases = query.city_phases(con)
-run = query.latest_run(con)
+kpis = query.home_kpis(con, city, viewer)
+phases = query.city_phases(con, viewer)
+run = query.latest_run(con, viewer)
 cities = query.cities(con)
 scope = t("app.all_cities") if city is None else cities.filter(cities["code"] == city)[
     "name_ja" if lang == "ja" else "name_en"
@@ -52,13 +53,14 @@ events[2].metric(
 )
 events[3].metric(t("home.symposium"), t("unit.people", n=number(kpis["symposium_participants"])))
 
-table = query.city_kpis_table(con, lang)
-st.download_button(
+table = charts.city_kpis_download(query.city_kpis_table(con, lang, viewer), lang)
+download_button(
     t("home.download"),
     data=csv_bytes(table.rename({c: t(f"kpi.{c}") for c in table.columns})),
     file_name="tsunagari_kpis.csv",
     mime="text/csv",
-    on_click="ignore",
+    what="city_kpis",
+    rows=table.height,
 )
 
 st.subheader(t("home.phase"))

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import streamlit as st
 
-from dashboard import data, state
+from dashboard import auth, data, state
 from dashboard.charts import progress as charts
-from dashboard.downloads import csv_bytes
+from dashboard.downloads import csv_bytes, download_button
 from dashboard.format import date_label
 from warehouse import operations as ops
 from warehouse.query import progress as query
@@ -36,7 +36,9 @@ status_names = dict(zip(status_table["code"], status_table[name], strict=True))
 
 
 def configured_manager() -> tuple[ops.Manager | None, ops.ManagerConfigError | None]:
-    """The manager from the environment or .streamlit/secrets.toml, or the reason the setting is unusable."""
+    """A signed-in city manager (their own city), else the manager from the environment or .streamlit/secrets.toml."""
+    if viewer.role == "city_manager" and viewer.city_code:
+        return ops.Manager(viewer.identity or viewer.city_code, viewer.city_code), None
     try:
         section = st.secrets.get("manager")
     except FileNotFoundError:
@@ -47,6 +49,7 @@ def configured_manager() -> tuple[ops.Manager | None, ops.ManagerConfigError | N
         return None, problem
 
 
+viewer = auth.viewer()
 manager, manager_problem = configured_manager()
 
 
@@ -155,7 +158,7 @@ else:
     if submitted:
         update = ops.ProgressUpdate(manager.city_code, step_code, status, start, end, note)
         try:
-            event_id = ops.record_progress_event(update, manager, baseline=full_grid)
+            event_id = ops.record_progress_event(update, manager, baseline=full_grid, viewer=viewer)
         except ops.ValidationError as error:
             show_errors(slots, error.errors)
             if "step" not in error.errors:
@@ -200,16 +203,17 @@ if manager is not None:
         summary = st.empty()
         noted_on = st.date_input(t("progress.note_date"), value=today, max_value=today, key="pf_note_date")
         slots = {"noted_on": st.empty()}
-        kind = state.localized_selectbox(
-            t("progress.note_kind"), list(ops.NOTE_KINDS), lambda code: t(f"progress.kind.{code}"), key="pf_note_kind"
-        )
+        kind_names = {code: t(f"progress.kind.{code}") for code in ops.NOTE_KINDS}
+        kind = state.localized_selectbox(t("progress.note_kind"), list(kind_names), kind_names.__getitem__, key="pf_note_kind")
         slots["kind"] = st.empty()
         text = st.text_area(t("progress.note_text"), key="pf_note_text")
         slots["text"] = st.empty()
         submitted = st.form_submit_button(t("progress.note_submit"), type="primary", key="pf_note_submit")
     if submitted:
         try:
-            event_id = ops.record_note_event(ops.NoteUpdate(manager.city_code, noted_on, kind, text), manager)
+            event_id = ops.record_note_event(
+                ops.NoteUpdate(manager.city_code, noted_on, kind, text), manager, viewer=viewer
+            )
         except ops.ValidationError as error:
             summary.error(t("progress.not_saved"))
             show_errors(slots, error.errors)
@@ -222,10 +226,11 @@ st.caption(t("progress.history_caption"))
 history = charts.history_table(query.progress_history(grid, events), status_table, lang)
 labels = {column: t(f"progress.col.{column}") for column in history.columns}
 st.dataframe(history, hide_index=True, width="stretch", column_config=labels)
-st.download_button(
+download_button(
     t("progress.history_download"),
     data=csv_bytes(history.rename(labels)),
     file_name="tsunagari_pf_history.csv",
     mime="text/csv",
-    on_click="ignore",
+    what="pf_history",
+    rows=history.height,
 )

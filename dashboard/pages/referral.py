@@ -11,8 +11,9 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from dashboard import data, state
+from dashboard import auth, data, state
 from dashboard.charts import referral as charts
+from dashboard.downloads import download_button
 from dashboard.format import date_label, number
 from dashboard.referral_sheet import build_sheet
 from warehouse import query
@@ -23,12 +24,14 @@ POINT_KEY = "referral_point"  # the lattice point last clicked (this session onl
 RESULTS_KEY = "referral_results"
 RESULTS_IDS_KEY = "referral_results_ids"  # the listed organisations; ticks are cleared when they change
 UNKNOWN_CITY = "unknown"
+METHOD_KEY = "referral_method"
+TOWN_KEY = "referral_town"
 
 t = state.t
 con = data.connection()
 city = state.city()
 lang = state.lang()
-viewer = query.PUBLIC
+viewer = auth.viewer()
 today = dt.date.today()
 
 cities = query.cities(con)
@@ -47,27 +50,31 @@ targets = referral.need_terms(con, "target", lang, viewer)
 content_labels = {row["id"]: f"{row['group_label']} › {row['label']}" for row in contents.iter_rows(named=True)}
 form_labels = dict(zip(forms["id"], forms["label"], strict=True))
 target_labels = dict(zip(targets["id"], targets["label"], strict=True))
+# The terms' labels follow the language: localized widgets keep the chosen ids across a switch.
 left, right = st.columns(2)
-left.multiselect(
+state.localized_multiselect(
     t("referral.contents"),
-    options=list(content_labels),
-    format_func=content_labels.__getitem__,
-    key="referral_contents",
+    list(content_labels),
+    content_labels.__getitem__,
+    "referral_contents",
+    container=left,
     placeholder=t("referral.choose"),
 )
-right.multiselect(
+state.localized_multiselect(
     t("referral.forms"),
-    options=list(form_labels),
-    format_func=form_labels.__getitem__,
-    key="referral_forms",
+    list(form_labels),
+    form_labels.__getitem__,
+    "referral_forms",
+    container=right,
     placeholder=t("referral.choose"),
 )
 left, right = st.columns([3, 1])
-left.multiselect(
+state.localized_multiselect(
     t("referral.targets"),
-    options=list(target_labels),
-    format_func=target_labels.__getitem__,
-    key="referral_targets",
+    list(target_labels),
+    target_labels.__getitem__,
+    "referral_targets",
+    container=left,
     placeholder=t("referral.choose"),
 )
 age = right.number_input(
@@ -91,27 +98,37 @@ if towns.is_empty():
     st.info(t("referral.no_reference"), icon=":material/info:")
     method = "map"
 else:
+    # Streamlit keeps a radio's value by its shown label too: one widget key per language, as
+    # state.localized_selectbox does, seeded from the language-neutral value.
+    methods = {code: t(f"referral.method.{code}") for code in ("town", "address", "map")}
+    if st.session_state.get(f"{METHOD_KEY}__{lang}") not in methods:
+        st.session_state[f"{METHOD_KEY}__{lang}"] = st.session_state.get(METHOD_KEY, "town")
     method = st.radio(
         t("referral.method_label"),
-        options=["town", "address", "map"],
-        format_func=lambda code: t(f"referral.method.{code}"),
-        key="referral_method",
+        options=list(methods),
+        format_func=methods.__getitem__,
+        key=f"{METHOD_KEY}__{lang}",
         horizontal=True,
     )
+    st.session_state[METHOD_KEY] = method
 # The sidebar's city comes first in the town list; the search itself always covers all four cities.
 ordered = towns.with_columns(own=pl.col("city_code") == (city or "")).sort("own", descending=True, maintain_order=True)
 town_labels = {row["id"]: f"{row['city']}　{row['name']}" for row in ordered.iter_rows(named=True)}
 origin: referral.Origin | None = None
 origin_label = ""
 if method == "town":
+    # The labels carry the city's name in the UI language: one widget key per language (None = not chosen yet).
+    if st.session_state.get(f"{TOWN_KEY}__{lang}") not in town_labels:
+        chosen_town = st.session_state.get(TOWN_KEY)
+        st.session_state[f"{TOWN_KEY}__{lang}"] = chosen_town if chosen_town in town_labels else None
     town_id = st.selectbox(
         t("referral.town"),
         options=list(town_labels),
         format_func=town_labels.__getitem__,
-        index=None,
-        key="referral_town",
+        key=f"{TOWN_KEY}__{lang}",
         placeholder=t("referral.town_placeholder"),
     )
+    st.session_state[TOWN_KEY] = town_id
     if town_id is not None:
         row = referral.town(con, town_id, viewer)
         origin = referral.Origin(row["latitude"], row["longitude"], row["city_code"])
@@ -140,13 +157,14 @@ else:
     if point is not None:
         near = referral.nearest_town(con, point["latitude"], point["longitude"], viewer)
         guess = near["city_code"] if near else (city or UNKNOWN_CITY)
-        options = [UNKNOWN_CITY, *city_names]
-        resident_city = st.selectbox(
+        resident_labels = {UNKNOWN_CITY: t("referral.city_unknown"), **city_names}
+        click_city_key = f"referral_click_city_{point['id']}"
+        st.session_state.setdefault(click_city_key, guess)
+        resident_city = state.localized_selectbox(
             t("referral.resident_city"),
-            options=options,
-            index=options.index(guess),
-            format_func=lambda code: t("referral.city_unknown") if code == UNKNOWN_CITY else city_names[code],
-            key=f"referral_click_city_{point['id']}",
+            list(resident_labels),
+            resident_labels.__getitem__,
+            click_city_key,
             help=t("referral.resident_city_help"),
         )
         origin = referral.Origin(
@@ -279,12 +297,13 @@ else:
         horizontal=True,
     )
     sheet = build_sheet(referral.contacts(con, picked, sheet_lang, viewer).to_dicts(), notes, sheet_lang, today, issuer)
-    st.download_button(
+    download_button(
         t("referral.download"),
         data=sheet.encode("utf-8"),
         file_name=f"tsunagari_referral_{today:%Y%m%d}.html",
         mime="text/html",
-        on_click="ignore",
+        what="referral_sheet",
+        rows=len(picked),
         key="referral_sheet_download",
         icon=":material/print:",
     )

@@ -7,6 +7,7 @@ list puts its organisations first. Filtering by city is the 所在市 facet.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -14,9 +15,9 @@ import re
 import polars as pl
 import streamlit as st
 
-from dashboard import data, state
+from dashboard import auth, data, state
 from dashboard.charts import map as charts
-from dashboard.downloads import csv_bytes
+from dashboard.downloads import csv_bytes, download_button
 from dashboard.format import date_label, number
 from warehouse import kml, query
 from warehouse.query import directory
@@ -43,7 +44,7 @@ t = state.t
 con = data.connection()
 city = state.city()
 lang = state.lang()
-viewer = query.PUBLIC
+viewer = auth.viewer()
 today = dt.date.today()
 
 
@@ -95,12 +96,15 @@ def keep_valid(facet: str, options: list[str]) -> None:
 def facet_multiselect(column, facet: str, counts: pl.DataFrame, options: list[str], **extra) -> None:
     """A multiselect whose options show how many organisations each would give."""
     rows = counts.filter(pl.col("facet") == facet)
-    label = dict(zip(rows["code"], rows["label"], strict=True))
-    orgs = dict(zip(rows["code"], rows["orgs"], strict=True))
+    # Labels are resolved now, in this run's language (format_func may be called after the run).
+    shown = {
+        code: t("map.option", label=label, n=number(orgs))
+        for code, label, orgs in rows.select("code", "label", "orgs").iter_rows()
+    }
     column.multiselect(
         t(f"map.{facet}"),
         options=options,
-        format_func=lambda code: t("map.option", label=label[code], n=number(orgs[code])),
+        format_func=shown.__getitem__,
         key=FILTER_KEYS[facet],
         placeholder=t("map.filter_placeholder"),
         **extra,
@@ -162,10 +166,14 @@ with st.expander(t("map.filters"), expanded=True):
     facet_multiselect(third, "pf_intent", counts, codes("pf_intent"))
     survey_counts = dict(counts.filter(pl.col("facet") == "survey").select("code", "orgs").iter_rows())
     survey_counts[ALL] = sum(survey_counts.values())
+    survey_labels = {
+        code: t("map.option", label=t(f"map.survey_options.{code}"), n=number(survey_counts[code]))
+        for code in (ALL, *directory.SURVEY_STATUSES)
+    }
     st.radio(
         t("map.survey"),
-        options=[ALL, *directory.SURVEY_STATUSES],
-        format_func=lambda code: t("map.option", label=t(f"map.survey_options.{code}"), n=number(survey_counts[code])),
+        options=list(survey_labels),
+        format_func=survey_labels.__getitem__,
         key=FILTER_KEYS["survey"],
         horizontal=True,
     )
@@ -173,6 +181,8 @@ with st.expander(t("map.filters"), expanded=True):
     st.caption(t("map.shared_note"))
 
 rows = directory.organisations(con, filters, lang, today, viewer)
+# The facets as the audit log records them with a download (only those set).
+audit_filters = {facet: list(codes) for facet, codes in dataclasses.asdict(filters).items() if codes}
 total = directory.mapped_total(con, viewer)
 figures = st.columns(3)
 figures[0].metric(t("map.shown"), t("map.shown_value", n=number(rows.height), total=number(total)))
@@ -254,10 +264,13 @@ else:
 st.subheader(t("map.detail"))
 names = dict(zip(rows["organization_id"], rows["name"], strict=True))
 row_city = dict(zip(rows["organization_id"], rows["city"], strict=True))
+pick_labels = {NONE: t("map.pick_none")} | {
+    code: t("map.pick_label", name=names[code], city=row_city[code]) for code in ids
+}
 st.selectbox(
     t("map.pick"),
-    options=[NONE, *ids],
-    format_func=lambda code: t("map.pick_none") if code == NONE else t("map.pick_label", name=names[code], city=row_city[code]),
+    options=list(pick_labels),
+    format_func=pick_labels.__getitem__,
     key=ORG_KEY,
     help=t("map.pick_help"),
 )
@@ -308,13 +321,15 @@ if not rows.is_empty():
             pl.col("stale").alias(t("map.col.stale")),
         )
         st.dataframe(table, hide_index=True, width="stretch")
-        st.download_button(
+        download_button(
             t("map.download_csv"),
             data=csv_bytes(table),
             file_name="tsunagari_resource_map.csv",
             mime="text/csv",
-            on_click="ignore",
+            what="resource_map",
+            rows=table.height,
             key="map_download_csv",
+            filters=audit_filters,
         )
 
     st.subheader(t("map.exports"))
@@ -326,29 +341,41 @@ if not rows.is_empty():
         kml.directory_layers(rows, legend, popup_labels),
     )
     kml_column, kmz_column, geojson_column = st.columns(3)
-    kml_column.download_button(
+    download_button(
         t("map.download_kml"),
         data=document,
         file_name="tsunagari_resource_map.kml",
         mime="application/vnd.google-earth.kml+xml",
-        on_click="ignore",
+        what="resource_map_kml",
+        rows=rows.height,
         key="map_download_kml",
+        action="export",
+        filters=audit_filters,
+        container=kml_column,
     )
-    kmz_column.download_button(
+    download_button(
         t("map.download_kmz"),
         data=kml.kmz_bytes(document),
         file_name="tsunagari_resource_map.kmz",
         mime="application/vnd.google-earth.kmz",
-        on_click="ignore",
+        what="resource_map_kmz",
+        rows=rows.height,
         key="map_download_kmz",
+        action="export",
+        filters=audit_filters,
+        container=kmz_column,
     )
-    geojson_column.download_button(
+    download_button(
         t("map.download_geojson"),
         data=kml.geojson_bytes(kml.directory_features(rows.drop("colour_label", "verified_label"))),
         file_name="tsunagari_resource_map.geojson",
         mime="application/geo+json",
-        on_click="ignore",
+        what="resource_map_geojson",
+        rows=rows.height,
         key="map_download_geojson",
+        action="export",
+        filters=audit_filters,
+        container=geojson_column,
     )
 
 # Keep this run's final choices (a pin picked on the map, categories dropped with their field).

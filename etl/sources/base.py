@@ -129,7 +129,6 @@ TABLE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "start_time": pl.Time,
         "end_time": pl.Time,
         "participants": pl.Int32,
-        "consultees": pl.Int32,
         "visitors": pl.Int32,
     },
     "event_survey_result": {
@@ -189,6 +188,7 @@ TABLE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     },
     "pii.event_participant": {"participant_id": pl.String, "name": pl.String, "is_consultee": pl.Boolean},
     "pii.event_attendance": {"participant_id": pl.String, "session_id": pl.String},
+    "pii.event_session_consultees": {"session_id": pl.String, "consultees": pl.Int32},
 }
 
 REQUIRED = "必須項目が空です (required value is missing)"

@@ -62,6 +62,7 @@ SHEETS = {
 KINDS = {"展示": "exhibition", "ワークショップ": "workshop", "シンポジウム": "symposium"}
 CONSULTEE = {"相談者": True, "一般": False}
 UNKNOWN_EVENT = "未登録のイベントID (unknown event id)"
+MORE_CONSULTEES = "相談者数が参加者数を超えています (more consultees than participants)"
 
 
 def extract(path: Path) -> pl.DataFrame:
@@ -119,6 +120,7 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
             "contract",
             "pii.event_participant",
             "pii.event_attendance",
+            "pii.event_session_consultees",
         )
     }
     quarantine: list[dict[str, Any]] = []
@@ -165,9 +167,17 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
             "consultees": check.get("うち相談者数", parse_count, check="normalise.count"),
             "visitors": check.get("来場者数", parse_count, check="normalise.count"),
         }
+        # うち相談者数 is sensitive: it goes to pii.event_session_consultees, never to event_session.
+        consultees = session.pop("consultees")
+        if check.ok and None not in (consultees, session["participants"]) and consultees > session["participants"]:
+            check.fail("うち相談者数", row["うち相談者数"], MORE_CONSULTEES, "rule.consultees_within_participants")
         _duplicate(check, "回", session["id"], sessions, "開催回", "session")
         if check.ok:
             out["event_session"].append(session | check.lineage)
+            if consultees is not None:
+                out["pii.event_session_consultees"].append(
+                    {"session_id": session["id"], "consultees": consultees} | check.lineage
+                )
         quarantine.extend(check.problems)
 
     participants: set[str] = set()

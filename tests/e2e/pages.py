@@ -94,4 +94,11 @@ PAGES: tuple[PageCase, ...] = (
         chart='[data-testid="stDataFrame"] canvas',
         role="analyst",
     ),
+    PageCase(
+        title="データ取込",
+        url_path="upload",
+        key_texts=("データ取込", "1. ファイルを選ぶ", "試験取込（ドライラン）", "3. 送信の記録", "4. 以前のデータに戻す（管理者）"),
+        chart=None,
+        role="admin",
+    ),
 )  # fmt: skip

@@ -74,7 +74,6 @@ def test_happy_path(tmp_path, ctx):
             "start_time": dt.time(14, 0),
             "end_time": dt.time(16, 0),
             "participants": 2,
-            "consultees": 1,
             "visitors": None,
             **at("開催回", 2),
         },
@@ -86,7 +85,6 @@ def test_happy_path(tmp_path, ctx):
             "start_time": dt.time(14, 0),
             "end_time": dt.time(17, 0),
             "participants": 1,
-            "consultees": 0,
             "visitors": None,
             **at("開催回", 3),
         },
@@ -98,11 +96,16 @@ def test_happy_path(tmp_path, ctx):
             "start_time": dt.time(9, 0),
             "end_time": dt.time(17, 0),
             "participants": None,
-            "consultees": None,
             "visitors": 1234,
             **at("開催回", 4),
         },
     ]
+    # うち相談者数 is sensitive: it is kept apart, and only where the sheet gives it (not for the exhibition day).
+    assert t["pii.event_session_consultees"].to_dicts() == [
+        {"session_id": "WS-1-1", "consultees": 1, **at("開催回", 2)},
+        {"session_id": "WS-1-2", "consultees": 0, **at("開催回", 3)},
+    ]
+    assert "consultees" not in t["event_session"].columns
     assert t["pii.event_participant"].to_dicts() == [
         {"participant_id": "P001", "name": "見本 一郎", "is_consultee": True, **at("参加者名簿", 2)},
         {"participant_id": "P002", "name": "見本 二郎", "is_consultee": False, **at("参加者名簿", 3)},
@@ -163,7 +166,7 @@ def test_bad_rows_are_quarantined_and_the_rest_loads(tmp_path, ctx):
     sheets[events.PARTICIPANTS].append(["P001", "見本 三郎", "関係者"])
     sheets[events.CONTRACTS].append(["C-RES", "調査", "一般社団法人X", "¥299,000", "令和7年2月", "令和6年12月"])
     result = run(tmp_path, ctx, sheets)
-    assert [t.height for t in result.tables.values()] == [2, 3, 2, 1, 1, 2, 3]
+    assert [t.height for t in result.tables.values()] == [2, 3, 2, 1, 1, 2, 3, 2]
     assert result.quarantine.select("sheet", "row_number", "column_name", "value", "reason", "check_name").rows() == [
         (
             "イベント",
@@ -217,6 +220,30 @@ def test_end_before_start_and_duplicates(tmp_path, ctx):
         ("出欠", 5, "回", "未登録の開催回です (unknown session)"),
         ("出欠", 6, "参加者ID", "出欠が重複しています (duplicate attendance)"),
         ("アンケート集計", 4, "選択肢", "選択肢が重複しています (duplicate survey choice)"),
+    ]
+
+
+def test_more_consultees_than_participants_sets_the_session_aside(tmp_path, ctx):
+    sheets = events_sheets()
+    sheets[events.SESSIONS].append(["WS-1", 3, "2025-01-20", None, None, 2, "３", None])
+    sheets[events.SESSIONS].append(["WS-1", 4, "2025-01-21", None, None, None, 5, None])
+    result = run(tmp_path, ctx, sheets)
+    assert result.quarantine.select("sheet", "row_number", "column_name", "value", "reason", "check_name").rows() == [
+        (
+            "開催回",
+            5,
+            "うち相談者数",
+            "３",
+            "相談者数が参加者数を超えています (more consultees than participants)",
+            "rule.consultees_within_participants",
+        ),
+    ]
+    # Neither half of the bad row loads; a count without 参加者数 cannot be checked and is kept.
+    assert result.tables["event_session"]["id"].to_list() == ["WS-1-1", "WS-1-2", "EX-1-1", "WS-1-4"]
+    assert result.tables["pii.event_session_consultees"].select("session_id", "consultees").rows() == [
+        ("WS-1-1", 1),
+        ("WS-1-2", 0),
+        ("WS-1-4", 5),
     ]
 
 

@@ -31,7 +31,6 @@ create table event_session (
     start_time time,
     end_time time,
     participants integer,
-    consultees integer,
     visitors integer
 );
 comment on table event_session is '開催回: one row per workshop session, symposium, or exhibition open day';
@@ -42,7 +41,6 @@ comment on column event_session.session_date is '開催日';
 comment on column event_session.start_time is '開始時刻';
 comment on column event_session.end_time is '終了時刻';
 comment on column event_session.participants is '参加者数 (people taking part; workshops and symposium)';
-comment on column event_session.consultees is 'うち相談者数: participants who are consultees of the cities'' support services';
 comment on column event_session.visitors is '来場者数 (exhibition visitors that day)';
 
 create table event_survey_result (

@@ -46,3 +46,11 @@ create table pii.event_attendance (
 comment on table pii.event_attendance is '個人情報: who attended which workshop session';
 comment on column pii.event_attendance.participant_id is 'pii.event_participant.participant_id';
 comment on column pii.event_attendance.session_id is 'event_session.id';
+
+create table pii.event_session_consultees (
+    session_id varchar primary key,
+    consultees integer not null
+);
+comment on table pii.event_session_consultees is '個人情報: うち相談者数 per session (sensitive: participants who are consultees of the cities'' support services)';
+comment on column pii.event_session_consultees.session_id is 'event_session.id';
+comment on column pii.event_session_consultees.consultees is 'うち相談者数: participants who are consultees of the cities'' support services (≤ event_session.participants)';

@@ -9,7 +9,6 @@
 --   exhibition_open_days      exhibition open days at venues in the city
 --   workshop_participations   workshop participants summed over sessions (one person, several sessions = several)
 --   workshop_unique_participants  distinct people over the workshop sessions held in the city
---   workshop_consultee_participations  participations by consultees (相談者)
 --   symposium_participants    symposium attendance
 with
 
@@ -50,7 +49,6 @@ sessions as (
         coalesce(sum(s.visitors) filter (where e.kind = 'exhibition'), 0) as exhibition_visitors,
         count(*) filter (where e.kind = 'exhibition') as exhibition_open_days,
         coalesce(sum(s.participants) filter (where e.kind = 'workshop'), 0) as workshop_participations,
-        coalesce(sum(s.consultees) filter (where e.kind = 'workshop'), 0) as workshop_consultee_participations,
         coalesce(sum(s.participants) filter (where e.kind = 'symposium'), 0) as symposium_participants
     from event_session as s
     join event as e on e.id = s.event_id
@@ -87,7 +85,6 @@ final as (
         coalesce(s.exhibition_open_days, 0) as exhibition_open_days,
         coalesce(s.workshop_participations, 0) as workshop_participations,
         coalesce(u.workshop_unique_participants, 0) as workshop_unique_participants,
-        coalesce(s.workshop_consultee_participations, 0) as workshop_consultee_participations,
         coalesce(s.symposium_participants, 0) as symposium_participants
     from cities as c
     left join orgs as o on o.city_code is not distinct from c.city_code

@@ -11,9 +11,6 @@
 --   workshop_sessions         workshop sessions held (開催回)
 --   workshop_participations   参加者数 summed over workshop sessions (延べ: one person at three sessions counts three times)
 --   workshop_unique_participants  実人数: distinct 参加者ID in 出欠 over the scope's workshop sessions (the report's 約60名); a person at several sessions or workshops counts once
---   workshop_consultee_participations  うち相談者数 summed over workshop sessions (延べ)
---   workshop_unique_consultees  distinct attending 参加者ID whose 区分 is 相談者 (実人数)
---   workshop_consultee_share_pct  workshop_consultee_participations ÷ workshop_participations × 100, one decimal
 --   symposia                  symposia held (シンポジウム)
 --   symposium_participants    参加者数 of the symposium sessions
 --   surveyed_events           events with venue-survey tallies
@@ -41,10 +38,6 @@ event_session as (
 
 attendance as (
     select * from pii.event_attendance
-),
-
-participant as (
-    select * from pii.event_participant
 ),
 
 answers as (
@@ -78,7 +71,6 @@ sessions as (
         (sum(s.visitors) filter (where e.kind = 'exhibition'))::bigint as exhibition_visitors,
         count(*) filter (where e.kind = 'workshop') as workshop_sessions,
         (sum(s.participants) filter (where e.kind = 'workshop'))::bigint as workshop_participations,
-        (sum(s.consultees) filter (where e.kind = 'workshop'))::bigint as workshop_consultee_participations,
         (sum(s.participants) filter (where e.kind = 'symposium'))::bigint as symposium_participants
     from event_session as s
     join event as e on e.id = s.event_id
@@ -88,12 +80,10 @@ sessions as (
 people as (
     select
         e.city_code,
-        count(distinct a.participant_id) as workshop_unique_participants,
-        count(distinct a.participant_id) filter (where p.is_consultee) as workshop_unique_consultees
+        count(distinct a.participant_id) as workshop_unique_participants
     from attendance as a
     join event_session as s on s.id = a.session_id
     join event as e on e.id = s.event_id
-    join participant as p on p.participant_id = a.participant_id
     where e.kind = 'workshop'
     group by grouping sets ((e.city_code), ())
 ),
@@ -125,9 +115,7 @@ figures as (
         se.workshop_sessions,
         se.exhibition_visitors,
         se.workshop_participations,
-        se.workshop_consultee_participations,
         pe.workshop_unique_participants,
-        pe.workshop_unique_consultees,
         se.symposium_participants,
         sv.survey_answers,
         sv.survey_positive,
@@ -151,9 +139,6 @@ counted as (
         case when workshops > 0 then coalesce(workshop_sessions, 0) end as workshop_sessions,
         case when workshops > 0 then coalesce(workshop_participations, 0) end as workshop_participations,
         case when workshops > 0 then coalesce(workshop_unique_participants, 0) end as workshop_unique_participants,
-        case when workshops > 0 then coalesce(workshop_consultee_participations, 0) end
-            as workshop_consultee_participations,
-        case when workshops > 0 then coalesce(workshop_unique_consultees, 0) end as workshop_unique_consultees,
         symposia,
         case when symposia > 0 then coalesce(symposium_participants, 0) end as symposium_participants,
         surveyed_events,
@@ -199,10 +184,6 @@ final as (
         workshop_sessions,
         workshop_participations,
         workshop_unique_participants,
-        workshop_consultee_participations,
-        workshop_unique_consultees,
-        round(100.0 * workshop_consultee_participations / nullif(workshop_participations, 0), 1)::double
-            as workshop_consultee_share_pct,
         symposia,
         symposium_participants,
         surveyed_events,

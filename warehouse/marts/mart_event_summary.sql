@@ -16,9 +16,7 @@
 --   visitors_per_day          the same rounded half away from zero to 3 significant figures, as the report prints it (293.125 → 293, 85.3 → 85.3)
 --   visitors_per_day_decimals decimals of visitors_per_day
 --   participations            workshops and symposium: 参加者数 summed over sessions (延べ); null for exhibitions
---   consultee_participations  うち相談者数 summed over sessions (延べ); null when not recorded
 --   unique_participants       workshops: distinct 参加者ID in 出欠 over the workshop's sessions (実人数: a person at several sessions counts once); null for other kinds
---   unique_consultees         workshops: those of unique_participants whose 区分 is 相談者
 --   survey_answers            venue-survey answers, 無回答 included; null without a survey
 --   survey_positive           answers すごく感じた or 感じた
 --   survey_positive_pct       survey_positive ÷ survey_answers × 100, one decimal
@@ -37,10 +35,6 @@ attendance as (
     select * from pii.event_attendance
 ),
 
-participant as (
-    select * from pii.event_participant
-),
-
 answers as (
     select * from mart_event_answers
 ),
@@ -54,8 +48,7 @@ sessions as (
         event_id,
         count(*) as sessions,
         sum(visitors)::bigint as visitors,
-        sum(participants)::bigint as participations,
-        sum(consultees)::bigint as consultee_participations
+        sum(participants)::bigint as participations
     from event_session
     group by event_id
 ),
@@ -63,11 +56,9 @@ sessions as (
 people as (
     select
         s.event_id,
-        count(distinct a.participant_id) as unique_participants,
-        count(distinct a.participant_id) filter (where p.is_consultee) as unique_consultees
+        count(distinct a.participant_id) as unique_participants
     from attendance as a
     join event_session as s on s.id = a.session_id
-    join participant as p on p.participant_id = a.participant_id
     group by s.event_id
 ),
 
@@ -92,9 +83,7 @@ joined as (
         coalesce(s.sessions, 0) as sessions,
         case when e.kind = 'exhibition' then coalesce(s.visitors, 0) end as visitors,
         case when e.kind <> 'exhibition' then coalesce(s.participations, 0) end as participations,
-        case when e.kind <> 'exhibition' then s.consultee_participations end as consultee_participations,
         case when e.kind = 'workshop' then coalesce(p.unique_participants, 0) end as unique_participants,
-        case when e.kind = 'workshop' then coalesce(p.unique_consultees, 0) end as unique_consultees,
         v.survey_answers,
         v.survey_positive,
         coalesce(c.comments, 0) as comments
@@ -134,9 +123,7 @@ final as (
         round(visitors_per_day_exact, visitors_per_day_decimals) as visitors_per_day,
         visitors_per_day_decimals,
         participations,
-        consultee_participations,
         unique_participants,
-        unique_consultees,
         survey_answers,
         survey_positive,
         round(100.0 * survey_positive / nullif(survey_answers, 0), 1)::double as survey_positive_pct,

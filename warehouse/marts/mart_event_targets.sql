@@ -1,4 +1,4 @@
--- every KPI target (kpi_target) beside the KPI's actual value from mart_event_kpis for the same scope; built after mart_event_kpis (marts build in file-name order)
+-- every KPI target (kpi_target) beside the KPI's actual value from mart_event_kpis for the same scope; the consultee KPIs' actual values are sensitive and live in pii.mart_event_consultee_targets; built after mart_event_kpis (marts build in file-name order)
 -- columns:
 --   target_id         kpi_target.id
 --   kpi_code          KPI code (etl/sources/targets.py KPIS)
@@ -9,7 +9,7 @@
 --   target_value      目標値
 --   set_by            設定者 (department or role)
 --   set_on            設定日
---   actual            the KPI's value for the scope as shown on the page (mart_event_kpis); null when the scope held no event of the kind
+--   actual            the KPI's value for the scope as shown on the page (mart_event_kpis); null when the scope held no event of the kind, and always null for the consultee KPIs (see pii.mart_event_consultee_targets)
 --   decimals          decimals to show actual with (exhibition_visitors_per_day: 3 significant figures)
 --   achieved          actual ≥ target (≤ for the costs); null when there is no actual
 --   attainment_pct    actual ÷ target × 100, one decimal
@@ -46,9 +46,6 @@ kpi_values as (
         exhibition_visitors_per_day::double as exhibition_visitors_per_day,
         workshop_participations::double as workshop_participations,
         workshop_unique_participants::double as workshop_unique_participants,
-        workshop_consultee_participations::double as workshop_consultee_participations,
-        workshop_unique_consultees::double as workshop_unique_consultees,
-        workshop_consultee_share_pct::double as workshop_consultee_share_pct,
         symposium_participants::double as symposium_participants,
         survey_positive_pct::double as survey_positive_pct,
         total_reach::double as total_reach,
@@ -66,9 +63,6 @@ actuals as (
             exhibition_visitors_per_day,
             workshop_participations,
             workshop_unique_participants,
-            workshop_consultee_participations,
-            workshop_unique_consultees,
-            workshop_consultee_share_pct,
             symposium_participants,
             survey_positive_pct,
             total_reach,

@@ -51,11 +51,45 @@ def file_identity(path: Path) -> tuple[int, int]:
     return stat.st_ino, stat.st_mtime_ns
 
 
+WAREHOUSE_CATALOG = "warehouse"
+
+
+class AttachedWarehouse:
+    """A read-only connection to the published file, ATTACHed to a private in-memory database.
+
+    duckdb.connect(path) hands back the database instance that another live connection of this
+    process already holds for that path (DuckDB's instance cache, duckdb/duckdb#15912): after a
+    publish swapped the file, that is the OLD file, so the dashboard would never see a new build.
+    ATTACH opens the file itself. DuckDB's default catalog is per connection, so every cursor is
+    pointed at the warehouse with USE; everything else is the in-memory connection's own API.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor reading the warehouse (the catalog alias comes from this module)."""
+        cursor = self._con.cursor()
+        cursor.execute("use " + WAREHOUSE_CATALOG)
+        return cursor
+
+    def __getattr__(self, name: str):
+        """Everything else (execute, sql, close, …) is the underlying connection's."""
+        return getattr(self._con, name)
+
+
 def connect(path: Path | None = None) -> duckdb.DuckDBPyConnection:
     """Open the published warehouse read-only (an open reader keeps its snapshot across a swap)."""
     path = path or warehouse_path()
     file_identity(path)
-    return duckdb.connect(str(path), read_only=True)
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("attach ? as " + WAREHOUSE_CATALOG + " (read_only)", [str(path)])
+        con.execute("use " + WAREHOUSE_CATALOG)
+    except duckdb.Error:
+        con.close()
+        raise
+    return AttachedWarehouse(con)
 
 
 def fetch(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> pl.DataFrame:

@@ -13,6 +13,8 @@ from warehouse.query import NAME_COLUMN, PUBLIC, Viewer, city_filter, fetch, fet
 CONTACT_ROLES = ("city_manager", "liaison", "admin")
 # What everyone else sees in place of a contact person's details.
 MASK = "＊＊＊"
+# The contact person's columns of the follow-up list (identifiers, never values).
+CONTACT_COLUMNS = ("contact_name", "contact_email", "contact_phone")
 # Label of an organisation whose legal form or channel is not recorded.
 UNKNOWN = "—"
 # Identifier allow-lists: the only label columns a query may select.
@@ -244,7 +246,7 @@ def reach(
 def non_respondents(
     con: duckdb.DuckDBPyConnection, filters: ActivityFilter, lang: str, viewer: Viewer = PUBLIC
 ) -> pl.DataFrame:
-    """Organisations that did not answer, for follow-up; contact persons only for CONTACT_ROLES, else MASK."""
+    """Organisations that did not answer, for follow-up; contacts for CONTACT_ROLES (a city manager: own city)."""
     # The contact shown is the one from the organisation's first source list (else the first list by name);
     # other roles get the mask from a bound value, and their query never reads the pii schema.
     fragments, params = organisation_filter("o", filters, intent=False)
@@ -259,15 +261,17 @@ def non_respondents(
         + " order by c.sort_order, o.name_key"
     )
     if viewer.role in CONTACT_ROLES:
-        sql = base.format(
-            contact="p.contact_name, p.contact_email, p.contact_phone",
-            join=(
-                "left join (select * from pii.organization_contact as x "
-                "qualify row_number() over (partition by x.organization_id order by "
-                "x.source_list <> (select first_source_list from organization where id = x.organization_id), "
-                "x.source_list) = 1) as p on p.organization_id = o.id"
-            ),
+        join = (
+            "left join (select * from pii.organization_contact as x "
+            "qualify row_number() over (partition by x.organization_id order by "
+            "x.source_list <> (select first_source_list from organization where id = x.organization_id), "
+            "x.source_list) = 1) as p on p.organization_id = o.id"
         )
-        return fetch(con, sql, params)
+        if viewer.role != "city_manager":
+            return fetch(con, base.format(contact=", ".join("p." + c for c in CONTACT_COLUMNS), join=join), params)
+        # A city manager reads their own city's contacts only; the other cities' rows carry the mask.
+        contact = ", ".join("case when o.city_code = ? then p." + c + " else ? end as " + c for c in CONTACT_COLUMNS)
+        own_city = [viewer.city_code, MASK] * len(CONTACT_COLUMNS)
+        return fetch(con, base.format(contact=contact, join=join), [*own_city, *params])
     sql = base.format(contact="? as contact_name, ? as contact_email, ? as contact_phone", join="")
     return fetch(con, sql, [MASK, MASK, MASK, *params])

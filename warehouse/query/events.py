@@ -1,7 +1,10 @@
 """Queries of the page イベント実績 (art-project events): KPIs, events, sessions, surveys, contracts, targets.
 
-Personal data (pii.event_participant, pii.event_attendance) is never read here: the marts publish
-only its aggregates (unique participants and consultees).
+Personal data (pii.event_participant, pii.event_attendance) is never read here: the marts publish only
+its aggregates. Consultee figures (相談者) are sensitive: they live in the pii schema
+(pii.event_session_consultees and the pii marts) and are returned only where may_see_consultees allows,
+null elsewhere with consultees_hidden (actual_hidden for targets) set; a viewer allowed none never
+reads them.
 """
 
 from __future__ import annotations
@@ -9,47 +12,101 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from warehouse.query import PUBLIC, Viewer, city_filter, fetch, fetch_one, where
+from warehouse.query import (
+    PUBLIC,
+    Viewer,
+    city_filter,
+    consultee_scope,
+    fetch,
+    fetch_one,
+    may_see_consultees,
+    where,
+)
 
 # Event kinds in display order (event.kind).
 KINDS = ("exhibition", "workshop", "symposium")
 # Order of kinds inside one day, so the timeline and tables read exhibitions, workshops, symposium.
 _KIND_ORDER = "case e.kind when 'exhibition' then 1 when 'workshop' then 2 else 3 end"
 _CITY_NAMES = "c.name_ja as city_ja, c.name_en as city_en"
+# KPIs computed from consultee figures (pii.mart_city_consultees), in the order kpis() returns them.
+CONSULTEE_KPIS = ("workshop_consultee_participations", "workshop_unique_consultees", "workshop_consultee_share_pct")
 
 
 def kpis(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> dict:
-    """The art-project KPIs of one city, or of the four cities together when city_code is None."""
+    """The art-project KPIs of one city, or of the four cities together when city_code is None.
+
+    The CONSULTEE_KPIS are null and consultees_hidden is true unless may_see_consultees(viewer, city_code).
+    """
     row = fetch_one(con, "select * from mart_event_kpis where city_code is not distinct from ?", [city_code])
     if row is None:
         raise LookupError(f"no event figures for city {city_code!r}")
-    return row
+    hidden = not may_see_consultees(viewer, city_code)
+    found = None
+    if not hidden:
+        found = fetch_one(
+            con,
+            "select " + ", ".join(CONSULTEE_KPIS) + " from pii.mart_city_consultees "
+            "where city_code is not distinct from ?",
+            [city_code],
+        )
+    return row | {k: (found or {}).get(k) for k in CONSULTEE_KPIS} | {"consultees_hidden": hidden}
 
 
 def events(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> pl.DataFrame:
-    """One row per event held in the city (all four when None), by start date, with its figures."""
+    """One row per event held in the city (all four when None), by start date, with its figures.
+
+    consultee_participations and unique_consultees come from pii.mart_event_consultees, only for events
+    of the cities may_see_consultees allows; consultees_hidden marks the other rows.
+    """
     fragments, params = city_filter("e.city_code", city_code)
+    scope = consultee_scope(con, viewer)
+    shown, shown_params = scope.condition("e.city_code")
+    if scope.any:
+        figures = "k.consultee_participations, k.unique_consultees"
+        joined = " left join pii.mart_event_consultees as k on k.event_id = e.event_id and " + shown
+        join_params = shown_params
+    else:
+        figures, joined, join_params = (
+            "null::bigint as consultee_participations, null::bigint as unique_consultees",
+            "",
+            [],
+        )
     return fetch(
         con,
-        f"select e.*, {_CITY_NAMES} from mart_event_summary as e join city as c on c.code = e.city_code"
+        f"select e.*, {_CITY_NAMES}, {figures}, not {shown} as consultees_hidden "
+        "from mart_event_summary as e join city as c on c.code = e.city_code"
+        + joined
         + where(fragments)
         + f" order by e.start_date, {_KIND_ORDER}, e.event_id",
-        params,
+        [*shown_params, *join_params, *params],
     )
 
 
 def sessions(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> pl.DataFrame:
-    """Every session or exhibition open day of the events in the city, in date order."""
+    """Every session or exhibition open day of the events in the city, in date order.
+
+    consultees (うち相談者数) comes from pii.event_session_consultees, only for sessions of the cities
+    may_see_consultees allows; consultees_hidden marks the other rows.
+    """
     fragments, params = city_filter("e.city_code", city_code)
+    scope = consultee_scope(con, viewer)
+    shown, shown_params = scope.condition("e.city_code")
+    if scope.any:
+        consultees = "k.consultees::integer"
+        joined = " left join pii.event_session_consultees as k on k.session_id = s.id and " + shown
+        join_params = shown_params
+    else:
+        consultees, joined, join_params = "null::integer", "", []
     return fetch(
         con,
         "select s.id as session_id, s.event_id, e.kind, e.title, e.artist_or_programme, e.city_code, "
         f"{_CITY_NAMES}, e.venue, e.start_date as event_start, s.seq, s.session_date, s.start_time, s.end_time, "
-        "s.participants, s.consultees, s.visitors "
+        f"s.participants, {consultees} as consultees, s.visitors, not {shown} as consultees_hidden "
         "from event_session as s join event as e on e.id = s.event_id join city as c on c.code = e.city_code"
+        + joined
         + where(fragments)
         + f" order by s.session_date, s.start_time nulls last, {_KIND_ORDER}, s.event_id, s.seq",
-        params,
+        [*shown_params, *join_params, *params],
     )
 
 
@@ -93,12 +150,31 @@ def contracts(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> pl.Dat
 
 
 def targets(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> pl.DataFrame:
-    """KPI targets beside their actual values: every target for 4市全体 (None), else the city's own targets."""
+    """KPI targets beside their actual values: every target for 4市全体 (None), else the city's own targets.
+
+    A consultee KPI's actual (with achieved and attainment_pct) is filled from pii.mart_event_consultee_targets
+    only where may_see_consultees allows the target's city; elsewhere it stays null and actual_hidden is true.
+    """
     fragments, params = ([], []) if city_code is None else city_filter("t.city_code", city_code)
+    scope = consultee_scope(con, viewer)
+    shown, shown_params = scope.condition("t.city_code")
+    if scope.any:
+        filled = (
+            " replace (case when k.target_id is null then t.actual else k.actual end as actual, "
+            "case when k.target_id is null then t.achieved else k.achieved end as achieved, "
+            "case when k.target_id is null then t.attainment_pct else k.attainment_pct end as attainment_pct)"
+        )
+        joined = " left join pii.mart_event_consultee_targets as k on k.target_id = t.target_id and " + shown
+        join_params = shown_params
+    else:
+        filled, joined, join_params = "", "", []
     return fetch(
         con,
-        f"select t.*, {_CITY_NAMES} from mart_event_targets as t left join city as c on c.code = t.city_code"
+        f"select t.*{filled}, {_CITY_NAMES}, "
+        f"(list_contains(?::varchar[], t.kpi_code) and not {shown}) as actual_hidden "
+        "from mart_event_targets as t left join city as c on c.code = t.city_code"
+        + joined
         + where(fragments)
         + " order by t.sort_order, c.sort_order nulls first",
-        params,
+        [list(CONSULTEE_KPIS), *shown_params, *join_params, *params],
     )

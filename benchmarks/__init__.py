@@ -1,0 +1,1 @@
+"""Scale benchmark: a synthetic region in the real source formats, the build and page queries timed at size."""

@@ -1,0 +1,170 @@
+"""The scale generator (benchmarks/scale.py): deterministic, real source formats, and a 1k region builds.
+
+No timing here: speed targets live in benchmarks/run.py, never in tests.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import subprocess
+import sys
+import unicodedata
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import pytest
+from defusedxml.ElementTree import fromstring
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "sample"
+SOURCE_FILES = sorted(path.name for path in SAMPLE.iterdir())
+KML = "{http://www.opengis.net/kml/2.2}"
+BAD_LEGAL = "不明な法人格"
+SERIAL = re.compile(r"(\d+)$")
+
+
+def generate(out: Path, orgs: int, seed: int) -> dict:
+    """Run the generator's CLI and return its manifest."""
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.scale", "--orgs", str(orgs), "--out", str(out), "--seed", str(seed)],
+        cwd=ROOT, check=True, capture_output=True,
+    )
+    return json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+
+
+def serial(name: str) -> int:
+    """The organisation's serial number: the trailing digits of its name after NFKC (any spelling)."""
+    return int(SERIAL.search(unicodedata.normalize("NFKC", name).strip()).group(1))
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> tuple[Path, dict]:
+    """A 1,000-organisation region."""
+    out = tmp_path_factory.mktemp("scale") / "bundle"
+    return out, generate(out, 1000, seed=3)
+
+
+@pytest.fixture(scope="module")
+def raw(bundle) -> dict:
+    """What the raw files say, read independently of the ETL."""
+    out, _ = bundle
+    workbook = openpyxl.load_workbook(out / "distribution_list.xlsx", read_only=True)
+    sheets = {ws.title: list(ws.iter_rows(values_only=True)) for ws in workbook.worksheets}
+    workbook.close()
+    text = (out / "survey_answers.csv").read_bytes()
+    survey = list(csv.reader(io.StringIO(text.decode("cp932"), newline="")))
+    with zipfile.ZipFile(out / "resource_map.kmz") as archive:
+        kml = fromstring(archive.read("doc.kml"))
+    pins = [
+        (folder.find(f"{KML}name").text, placemark.find(f"{KML}name").text,
+         placemark.find(f".//{KML}coordinates").text.strip())
+        for folder in kml.iter(f"{KML}Folder")
+        for placemark in folder.iter(f"{KML}Placemark")
+    ]
+    events = openpyxl.load_workbook(out / "events.xlsx", read_only=True)
+    event_rows = {ws.title: list(ws.iter_rows(min_row=2, values_only=True)) for ws in events.worksheets}
+    events.close()
+    return {"sheets": sheets, "survey_bytes": text, "survey": survey, "pins": pins, "events": event_rows}
+
+
+def test_same_seed_gives_the_same_bytes_and_another_seed_does_not(tmp_path):
+    first = generate(tmp_path / "a", 200, seed=5)
+    second = generate(tmp_path / "b", 200, seed=5)
+    other = generate(tmp_path / "c", 200, seed=6)
+    assert first["files"] == second["files"]
+    for name in SOURCE_FILES:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    changed = [name for name in SOURCE_FILES if first["files"][name]["sha256"] != other["files"][name]["sha256"]]
+    assert "distribution_list.xlsx" in changed and "survey_answers.csv" in changed and "resource_map.kmz" in changed
+
+
+def test_bundle_has_the_sample_files_sheets_and_headers(bundle, raw):
+    out, manifest = bundle
+    assert sorted(p.name for p in out.iterdir() if p.is_file() and p.name != "manifest.json") == SOURCE_FILES
+    sample = openpyxl.load_workbook(SAMPLE / "distribution_list.xlsx", read_only=True)
+    expected = {ws.title: next(ws.iter_rows(max_row=1, values_only=True)) for ws in sample.worksheets}
+    sample.close()
+    assert {title: rows[0] for title, rows in raw["sheets"].items()} == expected
+    sample_header = (SAMPLE / "survey_answers.csv").read_bytes().split(b"\r\n", 1)[0]
+    assert raw["survey_bytes"].split(b"\r\n", 1)[0] == sample_header
+    assert raw["survey_bytes"].count(b"\r\n") == manifest["survey_rows"] + 1
+    for name in ("cities.csv", "kpi_targets.csv"):
+        assert (out / name).read_bytes() == (SAMPLE / name).read_bytes()
+    towns = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in (out / "reference" / "towns").iterdir()}
+    assert {name: len(records) for name, records in towns.items()} == {
+        f"{city}.json": n for city, n in manifest["plan"]["towns"].items()
+    }
+    for records in towns.values():
+        for record in records:
+            assert set(record) == {"town", "koaza", "lat", "lng"}
+            assert 35.40 < record["lat"] < 35.54 and 139.35 < record["lng"] < 139.50
+
+
+def test_proportions_follow_the_sample(bundle, raw):
+    _, manifest = bundle
+    list_rows = [row for rows in raw["sheets"].values() for row in rows[1:]]
+    organisations = {serial(row[1]) for row in list_rows}
+    assert organisations == set(range(1, 1001))
+    assert len(list_rows) == manifest["distribution_rows"]
+    answered = {serial(row[1]) for row in raw["survey"][1:]}
+    assert len(raw["survey"]) - 1 == manifest["survey_rows"]
+    assert 0.35 < len(answered) / 1000 < 0.45
+    assert len(raw["pins"]) == manifest["pins"] and 0.9 < manifest["pins"] / 1000 < 0.99
+    for _, _, coordinates in raw["pins"]:
+        lng, lat, _ = (float(v) for v in coordinates.split(","))
+        assert 35.40 < lat < 35.54 and 139.35 < lng < 139.50
+    assert manifest["plan"]["programmes"] == 1
+    assert len(raw["events"]["イベント"]) == 6
+
+
+@pytest.fixture(scope="module")
+def built(bundle, tmp_path_factory):
+    """The 1k region built through the real pipeline, with its synthetic reference geography."""
+    from etl.pipeline import build
+
+    out, _ = bundle
+    warehouse = tmp_path_factory.mktemp("scale_warehouse") / "warehouse.duckdb"
+    build(out, warehouse, reference_dir=out / "reference")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    yield con
+    con.close()
+
+
+def test_1k_region_builds_with_the_figures_of_its_raw_files(bundle, raw, built):
+    _, manifest = bundle
+    list_rows = [(title, row) for title, rows in raw["sheets"].items() for row in rows[1:]]
+    kept = {serial(row[1]) for _, row in list_rows if row[2] != BAD_LEGAL}
+    answers = Counter(serial(row[1]) for row in raw["survey"][1:])
+    pinned = {serial(name) for _, name, _ in raw["pins"]}
+
+    def scalar(sql: str) -> int:
+        return built.execute(sql).fetchone()[0]
+
+    assert scalar("select count(*) from organization") == len(kept)
+    assert scalar("select count(*) from organization_source") == len(list_rows) - sum(
+        1 for _, row in list_rows if row[2] == BAD_LEGAL
+    )
+    assert scalar("select count(*) from survey_response") == len(set(answers) & kept)
+    assert scalar("select count(*) from location") == len(pinned & kept)
+    assert scalar("select count(*) from ref_town") == sum(manifest["plan"]["towns"].values())
+    assert scalar("select count(*) from ref_city_boundary") == 4
+    assert scalar("select count(*) from event") == 6 * manifest["plan"]["programmes"]
+    quarantined = dict(
+        built.execute("select check_name, count(*) from quarantine group by check_name").fetchall()
+    )
+    assert quarantined == {
+        name: count
+        for name, count in {
+            "normalise.legal_form": sum(1 for _, row in list_rows if row[2] == BAD_LEGAL),
+            "dedupe.survey_response": sum(n - 1 for s, n in answers.items() if s in kept),
+            "match.organization": sum(n for s, n in answers.items() if s not in kept)
+            + sum(1 for _, name, _ in raw["pins"] if serial(name) not in kept),
+        }.items()
+        if count
+    }

@@ -1,0 +1,620 @@
+"""データ取込: upload checks, candidate bundles, dry run, publish with archive, concurrency, rollback, the page."""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import hashlib
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard.registry import PAGES
+from etl import intake
+from etl.sources import progress as progress_source
+from warehouse import operations as ops
+from warehouse.query import Viewer
+
+APP = "../dashboard/app.py"
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "sample"
+ZAMA, AYASE = "14216", "14218"
+ADMIN = Viewer("admin", None, "admin@city.example.jp")
+ZAMA_MANAGER = Viewer("city_manager", ZAMA, "zama@city.example.jp")
+ROLES = """
+[[identity]]
+id = "admin@city.example.jp"
+role = "admin"
+
+[[identity]]
+id = "zama@city.example.jp"
+role = "city_manager"
+city = "14216"
+"""
+BUILD_TIMEOUT_S = 600  # a build under a loaded CI machine (seconds)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def sha256(path: Path) -> str:
+    """sha256 of a file."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def scalar(path: Path, sql: str, params: list | None = None):
+    """First value of a query on a warehouse file (read-only)."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchone()[0]
+    finally:
+        con.close()
+
+
+def rows(path: Path, sql: str, params: list | None = None) -> list[tuple]:
+    """All rows of a query on a warehouse file (read-only)."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def survey_with(extra: list[str]) -> bytes:
+    """data/sample/survey_answers.csv (CP932, CRLF) with one more answer row."""
+    text = (SAMPLE / "survey_answers.csv").read_bytes().decode("cp932")
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows([*csv.reader(io.StringIO(text, newline="")), extra])
+    return out.getvalue().encode("cp932")
+
+
+def last_survey_row() -> list[str]:
+    """The sample's last answer, as a template for a new one."""
+    text = (SAMPLE / "survey_answers.csv").read_bytes().decode("cp932")
+    return list(csv.reader(io.StringIO(text, newline="")))[-1]
+
+
+@pytest.fixture(scope="module")
+def unanswered(sample_warehouse) -> tuple[str, str, str]:
+    """An organisation of the sample that did not answer the survey: (name, city, legal form) in Japanese."""
+    return rows(
+        sample_warehouse,
+        "select o.name, c.name_ja, coalesce(l.name_ja, '') from organization o join city c on c.code = o.city_code "
+        "left join legal_form l on l.code = o.legal_form_code where not o.survey_answered order by o.id limit 1",
+    )[0]
+
+
+@pytest.fixture(scope="module")
+def good_survey(unanswered) -> bytes:
+    """The sample survey with one extra answer, from an organisation on the list that had not answered."""
+    extra = last_survey_row()
+    extra[0:4] = ["2025/01/31 09:00:00", *unanswered]
+    return survey_with(extra)
+
+
+@pytest.fixture(scope="module")
+def bad_survey() -> bytes:
+    """The sample survey with one extra answer from an organisation that is not on the distribution list."""
+    extra = last_survey_row()
+    extra[0:2] = ["2025/01/31 09:00:00", "（サンプル）どこにもない団体"]
+    return survey_with(extra)
+
+
+NEW_ORG = "（サンプル）つながりテスト食堂"
+NEW_ADDRESS = "神奈川県座間市相模が丘9-9-9"
+
+
+@pytest.fixture(scope="module")
+def changed_distribution() -> bytes:
+    """The sample distribution list with one organisation added and one address changed (座間市 sheet)."""
+    book = openpyxl.load_workbook(SAMPLE / "distribution_list.xlsx")
+    sheet = book["座間市"]
+    template = [cell.value for cell in sheet[2]]
+    sheet.cell(row=2, column=5).value = NEW_ADDRESS
+    sheet.append([sheet.max_row, NEW_ORG, *template[2:]])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+@pytest.fixture()
+def live(sample_warehouse, tmp_path, monkeypatch) -> Path:
+    """A private copy of the sample warehouse as the published one, with archive and store under tmp_path."""
+    folder = tmp_path / "var"
+    folder.mkdir()
+    path = folder / "warehouse.duckdb"
+    shutil.copyfile(sample_warehouse, path)
+    monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(path))
+    monkeypatch.setenv("TSUNAGARI_ARCHIVE", str(folder / "sources"))
+    monkeypatch.setenv("TSUNAGARI_OPERATIONS", str(folder / "operations.sqlite"))
+    monkeypatch.delenv("TSUNAGARI_REFERENCE", raising=False)
+    return path
+
+
+def job_for(viewer: Viewer, action: str, kind: str, data: bytes, name: str, city: str | None = None) -> Path:
+    """A job directory for the current settings."""
+    request = intake.new_request(
+        action, viewer, operations=ops.store_path(), kind=kind, city_code=city, file_name=name, data=data
+    )
+    return intake.create_job(request, data, intake.jobs_dir())
+
+
+def wait(process: subprocess.Popen) -> int:
+    """Exit code of a worker process (bounded wait)."""
+    return process.wait(timeout=BUILD_TIMEOUT_S)
+
+
+# --- kinds and upload checks (nothing parsed) ----------------------------------------------------
+
+
+def test_kinds_follow_the_source_modules():
+    assert {code: (spec.file_names, spec.extensions, spec.city_specific) for code, spec in intake.KINDS.items()} == {
+        "distribution": (("distribution_list.xlsx",), ("xlsx",), False),
+        "survey": (("survey_answers.csv",), ("csv",), False),
+        "mymaps": (("resource_map.kmz", "resource_map.kml"), ("kmz", "kml"), False),
+        "events": (("events.xlsx",), ("xlsx",), False),
+        "progress": (("pf_progress.xlsx",), ("xlsx",), True),
+        "cities": (("cities.csv",), ("csv",), False),
+        "targets": (("kpi_targets.csv",), ("csv",), False),
+    }
+
+
+XLSX_HEAD = (SAMPLE / "events.xlsx").read_bytes()[:8192]
+CSV_HEAD = (SAMPLE / "survey_answers.csv").read_bytes()[:8192]
+MB = 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "size", "head", "expected"),
+    [
+        ("events", "events.xlsx", 30_000, XLSX_HEAD, None),
+        ("survey", "answers.CSV", 30_000, CSV_HEAD, None),
+        ("survey", "answers.csv", 30_000, "団体名\r\n".encode("utf-16"), None),
+        ("mymaps", "map.kml", 10, b"<?xml version='1.0'?><kml/>", None),
+        ("survey", "answers.xlsx", 30_000, XLSX_HEAD, ("wrong_extension", {"extension": ".xlsx", "expected": ".csv"})),
+        ("mymaps", "map", 10, b"<kml/>", ("wrong_extension", {"extension": "—", "expected": ".kmz / .kml"})),
+        ("survey", "answers.csv", 0, b"", ("empty", {})),
+        ("survey", "answers.csv", 25 * MB, CSV_HEAD, ("too_large", {"size_mb": "25.0", "limit_mb": "20"})),
+        ("events", "events.xlsx", 900, CSV_HEAD, ("not_zip", {"extension": ".xlsx"})),
+        ("events", "events.xlsx", 900, bytes.fromhex("d0cf11e0a1b11ae1") + bytes(100), ("old_xls", {"extension": ".xlsx"})),
+        ("survey", "answers.csv", 900, XLSX_HEAD, ("not_text", {"extension": ".csv"})),
+        ("mymaps", "map.kml", 900, bytes(range(256)), ("not_text", {"extension": ".kml"})),
+        ("nothing", "x.csv", 9, b"a", ("unknown_kind", {"kind": "nothing"})),
+    ],
+)
+def test_check_upload(kind, name, size, head, expected):
+    problem = intake.check_upload(kind, name, size, head, 20 * MB)
+    assert (None if problem is None else (problem.code, problem.values)) == expected
+
+
+def test_every_refusal_has_a_message():
+    from dashboard.i18n import translate
+
+    values = {"kind": "x", "extension": ".x", "expected": ".y", "size_mb": "1", "limit_mb": "2"}
+    for code in ("unknown_kind", "wrong_extension", "empty", "too_large", "not_zip", "old_xls", "not_text", "permission"):
+        assert translate("ja", f"intake.refused.{code}", **values)
+        assert translate("en", f"intake.refused.{code}", **values)
+
+
+def test_upload_limit_is_configurable(monkeypatch):
+    monkeypatch.delenv(intake.MAX_UPLOAD_ENV, raising=False)
+    assert intake.max_upload_bytes() == 20 * MB
+    monkeypatch.setenv(intake.MAX_UPLOAD_ENV, "0.5")
+    assert intake.max_upload_bytes() == MB // 2
+
+
+def test_who_may_send_what():
+    intake.authorise("admin", None, "survey", None)
+    intake.authorise("admin", None, "progress", None)
+    intake.authorise("city_manager", ZAMA, "progress", ZAMA)
+    intake.authorise("city_manager", ZAMA, "events", None)
+    for role, own, kind, city in [
+        ("analyst", None, "survey", None),
+        ("public", None, "survey", None),
+        ("city_manager", ZAMA, "progress", AYASE),
+        ("city_manager", ZAMA, "progress", None),
+    ]:
+        with pytest.raises(PermissionError):
+            intake.authorise(role, own, kind, city)
+    with pytest.raises(ValueError, match="joint file"):
+        intake.authorise("admin", None, "survey", ZAMA)
+    assert [intake.may_roll_back(v) for v in (ADMIN, ZAMA_MANAGER, Viewer("analyst"))] == [True, False, False]
+
+
+def test_paths_follow_the_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(tmp_path / "w" / "warehouse.duckdb"))
+    monkeypatch.delenv("TSUNAGARI_ARCHIVE", raising=False)
+    assert intake.archive_root() == tmp_path / "w" / "sources"
+    assert intake.warehouses_dir() == tmp_path / "w" / "warehouses"
+    monkeypatch.setenv("TSUNAGARI_ARCHIVE", str(tmp_path / "a" / "sources"))
+    assert (intake.archive_root(), intake.warehouses_dir()) == (tmp_path / "a" / "sources", tmp_path / "a" / "warehouses")
+
+
+# --- candidate bundles ---------------------------------------------------------------------------
+
+
+def test_assemble_replaces_one_kind(tmp_path, good_survey):
+    upload = tmp_path / "upload.csv"
+    upload.write_bytes(good_survey)
+    made = intake.assemble(SAMPLE, "survey", upload, "csv", tmp_path / "bundle")
+    assert made == intake.Assembly(tmp_path / "bundle", "survey_answers.csv", False, 0)
+    names = sorted(path.name for path in (tmp_path / "bundle").iterdir())
+    assert names == sorted(path.name for path in SAMPLE.iterdir())
+    assert sha256(tmp_path / "bundle" / "survey_answers.csv") == hashlib.sha256(good_survey).hexdigest()
+    for name in names:
+        if name != "survey_answers.csv":
+            assert sha256(tmp_path / "bundle" / name) == sha256(SAMPLE / name)
+
+
+def test_assemble_kml_replaces_the_kmz(tmp_path):
+    upload = tmp_path / "upload.kml"
+    upload.write_bytes(b"<kml/>")
+    made = intake.assemble(SAMPLE, "mymaps", upload, "kml", tmp_path / "bundle")
+    assert made.file_name == "resource_map.kml"
+    assert not (tmp_path / "bundle" / "resource_map.kmz").exists()
+
+
+def test_city_manager_progress_replaces_only_their_city(tmp_path):
+    book = openpyxl.load_workbook(SAMPLE / "pf_progress.xlsx")
+    sheet = book["進捗"]
+    by_city: dict[str, list[int]] = {}
+    for row in range(2, sheet.max_row + 1):
+        by_city.setdefault(sheet.cell(row=row, column=1).value, []).append(row)
+    zama_row, ayase_row = by_city["座間市"][1], by_city["綾瀬市"][0]
+    sheet.cell(row=zama_row, column=6).value = "座間市の新しい備考"
+    sheet.cell(row=ayase_row, column=6).value = "綾瀬市の行は座間市の担当者からは変えられない"
+    upload = tmp_path / "upload.xlsx"
+    book.save(upload)
+    notes = book["振り返り"]
+    other_rows = sum(1 for r in range(2, sheet.max_row + 1) if sheet.cell(row=r, column=1).value != "座間市") + sum(
+        1 for r in range(2, notes.max_row + 1) if notes.cell(row=r, column=1).value not in ("座間市", None)
+    )
+
+    made = intake.assemble(SAMPLE, "progress", upload, "xlsx", tmp_path / "bundle", city_code=ZAMA)
+
+    assert (made.file_name, made.merged, made.ignored_rows) == ("pf_progress.xlsx", True, other_rows)
+    merged = progress_source.extract(tmp_path / "bundle" / "pf_progress.xlsx")
+    original = progress_source.extract(SAMPLE / "pf_progress.xlsx")
+    assert merged.height == original.height
+    note = {(r["_sheet"], r["市"], r["ステップ"]): (r["備考"], r["_row"]) for r in merged.iter_rows(named=True)}
+    step_of = {r: sheet.cell(row=r, column=2).value for r in (zama_row, ayase_row)}
+    # The manager's row keeps its row number in the file they sent; 綾瀬市 keeps the published text.
+    assert note[("進捗", "座間市", step_of[zama_row])] == ("座間市の新しい備考", zama_row)
+    published = next(
+        r["備考"] for r in original.iter_rows(named=True) if (r["_sheet"], r["市"], r["ステップ"]) == ("進捗", "綾瀬市", step_of[ayase_row])
+    )
+    assert note[("進捗", "綾瀬市", step_of[ayase_row])][0] == published
+    zama_rows = sorted(r["_row"] for r in merged.iter_rows(named=True) if r["_sheet"] == "進捗" and r["市"] == "座間市")
+    assert zama_rows == by_city["座間市"]
+
+
+# --- the worker: refused before parsing, dry run with a quarantined row, crash -------------------
+
+
+def test_killed_worker_leaves_the_warehouse_untouched(live, good_survey):
+    before = sha256(live)
+    job = job_for(ADMIN, "dry-run", "survey", good_survey, "survey_answers.csv")
+    process = intake.spawn(job)
+    os.killpg(process.pid, signal.SIGKILL)
+    code = wait(process)
+    assert code == -signal.SIGKILL
+    assert intake.job_state(job, code) == "crashed"
+    assert intake.read_result(job) is None
+    assert sha256(live) == before
+
+
+def test_publish_lock_is_reported(live):
+    assert intake.publish_running(live) is False
+    with open(intake.lock_path(live), "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        assert intake.publish_running(live) is True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    assert intake.publish_running(live) is False
+
+
+# --- two publishes at once, lineage, the diff, rollback ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def concurrent(sample_warehouse, sample_build, tmp_path_factory, good_survey, changed_distribution):
+    """Two publishes started together (survey, distribution); the state after both landed."""
+    folder = tmp_path_factory.mktemp("concurrent")
+    live = folder / "warehouse.duckdb"
+    shutil.copyfile(sample_warehouse, live)
+    saved = {k: os.environ.get(k) for k in ("TSUNAGARI_WAREHOUSE", "TSUNAGARI_ARCHIVE", "TSUNAGARI_OPERATIONS")}
+    os.environ.update(
+        TSUNAGARI_WAREHOUSE=str(live),
+        TSUNAGARI_ARCHIVE=str(folder / "sources"),
+        TSUNAGARI_OPERATIONS=str(folder / "operations.sqlite"),
+    )
+    try:
+        jobs = {
+            "survey": job_for(ADMIN, "publish", "survey", good_survey, "回答_最新.csv"),
+            "distribution": job_for(ZAMA_MANAGER, "publish", "distribution", changed_distribution, "配布リスト.xlsx"),
+        }
+        processes = {kind: intake.spawn(job) for kind, job in jobs.items()}
+        codes = {kind: wait(process) for kind, process in processes.items()}
+        yield {
+            "live": live,
+            "folder": folder,
+            "jobs": jobs,
+            "codes": codes,
+            "results": {kind: intake.read_result(job) for kind, job in jobs.items()},
+            "progress": {kind: intake.read_progress(job) for kind, job in jobs.items()},
+            "initial_run": sample_build.run_id,
+            "initial_checksum": sample_build.content_checksum,
+        }
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def test_two_publishes_both_land_in_order(concurrent):
+    assert concurrent["codes"] == {"survey": 0, "distribution": 0}
+    results, live = concurrent["results"], concurrent["live"]
+    runs = rows(live, "select run_id, source_dir from etl_run order by started_at, run_id")
+    assert [run_id for run_id, _ in runs] == [
+        concurrent["initial_run"],
+        *sorted((results["survey"]["run_id"], results["distribution"]["run_id"])),
+    ]
+    first, second = sorted(results.values(), key=lambda result: result["run_id"])
+    # Serialised: the second was assembled from the first one's published sources.
+    assert second["base_run_id"] == first["run_id"]
+    assert first["base_run_id"] == concurrent["initial_run"]
+    waited = [kind for kind, entries in concurrent["progress"].items() if any(e["step"] == "wait_lock" for e in entries)]
+    assert len(waited) == 1
+    # Both changes are published.
+    assert scalar(live, "select count(*) from survey_response") == 64
+    assert scalar(live, "select count(*) from organization") == 158
+    assert scalar(live, "select count(*) from organization where name like ?", ["%つながりテスト食堂"]) == 1
+    assert scalar(live, "select name from organization where address = ?", [NEW_ADDRESS]).endswith("みどり会")
+
+
+def test_published_rows_trace_back_to_the_uploaded_files(concurrent, good_survey, changed_distribution):
+    live, results = concurrent["live"], concurrent["results"]
+    uploads = {"survey": good_survey, "distribution": changed_distribution}
+    for kind, result in results.items():
+        archive = Path(result["archive_dir"])
+        assert archive.parent == concurrent["folder"] / "sources"
+        assert archive.name.endswith("-" + hashlib.sha256(uploads[kind]).hexdigest()[:12])
+        assert rows(live, "select source_dir from etl_run where run_id = ?", [result["run_id"]]) == [(str(archive),)]
+        assert rows(live, "select sha256 from etl_source_file where run_id = ? and kind = ?", [result["run_id"], kind]) == [
+            (hashlib.sha256(uploads[kind]).hexdigest(),)
+        ]
+        manifest = json.loads((archive / intake.MANIFEST).read_text(encoding="utf-8"))
+        assert {k: manifest[k] for k in ("kind", "sha256", "size_bytes", "merged", "base_run_id")} == {
+            "kind": kind,
+            "sha256": hashlib.sha256(uploads[kind]).hexdigest(),
+            "size_bytes": len(uploads[kind]),
+            "merged": False,
+            "base_run_id": result["base_run_id"],
+        }
+        assert json.loads((archive / intake.RUN_RECORD).read_text(encoding="utf-8"))["run_id"] == result["run_id"]
+    submitted_by = {
+        kind: json.loads((Path(result["archive_dir"]) / intake.MANIFEST).read_text(encoding="utf-8"))["submitted_by"]
+        for kind, result in results.items()
+    }
+    assert submitted_by == {"survey": ADMIN.identity, "distribution": ZAMA_MANAGER.identity}
+    # The later run's bundle holds both uploaded files: no update was lost.
+    latest = rows(live, "select run_id from etl_run order by started_at desc, run_id desc limit 1")[0][0]
+    assert sorted(rows(live, "select kind, sha256 from etl_source_file where run_id = ? and kind in ('survey', 'distribution')", [latest])) == [
+        ("distribution", hashlib.sha256(changed_distribution).hexdigest()),
+        ("survey", hashlib.sha256(good_survey).hexdigest()),
+    ]
+    log = ops.read_intake(concurrent["folder"] / "operations.sqlite")
+    assert sorted(log.select("action", "outcome", "kind", "submitted_by", "run_id").rows()) == sorted(
+        ("publish", "ok", kind, viewer.identity, results[kind]["run_id"])
+        for kind, viewer in (("survey", ADMIN), ("distribution", ZAMA_MANAGER))
+    )
+
+
+def test_compare_names_every_change(concurrent):
+    kept = concurrent["folder"] / "warehouses"
+    diff = intake.compare(kept / f"{concurrent['initial_run']}.duckdb", concurrent["live"])
+    assert diff["organisations"]["counts"] == {"added": 1, "removed": 0, "changed": 1}
+    assert [row["name"].endswith("つながりテスト食堂") for row in diff["organisations"]["added"]] == [True]
+    assert [(row["field"], row["after"]) for row in diff["organisations"]["changed"]] == [("address", NEW_ADDRESS)]
+    moved = {row["column"]: (row["before"], row["after"]) for row in diff["kpis"] if row["changed"]}
+    assert moved == {
+        "organisations_distributed": (157, 158),
+        "organisations_answered": (63, 64),
+        "response_rate_pct": (40.1, 40.5),  # 64 / 158
+    }
+    changed_files = sorted(row["kind"] for row in diff["files"] if row["changed"])
+    assert changed_files == ["distribution", "survey"]
+    assert diff["quarantine"] == [] and diff["unchanged"] is False
+
+
+def test_rollback_to_any_earlier_run(concurrent):
+    live, folder = concurrent["live"], concurrent["folder"]
+    first, second = sorted(result["run_id"] for result in concurrent["results"].values())
+    kept = {record["run_id"] for record in intake.kept_runs(folder / "warehouses")}
+    assert kept == {concurrent["initial_run"], first, second}
+
+    for target in (first, concurrent["initial_run"]):
+        before = rows(live, "select run_id from etl_run order by started_at desc, run_id desc limit 1")[0][0]
+        request = intake.new_request("rollback", ADMIN, operations=folder / "operations.sqlite", target_run_id=target)
+        result = intake.run_job(intake.create_job(request, None, folder / "intake-jobs"))
+        assert (result["status"], result["from_run_id"], result["to_run_id"]) == ("ok", before, target)
+        assert rows(live, "select run_id, content_checksum from etl_run order by started_at desc, run_id desc limit 1") == [
+            (target, scalar(folder / "warehouses" / f"{target}.duckdb", "select content_checksum from etl_run where run_id = ?", [target]))
+        ]
+    assert scalar(live, "select count(*) from survey_response") == 63
+    assert scalar(live, "select content_checksum from etl_run where run_id = ?", [concurrent["initial_run"]]) == concurrent[
+        "initial_checksum"
+    ]
+    audit = ops.read_rollbacks(folder / "operations.sqlite")
+    assert audit.select("outcome", "from_run_id", "to_run_id", "rolled_back_by").rows() == [
+        ("ok", second, first, ADMIN.identity),
+        ("ok", first, concurrent["initial_run"], ADMIN.identity),
+    ]
+    # A city manager cannot roll back; the published file stays.
+    request = intake.new_request("rollback", ZAMA_MANAGER, operations=folder / "operations.sqlite", target_run_id=second)
+    result = intake.run_job(intake.create_job(request, None, folder / "intake-jobs"))
+    assert result["status"] == "failed" and "may not roll back" in result["error"]
+    assert rows(live, "select run_id from etl_run order by started_at desc limit 1") == [(concurrent["initial_run"],)]
+
+
+# --- the page ------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def app(live, tmp_path, monkeypatch):
+    """The app on a private published warehouse, with an admin and a 座間市 manager configured."""
+    roles = tmp_path / "roles.toml"
+    roles.write_text(ROLES, encoding="utf-8")
+    monkeypatch.setenv("TSUNAGARI_ROLES", str(roles))
+    monkeypatch.setenv("TSUNAGARI_LOCAL_USERS", str(tmp_path / "no-users.toml"))
+    return AppTest.from_file(APP, default_timeout=60)
+
+
+def open_page(app: AppTest, who: str | None) -> AppTest:
+    """Sign in as who (local account) and open データ取込."""
+    if who:
+        app.session_state["local_user"] = who
+    at = app.run()
+    return at.switch_page("pages/intake.py").run()
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    """Metric label → value."""
+    return {m.label: m.value for m in at.metric}
+
+
+def test_page_is_only_for_submitters():
+    spec = next(spec for spec in PAGES if spec.url_path == "upload")
+    assert (spec.title, spec.script, spec.icon, PAGES[-1] == spec) == ("データ取込", "pages/intake.py", ":material/upload_file:", True)
+    assert [spec.allows(role) for role in ("public", "analyst", "liaison", "city_manager", "admin")] == [False, False, False, True, True]
+
+
+def test_page_itself_refuses_other_roles(live, tmp_path, monkeypatch):
+    monkeypatch.setenv("TSUNAGARI_ROLES", str(tmp_path / "no-roles.toml"))
+    at = AppTest.from_file("../dashboard/pages/intake.py", default_timeout=60).run()
+    assert not at.exception
+    assert [i.value for i in at.info] == [
+        "ファイルの取込は、管理者と市の担当者だけが行えます。担当の方はサイドバーからログインしてください。"
+    ]
+    assert len(at.file_uploader) == 0
+
+
+def test_city_manager_sends_only_their_city(app):
+    at = open_page(app, "zama@city.example.jp")
+    assert not at.exception
+    at.selectbox(key="intake_kind__ja").select("progress").run()
+    assert "座間市の行だけが入れ替わります。ほかの市の行は公開中のままです。" in [c.value for c in at.caption]
+    assert not [s for s in at.selectbox if s.key == "intake_city__ja"]
+    assert [s.value for s in at.subheader] == ["1. ファイルを選ぶ", "3. 送信の記録"]  # no rollback for managers
+
+
+def test_refused_upload_is_explained_and_logged(app, live):
+    before = sha256(live)
+    at = open_page(app, "admin@city.example.jp")
+    at.selectbox(key="intake_kind__ja").select("events").run()
+    at.file_uploader(key="intake_file_events").set_value(("events.xlsx", "イベントID,名称\r\n".encode("cp932"), "text/csv")).run()
+    at.button(key="intake_dry_run").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        ".xlsx ファイルとして読めません（中身が Excel ブック／KMZ の形式ではありません）。保存し直してから送ってください。"
+    ]
+    assert "intake_job" not in at.session_state
+    log = ops.read_intake()
+    assert log.select("action", "outcome", "kind", "file_name", "message", "submitted_by").rows() == [
+        ("refused", "refused", "events", "events.xlsx", "not_zip", "admin@city.example.jp")
+    ]
+    assert sha256(live) == before
+
+
+def test_quarantined_row_is_shown_and_nothing_is_published(app, live, bad_survey):
+    before = sha256(live)
+    at = open_page(app, "admin@city.example.jp")
+    at.selectbox(key="intake_kind__ja").select("survey").run()
+    at.file_uploader(key="intake_file_survey").set_value(("survey_answers.csv", bad_survey, "text/csv")).run()
+    at.button(key="intake_dry_run").click().run(timeout=BUILD_TIMEOUT_S)
+    assert not at.exception
+    assert metrics(at)["隔離される行"] == "1"
+    quarantined = next(df.value for df in at.dataframe if "reason" in df.value.columns)
+    assert quarantined["sheet"].isna().all()  # a CSV has no sheet
+    assert quarantined.drop(columns="sheet").to_dict("records") == [
+        {
+            "file_name": "survey_answers.csv",
+            "row_number": 65,
+            "column_name": "団体名",
+            "value": "（サンプル）どこにもない団体",
+            "reason": "配布リストにない団体 (not on the distribution list)",
+            "check_name": "match.organization",
+            "new": True,
+        }
+    ]
+    assert sha256(live) == before
+    assert not intake.archive_root().exists()
+
+
+def test_upload_dry_run_publish_and_roll_back(app, live, good_survey):
+    initial_run = rows(live, "select run_id from etl_run")[0][0]
+    at = open_page(app, "admin@city.example.jp")
+    at.selectbox(key="intake_kind__ja").select("survey").run()
+    at.file_uploader(key="intake_file_survey").set_value(("survey_answers.csv", good_survey, "text/csv")).run()
+    at.button(key="intake_dry_run").click().run(timeout=BUILD_TIMEOUT_S)
+    assert not at.exception
+    assert "試験取込が終わりました（まだ公開していません）。" in [s.value for s in at.success]
+    shown = metrics(at)
+    assert {k: shown[k] for k in ("読み込んだ行", "取り込む行", "隔離される行", "団体の変化")} == {
+        "読み込んだ行": "64",
+        "取り込む行": "64",
+        "隔離される行": "0",
+        "団体の変化": "追加 0・変更 0・削除 0",
+    }
+    assert {k: shown[k] for k in ("回答団体数", "回答率（%）")} == {"回答団体数": "64", "回答率（%）": "40.8"}
+    kpis = next(df.value for df in at.dataframe if list(df.value.columns) == ["column", "before", "after", "changed"])
+    assert kpis[kpis["changed"]][["column", "before", "after"]].to_dict("records") == [
+        {"column": "回答団体数", "before": 63.0, "after": 64.0},
+        {"column": "回答率（%）", "before": 40.1, "after": 40.8},
+    ]
+    assert rows(live, "select run_id from etl_run") == [(initial_run,)]  # nothing published yet
+
+    at.button(key="intake_publish").click().run(timeout=BUILD_TIMEOUT_S)
+    assert not at.exception
+    run_id = rows(live, "select run_id from etl_run order by started_at desc limit 1")[0][0]
+    assert run_id != initial_run
+    assert next(s.value for s in at.success) == (
+        f"公開しました（取込 {run_id}）。ほかのページの数値も、次に表示したときから新しいデータになります。"
+    )
+    home = at.switch_page("pages/home.py").run()
+    assert {k: metrics(home)[k] for k in ("回答団体数", "回答率")} == {"回答団体数": "64 団体", "回答率": "40.8 %"}
+
+    at = home.switch_page("pages/intake.py").run()
+    assert at.selectbox(key="intake_rollback_run__ja").options[0].startswith(f"取込 {initial_run}")
+    at.checkbox(key="intake_rollback_confirm").check().run()
+    at.button(key="intake_rollback").click().run(timeout=BUILD_TIMEOUT_S)
+    assert not at.exception
+    assert f"取込 {run_id} から取込 {initial_run} に戻しました。" in [s.value for s in at.success]
+    home = at.switch_page("pages/home.py").run()
+    assert {k: metrics(home)[k] for k in ("回答団体数", "回答率")} == {"回答団体数": "63 団体", "回答率": "40.1 %"}
+    log = ops.read_intake()
+    assert log.select("action", "outcome", "run_id").rows() == [("dry_run", "ok", None), ("publish", "ok", run_id)]
+
+
+def test_a_new_reader_sees_the_swapped_file_and_an_old_one_keeps_its_snapshot(tmp_path):
+    from warehouse import query
+
+    for name, value in (("live.duckdb", 1), ("next.duckdb", 2)):
+        con = duckdb.connect(str(tmp_path / name))
+        con.execute(f"create table t as select {value} as x")
+        con.close()
+    old = query.connect(tmp_path / "live.duckdb")
+    os.replace(tmp_path / "next.duckdb", tmp_path / "live.duckdb")
+    new = query.connect(tmp_path / "live.duckdb")
+    # duckdb.connect(path) would hand `new` the instance `old` holds, i.e. the replaced file.
+    assert (query.fetch(new, "select x from t").item(), query.fetch(old, "select x from t").item()) == (2, 1)

@@ -1,0 +1,62 @@
+-- sensitive: consultee (相談者) figures per art-project event; read only through warehouse.query for viewers allowed to see them (may_see_consultees)
+-- columns:
+--   event_id                  event.id
+--   city_code                 city hosting the event (city.code)
+--   kind                      exhibition, workshop or symposium
+--   consultee_participations  うち相談者数 summed over sessions (延べ); null for exhibitions and when not recorded
+--   unique_consultees         workshops: distinct attending 参加者ID whose 区分 is 相談者 (実人数); null for other kinds
+with
+
+event as (
+    select * from event
+),
+
+event_session as (
+    select * from event_session
+),
+
+session_consultees as (
+    select * from pii.event_session_consultees
+),
+
+attendance as (
+    select * from pii.event_attendance
+),
+
+participant as (
+    select * from pii.event_participant
+),
+
+sessions as (
+    select
+        s.event_id,
+        sum(c.consultees)::bigint as consultee_participations
+    from session_consultees as c
+    join event_session as s on s.id = c.session_id
+    group by s.event_id
+),
+
+people as (
+    select
+        s.event_id,
+        count(distinct a.participant_id) as unique_consultees
+    from attendance as a
+    join event_session as s on s.id = a.session_id
+    join participant as p on p.participant_id = a.participant_id
+    where p.is_consultee
+    group by s.event_id
+),
+
+final as (
+    select
+        e.id as event_id,
+        e.city_code,
+        e.kind,
+        case when e.kind <> 'exhibition' then s.consultee_participations end as consultee_participations,
+        case when e.kind = 'workshop' then coalesce(p.unique_consultees, 0) end as unique_consultees
+    from event as e
+    left join sessions as s on s.event_id = e.id
+    left join people as p on p.event_id = e.id
+)
+
+select * from final
