@@ -570,11 +570,11 @@ def test_upload_dry_run_publish_and_roll_back(app, live, good_survey):
     assert not at.exception
     assert "試験取込が終わりました（まだ公開していません）。" in [s.value for s in at.success]
     shown = metrics(at)
-    assert {k: shown[k] for k in ("読み込んだ行", "取り込む行", "隔離される行", "団体の変化")} == {
+    assert {k: shown[k] for k in ("読み込んだ行", "取り込む行", "隔離される行", "団体（追加・変更・削除）")} == {
         "読み込んだ行": "64",
         "取り込む行": "64",
         "隔離される行": "0",
-        "団体の変化": "追加 0・変更 0・削除 0",
+        "団体（追加・変更・削除）": "0 / 0 / 0",
     }
     assert {k: shown[k] for k in ("回答団体数", "回答率（%）")} == {"回答団体数": "64", "回答率（%）": "40.8"}
     kpis = next(df.value for df in at.dataframe if list(df.value.columns) == ["column", "before", "after", "changed"])

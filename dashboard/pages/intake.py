@@ -173,11 +173,12 @@ def show_progress(job: Path, action: str) -> None:
     """The job's progress bar, its waiting notice and its log lines."""
     entries = intake.read_progress(job)
     step = intake.current_step(action, entries)
-    with st.status(t(f"intake.running_{action.replace('-', '_')}"), expanded=True):
-        st.progress(intake.progress_fraction(action, entries), text=t(f"intake.step.{step}"))
-        if step == "wait_lock":
-            st.info(t("intake.waiting"), icon=":material/hourglass_top:")
-        st.code("\n".join(f"[{entry['seconds']:6.1f}s] {entry['message']}" for entry in entries) or " ", language=None)
+    # Not a `with` block: leaving one marks the status complete while the worker still runs.
+    box = st.status(t(f"intake.running_{action.replace('-', '_')}"), expanded=True, state="running")
+    box.progress(intake.progress_fraction(action, entries), text=t(f"intake.step.{step}"))
+    if step == "wait_lock":
+        box.info(t("intake.waiting"), icon=":material/hourglass_top:")
+    box.code("\n".join(f"[{entry['seconds']:6.1f}s] {entry['message']}" for entry in entries) or " ", language=None)
 
 
 def show_dry_run(job: Path, result: dict) -> None:
