@@ -467,20 +467,22 @@ def _has_table(con: sqlite3.Connection, table: str) -> bool:
     return con.execute("select 1 from sqlite_master where type = 'table' and name = ?", [table]).fetchone() is not None
 
 
+def _read_table(table: str, schema: Mapping[str, pl.DataType], path: Path | None) -> pl.DataFrame:
+    """A whole append-only table in append order, on a read-only connection (empty before its first write)."""
+    with _read_transaction(path or store_path()) as con:
+        if con is None or not _has_table(con, table):
+            return pl.DataFrame(schema=schema)
+        return _select(con, table, schema)
+
+
 def read_progress_events(path: Path | None = None) -> pl.DataFrame:
     """Every progress event in append order, read on a read-only connection (empty before any write)."""
-    with _read_transaction(path or store_path()) as con:
-        if con is None or not _has_table(con, "progress_event"):
-            return pl.DataFrame(schema=PROGRESS_EVENT_SCHEMA)
-        return _select(con, "progress_event", PROGRESS_EVENT_SCHEMA)
+    return _read_table("progress_event", PROGRESS_EVENT_SCHEMA, path)
 
 
 def read_note_events(path: Path | None = None) -> pl.DataFrame:
     """Every note event in append order, read on a read-only connection (empty before any write)."""
-    with _read_transaction(path or store_path()) as con:
-        if con is None or not _has_table(con, "note_event"):
-            return pl.DataFrame(schema=NOTE_EVENT_SCHEMA)
-        return _select(con, "note_event", NOTE_EVENT_SCHEMA)
+    return _read_table("note_event", NOTE_EVENT_SCHEMA, path)
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:
@@ -813,18 +815,12 @@ def record_rollback(record: RollbackRecord, *, path: Path | None = None, now: dt
 
 def read_intake(path: Path | None = None) -> pl.DataFrame:
     """Every intake log entry in append order (empty before the first)."""
-    with _read_transaction(path or store_path()) as con:
-        if con is None or not _has_table(con, "intake_submission"):
-            return pl.DataFrame(schema=INTAKE_COLUMNS)
-        return _select(con, "intake_submission", INTAKE_COLUMNS)
+    return _read_table("intake_submission", INTAKE_COLUMNS, path)
 
 
 def read_rollbacks(path: Path | None = None) -> pl.DataFrame:
     """Every rollback audit entry in append order (empty before the first)."""
-    with _read_transaction(path or store_path()) as con:
-        if con is None or not _has_table(con, "intake_rollback"):
-            return pl.DataFrame(schema=ROLLBACK_COLUMNS)
-        return _select(con, "intake_rollback", ROLLBACK_COLUMNS)
+    return _read_table("intake_rollback", ROLLBACK_COLUMNS, path)
 
 
 # --- the audit log -------------------------------------------------------------------------------
@@ -909,7 +905,4 @@ def record_audit(
 
 def read_audit(path: Path | None = None) -> pl.DataFrame:
     """Every audit row in append order, read on a read-only connection (empty before the first)."""
-    with _read_transaction(path or store_path()) as con:
-        if con is None or not _has_table(con, "audit_event"):
-            return pl.DataFrame(schema=AUDIT_COLUMNS)
-        return _select(con, "audit_event", AUDIT_COLUMNS)
+    return _read_table("audit_event", AUDIT_COLUMNS, path)
