@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
 
 import duckdb
 import pandas as pd
@@ -117,7 +118,7 @@ class Datasette:
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> Datasette:
+    def __enter__(self) -> Self:
         """Start the server and wait until it answers."""
         command = [
             str(Path(sys.executable).with_name("datasette")),

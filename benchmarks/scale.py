@@ -60,7 +60,6 @@ from data.generate_sample import (
     MAP_FIELDS,
     NEIGHBOURS,
     ORG_COUNT,
-    OUTSIDE,
     OWN_LIST,
     POPULATIONS,
     REFERRAL_TEXTS,
@@ -428,13 +427,10 @@ def programme_sheets(rng: random.Random, people: People, copies: int) -> dict[st
             renamed = []
             for row in rows:
                 row = list(row)
-                if sheet in ("イベント", "開催回", "アンケート集計", "自由記述"):
-                    row[0] = row[0] + suffix
-                elif sheet == "参加者名簿":
-                    row[0] = row[0] + suffix
-                elif sheet == "出欠":
+                if sheet == "出欠":
                     row[0], row[1] = row[0] + suffix, row[1] + suffix
-                elif sheet == "契約":
+                else:
+                    # The first column of every other sheet is an event, participant or contract id.
                     row[0] = row[0] + suffix
                 renamed.append(row)
             merged.setdefault(sheet, (header, []))[1].extend(renamed)
