@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import urllib.parse
 import urllib.request
 import zipfile
@@ -19,6 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from etl.errors import SourceError
+from etl.sources import base
 from etl.sources.base import QUARANTINE_SCHEMA
 from etl.vocab import Vocabulary
 
@@ -97,23 +99,21 @@ def parse_towns(data: bytes, file_name: str, city_code: str) -> tuple[pl.DataFra
         raise SourceError(file_name, "町丁目の一覧（JSON 配列）ではありません (expected a JSON array of towns)")
     rows, bad = [], []
     for number, record in enumerate(records, start=1):
-        town = (record.get("town") or "").strip()
-        koaza = (record.get("koaza") or "").strip() or None
+        if not isinstance(record, dict):
+            raise SourceError(file_name, "町丁目の形式ではありません (town entry is not an object)", row=number)
+        town = str(record.get("town") or "").strip()
+        koaza = str(record.get("koaza") or "").strip() or None
         lat, lng = record.get("lat"), record.get("lng")
         if not town or lat is None or lng is None:
-            column = "town" if not town else "lat"
-            bad.append(
-                {
-                    "file_name": file_name,
-                    "sheet": None,
-                    "row_number": number,
-                    "column_name": column,
-                    "value": town or None,
-                    "reason": "代表点の座標がありません (town has no coordinates)",
-                    "check_name": "reference.town",
-                }
-            )
+            column = "town" if not town else "lat" if lat is None else "lng"
+            bad.append(_town_issue(file_name, number, column, town or None, "代表点の座標がありません (town has no coordinates)"))
             continue
+        coordinates = _coordinates(lat, lng)
+        if isinstance(coordinates, str):
+            value = lat if coordinates == "lat" else lng
+            bad.append(_town_issue(file_name, number, coordinates, str(value), "座標が数値ではありません (coordinate is not a number)"))
+            continue
+        lat, lng = coordinates
         name = town + (koaza or "")
         rows.append(
             {
@@ -122,8 +122,8 @@ def parse_towns(data: bytes, file_name: str, city_code: str) -> tuple[pl.DataFra
                 "town": town,
                 "koaza": koaza,
                 "name": name,
-                "latitude": float(lat),
-                "longitude": float(lng),
+                "latitude": lat,
+                "longitude": lng,
                 "postal_code": record.get("zip") or None,
                 "_file": file_name,
                 "_sheet": None,
@@ -131,6 +131,30 @@ def parse_towns(data: bytes, file_name: str, city_code: str) -> tuple[pl.DataFra
             }
         )
     return pl.DataFrame(rows, schema=TOWN_COLUMNS), pl.DataFrame(bad, schema=QUARANTINE_SCHEMA)
+
+
+def _town_issue(file_name: str, number: int, column: str, value: str | None, reason: str) -> dict:
+    """One quarantined town entry (row = position in the JSON array, from 1)."""
+    return {
+        "file_name": file_name,
+        "sheet": None,
+        "row_number": number,
+        "column_name": column,
+        "value": value,
+        "reason": reason,
+        "check_name": "reference.town",
+    }
+
+
+def _coordinates(lat: object, lng: object) -> tuple[float, float] | str:
+    """Both coordinates as finite floats, or the name of the first one that is not a number."""
+    values = []
+    for column, value in (("lat", lat), ("lng", lng)):
+        # JSON booleans are ints to Python, and a string like "35.48" is not what Geolonia ships.
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return column
+        values.append(float(value))
+    return values[0], values[1]
 
 
 def parse_boundaries(data: bytes, file_name: str, city_codes: set[str]) -> pl.DataFrame:
@@ -150,12 +174,18 @@ def parse_boundaries(data: bytes, file_name: str, city_codes: set[str]) -> pl.Da
         raise SourceError(file_name, f"GeoJSON FeatureCollection として読めません (not a FeatureCollection): {error}") from error
     polygons: dict[str, list] = {}
     names: dict[str, str] = {}
-    for feature in features:
+    if not isinstance(features, list):
+        raise SourceError(file_name, "features が配列ではありません (features is not an array)")
+    for number, feature in enumerate(features, start=1):
+        if not isinstance(feature, dict):
+            raise SourceError(file_name, "Feature の形式ではありません (feature is not an object)", row=number)
         props = feature.get("properties") or {}
         code = str(props.get("N03_007") or "")
         geometry = feature.get("geometry") or {}
         if code not in city_codes or geometry.get("type") not in ("Polygon", "MultiPolygon"):
             continue
+        if not isinstance(geometry.get("coordinates"), list) or not geometry["coordinates"]:
+            raise SourceError(file_name, "境界の座標がありません (feature has no coordinates)", row=number)
         parts = [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
         polygons.setdefault(code, []).extend(parts)
         names[code] = props.get("N03_004") or code
@@ -187,16 +217,13 @@ def load(directory: Path, vocab: Vocabulary) -> Reference:
     for code, name in cities.iter_rows():
         path = directory / "towns" / f"{name}.json"
         if path.is_file():
-            data = path.read_bytes()
+            data = _read(path, f"towns/{path.name}")
             town_files.append((f"towns/{path.name}", data))
             frame, bad = parse_towns(data, f"towns/{path.name}", code)
             towns.append(frame)
             quarantined.append(bad)
-    boundary_files = [
-        (f"boundaries/{p.name}", p.read_bytes())
-        for p in sorted((directory / "boundaries").glob("*"))
-        if p.suffix.lower() in (".geojson", ".json", ".zip")
-    ]
+    boundary_paths = [p for p in sorted((directory / "boundaries").glob("*")) if p.suffix.lower() in (".geojson", ".json", ".zip")]
+    boundary_files = [(f"boundaries/{p.name}", _read(p, f"boundaries/{p.name}")) for p in boundary_paths]
     boundaries = [parse_boundaries(data, name, set(cities["code"])) for name, data in boundary_files]
     sources = []
     if towns:
@@ -216,6 +243,15 @@ def load(directory: Path, vocab: Vocabulary) -> Reference:
     )
     result.files = town_files + boundary_files
     return result
+
+
+def _read(path: Path, name: str) -> bytes:
+    """A reference file's bytes, refused (SourceError naming it) above the sources' size limit."""
+    try:
+        base.check_file(path)
+    except SourceError as error:
+        raise SourceError(name, error.message) from error
+    return path.read_bytes()
 
 
 def fetch(cache: Path, vocab: Vocabulary, *, towns_url: str = TOWNS_URL, n03_url: str = N03_URL) -> Path:

@@ -730,9 +730,9 @@ CASES = [
     ),
 ]
 
-# Known gaps in etl/reference.py (outside the files this catalogue may fix): malformed entries inside
-# a well-formed JSON file escape as Python exceptions instead of a SourceError naming the file and row.
-REFERENCE_GAPS = [
+# Malformed entries inside a well-formed reference file: the structure is broken → SourceError naming the
+# file and entry; a town whose coordinate is not a number is one bad row → quarantined, the rest kept.
+CASES += [
     Case(
         "reference-town-entry-not-an-object",
         "reference",
@@ -742,8 +742,15 @@ REFERENCE_GAPS = [
     Case(
         "reference-town-latitude-not-a-number",
         "reference",
-        reference_file("towns/座間市.json", '[{"town": "中央", "lat": "北緯35度", "lng": 139.4}]'),
-        error="towns/座間市.json, row 1, column lat: 座標が数値ではありません (coordinate is not a number)",
+        reference_file("towns/座間市.json", '[{"town": "中央", "lat": "北緯35度", "lng": 139.4}, {"town": "緑ケ丘", "lat": 35.49, "lng": 139.41}]'),
+        quarantine=(
+            q("towns/座間市.json", None, 1, "lat", "北緯35度", "座標が数値ではありません (coordinate is not a number)", "reference.town"),
+            *(
+                q(f"towns/{city}.json", None, 5, "lat", "座標なしテスト町", "代表点の座標がありません (town has no coordinates)", "reference.town")
+                for city in ("大和市", "海老名市", "綾瀬市")
+            ),
+        ),
+        counts={"ref_town": 13},  # 4 valid towns in each of the other three fixture cities + 緑ケ丘
     ),
     Case(
         "reference-boundary-feature-without-coordinates",
@@ -756,18 +763,7 @@ REFERENCE_GAPS = [
     ),
 ]
 
-PARAMS = [pytest.param(case, id=case.id) for case in CASES] + [
-    pytest.param(
-        case,
-        id=case.id,
-        marks=pytest.mark.xfail(
-            strict=True,
-            raises=(AttributeError, KeyError, TypeError, ValueError),
-            reason="etl/reference.py does not turn a malformed entry into a SourceError yet",
-        ),
-    )
-    for case in REFERENCE_GAPS
-]
+PARAMS = [pytest.param(case, id=case.id) for case in CASES]
 
 
 @functools.cache
@@ -858,7 +854,7 @@ def test_catalogue_covers_every_source_kind_and_enough_full_builds():
     assert kinds == {"survey", "distribution", "mymaps", "events", "progress", "cities", "reference"}
     assert len(CASES) >= 40
     assert sum(case.full_build for case in CASES) >= 10
-    assert len({case.id for case in CASES + REFERENCE_GAPS}) == len(CASES) + len(REFERENCE_GAPS)
+    assert len({case.id for case in CASES}) == len(CASES)
 
 
 @pytest.mark.parametrize("case", PARAMS)
