@@ -7,18 +7,29 @@ import polars as pl
 
 from warehouse.query import PUBLIC, Viewer, fetch, fetch_one
 
-# Source columns that hold personal data: a quarantined value from one of them is shown only to
-# roles allowed to see personal data (the reason, file, row and column stay visible to everyone).
+# Columns that hold personal data, as a quarantine record names them: the source header when the row
+# failed while being read, the pii table's column when Great Expectations flagged it. A quarantined
+# value from one of them, or from any cell of the participant roster, is shown only to admins: a
+# quarantined row has no reliable city yet, so a city manager cannot be limited to their own city's
+# people (the reason, file, row and column stay visible to everyone).
 PERSONAL_COLUMNS = (
     "担当者名",
     "担当者メール",
+    "担当者メールアドレス",
     "担当者電話",
     "ご回答者のお名前",
     "ご連絡先メールアドレス",
     "ご連絡先電話番号",
     "氏名",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+    "respondent_name",
+    "respondent_email",
+    "respondent_phone",
 )
-PERSONAL_ROLES = ("city_manager", "admin")
+PERSONAL_SHEETS = ("参加者名簿",)
+PERSONAL_ROLES = ("admin",)
 MASK = "＊＊＊"
 
 
@@ -95,7 +106,10 @@ def quarantined(
     if show_personal:
         return frame
     return frame.with_columns(
-        pl.when(pl.col("column_name").is_in(PERSONAL_COLUMNS) & pl.col("value").is_not_null())
+        pl.when(
+            (pl.col("column_name").is_in(PERSONAL_COLUMNS) | pl.col("sheet").is_in(PERSONAL_SHEETS))
+            & pl.col("value").is_not_null()
+        )
         .then(pl.lit(MASK))
         .otherwise(pl.col("value"))
         .alias("value")
