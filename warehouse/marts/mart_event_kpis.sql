@@ -1,4 +1,4 @@
--- art-project KPIs for each city and for the four cities together (city_code null); a KPI is null when the city held no event of its kind; built after mart_event_answers (marts build in file-name order)
+-- art-project KPIs for each city and for the four cities together (city_code null); a KPI is null when the city held no event of its kind; built after mart_art_totals and mart_event_answers (marts build in file-name order)
 -- columns:
 --   city_code                 city.code of the events' host city; null = 4市全体 (all four cities)
 --   exhibitions               exhibitions held (展示)
@@ -24,20 +24,8 @@
 --   cost_per_person_yen       art_contract_yen ÷ total_people, whole yen; four cities together only
 with
 
-city as (
-    select * from city
-),
-
-event as (
-    select * from event
-),
-
-event_session as (
-    select * from event_session
-),
-
-attendance as (
-    select * from pii.event_attendance
+totals as (
+    select * from mart_art_totals
 ),
 
 answers as (
@@ -46,46 +34,6 @@ answers as (
 
 contract as (
     select * from contract
-),
-
-scopes as (
-    select code as city_code from city
-    union all
-    select null
-),
-
-events as (
-    select
-        city_code,
-        count(*) filter (where kind = 'exhibition') as exhibitions,
-        count(*) filter (where kind = 'workshop') as workshops,
-        count(*) filter (where kind = 'symposium') as symposia,
-        (sum(open_days) filter (where kind = 'exhibition'))::bigint as exhibition_open_days
-    from event
-    group by grouping sets ((city_code), ())
-),
-
-sessions as (
-    select
-        e.city_code,
-        (sum(s.visitors) filter (where e.kind = 'exhibition'))::bigint as exhibition_visitors,
-        count(*) filter (where e.kind = 'workshop') as workshop_sessions,
-        (sum(s.participants) filter (where e.kind = 'workshop'))::bigint as workshop_participations,
-        (sum(s.participants) filter (where e.kind = 'symposium'))::bigint as symposium_participants
-    from event_session as s
-    join event as e on e.id = s.event_id
-    group by grouping sets ((e.city_code), ())
-),
-
-people as (
-    select
-        e.city_code,
-        count(distinct a.participant_id) as workshop_unique_participants
-    from attendance as a
-    join event_session as s on s.id = a.session_id
-    join event as e on e.id = s.event_id
-    where e.kind = 'workshop'
-    group by grouping sets ((e.city_code), ())
 ),
 
 survey as (
@@ -106,25 +54,22 @@ art_contract as (
 
 figures as (
     select
-        sc.city_code,
-        coalesce(ev.exhibitions, 0) as exhibitions,
-        ev.exhibition_open_days,
-        coalesce(ev.workshops, 0) as workshops,
-        coalesce(ev.symposia, 0) as symposia,
+        t.city_code,
+        t.exhibitions,
+        t.exhibition_open_days,
+        t.workshops,
+        t.symposia,
         coalesce(sv.surveyed_events, 0) as surveyed_events,
-        se.workshop_sessions,
-        se.exhibition_visitors,
-        se.workshop_participations,
-        pe.workshop_unique_participants,
-        se.symposium_participants,
+        t.workshop_sessions,
+        t.exhibition_visitors,
+        t.workshop_participations,
+        t.workshop_unique_participants,
+        t.symposium_participants,
         sv.survey_answers,
         sv.survey_positive,
         ac.art_contract_yen
-    from scopes as sc
-    left join events as ev on ev.city_code is not distinct from sc.city_code
-    left join sessions as se on se.city_code is not distinct from sc.city_code
-    left join people as pe on pe.city_code is not distinct from sc.city_code
-    left join survey as sv on sv.city_code is not distinct from sc.city_code
+    from totals as t
+    left join survey as sv on sv.city_code is not distinct from t.city_code
     cross join art_contract as ac
 ),
 

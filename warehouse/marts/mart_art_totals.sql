@@ -1,0 +1,89 @@
+-- art-project event totals for each city and for the four cities together (city_code null): the one place where participations, visitors and open days are summed; mart_event_kpis and mart_city_kpis read it (marts build in file-name order)
+-- columns:
+--   city_code                 city.code of the events' host city; null = 4市全体 (all four cities)
+--   exhibitions               exhibitions held (展示)
+--   exhibition_open_days      開催日数 summed over the exhibitions (venue-days); null when none
+--   exhibition_visitors       来場者数 summed over the exhibitions' open days; null when no exhibition session
+--   workshops                 workshops held (ワークショップ)
+--   workshop_sessions         workshop sessions held (開催回)
+--   workshop_participations   参加者数 summed over workshop sessions (延べ: one person at three sessions counts three times); null when no session
+--   workshop_unique_participants  実人数: distinct 参加者ID in 出欠 over the scope's workshop sessions; a person at several sessions or workshops counts once; null when no attendance
+--   symposia                  symposia held (シンポジウム)
+--   symposium_participants    参加者数 of the symposium sessions; null when no symposium session
+with
+
+city as (
+    select * from city
+),
+
+event as (
+    select * from event
+),
+
+event_session as (
+    select * from event_session
+),
+
+attendance as (
+    select * from pii.event_attendance
+),
+
+scopes as (
+    select code as city_code from city
+    union all
+    select null
+),
+
+events as (
+    select
+        city_code,
+        count(*) filter (where kind = 'exhibition') as exhibitions,
+        count(*) filter (where kind = 'workshop') as workshops,
+        count(*) filter (where kind = 'symposium') as symposia,
+        (sum(open_days) filter (where kind = 'exhibition'))::bigint as exhibition_open_days
+    from event
+    group by grouping sets ((city_code), ())
+),
+
+sessions as (
+    select
+        e.city_code,
+        (sum(s.visitors) filter (where e.kind = 'exhibition'))::bigint as exhibition_visitors,
+        count(*) filter (where e.kind = 'workshop') as workshop_sessions,
+        (sum(s.participants) filter (where e.kind = 'workshop'))::bigint as workshop_participations,
+        (sum(s.participants) filter (where e.kind = 'symposium'))::bigint as symposium_participants
+    from event_session as s
+    join event as e on e.id = s.event_id
+    group by grouping sets ((e.city_code), ())
+),
+
+people as (
+    select
+        e.city_code,
+        count(distinct a.participant_id) as workshop_unique_participants
+    from attendance as a
+    join event_session as s on s.id = a.session_id
+    join event as e on e.id = s.event_id
+    where e.kind = 'workshop'
+    group by grouping sets ((e.city_code), ())
+),
+
+final as (
+    select
+        sc.city_code,
+        coalesce(ev.exhibitions, 0) as exhibitions,
+        ev.exhibition_open_days,
+        se.exhibition_visitors,
+        coalesce(ev.workshops, 0) as workshops,
+        se.workshop_sessions,
+        se.workshop_participations,
+        pe.workshop_unique_participants,
+        coalesce(ev.symposia, 0) as symposia,
+        se.symposium_participants
+    from scopes as sc
+    left join events as ev on ev.city_code is not distinct from sc.city_code
+    left join sessions as se on se.city_code is not distinct from sc.city_code
+    left join people as pe on pe.city_code is not distinct from sc.city_code
+)
+
+select * from final
