@@ -662,3 +662,21 @@ def test_english_keeps_the_choices(page, sample_con):
     assert not page.exception
     assert page.session_state["filter_legal_form"] == ["npo"]
     assert metrics(page)["N（回答団体数）"] == f"N={n}"
+
+
+def test_non_respondents_head_and_count(sample_con):
+    ayase = query.ActivityFilter(city_code="14218")
+    for filters in (EVERYONE, ayase):
+        everyone = query.non_respondents(sample_con, filters, "ja", Viewer("admin"))
+        assert query.non_respondent_count(sample_con, filters) == everyone.height
+        head = query.non_respondents_head(sample_con, filters, "ja", 10, Viewer("admin"))
+        assert head.to_dicts() == everyone.head(10).to_dicts()
+
+
+def test_long_follow_up_list_is_cut_on_screen(page, monkeypatch):
+    monkeypatch.setattr(query, "NON_RESPONDENT_ROWS", 10)
+    at = page.run()
+    assert not at.exception
+    assert len(at.dataframe[-1].value) == 10
+    assert any("最初の 10 団体" in c.value for c in at.caption)
+    assert any("94 団体が未回答" in c.value for c in at.caption)

@@ -249,6 +249,28 @@ def test_pages_cover_the_view_once_in_order(sample_con, org):
     assert (explore.pages(157), explore.pages(100), explore.pages(0)) == (2, 1, 1)
 
 
+def test_pages_are_slices_of_the_full_view(sample_con, org):
+    # fetch_page picks rowids first: every page equals the same slice of the whole sorted, filtered view.
+    for view in (
+        View(org),
+        View(org, columns=("name", "city_code"), sort="pf_intent_code", descending=True),
+        View(org, filters=(("legal_form_code", OneOf(("npo", None))),), sort="distributed_on"),
+    ):
+        sql, params = explore.select_sql(view)
+        whole = sample_con.execute(sql, params).fetchall()
+        pages = [explore.fetch_page(sample_con, view, page, page_size=40).rows() for page in (1, 2, 3, 4, 5)]
+        assert [row for page in pages for row in page] == whole
+
+
+def test_facet_totals_are_the_unfiltered_counts(sample_con, org):
+    totals = explore.facet_totals(sample_con, org, ("city_code", "survey_answered"))
+    for column, frame in totals.items():
+        assert frame.rows() == explore.facet_counts(sample_con, View(org), column).rows()
+    chosen = View(org, filters=(("city_code", OneOf(("14216",))),))
+    assert explore.unfiltered(chosen, "city_code") and not explore.unfiltered(chosen, "survey_answered")
+    assert not explore.unfiltered(View(org, city_code="14216"), "city_code")
+
+
 def test_descending_sort_puts_nulls_last(sample_con, org):
     page = explore.fetch_page(
         sample_con, View(org, columns=("pf_intent_code",), sort="pf_intent_code", descending=True), 2

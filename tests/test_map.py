@@ -263,6 +263,51 @@ def test_extent(sample_con):
     assert directory.extent(sample_con, "14218")["pins"] == 28
 
 
+def test_profiles_cover_every_mapped_organisation_once(sample_con):
+    # Facets and filters are decided per profile: each pin must sit in exactly the profile of its own codes.
+    mismatched = sample_con.execute(
+        "select count(*) from mart_org_directory as d left join mart_directory_profile as p using (profile_id) "
+        "where d.latitude is not null and (p.profile_id is null or p.city_code is distinct from d.city_code "
+        "or p.survey_status <> d.survey_status or p.form_codes <> list_sort(d.form_codes) "
+        "or p.content_codes <> list_sort(d.content_codes) or p.target_codes <> list_sort(d.target_codes) "
+        "or p.content_group_codes <> list_sort(d.content_group_codes))"
+    ).fetchone()[0]
+    assert mismatched == 0
+    total = sample_con.execute("select sum(orgs) from mart_directory_profile").fetchone()[0]
+    assert total == directory.mapped_total(sample_con) == 150
+    everyone = DirectoryFilter(survey=("answered", "not_answered"))
+    assert directory.facets(sample_con, everyone, "ja").to_dicts() == directory.facets(sample_con, DirectoryFilter(), "ja").to_dicts()
+    assert by_facet(directory.facets(sample_con, DirectoryFilter(), "ja")) == independent_counts(sample_con, DirectoryFilter())
+
+
+def test_summary_agrees_with_organisations(sample_con):
+    for filters in (DirectoryFilter(), DirectoryFilter(form=("ibasho",)), DirectoryFilter(city=("14218",))):
+        rows = directory.organisations(sample_con, filters, "ja", TODAY)
+        assert directory.summary(sample_con, filters, TODAY) == {
+            "shown": rows.height,
+            "answered": rows["survey_answered"].sum(),
+            "stale": rows["stale"].sum(),
+        }
+    assert directory.within(sample_con, DONGURI, DirectoryFilter(form=("outreach",)))
+    assert not directory.within(sample_con, DONGURI, DirectoryFilter(city=("14218",)))
+
+
+def test_density_hexagons(sample_con):
+    cells = directory.density(sample_con, DirectoryFilter())
+    assert cells["orgs"].sum() == 150 and cells["orgs"].is_sorted(descending=True)
+    # Each pin lies within one hexagon radius (500 m) of its hexagon's centre.
+    pins = sample_con.execute(
+        "select latitude, longitude, cell_q, cell_r from mart_org_directory where latitude is not null"
+    ).fetchall()
+    centres = {(q, r): (lat, lng) for q, r, lng, lat in cells.select("cell_q", "cell_r", "longitude", "latitude").iter_rows()}
+    for lat, lng, q, r in pins:
+        c_lat, c_lng = centres[(q, r)]
+        metres = math.hypot((lat - c_lat) * 110574, (lng - c_lng) * 111320 * math.cos(math.radians(35.45)))
+        assert metres <= directory.HEX_METRES + 1
+    one_city = directory.density(sample_con, DirectoryFilter(city=("14218",)))
+    assert one_city["orgs"].sum() == 28
+
+
 # --- deck builders -----------------------------------------------------------------------------------
 
 
@@ -302,9 +347,10 @@ def test_deck_outlines_tiles_density_and_selection(reference_warehouse):
         extent = directory.extent(con, None)
         view = charts.fit_view(charts.bbox_of(extent))
         tiles = charts.basemap_layers(charts.GSI_PALE, charts.bbox_of(extent, 0.04), charts.bbox_of(extent), view.zoom)
+        cells = directory.density(con, DirectoryFilter())
         deck = charts.map_deck(
             points, directory.boundaries(con), lang="en", view=view, basemap=tiles,
-            highlight_city="14218", selected=DONGURI, density=True,
+            highlight_city="14218", selected=DONGURI, density=True, cells=cells,
         )  # fmt: skip
     finally:
         con.close()
@@ -314,8 +360,12 @@ def test_deck_outlines_tiles_density_and_selection(reference_warehouse):
     features = outline["data"]["features"]
     assert [f["properties"]["city_code"] for f in features] == ["14213", "14215", "14216", "14218"]
     assert [f["properties"]["width"] for f in features] == [1.5, 1.5, 1.5, 3]
-    assert layers[charts.DENSITY_LAYER]["@@type"] == "HexagonLayer"
-    assert layers[charts.DENSITY_LAYER]["radius"] == charts.HEX_RADIUS_M == 500
+    hexagons = layers[charts.DENSITY_LAYER]
+    assert hexagons["@@type"] == "ColumnLayer" and hexagons["diskResolution"] == 6
+    assert hexagons["radius"] == charts.HEX_RADIUS_M == directory.HEX_METRES == 500
+    # One record per hexagon (aggregated in the warehouse), holding every pin between them.
+    assert len(hexagons["data"]) == cells.height < 150
+    assert sum(cell["count"] for cell in hexagons["data"]) == 150
     assert charts.POINTS_LAYER not in layers
     assert layers[charts.SELECTED_LAYER]["data"] == [{"lng": 139.394417, "lat": 35.446625}]
     bitmaps = [layer for layer in layers.values() if layer["@@type"] == "BitmapLayer"]
@@ -492,7 +542,7 @@ def test_pick_by_name_and_non_respondent_note(page, sample_con):
 
 def test_density_toggle_and_english(page):
     at = page.toggle(key="map_density").set_value(True).run()
-    assert spec_layers(at)[charts.DENSITY_LAYER]["@@type"] == "HexagonLayer"
+    assert spec_layers(at)[charts.DENSITY_LAYER]["@@type"] == "ColumnLayer"
     assert json.loads(at.get("deck_gl_json_chart")[0].proto.tooltip)["html"] == "この範囲の団体: {count}"
     at = at.radio(key="lang").set_value("en").run()
     assert not at.exception
@@ -526,3 +576,21 @@ def test_page_without_tiles_and_with_outlines(reference_warehouse, monkeypatch):
 def test_downloads_are_offered(page):
     labels = [button.label for button in page.get("download_button")]
     assert labels == ["CSVダウンロード（一覧）", "KMLダウンロード", "KMZダウンロード", "GeoJSONダウンロード"]
+
+
+def test_many_organisations_show_density_until_filtered(page, monkeypatch):
+    monkeypatch.setattr(directory, "PIN_LIMIT", 20)
+    at = page.run()
+    assert not at.exception
+    assert metrics(at)["表示中の団体"] == "150 / 150 団体"
+    assert any("密度" in info.value for info in at.info)
+    layers = spec_layers(at)
+    assert charts.POINTS_LAYER not in layers
+    assert sum(cell["count"] for cell in layers[charts.DENSITY_LAYER]["data"]) == 150
+    assert at.selectbox(key="map_org").options == ["（選んでいません）"]
+    labels = [button.label for button in at.get("download_button")]
+    assert labels == ["CSVダウンロード（一覧）", "KMLダウンロード", "KMZダウンロード", "GeoJSONダウンロード"]
+    # Filtered down to 18, the pins come back and can be picked.
+    at = at.multiselect(key="map_filter_form").select("ibasho").run()
+    assert len(spec_layers(at)[charts.POINTS_LAYER]["data"]) == 18
+    assert len(at.selectbox(key="map_org").options) == 19

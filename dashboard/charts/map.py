@@ -27,7 +27,7 @@ POINTS_LAYER = "organisations"
 DENSITY_LAYER = "density"
 OUTLINE_LAYER = "city-outlines"
 SELECTED_LAYER = "selected"
-HEX_RADIUS_M = 500  # density cell radius, metres
+HEX_RADIUS_M = 500  # density hexagon radius, metres: the warehouse's grid (warehouse.query.directory.HEX_METRES)
 POINT_RADIUS_M = 90  # pin radius on the ground, metres, kept between the pixel limits below
 POINT_RADIUS_PX = (5, 14)
 MAP_SIZE_PX = (720, 500)  # width, height the initial zoom is fitted to (the chart's default height is 500)
@@ -201,18 +201,35 @@ def points_layer(points: pl.DataFrame, highlight_city: str | None) -> pdk.Layer:
     )
 
 
-def density_layer(points: pl.DataFrame) -> pdk.Layer:
-    """Hexagons of HEX_RADIUS_M metres coloured by how many pins fall in each (flat, half transparent)."""
+def density_classes(orgs: list[int]) -> list[int]:
+    """Colour class (0 … len(DENSITY_COLOURS) - 1) of each cell count: equal steps between the fewest and most."""
+    if not orgs:
+        return []
+    low, high = min(orgs), max(orgs)
+    steps = len(DENSITY_COLOURS)
+    return [min(steps - 1, (n - low) * steps // (high - low + 1)) for n in orgs]
+
+
+def density_layer(cells: pl.DataFrame) -> pdk.Layer:
+    """Hexagons of HEX_RADIUS_M metres, aggregated in the warehouse, coloured by how many organisations fall in each.
+
+    cells needs longitude, latitude (the hexagon's centre) and orgs: one record per hexagon reaches the browser,
+    never one per organisation. The hexagons are flat-topped, as the warehouse's grid (ColumnLayer's disk).
+    """
+    orgs = cells["orgs"].to_list()
     return pdk.Layer(
-        "HexagonLayer",
+        "ColumnLayer",
         id=DENSITY_LAYER,
-        data=[{"lng": float(lng), "lat": float(lat)} for lng, lat in points.select("longitude", "latitude").iter_rows()],
+        data=[
+            {"lng": round(float(lng), 6), "lat": round(float(lat), 6), "count": n, "fill": [*DENSITY_COLOURS[k], 190]}
+            for (lng, lat, n), k in zip(cells.select("longitude", "latitude", "orgs").iter_rows(), density_classes(orgs), strict=True)
+        ],
         get_position=["lng", "lat"],
+        get_fill_color="fill",
         radius=HEX_RADIUS_M,
+        disk_resolution=6,
         coverage=0.92,
         extruded=False,
-        color_range=DENSITY_COLOURS,
-        opacity=0.75,
         pickable=True,
     )
 
@@ -254,17 +271,21 @@ def map_deck(
     highlight_city: str | None = None,
     selected: str | None = None,
     density: bool = False,
+    cells: pl.DataFrame | None = None,
 ) -> pdk.Deck:
     """The resource map: basemap tiles, city outlines, then pins (or density hexagons) and the chosen pin's ring.
 
     points needs organization_id, name, latitude, longitude, colour_hex, city_code, city, colour_label and
-    verified_label (the tooltip shows the last four).
+    verified_label (the tooltip shows the last four); with density, cells (directory.density) are drawn instead
+    and points only needs to hold the selected organisation, for its ring.
     """
+    if density and cells is None:
+        raise ValueError("density needs the warehouse's cells (directory.density)")
     layers: list[pdk.Layer] = list(basemap)
     outline = outline_layer(boundaries, highlight_city)
     if outline is not None:
         layers.append(outline)
-    layers.append(density_layer(points) if density else points_layer(points, highlight_city))
+    layers.append(density_layer(cells) if density else points_layer(points, highlight_city))
     ring = selected_layer(points, selected)
     if ring is not None:
         layers.append(ring)

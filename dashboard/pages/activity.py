@@ -203,24 +203,31 @@ else:
             )
 
     st.markdown(f"**{t('activity.non_respondents_title')}**")
-    missing = activity.non_respondents(con, filters, lang, viewer)
-    if missing.is_empty():
+    missing_total = activity.non_respondent_count(con, filters, viewer)
+    if not missing_total:
         st.info(t("activity.no_non_respondents"))
     else:
-        st.caption(t("activity.non_respondents_caption", n=number(missing.height)))
+        st.caption(t("activity.non_respondents_caption", n=number(missing_total)))
         if viewer.role not in activity.CONTACT_ROLES:
             st.caption(t("activity.contacts_masked"))
         elif viewer.role == "city_manager":
             st.caption(t("activity.contacts_own_city"))
-        follow_up = missing.rename({c: t(f"activity.col.{c}") for c in missing.columns})
+        # The screen lists the first rows; a longer list's CSV is made on the click, with every row.
+        missing = activity.non_respondents_head(con, filters, lang, activity.NON_RESPONDENT_ROWS, viewer)
+        labels = {c: t(f"activity.col.{c}") for c in missing.columns}
+        follow_up = missing.rename(labels)
         st.dataframe(follow_up, hide_index=True, width="stretch")
+        if missing_total > missing.height:
+            st.caption(t("activity.non_respondents_first", n=number(missing.height)))
         download_button(
             t("activity.download"),
-            data=csv_bytes(follow_up),
+            data=csv_bytes(follow_up)
+            if missing_total == missing.height
+            else lambda: csv_bytes(activity.non_respondents(con, filters, lang, viewer).rename(labels)),
             file_name="tsunagari_non_respondents.csv",
             mime="text/csv",
             what="non_respondents",
-            rows=follow_up.height,
+            rows=missing_total,
             key="activity_download_non_respondents",
             filters=audit_filters,
         )

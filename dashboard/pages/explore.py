@@ -49,6 +49,14 @@ def load_profile(_con, warehouse: tuple[int, int], name: str) -> tuple[tuple[str
     )
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def load_facet_totals(_con, warehouse: tuple[int, int], name: str) -> dict[str, list[tuple]]:
+    """(value, rows) of every facet column of one dataset over all its rows, once per warehouse version."""
+    chosen = explore.dataset(load_catalogue(_con, warehouse), name)
+    facets, _ = load_profile(_con, warehouse, name)
+    return {column: frame.rows() for column, frame in explore.facet_totals(_con, chosen, facets).items()}
+
+
 def key(name: str, *parts: str) -> str:
     """Widget key of one dataset's control (per dataset, so switching tables starts clean)."""
     return "__".join(("x", name, *parts))
@@ -131,7 +139,11 @@ def filter_widget(view: explore.View, column: explore.Column, facets: tuple[str,
     name = view.dataset.name
     meaning = column.comment or ""
     if column.name in facets:
-        counts = dict(explore.facet_counts(con, view, column.name).iter_rows())
+        # A facet no other filter narrows shows the counts kept for the whole table.
+        if explore.unfiltered(view, column.name):
+            counts = dict(load_facet_totals(con, identity, name)[column.name])
+        else:
+            counts = dict(explore.facet_counts(con, view, column.name).iter_rows())
         selected = st.session_state.get(key(name, "f", column.name)) or []
         options = list(counts) + [value for value in selected if value not in counts]
         st.multiselect(

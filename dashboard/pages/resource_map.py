@@ -46,6 +46,13 @@ city = state.city()
 lang = state.lang()
 viewer = auth.viewer()
 today = dt.date.today()
+identity = query.file_identity(query.warehouse_path())
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def cached_facets(_con, warehouse: tuple[int, int], filters: directory.DirectoryFilter, lang: str) -> pl.DataFrame:
+    """Facet counts of one filter set on one published warehouse version (public figures: the same for every viewer)."""
+    return directory.facets(_con, filters, lang)
 
 
 def kept(key: str) -> str:
@@ -134,7 +141,7 @@ st.caption(t("map.scope_all") if city is None else t("map.scope_city", city=city
 
 # Facet filters: counts first (from the choices as they stand), then the widgets that show them.
 filters = current_filters()
-counts = directory.facets(con, filters, lang, viewer)
+counts = cached_facets(con, identity, filters, lang)
 groups = counts.filter(pl.col("facet") == "content_group")["code"].to_list()
 categories = counts.filter(pl.col("facet") == "content_category")
 if filters.content_group:
@@ -144,7 +151,7 @@ if not set(filters.content_category) <= set(category_options):
     # A field was unchosen: its categories leave the filter, and the counts follow.
     keep_valid("content_category", category_options)
     filters = current_filters()
-    counts = directory.facets(con, filters, lang, viewer)
+    counts = cached_facets(con, identity, filters, lang)
 
 
 def codes(facet: str) -> list[str]:
@@ -180,15 +187,18 @@ with st.expander(t("map.filters"), expanded=True):
     st.caption(t("map.answer_note"))
     st.caption(t("map.shared_note"))
 
-rows = directory.organisations(con, filters, lang, today, viewer)
+# The organisations themselves reach this page only when the filters leave at most PIN_LIMIT of them; a larger
+# set is drawn as density hexagons aggregated in the warehouse, and its files are made on a click.
+shown = directory.summary(con, filters, today, viewer)
+many = shown["shown"] > directory.PIN_LIMIT
 # The facets as the audit log records them with a download (only those set).
 audit_filters = {facet: list(codes) for facet, codes in dataclasses.asdict(filters).items() if codes}
 total = directory.mapped_total(con, viewer)
 figures = st.columns(3)
-figures[0].metric(t("map.shown"), t("map.shown_value", n=number(rows.height), total=number(total)))
-figures[1].metric(t("map.answered"), t("unit.orgs", n=number(rows["survey_answered"].sum())))
+figures[0].metric(t("map.shown"), t("map.shown_value", n=number(shown["shown"]), total=number(total)))
+figures[1].metric(t("map.answered"), t("unit.orgs", n=number(shown["answered"])))
 figures[2].metric(
-    t("map.stale"), t("unit.orgs", n=number(rows["stale"].sum())), help=t("map.stale_help", today=date_label(today, lang))
+    t("map.stale"), t("unit.orgs", n=number(shown["stale"])), help=t("map.stale_help", today=date_label(today, lang))
 )
 
 legend = directory.legend(con, filters, lang, viewer).with_columns(
@@ -198,15 +208,25 @@ legend = directory.legend(con, filters, lang, viewer).with_columns(
     .alias("label")
 )
 colour_labels = dict(zip(legend["legend_group"], legend["label"], strict=True))
-rows = rows.with_columns(
-    pl.col("legend_group").replace_strict(colour_labels).alias("colour_label"),
-    pl.struct("last_verified", "stale")
-    .map_elements(lambda r: verified_label(r["last_verified"], r["stale"]), return_dtype=pl.String)
-    .alias("verified_label"),
-)
-# The selected city first, so the list and the picker start where the user is looking.
-if city is not None:
-    rows = rows.sort(pl.col("city_code") != city, maintain_order=True)
+
+
+def labelled(frame: pl.DataFrame) -> pl.DataFrame:
+    """Organisations with the colour's label and the 最終確認日 label the map, list and files show."""
+    return frame.with_columns(
+        pl.col("legend_group").replace_strict(colour_labels, return_dtype=pl.String).alias("colour_label"),
+        pl.struct("last_verified", "stale")
+        .map_elements(lambda r: verified_label(r["last_verified"], r["stale"]), return_dtype=pl.String)
+        .alias("verified_label"),
+    )
+
+
+def listed_rows() -> pl.DataFrame:
+    """Every organisation within the filters, labelled, the selected city first (the list and the files)."""
+    found = labelled(directory.organisations(con, filters, lang, today, viewer))
+    return found.sort(pl.col("city_code") != city, maintain_order=True) if city is not None else found
+
+
+rows = None if many else listed_rows()
 
 # A click on a pin arrives as the chart's state before the chart is drawn again: it picks the organisation.
 picked = charts.selected_organisation(st.session_state.get(MAP_KEY))
@@ -214,13 +234,30 @@ if picked != st.session_state.get(LAST_PICK_KEY):
     st.session_state[LAST_PICK_KEY] = picked
     if picked is not None:
         st.session_state[ORG_KEY] = picked
-ids = rows["organization_id"].to_list()
+kept_pick = st.session_state.get(ORG_KEY) or None
+if rows is not None:
+    ids = rows["organization_id"].to_list()
+    names = dict(zip(rows["organization_id"], rows["name"], strict=True))
+    row_city = dict(zip(rows["organization_id"], rows["city"], strict=True))
+else:
+    # Too many to list: only an organisation already chosen stays pickable (when it is still within the filters).
+    chosen_row = (
+        directory.organisation_detail(con, kept_pick, lang, today, viewer)
+        if kept_pick
+        else None
+    )
+    chosen_row = chosen_row if chosen_row and directory.within(con, kept_pick, filters, viewer) else None
+    ids = [kept_pick] if chosen_row else []
+    names = {kept_pick: chosen_row["name"]} if chosen_row else {}
+    row_city = {kept_pick: chosen_row["city"]} if chosen_row else {}
 if st.session_state.get(ORG_KEY) not in ids:
     st.session_state[ORG_KEY] = NONE
 selected = st.session_state[ORG_KEY] or None
 
-density = st.toggle(t("map.density"), key=DENSITY_KEY, help=t("map.density_help"))
-if rows.is_empty():
+if many:
+    st.info(t("map.many", n=number(shown["shown"]), limit=number(directory.PIN_LIMIT)))
+density = st.toggle(t("map.density"), key=DENSITY_KEY, help=t("map.density_help"), disabled=many) or many
+if shown["shown"] == 0:
     st.info(t("map.empty"))
 else:
     everywhere = directory.extent(con, None, viewer)
@@ -235,8 +272,14 @@ else:
         basemap = []
         st.warning(t("map.tile_invalid"))
     outlines = directory.boundaries(con, viewer)
+    if rows is not None:
+        points = rows
+    elif selected:
+        points = pl.DataFrame([chosen_row]).select("organization_id", "latitude", "longitude")
+    else:
+        points = pl.DataFrame(schema={"organization_id": pl.String, "latitude": pl.Float64, "longitude": pl.Float64})
     deck = charts.map_deck(
-        rows,
+        points,
         outlines,
         lang=lang,
         view=view,
@@ -244,6 +287,7 @@ else:
         highlight_city=city,
         selected=selected,
         density=density,
+        cells=directory.density(con, filters, viewer) if density else None,
     )
     st.pydeck_chart(deck, on_select="rerun", selection_mode="single-object", key=MAP_KEY)
     st.caption(t("map.legend_title"))
@@ -262,8 +306,8 @@ else:
 
 # Detail: the picked pin, or an organisation chosen by name.
 st.subheader(t("map.detail"))
-names = dict(zip(rows["organization_id"], rows["name"], strict=True))
-row_city = dict(zip(rows["organization_id"], rows["city"], strict=True))
+if many:
+    st.caption(t("map.many_pick", limit=number(directory.PIN_LIMIT)))
 pick_labels = {NONE: t("map.pick_none")} | {
     code: t("map.pick_label", name=names[code], city=row_city[code]) for code in ids
 }
@@ -309,45 +353,78 @@ else:
         column_config={"item": t("map.item"), "value": t("map.value")},
     )
 
-if not rows.is_empty():
+def list_table(found: pl.DataFrame) -> pl.DataFrame:
+    """The list of organisations as shown and downloaded, with translated column names."""
+    return found.select(
+        pl.col("name").alias(t("map.col.name")),
+        pl.col("city").alias(t("map.col.city")),
+        pl.col("colour_label").alias(t("map.col.colour")),
+        pl.col("forms").list.join(t("map.list_sep")).alias(t("map.col.forms")),
+        pl.col("legal_form").alias(t("map.col.legal_form")),
+        pl.col("verified_label").alias(t("map.col.last_verified")),
+        pl.col("stale").alias(t("map.col.stale")),
+    )
+
+
+def kml_document(found: pl.DataFrame) -> bytes:
+    """The organisations as a KML document, one layer per map colour."""
+    popup_labels = {column: t(f"map.col.{column}") for column in kml.POPUP_COLUMNS}
+    return kml.kml_bytes(
+        t("map.kml_title", date=today.isoformat()),
+        t("map.kml_description"),
+        kml.directory_layers(found, legend, popup_labels),
+    )
+
+
+def geojson_document(found: pl.DataFrame) -> bytes:
+    """The organisations as GeoJSON points."""
+    return kml.geojson_bytes(kml.directory_features(found.drop("colour_label", "verified_label")))
+
+
+if shown["shown"]:
+    # A large set is fetched and written only when a file is asked for (Streamlit's deferred download).
+    if rows is not None:
+        table = list_table(rows)
+        document = kml_document(rows)
+        files = {
+            "csv": csv_bytes(table),
+            "kml": document,
+            "kmz": kml.kmz_bytes(document),
+            "geojson": geojson_document(rows),
+        }
+    else:
+        files = {
+            "csv": lambda: csv_bytes(list_table(listed_rows())),
+            "kml": lambda: kml_document(listed_rows()),
+            "kmz": lambda: kml.kmz_bytes(kml_document(listed_rows())),
+            "geojson": lambda: geojson_document(listed_rows()),
+        }
     with st.expander(t("map.table")):
-        table = rows.select(
-            pl.col("name").alias(t("map.col.name")),
-            pl.col("city").alias(t("map.col.city")),
-            pl.col("colour_label").alias(t("map.col.colour")),
-            pl.col("forms").list.join(t("map.list_sep")).alias(t("map.col.forms")),
-            pl.col("legal_form").alias(t("map.col.legal_form")),
-            pl.col("verified_label").alias(t("map.col.last_verified")),
-            pl.col("stale").alias(t("map.col.stale")),
-        )
-        st.dataframe(table, hide_index=True, width="stretch")
+        if rows is not None:
+            st.dataframe(table, hide_index=True, width="stretch")
+        else:
+            st.info(t("map.many_table"))
         download_button(
             t("map.download_csv"),
-            data=csv_bytes(table),
+            data=files["csv"],
             file_name="tsunagari_resource_map.csv",
             mime="text/csv",
             what="resource_map",
-            rows=table.height,
+            rows=shown["shown"],
             key="map_download_csv",
             filters=audit_filters,
         )
 
     st.subheader(t("map.exports"))
     st.caption(t("map.exports_caption"))
-    popup_labels = {column: t(f"map.col.{column}") for column in kml.POPUP_COLUMNS}
-    document = kml.kml_bytes(
-        t("map.kml_title", date=today.isoformat()),
-        t("map.kml_description"),
-        kml.directory_layers(rows, legend, popup_labels),
-    )
     kml_column, kmz_column, geojson_column = st.columns(3)
     download_button(
         t("map.download_kml"),
-        data=document,
+        data=files["kml"],
         file_name="tsunagari_resource_map.kml",
         mime="application/vnd.google-earth.kml+xml",
         what="resource_map_kml",
-        rows=rows.height,
+        rows=shown["shown"],
         key="map_download_kml",
         action="export",
         filters=audit_filters,
@@ -355,11 +432,11 @@ if not rows.is_empty():
     )
     download_button(
         t("map.download_kmz"),
-        data=kml.kmz_bytes(document),
+        data=files["kmz"],
         file_name="tsunagari_resource_map.kmz",
         mime="application/vnd.google-earth.kmz",
         what="resource_map_kmz",
-        rows=rows.height,
+        rows=shown["shown"],
         key="map_download_kmz",
         action="export",
         filters=audit_filters,
@@ -367,11 +444,11 @@ if not rows.is_empty():
     )
     download_button(
         t("map.download_geojson"),
-        data=kml.geojson_bytes(kml.directory_features(rows.drop("colour_label", "verified_label"))),
+        data=files["geojson"],
         file_name="tsunagari_resource_map.geojson",
         mime="application/geo+json",
         what="resource_map_geojson",
-        rows=rows.height,
+        rows=shown["shown"],
         key="map_download_geojson",
         action="export",
         filters=audit_filters,

@@ -37,6 +37,9 @@
 --   gradient_rank         taxonomy_term.gradient_rank of primary_form_code
 --   legend_group          map colour group: primary_form_code, off_gradient (answered, no form on the gradient) or no_answer
 --   colour_hex            map colour (#rrggbb): the primary form's colour, grey off the gradient, light grey without an answer
+--   cell_q                density hexagon of the pin (axial column q of a flat-top grid of 500 m radius, see pins); null without a pin
+--   cell_r                density hexagon of the pin (axial row r); null without a pin
+--   profile_id            its facet profile (mart_directory_profile.profile_id): filters are decided once per profile; null without a pin
 with
 
 organization as (
@@ -65,6 +68,10 @@ taxonomy_term as (
 
 city as (
     select * from city
+),
+
+mart_directory_profile as (
+    select * from mart_directory_profile
 ),
 
 -- distinct: a term counts once however the answer spelled it
@@ -131,6 +138,46 @@ targets as (
     group by organization_id
 ),
 
+-- Density hexagons, computed once here so the map aggregates by integer cell (dashboard/charts/map.py HEX_RADIUS_M).
+-- Pins are projected to metres on a plane tangent at 35.45°N (the four cities' latitude: 1° lat = 110574 m,
+-- 1° lng = 111320 m × cos 35.45°), then rounded to the nearest flat-top hexagon of 500 m radius (cube rounding).
+pins as (
+    select
+        organization_id,
+        (2.0 / 3.0) * x / 500.0 as fq,
+        (-x / 3.0 + sqrt(3.0) / 3.0 * y) / 500.0 as fr
+    from (
+        select
+            organization_id,
+            cast(longitude as double) * 111320.0 * cos(radians(35.45)) as x,
+            cast(latitude as double) * 110574.0 as y
+        from location
+    )
+),
+
+rounded as (
+    select
+        organization_id,
+        fq, fr, -fq - fr as fs,
+        round(fq) as rq, round(fr) as rr, round(-fq - fr) as rs
+    from pins
+),
+
+cells as (
+    select
+        organization_id,
+        cast(case
+            when abs(rq - fq) > abs(rr - fr) and abs(rq - fq) > abs(rs - fs) then -rr - rs
+            else rq
+        end as integer) as cell_q,
+        cast(case
+            when abs(rq - fq) > abs(rr - fr) and abs(rq - fq) > abs(rs - fs) then rr
+            when abs(rr - fr) > abs(rs - fs) then -rq - rs
+            else rr
+        end as integer) as cell_r
+    from rounded
+),
+
 -- 4市以外 (city_code null) sorts after the four cities
 areas as (
     select
@@ -145,7 +192,7 @@ areas as (
     group by s.organization_id
 ),
 
-final as (
+directory as (
     select
         o.id as organization_id,
         o.name,
@@ -191,7 +238,9 @@ final as (
             when f.primary_form_code is not null then p.color_hex
             when o.survey_answered then '#8c8c8c'
             else '#c8c8c8'
-        end as colour_hex
+        end as colour_hex,
+        x.cell_q,
+        x.cell_r
     from organization as o
     left join location as l on l.organization_id = o.id
     left join service as s on s.organization_id = o.id
@@ -201,7 +250,24 @@ final as (
     left join targets as t on t.organization_id = o.id
     left join areas as a on a.organization_id = o.id
     left join taxonomy_term as p on p.taxonomy_id = 'form' and p.code = f.primary_form_code
-    order by o.city_code, o.name_key
+    left join cells as x on x.organization_id = o.id
+),
+
+-- the profile holds the same codes, sorted
+final as (
+    select d.*, p.profile_id
+    from directory as d
+    left join mart_directory_profile as p
+        on d.latitude is not null
+        and p.city_code is not distinct from d.city_code
+        and p.legal_form_code is not distinct from d.legal_form_code
+        and p.pf_intent_code is not distinct from d.pf_intent_code
+        and p.survey_status = d.survey_status
+        and p.content_group_codes = list_sort(d.content_group_codes)
+        and p.content_codes = list_sort(d.content_codes)
+        and p.form_codes = list_sort(d.form_codes)
+        and p.target_codes = list_sort(d.target_codes)
+    order by d.city_code, d.name_key
 )
 
 select * from final

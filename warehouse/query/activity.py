@@ -15,6 +15,8 @@ CONTACT_ROLES = ("city_manager", "liaison", "admin")
 MASK = "＊＊＊"
 # The contact person's columns of the follow-up list (identifiers, never values).
 CONTACT_COLUMNS = ("contact_name", "contact_email", "contact_phone")
+# Non-respondents listed on screen (the CSV carries them all).
+NON_RESPONDENT_ROWS = 1_000
 # Label of an organisation whose legal form or channel is not recorded.
 UNKNOWN = "—"
 # Identifier allow-lists: the only label columns a query may select.
@@ -23,23 +25,6 @@ MEASURES = {"group": "content", "form": "form"}  # breakdown measure → taxonom
 BREAKDOWNS = ("city", "legal_form", "target")
 REACH_DIMENSIONS = ("city", "legal_form", "channel")
 
-# Organisations (alias o, answering, in scope) per breakdown value: one fixed statement per dimension.
-# {name} is a column from NAME_COLUMN / TERM_NAME, never a value.
-_BREAKDOWN_DIMENSION = {
-    "city": (
-        "select o.id as organization_id, d.code as by_code, d.{name} as by_label, d.sort_order as by_order "
-        "from scoped as o join city as d on d.code = o.city_code"
-    ),
-    "legal_form": (
-        "select o.id as organization_id, d.code as by_code, d.{name} as by_label, d.sort_order as by_order "
-        "from scoped as o join legal_form as d on d.code = o.legal_form_code"
-    ),
-    "target": (
-        "select o.id as organization_id, d.code as by_code, d.{name} as by_label, d.sort_order as by_order "
-        "from scoped as o join mart_activity_term as m on m.organization_id = o.id and m.taxonomy_id = 'target' "
-        "join taxonomy_term as d on d.id = m.term_id"
-    ),
-}
 # Survey reach per dimension: the vocabulary table and the organisation column it labels.
 _REACH_DIMENSION = {
     "city": ("city", "city_code"),
@@ -92,9 +77,32 @@ def respondents(con: duckdb.DuckDBPyConnection, filters: ActivityFilter, viewer:
     """N: organisations that answered the survey within the filters."""
     fragments, params = organisation_filter("o", filters)
     row = fetch_one(
-        con, "select count(*) as n from organization as o" + where(["o.survey_answered", *fragments]), params
+        con,
+        "select coalesce(sum(o.orgs), 0)::bigint as n from mart_activity_cells as o"
+        + where(["o.survey_answered", *fragments]),
+        params,
     )
     return row["n"] if row else 0
+
+
+# Answering organisations in scope: the denominator N, summed over the build-time cells (one clause per query).
+_N = "n as (select coalesce(sum(o.orgs), 0)::bigint as n from mart_activity_cells as o{where})"
+def _n(filters: ActivityFilter) -> tuple[str, list]:
+    """The n CTE (answering organisations within the filters) and its parameters."""
+    fragments, params = organisation_filter("o", filters)
+    return _N.format(where=where(["o.survey_answered", *fragments])), params
+
+
+def _scoped_counts(filters: ActivityFilter, taxonomy: str, keys: str = "") -> tuple[str, list]:
+    """Sum of the cells' organisations per term of one taxonomy (plus extra key columns of alias m), all cells of every
+    organisation (target_id null) within the filters."""
+    fragments, params = organisation_filter("m", filters)
+    sql = (
+        "select " + keys + "m.term_id, sum(m.orgs)::bigint as orgs from mart_activity_counts as m"
+        + where(["m.target_id is null", "m.taxonomy_id = ?", *fragments])
+        + " group by all"
+    )
+    return sql, [taxonomy, *params]
 
 
 def content_counts(
@@ -103,67 +111,55 @@ def content_counts(
     """Organisations per content group and category (once per category, once per group), largest first."""
     # group_rank: the group's place in the whole taxonomy (1-based), so colours stay put under filters.
     # Shares are % of N (answering organisations in scope), one decimal; unchosen categories are left out.
-    fragments, params = organisation_filter("m", filters)
-    answered, answered_params = organisation_filter("o", filters)
+    # The counts are sums over mart_activity_counts' cells, which never share an organisation.
+    groups, group_params = _scoped_counts(filters, "group")
+    categories, category_params = _scoped_counts(filters, "content")
+    n, n_params = _n(filters)
     name = TERM_NAME[lang]
     sql = (
-        "with scoped as (select * from mart_activity_term as m"
-        + where(["m.taxonomy_id = 'content'", *fragments])
-        + "), groups as (select group_id, count(distinct organization_id) as group_orgs "
-        "from scoped group by group_id), "
-        "categories as (select group_id, term_id, count(distinct organization_id) as category_orgs "
-        "from scoped group by group_id, term_id), "
+        "with groups as (" + groups + "), categories as (" + categories + "), "
         "ranks as (select id, row_number() over (order by sort_order) as group_rank from taxonomy_term "
-        "where taxonomy_id = 'content' and parent_id is null), "
-        "n as (select count(*) as n from organization as o"
-        + where(["o.survey_answered", *answered])
-        + ") select g.code as group_code, g." + name + " as group_label, r.group_rank, s.group_orgs, "
-        "round(100.0 * s.group_orgs / n.n, 1) as group_share_pct, "
-        "t.code as category_code, t." + name + " as category_label, c.category_orgs, "
-        "round(100.0 * c.category_orgs / n.n, 1) as category_share_pct "
-        "from categories as c join groups as s on s.group_id = c.group_id "
-        "join taxonomy_term as g on g.id = c.group_id join ranks as r on r.id = c.group_id "
-        "join taxonomy_term as t on t.id = c.term_id cross join n "
-        "order by s.group_orgs desc, g.sort_order, c.category_orgs desc, t.sort_order"
+        "where taxonomy_id = 'content' and parent_id is null), " + n + " "
+        "select g.code as group_code, g." + name + " as group_label, r.group_rank, s.orgs as group_orgs, "
+        "round(100.0 * s.orgs / n.n, 1) as group_share_pct, "
+        "t.code as category_code, t." + name + " as category_label, c.orgs as category_orgs, "
+        "round(100.0 * c.orgs / n.n, 1) as category_share_pct "
+        "from categories as c join taxonomy_term as t on t.id = c.term_id "
+        "join groups as s on s.term_id = t.parent_id "
+        "join taxonomy_term as g on g.id = t.parent_id join ranks as r on r.id = t.parent_id cross join n "
+        "order by s.orgs desc, g.sort_order, c.orgs desc, t.sort_order"
     )
-    return fetch(con, sql, [*params, *answered_params])
+    return fetch(con, sql, [*group_params, *category_params, *n_params])
 
 
 def form_counts(
     con: duckdb.DuckDBPyConnection, filters: ActivityFilter, lang: str, viewer: Viewer = PUBLIC
 ) -> pl.DataFrame:
     """Organisations per support form (zeros kept), most frequent first, with share of N in % (one decimal)."""
-    fragments, params = organisation_filter("m", filters)
-    answered, answered_params = organisation_filter("o", filters)
+    counts, params = _scoped_counts(filters, "form")
+    n, n_params = _n(filters)
     sql = (
-        "with scoped as (select * from mart_activity_term as m"
-        + where(["m.taxonomy_id = 'form'", *fragments])
-        + "), counts as (select term_id, count(distinct organization_id) as orgs from scoped group by term_id), "
-        "n as (select count(*) as n from organization as o"
-        + where(["o.survey_answered", *answered])
-        + ") select row_number() over (order by coalesce(c.orgs, 0) desc, t.sort_order) as rank, "
+        "with counts as (" + counts + "), " + n + " "
+        "select row_number() over (order by coalesce(c.orgs, 0) desc, t.sort_order) as rank, "
         "t.code as form_code, t." + TERM_NAME[lang] + " as form_label, t.color_hex, "
         "coalesce(c.orgs, 0) as orgs, "
         "case when n.n = 0 then null else round(100.0 * coalesce(c.orgs, 0) / n.n, 1) end as share_pct "
         "from taxonomy_term as t left join counts as c on c.term_id = t.id cross join n "
         "where t.taxonomy_id = 'form' order by rank"
     )
-    return fetch(con, sql, [*params, *answered_params])
+    return fetch(con, sql, [*params, *n_params])
 
 
 def form_city_matrix(
     con: duckdb.DuckDBPyConnection, filters: ActivityFilter, lang: str, viewer: Viewer = PUBLIC
 ) -> pl.DataFrame:
     """City × support form: organisations per cell (zeros kept); cities in display order, forms by rank."""
-    fragments, params = organisation_filter("m", filters)
+    cells, params = _scoped_counts(filters, "form", "m.city_code, ")
     cities, city_params = city_filter("c.code", filters.city_code)
     name = TERM_NAME[lang]
     sql = (
-        "with scoped as (select * from mart_activity_term as m"
-        + where(["m.taxonomy_id = 'form'", *fragments])
-        + "), cells as (select city_code, term_id, count(distinct organization_id) as orgs "
-        "from scoped group by city_code, term_id), "
-        "totals as (select term_id, count(distinct organization_id) as orgs from scoped group by term_id), "
+        "with cells as (" + cells + "), "
+        "totals as (select term_id, sum(orgs) as orgs from cells group by term_id), "
         "forms as (select t.*, row_number() over (order by coalesce(x.orgs, 0) desc, t.sort_order) as form_rank "
         "from taxonomy_term as t left join totals as x on x.term_id = t.id where t.taxonomy_id = 'form') "
         "select c.code as city_code, c." + NAME_COLUMN[lang] + " as city_label, "
@@ -174,6 +170,15 @@ def form_city_matrix(
         + " order by c.sort_order, f.form_rank"
     )
     return fetch(con, sql, [*params, *city_params])
+
+
+# Breakdown value per build-time cell row (alias m of mart_activity_counts): its code column and vocabulary.
+# The target breakdown reads the rows kept per chosen target group (target_id); the others, the all-rows.
+_BREAKDOWN_KEY = {
+    "city": ("m.city_code", "city", "m.target_id is null"),
+    "legal_form": ("m.legal_form_code", "legal_form", "m.target_id is null"),
+    "target": ("m.target_id", "taxonomy_term", "m.target_id is not null"),
+}
 
 
 def breakdown(
@@ -187,29 +192,44 @@ def breakdown(
     """Organisations per breakdown value (city, legal form, target group) and term (content group or form)."""
     # respondents: answering organisations with that value; share_pct = orgs / respondents × 100.
     # Zeros are kept so every panel of a small-multiples chart lists the same terms.
-    taxonomy = MEASURES[measure]
-    dimension = _BREAKDOWN_DIMENSION[by].format(name=TERM_NAME[lang] if by == "target" else NAME_COLUMN[lang])
-    term_key = "m.group_id" if measure == "group" else "m.term_id"
+    # Sums over mart_activity_counts' cells (which never share an organisation) are exact distinct counts.
+    taxonomy = "group" if measure == "group" else MEASURES[measure]
+    terms_of = MEASURES[measure]
+    key, vocabulary, rows = _BREAKDOWN_KEY[by]
+    label = TERM_NAME[lang] if by == "target" else NAME_COLUMN[lang]
     term_filter = "t.parent_id is null" if measure == "group" else "true"
-    fragments, params = organisation_filter("o", filters)
+    fragments, params = organisation_filter("m", filters)
+    if by == "target":
+        # Respondents per target group: answering organisations that chose it.
+        values = (
+            "select m.term_id as by_key, sum(m.orgs)::bigint as respondents from mart_activity_counts as m"
+            + where(["m.target_id is null", "m.taxonomy_id = 'target'", *fragments])
+            + " group by all"
+        )
+        value_params = list(params)
+    else:
+        cell_fragments, value_params = organisation_filter("o", filters)
+        column = key.removeprefix("m.")
+        values = (
+            "select o." + column + " as by_key, sum(o.orgs)::bigint as respondents from mart_activity_cells as o"
+            + where(["o.survey_answered", *cell_fragments])
+            + " group by all"
+        )
     sql = (
-        "with scoped as (select * from organization as o"
-        + where(["o.survey_answered", *fragments])
-        + "), dims as (" + dimension + "), "
-        "by_values as (select by_code, by_label, by_order, count(distinct organization_id) as respondents "
-        "from dims group by all), "
-        "counts as (select d.by_code, " + term_key + " as term_id, count(distinct d.organization_id) as orgs "
-        "from dims as d join mart_activity_term as m on m.organization_id = d.organization_id "
-        "and m.taxonomy_id = ? group by all), "
+        "with by_values as (select v.by_key, d.code as by_code, d." + label + " as by_label, "
+        "d.sort_order as by_order, v.respondents from (" + values + ") as v join " + vocabulary + " as d on d."
+        + ("id" if by == "target" else "code") + " = v.by_key"
+        + "), counts as (select " + key + " as by_key, m.term_id, sum(m.orgs)::bigint as orgs "
+        "from mart_activity_counts as m" + where([rows, "m.taxonomy_id = ?", *fragments]) + " group by all), "
         "terms as (select * from taxonomy_term as t where t.taxonomy_id = ? and " + term_filter + ") "
         "select v.by_code, v.by_label, v.respondents, t.code as term_code, t." + TERM_NAME[lang] + " as term_label, "
         "t.color_hex, coalesce(c.orgs, 0) as orgs, "
         "round(100.0 * coalesce(c.orgs, 0) / v.respondents, 1) as share_pct "
         "from by_values as v cross join terms as t "
-        "left join counts as c on c.by_code = v.by_code and c.term_id = t.id "
+        "left join counts as c on c.by_key = v.by_key and c.term_id = t.id "
         "order by v.by_order, t.sort_order"
     )
-    return fetch(con, sql, [*params, taxonomy, taxonomy])
+    return fetch(con, sql, [*value_params, taxonomy, *params, terms_of])
 
 
 def reach_total(con: duckdb.DuckDBPyConnection, filters: ActivityFilter, viewer: Viewer = PUBLIC) -> dict:
@@ -217,10 +237,11 @@ def reach_total(con: duckdb.DuckDBPyConnection, filters: ActivityFilter, viewer:
     fragments, params = organisation_filter("o", filters, intent=False)
     return fetch_one(
         con,
-        "select count(*) as distributed, count(*) filter (where o.survey_answered) as answered, "
-        "case when count(*) = 0 then null "
-        "else round(100.0 * count(*) filter (where o.survey_answered) / count(*), 1) end as rate_pct "
-        "from organization as o" + where(fragments),
+        "select distributed, answered, case when distributed = 0 then null "
+        "else round(100.0 * answered / distributed, 1) end as rate_pct from ("
+        "select coalesce(sum(o.orgs), 0)::bigint as distributed, "
+        "coalesce(sum(o.orgs) filter (where o.survey_answered), 0)::bigint as answered "
+        "from mart_activity_cells as o" + where(fragments) + ")",
         params,
     )
 
@@ -233,39 +254,68 @@ def reach(
     table, column = _REACH_DIMENSION[by]
     fragments, params = organisation_filter("o", filters, intent=False)
     sql = (
-        "select d.code, coalesce(d." + NAME_COLUMN[lang] + ", ?) as label, count(*) as distributed, "
-        "count(*) filter (where o.survey_answered) as answered, "
-        "round(100.0 * count(*) filter (where o.survey_answered) / count(*), 1) as rate_pct "
-        "from organization as o left join " + table + " as d on d.code = o." + column
+        "select d.code, coalesce(d." + NAME_COLUMN[lang] + ", ?) as label, sum(o.orgs)::bigint as distributed, "
+        "coalesce(sum(o.orgs) filter (where o.survey_answered), 0)::bigint as answered, "
+        "round(100.0 * coalesce(sum(o.orgs) filter (where o.survey_answered), 0)::bigint "
+        "/ sum(o.orgs)::bigint, 1) as rate_pct "
+        "from mart_activity_cells as o left join " + table + " as d on d.code = o." + column
         + where(fragments)
         + " group by d.code, d." + NAME_COLUMN[lang] + ", d.sort_order order by d.sort_order nulls last"
     )
     return fetch(con, sql, [UNKNOWN, *params])
 
 
+def non_respondent_count(con: duckdb.DuckDBPyConnection, filters: ActivityFilter, viewer: Viewer = PUBLIC) -> int:
+    """How many organisations within the city and legal-form filters did not answer (the rows of non_respondents)."""
+    fragments, params = organisation_filter("o", filters, intent=False)
+    row = fetch_one(
+        con,
+        "select coalesce(sum(o.orgs), 0)::bigint as n from mart_activity_cells as o join city as c on c.code = o.city_code"
+        + where(["not o.survey_answered", *fragments]),
+        params,
+    )
+    return row["n"] if row else 0
+
+
 def non_respondents(
     con: duckdb.DuckDBPyConnection, filters: ActivityFilter, lang: str, viewer: Viewer = PUBLIC
 ) -> pl.DataFrame:
     """Organisations that did not answer, for follow-up; contacts for CONTACT_ROLES (a city manager: own city)."""
+    return _non_respondents(con, filters, lang, None, viewer)
+
+
+def non_respondents_head(
+    con: duckdb.DuckDBPyConnection, filters: ActivityFilter, lang: str, limit: int, viewer: Viewer = PUBLIC
+) -> pl.DataFrame:
+    """The first `limit` rows of non_respondents, in its order (what the page lists on screen)."""
+    return _non_respondents(con, filters, lang, limit, viewer)
+
+
+def _non_respondents(
+    con: duckdb.DuckDBPyConnection, filters: ActivityFilter, lang: str, limit: int | None, viewer: Viewer
+) -> pl.DataFrame:
+    """non_respondents, cut to `limit` rows when given (the LIMIT is bound)."""
     # The contact shown is the one from the organisation's first source list (else the first list by name);
     # other roles get the mask from a bound value, and their query never reads the pii schema.
+    # mart_activity_follow_up holds the non-respondents in list order: the filters and LIMIT apply before the labels.
     fragments, params = organisation_filter("o", filters, intent=False)
     name = NAME_COLUMN[lang]
     base = (
         "select o.name, c." + name + " as city, l." + name + " as legal_form, h." + name + " as channel, "
-        "o.phone, {contact} from organization as o "
+        "o.phone, {contact} from (select * from mart_activity_follow_up as o" + where(fragments)
+        + " order by o.list_order" + (" limit ?" if limit is not None else "") + ") as o "
         "join city as c on c.code = o.city_code "
         "left join legal_form as l on l.code = o.legal_form_code "
-        "left join channel as h on h.code = o.distribution_channel_code {join}"
-        + where(["not o.survey_answered", *fragments])
-        + " order by c.sort_order, o.name_key"
+        "left join channel as h on h.code = o.distribution_channel_code {join} "
+        "order by o.list_order"
     )
+    params = [*params, limit] if limit is not None else params
     if viewer.role in CONTACT_ROLES:
         join = (
             "left join (select * from pii.organization_contact as x "
             "qualify row_number() over (partition by x.organization_id order by "
             "x.source_list <> (select first_source_list from organization where id = x.organization_id), "
-            "x.source_list) = 1) as p on p.organization_id = o.id"
+            "x.source_list) = 1) as p on p.organization_id = o.organization_id"
         )
         if viewer.role != "city_manager":
             return fetch(con, base.format(contact=", ".join("p." + c for c in CONTACT_COLUMNS), join=join), params)

@@ -12,6 +12,11 @@ from warehouse.query import NAME_COLUMN, PUBLIC, Viewer, fetch, fetch_one, where
 
 # A pin whose 最終確認日 is more than this many days before today is flagged for re-checking.
 STALE_DAYS = 180
+# Radius of the density hexagons the mart assigns each pin to (mart_org_directory cell_q / cell_r), metres.
+HEX_METRES = 500
+# Above this many organisations in the filtered set the map shows density hexagons, not one pin each: a pin
+# costs about 650 bytes of Deck JSON (its tooltip text included), so 5,000 pins stay near 3.2 MB for the browser.
+PIN_LIMIT = 5_000
 SURVEY_STATUSES = ("answered", "not_answered")
 # Identifier allow-lists: label columns per language (taxonomy terms; the mart's label lists).
 TERM_NAME = {"ja": "name", "en": "name_en"}
@@ -79,8 +84,8 @@ class DirectoryFilter:
     survey: tuple[str, ...] = ()
 
 
-def directory_filter(filters: DirectoryFilter, *, ignore: str | None = None) -> tuple[list[str], list]:
-    """Fragments on a mart row (alias m) for every set facet, skipping the facet group `ignore`."""
+def profile_filter(filters: DirectoryFilter, *, ignore: str | None = None) -> tuple[list[str], list]:
+    """Fragments on a profile or mart row (alias m) for every set facet, skipping the facet group `ignore`."""
     fragments: list[str] = []
     params: list = []
     for facet in (f.name for f in fields(DirectoryFilter)):
@@ -96,25 +101,43 @@ def directory_filter(filters: DirectoryFilter, *, ignore: str | None = None) -> 
     return fragments, params
 
 
+def directory_filter(filters: DirectoryFilter) -> tuple[list[str], list]:
+    """Fragments on a mart_org_directory row (alias m): its profile passes every set facet.
+
+    The facet predicates run on the few thousand profiles (mart_directory_profile), and the organisations are
+    matched by the integer profile_id, instead of testing every organisation's lists.
+    """
+    fragments, params = profile_filter(filters)
+    if not fragments:
+        return [], []
+    return [
+        "m.profile_id in (select m.profile_id from mart_directory_profile as m" + where(fragments) + ")"
+    ], params
+
+
 def facets(con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
     """Every facet option with the mapped organisations it would give under the other facets' filters.
 
     Columns: facet, code, label (null for the survey facet: the page words it), parent_code (content
     categories: their group), orgs. Zeros are kept; facets and options in display order.
     """
+    # Counted over mart_directory_profile: every mapped organisation is in exactly one profile (weight orgs), and
+    # a profile's lists hold each code once, so sums of orgs count organisations.
     branches: list[str] = []
     params: list = []
     for facet in FACETS:
-        fragments, values = directory_filter(filters, ignore=_GROUP[facet])
+        fragments, values = profile_filter(filters, ignore=_GROUP[facet])
         branches.append(
-            "select ? as facet, code, count(distinct organization_id) as orgs from ("
-            "select m.organization_id, " + _VALUES[facet] + " as code from mapped as m" + where(fragments)
+            "select ? as facet, code, sum(orgs)::bigint as orgs from ("
+            "select m.orgs, " + _VALUES[facet] + " as code from mart_directory_profile as m" + where(fragments)
             + ") group by code"
         )
         params += [facet, *values]
+    if not any(getattr(filters, facet) for facet in FACETS):
+        # No filter chosen (the page's first view): the same sums, made at build time.
+        branches, params = ["select facet, code, orgs from mart_directory_profile_facets"], []
     sql = (
-        "with mapped as (" + _MAPPED + "), "
-        "options as (" + _OPTIONS.format(term=TERM_NAME[lang], name=NAME_COLUMN[lang]) + "), "
+        "with options as (" + _OPTIONS.format(term=TERM_NAME[lang], name=NAME_COLUMN[lang]) + "), "
         "counts as (" + " union all ".join(branches) + ") "
         "select o.facet, o.code, o.label, o.parent_code, coalesce(c.orgs, 0) as orgs "
         "from options as o left join counts as c on c.facet = o.facet and c.code = o.code "
@@ -123,9 +146,42 @@ def facets(con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, lang: str, 
     return fetch(con, sql, params)
 
 
+def summary(
+    con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, today: dt.date, viewer: Viewer = PUBLIC
+) -> dict:
+    """Mapped organisations within the filters: shown, answered (survey) and stale (as organisations counts them)."""
+    fragments, params = directory_filter(filters)
+    row = fetch_one(
+        con,
+        "select count(*) as shown, count(*) filter (where m.survey_answered) as answered, "
+        "count(*) filter (where date_diff('day', m.last_verified, ?::date) > ?) as stale "
+        "from (" + _MAPPED + ") as m" + where(fragments),
+        [today, STALE_DAYS, *params],
+    )
+    return row or {"shown": 0, "answered": 0, "stale": 0}
+
+
+def density(con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """Mapped organisations within the filters per density hexagon (the mart's cell_q, cell_r), busiest first.
+
+    Columns: cell_q, cell_r, longitude, latitude (the hexagon's centre, WGS84 degrees), orgs. The centre
+    inverts the mart's projection: flat-top hexagons of HEX_METRES radius on a plane tangent at 35.45°N.
+    """
+    fragments, params = directory_filter(filters)
+    return fetch(
+        con,
+        "select m.cell_q, m.cell_r, "
+        "? * 1.5 * m.cell_q / (111320.0 * cos(radians(35.45))) as longitude, "
+        "? * sqrt(3.0) * (m.cell_r + m.cell_q / 2.0) / 110574.0 as latitude, count(*) as orgs "
+        "from (" + _MAPPED + ") as m" + where(fragments) + " group by m.cell_q, m.cell_r "
+        "order by orgs desc, m.cell_q, m.cell_r",
+        [HEX_METRES, HEX_METRES, *params],
+    )
+
+
 def mapped_total(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> int:
     """Organisations with a pin on the map (no filters)."""
-    row = fetch_one(con, "select count(*) as n from (" + _MAPPED + ")")
+    row = fetch_one(con, "select coalesce(sum(orgs), 0)::bigint as n from mart_directory_profile")
     return row["n"] if row else 0
 
 
@@ -165,6 +221,19 @@ def organisations(
     return fetch(con, _records(lang, fragments), [today, today, STALE_DAYS, *params])
 
 
+def within(
+    con: duckdb.DuckDBPyConnection, organization_id: str, filters: DirectoryFilter, viewer: Viewer = PUBLIC
+) -> bool:
+    """Whether one organisation is on the map and within the filters."""
+    fragments, params = directory_filter(filters)
+    row = fetch_one(
+        con,
+        "select count(*) as n from (" + _MAPPED + ") as m" + where(["m.organization_id = ?", *fragments]),
+        [organization_id, *params],
+    )
+    return bool(row and row["n"])
+
+
 def organisation_detail(
     con: duckdb.DuckDBPyConnection, organization_id: str, lang: str, today: dt.date, viewer: Viewer = PUBLIC
 ) -> dict | None:
@@ -180,17 +249,22 @@ def legend(con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, lang: str, 
     Columns: legend_group, label (null for the two grey groups: the page words them), colour_hex,
     gradient_rank, orgs (mapped organisations of that colour within the filters).
     """
-    fragments, params = directory_filter(filters)
+    # Pins per colour from the profiles within the filters; the grey groups are listed when the mart has them.
+    fragments, params = profile_filter(filters)
     sql = (
-        "with shown as (select m.* from (" + _MAPPED + ") as m" + where(fragments) + "), "
-        "greys as (select distinct legend_group, colour_hex from mart_org_directory "
-        "where legend_group in ('off_gradient', 'no_answer')) "
+        "with shown as (select m.legend_group, sum(m.orgs)::bigint as orgs from mart_directory_profile as m"
+        + where(fragments) + " group by m.legend_group), "
+        "greys as (select * from (select 'off_gradient' as legend_group, (select m.colour_hex from mart_org_directory "
+        "as m where m.legend_group = 'off_gradient' limit 1) as colour_hex union all select 'no_answer', "
+        "(select m.colour_hex from mart_org_directory as m where m.legend_group = 'no_answer' limit 1)) "
+        "where colour_hex is not null) "
         "select t.code as legend_group, t." + TERM_NAME[lang] + " as label, t.color_hex as colour_hex, "
-        "t.gradient_rank, (select count(*) from shown as s where s.legend_group = t.code) as orgs "
-        "from taxonomy_term as t where t.taxonomy_id = 'form' and t.gradient_rank is not null "
+        "t.gradient_rank, coalesce(s.orgs, 0) as orgs "
+        "from taxonomy_term as t left join shown as s on s.legend_group = t.code "
+        "where t.taxonomy_id = 'form' and t.gradient_rank is not null "
         "union all select g.legend_group, null, g.colour_hex, "
-        "case g.legend_group when 'off_gradient' then 100 else 101 end, "
-        "(select count(*) from shown as s where s.legend_group = g.legend_group) from greys as g "
+        "case g.legend_group when 'off_gradient' then 100 else 101 end, coalesce(s.orgs, 0) "
+        "from greys as g left join shown as s on s.legend_group = g.legend_group "
         "order by gradient_rank"
     )
     return fetch(con, sql, params)

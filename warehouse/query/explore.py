@@ -278,11 +278,15 @@ def select_sql(view: View) -> tuple[str, list]:
     shown = view.columns or view.dataset.column_names
     select = ", ".join(ident(view.dataset.column(name).name) for name in shown)
     body, params = _from_where(view)
-    order = ""
-    if view.sort:
-        direction = "desc" if view.descending else "asc"
-        order = f"{ident(view.dataset.column(view.sort).name)} {direction} nulls last, "
-    return f"select {select}{body} order by {order}rowid", params
+    return f"select {select}{body} order by {_order(view)}", params
+
+
+def _order(view: View) -> str:
+    """ORDER BY list of a view: its sort column (if any), then rowid as a stable tie-break."""
+    if not view.sort:
+        return "rowid"
+    direction = "desc" if view.descending else "asc"
+    return f"{ident(view.dataset.column(view.sort).name)} {direction} nulls last, rowid"
 
 
 def count_rows(con: duckdb.DuckDBPyConnection, view: View, viewer: Viewer = PUBLIC) -> int:
@@ -295,8 +299,18 @@ def fetch_page(
     con: duckdb.DuckDBPyConnection, view: View, page: int, page_size: int = PAGE_SIZE, viewer: Viewer = PUBLIC
 ) -> pl.DataFrame:
     """One page (1-based) of the view: LIMIT/OFFSET are bound, so only page_size rows leave DuckDB."""
-    sql, params = select_sql(view)
-    return fetch(con, sql + " limit ? offset ?", [*params, page_size, (max(page, 1) - 1) * page_size])
+    # The page's rows are picked by rowid first (reading only the filter and sort columns), then only those rows'
+    # shown columns are read: a deep page no longer sorts every column of the table. Same rows, same order.
+    shown = view.columns or view.dataset.column_names
+    select = ", ".join(ident(view.dataset.column(name).name) for name in shown)
+    body, params = _from_where(view)
+    order = _order(view)
+    table = ident(view.dataset.name)
+    sql = (
+        f"select {select} from {table} where rowid in (select rowid{body} order by {order} limit ? offset ?) "
+        f"order by {order}"
+    )
+    return fetch(con, sql, [*params, page_size, (max(page, 1) - 1) * page_size])
 
 
 def pages(rows: int, page_size: int = PAGE_SIZE) -> int:
@@ -332,6 +346,23 @@ def facet_counts(con: duckdb.DuckDBPyConnection, view: View, column: str, viewer
         f"select {quoted} as value, count(*) as rows{body} group by all order by rows desc, value nulls last",
         params,
     )
+
+
+def facet_totals(
+    con: duckdb.DuckDBPyConnection, data: Dataset, columns: tuple[str, ...], viewer: Viewer = PUBLIC
+) -> dict[str, pl.DataFrame]:
+    """facet_counts of each column over the whole dataset (no filter, no city): what a view starts from.
+
+    The page keeps these with the dataset's profile, once per published warehouse, so its first view of a
+    table runs no facet query; a filtered view counts afresh.
+    """
+    return {column: facet_counts(con, View(dataset=data), column) for column in columns}
+
+
+def unfiltered(view: View, column: str) -> bool:
+    """True when a facet's counts ignore nothing but their own column: no other filter and no city applies."""
+    applies_city = view.city_code is not None and CITY_COLUMN in view.dataset.column_names
+    return not view.without(column).filters and not applies_city
 
 
 def stream(
