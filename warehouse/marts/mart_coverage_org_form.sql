@@ -10,6 +10,7 @@
 --   form_order        taxonomy_term.sort_order of the form (the report's order)
 --   latitude          map pin latitude, WGS84 degrees (DOUBLE); null without a pin
 --   longitude         map pin longitude, WGS84 degrees (DOUBLE); null without a pin
+--   city_rank         order of the organisation in lists by city of location (city.sort_order), then name_key, then id (an integer sort)
 with
 
 organization as (
@@ -30,6 +31,10 @@ taxonomy_term as (
 
 location as (
     select * from location
+),
+
+city as (
+    select * from city
 ),
 
 -- distinct: an organisation counts once per form however its answer spelled it
@@ -53,11 +58,13 @@ final as (
         t.code as form_code,
         t.sort_order as form_order,
         cast(l.latitude as double) as latitude,
-        cast(l.longitude as double) as longitude
+        cast(l.longitude as double) as longitude,
+        dense_rank() over (order by y.sort_order, o.name_key, o.id) as city_rank
     from chosen as c
     join organization as o on o.id = c.organization_id
     join taxonomy_term as t on t.id = c.term_id and t.taxonomy_id = 'form'
     left join location as l on l.organization_id = o.id
+    left join city as y on y.code = o.city_code
     where o.survey_answered
     order by o.id, t.sort_order
 )

@@ -7,6 +7,13 @@
 --   in_own_survey        the survey company's own search (自主調査) carried it
 --   known_by             several_cities (two or more city lists), one_city (exactly one city list, with or without 自主調査) or survey_only (no city list, only 自主調査)
 --   known_by_city_code   one_city only: the city whose list carried it (city.code); null otherwise
+--   list_city_code       the city the organisation belongs to in the single-source list: known_by_city_code, else city_code
+--   name                 団体名
+--   name_key             matching key, for a stable order among equal names
+--   legal_form_code      法人格 (legal_form.code)
+--   phone                the organisation's public phone (never a contact person's)
+--   survey_answered      whether it answered the resource survey
+--   single_rank          order of the single-source list: list_city_code's city order, known_by, city of location, name_key, id
 with
 
 organization as (
@@ -43,7 +50,7 @@ per_org as (
     group by organization_id
 ),
 
-final as (
+known as (
     select
         o.id as organization_id,
         o.city_code,
@@ -55,10 +62,38 @@ final as (
             when 1 then 'one_city'
             else 'several_cities'
         end as known_by,
-        case when len(p.list_city_codes) = 1 then p.list_city_codes[1] end as known_by_city_code
+        case when len(p.list_city_codes) = 1 then p.list_city_codes[1] end as known_by_city_code,
+        o.name,
+        o.name_key,
+        o.legal_form_code,
+        o.phone,
+        o.survey_answered
     from organization as o
     left join per_org as p on p.organization_id = o.id
-    order by o.id
+),
+
+final as (
+    select
+        p.organization_id,
+        p.city_code,
+        p.list_city_codes,
+        p.city_list_count,
+        p.in_own_survey,
+        p.known_by,
+        p.known_by_city_code,
+        coalesce(p.known_by_city_code, p.city_code) as list_city_code,
+        p.name,
+        p.name_key,
+        p.legal_form_code,
+        p.phone,
+        p.survey_answered,
+        row_number() over (
+            order by g.sort_order, p.known_by, c.sort_order, p.name_key, p.organization_id
+        ) as single_rank
+    from known as p
+    left join city as c on c.code = p.city_code
+    left join city as g on g.code = coalesce(p.known_by_city_code, p.city_code)
+    order by single_rank
 )
 
 select * from final

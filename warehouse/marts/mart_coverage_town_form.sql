@@ -11,6 +11,7 @@
 --   nearest_km                distance to the nearest of them, km (haversine, mean Earth radius 6371.0088 km, unrounded); null when none has a pin
 --   nearest_organization_id   organization.id of that organisation (ties: the smaller id); null when none
 --   nearest_city_code         city where that organisation is located (city.code)
+--   nearest_name              団体名 of that organisation (organization.name)
 with
 
 ref_town as (
@@ -32,7 +33,7 @@ forms as (
 ),
 
 pins as (
-    select organization_id, city_code, form_code, latitude, longitude
+    select organization_id, name, city_code, form_code, latitude, longitude
     from mart_coverage_org_form
     where latitude is not null and longitude is not null
 ),
@@ -43,26 +44,83 @@ pinned as (
     group by form_code
 ),
 
+-- Exact nearest pin without pairing every town with every pin. A grid of 0.005° cells keeps one pin per form
+-- and cell; the nearest of those bounds the distance U to the true nearest pin from above (it is a pin). Every
+-- pin within U lies in the box |Δφ| ≤ U/R, sin(|Δλ|/2) ≤ sin(U/2R) / sqrt(cos φ_town · cos(|φ_town| + U/R)),
+-- so only pins in that box (widened by 1e-6° against rounding) are measured.
+samples as (
+    select
+        form_code,
+        arg_min(latitude, organization_id) as latitude,
+        arg_min(longitude, organization_id) as longitude
+    from pins
+    group by form_code, floor(latitude / 0.005), floor(longitude / 0.005)
+),
+
 -- haversine: d = 2R asin(sqrt(sin²(Δφ/2) + cos φ1 cos φ2 sin²(Δλ/2))), R = 6371.0088 km (IUGG mean radius)
-distances as (
+bounds as (
     select
         t.id as town_id,
+        t.latitude,
+        t.longitude,
+        s.form_code,
+        min(2 * 6371.0088 * asin(least(1.0, sqrt(
+            pow(sin(radians(s.latitude - t.latitude) / 2), 2)
+            + cos(radians(t.latitude)) * cos(radians(s.latitude))
+            * pow(sin(radians(s.longitude - t.longitude) / 2), 2)
+        )))) / 6371.0088 as span
+    from ref_town as t
+    cross join samples as s
+    group by all
+),
+
+boxes as (
+    select
+        town_id,
+        latitude,
+        longitude,
+        form_code,
+        latitude - degrees(span) - 1e-6 as south,
+        latitude + degrees(span) + 1e-6 as north,
+        case
+            when radians(abs(latitude)) + span < pi() / 2
+                and sin(span / 2) < sqrt(cos(radians(latitude)) * cos(radians(abs(latitude)) + span))
+                then degrees(2 * asin(sin(span / 2) / sqrt(cos(radians(latitude)) * cos(radians(abs(latitude)) + span))))
+                + 1e-6
+            else 360.0
+        end as reach
+    from bounds
+),
+
+distances as (
+    select
+        b.town_id,
         p.form_code,
         p.organization_id,
         p.city_code,
+        p.name,
         2 * 6371.0088 * asin(least(1.0, sqrt(
-            pow(sin(radians(p.latitude - t.latitude) / 2), 2)
-            + cos(radians(t.latitude)) * cos(radians(p.latitude))
-            * pow(sin(radians(p.longitude - t.longitude) / 2), 2)
+            pow(sin(radians(p.latitude - b.latitude) / 2), 2)
+            + cos(radians(b.latitude)) * cos(radians(p.latitude))
+            * pow(sin(radians(p.longitude - b.longitude) / 2), 2)
         ))) as distance_km
-    from ref_town as t
-    cross join pins as p
+    from boxes as b
+    join pins as p
+        on p.form_code = b.form_code
+        and p.latitude between b.south and b.north
+        and p.longitude between b.longitude - b.reach and b.longitude + b.reach
 ),
 
+-- the nearest pin per town and form; among equal distances the smaller organization id
 nearest as (
-    select *
+    select
+        town_id,
+        form_code,
+        min({
+            'distance_km': distance_km, 'organization_id': organization_id, 'city_code': city_code, 'name': name
+        }) as pin
     from distances
-    qualify row_number() over (partition by town_id, form_code order by distance_km, organization_id) = 1
+    group by town_id, form_code
 ),
 
 final as (
@@ -75,9 +133,10 @@ final as (
         f.form_code,
         f.form_order,
         coalesce(pd.pinned_orgs, 0) as pinned_orgs,
-        n.distance_km as nearest_km,
-        n.organization_id as nearest_organization_id,
-        n.city_code as nearest_city_code
+        n.pin.distance_km as nearest_km,
+        n.pin.organization_id as nearest_organization_id,
+        n.pin.city_code as nearest_city_code,
+        n.pin.name as nearest_name
     from ref_town as t
     cross join forms as f
     left join pinned as pd on pd.form_code = f.form_code

@@ -1,4 +1,4 @@
--- one row per organisation that answered the survey: the public contact details a referral needs (相談つなぎ)
+-- one row per organisation that answered the survey: the public contact details a referral needs, and the terms it chose as bit masks (相談つなぎ); built after mart_referral_bit (marts build in file-name order)
 -- columns:
 --   organization_id   organization.id
 --   service_id        service.id (its survey answer: taxonomy terms hang off it in attribute)
@@ -17,6 +17,11 @@
 --   area_city_codes   service area: city codes of the four cities it serves (list, display order)
 --   area_names_ja     service area in Japanese, joined with ・ (4市以外 last)
 --   area_names_en     service area in English, joined with ", " (Outside the four cities last)
+--   content_mask      activity-content terms its answer chose (attribute link_type content): bit_or of mart_referral_bit.bit
+--   form_mask         support forms it chose (link_type form): bit_or of mart_referral_bit.bit
+--   target_mask       target groups it chose (link_type target): bit_or of mart_referral_bit.bit
+--   name_rank         rank of name_key (equal keys share a rank): orders results by name with an integer sort
+--   list_rank         order of the directory's point list: city (city.sort_order), then name_key, then id
 with
 
 organization as (
@@ -39,6 +44,14 @@ city as (
     select * from city
 ),
 
+attribute as (
+    select * from attribute
+),
+
+mart_referral_bit as (
+    select * from mart_referral_bit
+),
+
 -- 4市以外 (city_code null) sorts after the four cities
 areas as (
     select
@@ -50,6 +63,19 @@ areas as (
     from service_area as sa
     left join city as c on c.code = sa.city_code
     group by sa.service_id
+),
+
+-- a need is matched against these masks with bitwise and (相談つなぎ); a term answered twice sets its bit once
+terms as (
+    select
+        a.link_id as service_id,
+        bit_or(b.bit) filter (where a.link_type = 'content') as content_mask,
+        bit_or(b.bit) filter (where a.link_type = 'form') as form_mask,
+        bit_or(b.bit) filter (where a.link_type = 'target') as target_mask
+    from attribute as a
+    join mart_referral_bit as b on b.term_id = a.taxonomy_term_id and b.taxonomy_id = a.link_type
+    where a.link_entity = 'service'
+    group by a.link_id
 ),
 
 final as (
@@ -70,11 +96,18 @@ final as (
         l.last_verified,
         coalesce(a.area_city_codes, []::varchar[]) as area_city_codes,
         a.area_names_ja,
-        a.area_names_en
+        a.area_names_en,
+        coalesce(tm.content_mask, 0) as content_mask,
+        coalesce(tm.form_mask, 0) as form_mask,
+        coalesce(tm.target_mask, 0) as target_mask,
+        dense_rank() over (order by o.name_key) as name_rank,
+        row_number() over (order by c.sort_order, o.name_key, o.id) as list_rank
     from service as s
     join organization as o on o.id = s.organization_id
     left join location as l on l.organization_id = o.id
     left join areas as a on a.service_id = s.id
+    left join terms as tm on tm.service_id = s.id
+    left join city as c on c.code = o.city_code
     where o.survey_answered
     order by o.city_code, o.name_key
 )

@@ -12,7 +12,6 @@ TERM_NAME = {"ja": "name", "en": "name_en"}
 # Label of the area outside the four cities (service_area.city_code null) and its code in flow frames.
 OUTSIDE = "outside"
 OUTSIDE_LABEL = {"ja": "4市以外", "en": "Outside the four cities"}
-LIST_SEPARATOR = {"ja": "、", "en": ", "}
 PER_RESIDENTS = 10_000  # per-capita figures are organisations per 10,000 residents
 # Gap rule: a cell is "thin" when its per-capita rate is below GAP_RATIO × the four cities' rate for the form.
 GAP_RATIO = 0.5
@@ -21,6 +20,10 @@ RADIUS_KM = 2.0  # default town-coverage radius, km
 INTENTS = ("join", "interested")
 KNOWN_BY = ("one_city", "survey_only")  # single-source organisations (mart_coverage_source.known_by)
 
+# Per-organisation label columns of mart_coverage_summary_org per UI language (identifier allow-list).
+FORMS = {"ja": "forms_ja", "en": "forms_en"}
+AREAS = {"ja": "areas_ja", "en": "areas_en"}
+UNAWARE = {"ja": "unaware_ja", "en": "unaware_en"}
 # Which organisations count for a city: one fixed statement per basis, giving (organization_id, city_code, form_code).
 BASES = {
     # 所在市: the city where the organisation is located
@@ -31,28 +34,6 @@ BASES = {
         "join mart_coverage_reach as r on r.organization_id = f.organization_id where r.to_city_code is not null"
     ),
 }
-
-
-def _labels(lang: str) -> str:
-    """CTEs org_forms (forms chosen, joined) and org_areas (areas served, joined; 4市以外 last) per organisation.
-
-    Bound parameters, in order (see _label_params): list separator, label of 4市以外, list separator.
-    """
-    term, name = TERM_NAME[lang], NAME_COLUMN[lang]
-    return (
-        "org_forms as (select m.organization_id, string_agg(t." + term + ", ? order by t.sort_order) as forms, "
-        "list(t.code order by t.sort_order) as form_codes "
-        "from mart_coverage_org_form as m join taxonomy_term as t on t.taxonomy_id = 'form' and t.code = m.form_code "
-        "group by m.organization_id), "
-        "org_areas as (select r.organization_id, string_agg(coalesce(c." + name + ", ?), ? "
-        "order by c.sort_order nulls last) as areas from mart_coverage_reach as r "
-        "left join city as c on c.code = r.to_city_code group by r.organization_id)"
-    )
-
-
-def _label_params(lang: str) -> list:
-    """Bound values for _labels, in order."""
-    return [LIST_SEPARATOR[lang], OUTSIDE_LABEL[lang], LIST_SEPARATOR[lang]]
 
 
 def forms(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
@@ -73,16 +54,21 @@ def form_matrix(con: duckdb.DuckDBPyConnection, basis: str, lang: str, viewer: V
     index_pct = the cell's rate as % of the four cities' rate (one decimal). gap = "none" when the cell
     has no organisation, "thin" when its rate is below GAP_RATIO × the four cities' rate, else null.
     """
+    if basis not in BASES:
+        raise ValueError(f"unknown basis: {basis!r}")
+    # mart_coverage_tally counts per PF参画意向; each organisation has one, so the sums are distinct counts.
     sql = (
-        "with cells as (" + BASES[basis] + "), "
-        "counts as (select city_code, form_code, count(distinct organization_id) as orgs from cells group by all), "
-        "totals as (select form_code, count(distinct organization_id) as orgs from cells group by all), "
+        "with counts as (select city_code, form_code, sum(orgs)::bigint as orgs from mart_coverage_tally "
+        "where basis = ? and not all_cities group by all), "
+        "totals as (select form_code, sum(orgs)::bigint as orgs from mart_coverage_tally "
+        "where basis = ? and all_cities group by all), "
         "people as (select sum(population) as population from city) "
         "select c.code as city_code, c." + NAME_COLUMN[lang] + " as city_label, c.sort_order as city_order, "
         "c.population, f.code as form_code, f." + TERM_NAME[lang] + " as form_label, f.sort_order as form_order, "
         "f.color_hex, coalesce(x.orgs, 0) as orgs, "
         "round(coalesce(x.orgs, 0) * ? / c.population, 2) as per_10k, "
-        "coalesce(t.orgs, 0) as four_city_orgs, round(coalesce(t.orgs, 0) * ? / p.population, 2) as four_city_per_10k, "
+        "coalesce(t.orgs, 0) as four_city_orgs, "
+        "round(coalesce(t.orgs, 0) * ? / p.population, 2) as four_city_per_10k, "
         "case when coalesce(t.orgs, 0) > 0 then "
         "round(100.0 * (coalesce(x.orgs, 0) / c.population) / (t.orgs / p.population), 1) end as index_pct, "
         "case when coalesce(x.orgs, 0) = 0 then 'none' "
@@ -92,12 +78,12 @@ def form_matrix(con: duckdb.DuckDBPyConnection, basis: str, lang: str, viewer: V
         "left join totals as t on t.form_code = f.code "
         "where f.taxonomy_id = 'form' order by c.sort_order, f.sort_order"
     )
-    return fetch(con, sql, [float(PER_RESIDENTS), float(PER_RESIDENTS), GAP_RATIO])
+    return fetch(con, sql, [basis, basis, float(PER_RESIDENTS), float(PER_RESIDENTS), GAP_RATIO])
 
 
 def answering_with_forms(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> int:
     """Answering organisations that chose at least one support form (the matrix's organisations)."""
-    row = fetch_one(con, "select count(distinct organization_id) as n from mart_coverage_org_form")
+    row = fetch_one(con, "select count(*) as n from mart_coverage_summary_org where form_codes is not null")
     return row["n"] if row else 0
 
 
@@ -108,21 +94,14 @@ def cell_organisations(
     name = NAME_COLUMN[lang]
     sql = (
         "with cells as (" + BASES[basis] + "), "
-        "chosen as (select distinct organization_id from cells where city_code = ? and form_code = ?), "
-        + _labels(lang)
-        + " select o.name, c."
-        + name
-        + " as city, l."
-        + name
-        + " as legal_form, o.phone, "
-        "g.forms, a.areas, m.organization_id is not null as has_pin "
-        "from chosen as k join organization as o on o.id = k.organization_id "
+        "chosen as (select distinct organization_id from cells where city_code = ? and form_code = ?) "
+        "select o.name, c." + name + " as city, l." + name + " as legal_form, o.phone, "
+        "o." + FORMS[lang] + " as forms, o." + AREAS[lang] + " as areas, o.has_pin "
+        "from chosen as k join mart_coverage_summary_org as o on o.organization_id = k.organization_id "
         "join city as c on c.code = o.city_code left join legal_form as l on l.code = o.legal_form_code "
-        "left join org_forms as g on g.organization_id = o.id left join org_areas as a on a.organization_id = o.id "
-        "left join location as m on m.organization_id = o.id "
-        "order by c.sort_order, o.name_key"
+        "order by o.city_rank"
     )
-    return fetch(con, sql, [city_code, form_code, *_label_params(lang)])
+    return fetch(con, sql, [city_code, form_code])
 
 
 def reference_status(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict:
@@ -153,9 +132,8 @@ def town_nearest(
     sql = (
         "select m.town_id, m.city_code, c." + name + " as city, m.town_name, m.latitude, m.longitude, "
         "round(m.nearest_km, 3) as nearest_km, coalesce(m.nearest_km <= ?, false) as covered, "
-        "o.name as nearest_name, n." + name + " as nearest_city "
+        "m.nearest_name, n." + name + " as nearest_city "
         "from mart_coverage_town_form as m join city as c on c.code = m.city_code "
-        "left join organization as o on o.id = m.nearest_organization_id "
         "left join city as n on n.code = m.nearest_city_code"
         + where(["m.form_code = ?", *fragments])
         + " order by c.sort_order, m.town_id"
@@ -188,8 +166,7 @@ def form_pins(con: duckdb.DuckDBPyConnection, form_code: str, lang: str, viewer:
         con,
         "select m.organization_id, m.name, m.city_code, c." + NAME_COLUMN[lang] + " as city, m.latitude, m.longitude "
         "from mart_coverage_org_form as m join city as c on c.code = m.city_code "
-        "where m.form_code = ? and m.latitude is not null and m.longitude is not null "
-        "order by c.sort_order, m.name_key",
+        "where m.form_code = ? and m.latitude is not null and m.longitude is not null order by m.city_rank",
         [form_code],
     )
 
@@ -203,17 +180,9 @@ def reach_summary(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer = PU
     """Per city: answering organisations located there with a service area, how many reach beyond the city
     (share in %, one decimal), and how many located in another city serve it (inbound)."""
     sql = (
-        "with orgs as (select distinct organization_id, from_city_code, reaches_beyond from mart_coverage_reach), "
-        "located as (select from_city_code as city_code, count(*) as orgs, "
-        "count(*) filter (where reaches_beyond) as reaching_beyond from orgs group by all), "
-        "inbound as (select to_city_code as city_code, count(distinct organization_id) as inbound "
-        "from mart_coverage_reach where not is_home and to_city_code is not null group by all) "
-        "select c.code as city_code, c." + NAME_COLUMN[lang] + " as city_label, coalesce(l.orgs, 0) as orgs, "
-        "coalesce(l.reaching_beyond, 0) as reaching_beyond, "
-        "case when l.orgs > 0 then round(100.0 * l.reaching_beyond / l.orgs, 1) end as share_pct, "
-        "coalesce(i.inbound, 0) as inbound "
-        "from city as c left join located as l on l.city_code = c.code left join inbound as i on i.city_code = c.code "
-        "order by c.sort_order"
+        "select c.code as city_code, c." + NAME_COLUMN[lang] + " as city_label, t.orgs, t.reaching_beyond, "
+        "case when t.orgs > 0 then round(100.0 * t.reaching_beyond / t.orgs, 1) end as share_pct, t.inbound "
+        "from city as c join mart_coverage_tally_city as t on t.city_code = c.code order by c.sort_order"
     )
     return fetch(con, sql)
 
@@ -226,23 +195,14 @@ def reach_organisations(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewe
     """
     name = NAME_COLUMN[lang]
     sql = (
-        "with " + _labels(lang) + ", "
-        "orgs as (select distinct organization_id, from_city_code, areas_served, cities_served, serves_outside "
-        "from mart_coverage_reach where reaches_beyond), "
-        "unaware as (select r.organization_id, string_agg(c." + name + ", ? order by c.sort_order) as unaware, "
-        "count(*) as unaware_cities from mart_coverage_reach as r join city as c on c.code = r.to_city_code "
-        "join mart_coverage_source as s on s.organization_id = r.organization_id "
-        "where not r.is_home and not list_contains(s.list_city_codes, r.to_city_code) group by r.organization_id) "
-        "select o.name, c." + name + " as city, l." + name + " as legal_form, o.phone, a.areas, "
-        "g.areas_served, g.cities_served, g.serves_outside, f.forms, "
-        "coalesce(u.unaware_cities, 0) as unaware_cities, u.unaware "
-        "from orgs as g join organization as o on o.id = g.organization_id join city as c on c.code = o.city_code "
+        "select o.name, c." + name + " as city, l." + name + " as legal_form, o.phone, o." + AREAS[lang] + " as areas, "
+        "o.areas_served, o.cities_served, o.serves_outside, o." + FORMS[lang] + " as forms, "
+        "o.unaware_cities, o." + UNAWARE[lang] + " as unaware "
+        "from mart_coverage_summary_org as o join city as c on c.code = o.city_code "
         "left join legal_form as l on l.code = o.legal_form_code "
-        "left join org_forms as f on f.organization_id = o.id left join org_areas as a on a.organization_id = o.id "
-        "left join unaware as u on u.organization_id = o.id "
-        "order by g.areas_served desc, g.cities_served desc, c.sort_order, o.name_key"
+        "where o.reaches_beyond order by o.reach_rank"
     )
-    return fetch(con, sql, [*_label_params(lang), LIST_SEPARATOR[lang]])
+    return fetch(con, sql)
 
 
 def flow(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
@@ -251,8 +211,7 @@ def flow(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer = PUBLIC) -> 
     sql = (
         "with areas as (select code, " + name + " as label, sort_order from city "
         "union all select ?, ?, (select max(sort_order) + 1 from city)), "
-        "pairs as (select from_city_code, coalesce(to_city_code, ?) as to_code, "
-        "count(distinct organization_id) as orgs from mart_coverage_reach group by all) "
+        "pairs as (select from_city_code, coalesce(to_city_code, ?) as to_code, orgs from mart_coverage_tally_flow) "
         "select f.code as from_code, f." + name + " as from_label, f.sort_order as from_order, "
         "t.code as to_code, t.label as to_label, t.sort_order as to_order, coalesce(p.orgs, 0) as orgs, "
         "f.code = t.code as is_home "
@@ -267,20 +226,9 @@ def single_source_summary(con: duckdb.DuckDBPyConnection, lang: str, viewer: Vie
     """Per city: organisations on its distribution list, those only its list carried (one_city; of them, located
     in another city), and organisations located there that only 自主調査 found (survey_only)."""
     sql = (
-        "with listed as (select unnest(list_city_codes) as city_code, organization_id from mart_coverage_source), "
-        "on_list as (select city_code, count(distinct organization_id) as listed from listed group by all), "
-        "only_list as (select known_by_city_code as city_code, count(*) as only_this_list, "
-        "count(*) filter (where city_code <> known_by_city_code) as only_this_list_elsewhere "
-        "from mart_coverage_source where known_by = 'one_city' group by all), "
-        "survey as (select city_code, count(*) as survey_only from mart_coverage_source "
-        "where known_by = 'survey_only' group by all) "
-        "select c.code as city_code, c." + NAME_COLUMN[lang] + " as city_label, coalesce(l.listed, 0) as listed, "
-        "coalesce(o.only_this_list, 0) as only_this_list, "
-        "coalesce(o.only_this_list_elsewhere, 0) as only_this_list_elsewhere, "
-        "coalesce(s.survey_only, 0) as survey_only "
-        "from city as c left join on_list as l on l.city_code = c.code "
-        "left join only_list as o on o.city_code = c.code left join survey as s on s.city_code = c.code "
-        "order by c.sort_order"
+        "select c.code as city_code, c." + NAME_COLUMN[lang] + " as city_label, t.listed, t.only_this_list, "
+        "t.only_this_list_elsewhere, t.survey_only "
+        "from city as c join mart_coverage_tally_city as t on t.city_code = c.code order by c.sort_order"
     )
     return fetch(con, sql)
 
@@ -295,17 +243,17 @@ def single_source(
     city_code filters on list_city_code (None = the four cities).
     """
     name = NAME_COLUMN[lang]
-    fragments, params = city_filter("coalesce(s.known_by_city_code, s.city_code)", city_code)
+    fragments, params = city_filter("s.list_city_code", city_code)
     sql = (
-        "select coalesce(s.known_by_city_code, s.city_code) as list_city_code, s.known_by, "
-        "k." + name + " as known_city, o.name, c." + name + " as city, l." + name + " as legal_form, o.phone, "
-        "s.in_own_survey, o.survey_answered "
-        "from mart_coverage_source as s join organization as o on o.id = s.organization_id "
-        "join city as c on c.code = o.city_code left join city as k on k.code = s.known_by_city_code "
-        "left join legal_form as l on l.code = o.legal_form_code "
-        "join city as g on g.code = coalesce(s.known_by_city_code, s.city_code)"
+        "select s.list_city_code, s.known_by, "
+        "k." + name + " as known_city, s.name, c." + name + " as city, l." + name + " as legal_form, s.phone, "
+        "s.in_own_survey, s.survey_answered "
+        "from mart_coverage_source as s "
+        "join city as c on c.code = s.city_code left join city as k on k.code = s.known_by_city_code "
+        "left join legal_form as l on l.code = s.legal_form_code "
+        "join city as g on g.code = s.list_city_code"
         + where(["list_contains(?::varchar[], s.known_by)", *fragments])
-        + " order by g.sort_order, s.known_by, c.sort_order, o.name_key"
+        + " order by s.single_rank"
     )
     return fetch(con, sql, [list(KNOWN_BY), *params])
 
@@ -330,17 +278,15 @@ def candidates(
     name = NAME_COLUMN[lang]
     fragments, params = city_filter("o.city_code", city_code)
     sql = (
-        "with " + _labels(lang) + " "
-        "select o.name, c." + name + " as city, l." + name + " as legal_form, o.phone, f.forms, "
+        "select o.name, c." + name + " as city, l." + name + " as legal_form, o.phone, o." + FORMS[lang] + " as forms, "
         "i." + name + " as pf_intent "
-        "from organization as o join city as c on c.code = o.city_code "
+        "from mart_coverage_summary_org as o join city as c on c.code = o.city_code "
         "join pf_intent as i on i.code = o.pf_intent_code "
-        "left join legal_form as l on l.code = o.legal_form_code "
-        "left join org_forms as f on f.organization_id = o.id"
+        "left join legal_form as l on l.code = o.legal_form_code"
         + where(["list_contains(?::varchar[], o.pf_intent_code)", *fragments])
-        + " order by c.sort_order, i.sort_order, o.name_key"
+        + " order by o.candidate_rank"
     )
-    return fetch(con, sql, [*_label_params(lang), _intents(intents), *params])
+    return fetch(con, sql, [_intents(intents), *params])
 
 
 def candidate_matrix(
@@ -348,8 +294,8 @@ def candidate_matrix(
 ) -> pl.DataFrame:
     """Platform candidates per city (where located) and support form, zeros kept."""
     sql = (
-        "with counts as (select city_code, form_code, count(distinct organization_id) as orgs "
-        "from mart_coverage_org_form where list_contains(?::varchar[], pf_intent_code) group by all) "
+        "with counts as (select city_code, form_code, sum(orgs)::bigint as orgs from mart_coverage_tally "
+        "where basis = 'located' and not all_cities and list_contains(?::varchar[], pf_intent_code) group by all) "
         "select c.code as city_code, c." + NAME_COLUMN[lang] + " as city_label, c.sort_order as city_order, "
         "f.code as form_code, f." + TERM_NAME[lang] + " as form_label, f.sort_order as form_order, "
         "coalesce(x.orgs, 0) as orgs "

@@ -7,6 +7,7 @@ query parameters only, and the results hold public organisation data (mart_refer
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -38,10 +39,29 @@ TERM_NAME = {"ja": "name", "en": "name_en"}
 AREA_NAMES = {"ja": "area_names_ja", "en": "area_names_en"}
 # How "why" joins terms within one facet (ja: 居場所づくり・相談窓口).
 TERM_JOIN = {"ja": "・", "en": ", "}
-# Where full matches end: within the radius, or without a pin (distance unknown, listed last).
-_FULL = "m.facets_matched = r.facets and (s.distance_km <= $radius or s.distance_km is null)"
-_ANY = "m.facets_matched >= 1"
+# Term mask column of mart_referral_directory per facet (identifier allow-list), in FACETS order.
+MASKS = {"form": "form_mask", "content": "content_mask", "target": "target_mask"}
+# Where full matches end: within the radius, or without a pin (distance unknown, listed last). The box
+# ($south … $east) holds every point within the radius (see _box), so it only skips rows early.
+_FULL = (
+    "m.facets_matched = $facets and (m.distance_km <= $radius or m.distance_km is null)",
+    (
+        "(d.form_mask & $form_bits <> 0 or $form_bits = 0) "
+        "and (d.content_mask & $content_bits <> 0 or $content_bits = 0) "
+        "and (d.target_mask & $target_bits <> 0 or $target_bits = 0) and (d.latitude is null or d.longitude is null or "
+        "(d.latitude between $south and $north and d.longitude between $west and $east))"
+    ),
+)
+_ANY = ("m.facets_matched >= 1", "true")
 _LIMIT = {"full": "", "fallback": " limit $limit"}
+# The fallback keeps only its best rows in m (in the result's order), so only those are labelled and joined.
+_BEST = {
+    "full": "",
+    "fallback": " order by m.facets_matched = $facets desc, m.facets_matched desc, "
+    "case when $age_bits = 0 then null else m.target_mask & $age_bits <> 0 end desc nulls last, "
+    "m.distance_km asc nulls last, m.name_rank limit $limit",
+}
+_BOX_MARGIN_DEG = 1e-6  # widens the box by ~0.1 m so floating-point rounding never drops an edge point
 
 
 @dataclass(frozen=True)
@@ -145,7 +165,7 @@ def directory_points(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer =
         con,
         "select d.organization_id, d.name, c." + NAME_COLUMN[lang] + " as city, d.latitude, d.longitude "
         "from mart_referral_directory as d join city as c on c.code = d.city_code "
-        "where d.latitude is not null order by c.sort_order, d.name_key",
+        "where d.latitude is not null order by d.list_rank",
     )
 
 
@@ -156,6 +176,47 @@ def _haversine(lat_column: str, lng_column: str) -> str:
         f"pow(sin(radians({lat_column} - $lat) / 2), 2) + "
         f"cos(radians($lat)) * cos(radians({lat_column})) * pow(sin(radians({lng_column} - $lng) / 2), 2)))"
     )
+
+
+def _box(latitude: float, longitude: float, radius_km: float) -> dict[str, float]:
+    """Latitude/longitude bounds (degrees) holding every point within radius_km (haversine) of the point.
+
+    A point at great-circle distance d ≤ r has |Δφ| ≤ r/R, and sin²(Δλ/2)·cos φ1·cos φ2 ≤ sin²(r/2R) with
+    cos φ2 ≥ cos(|φ1| + r/R); so the box is exact up to _BOX_MARGIN_DEG. Near a pole or the antimeridian
+    the longitude bounds are dropped (the whole circle of longitudes).
+    """
+    span = radius_km / EARTH_RADIUS_KM  # radians
+    south = latitude - math.degrees(span) - _BOX_MARGIN_DEG
+    north = latitude + math.degrees(span) + _BOX_MARGIN_DEG
+    west, east = -180.0, 180.0
+    far = math.radians(abs(latitude)) + span
+    if far < math.pi / 2:
+        ratio = math.sin(span / 2) / math.sqrt(math.cos(math.radians(latitude)) * math.cos(far))
+        if ratio < 1:
+            reach = math.degrees(2 * math.asin(ratio)) + _BOX_MARGIN_DEG
+            if -180 <= longitude - reach and longitude + reach <= 180:
+                west, east = longitude - reach, longitude + reach
+    return {"south": south, "north": north, "west": west, "east": east}
+
+
+def _bits(con: duckdb.DuckDBPyConnection, term_ids: list[str]) -> dict[str, tuple[str, int]]:
+    """Term id → (taxonomy, bit) from mart_referral_bit, for the given terms that exist."""
+    frame = fetch(
+        con,
+        "select term_id, taxonomy_id, bit from mart_referral_bit where list_contains($ids::varchar[], term_id)",
+        {"ids": term_ids},
+    )
+    return {term: (taxonomy, bit) for term, taxonomy, bit in frame.iter_rows()}
+
+
+def _mask(bits: dict[str, tuple[str, int]], facet: str, term_ids: list[str]) -> int:
+    """Bitwise or of the facet's bits of the given terms (terms of another taxonomy or unknown add nothing)."""
+    mask = 0
+    for term in term_ids:
+        taxonomy, bit = bits.get(term, (None, 0))
+        if taxonomy == facet:
+            mask |= bit
+    return mask
 
 
 def find_referrals(
@@ -180,65 +241,83 @@ def find_referrals(
         raise ValueError("a need asks for at least one content, support form or target group")
     name, areas = TERM_NAME[lang], AREA_NAMES[lang]
     city_name = NAME_COLUMN[lang]
+    # The need as bit masks per facet (mart_referral_bit); 誰でも (ANYONE) fits whenever target groups are asked for.
+    asked = {"form": list(need.forms), "content": list(need.contents), "target": list(need.targets)}
+    age = list(age_targets(need.age))
+    known = _bits(con, [*need.forms, *need.contents, *need.targets, *age, ANYONE])
+    bits = {
+        facet: _mask(known, facet, terms + ([ANYONE] if facet == "target" else [])) if terms else 0
+        for facet, terms in asked.items()
+    }
+    age_bits = _mask(known, "target", [*age, ANYONE]) if age else 0
+    hit = {facet: f"m.{MASKS[facet]} & ${facet}_bits" for facet in FACETS}
+    matched = " + ".join(f"(d.{MASKS[facet]} & ${facet}_bits <> 0)::bigint" for facet in FACETS)
+    # "why" per distinct combination of matched terms (few), then joined to the rows by that combination.
+    combo = ", ".join(f"{hit[facet]} as {facet}_hit" for facet in FACETS)
+    on_combo = " and ".join(f"w.{facet}_hit = {hit[facet]}" for facet in FACETS)
+    picks = " or ".join(
+        f"(b.taxonomy_id = ($facet_order::varchar[])[{position}] and k.{facet}_hit & b.bit <> 0)"
+        for position, facet in enumerate(FACETS, start=1)
+    )
+    measured = _haversine("d.latitude", "d.longitude") + " as distance_km, " + matched + " as facets_matched"
     sql = (
-        "with wanted as ("
-        "select 'content' as facet, unnest($contents::varchar[]) as term_id "
-        "union all select 'form', unnest($forms::varchar[]) "
-        "union all select 'target', unnest($targets::varchar[])), "
-        "r as (select count(distinct facet) as facets from wanted), "
-        "hits as (select distinct a.link_id as service_id, a.link_type as facet, a.taxonomy_term_id as term_id "
-        "from attribute as a join wanted as w on w.facet = a.link_type "
-        "and (a.taxonomy_term_id = w.term_id or (w.facet = 'target' and a.taxonomy_term_id = $anyone)) "
-        "where a.link_entity = 'service'), "
-        "parts as (select h.service_id, h.facet, "
-        "x." + name + " || ': ' || string_agg(t." + name + ", $term_join order by t.sort_order) as part, "
-        "list(h.term_id order by t.sort_order) as terms "
-        "from hits as h join taxonomy_term as t on t.id = h.term_id join taxonomy as x on x.id = h.facet "
-        "group by h.service_id, h.facet, x." + name + "), "
-        "m as (select service_id, count(*) as facets_matched, "
+        "with h as (select d.*, " + measured + " from mart_referral_directory as d where {area}), "
+        "m as (select * from h as m where {matches}{best}), "
+        "combos as (select distinct " + combo + " from m), "
+        "terms as (select k.form_hit, k.content_hit, k.target_hit, b.taxonomy_id as facet, t.id as term_id, "
+        "t." + name + " as label, t.sort_order from combos as k join mart_referral_bit as b on " + picks + " "
+        "join taxonomy_term as t on t.id = b.term_id), "
+        "parts as (select form_hit, content_hit, target_hit, facet, "
+        "x." + name + " || ': ' || string_agg(label, $term_join order by sort_order, term_id) as part, "
+        "list(term_id order by sort_order, term_id) as terms "
+        "from terms join taxonomy as x on x.id = facet group by form_hit, content_hit, target_hit, facet, x." + name + "), "
+        "w as (select form_hit, content_hit, target_hit, "
         "string_agg(part, ' / ' order by list_position($facet_order::varchar[], facet)) as why, "
         "flatten(list(terms order by list_position($facet_order::varchar[], facet))) as matched_term_ids "
-        "from parts group by service_id), "
-        "fit as (select distinct link_id as service_id from attribute where link_type = 'target' "
-        "and (list_contains($age_targets::varchar[], taxonomy_term_id) or taxonomy_term_id = $anyone)), "
-        "s as (select d.*, "
-        + _haversine("d.latitude", "d.longitude")
-        + " as distance_km from mart_referral_directory as d) "
-        "select s.organization_id, s.name, s.city_code, c." + city_name + " as city, "
-        "round(s.distance_km, 2) as distance_km, "
-        "case when $city::varchar is null then null else list_contains(s.area_city_codes, $city) end as covers_city, "
-        "s." + areas + " as service_area, "
-        "m.facets_matched, r.facets as facets_requested, m.facets_matched = r.facets as full_match, "
-        "case when len($age_targets::varchar[]) = 0 then null else fit.service_id is not null end as age_fit, "
-        "m.why, m.matched_term_ids, "
-        "s.address, s.phone, s.fax, s.hours, s.languages, s.accessibility, s.latitude, s.longitude, "
-        "s.last_verified, date_diff('day', s.last_verified, $today) > $stale_days as stale "
-        "from s join m on m.service_id = s.service_id cross join r "
-        "join city as c on c.code = s.city_code "
-        "left join fit on fit.service_id = s.service_id "
-        "where {matches} "
+        "from parts group by form_hit, content_hit, target_hit) "
+        "select m.organization_id, m.name, m.city_code, c." + city_name + " as city, "
+        "round(m.distance_km, 2) as distance_km, "
+        "case when $city::varchar is null then null else list_contains(m.area_city_codes, $city) end as covers_city, "
+        "m." + areas + " as service_area, "
+        "m.facets_matched, $facets::bigint as facets_requested, m.facets_matched = $facets as full_match, "
+        "case when $age_bits = 0 then null else m.target_mask & $age_bits <> 0 end as age_fit, "
+        "w.why, w.matched_term_ids, "
+        "m.address, m.phone, m.fax, m.hours, m.languages, m.accessibility, m.latitude, m.longitude, "
+        "m.last_verified, date_diff('day', m.last_verified, $today) > $stale_days as stale "
+        "from m join city as c on c.code = m.city_code "
+        "join w on " + on_combo + " "
         "order by full_match desc, m.facets_matched desc, age_fit desc nulls last, "
-        "s.distance_km asc nulls last, s.name_key{limit}"
+        "m.distance_km asc nulls last, m.name_rank{limit}"
     )
     params = {
-        "contents": list(need.contents),
-        "forms": list(need.forms),
-        "targets": list(need.targets),
-        "anyone": ANYONE,
+        "form_bits": bits["form"],
+        "content_bits": bits["content"],
+        "target_bits": bits["target"],
+        "facets": need.facets(),
         "term_join": TERM_JOIN[lang],
         "facet_order": list(FACETS),
-        "age_targets": list(age_targets(need.age)),
+        "age_bits": age_bits,
         "lat": origin.latitude,
         "lng": origin.longitude,
         "city": origin.city_code,
         "today": today,
         "stale_days": STALE_AFTER_DAYS,
     }
-    full = fetch(con, sql.format(matches=_FULL, limit=_LIMIT["full"]), params | {"radius": radius_km})
+    matches, area = _FULL
+    full = fetch(
+        con,
+        sql.format(matches=matches, area=area, best=_BEST["full"], limit=_LIMIT["full"]),
+        params | {"radius": radius_km} | _box(origin.latitude, origin.longitude, radius_km),
+    )
     # Full matches without a pin are listed, but alone they do not count as "something fits nearby".
     if full["distance_km"].is_not_null().any():
         return Referrals(full, fallback=False)
-    nearest = fetch(con, sql.format(matches=_ANY, limit=_LIMIT["fallback"]), params | {"limit": FALLBACK_LIMIT})
+    matches, area = _ANY
+    nearest = fetch(
+        con,
+        sql.format(matches=matches, area=area, best=_BEST["fallback"], limit=_LIMIT["fallback"]),
+        params | {"limit": FALLBACK_LIMIT},
+    )
     return Referrals(nearest, fallback=True)
 
 
