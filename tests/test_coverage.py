@@ -15,6 +15,7 @@ import duckdb
 import polars as pl
 import pytest
 from streamlit.proto.WidgetStates_pb2 import WidgetStates
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
@@ -482,6 +483,54 @@ def test_candidates_carry_no_personal_data(sample_con):
 
 
 # ---------------------------------------------------------------------------------------------------
+# Long lists: the page shows their head and counts them exactly
+
+
+def test_list_heads_and_counts(sample_con):
+    lists = [
+        (
+            lambda limit, city=city, form=form, basis=basis: query.cell_organisations(
+                sample_con, city, form, basis, "ja", limit
+            ),
+            query.cell_organisation_count(sample_con, city, form, basis),
+            height,
+        )
+        for city, form, basis, height in [
+            ("14216", "ibasho", "located", 5),
+            ("14216", "ibasho", "served", 9),
+            ("14218", "ibasho", "located", 0),
+        ]
+    ]
+    reach = query.reach_organisation_count(sample_con)
+    lists.append((lambda limit: query.reach_organisations(sample_con, "en", limit), reach, 48))
+    for city, height in [(None, 150), ("14218", 30)]:
+        lists.append(
+            (
+                lambda limit, city=city: query.single_source(sample_con, city, "ja", limit),
+                query.single_source_count(sample_con, city),
+                height,
+            )
+        )
+    for intents, city, height in [(("join",), None, 20), (("join", "interested"), None, 45), (("join",), "14218", 3)]:
+        lists.append(
+            (
+                lambda limit, intents=intents, city=city: query.candidates(sample_con, intents, city, "ja", limit),
+                query.candidate_count(sample_con, intents, city),
+                height,
+            )
+        )
+    for listing, count, height in lists:
+        everyone = listing(None)
+        assert everyone.height == count == height
+        assert listing(3).to_dicts() == everyone.head(3).to_dicts()
+        assert listing(height + 1).to_dicts() == everyone.to_dicts()
+    with pytest.raises(ValueError):
+        query.reach_organisations(sample_con, "ja", -1)
+    with pytest.raises(ValueError):
+        query.candidate_count(sample_con, ("not_now",), None)
+
+
+# ---------------------------------------------------------------------------------------------------
 # Chart builders
 
 
@@ -680,6 +729,69 @@ def test_interested_toggle_and_candidate_download(sample_warehouse, monkeypatch)
     assert downloaded.columns == ["団体名", "所在市", "法人格", "電話番号（団体）", "支援の形態", "PF参画意向"]
     assert downloaded.height == 45
     assert downloaded["団体名"].to_list() == table["団体名"].to_list()
+
+
+class RecordingManager(MediaFileManager):
+    """AppTest's media file manager, remembered so a test can run a deferred download as a click does."""
+
+    latest: RecordingManager | None = None
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        RecordingManager.latest = self
+
+
+def deferred_payload(at: AppTest, key: str) -> pl.DataFrame:
+    """The CSV a download button builds on its click (a deferred download), as text cells."""
+    button = next(b for b in at.get("download_button") if b.proto.id.endswith(key))
+    assert button.proto.deferred_file_id and not button.proto.url
+    url = RecordingManager.latest.execute_deferred(button.proto.deferred_file_id)
+    payload = RecordingStorage.latest.get_file(Path(url).stem).content
+    assert payload.startswith("\ufeff".encode()) and b"\r\n" in payload
+    return pl.read_csv(io.BytesIO(payload[3:]), infer_schema_length=0)
+
+
+def test_long_lists_show_their_head_and_download_in_full(sample_warehouse, monkeypatch, sample_con):
+    monkeypatch.setattr(query, "LIST_ROWS", 3)
+    monkeypatch.setattr("streamlit.testing.v1.app_test.MediaFileManager", RecordingManager)
+    at = open_page(sample_warehouse, monkeypatch)
+    assert not at.exception
+    captions = [c.value for c in at.caption]
+    for total in (48, 150, 20):
+        assert f"全 {total} 件のうち先頭 3 件を表示しています。すべては CSV でダウンロードできます。" in captions
+    assert "4市全体: 150 団体" in captions and "4市全体: 20 団体" in captions
+    assert metrics(at)["PF参加を希望"] == "20 団体"
+    for column in ("把握していない市", "把握", "PF参画意向"):
+        assert frame_with(at, column).height == 3
+    everyone = query.candidates(sample_con, ("join",), None, "ja")
+    assert frame_with(at, "PF参画意向")["団体名"].to_list() == everyone["name"].to_list()[:3]
+    downloaded = deferred_payload(at, "coverage_candidates_download")
+    assert downloaded.columns == ["団体名", "所在市", "法人格", "電話番号（団体）", "支援の形態", "PF参画意向"]
+    assert downloaded["団体名"].to_list() == everyone["name"].to_list()
+    single = deferred_payload(at, "coverage_single_download")
+    assert single.height == 150 and set(single["把握"]) == {"1市のリストのみ", "自主調査のみ"}
+    assert deferred_payload(at, "coverage_reaching_download").height == 48
+
+    at = click_cell(at, "14216", "ibasho")
+    assert not at.exception
+    assert any(c.value == "全 5 件のうち先頭 3 件を表示しています。すべては CSV でダウンロードできます。" for c in at.caption)
+    assert frame_with(at, "地図に位置あり").height == 3
+    expected = query.cell_organisations(sample_con, "14216", "ibasho", "located", "ja")
+    assert deferred_payload(at, "coverage_cell_download")["団体名"].to_list() == expected["name"].to_list()
+
+    at.toggle(key="coverage_interested").set_value(True).run()
+    assert "全 45 件のうち先頭 3 件を表示しています。すべては CSV でダウンロードできます。" in [c.value for c in at.caption]
+    assert deferred_payload(at, "coverage_candidates_download").height == 45
+    at.toggle(key="coverage_interested").set_value(False).run()
+
+    at.selectbox(key="city__ja").select("14218").run()  # 綾瀬市: 3 candidates fit, so no caption and a plain CSV
+    assert not at.exception
+    assert "綾瀬市: 3 団体" in [c.value for c in at.caption]
+    assert download_payload(at, "coverage_candidates_download").height == 3
+
+    at.radio(key="lang").set_value("en").run()
+    assert not at.exception
+    assert "Showing the first 3 of 48 rows. Download the CSV for all of them." in [c.value for c in at.caption]
 
 
 def test_english(sample_warehouse, monkeypatch):

@@ -8,6 +8,8 @@ the lists of single-source organisations and candidates to it; the cross-city pa
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from functools import partial
 
 import polars as pl
 import streamlit as st
@@ -57,19 +59,47 @@ def pick_cell() -> None:
         choose(CELL_FORM_KEY, cell[1])
 
 
-def table(frame: pl.DataFrame, columns: dict[str, str], name: str, key: str) -> None:
-    """The frame's columns under translated labels (field → coverage.col key), and the CSV of exactly that table."""
-    shown = frame.select(list(columns)).rename({field: t(f"coverage.col.{label}") for field, label in columns.items()})
+def full_csv(full: Callable[[], pl.DataFrame], columns: dict[str, str], labels: dict[str, str]) -> bytes:
+    """CSV of every row of a list, with the table's columns and labels (run when the download is clicked)."""
+    return csv_bytes(full().select(list(columns)).rename(labels))
+
+
+def table(
+    frame: pl.DataFrame,
+    columns: dict[str, str],
+    name: str,
+    key: str,
+    total: int | None = None,
+    full: Callable[[], pl.DataFrame] | None = None,
+) -> None:
+    """The frame's columns under translated labels (field → coverage.col key), and the CSV of the whole table.
+
+    When total (the list's exact length) exceeds the frame's rows, the frame is the list's head: a caption says
+    so, and the CSV of every row is built from full() only when the download button is clicked.
+    """
+    labels = {field: t(f"coverage.col.{label}") for field, label in columns.items()}
+    shown = frame.select(list(columns)).rename(labels)
     st.dataframe(shown, hide_index=True, width="stretch", key=f"{key}_table")
+    rows = shown.height if total is None else total
+    if rows > shown.height and full is not None:
+        st.caption(t("coverage.list_head", total=number(rows), n=number(shown.height)))
+        payload = partial(full_csv, full, columns, labels)
+    else:
+        payload = csv_bytes(shown)
     download_button(
         t("coverage.download"),
-        data=csv_bytes(shown),
+        data=payload,
         file_name=f"tsunagari_{name}.csv",
         mime="text/csv",
         what=name,
-        rows=shown.height,
+        rows=rows,
         key=f"{key}_download",
     )
+
+
+def list_total(head: pl.DataFrame, count: Callable[[], int]) -> int:
+    """Exact length of a list whose first coverage.LIST_ROWS rows are head (count() runs only when head is full)."""
+    return head.height if head.height < coverage.LIST_ROWS else count()
 
 
 cities = query.cities(con)
@@ -93,7 +123,7 @@ basis = state.localized_selectbox(t("coverage.basis"), list(basis_names), basis_
 matrix = coverage.form_matrix(con, basis, lang, viewer)
 answering = coverage.answering_with_forms(con, viewer)
 reach = coverage.reach_summary(con, lang, viewer)
-joining = coverage.candidates(con, ("join",), None, lang, viewer)
+joining = coverage.candidate_count(con, ("join",), None, viewer)
 gaps = matrix.filter(pl.col("gap").is_not_null())
 
 figures = st.columns(4)
@@ -106,7 +136,7 @@ figures[1].metric(
 figures[2].metric(
     t("coverage.reaching"), t("unit.orgs", n=number(reach["reaching_beyond"].sum())), help=t("coverage.reaching_help")
 )
-figures[3].metric(t("coverage.joining"), t("unit.orgs", n=number(joining.height)), help=t("coverage.joining_help"))
+figures[3].metric(t("coverage.joining"), t("unit.orgs", n=number(joining)), help=t("coverage.joining_help"))
 
 # 1. City × support form
 st.subheader(t("coverage.matrix_title"))
@@ -152,7 +182,7 @@ else:
         t("coverage.col.form"), list(form_names), form_names.__getitem__, CELL_FORM_KEY, container=right
     )
     cell = matrix.filter((pl.col("city_code") == cell_city) & (pl.col("form_code") == cell_form)).row(0, named=True)
-    listed = coverage.cell_organisations(con, cell_city, cell_form, basis, lang, viewer)
+    listed = coverage.cell_organisations(con, cell_city, cell_form, basis, lang, coverage.LIST_ROWS, viewer)
     st.caption(
         t(
             "coverage.drill_caption",
@@ -179,6 +209,8 @@ else:
             },
             f"coverage_cell_{cell_city}_{cell_form}",
             "coverage_cell",
+            list_total(listed, lambda: coverage.cell_organisation_count(con, cell_city, cell_form, basis, viewer)),
+            partial(coverage.cell_organisations, con, cell_city, cell_form, basis, lang, None, viewer),
         )
 
 # 2. Town coverage (reference geography)
@@ -297,7 +329,7 @@ else:
     st.altair_chart(charts.flow_heatmap(coverage.flow(con, lang, viewer), lang, city))
     st.markdown(f"**{t('coverage.reaching_title')}**")
     st.caption(t("coverage.reaching_caption"))
-    reaching = coverage.reach_organisations(con, lang, viewer)
+    reaching = coverage.reach_organisations(con, lang, coverage.LIST_ROWS, viewer)
     table(
         reaching,
         {
@@ -313,6 +345,8 @@ else:
         },
         "coverage_reaching",
         "coverage_reaching",
+        list_total(reaching, lambda: coverage.reach_organisation_count(con, viewer)),
+        partial(coverage.reach_organisations, con, lang, None, viewer),
     )
 
 st.markdown(f"**{t('coverage.single_title')}**")
@@ -329,10 +363,18 @@ table(
     "coverage_single_source_by_city",
     "coverage_single_summary",
 )
-single = coverage.single_source(con, city, lang, viewer).with_columns(
-    pl.col("known_by").replace_strict({code: t(f"coverage.known_by.{code}") for code in coverage.KNOWN_BY})
-)
-st.caption(t("coverage.single_scope", scope=scope, n=number(single.height)))
+known_by = {code: t(f"coverage.known_by.{code}") for code in coverage.KNOWN_BY}
+
+
+def single_source(limit: int | None) -> pl.DataFrame:
+    """The single-source list (its first `limit` rows, or all for None) with known_by in words."""
+    frame = coverage.single_source(con, city, lang, limit, viewer)
+    return frame.with_columns(pl.col("known_by").replace_strict(known_by))
+
+
+single = single_source(coverage.LIST_ROWS)
+single_total = list_total(single, lambda: coverage.single_source_count(con, city, viewer))
+st.caption(t("coverage.single_scope", scope=scope, n=number(single_total)))
 if single.is_empty():
     st.info(t("coverage.single_empty", scope=scope))
 else:
@@ -349,6 +391,8 @@ else:
         },
         "coverage_single_source",
         "coverage_single",
+        single_total,
+        partial(single_source, None),
     )
 
 # 4. Platform candidates
@@ -356,9 +400,14 @@ st.subheader(t("coverage.candidates_title"))
 st.caption(t("coverage.candidates_caption"))
 interested = st.toggle(t("coverage.include_interested"), key=INTERESTED_KEY)
 intents = ("join", "interested") if interested else ("join",)
-chosen = coverage.candidates(con, intents, city, lang, viewer)
+chosen = coverage.candidates(con, intents, city, lang, coverage.LIST_ROWS, viewer)
+# The default view (join only, the four cities) is the list the "PF参加を希望" figure already counted.
+chosen_total = list_total(
+    chosen,
+    lambda: joining if (intents, city) == (("join",), None) else coverage.candidate_count(con, intents, city, viewer),
+)
 st.altair_chart(charts.count_heatmap(coverage.candidate_matrix(con, intents, lang, viewer), lang, city))
-st.caption(t("coverage.candidates_scope", scope=scope, n=number(chosen.height)))
+st.caption(t("coverage.candidates_scope", scope=scope, n=number(chosen_total)))
 if chosen.is_empty():
     st.info(t("coverage.candidates_empty", scope=scope))
 else:
@@ -374,5 +423,7 @@ else:
         },
         "pf_candidates" if city is None else f"pf_candidates_{city}",
         "coverage_candidates",
+        chosen_total,
+        partial(coverage.candidates, con, intents, city, lang, None, viewer),
     )
     st.caption(t("coverage.candidates_note"))

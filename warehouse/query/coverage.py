@@ -19,6 +19,8 @@ RADIUS_KM = 2.0  # default town-coverage radius, km
 # PF参画意向 codes that make an organisation a platform candidate ('join' always; 'interested' on request).
 INTENTS = ("join", "interested")
 KNOWN_BY = ("one_city", "survey_only")  # single-source organisations (mart_coverage_source.known_by)
+# Organisation lists on the page show their first LIST_ROWS rows (rows, not bytes); the CSV carries every row.
+LIST_ROWS = 1_000
 
 # Per-organisation label columns of mart_coverage_summary_org per UI language (identifier allow-list).
 FORMS = {"ja": "forms_ja", "en": "forms_en"}
@@ -87,21 +89,62 @@ def answering_with_forms(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC
     return row["n"] if row else 0
 
 
-def cell_organisations(
-    con: duckdb.DuckDBPyConnection, city_code: str, form_code: str, basis: str, lang: str, viewer: Viewer = PUBLIC
-) -> pl.DataFrame:
-    """The organisations counted in one matrix cell: public contact, forms and the areas they serve."""
-    name = NAME_COLUMN[lang]
+def _limit(limit: int | None) -> tuple[str, list]:
+    """A bound LIMIT clause (empty for None: every row) and its parameter."""
+    if limit is None:
+        return "", []
+    if limit < 0:
+        raise ValueError(f"limit must be ≥ 0: {limit}")
+    return " limit ?", [limit]
+
+
+def _cell_rows(city_code: str, form_code: str, basis: str) -> tuple[str, list]:
+    """The rows of cell_organisations before its labels: a WITH clause and FROM, and their parameters."""
+    if basis not in BASES:
+        raise ValueError(f"unknown basis: {basis!r}")
     sql = (
         "with cells as (" + BASES[basis] + "), "
         "chosen as (select distinct organization_id from cells where city_code = ? and form_code = ?) "
-        "select o.name, c." + name + " as city, l." + name + " as legal_form, o.phone, "
-        "o." + FORMS[lang] + " as forms, o." + AREAS[lang] + " as areas, o.has_pin "
-        "from chosen as k join mart_coverage_summary_org as o on o.organization_id = k.organization_id "
-        "join city as c on c.code = o.city_code left join legal_form as l on l.code = o.legal_form_code "
-        "order by o.city_rank"
+        "select {columns} from chosen as k "
+        "join mart_coverage_summary_org as o on o.organization_id = k.organization_id "
+        "join city as c on c.code = o.city_code"
     )
-    return fetch(con, sql, [city_code, form_code])
+    return sql, [city_code, form_code]
+
+
+def cell_organisations(
+    con: duckdb.DuckDBPyConnection,
+    city_code: str,
+    form_code: str,
+    basis: str,
+    lang: str,
+    limit: int | None = None,
+    viewer: Viewer = PUBLIC,
+) -> pl.DataFrame:
+    """The organisations counted in one matrix cell: public contact, forms and the areas they serve
+    (the first `limit` rows when given, in the same order)."""
+    name = NAME_COLUMN[lang]
+    rows, params = _cell_rows(city_code, form_code, basis)
+    cut, more = _limit(limit)
+    columns = (
+        "o.name, c." + name + " as city, l." + name + " as legal_form, o.phone, "
+        "o." + FORMS[lang] + " as forms, o." + AREAS[lang] + " as areas, o.has_pin"
+    )
+    sql = (
+        rows.format(columns=columns)
+        + " left join legal_form as l on l.code = o.legal_form_code order by o.city_rank"
+        + cut
+    )
+    return fetch(con, sql, [*params, *more])
+
+
+def cell_organisation_count(
+    con: duckdb.DuckDBPyConnection, city_code: str, form_code: str, basis: str, viewer: Viewer = PUBLIC
+) -> int:
+    """How many rows cell_organisations lists for the cell (all of them)."""
+    rows, params = _cell_rows(city_code, form_code, basis)
+    row = fetch_one(con, rows.format(columns="count(*) as n"), params)
+    return row["n"] if row else 0
 
 
 def reference_status(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict:
@@ -187,22 +230,41 @@ def reach_summary(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer = PU
     return fetch(con, sql)
 
 
-def reach_organisations(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
-    """Organisations whose service area goes beyond their own city, widest reach first.
+# The rows of reach_organisations before its labels (no parameters).
+_REACH_ROWS = (
+    "select {columns} from mart_coverage_summary_org as o join city as c on c.code = o.city_code "
+    "{labels}where o.reaches_beyond"
+)
+
+
+def reach_organisations(
+    con: duckdb.DuckDBPyConnection, lang: str, limit: int | None = None, viewer: Viewer = PUBLIC
+) -> pl.DataFrame:
+    """Organisations whose service area goes beyond their own city, widest reach first (the first `limit`
+    rows when given).
 
     unaware = cities it serves (other than its own) whose distribution list did not carry it: the city
     halls there did not know it (organization_source).
     """
     name = NAME_COLUMN[lang]
-    sql = (
-        "select o.name, c." + name + " as city, l." + name + " as legal_form, o.phone, o." + AREAS[lang] + " as areas, "
+    cut, params = _limit(limit)
+    columns = (
+        "o.name, c." + name + " as city, l." + name + " as legal_form, o.phone, o." + AREAS[lang] + " as areas, "
         "o.areas_served, o.cities_served, o.serves_outside, o." + FORMS[lang] + " as forms, "
-        "o.unaware_cities, o." + UNAWARE[lang] + " as unaware "
-        "from mart_coverage_summary_org as o join city as c on c.code = o.city_code "
-        "left join legal_form as l on l.code = o.legal_form_code "
-        "where o.reaches_beyond order by o.reach_rank"
+        "o.unaware_cities, o." + UNAWARE[lang] + " as unaware"
     )
-    return fetch(con, sql)
+    sql = (
+        _REACH_ROWS.format(columns=columns, labels="left join legal_form as l on l.code = o.legal_form_code ")
+        + " order by o.reach_rank"
+        + cut
+    )
+    return fetch(con, sql, params)
+
+
+def reach_organisation_count(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> int:
+    """How many rows reach_organisations lists (all of them)."""
+    row = fetch_one(con, _REACH_ROWS.format(columns="count(*) as n", labels=""))
+    return row["n"] if row else 0
 
 
 def flow(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
@@ -233,29 +295,51 @@ def single_source_summary(con: duckdb.DuckDBPyConnection, lang: str, viewer: Vie
     return fetch(con, sql)
 
 
+def _single_rows(city_code: str | None) -> tuple[str, list]:
+    """The rows of single_source before its labels (FROM with the city joins, and WHERE) and their parameters."""
+    fragments, params = city_filter("s.list_city_code", city_code)
+    sql = (
+        "select {columns} from mart_coverage_source as s "
+        "join city as c on c.code = s.city_code join city as g on g.code = s.list_city_code {labels}"
+        + where(["list_contains(?::varchar[], s.known_by)", *fragments])
+    )
+    return sql, [list(KNOWN_BY), *params]
+
+
 def single_source(
-    con: duckdb.DuckDBPyConnection, city_code: str | None, lang: str, viewer: Viewer = PUBLIC
+    con: duckdb.DuckDBPyConnection,
+    city_code: str | None,
+    lang: str,
+    limit: int | None = None,
+    viewer: Viewer = PUBLIC,
 ) -> pl.DataFrame:
-    """Organisations only one city knew (one city's list alone carried it) or none did (自主調査 only).
+    """Organisations only one city knew (one city's list alone carried it) or none did (自主調査 only); the
+    first `limit` rows when given.
 
     known_city is the city whose list carried it (null for survey_only); list_city_code is the city the row
     belongs to on the page: the knowing city, or for survey_only the city where the organisation is located.
     city_code filters on list_city_code (None = the four cities).
     """
     name = NAME_COLUMN[lang]
-    fragments, params = city_filter("s.list_city_code", city_code)
-    sql = (
-        "select s.list_city_code, s.known_by, "
+    rows, params = _single_rows(city_code)
+    cut, more = _limit(limit)
+    columns = (
+        "s.list_city_code, s.known_by, "
         "k." + name + " as known_city, s.name, c." + name + " as city, l." + name + " as legal_form, s.phone, "
-        "s.in_own_survey, s.survey_answered "
-        "from mart_coverage_source as s "
-        "join city as c on c.code = s.city_code left join city as k on k.code = s.known_by_city_code "
-        "left join legal_form as l on l.code = s.legal_form_code "
-        "join city as g on g.code = s.list_city_code"
-        + where(["list_contains(?::varchar[], s.known_by)", *fragments])
-        + " order by s.single_rank"
+        "s.in_own_survey, s.survey_answered"
     )
-    return fetch(con, sql, [list(KNOWN_BY), *params])
+    labels = (
+        "left join city as k on k.code = s.known_by_city_code left join legal_form as l on l.code = s.legal_form_code"
+    )
+    sql = rows.format(columns=columns, labels=labels) + " order by s.single_rank" + cut
+    return fetch(con, sql, [*params, *more])
+
+
+def single_source_count(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> int:
+    """How many rows single_source lists for the city (None = the four cities)."""
+    rows, params = _single_rows(city_code)
+    row = fetch_one(con, rows.format(columns="count(*) as n", labels=""), params)
+    return row["n"] if row else 0
 
 
 def _intents(intents: tuple[str, ...]) -> list[str]:
@@ -266,27 +350,46 @@ def _intents(intents: tuple[str, ...]) -> list[str]:
     return list(intents)
 
 
+def _candidate_rows(intents: tuple[str, ...], city_code: str | None) -> tuple[str, list]:
+    """The rows of candidates before its labels (FROM with the city and intent joins, WHERE) and their parameters."""
+    fragments, params = city_filter("o.city_code", city_code)
+    sql = (
+        "select {columns} from mart_coverage_summary_org as o join city as c on c.code = o.city_code "
+        "join pf_intent as i on i.code = o.pf_intent_code {labels}"
+        + where(["list_contains(?::varchar[], o.pf_intent_code)", *fragments])
+    )
+    return sql, [_intents(intents), *params]
+
+
 def candidates(
     con: duckdb.DuckDBPyConnection,
     intents: tuple[str, ...],
     city_code: str | None,
     lang: str,
+    limit: int | None = None,
     viewer: Viewer = PUBLIC,
 ) -> pl.DataFrame:
     """Platform candidates: organisations whose PF参画意向 is one of intents, with public contact only
-    (name, city, legal form, the organisation's phone) and their support forms."""
+    (name, city, legal form, the organisation's phone) and their support forms; the first `limit` rows when given."""
     name = NAME_COLUMN[lang]
-    fragments, params = city_filter("o.city_code", city_code)
-    sql = (
-        "select o.name, c." + name + " as city, l." + name + " as legal_form, o.phone, o." + FORMS[lang] + " as forms, "
-        "i." + name + " as pf_intent "
-        "from mart_coverage_summary_org as o join city as c on c.code = o.city_code "
-        "join pf_intent as i on i.code = o.pf_intent_code "
-        "left join legal_form as l on l.code = o.legal_form_code"
-        + where(["list_contains(?::varchar[], o.pf_intent_code)", *fragments])
-        + " order by o.candidate_rank"
+    rows, params = _candidate_rows(intents, city_code)
+    cut, more = _limit(limit)
+    columns = (
+        "o.name, c." + name + " as city, l." + name + " as legal_form, o.phone, o." + FORMS[lang] + " as forms, "
+        "i." + name + " as pf_intent"
     )
-    return fetch(con, sql, [_intents(intents), *params])
+    labels = "left join legal_form as l on l.code = o.legal_form_code"
+    sql = rows.format(columns=columns, labels=labels) + " order by o.candidate_rank" + cut
+    return fetch(con, sql, [*params, *more])
+
+
+def candidate_count(
+    con: duckdb.DuckDBPyConnection, intents: tuple[str, ...], city_code: str | None, viewer: Viewer = PUBLIC
+) -> int:
+    """How many rows candidates lists for the intents and city (None = the four cities)."""
+    rows, params = _candidate_rows(intents, city_code)
+    row = fetch_one(con, rows.format(columns="count(*) as n", labels=""), params)
+    return row["n"] if row else 0
 
 
 def candidate_matrix(
