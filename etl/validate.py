@@ -3,9 +3,11 @@
 The suites live as data in ``expectations/<table>.json`` (GX's own suite shape). Each expectation's
 ``meta.level`` says what a failure means: ``row`` sets the failing rows aside in quarantine (with the
 file, sheet and row they came from), ``table`` aborts the run. ``{"$ref": "table.column"}`` as a
-``value_set`` is a referential rule: it becomes a GX suite parameter filled, at every check, from the
-parent table as it stands after its own bad rows were removed, so rejected parents take their
-children with them and no dangling reference is published.
+``value_set`` is a referential rule, checked at every check against the parent table as it stands
+after its own bad rows were removed, so rejected parents take their children with them and no
+dangling reference is published. Membership is decided by a hash join in polars; GX then checks the
+values not found in the parent against an empty value set, so GX still reports (and names the rows
+and values of) every failure without ever holding the parent's values.
 
 Great Expectations is imported inside the functions that need it: importing it costs about 3 s, and
 nothing outside this module (the dashboard least of all) should pay for it.
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -229,12 +230,8 @@ class _Run:
     def _check(self, table: str) -> int:
         """Validate one table with GX, quarantine its failing rows and return how many rows were removed."""
         frame = self.frames[table]
-        params = {
-            _param_name(r.ref): self._ref_values(r.ref, frame, r.columns[0])
-            for r in self.rules[table]
-            if r.active and r.ref
-        }
-        outcome = self._gx.run(table, frame, params)
+        dangling = {r.index: self._dangling(r, frame) for r in self.rules[table] if r.active and r.ref}
+        outcome = self._gx.run(table, frame, dangling)
         failing: list[tuple[_Rule, list[int]]] = []
         for rule in self.rules[table]:
             if not rule.active:
@@ -259,17 +256,26 @@ class _Run:
                     failing.append((rule, indices))
         return self._remove(table, failing)
 
-    def _ref_values(self, ref: str, frame: pl.DataFrame, column: str) -> list:
-        """Parent values (as the parent stands now) that the child column actually uses."""
+    def _dangling(self, rule: _Rule, frame: pl.DataFrame) -> pl.Series | None:
+        """The rule's child column with every value found in the parent (as it stands now) set to null.
+
+        A hash join in polars decides membership; GX then checks this column against an empty value
+        set, so it still reports every dangling value with its row while never holding the parent's
+        values (GX walks a value_set through pydantic ~100 times: a 100k-value set costs minutes).
+        """
+        column = rule.columns[0]
         if column not in frame.columns:
             # GX then reports the missing column as an error; the schema check has made it fatal.
-            return []
-        parent, parent_column = _split_ref(ref)
-        values = self.frames[parent].get_column(parent_column).drop_nulls().unique(maintain_order=True)
-        # GX walks value_set through pydantic ~100 times per expectation, so a 100k-value parent
-        # costs minutes. Only the values the child uses can matter: the result is the same.
-        used = frame.get_column(column).drop_nulls().unique().cast(pl.String)
-        return values.filter(values.cast(pl.String).is_in(used.implode())).to_list()
+            return None
+        parent, parent_column = _split_ref(rule.ref)
+        values = frame.get_column(column)
+        allowed = self.frames[parent].get_column(parent_column).drop_nulls().cast(values.dtype, strict=False)
+        return frame.select(
+            pl.when(pl.col(column).is_in(allowed.implode()))
+            .then(pl.lit(None, values.dtype))
+            .otherwise(pl.col(column))
+            .alias(column)
+        ).to_series()
 
     def _tally(self, rule: _Rule, result: dict) -> None:
         """Fold one GX result into the rule's tally: first counts, summed failures, latest success."""
@@ -352,57 +358,80 @@ class _Run:
 
 
 class _GxRunner:
-    """The GX side: one ephemeral context holding a pandas asset, suite and ValidationDefinition per table."""
+    """The GX side: one ephemeral context with pandas assets, suites and ValidationDefinitions per table.
+
+    A table's own rules run on its frame. Its referential rules run on a second frame of the same
+    height holding, under the child column's name, only the values missing from the parent (see
+    _Run._dangling), against an empty value set: GX reports the same rows, values and counts as
+    with the parent's values, at a cost independent of the parent's size. Two referential rules on
+    one column go to separate frames ("layers").
+    """
 
     def __init__(self, rules: dict[str, list[_Rule]]) -> None:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
-        from great_expectations.expectations.expectation_configuration import (
-            ExpectationConfiguration,
-        )
 
         self.context = gx.get_context(mode="ephemeral")
         # GX draws a tqdm bar per validation otherwise, flooding the ETL's stderr.
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        source = self.context.data_sources.add_pandas("tsunagari")
-        self.definitions = {}
+        self.source = self.context.data_sources.add_pandas("tsunagari")
+        self.definitions: dict[str, Any] = {}
+        self.layers: dict[str, list[tuple[list[_Rule], Any]]] = {}
         for table, table_rules in rules.items():
-            batch = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe(table)
-            # Expectation objects are built fresh here: one object cannot belong to two suites.
-            # They are built before the suite because ExpectationSuite() only logs invalid ones.
-            expectations = []
-            for rule in table_rules:
-                if not rule.active:
-                    continue
-                config = ExpectationConfiguration(type=rule.type, kwargs=_gx_kwargs(rule), meta={"index": rule.index})
-                try:
-                    expectations.append(config.to_domain_obj())
-                except Exception as error:
-                    raise EtlError(
-                        f"expectations/{table}.json: expectation {rule.index} ({rule.type}) is invalid: {error}"
-                    ) from error
-            suite = self.context.suites.add(gx.ExpectationSuite(name=table, expectations=expectations))
-            self.definitions[table] = self.context.validation_definitions.add(
-                gx.ValidationDefinition(name=table, data=batch, suite=suite)
-            )
+            active = [rule for rule in table_rules if rule.active]
+            self.definitions[table] = self._definition(table, [rule for rule in active if not rule.ref])
+            layers: list[list[_Rule]] = []
+            for rule in (rule for rule in active if rule.ref):
+                layer = next((l for l in layers if rule.columns[0] not in {r.columns[0] for r in l}), None)
+                if layer is None:
+                    layers.append(layer := [])
+                layer.append(rule)
+            self.layers[table] = [
+                (layer, self._definition(f"{table}#ref{n}", layer)) for n, layer in enumerate(layers, start=1)
+            ]
 
-    def run(self, table: str, frame: pl.DataFrame, params: dict[str, list]) -> dict[int, dict]:
-        """Validate one frame and return a plain summary per rule index."""
+    def _definition(self, name: str, rules: list[_Rule]) -> Any:
+        """A pandas asset, suite and ValidationDefinition for some rules of one table."""
+        import great_expectations as gx
+        from great_expectations.expectations.expectation_configuration import (
+            ExpectationConfiguration,
+        )
+
+        batch = self.source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
+        # Expectation objects are built fresh here: one object cannot belong to two suites.
+        # They are built before the suite because ExpectationSuite() only logs invalid ones.
+        expectations = []
+        for rule in rules:
+            config = ExpectationConfiguration(type=rule.type, kwargs=_gx_kwargs(rule), meta={"index": rule.index})
+            try:
+                expectations.append(config.to_domain_obj())
+            except Exception as error:
+                raise EtlError(
+                    f"expectations/{rule.table}.json: expectation {rule.index} ({rule.type}) is invalid: {error}"
+                ) from error
+        suite = self.context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
+        return self.context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
+
+    def run(self, table: str, frame: pl.DataFrame, dangling: dict[int, pl.Series | None]) -> dict[int, dict]:
+        """Validate one frame (and its referential rules on the dangling values) and summarise per rule index."""
+        summaries = self._run(self.definitions[table], frame.to_pandas(), frame.height)
+        for layer, definition in self.layers.get(table, []):
+            columns = [dangling[rule.index] for rule in layer if dangling.get(rule.index) is not None]
+            pdf = pl.DataFrame(columns).to_pandas() if columns else None
+            summaries |= self._run(definition, pdf, frame.height)
+        return summaries
+
+    @staticmethod
+    def _run(definition: Any, pdf: Any, height: int) -> dict[int, dict]:
+        """Run one ValidationDefinition on a pandas frame (None: no columns) of height rows."""
         import pandas as pd
 
-        pdf = frame.to_pandas()
+        if pdf is None:
+            pdf = pd.DataFrame(index=pd.RangeIndex(height))
         # unexpected_index_list holds pandas index labels; a RangeIndex makes them polars row positions.
         pdf.index = pd.RangeIndex(len(pdf))
-        result = self.definitions[table].run(
-            batch_parameters={"dataframe": pdf},
-            expectation_parameters=params,
-            result_format=_RESULT_FORMAT,
-        )
-        summaries: dict[int, dict] = {}
-        for exp_result in result.results:
-            config = exp_result.expectation_config
-            summaries[config.meta["index"]] = _summarise(exp_result, frame.height)
-        return summaries
+        result = definition.run(batch_parameters={"dataframe": pdf}, result_format=_RESULT_FORMAT)
+        return {r.expectation_config.meta["index"]: _summarise(r, height) for r in result.results}
 
 
 def _rules(table: str, suite: dict) -> list[_Rule]:
@@ -468,11 +497,6 @@ def _label(type_: str, kwargs: dict) -> str:
     return f"{type_}({', '.join(parts)})"
 
 
-def _param_name(ref: str) -> str:
-    """GX suite-parameter name for a $ref; GX parses parameter names, so only word characters."""
-    return "ref__" + re.sub(r"\W", "_", ref)
-
-
 def _split_ref(ref: str) -> tuple[str, str]:
     """'pii.event_participant.participant_id' → ('pii.event_participant', 'participant_id')."""
     table, _, column = ref.rpartition(".")
@@ -485,10 +509,10 @@ def _parent(ref: str) -> str:
 
 
 def _gx_kwargs(rule: _Rule) -> dict:
-    """The rule's kwargs for GX, with $ref turned into a suite parameter filled at run time."""
+    """The rule's kwargs for GX; a $ref becomes an empty value set (checked on the dangling values)."""
     kwargs = dict(rule.kwargs)
     if rule.ref:
-        kwargs["value_set"] = {"$PARAMETER": _param_name(rule.ref)}
+        kwargs["value_set"] = []
     return kwargs
 
 

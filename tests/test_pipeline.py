@@ -17,6 +17,7 @@ import pytest
 
 from etl.errors import EtlError, SourceError, ValidationFailed
 from etl.pipeline import EXPECTATIONS_DIR, build
+
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 
 
@@ -218,6 +219,29 @@ def copy_sample(tmp_path: Path) -> Path:
 def test_same_sources_give_same_checksum(tmp_path, sample_build):
     again = build(SAMPLE, tmp_path / "w.duckdb")
     assert again.content_checksum == sample_build.content_checksum
+
+
+def test_checksum_ignores_row_order_and_bookkeeping_but_sees_every_content_change():
+    from etl.pipeline import content_checksum
+
+    def checksum(rows, extra_sql=()):
+        con = duckdb.connect()
+        con.execute("create table t (id varchar, n integer, d date)")
+        con.execute("create table etl_run (run_id varchar)")
+        con.executemany("insert into t values (?, ?, ?)", rows)
+        for sql in extra_sql:
+            con.execute(sql)
+        return content_checksum(con)
+
+    rows_ = [("a", 1, dt.date(2026, 1, 1)), ("b", None, None), ("b", None, None)]
+    base = checksum(rows_)
+    assert checksum(list(reversed(rows_))) == base
+    assert checksum(rows_, ["insert into etl_run values ('x')"]) == base
+    assert checksum(rows_[:2]) != base  # a duplicate row counts; it does not cancel out
+    assert checksum([("a", 1, dt.date(2026, 1, 2)), *rows_[1:]]) != base
+    assert checksum([("a", 2, dt.date(2026, 1, 1)), *rows_[1:]]) != base
+    assert checksum([("a", 1, dt.date(2026, 1, 1)), ("b", 0, None), ("b", None, None)]) != base
+    assert checksum(rows_, ["create table u (x integer)"]) != base
 
 
 def test_broken_row_is_quarantined_and_the_rest_loads(tmp_path):

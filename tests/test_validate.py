@@ -935,6 +935,51 @@ def test_ref_resolves_from_the_parent_table():
     ]
 
 
+def test_two_references_on_one_column_are_both_checked():
+    def rule(ref, reason):
+        return {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "code", "value_set": {"$ref": ref}},
+            "meta": {"reason_ja": reason, "level": "row"},
+        }
+
+    suites = {
+        "a": {"name": "a", "expectations": []},
+        "b": {"name": "b", "expectations": []},
+        "child": {"name": "child", "expectations": [rule("a.code", "aにない (not in a)"), rule("b.code", "bにない (not in b)")]},
+    }
+    lineage = {"_file": ["f.csv"] * 5, "_sheet": [None] * 5, "_row": [2, 3, 4, 5, 6]}
+    child = pl.DataFrame({"code": ["x", "y", "z", "z", None], **lineage}, schema_overrides={"_sheet": pl.String})
+    outcome = validate(
+        {"a": pl.DataFrame({"code": ["x", "y"]}), "b": pl.DataFrame({"code": ["x", "z"]}), "child": child}, suites
+    )
+    assert outcome.fatal == []
+    assert outcome.tables["child"].get_column("code").to_list() == ["x", None]
+    assert outcome.quarantine.select("row_number", "column_name", "value", "reason").to_dicts() == [
+        {"row_number": 3, "column_name": "code", "value": "y", "reason": "bにない (not in b)"},
+        {"row_number": 4, "column_name": "code", "value": "z", "reason": "aにない (not in a)"},
+        {"row_number": 5, "column_name": "code", "value": "z", "reason": "aにない (not in a)"},
+    ]
+    assert outcome.results.filter(pl.col("table_name") == "child").drop("table_name").to_dicts() == [
+        {
+            "expectation": "expect_column_values_to_be_in_set(code, in a.code)",
+            "column_name": "code",
+            "success": True,
+            "element_count": 5,
+            "unexpected_count": 2,
+            "details": "z ×2",
+        },
+        {
+            "expectation": "expect_column_values_to_be_in_set(code, in b.code)",
+            "column_name": "code",
+            "success": True,
+            "element_count": 5,
+            "unexpected_count": 1,
+            "details": "y ×1",
+        },
+    ]
+
+
 def test_missing_parent_table_and_unknown_table_are_fatal(suites):
     tables = clean_tables()
     del tables["event"]

@@ -5,15 +5,21 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-import openpyxl
 import polars as pl
+from openpyxl.reader.excel import ExcelReader
+from openpyxl.styles.stylesheet import apply_stylesheet
+from openpyxl.utils.cell import coordinate_to_tuple
 from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.worksheet._reader import FORMULA_TAG, INLINE_STRING, WorkSheetParser
+from openpyxl.worksheet.cell_range import CellRange, MultiCellRange
+from openpyxl.xml.constants import SHEET_MAIN_NS
 
 from etl.encoding import read_text
 from etl.errors import SourceError
@@ -216,7 +222,9 @@ class Transformed:
 
 def is_blank(value: Any) -> bool:
     """True for None and strings holding only whitespace."""
-    return value is None or (isinstance(value, str) and nfkc(value) is None)
+    # Same answer as `nfkc(value) is None` (NFKC maps no visible character to whitespace and none to
+    # nothing; checked over every code point) without normalising each cell of a million rows.
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def header_key(label: Any) -> str:
@@ -355,67 +363,200 @@ def read_xlsx(
     try:
         with zipfile.ZipFile(path) as archive:
             check_zip(archive, path.name)
-        workbook = openpyxl.load_workbook(path, read_only=False, data_only=False)
+        workbook = _Workbook(path)
     except SourceError:
         raise
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
         raise SourceError(path.name, f"Excel ファイルとして読めません (not a valid .xlsx file: {exc})") from exc
-    by_key = {header_key(ws.title): ws for ws in workbook.worksheets}
-    frames = []
-    for sheet, expected in sheets.items():
-        worksheet = workbook[sheet] if sheet in workbook.sheetnames else by_key.get(header_key(sheet))
-        if worksheet is None:
-            raise SourceError(path.name, f"シート「{sheet}」がありません (missing sheet)", sheet=sheet)
-        frames.append(_read_sheet(worksheet, sheet, expected, variants, path.name))
+    try:
+        by_key = {header_key(title): title for title in workbook.sheets}
+        frames = []
+        for sheet, expected in sheets.items():
+            title = sheet if sheet in workbook.sheets else by_key.get(header_key(sheet))
+            if title is None:
+                raise SourceError(path.name, f"シート「{sheet}」がありません (missing sheet)", sheet=sheet)
+            frames.append(_read_sheet(workbook, title, sheet, expected, variants, path.name))
+    finally:
+        workbook.close()
     raw = pl.concat(frames, how="diagonal_relaxed")
     if raw.height == 0:
         raise SourceError(path.name, "データ行がありません (no data rows)")
     return raw
 
 
+_INLINE_TEXT = f"{{{SHEET_MAIN_NS}}}t"
+
+
+class _SheetParser(WorkSheetParser):
+    """openpyxl's sheet parser with a shortcut for plain inline strings (<is><t>text</t></is>).
+
+    openpyxl builds a rich-text object for each inline string to read its text; files written by
+    openpyxl's write-only mode (and the city's exports) hold every text cell that way. The shortcut
+    gives the same cell dict; any other cell (runs, phonetics, formulas, numbers) goes to openpyxl.
+    """
+
+    def parse_cell(self, element: Any) -> dict:
+        """Parse one <c> element into openpyxl's cell dict."""
+        if element.get("t") == "inlineStr" and element.find(FORMULA_TAG) is None:
+            child = element.find(INLINE_STRING)
+            if child is not None and len(child) == 1 and child[0].tag == _INLINE_TEXT:
+                coordinate = element.get("r")
+                if coordinate:
+                    row, column = coordinate_to_tuple(coordinate)
+                    self.col_counter = column
+                else:
+                    self.col_counter += 1
+                    row, column = self.row_counter, self.col_counter
+                style_id = element.get("s", 0)
+                if style_id:
+                    style_id = int(style_id)
+                value = child[0].text or ""
+                return {"row": row, "column": column, "value": value, "data_type": "s", "style_id": style_id}
+        return super().parse_cell(element)
+
+
+class _Workbook:
+    """An .xlsx opened for streaming: its worksheets' titles and XML paths, shared strings and styles.
+
+    openpyxl's read_only mode streams rows, but opening the workbook sizes every worksheet and,
+    when a sheet has no <dimension> record (openpyxl's own write-only files), that parses the whole
+    sheet once more. Only the workbook parts are read here; each wanted sheet is then parsed once
+    with openpyxl's own sheet parser, the one a full load uses, so values and data types
+    (formulas: data_type "f") are the same as a full load gives.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.reader = ExcelReader(path, read_only=True, data_only=False, keep_links=False)
+        try:
+            self.reader.read_manifest()
+            self.reader.read_strings()
+            self.reader.read_workbook()
+            apply_stylesheet(self.reader.archive, self.reader.wb)
+            # Sheet titles → XML part, in workbook order; chartsheets hold no rows.
+            self.sheets = {
+                sheet.name: rel.target
+                for sheet, rel in self.reader.parser.find_sheets()
+                if rel.target in self.reader.valid_files and "chartsheet" not in rel.Type
+            }
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the archive."""
+        self.reader.archive.close()
+
+    def rows(self, title: str) -> tuple[Iterator[tuple[int, list[dict]]], _SheetParser]:
+        """Stream a sheet's rows as (row number, cells); the parser's merged_cells fills once they are exhausted
+        (<mergeCells> follows the rows in the XML)."""
+        wb = self.reader.wb
+        source = self.reader.archive.open(self.sheets[title])
+        parser = _SheetParser(
+            source,
+            self.reader.shared_strings,
+            data_only=False,
+            epoch=wb.epoch,
+            date_formats=wb._date_formats,
+            timedelta_formats=wb._timedelta_formats,
+        )
+
+        def rows() -> Iterator[tuple[int, list[dict]]]:
+            with source:
+                yield from parser.parse()
+
+        return rows(), parser
+
+
 def _read_sheet(
-    worksheet: Any, sheet: str, expected: Sequence[str], variants: Mapping[str, Sequence[str]], file_name: str
+    workbook: _Workbook,
+    title: str,
+    sheet: str,
+    expected: Sequence[str],
+    variants: Mapping[str, Sequence[str]],
+    file_name: str,
 ) -> pl.DataFrame:
     """Read one worksheet: header row 1, data from row 2, merged cells and formulas flagged per row."""
-    header = [cell.value for cell in next(worksheet.iter_rows(min_row=1, max_row=1), ())]
+    records, merges = _scan_sheet(workbook, title, sheet, expected, variants, file_name, None)
+    if merges:
+        # Merges are listed after the rows, so a sheet that has any is read a second time knowing
+        # them (rare: merged cells are a data-entry fault the city is told to fix).
+        records, _ = _scan_sheet(workbook, title, sheet, expected, variants, file_name, merges)
+    return records
+
+
+def _scan_sheet(
+    workbook: _Workbook,
+    title: str,
+    sheet: str,
+    expected: Sequence[str],
+    variants: Mapping[str, Sequence[str]],
+    file_name: str,
+    merges: list[CellRange] | None,
+) -> tuple[pl.DataFrame, list[CellRange]]:
+    """One pass over a sheet; with the sheet's merges known, cells hidden by a merge read as empty
+    (as a full load makes them) and every row a merge covers carries a merged-cells issue."""
+    rows, parser = workbook.rows(title)
+    first = next(rows, None)
+    header: list[Any] = []
+    if first is not None and first[0] == 1:
+        for cell in first[1]:
+            header.extend([None] * (cell["column"] - len(header)))
+            header[cell["column"] - 1] = cell["value"]
     positions = _match_headers(header, expected, variants, file_name, sheet)
-    merged: dict[int, list[dict[str, str | None]]] = {}
-    for cells in worksheet.merged_cells.ranges:
+    hidden: set[tuple[int, int]] = set()
+    anchors: dict[tuple[int, int], Any] = {}
+    spans: list[tuple[CellRange, str]] = []
+    for cells in merges or ():
         columns = [positions[i] for i in range(cells.min_col - 1, cells.max_col) if i in positions]
+        hidden.update(
+            (row, col)
+            for row in range(cells.min_row, cells.max_row + 1)
+            for col in range(cells.min_col, cells.max_col + 1)
+            if (row, col) != (cells.min_row, cells.min_col)
+        )
+        anchors[cells.min_row, cells.min_col] = None
         # Merges in the header row or beside the table (notes, decoration) do not hide any value.
-        if cells.max_row < 2 or not columns:
-            continue
-        column = columns[0]
-        anchor = worksheet.cell(row=cells.min_row, column=cells.min_col).value
-        for row in range(max(cells.min_row, 2), cells.max_row + 1):
-            merged.setdefault(row, []).append(
-                issue(
-                    column,
-                    cell_text(anchor),
-                    f"結合セルがあります（{cells.coord}） (merged cells)",
-                    "extract.merged_cells",
-                )
-            )
+        if cells.max_row >= 2 and columns:
+            spans.append((cells, columns[0]))
+    chained = rows if first is None or first[0] == 1 else itertools.chain([first], rows)
+    if first is not None and first[0] == 1:
+        for cell in first[1]:
+            if (1, cell["column"]) in anchors:
+                anchors[1, cell["column"]] = cell["value"]
     records = []
-    for cells in worksheet.iter_rows(min_row=2):
-        if not cells:
-            continue
-        row_number = cells[0].row
+    for row_number, cells in chained:
         values: dict[str, Any] = {}
-        issues = list(merged.get(row_number, []))
-        for index, cell in enumerate(cells):
-            column = positions.get(index)
-            if column is None:
+        formulas = []
+        for cell in cells:
+            key = (row_number, cell["column"])
+            if key in anchors:
+                anchors[key] = cell["value"]
+            column = positions.get(cell["column"] - 1)
+            if column is None or key in hidden:
                 continue
-            value = cell.value
-            if cell.data_type == "f":
+            value = cell["value"]
+            if cell["data_type"] == "f":
                 value = getattr(value, "text", value)
-                issues.append(issue(column, value, FORMULA, "extract.formula"))
+                formulas.append(issue(column, value, FORMULA, "extract.formula"))
             values[column] = cell_text(value)
         if all(is_blank(v) for v in values.values()):
             continue
-        records.append(values | {"_file": file_name, "_sheet": sheet, "_row": row_number, "_issues": issues})
-    return raw_frame(records, positions.values())
+        issues = [
+            issue(
+                column,
+                cell_text(anchors[span.min_row, span.min_col]),
+                f"結合セルがあります（{span.coord}） (merged cells)",
+                "extract.merged_cells",
+            )
+            for span, column in spans
+            if span.min_row <= row_number <= span.max_row
+        ]
+        records.append(
+            values | {"_file": file_name, "_sheet": sheet, "_row": row_number, "_issues": issues + formulas}
+        )
+    found = [CellRange(merge.ref) for merge in parser.merged_cells.mergeCell] if parser.merged_cells else []
+    # The same set openpyxl's full load iterates (worksheet.merged_cells.ranges), in the same order.
+    return raw_frame(records, positions.values()), list(MultiCellRange(found).ranges)
 
 
 def read_csv(

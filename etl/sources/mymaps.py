@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import io
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +12,7 @@ from xml.etree.ElementTree import Element, ParseError
 
 import polars as pl
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
+from defusedxml.ElementTree import fromstring, iterparse
 
 from etl.errors import SourceError
 from etl.normalise import clean_text, nfkc, org_name_key, parse_date
@@ -41,8 +43,9 @@ SWAPPED = "緯度と経度が逆 (latitude and longitude swapped)"
 OUTSIDE = "4市の範囲外 (outside the four-city area)"
 
 
+@functools.lru_cache(maxsize=1024)
 def _local(tag: Any) -> str:
-    """Tag name without its XML namespace."""
+    """Tag name without its XML namespace (cached: a KML has few distinct tags and a million elements)."""
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
@@ -127,15 +130,74 @@ def _pin(placemark: Element) -> tuple[dict[str, str | None], list[dict[str, str 
     return values, issues
 
 
+def _stream_placemarks(data: bytes, file_name: str) -> Iterator[tuple[Element, list]]:
+    """Every top-level Placemark in document order with its folder chain, parsed as a stream.
+
+    The same placemarks and layers as parse_kml + _placemarks, but each Placemark is cleared once read,
+    so a map of a million pins never sits in memory as one tree. A folder's layer is its first direct
+    <name> child, which the stream may meet after the folder's placemarks: each placemark gets the
+    chain of open folders ([name or None, parent chain]), resolved by _layer once the stream ends.
+    """
+    root_tag = None
+    open_tags: list[str] = []
+    folder: list | None = None
+    depth = 0  # Placemarks open: one nested in another is part of the outer pin, not a pin itself.
+    try:
+        for event, element in iterparse(
+            io.BytesIO(data), events=("start", "end"), forbid_dtd=True, forbid_entities=True, forbid_external=True
+        ):
+            tag = _local(element.tag)
+            if event == "start":
+                if root_tag is None:
+                    root_tag = tag
+                elif tag == "Folder" and depth == 0:
+                    folder = [None, folder, False]
+                elif tag == "Placemark":
+                    depth += 1
+                open_tags.append(tag)
+                continue
+            open_tags.pop()
+            if tag == "Placemark":
+                depth -= 1
+                if depth == 0 and root_tag == "kml":
+                    yield element, folder
+                    element.clear()
+            elif depth == 0 and tag == "Folder" and folder is not None:
+                folder = folder[1]
+            elif tag == "name" and depth == 0 and folder is not None and open_tags[-1:] == ["Folder"] and not folder[2]:
+                folder[0], folder[2] = element.text, True
+    except DefusedXmlException as exc:
+        raise SourceError(
+            file_name, f"安全でない XML です（DTD・実体参照は使えません） (unsafe XML: {type(exc).__name__})"
+        ) from exc
+    except ParseError as exc:
+        raise SourceError(file_name, f"XML として読めません (not well-formed XML: {exc})") from exc
+    if root_tag != "kml":
+        raise SourceError(file_name, f"KML ではありません（ルート要素 <{root_tag}>） (not a KML document)")
+
+
+def _layer(folder: list | None) -> str | None:
+    """The layer of a placemark: the name of the nearest enclosing folder that has one."""
+    while folder is not None:
+        name = nfkc(folder[0])
+        if name:
+            return name
+        folder = folder[1]
+    return None
+
+
 def extract(path: Path) -> pl.DataFrame:
     """Read every placemark of the map into a raw frame (layer in _sheet, placemark number in _row)."""
-    root = parse_kml(_kml_bytes(path), path.name)
     records = []
+    folders = []
     columns = list(PIN_COLUMNS)
-    for number, (placemark, layer) in enumerate(_placemarks(root, None), start=1):
+    for number, (placemark, folder) in enumerate(_stream_placemarks(_kml_bytes(path), path.name), start=1):
         values, issues = _pin(placemark)
         columns += [c for c in values if c not in columns]
-        records.append(values | {"_file": path.name, "_sheet": layer, "_row": number, "_issues": issues})
+        records.append(values | {"_file": path.name, "_sheet": None, "_row": number, "_issues": issues})
+        folders.append(folder)
+    for record, folder in zip(records, folders, strict=True):
+        record["_sheet"] = _layer(folder)
     if not records:
         raise SourceError(path.name, "データ行がありません（ピンが1つもありません） (no data rows: no placemarks)")
     return raw_frame(records, columns)
