@@ -464,6 +464,81 @@ def test_map_has_no_basemap_and_draws_layers(ref_con):
     assert len(layers[charts.ORGS_LAYER]["data"]) == referral.directory_points(ref_con, "ja").height - 2
 
 
+# The mart's density grid, restated here: a plane tangent at 35.45°N, flat-top hexagons of 500 m radius.
+GRID_X = 111320.0 * math.cos(math.radians(35.45))  # metres per degree of longitude
+GRID_Y = 110574.0  # metres per degree of latitude
+GRID_M = 500.0
+
+
+def hex_centre(q: int, r: int) -> tuple[float, float]:
+    """(x, y) metres of the centre of axial hexagon (q, r) on a flat-top grid."""
+    return GRID_M * 1.5 * q, GRID_M * math.sqrt(3) * (r + q / 2)
+
+
+def nearest_hexagon(lat: float, lng: float) -> tuple[int, int]:
+    """The hexagon holding a point, found as the nearest centre (not by the mart's cube rounding)."""
+    x, y = lng * GRID_X, lat * GRID_Y
+    q0 = round(x / (GRID_M * 1.5))
+    candidates = [
+        (q, r)
+        for q in range(q0 - 2, q0 + 3)
+        for r in range(round(y / (GRID_M * math.sqrt(3)) - q / 2) - 2, round(y / (GRID_M * math.sqrt(3)) - q / 2) + 3)
+    ]
+    return min(candidates, key=lambda cell: math.dist((x, y), hex_centre(*cell)))
+
+
+def test_directory_density_counts_the_points_per_hexagon(sample_con):
+    points = referral.directory_points(sample_con, "ja")
+    counts: dict[tuple[int, int], int] = {}
+    for lat, lng in points.select("latitude", "longitude").iter_rows():
+        cell = nearest_hexagon(lat, lng)
+        counts[cell] = counts.get(cell, 0) + 1
+    expected = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    cells = referral.directory_density(sample_con)
+    assert cells.columns == ["cell_q", "cell_r", "longitude", "latitude", "orgs"]
+    assert cells.select("cell_q", "cell_r", "orgs").rows() == [(q, r, n) for (q, r), n in expected]
+    assert referral.mapped_count(sample_con) == points.height == sum(counts.values()) == 58
+    for q, r, lng, lat, _ in cells.iter_rows():
+        x, y = hex_centre(q, r)
+        assert (lng, lat) == (pytest.approx(x / GRID_X, abs=1e-9), pytest.approx(y / GRID_Y, abs=1e-9))
+    # The sample is far below the pin limit: its map keeps one pin per organisation.
+    assert referral.mapped_count(sample_con) <= referral.PIN_LIMIT
+
+
+def test_density_map_keeps_results_as_pins_under_the_lattice(ref_con):
+    found = referral.find_referrals(ref_con, HIKIKOMORI_IBASHO, origin_at(ref_con, AYASE_TOWN), 5.0, TODAY)
+    cells = referral.directory_density(ref_con)
+    deck = charts.referral_map(
+        None,
+        found.frame,
+        {"latitude": 35.4372, "longitude": 139.4267},
+        "ja",
+        candidates=charts.lattice(),
+        outlines=referral.city_outlines(ref_con),
+        cells=cells,
+    )
+    spec = json.loads(deck.to_json())
+    # Hexagons under the outlines and the clickable lattice; no organisation pins; results and origin on top.
+    assert [layer["id"] for layer in spec["layers"]] == [
+        charts.DENSITY_LAYER, charts.OUTLINE_LAYER, charts.LATTICE_LAYER, charts.RESULTS_LAYER, charts.ORIGIN_LAYER
+    ]  # fmt: skip
+    hexagons = spec["layers"][0]
+    assert hexagons["@@type"] == "ColumnLayer" and hexagons["radius"] == 500 and hexagons["diskResolution"] == 6
+    assert [row["tooltip"] for row in hexagons["data"]] == [f"この範囲の団体: {n}" for n in cells["orgs"]]
+    assert [(row["lng"], row["lat"]) for row in hexagons["data"]] == [
+        (round(lng, 6), round(lat, 6)) for lng, lat in cells.select("longitude", "latitude").iter_rows()
+    ]
+    # The busiest hexagon is darkest, the emptiest lightest.
+    assert hexagons["data"][0]["fill"] == [*charts.DENSITY_COLOURS[-1], charts.DENSITY_ALPHA]
+    assert hexagons["data"][-1]["fill"] == [*charts.DENSITY_COLOURS[0], charts.DENSITY_ALPHA]
+    assert [row["tooltip"] for row in spec["layers"][3]["data"]] == [
+        "1. (サンプル)ひきこもり家族会 つむぎの会（海老名市）",
+        "2. (サンプル)しらさぎの会（海老名市）",
+    ]
+    with pytest.raises(ValueError):
+        charts.referral_map(None, None, None, "ja")
+
+
 def test_tile_url_from_environment(monkeypatch):
     monkeypatch.delenv(charts.TILE_ENV, raising=False)
     assert charts.tile_url() == charts.DEFAULT_TILE_URL
@@ -603,6 +678,57 @@ def test_page_without_reference_works_from_a_map_click(sample_warehouse, monkeyp
     at.run()
     assert chosen in [caption.value for caption in at.caption]
     assert at.dataframe[0].value.shape[0] == 3
+
+
+def test_page_draws_density_above_the_pin_limit(ref_warehouse, ref_con, monkeypatch):
+    monkeypatch.setattr(referral, "PIN_LIMIT", 10)
+    at = open_page(ref_warehouse, monkeypatch)
+    assert not at.exception
+    assert "地図上の位置がある団体が 58 団体あり、点で示せる上限（10 団体）を超えるため" in at.caption[1].value
+    assert at.caption[2].value.startswith("赤: お住まいの場所　青: 条件をすべて満たす団体　橙: 一部の条件に合う団体　緑の六角形:")
+    ids = [layer["id"] for layer in deck_spec(at)["layers"]]
+    assert ids == [charts.DENSITY_LAYER, charts.OUTLINE_LAYER]  # hexagons and outlines only: no organisation pins
+    hexagons = deck_spec(at)["layers"][0]["data"]
+    assert sum(int(row["tooltip"].removeprefix("この範囲の団体: ")) for row in hexagons) == 58
+
+    # The search and its ranking do not depend on how the map draws the other organisations.
+    at.multiselect(key="referral_contents__ja").set_value(["content:hikikomori"])
+    at.multiselect(key="referral_forms__ja").set_value(["form:ibasho"])
+    at.selectbox(key="referral_town__ja").set_value(AYASE_TOWN).run()
+    assert not at.exception
+    expected = referral.find_referrals(ref_con, HIKIKOMORI_IBASHO, origin_at(ref_con, AYASE_TOWN), 5.0, TODAY).frame
+    assert at.session_state["referral_results_ids"] == expected["organization_id"].to_list() == [TSUMUGI, SHIRASAGI, OHISAMA]
+    assert list(at.dataframe[0].value["name"]) == expected["name"].to_list()
+    layers = {layer["id"]: layer for layer in deck_spec(at)["layers"]}
+    assert charts.ORGS_LAYER not in layers
+    assert [row["tooltip"] for row in layers[charts.RESULTS_LAYER]["data"]] == [
+        "1. (サンプル)ひきこもり家族会 つむぎの会（海老名市）",
+        "2. (サンプル)しらさぎの会（海老名市）",
+    ]
+
+    # A click on a lattice dot still picks the resident's point; a click on a hexagon keeps it.
+    at.radio(key="referral_method__ja").set_value("map").run()
+    lattice = next(layer for layer in deck_spec(at)["layers"] if layer["id"] == charts.LATTICE_LAYER)
+    assert [layer["id"] for layer in deck_spec(at)["layers"]][:3] == [
+        charts.DENSITY_LAYER, charts.OUTLINE_LAYER, charts.LATTICE_LAYER
+    ]  # fmt: skip
+    lat, lng = 35.4372, 139.4267
+    point = min(lattice["data"], key=lambda p: haversine_km(lat, lng, p["latitude"], p["longitude"]))
+    at.session_state["referral_map"] = {
+        "selection": {"indices": {charts.LATTICE_LAYER: [lattice["data"].index(point)]}, "objects": {charts.LATTICE_LAYER: [point]}}
+    }
+    at.run()
+    chosen = f"選んだ場所: 地図の点（緯度 {point['latitude']:.4f}、経度 {point['longitude']:.4f}）・最寄りの町丁目: "
+    assert any(caption.value.startswith(chosen) for caption in at.caption)
+    names = list(at.dataframe[0].value["name"])
+    assert names[:2] == ["(サンプル)ひきこもり家族会 つむぎの会", "(サンプル)しらさぎの会"]
+    at.session_state["referral_map"] = {
+        "selection": {"indices": {charts.DENSITY_LAYER: [0]}, "objects": {charts.DENSITY_LAYER: [hexagons[0]]}}
+    }
+    at.run()
+    assert not at.exception
+    assert any(caption.value.startswith(chosen) for caption in at.caption)
+    assert list(at.dataframe[0].value["name"]) == names
 
 
 def test_page_keeps_every_choice_across_a_language_switch(ref_warehouse, monkeypatch):

@@ -1,4 +1,8 @@
-"""Map builder for 相談つなぎ: a clickable lattice of candidate points, organisations and the resident's point."""
+"""Map builder for 相談つなぎ: a clickable lattice of candidate points, organisations and the resident's point.
+
+Many organisations are drawn as density hexagons aggregated in the warehouse (referral.directory_density), one
+record per hexagon, so the Deck JSON stays small; the ranked results and the resident's point are always points.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ import polars as pl
 import pydeck as pdk
 from pydeck.types import String
 
+from dashboard.charts.map import HEX_RADIUS_M, density_classes
+from dashboard.format import number
 from dashboard.i18n import translate
 
 # The four-city area (the resource map's accepted bounds): lat min, lat max, lng min, lng max.
@@ -21,6 +27,7 @@ METRES_PER_DEGREE_LAT = 111_320  # metres per degree of latitude (spherical appr
 # Layer ids: st.pydeck_chart reports a selection as event["selection"]["objects"][<layer id>].
 LATTICE_LAYER = "referral-lattice"
 ORGS_LAYER = "referral-organisations"
+DENSITY_LAYER = "referral-density"
 ORIGIN_LAYER = "referral-origin"
 OUTLINE_LAYER = "referral-city-outlines"
 RESULTS_LAYER = "referral-results"
@@ -34,6 +41,10 @@ ORG_COLOUR = [120, 120, 120, 170]
 MATCH_COLOUR = [46, 117, 182, 235]  # a full match
 PARTIAL_COLOUR = [224, 123, 57, 235]  # a partial match (fallback list)
 ORIGIN_COLOUR = [209, 73, 91, 255]
+# Density hexagons: light to dark green (ColorBrewer Greens), six classes of organisations per hexagon; green keeps
+# them apart from the blue and orange results, and translucent so the lattice's dots and the tiles show through.
+DENSITY_COLOURS = [[229, 245, 224], [199, 233, 192], [161, 217, 155], [116, 196, 118], [65, 171, 93], [35, 139, 69]]
+DENSITY_ALPHA = 150
 
 
 def _t(lang: str, key: str, **values: object) -> str:
@@ -122,8 +133,40 @@ def tile_layers(url: str, area: tuple[float, float, float, float] = AREA, zoom: 
     return layers
 
 
+def density_layer(cells: pl.DataFrame, lang: str) -> pdk.Layer:
+    """Hexagons of the warehouse's grid (HEX_RADIUS_M), coloured by organisations per hexagon, with a count tooltip.
+
+    cells: referral.directory_density (longitude, latitude of each hexagon's centre, orgs). The classes are the
+    resource map's (charts.map.density_classes); the hexagons are flat-topped like the grid (ColumnLayer's disk).
+    """
+    orgs = cells["orgs"].to_list()
+    data = [
+        {
+            "lng": round(float(lng), 6),
+            "lat": round(float(lat), 6),
+            "fill": [*DENSITY_COLOURS[k], DENSITY_ALPHA],
+            "tooltip": _t(lang, "map_hex_tooltip", n=number(n)),
+        }
+        for (lng, lat, n), k in zip(
+            cells.select("longitude", "latitude", "orgs").iter_rows(), density_classes(orgs), strict=True
+        )
+    ]
+    return pdk.Layer(
+        "ColumnLayer",
+        id=DENSITY_LAYER,
+        data=data,
+        get_position=["lng", "lat"],
+        get_fill_color="fill",
+        radius=HEX_RADIUS_M,
+        disk_resolution=6,
+        coverage=0.92,
+        extruded=False,
+        pickable=True,
+    )
+
+
 def referral_map(
-    organisations: pl.DataFrame,
+    organisations: pl.DataFrame | None,
     results: pl.DataFrame | None,
     origin: Mapping[str, float] | None,
     lang: str,
@@ -132,14 +175,23 @@ def referral_map(
     outlines: pl.DataFrame | None = None,
     tiles: str | None = None,
     fallback: bool = False,
+    cells: pl.DataFrame | None = None,
 ) -> pdk.Deck:
     """Map: optional tiles and city outlines, the clickable lattice (candidates), mapped organisations, results, origin.
 
     organisations: directory_points (organization_id, name, city, latitude, longitude); results: the
     ranked referrals (drawn larger, numbered by rank in the tooltip); origin: {latitude, longitude};
     outlines: city_outlines (GeoJSON geometries), drawn as lines when the reference geography has them.
+    With cells (directory_density) and organisations None, density hexagons replace the organisations'
+    pins and lie under the outlines and the lattice, so a click on a lattice dot still picks the resident's
+    point (a click on a hexagon, like one on an organisation, keeps the point chosen before).
     """
+    if organisations is None and cells is None:
+        raise ValueError("the map needs the organisations' points or their density cells")
     layers: list[pdk.Layer] = tile_layers(tiles) if tiles else []
+    if organisations is None:
+        # Under the outlines (the city borders stay crisp) and under the lattice (its dots stay clickable).
+        layers.append(density_layer(cells, lang))
     if outlines is not None and outlines.height:
         features = [
             {"type": "Feature", "geometry": json.loads(row["geometry_geojson"]), "properties": {"name": row["name"]}}
@@ -178,22 +230,23 @@ def referral_map(
     ranked = set()
     if results is not None and results.height:
         ranked = set(results["organization_id"])
-    others = organisations.filter(~pl.col("organization_id").is_in(list(ranked)))
-    layers.append(
-        pdk.Layer(
-            "ScatterplotLayer",
-            id=ORGS_LAYER,
-            data=others.select(
-                "latitude", "longitude", tooltip=pl.col("name") + pl.lit("（") + pl.col("city") + pl.lit("）")
-            ).to_dicts(),
-            get_position=["longitude", "latitude"],
-            get_fill_color=ORG_COLOUR,
-            get_radius=60,
-            radius_min_pixels=3,
-            radius_max_pixels=8,
-            pickable=True,
+    if organisations is not None:
+        others = organisations.filter(~pl.col("organization_id").is_in(list(ranked)))
+        layers.append(
+            pdk.Layer(
+                "ScatterplotLayer",
+                id=ORGS_LAYER,
+                data=others.select(
+                    "latitude", "longitude", tooltip=pl.col("name") + pl.lit("（") + pl.col("city") + pl.lit("）")
+                ).to_dicts(),
+                get_position=["longitude", "latitude"],
+                get_fill_color=ORG_COLOUR,
+                get_radius=60,
+                radius_min_pixels=3,
+                radius_max_pixels=8,
+                pickable=True,
+            )
         )
-    )
     if ranked:
         located = results.with_row_index("rank", offset=1).filter(pl.col("latitude").is_not_null())
         colour = PARTIAL_COLOUR if fallback else MATCH_COLOUR

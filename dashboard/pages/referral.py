@@ -191,8 +191,14 @@ if need.facets() and origin is not None:
     found = referral.find_referrals(con, need, origin, radius, today, lang, viewer)
 
 tiles = charts.tile_url()
+# The organisations reach the browser one by one only up to PIN_LIMIT; more are drawn as density hexagons
+# aggregated in the warehouse. The results are always pins, and the lattice (the click) is the same either way.
+mapped = referral.mapped_count(con, viewer)
+many = mapped > referral.PIN_LIMIT
+if many:
+    st.caption(t("referral.map_many", n=number(mapped), limit=number(referral.PIN_LIMIT)))
 deck = charts.referral_map(
-    referral.directory_points(con, lang, viewer),
+    None if many else referral.directory_points(con, lang, viewer),
     found.frame if found else None,
     {"latitude": origin.latitude, "longitude": origin.longitude} if origin else None,
     lang,
@@ -200,9 +206,11 @@ deck = charts.referral_map(
     outlines=referral.city_outlines(con, viewer),
     tiles=tiles,
     fallback=bool(found and found.fallback),
+    cells=referral.directory_density(con, viewer) if many else None,
 )
 st.pydeck_chart(deck, on_select="rerun", selection_mode="single-object", key=MAP_KEY, height=480)
-st.caption(t("referral.map_legend") + (" " + t("referral.tile_credit") if tiles else ""))
+legend = t("referral.map_legend_density" if many else "referral.map_legend")
+st.caption(legend + (" " + t("referral.tile_credit") if tiles else ""))
 
 # 3. 紹介先: ranked organisations, ticked for the sheet
 st.subheader(t("referral.results_title"))

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from warehouse.query import NAME_COLUMN, PUBLIC, Viewer, fetch, fetch_one
+from warehouse.query import (
+    NAME_COLUMN,
+    PUBLIC,
+    Viewer,
+    directory,
+    fetch,
+    fetch_one,
+    where,
+)
 
 # Facets a need can ask for (attribute.link_type values): the allow-list, and the order of "why".
 FACETS = ("form", "content", "target")
@@ -27,6 +35,12 @@ DEFAULT_RADIUS_KM = 5.0
 FALLBACK_LIMIT = 10  # partial matches listed when nothing fits fully within the radius
 STALE_AFTER_DAYS = 365  # a map pin checked longer ago than this is flagged for a phone check first
 NEAREST_TOWN_KM = 3.0  # a clicked point further than this from every 町丁目 gets no town/city guess
+# Above this many mapped organisations the map draws density hexagons aggregated in the warehouse instead of
+# one pin each (the resource map's budget: directory.PIN_LIMIT keeps the Deck JSON near 3 MB); results stay pins.
+PIN_LIMIT = directory.PIN_LIMIT
+# directory_points as mart_org_directory rows (for its density cells): answering organisations (survey_status
+# answered) with a pin, the same organisations as mart_referral_directory's pins (one service per answer).
+_ANSWERING = directory.DirectoryFilter(survey=("answered",))
 # Age → target groups (a soft preference that ranks fitting organisations first, never a filter).
 # Inclusive age bounds; None = no upper bound. 15–17 belong to both こども and 若者.
 AGE_RULES: tuple[tuple[int, int | None, str], ...] = (
@@ -167,6 +181,23 @@ def directory_points(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer =
         "from mart_referral_directory as d join city as c on c.code = d.city_code "
         "where d.latitude is not null order by d.list_rank",
     )
+
+
+def mapped_count(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> int:
+    """How many organisations directory_points (and directory_density's hexagons) hold, from the few facet profiles."""
+    fragments, params = directory.profile_filter(_ANSWERING)
+    row = fetch_one(
+        con, "select coalesce(sum(m.orgs), 0)::bigint as n from mart_directory_profile as m" + where(fragments), params
+    )
+    return row["n"] if row else 0
+
+
+def directory_density(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """directory_points per density hexagon of the resource map's grid, busiest first.
+
+    Columns: cell_q, cell_r, longitude, latitude (the hexagon's centre, WGS84 degrees), orgs; see directory.density.
+    """
+    return directory.density(con, _ANSWERING, viewer)
 
 
 def _haversine(lat_column: str, lng_column: str) -> str:
