@@ -197,20 +197,24 @@ def _org_id_expr(column: str) -> str:
     )
 
 
-def replicate_warehouse(base: Path, orgs: int, target: Path, with_checksum: bool = False) -> dict:
+def replicate_warehouse(base: Path, orgs: int, target: Path) -> dict:
     """A warehouse of `orgs` organisations made of copies of a built one, with the product's own DDL and marts.
 
     Organisation rows are copied `orgs // base_orgs` times with their ids shifted per copy (first hex digit
-    after ORG-), art-programme rows with an id suffix; the reference geography (町丁目, outlines) is the
-    base's, so the all-pairs coverage mart grows with the pins only; then etl.pipeline.build_marts
-    builds every mart, timed.
-    The content checksum is timed only when asked (it fetches every row into Python: minutes at 1M).
+    after ORG-), art-programme rows with an id suffix; the reference geography is made for the size like
+    scale.py makes it (synthetic 町丁目 in proportion, the four outlines) and loaded by etl.reference; then
+    etl.pipeline.build_marts builds every mart and the content checksum runs, both timed.
     Extraction and Great Expectations are not run: this path measures the warehouse and the pages at a size
     the real build cannot reach on this machine in the time available, and is labelled as such.
     """
+    import random
+    import tempfile
+
     import duckdb
 
-    from etl import pipeline
+    from benchmarks import scale
+    from etl import pipeline, reference
+    from etl.vocab import Vocabulary
 
     began = time.perf_counter()
     source = duckdb.connect(str(base), read_only=True)
@@ -242,7 +246,9 @@ def replicate_warehouse(base: Path, orgs: int, target: Path, with_checksum: bool
             con.execute(path.read_text(encoding="utf-8"))
         con.execute("attach ? as b (read_only)", [str(base)])
         for schema, name in tables:
-            if name in pipeline.BOOKKEEPING or name.startswith("ref_"):
+            if name.startswith("ref_"):
+                continue
+            if name in pipeline.BOOKKEEPING:
                 con.execute(f'insert into {schema}."{name}" by name select * from b.{schema}."{name}"')
                 continue
             table = f'{schema}."{name}"'
@@ -265,15 +271,25 @@ def replicate_warehouse(base: Path, orgs: int, target: Path, with_checksum: bool
                         exprs.append(quoted)
                 con.execute(f"insert into {table} by name select {', '.join(exprs)} from b.{table}", params)
         con.execute("detach b")
+        with tempfile.TemporaryDirectory() as scratch:
+            towns = Path(scratch) / "towns"
+            towns.mkdir()
+            for city, records in scale.towns_json(random.Random(f"replicate:{orgs}"), scale.plan(orgs).towns).items():
+                (towns / f"{city}.json").write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+            (Path(scratch) / "boundaries").mkdir()
+            (Path(scratch) / "boundaries" / "synthetic_cities.geojson").write_text(
+                json.dumps(scale.outlines_geojson(), ensure_ascii=False), encoding="utf-8"
+            )
+            geography = reference.load(Path(scratch), Vocabulary.load(pipeline.SEEDS_DIR))
+        for name, frame in geography.tables.items():
+            pipeline.insert_frame(con, name, frame)
         copied = time.perf_counter()
         log(f"  replicate: tables copied in {copied - began:.0f} s; building the marts")
         pipeline.build_marts(con)
         marts = time.perf_counter()
         log(f"  replicate: marts built in {marts - copied:.0f} s")
-        checksum = None
-        if with_checksum:
-            pipeline.content_checksum(con)
-            checksum = time.perf_counter() - marts
+        pipeline.content_checksum(con)
+        checksum = time.perf_counter() - marts
         con.execute("checkpoint")
         rows = con.execute("select count(*) from organization").fetchone()[0]
     finally:
@@ -360,14 +376,18 @@ def page_home(con, ctx: Context) -> None:
 
 
 def page_map(con, ctx: Context) -> None:
-    """地域資源マップ with no facet chosen: counts, every mapped organisation, legend, extent, outlines."""
+    """地域資源マップ with no facet chosen: counts, what is drawn (density above PIN_LIMIT, else pins), legend, extent, outlines."""
     from warehouse import query
     from warehouse.query import directory
 
     filters = directory.DirectoryFilter()
     query.cities(con)
     directory.facets(con, filters, LANG)
-    directory.organisations(con, filters, LANG, ctx.today)
+    shown = directory.summary(con, filters, ctx.today)
+    if shown["shown"] > directory.PIN_LIMIT:
+        directory.density(con, filters)
+    else:
+        directory.organisations(con, filters, LANG, ctx.today)
     directory.mapped_total(con)
     directory.legend(con, filters, LANG)
     directory.extent(con, None)
@@ -384,7 +404,10 @@ def page_referral(con, ctx: Context) -> None:
     for facet in ("content", "form", "target"):
         referral.need_terms(con, facet, LANG)
     referral.towns(con, LANG)
-    referral.directory_points(con, LANG)
+    if referral.mapped_count(con) > referral.PIN_LIMIT:
+        referral.directory_density(con)
+    else:
+        referral.directory_points(con, LANG)
     referral.city_outlines(con)
 
 
@@ -406,7 +429,8 @@ def page_activity(con, ctx: Context) -> None:
     activity.reach_total(con, filters)
     for dimension in activity.REACH_DIMENSIONS:
         activity.reach(con, filters, LANG, dimension)
-    activity.non_respondents(con, filters, LANG)
+    activity.non_respondent_count(con, filters)
+    activity.non_respondents_head(con, filters, LANG, activity.NON_RESPONDENT_ROWS)
 
 
 def page_events(con, ctx: Context) -> None:
@@ -440,38 +464,61 @@ def page_coverage(con, ctx: Context) -> None:
     from warehouse.query import coverage
 
     basis = next(iter(coverage.BASES))
+    n = coverage.LIST_ROWS
     query.cities(con)
     coverage.forms(con, LANG)
     coverage.form_matrix(con, basis, LANG)
     coverage.answering_with_forms(con)
     coverage.reach_summary(con, LANG)
-    coverage.candidates(con, ("join",), None, LANG)
-    coverage.cell_organisations(con, ctx.city_codes[0], ctx.form_code, basis, LANG)
+    coverage.candidate_count(con, ("join",), None)
+    if coverage.cell_organisations(con, ctx.city_codes[0], ctx.form_code, basis, LANG, n).height == n:
+        coverage.cell_organisation_count(con, ctx.city_codes[0], ctx.form_code, basis)
     if coverage.reference_status(con)["towns"]:
         coverage.town_nearest(con, ctx.form_code, coverage.RADIUS_KM, None, LANG)
         coverage.form_pins(con, ctx.form_code, LANG)
         coverage.boundaries(con)
         coverage.town_coverage(con, coverage.RADIUS_KM, LANG)
     coverage.flow(con, LANG)
-    coverage.reach_organisations(con, LANG)
+    if coverage.reach_organisations(con, LANG, n).height == n:
+        coverage.reach_organisation_count(con)
     coverage.single_source_summary(con, LANG)
-    coverage.single_source(con, None, LANG)
+    if coverage.single_source(con, None, LANG, n).height == n:
+        coverage.single_source_count(con, None)
+    coverage.candidates(con, ("join",), None, LANG, n)
     coverage.candidate_matrix(con, ("join",), LANG)
 
 
 def page_data(con, ctx: Context) -> None:
-    """データ・ダウンロード on its default table: catalogue and profile (the page caches these once per build, so
-    this overstates a warm view), facet counts, row count, first page."""
+    """データ・ダウンロード on its default table as a returning visitor sees it: the catalogue and profile are
+    cached per build by the page (timed apart as "data profile (once per build)"), unfiltered facet counts come
+    from that cache, then the row count, the first page and the refresh time."""
     from warehouse.query import explore
 
-    chosen = explore.dataset(explore.catalogue(con), "organization")
-    facets = explore.facet_columns(chosen, explore.distinct_counts(con, chosen))
+    chosen, facets = _explore_default(con)
     view = explore.View(dataset=chosen)
     for column in facets:
-        explore.facet_counts(con, view, column)
+        if not explore.unfiltered(view, column):
+            explore.facet_counts(con, view, column)
     explore.count_rows(con, view)
     explore.fetch_page(con, view, 1)
     explore.last_refresh(con)
+
+
+def data_profile(con, ctx: Context) -> None:
+    """データ・ダウンロード's once-per-build work: catalogue, column profile, bounds, unfiltered facet totals."""
+    from warehouse.query import explore
+
+    chosen, facets = _explore_default(con)
+    explore.bounds(con, chosen)
+    explore.facet_totals(con, chosen, facets)
+
+
+def _explore_default(con):
+    """The explorer's default dataset (organization) and its facet columns."""
+    from warehouse.query import explore
+
+    chosen = explore.dataset(explore.catalogue(con), "organization")
+    return chosen, explore.facet_columns(chosen, explore.distinct_counts(con, chosen))
 
 
 def page_quality(con, ctx: Context) -> None:
@@ -531,6 +578,7 @@ PAGES: dict[str, Callable] = {
     "quality データ品質": page_quality,
 }
 QUERIES: dict[str, Callable] = {
+    "data profile (once per build)": data_profile,
     "referral search (find_referrals)": referral_query,
     "coverage (town_nearest + town_coverage)": coverage_query,
     "facet + filter (grouping sets)": facet_filter_query,
@@ -647,7 +695,8 @@ def breakdown(call: Callable, con, ctx: Context) -> list[tuple[str, float]]:
 
 
 def map_payload(con, limit: int = MAP_POINTS) -> dict:
-    """The 地域資源マップ's Deck JSON for the first `limit` pins, built as the page builds it (points and density)."""
+    """The 地域資源マップ's Deck JSON as the page sends it for the first `limit` organisations: density hexagons
+    above directory.PIN_LIMIT (what the page shows then), and pins for the most it ever draws (PIN_LIMIT)."""
     import polars as pl
 
     from dashboard.charts import map as charts
@@ -677,12 +726,22 @@ def map_payload(con, limit: int = MAP_POINTS) -> dict:
     region = charts.bbox_of(everywhere, charts.PAD_DEG)
     basemap = charts.basemap_layers(charts.GSI_PALE, region, charts.bbox_of(everywhere, charts.PAD_DEG / 2), view.zoom)
     outlines = directory.boundaries(con)
-    result = {"points": rows.height}
-    for mode, density in (("points", False), ("density", True)):
-        begin = time.perf_counter()
-        payload = charts.map_deck(rows, outlines, lang=LANG, view=view, basemap=basemap, density=density).to_json()
-        result[f"{mode}_bytes"] = len(payload.encode("utf-8"))
-        result[f"{mode}_build_s"] = time.perf_counter() - begin
+    result = {"organisations": rows.height, "pin_limit": directory.PIN_LIMIT}
+    begin = time.perf_counter()
+    if rows.height > directory.PIN_LIMIT:
+        cells = directory.density(con, filters)
+        deck = charts.map_deck(rows.head(0), outlines, lang=LANG, view=view, basemap=basemap, density=True, cells=cells)
+        result["mode"] = f"density ({cells.height} hexagons)"
+    else:
+        deck = charts.map_deck(rows, outlines, lang=LANG, view=view, basemap=basemap)
+        result["mode"] = "pins"
+    result["sent_bytes"] = len(deck.to_json().encode("utf-8"))
+    result["sent_build_s"] = time.perf_counter() - begin
+    pins = rows.head(directory.PIN_LIMIT)
+    begin = time.perf_counter()
+    result["max_pins"] = pins.height
+    result["max_pins_bytes"] = len(charts.map_deck(pins, outlines, lang=LANG, view=view, basemap=basemap).to_json().encode("utf-8"))
+    result["max_pins_build_s"] = time.perf_counter() - begin
     return result
 
 
@@ -974,10 +1033,11 @@ def tables(results: dict) -> str:
     ]
     out += table("Slowest queries of each page (one extra run, ms)", slow_rows)
     map_rows = [
-        ("pins in the payload", [str(r["map_payload"].get("points", "error")) for r in sizes]),
-        ("Deck JSON, points (MB)", [f"{r['map_payload']['points_bytes'] / 1e6:,.2f}" if "points_bytes" in r["map_payload"] else "error" for r in sizes]),
-        ("Deck JSON, density (MB)", [f"{r['map_payload']['density_bytes'] / 1e6:,.2f}" if "density_bytes" in r["map_payload"] else "error" for r in sizes]),
-        ("building the Deck, points (s)", [f"{r['map_payload']['points_build_s']:,.2f}" if "points_build_s" in r["map_payload"] else "error" for r in sizes]),
+        ("organisations in the view", [str(r["map_payload"].get("organisations", "error")) for r in sizes]),
+        ("what the page draws", [r["map_payload"].get("mode", "error") for r in sizes]),
+        ("Deck JSON sent (MB)", [f"{r['map_payload']['sent_bytes'] / 1e6:,.3f}" if "sent_bytes" in r["map_payload"] else "error" for r in sizes]),
+        ("building that Deck (s)", [f"{r['map_payload']['sent_build_s']:,.2f}" if "sent_build_s" in r["map_payload"] else "error" for r in sizes]),
+        ("most pins ever drawn (PIN_LIMIT): Deck JSON (MB)", [f"{r['map_payload']['max_pins_bytes'] / 1e6:,.2f}" if "max_pins_bytes" in r["map_payload"] else "error" for r in sizes]),
     ]
     out += table("Map payload (地域資源マップ)", map_rows)
     out += table(
@@ -1049,12 +1109,18 @@ def verdicts(results: dict) -> list[str]:
         speedup = p50(peer["datasette_s"]) / p50(peer["ours_s"])
         lines.append(_verdict(f"facet + filter p95 ≤ {TARGETS['facet_p95_ms_1m']:.0f} ms", ours95 <= TARGETS["facet_p95_ms_1m"], f"{ours95:,.1f} ms"))
         lines.append(_verdict(f"≥ {TARGETS['facet_speedup']:.0f}× faster than Datasette", speedup >= TARGETS["facet_speedup"], f"{speedup:,.1f}×"))
-    payloads = [r["map_payload"] for r in results["sizes"] if "points_bytes" in r["map_payload"]]
-    if payloads:
-        best = max(payloads, key=lambda m: m["points"])
-        at_100k = best["points_bytes"] * MAP_POINTS / best["points"] / 1e6
-        note = "" if best["points"] == MAP_POINTS else f" (scaled from {best['points']:,} pins)"
-        lines.append(_verdict(f"map payload ≤ {TARGETS['map_payload_mb_100k']:.0f} MB at 100k pins", at_100k <= TARGETS["map_payload_mb_100k"], f"{at_100k:,.1f} MB{note}"))
+    payloads = [r["map_payload"] for r in results["sizes"] if "sent_bytes" in r["map_payload"]]
+    full = [m for m in payloads if m["organisations"] >= MAP_POINTS]
+    if full:
+        sent = full[-1]
+        lines.append(
+            _verdict(
+                f"map payload ≤ {TARGETS['map_payload_mb_100k']:.0f} MB at {MAP_POINTS:,} points",
+                sent["sent_bytes"] / 1e6 <= TARGETS["map_payload_mb_100k"],
+                f"{sent['sent_bytes'] / 1e6:,.3f} MB sent ({sent['mode']}); pins are drawn up to {sent['pin_limit']:,}: "
+                f"{sent['max_pins_bytes'] / 1e6:,.2f} MB",
+            )
+        )
     return lines
 
 

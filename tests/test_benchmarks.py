@@ -124,14 +124,20 @@ def test_proportions_follow_the_sample(bundle, raw):
 
 
 @pytest.fixture(scope="module")
-def built(bundle, tmp_path_factory):
+def built_path(bundle, tmp_path_factory) -> Path:
     """The 1k region built through the real pipeline, with its synthetic reference geography."""
     from etl.pipeline import build
 
     out, _ = bundle
     warehouse = tmp_path_factory.mktemp("scale_warehouse") / "warehouse.duckdb"
     build(out, warehouse, reference_dir=out / "reference")
-    con = duckdb.connect(str(warehouse), read_only=True)
+    return warehouse
+
+
+@pytest.fixture(scope="module")
+def built(built_path):
+    """A read-only connection to the built 1k region."""
+    con = duckdb.connect(str(built_path), read_only=True)
     yield con
     con.close()
 
@@ -168,3 +174,37 @@ def test_1k_region_builds_with_the_figures_of_its_raw_files(bundle, raw, built):
         }.items()
         if count
     }
+
+
+def test_every_timed_query_set_runs_on_the_built_region(built_path):
+    """The benchmark's page sets, single queries and map payload run as the pages call them (no timing)."""
+    from benchmarks import run
+    from warehouse import query
+
+    con = query.connect(built_path)
+    try:
+        ctx = run.make_context(con)
+        for call in (*run.PAGES.values(), *run.QUERIES.values()):
+            call(con, ctx)
+        payload = run.map_payload(con)
+    finally:
+        con.close()
+    organisations = duckdb.connect(str(built_path), read_only=True).execute("select count(*) from location").fetchone()[0]
+    assert (payload["organisations"], payload["mode"], payload["max_pins"]) == (organisations, "pins", organisations)
+
+
+def test_replicated_region_copies_every_organisation_under_new_ids(built_path, tmp_path):
+    from benchmarks import run
+
+    target = tmp_path / "2k.duckdb"
+    with duckdb.connect(str(built_path), read_only=True) as base:
+        orgs = base.execute("select count(*) from organization").fetchone()[0]
+        events = base.execute("select count(*) from event").fetchone()[0]
+        directory_rows = base.execute("select count(*) from mart_org_directory").fetchone()[0]
+    report = run.replicate_warehouse(built_path, 2 * orgs, target)
+    assert (report["copies"], report["organisations"]) == (2, 2 * orgs)
+    with duckdb.connect(str(target), read_only=True) as con:
+        assert con.execute("select count(distinct id), count(*) from organization").fetchone() == (2 * orgs, 2 * orgs)
+        assert con.execute("select count(distinct id) from event").fetchone()[0] == 2 * events
+        assert con.execute("select count(*) from location where organization_id not in (select id from organization)").fetchone()[0] == 0
+        assert con.execute("select count(*) from mart_org_directory").fetchone()[0] == 2 * directory_rows
