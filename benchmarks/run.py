@@ -347,6 +347,10 @@ class Context:
     form_code: str | None
     city_codes: list[str]
     run_id: str | None
+    # データ・ダウンロード's default dataset and its facet columns: the page caches them per warehouse build
+    # (st.cache_data keyed by the file's identity), so a view after the first does not recompute them.
+    explore_default: Any = None
+    explore_facets: tuple[str, ...] = ()
 
 
 def make_context(con) -> Context:
@@ -356,11 +360,14 @@ def make_context(con) -> Context:
 
     forms = coverage.forms(con, LANG) if hasattr(coverage, "forms") else None
     run = query.latest_run(con)
+    chosen, facets = _explore_default(con)
     return Context(
         today=dt.date.today(),
         form_code=forms["code"][0] if forms is not None and forms.height else None,
         city_codes=query.cities(con)["code"].to_list(),
         run_id=run["run_id"] if run else None,
+        explore_default=chosen,
+        explore_facets=tuple(facets),
     )
 
 
@@ -461,7 +468,7 @@ def page_progress(con, ctx: Context) -> None:
 def page_coverage(con, ctx: Context) -> None:
     """広域カバレッジ with its defaults: matrix, drill-down cell, town coverage, reach, single source, candidates."""
     from warehouse import query
-    from warehouse.query import coverage
+    from warehouse.query import coverage, directory
 
     basis = next(iter(coverage.BASES))
     n = coverage.LIST_ROWS
@@ -475,7 +482,10 @@ def page_coverage(con, ctx: Context) -> None:
         coverage.cell_organisation_count(con, ctx.city_codes[0], ctx.form_code, basis)
     if coverage.reference_status(con)["towns"]:
         coverage.town_nearest(con, ctx.form_code, coverage.RADIUS_KM, None, LANG)
-        coverage.form_pins(con, ctx.form_code, LANG)
+        if coverage.form_pin_count(con, ctx.form_code) > directory.PIN_LIMIT:
+            coverage.form_cells(con, ctx.form_code)
+        else:
+            coverage.form_pins(con, ctx.form_code, LANG)
         coverage.boundaries(con)
         coverage.town_coverage(con, coverage.RADIUS_KM, LANG)
     coverage.flow(con, LANG)
@@ -494,9 +504,8 @@ def page_data(con, ctx: Context) -> None:
     from that cache, then the row count, the first page and the refresh time."""
     from warehouse.query import explore
 
-    chosen, facets = _explore_default(con)
-    view = explore.View(dataset=chosen)
-    for column in facets:
+    view = explore.View(dataset=ctx.explore_default)
+    for column in ctx.explore_facets:
         if not explore.unfiltered(view, column):
             explore.facet_counts(con, view, column)
     explore.count_rows(con, view)

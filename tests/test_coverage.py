@@ -7,7 +7,7 @@ import csv
 import io
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -589,6 +589,34 @@ def test_town_deck_layers_and_colours(ref_con):
     assert deck.map_provider is None and deck.map_style is not None
 
 
+def test_form_cells_count_the_pins_per_hexagon(ref_con):
+    pins = query.form_pins(ref_con, "ibasho", "ja")
+    cell_of = dict(
+        ((organisation, (q, r)) for organisation, q, r in ref_con.execute(
+            "select organization_id, cell_q, cell_r from mart_org_directory"
+        ).fetchall())
+    )
+    expected = Counter(cell_of[organisation] for organisation in pins["organization_id"])
+    cells = query.form_cells(ref_con, "ibasho")
+    assert query.form_pin_count(ref_con, "ibasho") == pins.height == sum(expected.values()) > 0
+    assert dict(zip(zip(cells["cell_q"], cells["cell_r"], strict=True), cells["orgs"], strict=True)) == dict(expected)
+    assert cells["orgs"].to_list() == sorted(cells["orgs"].to_list(), reverse=True)
+    assert query.form_pin_count(ref_con, "no-such-form") == 0 and query.form_cells(ref_con, "no-such-form").is_empty()
+
+
+def test_town_deck_with_hexagons_sends_no_organisation(ref_con):
+    towns = query.town_nearest(ref_con, "ibasho", 2.0, None, "ja")
+    cells = query.form_cells(ref_con, "ibasho")
+    deck = charts.town_deck(towns, None, query.boundaries(ref_con), 2.0, lang="ja", cells=cells)
+    spec = json.loads(deck.to_json())
+    assert [layer["id"] for layer in spec["layers"]] == ["city-outlines", "radius", "towns", "density"]
+    rings, hexagons = spec["layers"][1], spec["layers"][3]
+    assert len(rings["data"]) == len(hexagons["data"]) == cells.height
+    assert [record["count"] for record in hexagons["data"]] == cells["orgs"].to_list()
+    assert hexagons["data"][0]["tip"] == f"この六角形（半径 500 m）に {cells['orgs'][0]} 団体"
+    assert "organization_id" not in deck.to_json()
+
+
 # ---------------------------------------------------------------------------------------------------
 # The page in AppTest
 
@@ -839,3 +867,15 @@ def test_tiles_can_be_switched_off(reference_warehouse, monkeypatch):
     spec = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
     assert not any(layer["id"].startswith("tile-") for layer in spec["layers"])
     assert any("背景地図はオフです" in c.value for c in at.caption)
+
+
+def test_many_pins_are_drawn_as_hexagons(reference_warehouse, monkeypatch, ref_con):
+    from warehouse.query import directory
+
+    monkeypatch.setattr(directory, "PIN_LIMIT", 3)
+    at = open_page(reference_warehouse, monkeypatch)
+    assert not at.exception
+    pinned = query.form_pin_count(ref_con, query.forms(ref_con, "ja")["code"][0])  # the page's default form
+    assert pinned > 3
+    assert metrics(at)["この形態の団体（位置あり）"] == f"{pinned} 団体"
+    assert any("六角形にまとめて表示" in caption.value and f"{pinned} 件" in caption.value for caption in at.caption)

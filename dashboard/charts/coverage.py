@@ -15,7 +15,7 @@ import altair as alt
 import polars as pl
 import pydeck as pdk
 
-from dashboard.charts.map import fit_view, outline_layer
+from dashboard.charts.map import density_layer, fit_view, outline_layer
 from dashboard.i18n import translate
 
 # Name of the matrix's point selection: st.altair_chart reports event["selection"][SELECTION].
@@ -286,15 +286,26 @@ def town_deck(
     lang: str,
     basemap: Iterable[pdk.Layer] = (),
     highlight_city: str | None = None,
+    cells: pl.DataFrame | None = None,
 ) -> pdk.Deck:
     """Town coverage map: basemap, city outlines, radius rings around the organisations offering the form,
     towns coloured covered / not covered, then the organisations. towns from query.coverage.town_nearest,
-    pins from query.coverage.form_pins; the view fits the towns."""
+    pins from query.coverage.form_pins; the view fits the towns.
+
+    With cells (query.coverage.form_cells, for more pins than a browser should get) the organisations are
+    drawn as density hexagons and the rings are centred on the hexagons (within 0.5 km of each organisation;
+    whether a town is covered is still computed exactly in the warehouse).
+    """
     layers: list[pdk.Layer] = list(basemap)
     outline = outline_layer(boundaries, highlight_city)
     if outline is not None:
         layers.append(outline)
-    points = pin_records(pins)
+    if cells is not None:
+        points = [
+            {"lng": float(lng), "lat": float(lat)} for lng, lat in cells.select("longitude", "latitude").iter_rows()
+        ]
+    else:
+        points = pin_records(pins)
     layers.append(
         pdk.Layer(
             "ScatterplotLayer",
@@ -323,19 +334,22 @@ def town_deck(
             pickable=True,
         )
     )
-    layers.append(
-        pdk.Layer(
-            "ScatterplotLayer",
-            id=PINS_LAYER,
-            data=points,
-            get_position=["lng", "lat"],
-            get_fill_color=PIN,
-            get_radius=PIN_RADIUS_M,
-            radius_min_pixels=2,
-            radius_max_pixels=6,
-            pickable=True,
+    if cells is not None:
+        layers.append(density_layer(cells, tip=lambda n: html.escape(_t(lang, "hex_tip", n=f"{n:,}"))))
+    else:
+        layers.append(
+            pdk.Layer(
+                "ScatterplotLayer",
+                id=PINS_LAYER,
+                data=points,
+                get_position=["lng", "lat"],
+                get_fill_color=PIN,
+                get_radius=PIN_RADIUS_M,
+                radius_min_pixels=2,
+                radius_max_pixels=6,
+                pickable=True,
+            )
         )
-    )
     tooltip = {
         "html": "{tip}",
         "style": {"backgroundColor": "#ffffff", "color": TEXT_DARK, "fontSize": "12px", "maxWidth": "320px"},

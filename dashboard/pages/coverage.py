@@ -20,7 +20,7 @@ from dashboard.charts import map as map_charts
 from dashboard.downloads import csv_bytes, download_button
 from dashboard.format import number
 from warehouse import query
-from warehouse.query import coverage
+from warehouse.query import coverage, directory
 
 TILE_URL_ENV = "TSUNAGARI_TILE_URL"
 BASIS_KEY = "coverage_basis"
@@ -234,7 +234,10 @@ else:
         key=RADIUS_KEY,
     )
     towns = coverage.town_nearest(con, town_form, radius, city, lang, viewer)
-    pins = coverage.form_pins(con, town_form, lang, viewer)
+    pinned = coverage.form_pin_count(con, town_form, viewer)
+    # Above the map's pin limit the browser gets hexagons (one record each), never every organisation.
+    cells = coverage.form_cells(con, town_form, viewer) if pinned > directory.PIN_LIMIT else None
+    pins = coverage.form_pins(con, town_form, lang, viewer) if cells is None else None
     covered = int(towns["covered"].sum())
     town_figures = st.columns(3)
     town_figures[0].metric(
@@ -244,8 +247,8 @@ else:
     town_figures[1].metric(
         t("coverage.towns_share"), t("unit.pct", n=number(100 * covered / towns.height if towns.height else None, 1))
     )
-    town_figures[2].metric(t("coverage.pins"), t("unit.orgs", n=number(pins.height)), help=t("coverage.pins_help"))
-    if pins.is_empty():
+    town_figures[2].metric(t("coverage.pins"), t("unit.orgs", n=number(pinned)), help=t("coverage.pins_help"))
+    if not pinned:
         st.info(t("coverage.no_pins", form=form_names[town_form]))
     if towns.is_empty():
         st.info(t("coverage.no_city_towns", scope=scope))
@@ -262,9 +265,20 @@ else:
             st.warning(t("coverage.tile_invalid"))
         outlines = coverage.boundaries(con, viewer)
         st.pydeck_chart(
-            charts.town_deck(towns, pins, outlines, radius, lang=lang, basemap=basemap, highlight_city=city),
+            charts.town_deck(
+                towns, pins, outlines, radius, lang=lang, basemap=basemap, highlight_city=city, cells=cells
+            ),
             key="coverage_town_map",
         )
+        if cells is not None:
+            st.caption(
+                t(
+                    "coverage.pins_many",
+                    n=number(pinned),
+                    limit=number(directory.PIN_LIMIT),
+                    radius=number(radius, 1),
+                )
+            )
         credits = [t("coverage.legend", radius=number(radius, 1))]
         if basemap:
             credits.append(f"[{t('coverage.tile_credit')}]({map_charts.GSI_CREDIT_URL})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from warehouse.query import NAME_COLUMN, PUBLIC, Viewer, city_filter, fetch, fetch_one, where
+from warehouse.query import NAME_COLUMN, PUBLIC, Viewer, city_filter, directory, fetch, fetch_one, where
 
 # Identifier allow-list: the only taxonomy label columns a query may select.
 TERM_NAME = {"ja": "name", "en": "name_en"}
@@ -211,6 +211,33 @@ def form_pins(con: duckdb.DuckDBPyConnection, form_code: str, lang: str, viewer:
         "from mart_coverage_org_form as m join city as c on c.code = m.city_code "
         "where m.form_code = ? and m.latitude is not null and m.longitude is not null order by m.city_rank",
         [form_code],
+    )
+
+
+def form_pin_count(con: duckdb.DuckDBPyConnection, form_code: str, viewer: Viewer = PUBLIC) -> int:
+    """How many organisations offering the form have a map pin (form_pins' height, without fetching them)."""
+    row = fetch_one(
+        con,
+        "select count(*) as n from mart_coverage_org_form as m "
+        "where m.form_code = ? and m.latitude is not null and m.longitude is not null",
+        [form_code],
+    )
+    return row["n"] if row else 0
+
+
+def form_cells(con: duckdb.DuckDBPyConnection, form_code: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """The form's pinned organisations per density hexagon (the 地域資源マップ's grid), busiest first.
+
+    Columns: cell_q, cell_r, longitude, latitude (the hexagon's centre), orgs. Drawn instead of form_pins when
+    there are more than directory.PIN_LIMIT of them, so the browser gets one record per hexagon.
+    """
+    return fetch(
+        con,
+        "select m.cell_q, m.cell_r, " + directory.CELL_CENTRE + ", count(*) as orgs "
+        "from mart_coverage_org_form as f join mart_org_directory as m on m.organization_id = f.organization_id "
+        "where f.form_code = ? and f.latitude is not null and f.longitude is not null and m.cell_q is not null "
+        "group by m.cell_q, m.cell_r order by orgs desc, m.cell_q, m.cell_r",
+        [directory.HEX_METRES, directory.HEX_METRES, form_code],
     )
 
 

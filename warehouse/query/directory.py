@@ -17,6 +17,11 @@ HEX_METRES = 500
 # Above this many organisations in the filtered set the map shows density hexagons, not one pin each: a pin
 # costs about 650 bytes of Deck JSON (its tooltip text included), so 5,000 pins stay near 3.2 MB for the browser.
 PIN_LIMIT = 5_000
+# A density hexagon's centre (WGS84 degrees) from the mart's axial cell_q, cell_r (alias m); binds HEX_METRES twice.
+CELL_CENTRE = (
+    "? * 1.5 * m.cell_q / (111320.0 * cos(radians(35.45))) as longitude, "
+    "? * sqrt(3.0) * (m.cell_r + m.cell_q / 2.0) / 110574.0 as latitude"
+)
 SURVEY_STATUSES = ("answered", "not_answered")
 # Identifier allow-lists: label columns per language (taxonomy terms; the mart's label lists).
 TERM_NAME = {"ja": "name", "en": "name_en"}
@@ -170,9 +175,7 @@ def density(con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, viewer: Vi
     fragments, params = directory_filter(filters)
     return fetch(
         con,
-        "select m.cell_q, m.cell_r, "
-        "? * 1.5 * m.cell_q / (111320.0 * cos(radians(35.45))) as longitude, "
-        "? * sqrt(3.0) * (m.cell_r + m.cell_q / 2.0) / 110574.0 as latitude, count(*) as orgs "
+        "select m.cell_q, m.cell_r, " + CELL_CENTRE + ", count(*) as orgs "
         "from (" + _MAPPED + ") as m" + where(fragments) + " group by m.cell_q, m.cell_r "
         "order by orgs desc, m.cell_q, m.cell_r",
         [HEX_METRES, HEX_METRES, *params],
