@@ -233,10 +233,8 @@ def form_cells(con: duckdb.DuckDBPyConnection, form_code: str, viewer: Viewer = 
     """
     return fetch(
         con,
-        "select m.cell_q, m.cell_r, " + directory.CELL_CENTRE + ", count(*) as orgs "
-        "from mart_coverage_org_form as f join mart_org_directory as m on m.organization_id = f.organization_id "
-        "where f.form_code = ? and f.latitude is not null and f.longitude is not null and m.cell_q is not null "
-        "group by m.cell_q, m.cell_r order by orgs desc, m.cell_q, m.cell_r",
+        "select m.cell_q, m.cell_r, " + directory.CELL_CENTRE + ", m.orgs "
+        "from mart_org_form_cells as m where m.form_code = ? order by m.orgs desc, m.cell_q, m.cell_r",
         [directory.HEX_METRES, directory.HEX_METRES, form_code],
     )
 
