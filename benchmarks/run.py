@@ -557,7 +557,7 @@ def referral_query(con, ctx: Context) -> None:
     else:
         origin = referral.Origin(35.4873, 139.4580, None)
     need = referral.Need(forms=tuple(form), targets=tuple(target))
-    referral.find_referrals(con, need, origin, referral.DEFAULT_RADIUS_KM, ctx.today, LANG)
+    referral.find_referrals(con, need, origin, referral.DEFAULT_RADIUS_KM, ctx.today, LANG, referral.RESULT_ROWS)
 
 
 def coverage_query(con, ctx: Context) -> None:

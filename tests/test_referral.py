@@ -242,6 +242,29 @@ def test_wider_radius_adds_zama_in_distance_order(ref_con):
     assert set(found.frame["city"]) == {"海老名市", "座間市", "大和市"}
 
 
+def test_limit_returns_the_first_rows_and_counts_them_all(ref_con):
+    origin = origin_at(ref_con, AYASE_TOWN)
+    every = referral.find_referrals(ref_con, HIKIKOMORI_IBASHO, origin, 10.0, TODAY)
+    for limit in (1, 2, 5, 6):
+        head = referral.find_referrals(ref_con, HIKIKOMORI_IBASHO, origin, 10.0, TODAY, "ja", limit)
+        assert (head.fallback, head.total) == (False, every.frame.height) == (False, 5)
+        assert head.frame.equals(every.frame.head(limit))
+    assert every.total == 5
+    with pytest.raises(ValueError):
+        referral.find_referrals(ref_con, HIKIKOMORI_IBASHO, origin, 10.0, TODAY, "ja", 0)
+
+
+def test_page_lists_the_nearest_and_says_how_many_fit(ref_warehouse, monkeypatch):
+    monkeypatch.setattr(referral, "RESULT_ROWS", 2)
+    at = open_page(ref_warehouse, monkeypatch)
+    at.multiselect(key="referral_contents__ja").set_value(["content:hikikomori"])
+    at.multiselect(key="referral_forms__ja").set_value(["form:ibasho"])
+    at.selectbox(key="referral_town__ja").set_value(AYASE_TOWN).run()
+    assert not at.exception
+    assert at.success[0].value == "半径 5.0 km 以内に、条件をすべて満たす団体が 3 件あります。近い順に 2 件を表示します（1 市）。"
+    assert list(at.dataframe[0].value["name"]) == ["(サンプル)ひきこもり家族会 つむぎの会", "(サンプル)しらさぎの会"]
+
+
 def test_distances_agree_with_the_raw_files(ref_con):
     """The SQL haversine from the fixture town to each raw KMZ pin, recomputed here."""
     found = referral.find_referrals(ref_con, HIKIKOMORI_IBASHO, origin_at(ref_con, AYASE_TOWN), 10.0, TODAY)

@@ -188,7 +188,7 @@ radius = st.slider(
 
 found: referral.Referrals | None = None
 if need.facets() and origin is not None:
-    found = referral.find_referrals(con, need, origin, radius, today, lang, viewer)
+    found = referral.find_referrals(con, need, origin, radius, today, lang, referral.RESULT_ROWS, viewer)
 
 tiles = charts.tile_url()
 # The organisations reach the browser one by one only up to PIN_LIMIT; more are drawn as density hexagons
@@ -228,7 +228,17 @@ else:
         st.warning(t("referral.fallback", radius=number(radius, 1), n=frame.height))
     else:
         unlocated = frame.height - located.height
-        message = t("referral.found", n=frame.height, radius=number(radius, 1), cities=frame["city_code"].n_unique())
+        cities_found = frame["city_code"].n_unique()
+        if found.total > frame.height:
+            message = t(
+                "referral.found_head",
+                total=number(found.total),
+                n=number(frame.height),
+                radius=number(radius, 1),
+                cities=cities_found,
+            )
+        else:
+            message = t("referral.found", n=frame.height, radius=number(radius, 1), cities=cities_found)
         st.success(message + (t("referral.found_unlocated", n=unlocated) if unlocated else ""))
     st.caption(t("referral.origin_caption", point=origin_label))
     ids = frame["organization_id"].to_list()

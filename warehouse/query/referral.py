@@ -68,6 +68,12 @@ _FULL = (
 )
 _ANY = ("m.facets_matched >= 1", "true")
 _LIMIT = {"full": "", "fallback": " limit $limit"}
+# The parameters the count of full matches binds (DuckDB refuses unused named parameters).
+_COUNT_PARAMS = (
+    "form_bits", "content_bits", "target_bits", "facets", "lat", "lng", "radius", "south", "north", "west", "east",
+)  # fmt: skip
+# Full matches the page lists, nearest first (the total is shown; the sheet is made from ticked rows).
+RESULT_ROWS = 200
 # The fallback keeps only its best rows in m (in the result's order), so only those are labelled and joined.
 _BEST = {
     "full": "",
@@ -107,6 +113,8 @@ class Referrals:
 
     frame: pl.DataFrame
     fallback: bool
+    # Full matches in all (the frame may hold only the first `limit` of them); the frame's height on fallback.
+    total: int = 0
 
 
 def age_targets(age: int | None) -> tuple[str, ...]:
@@ -257,9 +265,10 @@ def find_referrals(
     radius_km: float,
     today: dt.date,
     lang: str = "ja",
+    limit: int | None = None,
     viewer: Viewer = PUBLIC,
 ) -> Referrals:
-    """Organisations fitting the need, ranked across the four cities.
+    """Organisations fitting the need, ranked across the four cities (the first `limit` full matches when given).
 
     Full matches (every requested facet matched; within a facet any requested term, 誰でも fits any
     target) within radius_km are listed, then full matches without a map pin (distance null). Order:
@@ -270,6 +279,8 @@ def find_referrals(
     """
     if need.facets() == 0:
         raise ValueError("a need asks for at least one content, support form or target group")
+    if limit is not None and limit < 1:
+        raise ValueError("limit must be at least 1")
     name, areas = TERM_NAME[lang], AREA_NAMES[lang]
     city_name = NAME_COLUMN[lang]
     # The need as bit masks per facet (mart_referral_bit); 誰でも (ANYONE) fits whenever target groups are asked for.
@@ -335,21 +346,32 @@ def find_referrals(
         "stale_days": STALE_AFTER_DAYS,
     }
     matches, area = _FULL
-    full = fetch(
-        con,
-        sql.format(matches=matches, area=area, best=_BEST["full"], limit=_LIMIT["full"]),
-        params | {"radius": radius_km} | _box(origin.latitude, origin.longitude, radius_km),
-    )
+    nearby = params | {"radius": radius_km} | _box(origin.latitude, origin.longitude, radius_km)
+    if limit is None:
+        full = fetch(con, sql.format(matches=matches, area=area, best=_BEST["full"], limit=_LIMIT["full"]), nearby)
+        total = full.height
+    else:
+        # Only the first `limit` rows are labelled and returned (the fallback's ordering is the full matches' order
+        # too: every row of m matches fully); the total counts them all without labelling them.
+        nearby |= {"limit": limit}
+        full = fetch(con, sql.format(matches=matches, area=area, best=_BEST["fallback"], limit=_LIMIT["fallback"]), nearby)
+        counted = fetch_one(
+            con,
+            "with h as (select d.*, " + measured + " from mart_referral_directory as d where " + area + ") "
+            "select count(*) as n from h as m where " + matches,
+            {key: nearby[key] for key in _COUNT_PARAMS},
+        )
+        total = counted["n"] if counted else 0
     # Full matches without a pin are listed, but alone they do not count as "something fits nearby".
     if full["distance_km"].is_not_null().any():
-        return Referrals(full, fallback=False)
+        return Referrals(full, fallback=False, total=total)
     matches, area = _ANY
     nearest = fetch(
         con,
         sql.format(matches=matches, area=area, best=_BEST["fallback"], limit=_LIMIT["fallback"]),
         params | {"limit": FALLBACK_LIMIT},
     )
-    return Referrals(nearest, fallback=True)
+    return Referrals(nearest, fallback=True, total=nearest.height)
 
 
 def contacts(
