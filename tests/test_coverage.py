@@ -591,11 +591,8 @@ def test_town_deck_layers_and_colours(ref_con):
 
 def test_form_cells_count_the_pins_per_hexagon(ref_con):
     pins = query.form_pins(ref_con, "ibasho", "ja")
-    cell_of = dict(
-        ((organisation, (q, r)) for organisation, q, r in ref_con.execute(
-            "select organization_id, cell_q, cell_r from mart_org_directory"
-        ).fetchall())
-    )
+    rows = ref_con.execute("select organization_id, cell_q, cell_r from mart_org_directory").fetchall()
+    cell_of = {organisation: (q, r) for organisation, q, r in rows}
     expected = Counter(cell_of[organisation] for organisation in pins["organization_id"])
     cells = query.form_cells(ref_con, "ibasho")
     assert query.form_pin_count(ref_con, "ibasho") == pins.height == sum(expected.values()) > 0

@@ -13,7 +13,7 @@ import html
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import polars as pl
 import pydeck as pdk
@@ -210,24 +210,32 @@ def density_classes(orgs: list[int]) -> list[int]:
     return [min(steps - 1, (n - low) * steps // (high - low + 1)) for n in orgs]
 
 
-def density_layer(cells: pl.DataFrame, tip: Callable[[int], str] | None = None) -> pdk.Layer:
+def density_layer(
+    cells: pl.DataFrame,
+    tip: Callable[[int], str] | None = None,
+    *,
+    tip_field: str = "tip",
+    colours: Sequence[Sequence[int]] = DENSITY_COLOURS,
+    alpha: int = 190,
+    layer_id: str = DENSITY_LAYER,
+) -> pdk.Layer:
     """Hexagons of HEX_RADIUS_M metres, aggregated in the warehouse, coloured by how many organisations fall in each.
 
     cells needs longitude, latitude (the hexagon's centre) and orgs: one record per hexagon reaches the browser,
     never one per organisation. The hexagons are flat-topped, as the warehouse's grid (ColumnLayer's disk).
-    tip, when given, writes each hexagon's tooltip text (field "tip") from its count, for decks whose tooltip
-    shows {tip}.
+    tip, when given, writes each hexagon's tooltip text (field tip_field) from its count; colours holds one RGB
+    per density class (density_classes), alpha their opacity (0–255).
     """
     orgs = cells["orgs"].to_list()
     records = [
-        {"lng": round(float(lng), 6), "lat": round(float(lat), 6), "count": n, "fill": [*DENSITY_COLOURS[k], 190]}
+        {"lng": round(float(lng), 6), "lat": round(float(lat), 6), "count": n, "fill": [*colours[k], alpha]}
         for (lng, lat, n), k in zip(cells.select("longitude", "latitude", "orgs").iter_rows(), density_classes(orgs), strict=True)
     ]
     if tip is not None:
-        records = [record | {"tip": tip(record["count"])} for record in records]
+        records = [record | {tip_field: tip(record["count"])} for record in records]
     return pdk.Layer(
         "ColumnLayer",
-        id=DENSITY_LAYER,
+        id=layer_id,
         data=records,
         get_position=["lng", "lat"],
         get_fill_color="fill",

@@ -16,7 +16,7 @@ import polars as pl
 import pydeck as pdk
 from pydeck.types import String
 
-from dashboard.charts.map import HEX_RADIUS_M, density_classes
+from dashboard.charts import map as map_charts
 from dashboard.format import number
 from dashboard.i18n import translate
 
@@ -139,29 +139,13 @@ def density_layer(cells: pl.DataFrame, lang: str) -> pdk.Layer:
     cells: referral.directory_density (longitude, latitude of each hexagon's centre, orgs). The classes are the
     resource map's (charts.map.density_classes); the hexagons are flat-topped like the grid (ColumnLayer's disk).
     """
-    orgs = cells["orgs"].to_list()
-    data = [
-        {
-            "lng": round(float(lng), 6),
-            "lat": round(float(lat), 6),
-            "fill": [*DENSITY_COLOURS[k], DENSITY_ALPHA],
-            "tooltip": _t(lang, "map_hex_tooltip", n=number(n)),
-        }
-        for (lng, lat, n), k in zip(
-            cells.select("longitude", "latitude", "orgs").iter_rows(), density_classes(orgs), strict=True
-        )
-    ]
-    return pdk.Layer(
-        "ColumnLayer",
-        id=DENSITY_LAYER,
-        data=data,
-        get_position=["lng", "lat"],
-        get_fill_color="fill",
-        radius=HEX_RADIUS_M,
-        disk_resolution=6,
-        coverage=0.92,
-        extruded=False,
-        pickable=True,
+    return map_charts.density_layer(
+        cells,
+        lambda n: _t(lang, "map_hex_tooltip", n=number(n)),
+        tip_field="tooltip",
+        colours=DENSITY_COLOURS,
+        alpha=DENSITY_ALPHA,
+        layer_id=DENSITY_LAYER,
     )
 
 
