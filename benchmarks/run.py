@@ -754,6 +754,28 @@ def map_payload(con, limit: int = MAP_POINTS) -> dict:
     return result
 
 
+def downloads(con, ctx: Context) -> dict:
+    """データ・ダウンロード's three downloads, generated batch by batch as a click does (one run each): the whole
+    `organization` table and one city's filtered view (the first city with a facet filter on 法人格 left open);
+    xlsx only for the filtered view, because a spreadsheet of a million rows is not what analysts open."""
+    from dashboard.downloads import csv_from_batches, parquet_from_batches, xlsx_from_batches
+    from warehouse.query import explore
+
+    whole = explore.View(dataset=ctx.explore_default)
+    city = explore.View(dataset=ctx.explore_default, filters=(("city_code", explore.OneOf((ctx.city_codes[0],))),))
+    result = {}
+    for label, view, writers in (
+        ("all", whole, (("csv", csv_from_batches), ("parquet", parquet_from_batches))),
+        ("one city", city, (("csv", csv_from_batches), ("parquet", parquet_from_batches), ("xlsx", xlsx_from_batches))),
+    ):
+        rows = explore.count_rows(con, view)
+        for kind, writer in writers:
+            begin = time.perf_counter()
+            size = len(writer(explore.stream(con, view)))
+            result[f"{label} {kind}"] = {"rows": rows, "seconds": time.perf_counter() - begin, "bytes": size}
+    return result
+
+
 # --- cold start ------------------------------------------------------------------------------------------
 
 
@@ -947,6 +969,8 @@ def bench_size(orgs: int, args, work: Path) -> dict:
             log(f"size {orgs}: map payload {result['map_payload']}")
         except Exception as error:  # noqa: BLE001
             result["map_payload"] = {"error": f"{type(error).__name__}: {error}"[:300]}
+        result["downloads"] = downloads(con, ctx)
+        log(f"size {orgs}: downloads {result['downloads']}")
     finally:
         con.close()
 
@@ -1049,6 +1073,18 @@ def tables(results: dict) -> str:
         ("most pins ever drawn (PIN_LIMIT): Deck JSON (MB)", [f"{r['map_payload']['max_pins_bytes'] / 1e6:,.2f}" if "max_pins_bytes" in r["map_payload"] else "error" for r in sizes]),
     ]
     out += table("Map payload (地域資源マップ)", map_rows)
+    kinds = sorted({k for r in sizes for k in r.get("downloads", {})})
+    out += table(
+        "Downloads of the explorer's view, generated as a click does (rows; seconds; MB)",
+        [
+            (kind, [
+                f"{r['downloads'][kind]['rows']:,}; {r['downloads'][kind]['seconds']:,.1f} s; {r['downloads'][kind]['bytes'] / 1e6:,.1f} MB"
+                if kind in r.get("downloads", {}) else "—"
+                for r in sizes
+            ])
+            for kind in kinds
+        ],
+    )
     out += table(
         f"{VIEWERS} concurrent viewers on one process (概要 and 活動分布 in turn, {CONCURRENCY_S:.0f} s)",
         [

@@ -187,10 +187,18 @@ def test_every_timed_query_set_runs_on_the_built_region(built_path):
         for call in (*run.PAGES.values(), *run.QUERIES.values()):
             call(con, ctx)
         payload = run.map_payload(con)
+        downloads = run.downloads(con, ctx)
     finally:
         con.close()
-    organisations = duckdb.connect(str(built_path), read_only=True).execute("select count(*) from location").fetchone()[0]
+    with duckdb.connect(str(built_path), read_only=True) as raw:
+        organisations = raw.execute("select count(*) from location").fetchone()[0]
+        listed = raw.execute("select count(*) from organization").fetchone()[0]
+        in_city = raw.execute("select count(*) from organization where city_code = ?", [ctx.city_codes[0]]).fetchone()[0]
     assert (payload["organisations"], payload["mode"], payload["max_pins"]) == (organisations, "pins", organisations)
+    assert {kind: entry["rows"] for kind, entry in downloads.items()} == {
+        "all csv": listed, "all parquet": listed,
+        "one city csv": in_city, "one city parquet": in_city, "one city xlsx": in_city,
+    }  # fmt: skip
 
 
 def test_replicated_region_copies_every_organisation_under_new_ids(built_path, tmp_path):
