@@ -7,6 +7,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -163,15 +164,41 @@ def copy_history(con: duckdb.DuckDBPyConnection, previous: Path, run_id: str) ->
         con.execute("detach prev")
 
 
+# A mart reads another by naming it; comments are left out, because headers mention the marts that read them.
+_MART_NAME = re.compile(r"\bmart_\w+")
+_SQL_COMMENT = re.compile(r"--[^\n]*")
+
+
+def mart_order(paths: list[Path]) -> list[Path]:
+    """The mart files in build order: every mart after the marts of the same folder it reads, else by name."""
+    by_name = {path.stem: path for path in sorted(paths)}
+    reads = {
+        name: set(_MART_NAME.findall(_SQL_COMMENT.sub("", path.read_text(encoding="utf-8")))) & (by_name.keys() - {name})
+        for name, path in by_name.items()
+    }
+    ordered: list[Path] = []
+    built: set[str] = set()
+    while len(built) < len(by_name):
+        ready = [name for name in by_name if name not in built and reads[name] <= built]
+        if not ready:
+            cycle = sorted(name for name in by_name if name not in built)
+            raise EtlError(f"warehouse/marts: marts read each other in a cycle: {', '.join(cycle)}")
+        # One at a time, by name: the order stays the same from build to build.
+        built.add(ready[0])
+        ordered.append(by_name[ready[0]])
+    return ordered
+
+
 def build_marts(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Create every mart: warehouse/marts/*.sql as <stem>, then warehouse/marts/pii/*.sql as pii.<stem>.
 
-    Marts aggregating sensitive data (consultee figures) live in the pii schema like the tables they
-    read; they are built after the main marts, so they may read them but never the other way round.
+    Within each folder a mart is built after the marts it reads (mart_order). Marts aggregating sensitive
+    data (consultee figures) live in the pii schema like the tables they read; they are built after the main
+    marts, so they may read them but never the other way round.
     """
     names = []
-    main = [(path, path.stem) for path in sorted(MARTS_DIR.glob("*.sql"))]
-    pii = [(path, f"pii.{path.stem}") for path in sorted((MARTS_DIR / "pii").glob("*.sql"))]
+    main = [(path, path.stem) for path in mart_order(list(MARTS_DIR.glob("*.sql")))]
+    pii = [(path, f"pii.{path.stem}") for path in mart_order(list((MARTS_DIR / "pii").glob("*.sql")))]
     for path, name in main + pii:
         try:
             con.execute(f"create table {quoted(name)} as {path.read_text(encoding='utf-8')}")

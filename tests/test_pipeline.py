@@ -325,3 +325,28 @@ def test_cli_exit_codes(tmp_path):
     )
     assert missing.returncode == 1
     assert "source directory not found" in missing.stderr
+
+
+def test_marts_are_built_after_the_marts_they_read(tmp_path):
+    from etl.pipeline import mart_order
+
+    sql = {
+        # reads b and c; its header's mention of z is a comment, not a read
+        "a_first_by_name": "-- summary that mart_z_comment_only feeds\nselect * from mart_b join mart_c using (id)",
+        "mart_b": "select * from mart_c",
+        "mart_c": "select 1 as id",
+        "mart_z_comment_only": "select 2 as id",
+    }
+    for name, text in sql.items():
+        (tmp_path / f"{name}.sql").write_text(text, encoding="utf-8")
+    order = [path.stem for path in mart_order(list(tmp_path.glob("*.sql")))]
+    assert order == ["mart_c", "mart_b", "a_first_by_name", "mart_z_comment_only"]
+
+
+def test_marts_reading_each_other_in_a_cycle_are_refused(tmp_path):
+    from etl.pipeline import mart_order
+
+    (tmp_path / "mart_a.sql").write_text("select * from mart_b", encoding="utf-8")
+    (tmp_path / "mart_b.sql").write_text("select * from mart_a", encoding="utf-8")
+    with pytest.raises(EtlError, match="cycle: mart_a, mart_b"):
+        mart_order(list(tmp_path.glob("*.sql")))

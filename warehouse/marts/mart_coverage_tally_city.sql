@@ -1,4 +1,4 @@
--- one row per city: cross-city reach and single-source counts of 広域カバレッジ; built after mart_coverage_reach and mart_coverage_source (marts build in file-name order)
+-- one row per city: cross-city reach and single-source counts of 広域カバレッジ; built after mart_coverage_reach and mart_coverage_source
 -- columns:
 --   city_code                  city.code
 --   orgs                       answering organisations located there that have a service area

@@ -1,4 +1,4 @@
--- one row per 町丁目 (ref_town) and support form: the nearest organisation offering that form, by great-circle (haversine) distance over the four cities' pins; empty without reference geography; built after mart_coverage_org_form (marts build in file-name order)
+-- one row per 町丁目 (ref_town) and support form: the nearest organisation offering that form, by great-circle (haversine) distance over the four cities' pins; empty without reference geography; built after mart_coverage_org_form
 -- columns:
 --   town_id                   ref_town.id
 --   city_code                 city of the town (city.code)

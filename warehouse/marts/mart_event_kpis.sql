@@ -1,4 +1,4 @@
--- art-project KPIs for each city and for the four cities together (city_code null); a KPI is null when the city held no event of its kind; built after mart_art_totals and mart_event_answers (marts build in file-name order)
+-- art-project KPIs for each city and for the four cities together (city_code null); a KPI is null when the city held no event of its kind; built after mart_art_totals and mart_event_answers
 -- columns:
 --   city_code                 city.code of the events' host city; null = 4市全体 (all four cities)
 --   exhibitions               exhibitions held (展示)

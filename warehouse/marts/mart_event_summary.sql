@@ -1,4 +1,4 @@
--- one row per art-project event: where and when, visitors per open day, participations, unique participants and venue-survey result; built after mart_event_answers (marts build in file-name order)
+-- one row per art-project event: where and when, visitors per open day, participations, unique participants and venue-survey result; built after mart_event_answers
 -- columns:
 --   event_id                  event.id
 --   kind                      exhibition, workshop or symposium

@@ -1,4 +1,4 @@
--- pinned answering organisations per support form and density hexagon (広域カバレッジ's map when a form has more pins than a browser should get); sorts after mart_org_directory, whose grid it reuses
+-- pinned answering organisations per support form and density hexagon (広域カバレッジ's map when a form has more pins than a browser should get); reads mart_org_directory's grid
 -- columns:
 --   form_code         support form (taxonomy_term.code of taxonomy form)
 --   cell_q            density hexagon (mart_org_directory.cell_q, axial column of the 500 m flat-top grid)

@@ -1,4 +1,4 @@
--- one row per organisation that answered the survey: the public contact details a referral needs, and the terms it chose as bit masks (相談つなぎ); built after mart_referral_bit (marts build in file-name order)
+-- one row per organisation that answered the survey: the public contact details a referral needs, and the terms it chose as bit masks (相談つなぎ); built after mart_referral_bit
 -- columns:
 --   organization_id   organization.id
 --   service_id        service.id (its survey answer: taxonomy terms hang off it in attribute)
