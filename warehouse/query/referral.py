@@ -68,10 +68,7 @@ _FULL = (
 )
 _ANY = ("m.facets_matched >= 1", "true")
 _LIMIT = {"full": "", "fallback": " limit $limit"}
-# The parameters the count of full matches binds (DuckDB refuses unused named parameters).
-_COUNT_PARAMS = (
-    "form_bits", "content_bits", "target_bits", "facets", "lat", "lng", "radius", "south", "north", "west", "east",
-)  # fmt: skip
+_PARAMETER = re.compile(r"\$(\w+)")  # a named parameter in this module's SQL
 # Full matches the page lists, nearest first (the total is shown; the sheet is made from ticked rows).
 RESULT_ROWS = 200
 # The fallback keeps only its best rows in m (in the result's order), so only those are labelled and joined.
@@ -355,12 +352,12 @@ def find_referrals(
         # too: every row of m matches fully); the total counts them all without labelling them.
         nearby |= {"limit": limit}
         full = fetch(con, sql.format(matches=matches, area=area, best=_BEST["fallback"], limit=_LIMIT["fallback"]), nearby)
-        counted = fetch_one(
-            con,
+        count_sql = (
             "with h as (select d.*, " + measured + " from mart_referral_directory as d where " + area + ") "
-            "select count(*) as n from h as m where " + matches,
-            {key: nearby[key] for key in _COUNT_PARAMS},
+            "select count(*) as n from h as m where " + matches
         )
+        # Only the parameters the count names: DuckDB refuses unused named parameters.
+        counted = fetch_one(con, count_sql, {name: nearby[name] for name in set(_PARAMETER.findall(count_sql))})
         total = counted["n"] if counted else 0
     # Full matches without a pin are listed, but alone they do not count as "something fits nearby".
     if full["distance_km"].is_not_null().any():
