@@ -13,7 +13,7 @@ STAMP     := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | sha
 # Everything the warehouse is built from: rebuild when any of it is newer.
 WAREHOUSE_INPUTS := $(shell find $(SOURCE) warehouse etl expectations -type f \( -name '*.py' -o -name '*.sql' -o -name '*.csv' -o -name '*.json' -o -name '*.xlsx' -o -name '*.kmz' -o -name '*.kml' \) 2>/dev/null)
 
-.PHONY: run test install warehouse e2e lock clean
+.PHONY: run test test-fast install warehouse e2e lock clean
 
 run: $(WAREHOUSE)
 	TSUNAGARI_WAREHOUSE=$(WAREHOUSE) $(BIN)/python -m dashboard --server.port $(PORT) --server.address localhost
@@ -21,6 +21,10 @@ run: $(WAREHOUSE)
 test: $(STAMP)
 	./tools/system-deps.sh browser
 	$(BIN)/python -m pytest
+
+# Developers' quick tier: everything but the browser suite and the tests marked slow.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not e2e and not slow"
 
 install: $(STAMP)
 

@@ -51,3 +51,18 @@ def sign_in(tmp_path, monkeypatch):
         return at
 
     return apply
+
+
+def _tier(item) -> int:
+    """Run order: unit tests first, then integration, then the real-browser suite (slowest feedback last)."""
+    parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
+    if parts[0] == "unit":
+        return 0
+    if parts[0] == "e2e" or item.get_closest_marker("e2e"):
+        return 2
+    return 1
+
+
+def pytest_collection_modifyitems(config, items):
+    """Order the collected tests unit → integration → browser, keeping each tier's own order."""
+    items.sort(key=_tier)

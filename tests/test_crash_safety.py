@@ -31,6 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pytest
+
+# Minutes of real builds and kills: left out of `make test-fast`, always in `make test`.
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
