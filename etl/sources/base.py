@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import csv
+import dataclasses
 import datetime as dt
 import io
 import itertools
+import os
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -22,7 +27,7 @@ from openpyxl.worksheet.cell_range import CellRange, MultiCellRange
 from openpyxl.xml.constants import SHEET_MAIN_NS
 
 from etl.encoding import read_text
-from etl.errors import SourceError
+from etl.errors import EtlError, SourceError
 from etl.normalise import nfkc
 from etl.vocab import LINEAGE, SCHEMAS, UnknownLabel, Vocabulary
 
@@ -232,24 +237,136 @@ def header_key(label: Any) -> str:
     return "".join((nfkc(label) or "").casefold().split())
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The size limits every reader enforces; defaults are the module constants, overridable per run."""
+
+    max_file_bytes: int
+    max_unpacked_bytes: int
+    max_compression_ratio: int
+    max_archive_members: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
+        """Limits from TSUNAGARI_MAX_* environment variables, else the defaults; a bad value raises EtlError."""
+        environ = os.environ if environ is None else environ
+        # Read at call time, so a monkeypatched module constant is the default.
+        defaults = {
+            "max_file_bytes": MAX_FILE_BYTES,
+            "max_unpacked_bytes": MAX_UNCOMPRESSED_BYTES,
+            "max_compression_ratio": MAX_COMPRESSION_RATIO,
+            "max_archive_members": MAX_ARCHIVE_MEMBERS,
+        }
+        values = {}
+        for name, default in defaults.items():
+            raw = environ.get(LIMIT_SETTINGS[name][0])
+            values[name] = default if raw in (None, "") else parse_limit(LIMIT_SETTINGS[name][0], raw)
+        return cls(**values)
+
+    def replace(self, **changes: int | None) -> Limits:
+        """A copy with the given limits changed (None keeps the current value)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+# Each limit's environment variable and CLI option (python -m etl build), named in the error that hits it.
+LIMIT_SETTINGS = {
+    "max_file_bytes": ("TSUNAGARI_MAX_FILE_BYTES", "--max-file-bytes"),
+    "max_unpacked_bytes": ("TSUNAGARI_MAX_UNPACKED_BYTES", "--max-unpacked-bytes"),
+    "max_compression_ratio": ("TSUNAGARI_MAX_COMPRESSION_RATIO", "--max-compression-ratio"),
+    "max_archive_members": ("TSUNAGARI_MAX_ARCHIVE_MEMBERS", "--max-archive-members"),
+}
+_LIMITS: contextvars.ContextVar[Limits | None] = contextvars.ContextVar("etl_limits", default=None)
+
+
+def parse_limit(name: str, raw: str) -> int:
+    """A limit setting as a positive whole number; anything else raises EtlError naming the setting."""
+    try:
+        value = int(str(raw).replace("_", "").replace(",", ""))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise EtlError(f"{name}: 正の整数を指定してください「{raw}」 (must be a positive whole number)")
+    return value
+
+
+def limits() -> Limits:
+    """The limits of the running build (set by use_limits), else the environment's."""
+    return _LIMITS.get() or Limits.from_env()
+
+
+@contextlib.contextmanager
+def use_limits(value: Limits | None) -> Iterator[None]:
+    """Apply limits to every reader called inside the block (None: the environment's)."""
+    token = _LIMITS.set(value)
+    try:
+        yield
+    finally:
+        _LIMITS.reset(token)
+
+
+def _setting(name: str) -> str:
+    """How to raise one limit, as the error says it."""
+    env, option = LIMIT_SETTINGS[name]
+    return f"{env} or {option}"
+
+
+# Leading bytes of the file types a city most often saves by mistake under a source's name: (bytes, ja, en).
+_SIGNATURES = (
+    (b"%PDF", "PDF", "a PDF"),
+    (b"\x89PNG", "PNG 画像", "a PNG image"),
+    (b"\xff\xd8\xff", "JPEG 画像", "a JPEG image"),
+    (b"GIF8", "GIF 画像", "a GIF image"),
+    (b"\xd0\xcf\x11\xe0", "旧形式の Excel/Word (.xls/.doc)", "an old .xls/.doc file"),
+    (b"PK\x03\x04", "ZIP", "a ZIP archive"),
+    (b"\x1f\x8b", "gzip", "a gzip archive"),
+)
+
+
+def sniff(head: bytes) -> tuple[str, str] | None:
+    """What a file's first bytes say it is as (ja, en) — PDF, an image, HTML, ZIP … — or None."""
+    for signature, ja, en in _SIGNATURES:
+        if head.startswith(signature):
+            return ja, en
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith((b"<!doctype html", b"<html")) or b"<html" in text[:512]:
+        return "HTML", "an HTML page"
+    return None
+
+
 def check_file(path: Path) -> None:
-    """Fail unless path is a regular file no larger than MAX_FILE_BYTES."""
+    """Fail unless path is a regular file no larger than the file-size limit."""
     if not path.is_file():
         raise SourceError(path.name, "ファイルがありません (file not found)")
     size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
+    limit = limits().max_file_bytes
+    if size > limit:
         raise SourceError(
-            path.name, f"ファイルが大きすぎます（{size} バイト） (file too large, limit {MAX_FILE_BYTES} bytes)"
+            path.name,
+            f"ファイルが大きすぎます（{size} バイト） (file too large, limit {limit} bytes; "
+            f"set {_setting('max_file_bytes')})",
         )
     if size == 0:
         raise SourceError(path.name, "ファイルが空です (empty file)")
 
 
+def too_big(file_name: str, limit: int) -> SourceError:
+    """The error of an archive that expands beyond the unpacked-size limit."""
+    return SourceError(
+        file_name,
+        f"展開後のサイズが大きすぎます (archive expands beyond {limit} bytes; set {_setting('max_unpacked_bytes')})",
+    )
+
+
 def check_zip(archive: zipfile.ZipFile, file_name: str) -> None:
     """Reject archives with unsafe member paths, too many members or zip-bomb sizes."""
+    limit = limits()
     members = archive.infolist()
-    if len(members) > MAX_ARCHIVE_MEMBERS:
-        raise SourceError(file_name, f"圧縮ファイルの中身が多すぎます (too many archive members: {len(members)})")
+    if len(members) > limit.max_archive_members:
+        raise SourceError(
+            file_name,
+            f"圧縮ファイルの中身が多すぎます (too many archive members: {len(members)}, limit "
+            f"{limit.max_archive_members}; set {_setting('max_archive_members')})",
+        )
     total = 0
     for info in members:
         name = info.filename
@@ -263,27 +380,25 @@ def check_zip(archive: zipfile.ZipFile, file_name: str) -> None:
         ):
             raise SourceError(file_name, f"圧縮ファイルに危険なパス「{name}」があります (unsafe path in archive)")
         total += info.file_size
-        if total > MAX_UNCOMPRESSED_BYTES:
-            raise SourceError(
-                file_name,
-                f"展開後のサイズが大きすぎます (archive expands beyond {MAX_UNCOMPRESSED_BYTES} bytes)",
-            )
-        if info.file_size >= RATIO_CHECK_MIN_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(
+        if total > limit.max_unpacked_bytes:
+            raise too_big(file_name, limit.max_unpacked_bytes)
+        if info.file_size >= RATIO_CHECK_MIN_BYTES and info.file_size > limit.max_compression_ratio * max(
             info.compress_size, 1
         ):
             raise SourceError(
-                file_name, f"圧縮率が異常です「{name}」 (suspicious compression ratio, possible zip bomb)"
+                file_name,
+                f"圧縮率が異常です「{name}」 (suspicious compression ratio, possible zip bomb; limit "
+                f"{limit.max_compression_ratio}:1; set {_setting('max_compression_ratio')})",
             )
 
 
 def read_member(archive: zipfile.ZipFile, name: str, file_name: str) -> bytes:
-    """Read one archive member, never more than MAX_UNCOMPRESSED_BYTES whatever its header claims."""
+    """Read one archive member, never more than the unpacked-size limit whatever its header claims."""
+    limit = limits().max_unpacked_bytes
     with archive.open(name) as member:
-        data = member.read(MAX_UNCOMPRESSED_BYTES + 1)
-    if len(data) > MAX_UNCOMPRESSED_BYTES:
-        raise SourceError(
-            file_name, f"展開後のサイズが大きすぎます (archive expands beyond {MAX_UNCOMPRESSED_BYTES} bytes)"
-        )
+        data = member.read(limit + 1)
+    if len(data) > limit:
+        raise too_big(file_name, limit)
     return data
 
 
@@ -352,6 +467,41 @@ def issue(column: str | None, value: Any, reason: str, check: str) -> dict[str, 
     return {"column": column, "value": None if value is None else str(value), "reason": reason, "check": check}
 
 
+# What a damaged archive or XML part can raise inside zipfile, zlib, openpyxl and the XML parsers; a reader
+# turns each into a SourceError naming the file. SyntaxError covers ElementTree's and lxml's parse errors.
+DAMAGED = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    SyntaxError,
+    InvalidFileException,
+    KeyError,
+    IndexError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    OSError,
+    UnicodeError,
+)
+
+
+def damaged(file_name: str, what_ja: str, what_en: str, exc: BaseException, *, sheet: str | None = None) -> SourceError:
+    """A SourceError for a file whose bytes are damaged: what it is not, and the reader's own reason."""
+    reason = str(exc) or type(exc).__name__
+    return SourceError(file_name, f"{what_ja} ({what_en}: {reason})", sheet=sheet)
+
+
+def not_a(what_ja: str, what_en: str, path: Path, *, zip_ok: bool = True) -> SourceError | None:
+    """A SourceError when the file's first bytes show another type of file (HTML, PDF, an image …)."""
+    with open(path, "rb") as handle:
+        head = handle.read(1024)
+    found = sniff(head)
+    if found is None or (found[0] == "ZIP" and zip_ok):
+        return None
+    return SourceError(path.name, f"{what_ja}ではありません（中身は {found[0]} です） (not {what_en}: it is {found[1]})")
+
+
 def read_xlsx(
     path: Path,
     sheets: Mapping[str, Sequence[str]],
@@ -360,14 +510,17 @@ def read_xlsx(
     """Read the expected sheets of a workbook into one raw frame (header on row 1; blank rows skipped)."""
     check_file(path)
     variants = variants or {}
+    not_xlsx = not_a("Excel ファイル (.xlsx)", "an .xlsx workbook", path)
+    if not_xlsx is not None:
+        raise not_xlsx
     try:
         with zipfile.ZipFile(path) as archive:
             check_zip(archive, path.name)
         workbook = _Workbook(path)
     except SourceError:
         raise
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
-        raise SourceError(path.name, f"Excel ファイルとして読めません (not a valid .xlsx file: {exc})") from exc
+    except DAMAGED as exc:
+        raise damaged(path.name, "Excel ファイルとして読めません", "not a valid .xlsx file", exc) from exc
     try:
         by_key = {header_key(title): title for title in workbook.sheets}
         frames = []
@@ -375,7 +528,13 @@ def read_xlsx(
             title = sheet if sheet in workbook.sheets else by_key.get(header_key(sheet))
             if title is None:
                 raise SourceError(path.name, f"シート「{sheet}」がありません (missing sheet)", sheet=sheet)
-            frames.append(_read_sheet(workbook, title, sheet, expected, variants, path.name))
+            try:
+                frames.append(_read_sheet(workbook, title, sheet, expected, variants, path.name))
+            except SourceError:
+                raise
+            except DAMAGED as exc:
+                # A member cut short, overwritten or failing its CRC shows only when its sheet is read.
+                raise damaged(path.name, "Excel ファイルが壊れているか途中で切れています", "damaged or truncated .xlsx file", exc, sheet=sheet) from exc
     finally:
         workbook.close()
     raw = pl.concat(frames, how="diagonal_relaxed")
@@ -564,6 +723,9 @@ def read_csv(
 ) -> tuple[pl.DataFrame, str]:
     """Read a CSV of unknown encoding into a raw frame and report its encoding (record 1 is the header)."""
     check_file(path)
+    not_csv = not_a("CSV ファイル", "a CSV file", path, zip_ok=False)
+    if not_csv is not None:
+        raise not_csv
     text, encoding = read_text(path)
     rows: list[list[str]] = []
     # strict: a quote left open would otherwise swallow every later record into one cell, silently.

@@ -17,16 +17,19 @@ from defusedxml.ElementTree import fromstring, iterparse
 from etl.errors import SourceError
 from etl.normalise import clean_text, nfkc, org_name_key, parse_date
 from etl.sources.base import (
+    DAMAGED,
     REQUIRED,
     Context,
     RowCheck,
     Transformed,
     check_file,
     check_zip,
+    damaged,
     issue,
     quarantine_frame,
     raw_frame,
     read_member,
+    sniff,
     table,
 )
 
@@ -57,10 +60,20 @@ def _child_text(element: Element, name: str) -> str | None:
     return None
 
 
+def _not_kml(file_name: str, data: bytes) -> None:
+    """Refuse bytes that are another type of file (HTML, PDF, an image …) as not KML, not as an attack."""
+    found = sniff(data[:1024])
+    if found is not None:
+        raise SourceError(file_name, f"KML ではありません（中身は {found[0]} です） (not a KML document: it is {found[1]})")
+
+
 def _kml_bytes(path: Path) -> bytes:
     """The KML document of a KMZ (doc.kml, else its first .kml) or of a plain KML file."""
     check_file(path)
-    if not zipfile.is_zipfile(path):
+    with open(path, "rb") as handle:
+        head = handle.read(1024)
+    if not head.startswith(b"PK") and not zipfile.is_zipfile(path):
+        _not_kml(path.name, head)
         return path.read_bytes()
     try:
         with zipfile.ZipFile(path) as archive:
@@ -70,13 +83,18 @@ def _kml_bytes(path: Path) -> bytes:
             if not kml:
                 raise SourceError(path.name, "KMZ の中に KML がありません (no .kml inside the KMZ)")
             chosen = "doc.kml" if "doc.kml" in kml else sorted(kml, key=lambda n: (n.count("/"), n))[0]
-            return read_member(archive, chosen, path.name)
-    except zipfile.BadZipFile as exc:
-        raise SourceError(path.name, f"KMZ として読めません (not a valid KMZ: {exc})") from exc
+            data = read_member(archive, chosen, path.name)
+    except SourceError:
+        raise
+    except DAMAGED as exc:
+        raise damaged(path.name, "KMZ として読めません（壊れているか途中で切れています）", "not a valid KMZ: damaged or truncated", exc) from exc
+    _not_kml(path.name, data)
+    return data
 
 
 def parse_kml(data: bytes, file_name: str) -> Element:
     """Parse KML bytes safely (no DTD, no entities, no external references) and check the root is <kml>."""
+    _not_kml(file_name, data)
     try:
         root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
@@ -172,6 +190,8 @@ def _stream_placemarks(data: bytes, file_name: str) -> Iterator[tuple[Element, l
         ) from exc
     except ParseError as exc:
         raise SourceError(file_name, f"XML として読めません (not well-formed XML: {exc})") from exc
+    except (ValueError, UnicodeError) as exc:
+        raise damaged(file_name, "XML として読めません", "not well-formed XML", exc) from exc
     if root_tag != "kml":
         raise SourceError(file_name, f"KML ではありません（ルート要素 <{root_tag}>） (not a KML document)")
 

@@ -373,7 +373,8 @@ def test_file_size_cap(tmp_path, monkeypatch):
         distribution.extract(path)
     assert (
         error.value.message
-        == f"ファイルが大きすぎます（{path.stat().st_size} バイト） (file too large, limit 1000 bytes)"
+        == f"ファイルが大きすぎます（{path.stat().st_size} バイト） (file too large, limit 1000 bytes; "
+        "set TSUNAGARI_MAX_FILE_BYTES or --max-file-bytes)"
     )
 
 
