@@ -155,8 +155,9 @@ def copy_history(con: duckdb.DuckDBPyConnection, previous: Path, run_id: str) ->
     try:
         kept = "select run_id from prev.etl_run where run_id <> ? order by started_at desc limit ?"
         for table in BOOKKEEPING:
+            # By name: a warehouse written before a bookkeeping column was added still carries its history.
             con.execute(
-                f"insert into {quoted(table)} select * from prev.{quoted(table)} "
+                f"insert into {quoted(table)} by name select * from prev.{quoted(table)} "
                 f"where run_id in ({kept})",
                 [run_id, HISTORY_RUNS - 1],
             )
@@ -319,14 +320,9 @@ def _write(tmp, warehouse, run_id, started, source_dir, bundle, outcome, quarant
 
 def _record(con, run_id, started, source_dir, bundle, outcome, quarantine, checksum) -> int:
     """Insert this run's lineage, validation results, quarantine and run row."""
-    per_file = (
-        quarantine.filter(pl.col("row_number").is_not_null())
-        .select("file_name", "sheet", "row_number")
-        .unique()
-        .group_by("file_name")
-        .len()
-    )
-    bad_rows = dict(per_file.iter_rows())
+    from etl.sources.base import rows_set_aside
+
+    bad_rows = rows_set_aside(quarantine)
     files = pl.DataFrame(
         [
             {

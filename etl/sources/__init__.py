@@ -11,8 +11,8 @@ import polars as pl
 from etl.encoding import read_text
 from etl.errors import SourceError
 from etl.sources import cities, distribution, events, mymaps, progress, survey, targets
-from etl.sources.base import Context, Transformed, quarantine_frame
-from etl.vocab import Vocabulary
+from etl.sources.base import Context, Transformed, quarantine_frame, rows_set_aside
+from etl.vocab import UnknownLabel, Vocabulary
 
 # Distribution must precede survey and mymaps: they match names against its organisations.
 SOURCES = (cities, distribution, survey, mymaps, events, progress, targets)
@@ -55,7 +55,7 @@ def source_path(source_dir: Path, module: object) -> Path:
 def _stat(path: Path, kind: str, encoding: str | None, rows_read: int, quarantine: pl.DataFrame) -> FileStat:
     """FileStat of a file; rows quarantined are the distinct (sheet, row) pairs set aside."""
     data = path.read_bytes()
-    bad = quarantine.filter(pl.col("row_number").is_not_null()).select("sheet", "row_number").unique().height
+    bad = sum(rows_set_aside(quarantine).values())
     return FileStat(
         file_name=path.name,
         kind=kind,
@@ -88,6 +88,14 @@ def with_survey(organizations: pl.DataFrame, responses: pl.DataFrame) -> pl.Data
     )
 
 
+def _city_of(vocab: Vocabulary, label: str) -> str | None:
+    """City code of a sheet name, or None when the sheet is not named by a city."""
+    try:
+        return vocab.city(label)
+    except UnknownLabel:
+        return None
+
+
 def transform_bundle(source_dir: Path, seeds_dir: Path) -> Bundle:
     """Extract and transform every source of a bundle in order; a missing or unreadable file raises SourceError."""
     source_dir, seeds_dir = Path(source_dir), Path(seeds_dir)
@@ -104,7 +112,17 @@ def transform_bundle(source_dir: Path, seeds_dir: Path) -> Bundle:
         path = source_path(source_dir, module)
         result: Transformed = module.transform(module.extract(path), ctx)
         if module is distribution:
-            ctx = Context(vocab, result.tables["organization"].select("id", "name", "name_key", "city_code"))
+            ctx = Context(
+                vocab,
+                result.tables["organization"].select("id", "name", "name_key", "city_code"),
+                rejected_organizations=result.rejected,
+                # The list has one sheet per city, named by it (自主調査 is no city).
+                empty_cities={
+                    code: root
+                    for sheet, root in result.empty_sheets.items()
+                    if (code := _city_of(vocab, sheet)) is not None
+                },
+            )
         result.encoding = module.encoding(path) if hasattr(module, "encoding") else None
         tables.update(result.tables)
         files.append(_stat(path, module.KIND, result.encoding, result.rows_read, result.quarantine))

@@ -51,7 +51,41 @@ QUARANTINE_SCHEMA = {
     "value": pl.String,
     "reason": pl.String,
     "check_name": pl.String,
+    # cell: the value became null, the row loaded; row: the row was set aside; dependants: rows set aside
+    # because the row named in root_cause was (their number in dependants).
+    "scope": pl.String,
+    "root_cause": pl.String,
+    "dependants": pl.Int64,
 }
+SCOPES = ("cell", "row", "dependants")
+
+
+def row_label(file_name: Any, sheet: Any, row: Any) -> str:
+    """How a quarantine record names a source row: 'file, sheet S, row R' (the root cause of its records)."""
+    where = [str(file_name)]
+    if sheet is not None:
+        where.append(f"sheet {sheet}")
+    if row is not None:
+        where.append(f"row {row}")
+    return ", ".join(where)
+
+
+def dependants_record(
+    file_name: str, sheet: str | None, column: str, root: str, count: int, what_ja: str, what_en: str
+) -> dict[str, Any]:
+    """One quarantine record for every row of a sheet set aside because its parent row (root) was."""
+    return {
+        "file_name": file_name,
+        "sheet": sheet,
+        "row_number": None,
+        "column_name": column,
+        "value": None,
+        "reason": f"{root} の除外に伴い{what_ja} {count} 行を除外 ({count} dependent rows removed with {root}: {what_en})",
+        "check_name": "match.dependants",
+        "scope": "dependants",
+        "root_cause": root,
+        "dependants": count,
+    }
 
 TABLE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     **SCHEMAS,
@@ -212,6 +246,11 @@ class Context:
 
     vocab: Vocabulary
     organizations: pl.DataFrame | None = None
+    # Organisations the distribution list set aside (name key → the root cause naming their row), and
+    # cities whose list sheet holds no data rows (city code → the root cause naming the sheet): answers
+    # and pins that would match them are their dependants, not "not on the list".
+    rejected_organizations: dict[str, str] = field(default_factory=dict)
+    empty_cities: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -223,6 +262,10 @@ class Transformed:
     rows_read: int
     encoding: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # Keys of rows set aside (name key or id → root cause), for the sources that match against them.
+    rejected: dict[str, str] = field(default_factory=dict)
+    # Sheets the file should have rows in but has none (sheet → root cause).
+    empty_sheets: dict[str, str] = field(default_factory=dict)
 
 
 def is_blank(value: Any) -> bool:
@@ -779,26 +822,39 @@ def extra_columns(raw: pl.DataFrame, sheets: Mapping[str | None, Sequence[str]])
 
 
 class RowCheck:
-    """The values of one raw row, parsed one column at a time, with every problem recorded."""
+    """The values of one raw row, parsed one column at a time, with every problem recorded.
+
+    A problem in a key (an id or name the row is matched by, a required value or parent reference, a
+    rule between values) sets the row aside; a bad value in any other column becomes null and the row
+    loads with a cell-level record.
+    """
 
     def __init__(self, row: Mapping[str, Any]) -> None:
         self.row = row
         self.problems: list[dict[str, Any]] = []
+        self.row_failed = False
+        self.root: str | None = None
+        self.label = row_label(row.get("_file"), row.get("_sheet"), row.get("_row"))
         for found in row.get("_issues") or []:
             self.fail(found["column"], found["value"], found["reason"], found["check"])
 
     @property
     def ok(self) -> bool:
-        """True while no value of the row has failed."""
-        return not self.problems
+        """True while no key of the row has failed (bad non-key values leave it loadable)."""
+        return not self.row_failed
 
     @property
     def lineage(self) -> dict[str, Any]:
         """The row's _file, _sheet and _row."""
         return {name: self.row.get(name) for name in LINEAGE}
 
-    def fail(self, column: str | None, value: Any, reason: str, check: str) -> None:
-        """Record one problem of this row."""
+    def fail(self, column: str | None, value: Any, reason: str, check: str, *, cell: bool = False) -> None:
+        """Record one problem of this row: the row's (set aside), or with cell=True one value's (set to null)."""
+        if not cell:
+            self.row_failed = True
+            # Earlier cell problems of a row now set aside are part of why it is out: they stay its records.
+            for problem in self.problems:
+                problem["scope"] = "row"
         self.problems.append(
             {
                 "file_name": self.row.get("_file"),
@@ -808,6 +864,9 @@ class RowCheck:
                 "value": None if value is None else str(value),
                 "reason": reason,
                 "check_name": check,
+                "scope": "row" if self.row_failed else "cell",
+                "root_cause": self.label,
+                "dependants": None,
             }
         )
 
@@ -818,22 +877,91 @@ class RowCheck:
         *,
         check: str = "normalise.text",
         required: bool = False,
+        key: bool = False,
     ) -> Any:
-        """Parse one column; a ValueError or a missing required value becomes a problem and returns None."""
+        """Parse one column; a problem returns None, and sets the row aside only for a key or required column."""
         raw = self.row.get(column)
+        cell = not (required or key)
         value = None
         if not is_blank(raw):
             try:
                 value = parse(raw)
             except UnknownLabel as exc:
-                self.fail(column, raw, str(exc), f"normalise.{exc.kind}")
+                self.fail(column, raw, str(exc), f"normalise.{exc.kind}", cell=cell)
                 return None
             except ValueError as exc:
-                self.fail(column, raw, str(exc), check)
+                self.fail(column, raw, str(exc), check, cell=cell)
                 return None
         if value is None and required:
             self.fail(column, raw, REQUIRED, "normalise.required")
         return value
+
+    def depend(self, root: str) -> None:
+        """Set the row aside because the row named by root was: it is counted under that root cause."""
+        self.row_failed = True
+        self.root = root
+        for problem in self.problems:
+            problem["scope"] = "row"
+
+    def get_many(self, column: str, split: Callable[[Any], list[str]], lookup: Callable[[str], Any]) -> list[Any]:
+        """Look up each label of a multi-answer cell: known labels are kept, each unknown one is a cell record."""
+        raw = self.row.get(column)
+        found: list[Any] = []
+        for label in split(raw) if not is_blank(raw) else []:
+            try:
+                value = lookup(label)
+            except UnknownLabel as exc:
+                self.fail(column, label, str(exc), f"normalise.{exc.kind}", cell=True)
+                continue
+            if value not in found:
+                found.append(value)
+        return found
+
+
+class Dependants:
+    """Rows set aside because their parent row was, counted per (sheet, column, root cause)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str | None, str, str, str, str], int] = {}
+
+    def add(self, check: RowCheck, column: str, what_ja: str, what_en: str) -> None:
+        """Count a row whose check depends on a rejected parent (check.root)."""
+        key = (check.row.get("_file"), check.row.get("_sheet"), column, check.root, what_ja, what_en)
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def records(self) -> list[dict[str, Any]]:
+        """One quarantine record per root cause and dependent sheet."""
+        return [
+            dependants_record(file_name, sheet, column, root, count, what_ja, what_en)
+            for (file_name, sheet, column, root, what_ja, what_en), count in self.counts.items()
+        ]
+
+
+def empty_sheet_root(file_name: str, sheet: str | None) -> str:
+    """The root cause of a sheet that holds only its header row."""
+    return f"{row_label(file_name, sheet, None)}: データ行がありません (sheet has no data rows)"
+
+
+def rows_set_aside(quarantine: pl.DataFrame) -> dict[str, int]:
+    """Rows each file lost: distinct rows with a row-level record plus the dependants counted under a root.
+
+    Cell-level records lose no row. Records without a scope (older warehouses, reference data) count as rows.
+    """
+    scope = pl.col("scope").fill_null("row") if "scope" in quarantine.columns else pl.lit("row")
+    rows = (
+        quarantine.filter((scope == "row") & pl.col("row_number").is_not_null())
+        .select("file_name", "sheet", "row_number")
+        .unique()
+        .group_by("file_name")
+        .len()
+    )
+    counts = dict(rows.iter_rows())
+    if "dependants" in quarantine.columns:
+        for name, extra in (
+            quarantine.filter(scope == "dependants").group_by("file_name").agg(pl.col("dependants").sum()).iter_rows()
+        ):
+            counts[name] = counts.get(name, 0) + int(extra or 0)
+    return counts
 
 
 def quarantine_frame(records: Iterable[Mapping[str, Any]]) -> pl.DataFrame:

@@ -20,6 +20,7 @@ from etl.sources.base import (
     DAMAGED,
     REQUIRED,
     Context,
+    Dependants,
     RowCheck,
     Transformed,
     check_file,
@@ -239,6 +240,15 @@ def _inside(lat: float, lng: float) -> bool:
     return LAT_RANGE[0] <= lat <= LAT_RANGE[1] and LNG_RANGE[0] <= lng <= LNG_RANGE[1]
 
 
+def _empty_city_root(ctx: Context, address: Any) -> str | None:
+    """The root cause of an empty city sheet when a pin's address lies in that city (pins carry no city field)."""
+    text = nfkc(address) or ""
+    for code, root in ctx.empty_cities.items():
+        if ctx.vocab.frames["city"].filter(pl.col("code") == code)["ja"].first() in text:
+            return root
+    return None
+
+
 def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
     """Locations matched to organisations by name key, with coordinates checked against the four cities."""
     if ctx.organizations is None:
@@ -246,6 +256,7 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
     organizations = {row["name_key"]: row for row in ctx.organizations.to_dicts()}
     locations: dict[str, dict[str, Any]] = {}
     quarantine: list[dict[str, Any]] = []
+    dependants = Dependants()
     for row in raw.sort("_row").to_dicts():
         check = RowCheck(row)
         name_column = "団体名" if nfkc(row.get("団体名")) else "name"
@@ -254,8 +265,12 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
         if name is None:
             check.fail("団体名", None, REQUIRED, "normalise.required")
         else:
-            organization = organizations.get(org_name_key(name) or "")
-            if organization is None:
+            key = org_name_key(name) or ""
+            organization = organizations.get(key)
+            root = ctx.rejected_organizations.get(key) or _empty_city_root(ctx, row.get("住所"))
+            if organization is None and root is not None:
+                check.depend(root)
+            elif organization is None:
                 check.fail(name_column, row.get(name_column), NOT_LISTED, "match.organization")
         point = check.get("coordinates", parse_coordinates, check="normalise.coordinates", required=True)
         if point is not None and not _inside(*point):
@@ -267,6 +282,8 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
             "hours": check.get("活動時間", clean_text),
             "last_verified": check.get("最終確認日", parse_date, check="normalise.date"),
         }
+        if check.root is not None:
+            dependants.add(check, name_column, "地図のピン", "map pins")
         if check.ok and organization["id"] in locations:
             check.fail(
                 name_column,
@@ -299,7 +316,7 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
     )
     return Transformed(
         tables={"location": table("location", locations.values())},
-        quarantine=quarantine_frame(quarantine),
+        quarantine=quarantine_frame(quarantine + dependants.records()),
         rows_read=raw.height,
         warnings=warnings,
     )
