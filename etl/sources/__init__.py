@@ -41,6 +41,8 @@ class Bundle:
     quarantine: pl.DataFrame
     files: list[FileStat]
     warnings: list[str] = field(default_factory=list)
+    # (file, sheet, data rows) of every sheet a workbook source should have, empty ones included.
+    sheets: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 def source_path(source_dir: Path, module: object) -> Path:
@@ -108,9 +110,15 @@ def transform_bundle(source_dir: Path, seeds_dir: Path) -> Bundle:
     quarantines = []
     warnings: list[str] = []
     ctx = Context(vocab)
+    sheets: list[tuple[str, str, int]] = []
     for module in SOURCES:
         path = source_path(source_dir, module)
-        result: Transformed = module.transform(module.extract(path), ctx)
+        raw = module.extract(path)
+        if hasattr(module, "SHEETS"):
+            found = raw["_sheet"].value_counts() if raw.height else None
+            counts = dict(found.iter_rows()) if found is not None else {}
+            sheets.extend((path.name, sheet, int(counts.get(sheet, 0))) for sheet in module.SHEETS)
+        result: Transformed = module.transform(raw, ctx)
         if module is distribution:
             ctx = Context(
                 vocab,
@@ -129,4 +137,6 @@ def transform_bundle(source_dir: Path, seeds_dir: Path) -> Bundle:
         quarantines.append(result.quarantine)
         warnings.extend(result.warnings)
     tables["organization"] = with_survey(tables["organization"], tables["survey_response"])
-    return Bundle(tables=tables, quarantine=pl.concat([empty, *quarantines]), files=files, warnings=warnings)
+    return Bundle(
+        tables=tables, quarantine=pl.concat([empty, *quarantines]), files=files, warnings=warnings, sheets=sheets
+    )

@@ -39,6 +39,18 @@ comment on column etl_source_file.rows_read is 'Data rows read';
 comment on column etl_source_file.rows_loaded is 'Rows loaded into the warehouse';
 comment on column etl_source_file.rows_quarantined is 'Rows set aside in quarantine';
 
+create table etl_source_sheet (
+    run_id varchar not null,
+    file_name varchar not null,
+    sheet varchar not null,
+    rows_read integer not null
+);
+comment on table etl_source_sheet is 'Lineage: data rows each sheet of a workbook held (sheets with none included), for the change guard';
+comment on column etl_source_sheet.run_id is 'etl_run.run_id';
+comment on column etl_source_sheet.file_name is 'File name inside the bundle';
+comment on column etl_source_sheet.sheet is 'Sheet name as the source contract names it';
+comment on column etl_source_sheet.rows_read is 'Data rows read from the sheet (0: header row only)';
+
 create table etl_validation (
     run_id varchar not null,
     table_name varchar not null,
