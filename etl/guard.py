@@ -63,6 +63,7 @@ class Figures:
     """What a warehouse holds, as far as the guard compares it."""
 
     sheets: dict[tuple[str, str | None], int]
+    files: dict[str, str]  # source file → sha256
     cities: dict[str, tuple[str, str]]
     events: dict[str, str]
     headline: dict[tuple[str, str | None], float]
@@ -105,12 +106,15 @@ def figures(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> Figure
     """The guard's figures of one warehouse (run_id: the run whose source rows count, default the newest)."""
     run_id = run_id or _latest_run(con)
     sheets: dict[tuple[str, str | None], int] = {}
+    files: dict[str, str] = {}
     if run_id is not None:
-        for name, rows in con.execute(
-            "select file_name, rows_read from etl_source_file where run_id = ? and kind not in ('seed', 'reference')",
+        for name, rows, sha in con.execute(
+            "select file_name, rows_read, sha256 from etl_source_file "
+            "where run_id = ? and kind not in ('seed', 'reference')",
             [run_id],
         ).fetchall():
             sheets[name, None] = int(rows)
+            files[name] = sha
         if _has_table(con, "etl_source_sheet"):
             for name, sheet, rows in con.execute(
                 "select file_name, sheet, rows_read from etl_source_sheet where run_id = ?", [run_id]
@@ -132,7 +136,7 @@ def figures(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> Figure
             headline[key, city] = value
             total += value
         headline[key, None] = total
-    return Figures(sheets, cities, events, headline)
+    return Figures(sheets, files, cities, events, headline)
 
 
 def _number(value: float | None) -> str:
@@ -217,6 +221,13 @@ def compare(before: Figures | None, after: Figures, max_share: float = DEFAULT_M
                 )
             )
     return changes
+
+
+def changed_files(before: Figures | None, after: Figures) -> list[str]:
+    """Source files whose bytes differ from the published run's (new files included), by name."""
+    if before is None:
+        return []
+    return sorted(name for name, sha in after.files.items() if before.files.get(name) != sha)
 
 
 def read_figures(path: Path) -> Figures | None:

@@ -319,11 +319,12 @@ def build(
             progress("change guard: compare with the published warehouse")
             with duckdb.connect(str(tmp), read_only=True) as con:
                 after = guard.figures(con, run_id)
-            changes = guard.compare(guard.read_figures(warehouse), after, share)
+            before = guard.read_figures(warehouse)
+            changes = guard.compare(before, after, share)
             for change in changes:
                 progress(f"change: {change}")
             if changes and not accept_changes:
-                raise ChangesNeedConfirmation(changes)
+                raise ChangesNeedConfirmation(changes, guard.changed_files(before, after))
             result = dataclasses.replace(result, changes=tuple(changes))
             progress(f"publish: {warehouse}")
             os.replace(tmp, warehouse)

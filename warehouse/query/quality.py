@@ -163,3 +163,15 @@ def root_causes(con: duckdb.DuckDBPyConnection, run_id: str, viewer: Viewer = PU
         "order by rows_set_aside + dependent_rows desc, values_left_out desc, root_cause",
         [run_id],
     )
+
+
+def values_left_out(con: duckdb.DuckDBPyConnection, run_id: str, viewer: Viewer = PUBLIC) -> int:
+    """How many values one run left out (null) while loading their rows: its cell-level quarantine records."""
+    has_scope = fetch_one(
+        con,
+        "select count(*) as n from information_schema.columns "
+        "where table_schema = 'main' and table_name = 'quarantine' and column_name = 'scope'",
+    )["n"]
+    if not has_scope:
+        return 0
+    return fetch_one(con, "select count(*) as n from quarantine where run_id = ? and scope = 'cell'", [run_id])["n"]
