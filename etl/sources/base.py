@@ -371,7 +371,10 @@ def sniff(head: bytes) -> tuple[str, str] | None:
         if head.startswith(signature):
             return ja, en
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if text.startswith((b"<!doctype html", b"<html")) or b"<html" in text[:512]:
+    if text.startswith((b"<!doctype html", b"<html")):
+        return "HTML", "an HTML page"
+    # XHTML behind an XML declaration; a KML document (whose descriptions may hold HTML) is not one.
+    if text.startswith(b"<?xml") and b"<html" in text[:512] and b"<kml" not in text[:512]:
         return "HTML", "an HTML page"
     return None
 
