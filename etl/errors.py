@@ -40,3 +40,27 @@ class SourceError(EtlError):
 
 class ValidationFailed(EtlError):
     """Validation failed at table level, so the run is aborted and nothing is published."""
+
+
+class ChangesNeedConfirmation(EtlError):
+    """The build would change what is published more than the change guard allows; nothing was published.
+
+    changes is a list of etl.guard.Change (key, subject, before, after, message_ja, message_en); publish them
+    by building again with accept_changes=True (CLI: --accept-changes) once someone has checked them.
+    """
+
+    def __init__(self, changes: list, files: list[str] | None = None) -> None:
+        self.changes = list(changes)
+        # Source files whose bytes differ from the published run's: where the changes come from.
+        self.files = list(files or [])
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        """Every change on its own line under one heading naming the changed files."""
+        lines = "\n".join(f"- {change}" for change in self.changes)
+        files = f"変更されたファイル (changed files): {', '.join(self.files)}\n" if self.files else ""
+        return (
+            "公開を止めました: 公開中のデータから次の点が大きく変わります。確認のうえ --accept-changes で公開してください "
+            "(publish stopped: these changes from the published data need confirmation; "
+            f"rerun with --accept-changes to publish them):\n{files}{lines}"
+        )

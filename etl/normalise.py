@@ -24,7 +24,9 @@ _ERA = r"(?P<era>令和|平成|昭和|[RHSrhs])\.?\s*(?P<ey>元|\d{1,2})"
 _SEP_Y = r"\s*(?:年|[./-])\s*"
 _SEP_M = r"\s*(?:月|[./-])\s*"
 _WEEKDAY = r"(?:\s*\([月火水木金土日]\))?"
-_MIDNIGHT = r"(?:[ T]+0{1,2}:00(?::00)?)?"
+# A time after the date: midnight as cities type it, or any time as an Excel date cell with a time part
+# arrives (cell_text gives "2024-10-01 14:30:00"); a date column keeps the date.
+_MIDNIGHT = r"(?:[ T]+(?:0{1,2}:00(?::00)?|\d{2}:\d{2}:\d{2}(?:\.\d+)?))?"
 
 _DATE_ERA = re.compile(rf"^{_ERA}{_SEP_Y}(?P<m>\d{{1,2}}){_SEP_M}(?P<d>\d{{1,2}})\s*日?{_WEEKDAY}$")
 _DATE_AD = re.compile(rf"^(?P<y>\d{{4}}){_SEP_Y}(?P<m>\d{{1,2}}){_SEP_M}(?P<d>\d{{1,2}})\s*日?{_WEEKDAY}{_MIDNIGHT}$")
@@ -41,7 +43,10 @@ _TIMESTAMP = re.compile(
 _TIME = re.compile(r"^(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?$")
 _TIME_JA = re.compile(r"^(?P<h>\d{1,2})\s*時\s*(?:(?P<m>\d{1,2})\s*分)?$")
 
-_COUNT_SUFFIX = re.compile(r"\s*(?:名|人|件)$")
+# Units a count is written with: people, cases, days, times.
+_COUNT_SUFFIX = re.compile(r"\s*(?:名|人|件|日間|日|回)$")
+# An approximate count (約60, 60名程度, 60以上) is not a figure a city can quote: refused, not rounded.
+_APPROXIMATE = re.compile(r"^(?:約|およそ|ほぼ|概ね|大体|~|〜|∼)|(?:程度|くらい|ぐらい|前後|以上|以下|未満|余り|強|弱|超|\+|~|〜)$")
 _YEN = re.compile(r"^[¥\\]\s*|\s*円$")
 # A lone dash is how Japanese spreadsheets say "none" in a count column.
 _DASHES = frozenset({"-", "‐", "−", "―", "ー", "—"})
@@ -247,7 +252,7 @@ def parse_nendo_month(value: Any) -> NendoMonth | None:
 
 
 def parse_count(value: Any) -> int | None:
-    """Parse a non-negative whole number (12, 12.0, "1,234", "１２名", "3人", "5件"); blank or a lone dash → None."""
+    """Parse a non-negative whole number (12, 12.0, "1,234", "１２名", "3人", "8日"); blank or a lone dash → None; 約60 raises."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -262,7 +267,10 @@ def parse_count(value: Any) -> int | None:
         text = nfkc(value)
         if text is None or text in _DASHES:
             return None
-        digits = _COUNT_SUFFIX.sub("", text).replace(",", "").replace(" ", "")
+        bare = _COUNT_SUFFIX.sub("", text)
+        if _APPROXIMATE.search(bare):
+            raise ValueError(f"概数は数として読めません「{text}」 (approximate count: enter the exact number)")
+        digits = bare.replace(",", "").replace(" ", "")
         if not re.fullmatch(r"[+-]?\d+(?:\.\d+)?", digits):
             raise ValueError(f"数値として読めません「{text}」 (not a number)")
         if "." in digits:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import fcntl
 import hashlib
@@ -16,7 +17,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from etl.errors import EtlError, ValidationFailed
+from etl.errors import ChangesNeedConfirmation, EtlError, ValidationFailed
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS_DIR = ROOT / "warehouse" / "seeds"
@@ -26,7 +27,7 @@ EXPECTATIONS_DIR = ROOT / "expectations"
 LINEAGE_COLUMNS = ("_file", "_sheet", "_row")
 # Tables whose rows make the published content; bookkeeping tables (etl_*, quarantine) are excluded
 # so that the same sources give the same checksum on every run.
-BOOKKEEPING = ("etl_run", "etl_source_file", "etl_validation", "quarantine", "etl_data_docs")
+BOOKKEEPING = ("etl_run", "etl_source_file", "etl_source_sheet", "etl_validation", "quarantine", "etl_data_docs")
 HISTORY_RUNS = 200  # runs of history carried into each new warehouse
 
 Progress = Callable[[str], None]
@@ -41,6 +42,10 @@ class RunResult:
     content_checksum: str
     rows_loaded: int
     rows_quarantined: int
+    # The quarantine grouped by root cause (warehouse.query.quality.root_causes rows), most rows removed first.
+    root_causes: tuple[dict, ...] = ()
+    # Changes the guard found against the published warehouse (published anyway: accept_changes=True).
+    changes: tuple = ()
 
 
 def _silent(_: str) -> None:
@@ -154,9 +159,19 @@ def copy_history(con: duckdb.DuckDBPyConnection, previous: Path, run_id: str) ->
         return
     try:
         kept = "select run_id from prev.etl_run where run_id <> ? order by started_at desc limit ?"
+        present = {
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables where table_catalog = 'prev'"
+            ).fetchall()
+        }
         for table in BOOKKEEPING:
+            if table not in present:
+                # A warehouse written before this bookkeeping table existed has no history of it.
+                continue
+            # By name: a warehouse written before a bookkeeping column was added still carries its history.
             con.execute(
-                f"insert into {quoted(table)} select * from prev.{quoted(table)} "
+                f"insert into {quoted(table)} by name select * from prev.{quoted(table)} "
                 f"where run_id in ({kept})",
                 [run_id, HISTORY_RUNS - 1],
             )
@@ -250,20 +265,33 @@ def build(
     reference_dir: Path | None = None,
     seeds_dir: Path = SEEDS_DIR,
     expectations_dir: Path = EXPECTATIONS_DIR,
+    limits=None,
+    accept_changes: bool = False,
+    max_change_share: float | None = None,
 ) -> RunResult:
-    """Build the warehouse from a source bundle and publish it atomically; raise EtlError on failure."""
-    from etl import reference
+    """Build the warehouse from a source bundle and publish it atomically; raise EtlError on failure.
+
+    limits (etl.sources.base.Limits) overrides the readers' size limits (default: TSUNAGARI_MAX_* or the
+    built-in values). Before the swap the change guard compares the new file with the published one: any
+    change beyond max_change_share (default TSUNAGARI_CHANGE_SHARE or etl.guard.DEFAULT_MAX_SHARE) raises
+    ChangesNeedConfirmation and publishes nothing, unless accept_changes is True; the changes found are in
+    RunResult.changes either way.
+    """
+    from etl import guard, reference
     from etl.sources import transform_bundle
+    from etl.sources.base import use_limits
     from etl.validate import load_suites, validate
     from etl.vocab import Vocabulary
 
     source_dir = Path(source_dir)
     warehouse = Path(warehouse)
     started = now_utc()
+    share = guard.max_share_from_env() if max_change_share is None else max_change_share
     if not source_dir.is_dir():
         raise EtlError(f"{source_dir}: source directory not found")
     progress(f"extract + normalise: {source_dir}")
-    bundle = transform_bundle(source_dir, seeds_dir)
+    with use_limits(limits):
+        bundle = transform_bundle(source_dir, seeds_dir)
     # Ignored extra columns are not errors, but the city must hear about them (they may hold data).
     for warning in bundle.warnings:
         progress(f"warning: {warning}")
@@ -272,7 +300,8 @@ def build(
         geography = reference.empty()
     else:
         progress(f"reference geography: {reference_dir}")
-        geography = reference.load(Path(reference_dir), Vocabulary.load(seeds_dir))
+        with use_limits(limits):
+            geography = reference.load(Path(reference_dir), Vocabulary.load(seeds_dir))
     add_reference(bundle, geography)
     progress("validate (Great Expectations)")
     outcome = validate(bundle.tables, load_suites(expectations_dir))
@@ -287,6 +316,16 @@ def build(
         tmp = temp_path(warehouse, run_id)
         try:
             result = _write(tmp, warehouse, run_id, started, source_dir, bundle, outcome, quarantine, progress)
+            progress("change guard: compare with the published warehouse")
+            with duckdb.connect(str(tmp), read_only=True) as con:
+                after = guard.figures(con, run_id)
+            before = guard.read_figures(warehouse)
+            changes = guard.compare(before, after, share)
+            for change in changes:
+                progress(f"change: {change}")
+            if changes and not accept_changes:
+                raise ChangesNeedConfirmation(changes, guard.changed_files(before, after))
+            result = dataclasses.replace(result, changes=tuple(changes))
             progress(f"publish: {warehouse}")
             os.replace(tmp, warehouse)
             _fsync_dir(warehouse.parent)
@@ -298,6 +337,8 @@ def build(
 
 def _write(tmp, warehouse, run_id, started, source_dir, bundle, outcome, quarantine, progress) -> RunResult:
     """Write everything into the new file and close it; the published file is untouched."""
+    from warehouse.query import quality
+
     con = duckdb.connect(str(tmp))
     try:
         for path in sorted(DDL_DIR.glob("*.sql")):
@@ -312,21 +353,17 @@ def _write(tmp, warehouse, run_id, started, source_dir, bundle, outcome, quarant
         copy_history(con, warehouse, run_id)
         quarantined_rows = _record(con, run_id, started, source_dir, bundle, outcome, quarantine, checksum)
         con.execute("checkpoint")
+        causes = tuple(quality.root_causes(con, run_id).to_dicts())
     finally:
         con.close()
-    return RunResult(run_id, warehouse, checksum, rows_loaded, quarantined_rows)
+    return RunResult(run_id, warehouse, checksum, rows_loaded, quarantined_rows, causes)
 
 
 def _record(con, run_id, started, source_dir, bundle, outcome, quarantine, checksum) -> int:
     """Insert this run's lineage, validation results, quarantine and run row."""
-    per_file = (
-        quarantine.filter(pl.col("row_number").is_not_null())
-        .select("file_name", "sheet", "row_number")
-        .unique()
-        .group_by("file_name")
-        .len()
-    )
-    bad_rows = dict(per_file.iter_rows())
+    from etl.sources.base import rows_set_aside
+
+    bad_rows = rows_set_aside(quarantine)
     files = pl.DataFrame(
         [
             {
@@ -344,6 +381,11 @@ def _record(con, run_id, started, source_dir, bundle, outcome, quarantine, check
         ]
     )
     insert_frame(con, "etl_source_file", files)
+    sheets = pl.DataFrame(
+        [{"run_id": run_id, "file_name": f, "sheet": sh, "rows_read": n} for f, sh, n in bundle.sheets],
+        schema={"run_id": pl.String, "file_name": pl.String, "sheet": pl.String, "rows_read": pl.Int32},
+    )
+    insert_frame(con, "etl_source_sheet", sheets)
     insert_frame(con, "etl_validation", outcome.results.with_columns(run_id=pl.lit(run_id)))
     insert_frame(con, "quarantine", quarantine.with_columns(run_id=pl.lit(run_id)))
     con.execute("insert into etl_data_docs values (?, ?)", [run_id, data_docs_html(outcome)])

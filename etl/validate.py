@@ -40,6 +40,9 @@ QUARANTINE_SCHEMA = {
     "value": pl.String,
     "reason": pl.String,
     "check_name": pl.String,
+    "scope": pl.String,
+    "root_cause": pl.String,
+    "dependants": pl.Int64,
 }
 RESULTS_SCHEMA = {
     "table_name": pl.String,
@@ -613,4 +616,17 @@ def _quarantine_rows(frame: pl.DataFrame, rule: _Rule, indices: list[int]) -> pl
         value.alias("value"),
         pl.lit(rule.reason, pl.String).alias("reason"),
         pl.lit(f"gx.{rule.type}", pl.String).alias("check_name"),
+        pl.lit("row", pl.String).alias("scope"),
+        pl.concat_str(
+            [
+                lineage("_file", pl.String, rule.table),
+                pl.when(lineage("_sheet", pl.String).is_not_null()).then(
+                    pl.lit(", sheet ") + lineage("_sheet", pl.String)
+                ).otherwise(pl.lit("")),
+                pl.when(lineage("_row", pl.Int64).is_not_null()).then(
+                    pl.lit(", row ") + lineage("_row", pl.Int64).cast(pl.String)
+                ).otherwise(pl.lit("")),
+            ]
+        ).alias("root_cause"),
+        pl.lit(None, pl.Int64).alias("dependants"),
     )

@@ -244,7 +244,7 @@ def test_checksum_ignores_row_order_and_bookkeeping_but_sees_every_content_chang
     assert checksum(rows_, ["create table u (x integer)"]) != base
 
 
-def test_broken_row_is_quarantined_and_the_rest_loads(tmp_path):
+def test_unknown_label_is_left_out_and_the_answer_loads(tmp_path):
     bundle = copy_sample(tmp_path)
     answers = bundle / "survey_answers.csv"
     lines = answers.read_bytes().decode("cp932").split("\r\n")
@@ -260,13 +260,15 @@ def test_broken_row_is_quarantined_and_the_rest_loads(tmp_path):
 
     result = build(bundle, tmp_path / "w.duckdb")
     con = duckdb.connect(str(result.warehouse), read_only=True)
-    assert con.execute("select count(*) from survey_response").fetchone() == (62,)
+    # A multi-answer cell's unknown label is a cell-level record: the answer and its other values count.
+    assert con.execute("select count(*) from survey_response").fetchone() == (63,)
     assert con.execute(
-        "select file_name, row_number, column_name, value from quarantine"
-    ).fetchall() == [("survey_answers.csv", 2, "支援の形態（当てはまるものをすべて選択してください）", "宇宙旅行")]
+        "select file_name, row_number, column_name, value, scope from quarantine"
+    ).fetchall() == [("survey_answers.csv", 2, "支援の形態（当てはまるものをすべて選択してください）", "宇宙旅行", "cell")]
     assert con.execute(
         "select rows_read, rows_loaded, rows_quarantined from etl_source_file where file_name = 'survey_answers.csv'"
-    ).fetchone() == (63, 62, 1)
+    ).fetchone() == (63, 63, 0)
+    assert [(c["root_cause"], c["values_left_out"]) for c in result.root_causes] == [("survey_answers.csv, row 2", 1)]
     con.close()
 
 

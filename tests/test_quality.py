@@ -52,7 +52,9 @@ def test_runs_keep_history_newest_first(broken_con):
     runs = quality.runs(broken_con)
     assert runs.height == 2
     assert runs["status"].to_list() == ["published", "published"]
-    assert runs["rows_quarantined"].to_list() == [1, 0]
+    # The bad email is a cell-level record: its row loaded.
+    assert runs["rows_quarantined"].to_list() == [0, 0]
+    assert [quality.values_left_out(broken_con, r) for r in runs["run_id"]] == [1, 0]
     assert runs["checks_failed"].to_list() == [0, 0]
 
 
@@ -60,7 +62,7 @@ def test_source_files_of_the_latest_run(broken_con):
     latest = quality.runs(broken_con)["run_id"][0]
     files = quality.source_files(broken_con, latest).filter(pl.col("kind") != "seed")
     counts = {r["file_name"]: (r["rows_read"], r["rows_loaded"], r["rows_quarantined"]) for r in files.iter_rows(named=True)}
-    assert counts.pop("survey_answers.csv") == (63, 62, 1)
+    assert counts.pop("survey_answers.csv") == (63, 63, 0)
     assert all(loaded == read and bad == 0 for read, loaded, bad in counts.values())
 
 
@@ -123,10 +125,12 @@ def test_quality_page(broken_warehouse, monkeypatch, sign_in):
     assert not at.exception
     assert at.title[0].value == "データ品質"
     shown = {m.label: m.value for m in at.metric}
-    assert shown["隔離行数"] == "1"
-    assert at.warning[0].value == "不合格の検証項目が 0 件、隔離した行が 1 件あります。"
+    assert shown["隔離行数"] == "0"
+    assert at.warning[0].value == "すべての行を取り込みましたが、読めない値 1 件を空欄にしました（隔離タブを参照）。"
     table = at.dataframe[3].value
     assert list(table["value"]) == ["＊＊＊"]
+    causes = at.dataframe[4].value
+    assert causes[["root_cause", "values_left_out"]].values.tolist() == [["survey_answers.csv, row 2", 1]]
     older = quality.runs(duckdb.connect(str(broken_warehouse), read_only=True))["run_id"][1]
     at.selectbox(key="quality_run__ja").select(older).run()
     assert {m.label: m.value for m in at.metric}["隔離行数"] == "0"

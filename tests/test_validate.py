@@ -427,8 +427,10 @@ def with_rows(tables: dict[str, pl.DataFrame], table: str, updates: dict[int, di
 
 
 def quarantined(outcome) -> list[dict]:
-    """Quarantine entries as dicts."""
-    return outcome.quarantine.to_dicts()
+    """Quarantine entries as dicts (what each says; every one of them sets its own row aside)."""
+    assert set(outcome.quarantine["scope"]) <= {"row"}
+    assert outcome.quarantine["dependants"].null_count() == outcome.quarantine.height
+    return outcome.quarantine.drop("scope", "root_cause", "dependants").to_dicts()
 
 
 # --- the suites as data ---------------------------------------------------------------------------
@@ -527,6 +529,9 @@ def test_clean_tables_pass_with_nothing_quarantined(clean_outcome, suites):
         "value",
         "reason",
         "check_name",
+        "scope",
+        "root_cause",
+        "dependants",
     ]
     assert {t: f.to_dicts() for t, f in clean_outcome.tables.items()} == {t: f.to_dicts() for t, f in tables.items()}
     results = clean_outcome.results

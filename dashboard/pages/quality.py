@@ -35,8 +35,12 @@ cards[1].metric(t("quality.rows_read"), number(run["rows_read"]))
 cards[2].metric(t("quality.rows_loaded"), number(run["rows_loaded"]))
 cards[3].metric(t("quality.rows_quarantined"), number(run["rows_quarantined"]))
 cards[4].metric(t("quality.checks"), t("quality.checks_value", passed=run["checks"] - run["checks_failed"], total=run["checks"]))
-if run["checks_failed"] == 0 and run["rows_quarantined"] == 0:
+left_out = quality.values_left_out(con, run_id)
+if run["checks_failed"] == 0 and run["rows_quarantined"] == 0 and left_out == 0:
     st.success(t("quality.all_ok"))
+elif run["checks_failed"] == 0 and run["rows_quarantined"] == 0:
+    # Every row loaded, but some values were unreadable and left empty: the city should still fix them.
+    st.warning(t("quality.values_left_out", values=left_out))
 else:
     st.warning(t("quality.some_failed", failed=run["checks_failed"], rows=run["rows_quarantined"]))
 
@@ -121,6 +125,27 @@ with quarantine_tab:
             what="quarantine",
             rows=shown.height,
             filters={"run_id": run_id, "file_name": chosen or None},
+        )
+
+# Grouped by root cause under the rows: which source row or sheet caused how much loss (counts and columns only).
+with quarantine_tab:
+    causes = quality.root_causes(con, run_id)
+    if not causes.is_empty():
+        st.subheader(t("quality.root_causes"))
+        st.caption(t("quality.root_causes_help"))
+        st.dataframe(
+            causes,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "root_cause": t("quality.col_root_cause"),
+                "rows_set_aside": st.column_config.NumberColumn(t("quality.col_rows_set_aside"), format="%d"),
+                "dependent_rows": st.column_config.NumberColumn(t("quality.col_dependent_rows"), format="%d"),
+                "dependent_sheets": t("quality.col_dependent_sheets"),
+                "values_left_out": st.column_config.NumberColumn(t("quality.col_values_left_out"), format="%d"),
+                "columns": t("quality.col_column"),
+                "checks": t("quality.col_check"),
+            },
         )
 
 with docs_tab:

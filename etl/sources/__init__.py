@@ -11,8 +11,8 @@ import polars as pl
 from etl.encoding import read_text
 from etl.errors import SourceError
 from etl.sources import cities, distribution, events, mymaps, progress, survey, targets
-from etl.sources.base import Context, Transformed, quarantine_frame
-from etl.vocab import Vocabulary
+from etl.sources.base import Context, Transformed, quarantine_frame, rows_set_aside
+from etl.vocab import UnknownLabel, Vocabulary
 
 # Distribution must precede survey and mymaps: they match names against its organisations.
 SOURCES = (cities, distribution, survey, mymaps, events, progress, targets)
@@ -41,6 +41,8 @@ class Bundle:
     quarantine: pl.DataFrame
     files: list[FileStat]
     warnings: list[str] = field(default_factory=list)
+    # (file, sheet, data rows) of every sheet a workbook source should have, empty ones included.
+    sheets: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 def source_path(source_dir: Path, module: object) -> Path:
@@ -55,7 +57,7 @@ def source_path(source_dir: Path, module: object) -> Path:
 def _stat(path: Path, kind: str, encoding: str | None, rows_read: int, quarantine: pl.DataFrame) -> FileStat:
     """FileStat of a file; rows quarantined are the distinct (sheet, row) pairs set aside."""
     data = path.read_bytes()
-    bad = quarantine.filter(pl.col("row_number").is_not_null()).select("sheet", "row_number").unique().height
+    bad = sum(rows_set_aside(quarantine).values())
     return FileStat(
         file_name=path.name,
         kind=kind,
@@ -88,6 +90,14 @@ def with_survey(organizations: pl.DataFrame, responses: pl.DataFrame) -> pl.Data
     )
 
 
+def _city_of(vocab: Vocabulary, label: str) -> str | None:
+    """City code of a sheet name, or None when the sheet is not named by a city."""
+    try:
+        return vocab.city(label)
+    except UnknownLabel:
+        return None
+
+
 def transform_bundle(source_dir: Path, seeds_dir: Path) -> Bundle:
     """Extract and transform every source of a bundle in order; a missing or unreadable file raises SourceError."""
     source_dir, seeds_dir = Path(source_dir), Path(seeds_dir)
@@ -100,15 +110,33 @@ def transform_bundle(source_dir: Path, seeds_dir: Path) -> Bundle:
     quarantines = []
     warnings: list[str] = []
     ctx = Context(vocab)
+    sheets: list[tuple[str, str, int]] = []
     for module in SOURCES:
         path = source_path(source_dir, module)
-        result: Transformed = module.transform(module.extract(path), ctx)
+        raw = module.extract(path)
+        if hasattr(module, "SHEETS"):
+            found = raw["_sheet"].value_counts() if raw.height else None
+            counts = dict(found.iter_rows()) if found is not None else {}
+            sheets.extend((path.name, sheet, int(counts.get(sheet, 0))) for sheet in module.SHEETS)
+        result: Transformed = module.transform(raw, ctx)
         if module is distribution:
-            ctx = Context(vocab, result.tables["organization"].select("id", "name", "name_key", "city_code"))
+            ctx = Context(
+                vocab,
+                result.tables["organization"].select("id", "name", "name_key", "city_code"),
+                rejected_organizations=result.rejected,
+                # The list has one sheet per city, named by it (自主調査 is no city).
+                empty_cities={
+                    code: root
+                    for sheet, root in result.empty_sheets.items()
+                    if (code := _city_of(vocab, sheet)) is not None
+                },
+            )
         result.encoding = module.encoding(path) if hasattr(module, "encoding") else None
         tables.update(result.tables)
         files.append(_stat(path, module.KIND, result.encoding, result.rows_read, result.quarantine))
         quarantines.append(result.quarantine)
         warnings.extend(result.warnings)
     tables["organization"] = with_survey(tables["organization"], tables["survey_response"])
-    return Bundle(tables=tables, quarantine=pl.concat([empty, *quarantines]), files=files, warnings=warnings)
+    return Bundle(
+        tables=tables, quarantine=pl.concat([empty, *quarantines]), files=files, warnings=warnings, sheets=sheets
+    )

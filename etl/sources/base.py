@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import csv
+import dataclasses
 import datetime as dt
 import io
 import itertools
+import os
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -22,7 +27,7 @@ from openpyxl.worksheet.cell_range import CellRange, MultiCellRange
 from openpyxl.xml.constants import SHEET_MAIN_NS
 
 from etl.encoding import read_text
-from etl.errors import SourceError
+from etl.errors import EtlError, SourceError
 from etl.normalise import nfkc
 from etl.vocab import LINEAGE, SCHEMAS, UnknownLabel, Vocabulary
 
@@ -46,7 +51,41 @@ QUARANTINE_SCHEMA = {
     "value": pl.String,
     "reason": pl.String,
     "check_name": pl.String,
+    # cell: the value became null, the row loaded; row: the row was set aside; dependants: rows set aside
+    # because the row named in root_cause was (their number in dependants).
+    "scope": pl.String,
+    "root_cause": pl.String,
+    "dependants": pl.Int64,
 }
+SCOPES = ("cell", "row", "dependants")
+
+
+def row_label(file_name: Any, sheet: Any, row: Any) -> str:
+    """How a quarantine record names a source row: 'file, sheet S, row R' (the root cause of its records)."""
+    where = [str(file_name)]
+    if sheet is not None:
+        where.append(f"sheet {sheet}")
+    if row is not None:
+        where.append(f"row {row}")
+    return ", ".join(where)
+
+
+def dependants_record(
+    file_name: str, sheet: str | None, column: str, root: str, count: int, what_ja: str, what_en: str
+) -> dict[str, Any]:
+    """One quarantine record for every row of a sheet set aside because its parent row (root) was."""
+    return {
+        "file_name": file_name,
+        "sheet": sheet,
+        "row_number": None,
+        "column_name": column,
+        "value": None,
+        "reason": f"{root} の除外に伴い{what_ja} {count} 行を除外 ({count} dependent rows removed with {root}: {what_en})",
+        "check_name": "match.dependants",
+        "scope": "dependants",
+        "root_cause": root,
+        "dependants": count,
+    }
 
 TABLE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     **SCHEMAS,
@@ -207,6 +246,11 @@ class Context:
 
     vocab: Vocabulary
     organizations: pl.DataFrame | None = None
+    # Organisations the distribution list set aside (name key → the root cause naming their row), and
+    # cities whose list sheet holds no data rows (city code → the root cause naming the sheet): answers
+    # and pins that would match them are their dependants, not "not on the list".
+    rejected_organizations: dict[str, str] = field(default_factory=dict)
+    empty_cities: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -218,6 +262,10 @@ class Transformed:
     rows_read: int
     encoding: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # Keys of rows set aside (name key or id → root cause), for the sources that match against them.
+    rejected: dict[str, str] = field(default_factory=dict)
+    # Sheets the file should have rows in but has none (sheet → root cause).
+    empty_sheets: dict[str, str] = field(default_factory=dict)
 
 
 def is_blank(value: Any) -> bool:
@@ -232,24 +280,139 @@ def header_key(label: Any) -> str:
     return "".join((nfkc(label) or "").casefold().split())
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The size limits every reader enforces; defaults are the module constants, overridable per run."""
+
+    max_file_bytes: int
+    max_unpacked_bytes: int
+    max_compression_ratio: int
+    max_archive_members: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
+        """Limits from TSUNAGARI_MAX_* environment variables, else the defaults; a bad value raises EtlError."""
+        environ = os.environ if environ is None else environ
+        # Read at call time, so a monkeypatched module constant is the default.
+        defaults = {
+            "max_file_bytes": MAX_FILE_BYTES,
+            "max_unpacked_bytes": MAX_UNCOMPRESSED_BYTES,
+            "max_compression_ratio": MAX_COMPRESSION_RATIO,
+            "max_archive_members": MAX_ARCHIVE_MEMBERS,
+        }
+        values = {}
+        for name, default in defaults.items():
+            raw = environ.get(LIMIT_SETTINGS[name][0])
+            values[name] = default if raw in (None, "") else parse_limit(LIMIT_SETTINGS[name][0], raw)
+        return cls(**values)
+
+    def replace(self, **changes: int | None) -> Limits:
+        """A copy with the given limits changed (None keeps the current value)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+# Each limit's environment variable and CLI option (python -m etl build), named in the error that hits it.
+LIMIT_SETTINGS = {
+    "max_file_bytes": ("TSUNAGARI_MAX_FILE_BYTES", "--max-file-bytes"),
+    "max_unpacked_bytes": ("TSUNAGARI_MAX_UNPACKED_BYTES", "--max-unpacked-bytes"),
+    "max_compression_ratio": ("TSUNAGARI_MAX_COMPRESSION_RATIO", "--max-compression-ratio"),
+    "max_archive_members": ("TSUNAGARI_MAX_ARCHIVE_MEMBERS", "--max-archive-members"),
+}
+_LIMITS: contextvars.ContextVar[Limits | None] = contextvars.ContextVar("etl_limits", default=None)
+
+
+def parse_limit(name: str, raw: str) -> int:
+    """A limit setting as a positive whole number; anything else raises EtlError naming the setting."""
+    try:
+        value = int(str(raw).replace("_", "").replace(",", ""))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise EtlError(f"{name}: 正の整数を指定してください「{raw}」 (must be a positive whole number)")
+    return value
+
+
+def limits() -> Limits:
+    """The limits of the running build (set by use_limits), else the environment's."""
+    return _LIMITS.get() or Limits.from_env()
+
+
+@contextlib.contextmanager
+def use_limits(value: Limits | None) -> Iterator[None]:
+    """Apply limits to every reader called inside the block (None: the environment's)."""
+    token = _LIMITS.set(value)
+    try:
+        yield
+    finally:
+        _LIMITS.reset(token)
+
+
+def _setting(name: str) -> str:
+    """How to raise one limit, as the error says it."""
+    env, option = LIMIT_SETTINGS[name]
+    return f"{env} or {option}"
+
+
+# Leading bytes of the file types a city most often saves by mistake under a source's name: (bytes, ja, en).
+_SIGNATURES = (
+    (b"%PDF", "PDF", "a PDF"),
+    (b"\x89PNG", "PNG 画像", "a PNG image"),
+    (b"\xff\xd8\xff", "JPEG 画像", "a JPEG image"),
+    (b"GIF8", "GIF 画像", "a GIF image"),
+    (b"\xd0\xcf\x11\xe0", "旧形式の Excel/Word (.xls/.doc)", "an old .xls/.doc file"),
+    (b"PK\x03\x04", "ZIP", "a ZIP archive"),
+    (b"\x1f\x8b", "gzip", "a gzip archive"),
+)
+
+
+def sniff(head: bytes) -> tuple[str, str] | None:
+    """What a file's first bytes say it is as (ja, en) — PDF, an image, HTML, ZIP … — or None."""
+    for signature, ja, en in _SIGNATURES:
+        if head.startswith(signature):
+            return ja, en
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith((b"<!doctype html", b"<html")):
+        return "HTML", "an HTML page"
+    # XHTML behind an XML declaration; a KML document (whose descriptions may hold HTML) is not one.
+    if text.startswith(b"<?xml") and b"<html" in text[:512] and b"<kml" not in text[:512]:
+        return "HTML", "an HTML page"
+    return None
+
+
 def check_file(path: Path) -> None:
-    """Fail unless path is a regular file no larger than MAX_FILE_BYTES."""
+    """Fail unless path is a regular file no larger than the file-size limit."""
     if not path.is_file():
         raise SourceError(path.name, "ファイルがありません (file not found)")
     size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
+    limit = limits().max_file_bytes
+    if size > limit:
         raise SourceError(
-            path.name, f"ファイルが大きすぎます（{size} バイト） (file too large, limit {MAX_FILE_BYTES} bytes)"
+            path.name,
+            f"ファイルが大きすぎます（{size} バイト） (file too large, limit {limit} bytes; "
+            f"set {_setting('max_file_bytes')})",
         )
     if size == 0:
         raise SourceError(path.name, "ファイルが空です (empty file)")
 
 
+def too_big(file_name: str, limit: int) -> SourceError:
+    """The error of an archive that expands beyond the unpacked-size limit."""
+    return SourceError(
+        file_name,
+        f"展開後のサイズが大きすぎます (archive expands beyond {limit} bytes; set {_setting('max_unpacked_bytes')})",
+    )
+
+
 def check_zip(archive: zipfile.ZipFile, file_name: str) -> None:
     """Reject archives with unsafe member paths, too many members or zip-bomb sizes."""
+    limit = limits()
     members = archive.infolist()
-    if len(members) > MAX_ARCHIVE_MEMBERS:
-        raise SourceError(file_name, f"圧縮ファイルの中身が多すぎます (too many archive members: {len(members)})")
+    if len(members) > limit.max_archive_members:
+        raise SourceError(
+            file_name,
+            f"圧縮ファイルの中身が多すぎます (too many archive members: {len(members)}, limit "
+            f"{limit.max_archive_members}; set {_setting('max_archive_members')})",
+        )
     total = 0
     for info in members:
         name = info.filename
@@ -263,27 +426,25 @@ def check_zip(archive: zipfile.ZipFile, file_name: str) -> None:
         ):
             raise SourceError(file_name, f"圧縮ファイルに危険なパス「{name}」があります (unsafe path in archive)")
         total += info.file_size
-        if total > MAX_UNCOMPRESSED_BYTES:
-            raise SourceError(
-                file_name,
-                f"展開後のサイズが大きすぎます (archive expands beyond {MAX_UNCOMPRESSED_BYTES} bytes)",
-            )
-        if info.file_size >= RATIO_CHECK_MIN_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(
+        if total > limit.max_unpacked_bytes:
+            raise too_big(file_name, limit.max_unpacked_bytes)
+        if info.file_size >= RATIO_CHECK_MIN_BYTES and info.file_size > limit.max_compression_ratio * max(
             info.compress_size, 1
         ):
             raise SourceError(
-                file_name, f"圧縮率が異常です「{name}」 (suspicious compression ratio, possible zip bomb)"
+                file_name,
+                f"圧縮率が異常です「{name}」 (suspicious compression ratio, possible zip bomb; limit "
+                f"{limit.max_compression_ratio}:1; set {_setting('max_compression_ratio')})",
             )
 
 
 def read_member(archive: zipfile.ZipFile, name: str, file_name: str) -> bytes:
-    """Read one archive member, never more than MAX_UNCOMPRESSED_BYTES whatever its header claims."""
+    """Read one archive member, never more than the unpacked-size limit whatever its header claims."""
+    limit = limits().max_unpacked_bytes
     with archive.open(name) as member:
-        data = member.read(MAX_UNCOMPRESSED_BYTES + 1)
-    if len(data) > MAX_UNCOMPRESSED_BYTES:
-        raise SourceError(
-            file_name, f"展開後のサイズが大きすぎます (archive expands beyond {MAX_UNCOMPRESSED_BYTES} bytes)"
-        )
+        data = member.read(limit + 1)
+    if len(data) > limit:
+        raise too_big(file_name, limit)
     return data
 
 
@@ -352,6 +513,41 @@ def issue(column: str | None, value: Any, reason: str, check: str) -> dict[str, 
     return {"column": column, "value": None if value is None else str(value), "reason": reason, "check": check}
 
 
+# What a damaged archive or XML part can raise inside zipfile, zlib, openpyxl and the XML parsers; a reader
+# turns each into a SourceError naming the file. SyntaxError covers ElementTree's and lxml's parse errors.
+DAMAGED = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    SyntaxError,
+    InvalidFileException,
+    KeyError,
+    IndexError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    OSError,
+    UnicodeError,
+)
+
+
+def damaged(file_name: str, what_ja: str, what_en: str, exc: BaseException, *, sheet: str | None = None) -> SourceError:
+    """A SourceError for a file whose bytes are damaged: what it is not, and the reader's own reason."""
+    reason = str(exc) or type(exc).__name__
+    return SourceError(file_name, f"{what_ja} ({what_en}: {reason})", sheet=sheet)
+
+
+def not_a(what_ja: str, what_en: str, path: Path, *, zip_ok: bool = True) -> SourceError | None:
+    """A SourceError when the file's first bytes show another type of file (HTML, PDF, an image …)."""
+    with open(path, "rb") as handle:
+        head = handle.read(1024)
+    found = sniff(head)
+    if found is None or (found[0] == "ZIP" and zip_ok):
+        return None
+    return SourceError(path.name, f"{what_ja}ではありません（中身は {found[0]} です） (not {what_en}: it is {found[1]})")
+
+
 def read_xlsx(
     path: Path,
     sheets: Mapping[str, Sequence[str]],
@@ -360,14 +556,17 @@ def read_xlsx(
     """Read the expected sheets of a workbook into one raw frame (header on row 1; blank rows skipped)."""
     check_file(path)
     variants = variants or {}
+    not_xlsx = not_a("Excel ファイル (.xlsx)", "an .xlsx workbook", path)
+    if not_xlsx is not None:
+        raise not_xlsx
     try:
         with zipfile.ZipFile(path) as archive:
             check_zip(archive, path.name)
         workbook = _Workbook(path)
     except SourceError:
         raise
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
-        raise SourceError(path.name, f"Excel ファイルとして読めません (not a valid .xlsx file: {exc})") from exc
+    except DAMAGED as exc:
+        raise damaged(path.name, "Excel ファイルとして読めません", "not a valid .xlsx file", exc) from exc
     try:
         by_key = {header_key(title): title for title in workbook.sheets}
         frames = []
@@ -375,7 +574,13 @@ def read_xlsx(
             title = sheet if sheet in workbook.sheets else by_key.get(header_key(sheet))
             if title is None:
                 raise SourceError(path.name, f"シート「{sheet}」がありません (missing sheet)", sheet=sheet)
-            frames.append(_read_sheet(workbook, title, sheet, expected, variants, path.name))
+            try:
+                frames.append(_read_sheet(workbook, title, sheet, expected, variants, path.name))
+            except SourceError:
+                raise
+            except DAMAGED as exc:
+                # A member cut short, overwritten or failing its CRC shows only when its sheet is read.
+                raise damaged(path.name, "Excel ファイルが壊れているか途中で切れています", "damaged or truncated .xlsx file", exc, sheet=sheet) from exc
     finally:
         workbook.close()
     raw = pl.concat(frames, how="diagonal_relaxed")
@@ -564,6 +769,9 @@ def read_csv(
 ) -> tuple[pl.DataFrame, str]:
     """Read a CSV of unknown encoding into a raw frame and report its encoding (record 1 is the header)."""
     check_file(path)
+    not_csv = not_a("CSV ファイル", "a CSV file", path, zip_ok=False)
+    if not_csv is not None:
+        raise not_csv
     text, encoding = read_text(path)
     rows: list[list[str]] = []
     # strict: a quote left open would otherwise swallow every later record into one cell, silently.
@@ -617,26 +825,39 @@ def extra_columns(raw: pl.DataFrame, sheets: Mapping[str | None, Sequence[str]])
 
 
 class RowCheck:
-    """The values of one raw row, parsed one column at a time, with every problem recorded."""
+    """The values of one raw row, parsed one column at a time, with every problem recorded.
+
+    A problem in a key (an id or name the row is matched by, a required value or parent reference, a
+    rule between values) sets the row aside; a bad value in any other column becomes null and the row
+    loads with a cell-level record.
+    """
 
     def __init__(self, row: Mapping[str, Any]) -> None:
         self.row = row
         self.problems: list[dict[str, Any]] = []
+        self.row_failed = False
+        self.root: str | None = None
+        self.label = row_label(row.get("_file"), row.get("_sheet"), row.get("_row"))
         for found in row.get("_issues") or []:
             self.fail(found["column"], found["value"], found["reason"], found["check"])
 
     @property
     def ok(self) -> bool:
-        """True while no value of the row has failed."""
-        return not self.problems
+        """True while no key of the row has failed (bad non-key values leave it loadable)."""
+        return not self.row_failed
 
     @property
     def lineage(self) -> dict[str, Any]:
         """The row's _file, _sheet and _row."""
         return {name: self.row.get(name) for name in LINEAGE}
 
-    def fail(self, column: str | None, value: Any, reason: str, check: str) -> None:
-        """Record one problem of this row."""
+    def fail(self, column: str | None, value: Any, reason: str, check: str, *, cell: bool = False) -> None:
+        """Record one problem of this row: the row's (set aside), or with cell=True one value's (set to null)."""
+        if not cell:
+            self.row_failed = True
+            # Earlier cell problems of a row now set aside are part of why it is out: they stay its records.
+            for problem in self.problems:
+                problem["scope"] = "row"
         self.problems.append(
             {
                 "file_name": self.row.get("_file"),
@@ -646,6 +867,9 @@ class RowCheck:
                 "value": None if value is None else str(value),
                 "reason": reason,
                 "check_name": check,
+                "scope": "row" if self.row_failed else "cell",
+                "root_cause": self.label,
+                "dependants": None,
             }
         )
 
@@ -656,22 +880,91 @@ class RowCheck:
         *,
         check: str = "normalise.text",
         required: bool = False,
+        key: bool = False,
     ) -> Any:
-        """Parse one column; a ValueError or a missing required value becomes a problem and returns None."""
+        """Parse one column; a problem returns None, and sets the row aside only for a key or required column."""
         raw = self.row.get(column)
+        cell = not (required or key)
         value = None
         if not is_blank(raw):
             try:
                 value = parse(raw)
             except UnknownLabel as exc:
-                self.fail(column, raw, str(exc), f"normalise.{exc.kind}")
+                self.fail(column, raw, str(exc), f"normalise.{exc.kind}", cell=cell)
                 return None
             except ValueError as exc:
-                self.fail(column, raw, str(exc), check)
+                self.fail(column, raw, str(exc), check, cell=cell)
                 return None
         if value is None and required:
             self.fail(column, raw, REQUIRED, "normalise.required")
         return value
+
+    def depend(self, root: str) -> None:
+        """Set the row aside because the row named by root was: it is counted under that root cause."""
+        self.row_failed = True
+        self.root = root
+        for problem in self.problems:
+            problem["scope"] = "row"
+
+    def get_many(self, column: str, split: Callable[[Any], list[str]], lookup: Callable[[str], Any]) -> list[Any]:
+        """Look up each label of a multi-answer cell: known labels are kept, each unknown one is a cell record."""
+        raw = self.row.get(column)
+        found: list[Any] = []
+        for label in split(raw) if not is_blank(raw) else []:
+            try:
+                value = lookup(label)
+            except UnknownLabel as exc:
+                self.fail(column, label, str(exc), f"normalise.{exc.kind}", cell=True)
+                continue
+            if value not in found:
+                found.append(value)
+        return found
+
+
+class Dependants:
+    """Rows set aside because their parent row was, counted per (sheet, column, root cause)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str | None, str, str, str, str], int] = {}
+
+    def add(self, check: RowCheck, column: str, what_ja: str, what_en: str) -> None:
+        """Count a row whose check depends on a rejected parent (check.root)."""
+        key = (check.row.get("_file"), check.row.get("_sheet"), column, check.root, what_ja, what_en)
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def records(self) -> list[dict[str, Any]]:
+        """One quarantine record per root cause and dependent sheet."""
+        return [
+            dependants_record(file_name, sheet, column, root, count, what_ja, what_en)
+            for (file_name, sheet, column, root, what_ja, what_en), count in self.counts.items()
+        ]
+
+
+def empty_sheet_root(file_name: str, sheet: str | None) -> str:
+    """The root cause of a sheet that holds only its header row."""
+    return f"{row_label(file_name, sheet, None)}: データ行がありません (sheet has no data rows)"
+
+
+def rows_set_aside(quarantine: pl.DataFrame) -> dict[str, int]:
+    """Rows each file lost: distinct rows with a row-level record plus the dependants counted under a root.
+
+    Cell-level records lose no row. Records without a scope (older warehouses, reference data) count as rows.
+    """
+    scope = pl.col("scope").fill_null("row") if "scope" in quarantine.columns else pl.lit("row")
+    rows = (
+        quarantine.filter((scope == "row") & pl.col("row_number").is_not_null())
+        .select("file_name", "sheet", "row_number")
+        .unique()
+        .group_by("file_name")
+        .len()
+    )
+    counts = dict(rows.iter_rows())
+    if "dependants" in quarantine.columns:
+        for name, extra in (
+            quarantine.filter(scope == "dependants").group_by("file_name").agg(pl.col("dependants").sum()).iter_rows()
+        ):
+            counts[name] = counts.get(name, 0) + int(extra or 0)
+    return counts
 
 
 def quarantine_frame(records: Iterable[Mapping[str, Any]]) -> pl.DataFrame:

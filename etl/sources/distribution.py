@@ -19,6 +19,7 @@ from etl.normalise import (
 from etl.sources.base import (
     Context,
     RowCheck,
+    empty_sheet_root,
     Transformed,
     extra_columns,
     quarantine_frame,
@@ -93,13 +94,21 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
     """Organisations (first sheet wins), every source row, and contact persons kept apart as PII."""
     rows: list[dict[str, Any]] = []
     quarantine: list[dict[str, Any]] = []
+    failed: dict[str, str] = {}
+    empty: dict[str, str] = {}
     for sheet in SHEETS:
-        for row in sheet_rows(raw, sheet):
+        found = sheet_rows(raw, sheet)
+        if not found:
+            empty[sheet] = empty_sheet_root(FILE_NAME if raw.is_empty() else raw["_file"][0], sheet)
+        for row in found:
             check = RowCheck(row)
             parsed = _parse_row(check, ctx)
             if check.ok:
                 rows.append(parsed | {"source_list": sheet, "id": organization_id(parsed["name_key"])} | check.lineage)
+            elif parsed["name_key"] is not None:
+                failed.setdefault(parsed["name_key"], check.label)
             quarantine.extend(check.problems)
+    loaded = {row["name_key"] for row in rows}
 
     first: dict[str, dict[str, Any]] = {}
     lists: dict[str, list[str]] = {}
@@ -134,4 +143,6 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
         quarantine=quarantine_frame(quarantine),
         rows_read=raw.height,
         warnings=extra_columns(raw, {sheet: COLUMNS for sheet in SHEETS}),
+        rejected={key: root for key, root in failed.items() if key not in loaded},
+        empty_sheets=empty,
     )

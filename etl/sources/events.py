@@ -19,6 +19,7 @@ from etl.normalise import (
 )
 from etl.sources.base import (
     Context,
+    Dependants,
     RowCheck,
     Transformed,
     extra_columns,
@@ -100,12 +101,28 @@ def _duplicate(check: RowCheck, column: str, key: Any, seen: set, what_ja: str, 
         seen.add(key)
 
 
-def _event_ref(check: RowCheck, events: set[str]) -> str | None:
-    """The row's イベントID, which must name a loaded event."""
+def _event_ref(check: RowCheck, events: set[str], rejected: dict[str, str]) -> str | None:
+    """The row's イベントID, which must name a loaded event (one set aside makes the row its dependant)."""
     event_id = check.get("イベントID", required=True)
-    if event_id is not None and event_id not in events:
+    if event_id in rejected:
+        check.depend(rejected[event_id])
+    elif event_id is not None and event_id not in events:
         check.fail("イベントID", check.row.get("イベントID"), UNKNOWN_EVENT, "match.event")
     return event_id
+
+
+def _rejected(failed: dict, loaded: set) -> dict:
+    """Keys of rows set aside that no other row loaded under (key → the first such row's root cause)."""
+    return {key: root for key, root in failed.items() if key not in loaded}
+
+
+# What a dependent row is, per sheet (ja, en), as its root-cause record says it.
+DEPENDANT = {
+    SESSIONS: ("開催回", "sessions"),
+    ATTENDANCE: ("出欠", "attendance rows"),
+    SURVEY: ("アンケート集計", "venue-survey tallies"),
+    COMMENTS: ("自由記述", "comments"),
+}
 
 
 def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
@@ -124,10 +141,12 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
         )
     }
     quarantine: list[dict[str, Any]] = []
+    dependants = Dependants()
     kind = _choice(KINDS, "種別", "event kind")
     consultee = _choice(CONSULTEE, "区分", "participant class")
 
     events: set[str] = set()
+    failed: dict[str, str] = {}
     for row in sheet_rows(raw, EVENTS):
         check = RowCheck(row)
         event = {
@@ -149,12 +168,22 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
         _duplicate(check, "イベントID", event["id"], events, "イベントID", "event id")
         if check.ok:
             out["event"].append(event | check.lineage)
+        elif event["id"] is not None:
+            failed.setdefault(event["id"], check.label)
+        quarantine.extend(check.problems)
+    rejected_events = _rejected(failed, events)
+
+    def counted(check: RowCheck, sheet: str, column: str) -> None:
+        """Count a row set aside with its parent under the parent's root cause; keep any other problem."""
+        if check.root is not None:
+            dependants.add(check, column, *DEPENDANT[sheet])
         quarantine.extend(check.problems)
 
     sessions: set[str] = set()
+    failed = {}
     for row in sheet_rows(raw, SESSIONS):
         check = RowCheck(row)
-        event_id = _event_ref(check, events)
+        event_id = _event_ref(check, events, rejected_events)
         seq = check.get("回", _positive, check="normalise.count", required=True)
         session = {
             "id": f"{event_id}-{seq}",
@@ -170,7 +199,11 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
         # うち相談者数 is sensitive: it goes to pii.event_session_consultees, never to event_session.
         consultees = session.pop("consultees")
         if check.ok and None not in (consultees, session["participants"]) and consultees > session["participants"]:
-            check.fail("うち相談者数", row["うち相談者数"], MORE_CONSULTEES, "rule.consultees_within_participants")
+            # The session and its participants still count; only the impossible consultee figure is left out.
+            check.fail(
+                "うち相談者数", row["うち相談者数"], MORE_CONSULTEES, "rule.consultees_within_participants", cell=True
+            )
+            consultees = None
         _duplicate(check, "回", session["id"], sessions, "開催回", "session")
         if check.ok:
             out["event_session"].append(session | check.lineage)
@@ -178,9 +211,13 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
                 out["pii.event_session_consultees"].append(
                     {"session_id": session["id"], "consultees": consultees} | check.lineage
                 )
-        quarantine.extend(check.problems)
+        elif event_id is not None and seq is not None:
+            failed.setdefault(session["id"], check.root or check.label)
+        counted(check, SESSIONS, "イベントID")
+    rejected_sessions = _rejected(failed, sessions)
 
     participants: set[str] = set()
+    failed = {}
     for row in sheet_rows(raw, PARTICIPANTS):
         check = RowCheck(row)
         participant = {
@@ -191,22 +228,29 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
         _duplicate(check, "参加者ID", participant["participant_id"], participants, "参加者ID", "participant id")
         if check.ok:
             out["pii.event_participant"].append(participant | check.lineage)
+        elif participant["participant_id"] is not None:
+            failed.setdefault(participant["participant_id"], check.label)
         quarantine.extend(check.problems)
+    rejected_participants = _rejected(failed, participants)
 
     attended: set[tuple[str, str]] = set()
     for row in sheet_rows(raw, ATTENDANCE):
         check = RowCheck(row)
         participant_id = check.get("参加者ID", required=True)
-        if participant_id is not None and participant_id not in participants:
+        if participant_id in rejected_participants:
+            check.depend(rejected_participants[participant_id])
+        elif participant_id is not None and participant_id not in participants:
             check.fail(
                 "参加者ID",
                 row["参加者ID"],
                 "名簿にない参加者IDです (participant not on the roster)",
                 "match.participant",
             )
-        event_id = _event_ref(check, events)
+        event_id = _event_ref(check, events, rejected_events)
         seq = check.get("回", _positive, check="normalise.count", required=True)
         session_id = f"{event_id}-{seq}"
+        if check.ok and session_id in rejected_sessions:
+            check.depend(rejected_sessions[session_id])
         if check.ok and session_id not in sessions:
             check.fail("回", row["回"], "未登録の開催回です (unknown session)", "match.session")
         _duplicate(check, "参加者ID", (participant_id, session_id), attended, "出欠", "attendance")
@@ -214,13 +258,13 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
             out["pii.event_attendance"].append(
                 {"participant_id": participant_id, "session_id": session_id} | check.lineage
             )
-        quarantine.extend(check.problems)
+        counted(check, ATTENDANCE, "参加者ID" if participant_id in rejected_participants else "イベントID")
 
     tallies: set[tuple[str, str, str]] = set()
     for row in sheet_rows(raw, SURVEY):
         check = RowCheck(row)
         result = {
-            "event_id": _event_ref(check, events),
+            "event_id": _event_ref(check, events, rejected_events),
             "question": check.get("設問", required=True),
             "choice": check.get("選択肢", required=True),
             "choice_order": check.get("選択肢順", _positive, check="normalise.count", required=True),
@@ -230,11 +274,11 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
         _duplicate(check, "選択肢", key, tallies, "選択肢", "survey choice")
         if check.ok:
             out["event_survey_result"].append(result | check.lineage)
-        quarantine.extend(check.problems)
+        counted(check, SURVEY, "イベントID")
 
     for row in sheet_rows(raw, COMMENTS):
         check = RowCheck(row)
-        event_id = _event_ref(check, events)
+        event_id = _event_ref(check, events, rejected_events)
         comment = {
             "id": f"{event_id}-C{row['_row']}",
             "event_id": event_id,
@@ -243,7 +287,7 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
         }
         if check.ok:
             out["event_comment"].append(comment | check.lineage)
-        quarantine.extend(check.problems)
+        counted(check, COMMENTS, "イベントID")
 
     contracts: set[str] = set()
     for row in sheet_rows(raw, CONTRACTS):
@@ -270,7 +314,7 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
 
     return Transformed(
         tables={name: table(name, records) for name, records in out.items()},
-        quarantine=quarantine_frame(quarantine),
+        quarantine=quarantine_frame(quarantine + dependants.records()),
         rows_read=raw.height,
         warnings=extra_columns(raw, SHEETS),
     )

@@ -17,16 +17,20 @@ from defusedxml.ElementTree import fromstring, iterparse
 from etl.errors import SourceError
 from etl.normalise import clean_text, nfkc, org_name_key, parse_date
 from etl.sources.base import (
+    DAMAGED,
     REQUIRED,
     Context,
+    Dependants,
     RowCheck,
     Transformed,
     check_file,
     check_zip,
+    damaged,
     issue,
     quarantine_frame,
     raw_frame,
     read_member,
+    sniff,
     table,
 )
 
@@ -57,10 +61,20 @@ def _child_text(element: Element, name: str) -> str | None:
     return None
 
 
+def _not_kml(file_name: str, data: bytes) -> None:
+    """Refuse bytes that are another type of file (HTML, PDF, an image …) as not KML, not as an attack."""
+    found = sniff(data[:1024])
+    if found is not None:
+        raise SourceError(file_name, f"KML ではありません（中身は {found[0]} です） (not a KML document: it is {found[1]})")
+
+
 def _kml_bytes(path: Path) -> bytes:
     """The KML document of a KMZ (doc.kml, else its first .kml) or of a plain KML file."""
     check_file(path)
-    if not zipfile.is_zipfile(path):
+    with open(path, "rb") as handle:
+        head = handle.read(1024)
+    if not head.startswith(b"PK") and not zipfile.is_zipfile(path):
+        _not_kml(path.name, head)
         return path.read_bytes()
     try:
         with zipfile.ZipFile(path) as archive:
@@ -70,13 +84,18 @@ def _kml_bytes(path: Path) -> bytes:
             if not kml:
                 raise SourceError(path.name, "KMZ の中に KML がありません (no .kml inside the KMZ)")
             chosen = "doc.kml" if "doc.kml" in kml else sorted(kml, key=lambda n: (n.count("/"), n))[0]
-            return read_member(archive, chosen, path.name)
-    except zipfile.BadZipFile as exc:
-        raise SourceError(path.name, f"KMZ として読めません (not a valid KMZ: {exc})") from exc
+            data = read_member(archive, chosen, path.name)
+    except SourceError:
+        raise
+    except DAMAGED as exc:
+        raise damaged(path.name, "KMZ として読めません（壊れているか途中で切れています）", "not a valid KMZ: damaged or truncated", exc) from exc
+    _not_kml(path.name, data)
+    return data
 
 
 def parse_kml(data: bytes, file_name: str) -> Element:
     """Parse KML bytes safely (no DTD, no entities, no external references) and check the root is <kml>."""
+    _not_kml(file_name, data)
     try:
         root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
@@ -172,6 +191,8 @@ def _stream_placemarks(data: bytes, file_name: str) -> Iterator[tuple[Element, l
         ) from exc
     except ParseError as exc:
         raise SourceError(file_name, f"XML として読めません (not well-formed XML: {exc})") from exc
+    except (ValueError, UnicodeError) as exc:
+        raise damaged(file_name, "XML として読めません", "not well-formed XML", exc) from exc
     if root_tag != "kml":
         raise SourceError(file_name, f"KML ではありません（ルート要素 <{root_tag}>） (not a KML document)")
 
@@ -219,6 +240,15 @@ def _inside(lat: float, lng: float) -> bool:
     return LAT_RANGE[0] <= lat <= LAT_RANGE[1] and LNG_RANGE[0] <= lng <= LNG_RANGE[1]
 
 
+def _empty_city_root(ctx: Context, address: Any) -> str | None:
+    """The root cause of an empty city sheet when a pin's address lies in that city (pins carry no city field)."""
+    text = nfkc(address) or ""
+    for code, root in ctx.empty_cities.items():
+        if ctx.vocab.frames["city"].filter(pl.col("code") == code)["ja"].first() in text:
+            return root
+    return None
+
+
 def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
     """Locations matched to organisations by name key, with coordinates checked against the four cities."""
     if ctx.organizations is None:
@@ -226,6 +256,7 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
     organizations = {row["name_key"]: row for row in ctx.organizations.to_dicts()}
     locations: dict[str, dict[str, Any]] = {}
     quarantine: list[dict[str, Any]] = []
+    dependants = Dependants()
     for row in raw.sort("_row").to_dicts():
         check = RowCheck(row)
         name_column = "団体名" if nfkc(row.get("団体名")) else "name"
@@ -234,8 +265,12 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
         if name is None:
             check.fail("団体名", None, REQUIRED, "normalise.required")
         else:
-            organization = organizations.get(org_name_key(name) or "")
-            if organization is None:
+            key = org_name_key(name) or ""
+            organization = organizations.get(key)
+            root = ctx.rejected_organizations.get(key) or _empty_city_root(ctx, row.get("住所"))
+            if organization is None and root is not None:
+                check.depend(root)
+            elif organization is None:
                 check.fail(name_column, row.get(name_column), NOT_LISTED, "match.organization")
         point = check.get("coordinates", parse_coordinates, check="normalise.coordinates", required=True)
         if point is not None and not _inside(*point):
@@ -247,6 +282,8 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
             "hours": check.get("活動時間", clean_text),
             "last_verified": check.get("最終確認日", parse_date, check="normalise.date"),
         }
+        if check.root is not None:
+            dependants.add(check, name_column, "地図のピン", "map pins")
         if check.ok and organization["id"] in locations:
             check.fail(
                 name_column,
@@ -279,7 +316,7 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
     )
     return Transformed(
         tables={"location": table("location", locations.values())},
-        quarantine=quarantine_frame(quarantine),
+        quarantine=quarantine_frame(quarantine + dependants.records()),
         rows_read=raw.height,
         warnings=warnings,
     )

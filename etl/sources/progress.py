@@ -67,15 +67,17 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
         check = RowCheck(row)
         start = check.get("開始", parse_nendo_month, check="normalise.nendo_month")
         end = check.get("完了", parse_nendo_month, check="normalise.nendo_month")
+        # A month that cannot be read is left out (a cell-level record), its label with it.
+        unread = {p["column_name"] for p in check.problems}
         record = {
             "city_code": check.get("市", vocab.city, required=True),
             "step_code": check.get("ステップ", vocab.pf_step, required=True),
             "status_code": check.get("状態", vocab.pf_status, required=True),
             "start_month": start.month if start else None,
             "start_precision": start.precision if start else None,
-            "start_label": _label(row.get("開始")),
+            "start_label": None if "開始" in unread else _label(row.get("開始")),
             "end_month": end.month if end else None,
-            "end_label": _label(row.get("完了")),
+            "end_label": None if "完了" in unread else _label(row.get("完了")),
             "note": check.get("備考", clean_text),
             "recorded_by": check.get("記入者"),
             "recorded_on": check.get("記入日", parse_date, check="normalise.date"),

@@ -20,14 +20,16 @@ from etl.normalise import (
 )
 from etl.sources.base import (
     Context,
+    Dependants,
     RowCheck,
     Transformed,
     extra_columns,
     quarantine_frame,
     read_csv,
+    row_label,
     table,
 )
-from etl.vocab import UnknownLabel, Vocabulary
+from etl.vocab import Vocabulary
 
 FILE_NAME = "survey_answers.csv"
 KIND = "survey"
@@ -94,31 +96,17 @@ def encoding(path: Path) -> str | None:
     return read_text(path)[1]
 
 
-def _terms(vocab: Vocabulary, kind: str) -> Any:
-    """Parser of a multi-answer cell into term ids of one taxonomy."""
-    return lambda value: vocab.lookup_many(kind, split_multi(value))
+def _areas(check: RowCheck, vocab: Vocabulary) -> list[tuple[str | None, str]]:
+    """The service-area cell as (city code or None, label) pairs, one per city; unknown cities are cell records."""
 
+    def lookup(label: str) -> tuple[str | None, str]:
+        """One label's city (None for 4市以外)."""
+        return (None, label) if label == OUTSIDE else (vocab.city(label), label)
 
-def _areas(vocab: Vocabulary) -> Any:
-    """Parser of the service-area cell into (city code or None, label) pairs, one per city."""
-
-    def parse(value: Any) -> list[tuple[str | None, str]]:
-        """Split, look up and de-duplicate the cities of one cell."""
-        areas: dict[str | None, str] = {}
-        unknown = []
-        for label in split_multi(value):
-            if label == OUTSIDE:
-                areas.setdefault(None, label)
-                continue
-            try:
-                areas.setdefault(vocab.city(label), label)
-            except UnknownLabel:
-                unknown.append(label)
-        if unknown:
-            raise UnknownLabel("city", "」「".join(unknown))
-        return list(areas.items())
-
-    return parse
+    areas: dict[str | None, str] = {}
+    for code, label in check.get_many(AREA, split_multi, lookup):
+        areas.setdefault(code, label)
+    return list(areas.items())
 
 
 def _joined(value: Any) -> str | None:
@@ -126,26 +114,35 @@ def _joined(value: Any) -> str | None:
     return "、".join(split_multi(value)) or None
 
 
-def _parse_row(check: RowCheck, vocab: Vocabulary, organizations: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _parse_row(check: RowCheck, ctx: Context, organizations: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Parse every column of one answer and match it to its organisation."""
+    vocab = ctx.vocab
     name = check.get(NAME, required=True)
+    city_code = check.get(CITY, vocab.city, required=True)
     organization = None
     if name is not None:
-        organization = organizations.get(org_name_key(name) or "")
+        key = org_name_key(name) or ""
+        organization = organizations.get(key)
         if organization is None:
-            check.fail(NAME, check.row.get(NAME), NOT_LISTED, "match.organization")
+            # An organisation the list set aside, or whose city sheet is empty, is the cause — not this answer.
+            root = ctx.rejected_organizations.get(key) or ctx.empty_cities.get(city_code)
+            if root is not None:
+                check.depend(root)
+            else:
+                check.fail(NAME, check.row.get(NAME), NOT_LISTED, "match.organization")
     return {
         "organization": organization,
         "submitted_at": check.get(TIMESTAMP, parse_timestamp, check="normalise.timestamp", required=True),
-        "city_code": check.get(CITY, vocab.city, required=True),
+        "city_code": city_code,
         "legal_form_code": check.get(LEGAL_FORM, vocab.legal_form),
         "respondent_name": check.get(RESPONDENT),
         "respondent_email": check.get(EMAIL, parse_email, check="normalise.email"),
         "respondent_phone": check.get(PHONE, normalise_phone),
-        "content": check.get(CONTENT, _terms(vocab, "content")) or [],
-        "form": check.get(FORM, _terms(vocab, "form")) or [],
-        "target": check.get(TARGET, _terms(vocab, "target")) or [],
-        "areas": check.get(AREA, _areas(vocab)) or [],
+        # A multi-answer cell keeps its known labels; each unknown one is a cell-level record.
+        "content": check.get_many(CONTENT, split_multi, lambda label: vocab.lookup("content", label)),
+        "form": check.get_many(FORM, split_multi, lambda label: vocab.lookup("form", label)),
+        "target": check.get_many(TARGET, split_multi, lambda label: vocab.lookup("target", label)),
+        "areas": _areas(check, vocab),
         "hours": check.get(HOURS, clean_text),
         "languages": check.get(LANGUAGES, _joined),
         "accessibility": check.get(ACCESSIBILITY, _joined),
@@ -164,11 +161,14 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
     organizations = {row["name_key"]: row for row in ctx.organizations.to_dicts()}
     answers: list[dict[str, Any]] = []
     quarantine: list[dict[str, Any]] = []
+    dependants = Dependants()
     for row in raw.sort("_row").to_dicts():
         check = RowCheck(row)
-        parsed = _parse_row(check, ctx.vocab, organizations)
+        parsed = _parse_row(check, ctx, organizations)
         if check.ok:
             answers.append(parsed | check.lineage)
+        elif check.root is not None:
+            dependants.add(check, NAME, "アンケート回答", "survey answers")
         quarantine.extend(check.problems)
 
     latest: dict[str, dict[str, Any]] = {}
@@ -188,6 +188,9 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
                     "value": answer["timestamp_label"],
                     "reason": SUPERSEDED,
                     "check_name": "dedupe.survey_response",
+                    "scope": "row",
+                    "root_cause": row_label(answer["_file"], answer["_sheet"], answer["_row"]),
+                    "dependants": None,
                 }
             )
 
@@ -230,7 +233,7 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
             "service_area": table("service_area", areas),
             "pii.survey_respondent": table("pii.survey_respondent", respondents),
         },
-        quarantine=quarantine_frame(quarantine),
+        quarantine=quarantine_frame(quarantine + dependants.records()),
         rows_read=raw.height,
         warnings=extra_columns(raw, {None: COLUMNS}),
     )

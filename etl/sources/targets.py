@@ -126,7 +126,8 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
     for row in raw.sort("_row").to_dicts():
         check = RowCheck(row)
         kpi = check.get("KPI", parse_kpi, check="normalise.kpi", required=True)
-        city_code = check.get("市", city)
+        # A bad city would otherwise read as "the four cities together": it is part of the key.
+        city_code = check.get("市", city, key=True)
         target = check.get("目標値", parse_target, check="normalise.number", required=True)
         unit = check.get("単位", parse_unit, check="normalise.unit")
         set_by = check.get("設定者")

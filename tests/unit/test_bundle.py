@@ -67,20 +67,43 @@ def test_quarantined_rows_are_counted_once_per_row(tmp_path):
         source / "survey_answers.csv",
         [
             survey_header(),
-            survey_row("2025/01/15 10:23:45", "（サンプル）NPO法人 さくら", form="宇宙旅行", target="宇宙人"),
+            # Two required values bad: one row set aside, two records.
+            survey_row("2025/13/45 10:23:45", "（サンプル）NPO法人 さくら", city="横浜市"),
             survey_row("2025/01/16 10:00:00", "（サンプル）あおぞらの会", city="大和市"),
         ],
     )
     bundle = transform_bundle(source, SEEDS)
     stat = next(f for f in bundle.files if f.kind == "survey")
     assert (stat.rows_read, stat.rows_loaded, stat.rows_quarantined) == (2, 1, 1)
-    assert bundle.quarantine.select("row_number", "column_name").rows() == [
-        (2, "支援の形態（当てはまるものをすべて選択してください）"),
-        (2, "主な対象者（当てはまるものをすべて選択してください）"),
+    assert bundle.quarantine.select("row_number", "column_name", "scope").rows() == [
+        (2, "所在市", "row"),
+        (2, "タイムスタンプ", "row"),
     ]
     assert bundle.tables["organization"].filter(pl.col("survey_answered"))["name_key"].to_list() == [
         "サンプルあおぞらの会"
     ]
+
+
+def test_unknown_labels_of_a_multi_answer_cell_are_cell_records_and_the_answer_stays(tmp_path):
+    source = write_bundle(tmp_path / "bundle")
+    write_csv(
+        source / "survey_answers.csv",
+        [
+            survey_header(),
+            survey_row("2025/01/15 10:23:45", "（サンプル）NPO法人 さくら", form="宇宙旅行", target="宇宙人"),
+            survey_row("2025/01/16 10:00:00", "（サンプル）あおぞらの会", city="大和市"),
+        ],
+    )
+    bundle = transform_bundle(source, SEEDS)
+    stat = next(f for f in bundle.files if f.kind == "survey")
+    assert (stat.rows_read, stat.rows_loaded, stat.rows_quarantined) == (2, 2, 0)
+    assert bundle.quarantine.select("row_number", "column_name", "value", "scope").rows() == [
+        (2, "支援の形態（当てはまるものをすべて選択してください）", "宇宙旅行", "cell"),
+        (2, "主な対象者（当てはまるものをすべて選択してください）", "宇宙人", "cell"),
+    ]
+    assert sorted(bundle.tables["organization"].filter(pl.col("survey_answered"))["name_key"].to_list()) == sorted(
+        ["サンプルさくら", "サンプルあおぞらの会"]
+    )
 
 
 def test_plain_kml_is_accepted(tmp_path):

@@ -198,6 +198,8 @@ def test_split_multi(value, expected):
         ("２０２４年１２月２６日", D(2024, 12, 26)),
         ("２０２４／１２／２６", D(2024, 12, 26)),
         ("2024-12-26 00:00:00", D(2024, 12, 26)),
+        # An Excel date cell with a time part (cell_text gives this form): the date counts.
+        ("2024-10-01 14:30:00", D(2024, 10, 1)),
         (" 2024-02-29 ", D(2024, 2, 29)),
         (dt.datetime(2024, 12, 26, 0, 0), D(2024, 12, 26)),
         (D(2024, 12, 26), D(2024, 12, 26)),
@@ -343,6 +345,11 @@ def test_parse_nendo_month_rejects(value, message):
         ("12 人", 12),
         ("３件", 3),
         ("+5", 5),
+        ("8日", 8),
+        ("8日間", 8),
+        ("3回", 3),
+        ("23名", 23),
+        ("1,234名", 1234),
     ],
 )
 def test_parse_count(value, expected):
@@ -357,7 +364,9 @@ def test_parse_count(value, expected):
         (1.5, "整数ではありません「1.5」 (not a whole number)"),
         ("1.5", "整数ではありません「1.5」 (not a whole number)"),
         ("abc", "数値として読めません「abc」 (not a number)"),
-        ("約60名", "数値として読めません「約60名」 (not a number)"),
+        ("約60名", "概数は数として読めません「約60名」 (approximate count: enter the exact number)"),
+        ("60名程度", "概数は数として読めません「60名程度」 (approximate count: enter the exact number)"),
+        ("100以上", "概数は数として読めません「100以上」 (approximate count: enter the exact number)"),
         ("12個", "数値として読めません「12個」 (not a number)"),
         (True, "数値として読めません「True」 (not a number)"),
     ],

@@ -191,60 +191,35 @@ def test_first_sheet_in_list_order_wins_whatever_the_row_order(tmp_path, ctx):
     )
 
 
-def test_bad_row_is_quarantined_and_the_rest_loads(tmp_path, ctx):
+def test_bad_key_sets_the_row_aside_and_bad_other_values_become_null(tmp_path, ctx):
     sheets = distribution_sheets()
+    # Row 3: unknown 法人格 and an impossible 配布日 are not keys: the organisation loads without them.
     sheets["大和市"].append(dist_row(2, "（サンプル）ほしぞら", "宇宙法人", "大和市", sent="令和6年2月30日"))
+    # Row 4: no name and an unknown city: the row is set aside, its bad email with it.
     sheets["大和市"].append(dist_row(3, None, "任意団体", "横浜市", email="no-at-sign"))
     result = run(tmp_path, ctx, sheets)
     assert result.rows_read == 6
-    assert result.tables["organization"].height == 3
-    assert result.tables["organization_source"].height == 4
-    assert result.quarantine.to_dicts() == [
-        {
-            "file_name": FILE,
-            "sheet": "大和市",
-            "row_number": 3,
-            "column_name": "法人格",
-            "value": "宇宙法人",
-            "reason": "未知の法人格「宇宙法人」 (unknown category: legal form)",
-            "check_name": "normalise.legal_form",
-        },
-        {
-            "file_name": FILE,
-            "sheet": "大和市",
-            "row_number": 3,
-            "column_name": "配布日",
-            "value": "令和6年2月30日",
-            "reason": "存在しない日付です「令和6年2月30日」 (impossible date)",
-            "check_name": "normalise.date",
-        },
-        {
-            "file_name": FILE,
-            "sheet": "大和市",
-            "row_number": 4,
-            "column_name": "団体名",
-            "value": None,
-            "reason": "必須項目が空です (required value is missing)",
-            "check_name": "normalise.required",
-        },
-        {
-            "file_name": FILE,
-            "sheet": "大和市",
-            "row_number": 4,
-            "column_name": "所在市",
-            "value": "横浜市",
-            "reason": "未知の市「横浜市」 (unknown category: city)",
-            "check_name": "normalise.city",
-        },
-        {
-            "file_name": FILE,
-            "sheet": "大和市",
-            "row_number": 4,
-            "column_name": "担当者メール",
-            "value": "no-at-sign",
-            "reason": "メールアドレスの形式ではありません「no-at-sign」 (not an email address)",
-            "check_name": "normalise.email",
-        },
+    assert result.tables["organization"].height == 4
+    assert result.tables["organization_source"].height == 5
+    hoshizora = result.tables["organization"].filter(pl.col("name_key") == "サンプルほしぞら").row(0, named=True)
+    assert (hoshizora["legal_form_code"], hoshizora["distributed_on"], hoshizora["city_code"]) == (None, None, "14213")
+    row3, row4 = f"{FILE}, sheet 大和市, row 3", f"{FILE}, sheet 大和市, row 4"
+    assert result.quarantine.select(
+        "row_number", "column_name", "value", "reason", "check_name", "scope", "root_cause"
+    ).rows() == [
+        (3, "法人格", "宇宙法人", "未知の法人格「宇宙法人」 (unknown category: legal form)", "normalise.legal_form", "cell", row3),
+        (3, "配布日", "令和6年2月30日", "存在しない日付です「令和6年2月30日」 (impossible date)", "normalise.date", "cell", row3),
+        (4, "団体名", None, "必須項目が空です (required value is missing)", "normalise.required", "row", row4),
+        (4, "所在市", "横浜市", "未知の市「横浜市」 (unknown category: city)", "normalise.city", "row", row4),
+        (
+            4,
+            "担当者メール",
+            "no-at-sign",
+            "メールアドレスの形式ではありません「no-at-sign」 (not an email address)",
+            "normalise.email",
+            "row",
+            row4,
+        ),
     ]
 
 
@@ -373,7 +348,8 @@ def test_file_size_cap(tmp_path, monkeypatch):
         distribution.extract(path)
     assert (
         error.value.message
-        == f"ファイルが大きすぎます（{path.stat().st_size} バイト） (file too large, limit 1000 bytes)"
+        == f"ファイルが大きすぎます（{path.stat().st_size} バイト） (file too large, limit 1000 bytes; "
+        "set TSUNAGARI_MAX_FILE_BYTES or --max-file-bytes)"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import polars as pl
 import pytest
 
 from etl.errors import SourceError
@@ -161,12 +162,15 @@ def test_bad_rows_are_quarantined_and_the_rest_loads(tmp_path, ctx):
         ["SYM", "講演会", "シンポジウム", None, "大和市", "センター", None, "2025-02-21", "2025-02-20", 1]
     )
     sheets[events.SESSIONS].append(["WS-9", 1, "2025-01-01", None, None, 3, None, None])
-    sheets[events.SESSIONS].append(["WS-1", 2, "2025-01-09", None, None, "三", None, None])
+    sheets[events.SESSIONS].append(["WS-1", 3, "2025-01-09", None, None, "三", None, None])
     sheets[events.ATTENDANCE].append(["P003", "WS-1", 3])
     sheets[events.PARTICIPANTS].append(["P001", "見本 三郎", "関係者"])
     sheets[events.CONTRACTS].append(["C-RES", "調査", "一般社団法人X", "¥299,000", "令和7年2月", "令和6年12月"])
     result = run(tmp_path, ctx, sheets)
-    assert [t.height for t in result.tables.values()] == [2, 3, 2, 1, 1, 2, 3, 2]
+    # The WS-1 session with an unreadable 参加者数 loads, that count null (a cell-level record).
+    assert [t.height for t in result.tables.values()] == [2, 4, 2, 1, 1, 2, 3, 2]
+    assert result.tables["event_session"].filter(pl.col("id") == "WS-1-3")["participants"].to_list() == [None]
+    assert result.quarantine.filter(pl.col("scope") == "cell")["row_number"].to_list() == [6]
     assert result.quarantine.select("sheet", "row_number", "column_name", "value", "reason", "check_name").rows() == [
         (
             "イベント",
@@ -223,12 +227,14 @@ def test_end_before_start_and_duplicates(tmp_path, ctx):
     ]
 
 
-def test_more_consultees_than_participants_sets_the_session_aside(tmp_path, ctx):
+def test_more_consultees_than_participants_leaves_out_only_the_consultee_count(tmp_path, ctx):
     sheets = events_sheets()
     sheets[events.SESSIONS].append(["WS-1", 3, "2025-01-20", None, None, 2, "３", None])
     sheets[events.SESSIONS].append(["WS-1", 4, "2025-01-21", None, None, None, 5, None])
     result = run(tmp_path, ctx, sheets)
-    assert result.quarantine.select("sheet", "row_number", "column_name", "value", "reason", "check_name").rows() == [
+    assert result.quarantine.select(
+        "sheet", "row_number", "column_name", "value", "reason", "check_name", "scope"
+    ).rows() == [
         (
             "開催回",
             5,
@@ -236,15 +242,59 @@ def test_more_consultees_than_participants_sets_the_session_aside(tmp_path, ctx)
             "３",
             "相談者数が参加者数を超えています (more consultees than participants)",
             "rule.consultees_within_participants",
+            "cell",
         ),
     ]
-    # Neither half of the bad row loads; a count without 参加者数 cannot be checked and is kept.
-    assert result.tables["event_session"]["id"].to_list() == ["WS-1-1", "WS-1-2", "EX-1-1", "WS-1-4"]
+    # The session and its 参加者数 load; its impossible consultee count does not. A count without 参加者数
+    # cannot be checked and is kept.
+    assert result.tables["event_session"]["id"].to_list() == ["WS-1-1", "WS-1-2", "EX-1-1", "WS-1-3", "WS-1-4"]
+    assert result.tables["event_session"].filter(pl.col("id") == "WS-1-3")["participants"].to_list() == [2]
     assert result.tables["pii.event_session_consultees"].select("session_id", "consultees").rows() == [
         ("WS-1-1", 1),
         ("WS-1-2", 0),
         ("WS-1-4", 5),
     ]
+
+
+def test_counts_with_units_load_and_approximate_counts_are_cell_records(tmp_path, ctx):
+    sheets = events_sheets()
+    sheets[events.EVENTS][1][9] = "8日"
+    sheets[events.SESSIONS].append(["EX-1", 2, "2025-02-23", None, None, None, None, "約60"])
+    sheets[events.SESSIONS].append(["EX-1", 3, "2025-02-24", None, None, "23名", None, "1,234"])
+    result = run(tmp_path, ctx, sheets)
+    first = sheets[events.EVENTS][1][0]
+    assert result.tables["event"].filter(pl.col("id") == first)["open_days"].to_list() == [8]
+    sessions = {r["id"]: r for r in result.tables["event_session"].to_dicts()}
+    assert sessions["EX-1-2"]["visitors"] is None
+    assert (sessions["EX-1-3"]["participants"], sessions["EX-1-3"]["visitors"]) == (23, 1234)
+    assert result.quarantine.select("row_number", "column_name", "value", "check_name", "scope").rows() == [
+        (5, "来場者数", "約60", "normalise.count", "cell")
+    ]
+
+
+def test_an_event_set_aside_takes_its_dependants_under_one_root_cause(tmp_path, ctx):
+    sheets = events_sheets()
+    # EX-1 loses its 開催日数 (unreadable and required): sessions, tallies and comments of EX-1 are its dependants.
+    row = next(i for i, r in enumerate(sheets[events.EVENTS]) if r[0] == "EX-1")
+    sheets[events.EVENTS][row][9] = "たくさん"
+    result = run(tmp_path, ctx, sheets)
+    assert "EX-1" not in result.tables["event"]["id"].to_list()
+    root = f"{FILE}, sheet イベント, row {row + 1}"
+    q = result.quarantine
+    assert q.filter(pl.col("scope") == "row").select("row_number", "column_name", "root_cause").rows() == [
+        (row + 1, "開催日数", root)
+    ]
+    # No unrelated "unknown event id" rows: one record per dependent sheet, naming the root and the count.
+    assert q.filter(pl.col("check_name") == "match.event").height == 0
+    expected = {
+        sheet: sum(1 for r in sheets[sheet][1:] if r[0] == "EX-1")
+        for sheet in (events.SESSIONS, events.SURVEY, events.COMMENTS)
+    }
+    expected = {sheet: n for sheet, n in expected.items() if n}
+    deps = q.filter(pl.col("scope") == "dependants")
+    assert dict(deps.select("sheet", "dependants").rows()) == expected
+    assert set(deps["root_cause"]) == {root}
+    assert set(deps["row_number"].to_list()) == {None}
 
 
 def test_missing_sheet_and_header(tmp_path):

@@ -241,7 +241,8 @@ def test_zip_bomb_ratio_is_refused(tmp_path):
         mymaps.extract(path)
     assert (
         str(error.value)
-        == "resource_map.kmz: 圧縮率が異常です「pad.bin」 (suspicious compression ratio, possible zip bomb)"
+        == "resource_map.kmz: 圧縮率が異常です「pad.bin」 (suspicious compression ratio, possible zip bomb; "
+        "limit 100:1; set TSUNAGARI_MAX_COMPRESSION_RATIO or --max-compression-ratio)"
     )
 
 
@@ -250,7 +251,10 @@ def test_uncompressed_size_cap(tmp_path, monkeypatch):
     monkeypatch.setattr(base, "MAX_UNCOMPRESSED_BYTES", 100)
     with pytest.raises(SourceError) as error:
         mymaps.extract(path)
-    assert str(error.value) == "resource_map.kmz: 展開後のサイズが大きすぎます (archive expands beyond 100 bytes)"
+    assert str(error.value) == (
+        "resource_map.kmz: 展開後のサイズが大きすぎます (archive expands beyond 100 bytes; "
+        "set TSUNAGARI_MAX_UNPACKED_BYTES or --max-unpacked-bytes)"
+    )
 
 
 def test_kmz_without_kml(tmp_path):

@@ -17,6 +17,7 @@ from .builders import SEEDS, survey_header, survey_row, write_csv
 
 FILE = "survey_answers.csv"
 FORM = "支援の形態（当てはまるものをすべて選択してください）"
+CONTENT = "活動内容（当てはまるものをすべて選択してください）"
 ORGS = pl.DataFrame(
     {
         "id": ["ORG-A", "ORG-B"],
@@ -154,12 +155,15 @@ def test_encodings_give_the_same_rows(tmp_path, ctx, encoding, expected):
     assert survey.transform(raw, ctx).tables["survey_response"].height == 2
 
 
-def test_unknown_label_quarantines_the_answer(tmp_path, ctx):
+def test_unknown_label_is_left_out_and_the_answer_stays(tmp_path, ctx):
     rows = answers()
     rows[1][rows[0].index(FORM)] = "宇宙旅行"
     result = run(tmp_path, ctx, rows)
-    assert result.tables["survey_response"]["id"].to_list() == ["RES-ORG-B"]
-    assert result.tables["attribute"]["link_id"].unique().to_list() == ["SVC-ORG-B"]
+    assert result.tables["survey_response"]["id"].to_list() == ["RES-ORG-A", "RES-ORG-B"]
+    assert sorted(result.tables["attribute"]["link_id"].unique().to_list()) == ["SVC-ORG-A", "SVC-ORG-B"]
+    assert result.tables["attribute"].filter(
+        (pl.col("link_id") == "SVC-ORG-A") & (pl.col("link_type") == "form")
+    ).height == 0
     assert result.quarantine.to_dicts() == [
         {
             "file_name": FILE,
@@ -169,8 +173,21 @@ def test_unknown_label_quarantines_the_answer(tmp_path, ctx):
             "value": "宇宙旅行",
             "reason": "未知の支援の形態「宇宙旅行」 (unknown category: support form)",
             "check_name": "normalise.form",
+            "scope": "cell",
+            "root_cause": f"{FILE}, row 2",
+            "dependants": None,
         },
     ]
+
+
+def test_a_multi_answer_cell_keeps_its_known_labels(tmp_path, ctx):
+    rows = answers()
+    rows[2][rows[0].index(CONTENT)] = "ほげ, DV"
+    result = run(tmp_path, ctx, rows)
+    assert result.tables["survey_response"].height == 2
+    content = result.tables["attribute"].filter((pl.col("link_id") == "SVC-ORG-B") & (pl.col("link_type") == "content"))
+    assert content.height == 1
+    assert result.quarantine.select("row_number", "column_name", "value", "scope").rows() == [(3, CONTENT, "ほげ", "cell")]
 
 
 def test_several_bad_cells_give_one_record_each(tmp_path, ctx):
@@ -183,7 +200,9 @@ def test_several_bad_cells_give_one_record_each(tmp_path, ctx):
         initiative="たぶん",
     )
     result = run(tmp_path, ctx, rows)
+    # The unreadable timestamp is required: the row is set aside, and each bad value is one record of it.
     assert result.tables["survey_response"].height == 1
+    assert set(result.quarantine["scope"]) == {"row"}
     assert result.quarantine.select("row_number", "column_name", "value", "reason").rows() == [
         (
             3,
@@ -194,15 +213,11 @@ def test_several_bad_cells_give_one_record_each(tmp_path, ctx):
         (
             3,
             "活動内容（当てはまるものをすべて選択してください）",
-            "ほげ, DV",
+            "ほげ",
             "未知の活動内容「ほげ」 (unknown category: activity content)",
         ),
-        (
-            3,
-            "活動している市（当てはまるものをすべて選択してください）",
-            "大和市, 横浜市, 川崎市",
-            "未知の市「横浜市」「川崎市」 (unknown category: city)",
-        ),
+        (3, "活動している市（当てはまるものをすべて選択してください）", "横浜市", "未知の市「横浜市」 (unknown category: city)"),
+        (3, "活動している市（当てはまるものをすべて選択してください）", "川崎市", "未知の市「川崎市」 (unknown category: city)"),
         (
             3,
             "人とのつながりや孤独・孤立に関連する取組を行っていますか",
@@ -225,6 +240,9 @@ def test_organisation_not_on_the_distribution_list(tmp_path, ctx):
             "value": "（サンプル）ほしぞら",
             "reason": "配布リストにない団体 (not on the distribution list)",
             "check_name": "match.organization",
+            "scope": "row",
+            "root_cause": f"{FILE}, row 3",
+            "dependants": None,
         },
     ]
 
@@ -243,6 +261,9 @@ def test_latest_answer_wins_and_earlier_is_superseded(tmp_path, ctx):
             "value": "2025/01/10 08:00:00",
             "reason": "重複回答（新しい回答を採用） (superseded by a later answer)",
             "check_name": "dedupe.survey_response",
+            "scope": "row",
+            "root_cause": f"{FILE}, row 4",
+            "dependants": None,
         },
     ]
     assert "ATT-SVC-ORG-A-form:consultation" not in result.tables["attribute"]["id"].to_list()

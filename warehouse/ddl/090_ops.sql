@@ -39,6 +39,18 @@ comment on column etl_source_file.rows_read is 'Data rows read';
 comment on column etl_source_file.rows_loaded is 'Rows loaded into the warehouse';
 comment on column etl_source_file.rows_quarantined is 'Rows set aside in quarantine';
 
+create table etl_source_sheet (
+    run_id varchar not null,
+    file_name varchar not null,
+    sheet varchar not null,
+    rows_read integer not null
+);
+comment on table etl_source_sheet is 'Lineage: data rows each sheet of a workbook held (sheets with none included), for the change guard';
+comment on column etl_source_sheet.run_id is 'etl_run.run_id';
+comment on column etl_source_sheet.file_name is 'File name inside the bundle';
+comment on column etl_source_sheet.sheet is 'Sheet name as the source contract names it';
+comment on column etl_source_sheet.rows_read is 'Data rows read from the sheet (0: header row only)';
+
 create table etl_validation (
     run_id varchar not null,
     table_name varchar not null,
@@ -67,9 +79,12 @@ create table quarantine (
     column_name varchar,
     value varchar,
     reason varchar not null,
-    check_name varchar not null
+    check_name varchar not null,
+    scope varchar,
+    root_cause varchar,
+    dependants integer
 );
-comment on table quarantine is 'Rows set aside: file, row and column, with the reason, for the city to fix and resend';
+comment on table quarantine is 'Values and rows set aside: file, row and column, with the reason, for the city to fix and resend';
 comment on column quarantine.run_id is 'etl_run.run_id';
 comment on column quarantine.file_name is 'Source file';
 comment on column quarantine.sheet is 'Sheet (xlsx) or layer (KML)';
@@ -78,6 +93,9 @@ comment on column quarantine.column_name is 'Column at fault';
 comment on column quarantine.value is 'Offending value';
 comment on column quarantine.reason is 'Why the row was set aside (Japanese, for the city)';
 comment on column quarantine.check_name is 'Check that caught it (normaliser or expectation name)';
+comment on column quarantine.scope is 'cell: the value was left out (null) and the row loaded; row: the row was set aside; dependants: rows set aside with their parent row';
+comment on column quarantine.root_cause is 'The row (file, sheet, row) or sheet whose problem caused this record; groups a parent with its dependants';
+comment on column quarantine.dependants is 'For scope dependants: how many rows of this sheet were set aside with the root cause';
 
 create table etl_data_docs (
     run_id varchar primary key,

@@ -120,3 +120,58 @@ def data_docs(con: duckdb.DuckDBPyConnection, run_id: str, viewer: Viewer = PUBL
     """The validation report (HTML) written for one run, if any."""
     row = fetch_one(con, "select html from etl_data_docs where run_id = ?", [run_id])
     return None if row is None else row["html"]
+
+
+# A quarantine table written before root causes were recorded: every record stands for its own row.
+_LEGACY_ROOT = (
+    "file_name || coalesce(', sheet ' || sheet, '') || coalesce(', row ' || row_number::varchar, '')"
+)
+
+
+def root_causes(con: duckdb.DuckDBPyConnection, run_id: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """One run's quarantine grouped by root cause: rows it set aside, dependent rows, values left out.
+
+    A root cause is a source row (or an empty sheet); its dependants are rows of other sheets or files set
+    aside with it. Only names, counts, columns and checks are returned, never a value, so nothing here is
+    personal. Ordered by the rows each cause removed, most first.
+    """
+    columns = {
+        row[0]
+        for row in fetch(
+            con,
+            "select column_name from information_schema.columns where table_schema = 'main' and table_name = 'quarantine'",
+        ).iter_rows()
+    }
+    scoped = {"scope", "root_cause", "dependants"} <= columns
+    root = f"coalesce(root_cause, {_LEGACY_ROOT})" if scoped else _LEGACY_ROOT
+    scope = "coalesce(scope, 'row')" if scoped else "'row'"
+    dependants = "dependants" if scoped else "null::integer"
+    return fetch(
+        con,
+        "with q as (select file_name, sheet, row_number, column_name, check_name, "
+        f"  {root} as root_cause, {scope} as scope, {dependants} as dependants from quarantine where run_id = ?) "
+        "select root_cause, "
+        "  count(distinct coalesce(sheet, '') || '#' || row_number::varchar) "
+        "    filter (where scope = 'row' and row_number is not null) as rows_set_aside, "
+        "  coalesce(sum(dependants) filter (where scope = 'dependants'), 0)::bigint as dependent_rows, "
+        "  string_agg(distinct coalesce(sheet, file_name), '、' order by coalesce(sheet, file_name)) "
+        "    filter (where scope = 'dependants') as dependent_sheets, "
+        "  count(*) filter (where scope = 'cell') as values_left_out, "
+        "  string_agg(distinct column_name, '、' order by column_name) filter (where scope <> 'dependants') as columns, "
+        "  string_agg(distinct check_name, ', ' order by check_name) as checks "
+        "from q group by root_cause "
+        "order by rows_set_aside + dependent_rows desc, values_left_out desc, root_cause",
+        [run_id],
+    )
+
+
+def values_left_out(con: duckdb.DuckDBPyConnection, run_id: str, viewer: Viewer = PUBLIC) -> int:
+    """How many values one run left out (null) while loading their rows: its cell-level quarantine records."""
+    has_scope = fetch_one(
+        con,
+        "select count(*) as n from information_schema.columns "
+        "where table_schema = 'main' and table_name = 'quarantine' and column_name = 'scope'",
+    )["n"]
+    if not has_scope:
+        return 0
+    return fetch_one(con, "select count(*) as n from quarantine where run_id = ? and scope = 'cell'", [run_id])["n"]

@@ -1,0 +1,82 @@
+"""The change guard's comparison: what needs confirmation, and what passes without asking."""
+
+from __future__ import annotations
+
+import pytest
+
+from etl.errors import ChangesNeedConfirmation, EtlError
+from etl.guard import DEFAULT_MAX_SHARE, Figures, changed_files, compare, max_share_from_env, parse_share
+
+D = "distribution_list.xlsx"
+
+
+def figures(**changes) -> Figures:
+    """Published-like figures of two cities, with some parts replaced."""
+    base = {
+        "sheets": {(D, None): 43, (D, "綾瀬市"): 23, (D, "座間市"): 20, ("survey_answers.csv", None): 63},
+        "files": {D: "aa", "survey_answers.csv": "bb"},
+        "cities": {"14218": ("綾瀬市", "Ayase"), "14216": ("座間市", "Zama")},
+        "events": {"EX-1": "海老名会場", "WS-1": "貝"},
+        "headline": {
+            ("organizations", "14218"): 20.0,
+            ("organizations", "14216"): 30.0,
+            ("organizations", None): 50.0,
+            ("visitors", "14216"): 1000.0,
+            ("visitors", None): 1000.0,
+        },
+    }
+    return Figures(**(base | changes))
+
+
+def test_first_build_and_identical_figures_pass():
+    assert compare(None, figures()) == []
+    assert compare(figures(), figures()) == []
+
+
+def test_an_emptied_sheet_is_named():
+    after = figures(sheets={**figures().sheets, (D, "綾瀬市"): 0})
+    [change] = compare(figures(), after)
+    assert (change.key, change.subject, change.before, change.after) == ("sheet_emptied", f"{D}, sheet 綾瀬市", 23, 0)
+    assert str(change) == (
+        f"{D} のシート「綾瀬市」: 前回 23 行あったデータ行がなくなります（見出し行だけです） "
+        f"({D}, sheet 綾瀬市: had 23 rows, now none (header row only))"
+    )
+
+
+def test_an_emptied_file_a_vanished_city_and_event():
+    after = figures(
+        sheets={**figures().sheets, ("survey_answers.csv", None): 0},
+        cities={"14216": ("座間市", "Zama")},
+        events={"WS-1": "貝"},
+    )
+    keys = [(c.key, c.subject) for c in compare(figures(), after)]
+    assert keys == [("file_emptied", "survey_answers.csv"), ("city_gone", "14218"), ("event_gone", "EX-1")]
+
+
+def test_a_figure_moving_more_than_the_share_needs_confirmation():
+    moved = {**figures().headline, ("visitors", "14216"): 790.0, ("visitors", None): 790.0}
+    changes = compare(figures(), figures(headline=moved))
+    assert [(c.subject, c.before, c.after) for c in changes] == [("visitors:all", 1000.0, 790.0), ("visitors:14216", 1000.0, 790.0)]
+    assert changes[0].message_ja == "4市全体の来場者数が 1,000 → 790（-21.0%）"
+    # Within the share, or with a wider share, it passes.
+    within = {**figures().headline, ("visitors", "14216"): 800.0, ("visitors", None): 800.0}
+    assert compare(figures(), figures(headline=within)) == []
+    assert compare(figures(), figures(headline=moved), max_share=0.5) == []
+
+
+def test_share_setting():
+    assert max_share_from_env({}) == DEFAULT_MAX_SHARE
+    assert max_share_from_env({"TSUNAGARI_CHANGE_SHARE": "35%"}) == pytest.approx(0.35)
+    assert parse_share("0.1") == pytest.approx(0.1)
+    with pytest.raises(EtlError, match="TSUNAGARI_CHANGE_SHARE"):
+        parse_share("none")
+
+
+def test_the_error_lists_each_change_and_the_changed_files():
+    after = figures(sheets={**figures().sheets, (D, "綾瀬市"): 0}, files={D: "cc", "survey_answers.csv": "bb"})
+    error = ChangesNeedConfirmation(compare(figures(), after), changed_files(figures(), after))
+    assert isinstance(error, EtlError)
+    assert error.files == [D]
+    lines = str(error).splitlines()
+    assert lines[1] == f"変更されたファイル (changed files): {D}"
+    assert lines[2].startswith(f"- {D} のシート「綾瀬市」")
