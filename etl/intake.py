@@ -53,6 +53,15 @@ MAX_UPLOAD_ENV = "TSUNAGARI_UPLOAD_MAX_MB"
 DEFAULT_MAX_UPLOAD_MB = 20
 # Job directories (uploads, progress, results) older than this are removed when a new job starts (s).
 JOB_RETENTION_S = 24 * 3600
+# Retention of archived source bundles and kept warehouses (docs/intake.md, "Retention"): how many of
+# the newest to keep, and the age in days beyond which older ones go (0 = no age limit). What the
+# published run or a kept warehouse (a rollback target) needs is never removed.
+KEEP_WAREHOUSES_ENV = "TSUNAGARI_KEEP_WAREHOUSES"
+KEEP_DAYS_ENV = "TSUNAGARI_KEEP_DAYS"
+DEFAULT_KEEP_WAREHOUSES = 5
+DEFAULT_KEEP_DAYS = 180
+# Owner-only modes for everything the intake writes (archives and uploads hold personal data).
+PRIVATE_DIR, PRIVATE_FILE, ARCHIVED_FILE = 0o700, 0o600, 0o400
 # How often the page re-reads a running job's progress (s).
 POLL_SECONDS = 0.5
 # Bytes of an upload inspected for its type before anything parses it.
@@ -169,6 +178,32 @@ def reference_dir() -> Path | None:
         return Path(configured)
     default = warehouse_path().parent / "reference"
     return default if any((default / "towns").glob("*.json")) else None
+
+
+def private_dir(path: Path) -> Path:
+    """Create a directory (and missing parents) readable by the owner only (0700); returns it."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    path.chmod(PRIVATE_DIR)
+    return path
+
+
+def _private_opener(path: str, flags: int) -> int:
+    """open() opener creating files readable by the owner only (0600)."""
+    return os.open(path, flags, PRIVATE_FILE)
+
+
+def _setting(name: str, default: int) -> int:
+    """A whole-number setting from the environment (a blank or malformed value falls back to the default)."""
+    configured = os.environ.get(name, "").strip()
+    return int(configured) if configured.isdigit() else default
+
+
+def keep_policy() -> tuple[int, int]:
+    """(warehouses kept, days kept) from $TSUNAGARI_KEEP_WAREHOUSES and $TSUNAGARI_KEEP_DAYS."""
+    return (
+        max(1, _setting(KEEP_WAREHOUSES_ENV, DEFAULT_KEEP_WAREHOUSES)),
+        _setting(KEEP_DAYS_ENV, DEFAULT_KEEP_DAYS),
+    )
 
 
 def max_upload_bytes() -> int:
@@ -385,12 +420,15 @@ def cleanup_jobs(root: Path, max_age_s: float = JOB_RETENTION_S) -> None:
 
 def create_job(request: Request, data: bytes | None = None, root: Path | None = None) -> Path:
     """Write a job directory: request.json and, for file jobs, the upload; returns the directory."""
-    root = root or Path(request.archive_root).parent / "intake-jobs"
+    root = private_dir(root or Path(request.archive_root).parent / "intake-jobs")
     cleanup_jobs(root)
     job = root / request.job_id
-    (job / UPLOAD_DIR).mkdir(parents=True)
+    job.mkdir(mode=PRIVATE_DIR)
+    private_dir(job / UPLOAD_DIR)
     if data is not None:
-        (job / UPLOAD_DIR / f"upload.{request.extension}").write_bytes(data)
+        upload = job / UPLOAD_DIR / f"upload.{request.extension}"
+        upload.touch(mode=PRIVATE_FILE)
+        upload.write_bytes(data)
     _write_json(job / REQUEST, asdict(request))
     return job
 
@@ -432,7 +470,7 @@ def publish_job(dry_run_job: Path, viewer: Viewer, root: Path | None = None) -> 
 def spawn(job: Path) -> subprocess.Popen:
     """Start the worker process for a job (own session: the server's signals do not reach it)."""
     request = load_request(job)
-    with open(job / PROCESS_LOG, "ab") as log:
+    with open(job / PROCESS_LOG, "ab", opener=_private_opener) as log:
         return subprocess.Popen(
             [sys.executable, "-m", "etl.intake", request.action, "--job", str(job)],
             cwd=ROOT,
@@ -573,7 +611,9 @@ def assemble(
     cities' rows stay as published (see merge_city_rows).
     """
     spec = KINDS[kind]
-    dest.mkdir(parents=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.mkdir(mode=PRIVATE_DIR)
+    dest.chmod(PRIVATE_DIR)
     for other in KINDS.values():
         if other.code == kind:
             continue
@@ -856,7 +896,7 @@ class Reporter:
     def step(self, step: str, message: str = "") -> None:
         """Record that the job reached a step."""
         entry = {"seconds": round(time.monotonic() - self.began, 1), "step": step, "message": message}
-        with open(self.path, "a", encoding="utf-8") as handle:
+        with open(self.path, "a", encoding="utf-8", opener=_private_opener) as handle:
             handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
     def __call__(self, message: str) -> None:
@@ -895,6 +935,8 @@ def _fsync_dir(path: Path) -> None:
 def _write_json(path: Path, value: dict) -> None:
     """Write JSON atomically (temp file + os.replace), so a reader never sees half a file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.touch(mode=PRIVATE_FILE)
+    tmp.chmod(PRIVATE_FILE)
     tmp.write_text(json.dumps(value, ensure_ascii=False, indent=1, default=_plain), encoding="utf-8")
     os.replace(tmp, path)
 
@@ -908,9 +950,10 @@ def keep_warehouse(warehouse: Path, kept: Path) -> str:
     target = kept / f"{run.run_id}.duckdb"
     if target.exists():
         return run.run_id
-    kept.mkdir(parents=True, exist_ok=True)
+    private_dir(kept)
     tmp = kept / f".{run.run_id}.duckdb.tmp"
     shutil.copyfile(warehouse, tmp)
+    tmp.chmod(PRIVATE_FILE)
     os.replace(tmp, target)
     manifest = run.source_dir / MANIFEST
     _write_json(
@@ -945,7 +988,7 @@ def kept_runs(kept: Path) -> list[dict]:
 def _new_archive_dir(root: Path, sha256: str) -> Path:
     """A fresh `<UTC timestamp>-<sha12>` directory under the archive root."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    root.mkdir(parents=True, exist_ok=True)
+    private_dir(root)
     for attempt in range(1, 1000):
         path = root / (f"{stamp}-{sha256[:12]}" + (f"-{attempt}" if attempt > 1 else ""))
         if not path.exists():
@@ -971,17 +1014,80 @@ def remove_interrupted(root: Path, keep: Path) -> list[Path]:
 
 
 def _make_read_only(directory: Path) -> None:
-    """Archived bundles are evidence: their files are made read-only (0444)."""
+    """Archived bundles are evidence and hold personal data: files read-only for the owner (0400), folders 0700."""
+    directory.chmod(PRIVATE_DIR)
     for path in directory.rglob("*"):
-        if path.is_file():
-            path.chmod(0o444)
+        path.chmod(ARCHIVED_FILE if path.is_file() else PRIVATE_DIR)
 
 
 def _make_writable(directory: Path) -> None:
     """Undo _make_read_only before removing a directory."""
     for path in directory.rglob("*"):
         if path.is_file():
-            path.chmod(0o644)
+            path.chmod(PRIVATE_FILE)
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What prune() removed: kept warehouses (run ids) and archive directories (names)."""
+
+    warehouses: list[str]
+    archives: list[str]
+
+
+def _expired(index: int, moment: dt.datetime, keep: int, days: int, now: dt.datetime) -> bool:
+    """Whether the index-th newest item (0 = newest), from moment, falls outside the policy."""
+    too_old = days > 0 and now - moment > dt.timedelta(days=days)
+    return index >= keep or too_old
+
+
+def prune(warehouse: Path, root: Path, kept: Path, now: dt.datetime | None = None) -> Pruned:
+    """Remove kept warehouses and archived bundles outside the retention policy (keep_policy()).
+
+    Call under the intake lock. Never removed: the published run's kept warehouse and its source
+    bundle, and the source bundle of every warehouse still kept (a rollback to it starts the next dry
+    run from that bundle). An archive of a CLI-built run has no bundle here and is not affected.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    count, days = keep_policy()
+    published = latest_published(warehouse)
+    removed_runs = []
+    records = kept_runs(kept)
+    for index, record in enumerate(records):
+        started = dt.datetime.fromisoformat(record["started_at"])
+        started = started if started.tzinfo else started.replace(tzinfo=dt.UTC)
+        if record["run_id"] == published.run_id or not _expired(index, started, count, days, now):
+            continue
+        (kept / f"{record['run_id']}.duckdb").unlink(missing_ok=True)
+        (kept / f"{record['run_id']}.json").unlink(missing_ok=True)
+        removed_runs.append(record["run_id"])
+    needed = {published.source_dir.resolve()} | {
+        resolve_source_dir(record["source_dir"]).resolve() for record in kept_runs(kept)
+    }
+    removed_archives = []
+    if root.is_dir():
+        finished = sorted(
+            (path for path in root.iterdir() if path.is_dir() and (path / RUN_RECORD).is_file()),
+            key=lambda path: path.name,
+            reverse=True,
+        )
+        for index, path in enumerate(finished):
+            moment = dt.datetime.fromtimestamp((path / RUN_RECORD).stat().st_mtime, dt.UTC)
+            if path.resolve() in needed or not _expired(index, moment, count, days, now):
+                continue
+            _make_writable(path)
+            shutil.rmtree(path)
+            removed_archives.append(path.name)
+    if removed_runs:
+        _fsync_dir(kept)
+    return Pruned(removed_runs, removed_archives)
+
+
+def _prune(warehouse: Path, root: Path, kept: Path, report: Reporter) -> None:
+    """prune() after a publish or rollback, each removal in the job's progress log."""
+    pruned = prune(warehouse, root, kept)
+    for name in (*pruned.warehouses, *pruned.archives):
+        report.step("cleanup", f"removed by the retention policy: {name}")
 
 
 def _build(source: Path, warehouse: Path, request: Request, report: Reporter):
@@ -1097,7 +1203,7 @@ def publish(request: Request, job: Path, report: Reporter, owner: Viewer) -> dic
         }
         if assembly.merged:
             # The bundle holds the merged file; the bytes the user sent are kept beside it.
-            (archive / SUBMITTED_DIR).mkdir()
+            private_dir(archive / SUBMITTED_DIR)
             shutil.copyfile(upload, archive / SUBMITTED_DIR / (request.file_name or upload.name))
         _write_json(archive / MANIFEST, manifest)
         try:
@@ -1112,6 +1218,7 @@ def publish(request: Request, job: Path, report: Reporter, owner: Viewer) -> dic
         _make_read_only(archive)
         with build_lock(warehouse):
             keep_warehouse(warehouse, kept)
+        _prune(warehouse, root, kept, report)
     return {
         "status": "ok",
         "run_id": result.run_id,
@@ -1150,6 +1257,8 @@ def rollback(request: Request, job: Path, report: Reporter, owner: Viewer) -> di
             finally:
                 tmp.unlink(missing_ok=True)
         now = latest_published(warehouse)
+        if now.run_id == target:
+            _prune(warehouse, Path(request.archive_root), kept, report)
     if now.run_id != target:
         return {"status": "failed", "error": f"published run is {now.run_id}, expected {target}", "to_run_id": target}
     return {"status": "ok", "from_run_id": current, "to_run_id": target, "source_dir": str(now.source_dir)}

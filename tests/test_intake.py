@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import fcntl
 import hashlib
 import io
@@ -10,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 from pathlib import Path
 
@@ -400,6 +402,51 @@ def test_the_real_publisher_is_recorded(live, roles_file, good_survey):
         ADMIN_2.identity, "admin", intake.load_request(dry).job_id
     )
     assert ops.read_intake().select("action", "submitted_by").rows() == [("publish", ADMIN_2.identity)]
+    # Archives, kept warehouses and job directories hold personal data: owner-only (issue 17, finding 10).
+    archive, kept, job = Path(result["archive_dir"]), intake.warehouses_dir(), dry.parent / result["job_id"]
+    modes = {
+        path: stat.S_IMODE(path.stat().st_mode)
+        for path in (archive, archive.parent, kept, job, dry, dry / intake.UPLOAD_DIR, *kept.iterdir(),
+                     *archive.rglob("*"), *job.iterdir(), *(dry / intake.UPLOAD_DIR).iterdir())
+    }
+    wrong = {
+        str(path): oct(mode)
+        for path, mode in modes.items()
+        if mode & 0o077 or (path.is_dir() and mode != 0o700) or (path.parent == archive and mode != 0o400)
+    }
+    assert not wrong
+
+
+def test_retention_prunes_by_count_and_age_but_never_what_is_needed(live, tmp_path, monkeypatch):
+    monkeypatch.setenv(intake.KEEP_WAREHOUSES_ENV, "2")
+    monkeypatch.setenv(intake.KEEP_DAYS_ENV, "30")
+    assert intake.keep_policy() == (2, 30)
+    root, kept = intake.archive_root(), intake.warehouses_dir()
+    published = intake.latest_published(live)
+    now = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    # Five kept runs, newest first: r5 (1 day old) … r1 (200 days old); the published run is older still.
+    ages = {"r5": 1, "r4": 2, "r3": 10, "r2": 100, "r1": 200}
+    intake.private_dir(kept)
+    for run_id, days in ages.items():
+        bundle = intake.private_dir(root / f"2026{days:04d}-{run_id}")
+        (bundle / intake.RUN_RECORD).write_text("{}", encoding="utf-8")
+        moment = (now - dt.timedelta(days=days)).timestamp()
+        os.utime(bundle / intake.RUN_RECORD, (moment, moment))
+        (kept / f"{run_id}.duckdb").write_bytes(b"")
+        record = {"run_id": run_id, "started_at": (now - dt.timedelta(days=days)).isoformat(), "source_dir": str(bundle)}
+        (kept / f"{run_id}.json").write_text(json.dumps(record), encoding="utf-8")
+    (kept / f"{published.run_id}.duckdb").write_bytes(b"")
+    (kept / f"{published.run_id}.json").write_text(
+        json.dumps({"run_id": published.run_id, "started_at": "2020-01-01T00:00:00+00:00", "source_dir": str(published.source_dir)}),
+        encoding="utf-8",
+    )
+    pruned = intake.prune(live, root, kept, now=now)
+    # Count 2 keeps r5 and r4; r3 is young but beyond the count; the published run's copy always stays.
+    assert sorted(pruned.warehouses) == ["r1", "r2", "r3"]
+    assert sorted(p.stem for p in kept.glob("*.duckdb")) == sorted(["r4", "r5", published.run_id])
+    # Bundles of the warehouses still kept stay; the others go (the published bundle is not in the archive).
+    assert sorted(path.name.split("-")[1] for path in root.iterdir()) == ["r4", "r5"]
+    assert sorted(name.split("-")[1] for name in pruned.archives) == ["r1", "r2", "r3"]
 
 
 def test_city_manager_page_offers_only_per_city_files(app):
