@@ -1273,6 +1273,24 @@ def _record(request: Request, result: dict, owner: Viewer) -> None:
 
     path = Path(request.operations) if request.operations else None
     outcome = "ok" if result["status"] == "ok" else "failed"
+    if request.action in ("publish", "rollback"):
+        # Who changed the published data, in the audit log beside downloads and sign-ins.
+        publish = request.action == "publish"
+        ops.record_intake_audit(
+            Viewer(owner.role, owner.city_code, request.submitted_by),
+            "intake_publish" if publish else "intake_rollback",
+            f"upload/{request.file_name if publish else request.target_run_id}",
+            {
+                "job_id": request.job_id,
+                "outcome": outcome,
+                "kind": request.kind,
+                "city_code": request.city_code,
+                "sha256": request.sha256,
+                "base_run_id": result.get("base_run_id", result.get("from_run_id")),
+                "run_id": result.get("run_id", result.get("to_run_id")),
+            },
+            path=path,
+        )
     if request.action == "rollback":
         ops.record_rollback(
             ops.RollbackRecord(

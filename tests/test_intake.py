@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import openpyxl
+import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -402,6 +403,11 @@ def test_the_real_publisher_is_recorded(live, roles_file, good_survey):
         ADMIN_2.identity, "admin", intake.load_request(dry).job_id
     )
     assert ops.read_intake().select("action", "submitted_by").rows() == [("publish", ADMIN_2.identity)]
+    audit = ops.read_audit()
+    assert audit.select("identity", "role", "action", "target").rows() == [
+        (ADMIN_2.identity, "admin", "intake_publish", "upload/survey_answers.csv")
+    ]
+    assert json.loads(audit["detail"][0])["run_id"] == result["run_id"]
     # Archives, kept warehouses and job directories hold personal data: owner-only (issue 17, finding 10).
     archive, kept, job = Path(result["archive_dir"]), intake.warehouses_dir(), dry.parent / result["job_id"]
     modes = {
@@ -598,6 +604,11 @@ def test_rollback_to_any_earlier_run(concurrent):
     assert audit.select("outcome", "from_run_id", "to_run_id", "rolled_back_by").rows() == [
         ("ok", second, first, ADMIN.identity),
         ("ok", first, concurrent["initial_run"], ADMIN.identity),
+    ]
+    logged = ops.read_audit(folder / "operations.sqlite").filter(pl.col("action") == "intake_rollback")
+    assert logged.select("identity", "target").rows() == [
+        (ADMIN.identity, f"upload/{first}"),
+        (ADMIN.identity, f"upload/{concurrent['initial_run']}"),
     ]
     # A city manager cannot roll back; the published file stays.
     request = intake.new_request("rollback", ZAMA_MANAGER, operations=folder / "operations.sqlite", target_run_id=second)
