@@ -188,3 +188,28 @@ def test_another_identity_in_the_same_tab_never_sees_or_publishes_the_job(app):
     assert not leaks(everything(at))
     with pytest.raises(intake.NotOwner):
         intake.publish_job(admin_job, Viewer("city_manager", ZAMA, PEOPLE["manager_same"][0]))
+
+
+def test_messages_quoting_a_personal_value_are_masked_for_every_other_role():
+    failed = (
+        "validation failed, nothing published:\n"
+        f"- pii.organization_contact: 形式が違います [expect_column_values_to_match_regex] {SECRET} ×1\n"
+        "- organization: 必須項目が空です [expect_column_values_to_not_be_null] 3 rows"
+    )
+    result = {
+        "status": "failed",
+        "error": failed,
+        "warnings": [f"列「担当者メール」の値「 {SECRET} 」を読み飛ばしました"],
+        "quarantine": [
+            {"file_name": "distribution_list.xlsx", "sheet": "座間市", "row_number": 2, "column_name": "担当者メール",
+             "value": SECRET, "reason": f"メールアドレスの形式ではありません「{unicodedata.normalize('NFKC', SECRET)}」"},
+            {"file_name": "distribution_list.xlsx", "sheet": "座間市", "row_number": 3, "column_name": "法人格",
+             "value": "宗教法人", "reason": "未知の法人格「宗教法人」"},
+        ],
+    }
+    for role in ("public", "analyst", "liaison", "city_manager"):
+        masked = intake.masked_result(result, role)
+        assert not leaks([str(masked)]), role
+        assert masked["quarantine"][1] == result["quarantine"][1]  # not personal: shown as it is
+        assert "organization: 必須項目が空です [expect_column_values_to_not_be_null] 3 rows" in masked["error"]
+    assert intake.masked_result(result, "admin") == result
