@@ -688,7 +688,8 @@ def merge_city_rows(
         if city_key not in positions:
             continue  # the build reports the missing column
         if upload_rows is not None:
-            upload_rows[ws.title] = ws.max_row
+            # Under both names: the sheet as the user titled it and as the source module names it.
+            upload_rows[ws.title] = upload_rows[sheet] = ws.max_row
         for cells in ws.iter_rows(min_row=2):
             code = resolve(cells[positions[city_key]].value) if len(cells) > positions[city_key] else None
             if code is not None and code != city_code:

@@ -455,6 +455,36 @@ def test_retention_prunes_by_count_and_age_but_never_what_is_needed(live, tmp_pa
     assert sorted(name.split("-")[1] for name in pruned.archives) == ["r1", "r2", "r3"]
 
 
+def test_city_manager_dry_run_lists_only_their_own_rows(live, roles_file, tmp_path):
+    """Published: an 綾瀬市 progress row with an unknown status. The 座間市 manager's file: one of theirs."""
+
+    def with_status(path: Path, city: str, status: str) -> tuple[Path, int]:
+        book = openpyxl.load_workbook(path)
+        sheet = book["進捗"]
+        row = next(r for r in range(2, sheet.max_row + 1) if sheet.cell(row=r, column=1).value == city)
+        sheet.cell(row=row, column=3).value = status
+        out = tmp_path / f"{city}.xlsx"
+        book.save(out)
+        return out, row
+
+    from etl.pipeline import build
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(SAMPLE, bundle)
+    ayase_file, _ = with_status(SAMPLE / "pf_progress.xlsx", "綾瀬市", "保留")
+    shutil.copyfile(ayase_file, bundle / "pf_progress.xlsx")
+    build(bundle, live)
+    upload, zama_row = with_status(SAMPLE / "pf_progress.xlsx", "座間市", "様子見")
+    data = upload.read_bytes()
+    result = intake.run_job(job_for(ZAMA_MANAGER, "dry-run", "progress", data, "pf_progress.xlsx", ZAMA))
+    assert result["status"] == "ok", result
+    assert [(q["sheet"], q["row_number"], q["value"]) for q in result["quarantine"]] == [("進捗", zama_row, "様子見")]
+    assert (result["quarantine_total"], result["quarantine_hidden"]) == (1, 1)  # 綾瀬市's row is not listed
+    admin = intake.run_job(job_for(ADMIN, "dry-run", "progress", data, "pf_progress.xlsx", ZAMA))
+    assert sorted(q["value"] for q in admin["quarantine"]) == ["保留", "様子見"]
+    assert admin["quarantine_hidden"] == 0
+
+
 def test_city_manager_page_offers_only_per_city_files(app):
     at = open_page(app, "zama@city.example.jp")
     assert [code for code in intake.KINDS if intake.may_send("city_manager", code)] == ["progress"]
