@@ -20,30 +20,14 @@ from openpyxl.utils import get_column_letter
 
 from dashboard import auth, state
 from warehouse import operations
+from warehouse.neutralise import FORMULA_STARTS, neutralise, neutralised
 from warehouse.query import Viewer
 
 BOM = "\ufeff".encode()
 # Session key holding the url_path of the page being run (set by app.py): the audit target's first part.
 PAGE_KEY = "current_page"
 ACTIONS = ("download", "export")
-# A cell starting with one of these is run as a formula by Excel (CSV/formula injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value: str) -> str:
-    """Prefix a formula-looking text with an apostrophe so spreadsheets show it as text."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
-
-
-def neutralised(frame: pl.DataFrame) -> pl.DataFrame:
-    """Frame with every text cell neutralised; numbers stay numbers."""
-    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
-    return frame.with_columns(
-        pl.when(pl.col(c).str.contains(r"^[=+\-@\t\r]")).then("'" + pl.col(c)).otherwise(pl.col(c)).alias(c)
-        for c in text
-    )
-
-
+__all__ = ["FORMULA_STARTS", "neutralise", "neutralised"]
 def _json_text(value: object) -> str:
     """A nested cell (list or struct) as JSON text, Japanese kept readable."""
     plain = value.to_list() if isinstance(value, pl.Series) else value

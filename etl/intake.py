@@ -43,6 +43,7 @@ import duckdb
 
 from etl.errors import EtlError, SourceError
 from etl.sources import SOURCES
+from warehouse import masking
 from warehouse.query import Viewer, warehouse_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +53,15 @@ MAX_UPLOAD_ENV = "TSUNAGARI_UPLOAD_MAX_MB"
 DEFAULT_MAX_UPLOAD_MB = 20
 # Job directories (uploads, progress, results) older than this are removed when a new job starts (s).
 JOB_RETENTION_S = 24 * 3600
+# Retention of archived source bundles and kept warehouses (docs/intake.md, "Retention"): how many of
+# the newest to keep, and the age in days beyond which older ones go (0 = no age limit). What the
+# published run or a kept warehouse (a rollback target) needs is never removed.
+KEEP_WAREHOUSES_ENV = "TSUNAGARI_KEEP_WAREHOUSES"
+KEEP_DAYS_ENV = "TSUNAGARI_KEEP_DAYS"
+DEFAULT_KEEP_WAREHOUSES = 5
+DEFAULT_KEEP_DAYS = 180
+# Owner-only modes for everything the intake writes (archives and uploads hold personal data).
+PRIVATE_DIR, PRIVATE_FILE, ARCHIVED_FILE = 0o700, 0o600, 0o400
 # How often the page re-reads a running job's progress (s).
 POLL_SECONDS = 0.5
 # Bytes of an upload inspected for its type before anything parses it.
@@ -64,6 +74,8 @@ KIND_ORDER = ("distribution", "survey", "mymaps", "events", "progress", "cities"
 # Kinds whose rows belong to one city: a city manager replaces only their own city's rows.
 CITY_SPECIFIC = ("progress",)
 SUBMIT_ROLES = ("admin", "city_manager")
+# Four-city (joint) files rewrite every city's organisations and contact persons: admins only.
+JOINT_ROLES = ("admin",)
 ROLLBACK_ROLES = ("admin",)
 ACTIONS = ("dry-run", "publish", "rollback")
 
@@ -168,6 +180,32 @@ def reference_dir() -> Path | None:
     return default if any((default / "towns").glob("*.json")) else None
 
 
+def private_dir(path: Path) -> Path:
+    """Create a directory (and missing parents) readable by the owner only (0700); returns it."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    path.chmod(PRIVATE_DIR)
+    return path
+
+
+def _private_opener(path: str, flags: int) -> int:
+    """open() opener creating files readable by the owner only (0600)."""
+    return os.open(path, flags, PRIVATE_FILE)
+
+
+def _setting(name: str, default: int) -> int:
+    """A whole-number setting from the environment (a blank or malformed value falls back to the default)."""
+    configured = os.environ.get(name, "").strip()
+    return int(configured) if configured.isdigit() else default
+
+
+def keep_policy() -> tuple[int, int]:
+    """(warehouses kept, days kept) from $TSUNAGARI_KEEP_WAREHOUSES and $TSUNAGARI_KEEP_DAYS."""
+    return (
+        max(1, _setting(KEEP_WAREHOUSES_ENV, DEFAULT_KEEP_WAREHOUSES)),
+        _setting(KEEP_DAYS_ENV, DEFAULT_KEEP_DAYS),
+    )
+
+
 def max_upload_bytes() -> int:
     """Largest accepted upload: $TSUNAGARI_UPLOAD_MAX_MB (MiB), default 20 MiB."""
     configured = os.environ.get(MAX_UPLOAD_ENV, "").strip()
@@ -198,6 +236,11 @@ def may_roll_back(viewer: Viewer) -> bool:
     return viewer.role in ROLLBACK_ROLES
 
 
+def may_send(role: str, kind: str) -> bool:
+    """Whether a role may send a kind at all: per-city kinds for submitters, four-city files for admins."""
+    return role in SUBMIT_ROLES and kind in KINDS and (KINDS[kind].city_specific or role in JOINT_ROLES)
+
+
 def authorise(role: str, viewer_city: str | None, kind: str, city_code: str | None) -> None:
     """Raise PermissionError unless the role may send this kind for this city (None = joint or all cities)."""
     if role not in SUBMIT_ROLES:
@@ -205,11 +248,32 @@ def authorise(role: str, viewer_city: str | None, kind: str, city_code: str | No
     if kind not in KINDS:
         raise ValueError(f"unknown source kind {kind!r}")
     if not KINDS[kind].city_specific:
+        if role not in JOINT_ROLES:
+            raise PermissionError(f"{kind} is a four-city file: only an admin may send it")
         if city_code is not None:
             raise ValueError(f"{kind} is a joint file: no city applies")
         return
     if role == "city_manager" and city_code != viewer_city:
         raise PermissionError(f"a city manager of {viewer_city} may send {kind} rows for that city only")
+
+
+class NotOwner(PermissionError):
+    """A job was started by another identity: only its owner may see or publish it."""
+
+
+def owner_viewer(identity: str) -> Viewer:
+    """The identity's role and city as config/roles.toml says now ($TSUNAGARI_ROLES), not as a job recorded it.
+
+    A malformed role file refuses (fails closed): the worker never acts on a role it cannot confirm.
+    """
+    from dashboard.roles import load_roles, roles_path, viewer_for
+
+    return viewer_for(identity, load_roles(roles_path()))
+
+
+def owns(job_request: "Request", viewer: Viewer) -> bool:
+    """Whether a job belongs to the viewer (same signed-in identity)."""
+    return bool(viewer.identity) and job_request.submitted_by == viewer.identity
 
 
 # --- upload checks (before anything is parsed) ---------------------------------------------------
@@ -290,6 +354,8 @@ class Request:
     sha256: str | None = None
     size_bytes: int | None = None
     target_run_id: str | None = None
+    # A publish names the dry run it publishes; both must belong to the same identity.
+    dry_run_job_id: str | None = None
 
     @property
     def submitted(self) -> dt.datetime:
@@ -354,12 +420,15 @@ def cleanup_jobs(root: Path, max_age_s: float = JOB_RETENTION_S) -> None:
 
 def create_job(request: Request, data: bytes | None = None, root: Path | None = None) -> Path:
     """Write a job directory: request.json and, for file jobs, the upload; returns the directory."""
-    root = root or Path(request.archive_root).parent / "intake-jobs"
+    root = private_dir(root or Path(request.archive_root).parent / "intake-jobs")
     cleanup_jobs(root)
     job = root / request.job_id
-    (job / UPLOAD_DIR).mkdir(parents=True)
+    job.mkdir(mode=PRIVATE_DIR)
+    private_dir(job / UPLOAD_DIR)
     if data is not None:
-        (job / UPLOAD_DIR / f"upload.{request.extension}").write_bytes(data)
+        upload = job / UPLOAD_DIR / f"upload.{request.extension}"
+        upload.touch(mode=PRIVATE_FILE)
+        upload.write_bytes(data)
     _write_json(job / REQUEST, asdict(request))
     return job
 
@@ -374,20 +443,34 @@ def upload_path(job: Path, request: Request) -> Path:
     return job / UPLOAD_DIR / f"upload.{request.extension}"
 
 
-def publish_job(dry_run_job: Path, root: Path | None = None) -> Path:
-    """A publish job for exactly the file a dry run checked (same bytes, same kind and city)."""
+def publish_job(dry_run_job: Path, viewer: Viewer, root: Path | None = None) -> Path:
+    """A publish job, by the viewer, for exactly the file their own dry run checked (same bytes, kind and city).
+
+    Raises NotOwner when the dry run belongs to another identity (e.g. an earlier user of the same tab).
+    """
     request = load_request(dry_run_job)
+    if request.action != "dry-run" or not owns(request, viewer):
+        raise NotOwner(f"job {request.job_id} belongs to another identity")
     data = upload_path(dry_run_job, request).read_bytes()
     if hashlib.sha256(data).hexdigest() != request.sha256:
         raise RuntimeError(f"{dry_run_job}: the uploaded file changed after the dry run")
-    publish = replace(request, job_id=new_job_id("publish"), action="publish", submitted_at=now_text())
+    publish = replace(
+        request,
+        job_id=new_job_id("publish"),
+        action="publish",
+        submitted_at=now_text(),
+        submitted_by=viewer.identity,
+        role=viewer.role,
+        viewer_city=viewer.city_code,
+        dry_run_job_id=request.job_id,
+    )
     return create_job(publish, data, root or dry_run_job.parent)
 
 
 def spawn(job: Path) -> subprocess.Popen:
     """Start the worker process for a job (own session: the server's signals do not reach it)."""
     request = load_request(job)
-    with open(job / PROCESS_LOG, "ab") as log:
+    with open(job / PROCESS_LOG, "ab", opener=_private_opener) as log:
         return subprocess.Popen(
             [sys.executable, "-m", "etl.intake", request.action, "--job", str(job)],
             cwd=ROOT,
@@ -515,6 +598,8 @@ class Assembly:
     file_name: str
     merged: bool
     ignored_rows: int
+    # For a per-city merge: sheet → last row that came from the upload (rows below are other cities').
+    upload_rows: dict[str, int] | None = None
 
 
 def assemble(
@@ -526,7 +611,9 @@ def assemble(
     cities' rows stay as published (see merge_city_rows).
     """
     spec = KINDS[kind]
-    dest.mkdir(parents=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.mkdir(mode=PRIVATE_DIR)
+    dest.chmod(PRIVATE_DIR)
     for other in KINDS.values():
         if other.code == kind:
             continue
@@ -536,8 +623,9 @@ def assemble(
     target = dest / spec.file_name_for(extension)
     if spec.city_specific and city_code is not None:
         current = next((base / name for name in spec.file_names if (base / name).is_file()), None)
-        ignored = merge_city_rows(current, upload, city_code, target)
-        return Assembly(dest, target.name, True, ignored)
+        upload_rows: dict[str, int] = {}
+        ignored = merge_city_rows(current, upload, city_code, target, upload_rows)
+        return Assembly(dest, target.name, True, ignored, upload_rows)
     shutil.copyfile(upload, target)
     return Assembly(dest, target.name, False, 0)
 
@@ -560,13 +648,16 @@ def _city_resolver() -> Callable[[Any], str | None]:
     return resolve
 
 
-def merge_city_rows(current: Path | None, upload: Path, city_code: str, dest: Path) -> int:
+def merge_city_rows(
+    current: Path | None, upload: Path, city_code: str, dest: Path, upload_rows: dict[str, int] | None = None
+) -> int:
     """Write dest: the upload's rows for city_code plus the current file's rows for every other city.
 
     The upload is kept as it is, except that rows naming another city are emptied (the ETL skips
     blank rows), so a quarantined row's number is still its row in the file the user sent. The
     current file's rows of the other cities are appended below, by header name. Rows whose 市
-    cannot be read stay (the ETL quarantines them for the user). Returns the number of rows ignored.
+    cannot be read stay (the ETL quarantines them for the user). Returns the number of rows ignored;
+    upload_rows, when given, receives each sheet's last row from the upload (as the sheet is titled).
     """
     import zipfile
 
@@ -596,6 +687,9 @@ def merge_city_rows(current: Path | None, upload: Path, city_code: str, dest: Pa
         positions = {header_key(cell.value): i for i, cell in enumerate(ws[1]) if cell.value is not None}
         if city_key not in positions:
             continue  # the build reports the missing column
+        if upload_rows is not None:
+            # Under both names: the sheet as the user titled it and as the source module names it.
+            upload_rows[ws.title] = upload_rows[sheet] = ws.max_row
         for cells in ws.iter_rows(min_row=2):
             code = resolve(cells[positions[city_key]].value) if len(cells) > positions[city_key] else None
             if code is not None and code != city_code:
@@ -658,8 +752,35 @@ def _latest(con: duckdb.DuckDBPyConnection, alias: str) -> dict:
     return rows[0]
 
 
-def compare(published: Path, candidate: Path) -> dict:
-    """What publishing the candidate would change: files, quarantined rows, organisations, Home's figures."""
+@dataclass(frozen=True)
+class Scope:
+    """What a city manager's dry run may list: the rows of the file they sent, and their city's organisations.
+
+    upload_rows maps a sheet to the last row that came from their upload (a per-city merge appends
+    the published rows of the other cities below it); a sheet not in it holds only their rows.
+    """
+
+    city_code: str
+    file_name: str
+    upload_rows: dict[str, int]
+
+    def quarantine_sql(self) -> tuple[str, dict]:
+        """SQL condition on quarantine alias q, with its named parameters (names from this method)."""
+        params: dict[str, object] = {"own_file": self.file_name}
+        below = []
+        for index, (sheet, last) in enumerate(sorted(self.upload_rows.items())):
+            params[f"own_sheet_{index}"], params[f"own_last_{index}"] = sheet, last
+            below.append(f"(q.sheet = $own_sheet_{index} and q.row_number > $own_last_{index})")
+        other = " or ".join(below) or "false"
+        return f"q.file_name = $own_file and not coalesce({other}, false)", params
+
+
+def compare(published: Path, candidate: Path, scope: Scope | None = None) -> dict:
+    """What publishing the candidate would change: files, quarantined rows, organisations, Home's figures.
+
+    With a scope (a city manager), quarantined rows and organisations are limited to theirs; the
+    number of rows left out is given as quarantine_hidden.
+    """
     con = duckdb.connect()
     try:
         con.execute("attach ? as pub (read_only)", [str(published)])
@@ -684,7 +805,9 @@ def compare(published: Path, candidate: Path) -> dict:
             "and (p.kind <> 'reference' or c.file_name = p.file_name)) order by p.kind, p.file_name",
             runs,
         )
-        quarantine_where = "from cand.quarantine q where q.run_id = $cand_run"
+        every = "from cand.quarantine q where q.run_id = $cand_run"
+        condition, scope_params = scope.quarantine_sql() if scope is not None else ("true", {})
+        quarantine_where = f"{every} and {condition}"
         quarantined = _rows(
             con,
             "select q.file_name, q.sheet, q.row_number, q.column_name, q.value, q.reason, q.check_name, "
@@ -693,10 +816,12 @@ def compare(published: Path, candidate: Path) -> dict:
             "and o.column_name is not distinct from q.column_name and o.reason = q.reason) as new "
             + quarantine_where
             + " order by q.file_name, q.sheet nulls first, q.row_number, q.column_name limit $limit",
-            runs | {"limit": MAX_LISTED},
+            runs | scope_params | {"limit": MAX_LISTED},
         )
-        quarantined_total = _rows(con, "select count(*) as n " + quarantine_where, {"cand_run": after["run_id"]})[0]["n"]
-        organisations = _organisation_changes(con)
+        cand_run = {"cand_run": after["run_id"]}
+        quarantined_total = _rows(con, "select count(*) as n " + quarantine_where, cand_run | scope_params)[0]["n"]
+        everyone_total = _rows(con, "select count(*) as n " + every, cand_run)[0]["n"]
+        organisations = _organisation_changes(con, scope.city_code if scope is not None else None)
         kpis = _kpi_changes(con)
     finally:
         con.close()
@@ -708,20 +833,23 @@ def compare(published: Path, candidate: Path) -> dict:
         "files_dropped": dropped,
         "quarantine": quarantined,
         "quarantine_total": quarantined_total,
+        "quarantine_hidden": everyone_total - quarantined_total,
         "organisations": organisations,
         "kpis": kpis,
     }
 
 
-def _organisation_changes(con: duckdb.DuckDBPyConnection) -> dict:
-    """Organisations added, removed, and changed field by field (ORG_FIELDS), by organization.id."""
+def _organisation_changes(con: duckdb.DuckDBPyConnection, city_code: str | None = None) -> dict:
+    """Organisations added, removed, and changed field by field (ORG_FIELDS), by organization.id (one city's if given)."""
     pairs = ", ".join(f"b.{f} as before_{f}, a.{f} as after_{f}" for f in ORG_FIELDS)
     differs = " or ".join(f"b.{f} is distinct from a.{f}" for f in ORG_FIELDS)
+    city = "" if city_code is None else " and (a.city_code = $city or b.city_code = $city)"
     rows = _rows(
         con,
         f"select coalesce(a.id, b.id) as id, b.id is null as added, a.id is null as removed, {pairs} "
         "from pub.organization b full outer join cand.organization a on a.id = b.id "
-        f"where b.id is null or a.id is null or {differs} order by 1",
+        f"where (b.id is null or a.id is null or {differs}){city} order by 1",
+        None if city_code is None else {"city": city_code},
     )
     added, removed, changed = [], [], []
     for row in rows:
@@ -769,7 +897,7 @@ class Reporter:
     def step(self, step: str, message: str = "") -> None:
         """Record that the job reached a step."""
         entry = {"seconds": round(time.monotonic() - self.began, 1), "step": step, "message": message}
-        with open(self.path, "a", encoding="utf-8") as handle:
+        with open(self.path, "a", encoding="utf-8", opener=_private_opener) as handle:
             handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
     def __call__(self, message: str) -> None:
@@ -808,6 +936,8 @@ def _fsync_dir(path: Path) -> None:
 def _write_json(path: Path, value: dict) -> None:
     """Write JSON atomically (temp file + os.replace), so a reader never sees half a file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.touch(mode=PRIVATE_FILE)
+    tmp.chmod(PRIVATE_FILE)
     tmp.write_text(json.dumps(value, ensure_ascii=False, indent=1, default=_plain), encoding="utf-8")
     os.replace(tmp, path)
 
@@ -821,9 +951,10 @@ def keep_warehouse(warehouse: Path, kept: Path) -> str:
     target = kept / f"{run.run_id}.duckdb"
     if target.exists():
         return run.run_id
-    kept.mkdir(parents=True, exist_ok=True)
+    private_dir(kept)
     tmp = kept / f".{run.run_id}.duckdb.tmp"
     shutil.copyfile(warehouse, tmp)
+    tmp.chmod(PRIVATE_FILE)
     os.replace(tmp, target)
     manifest = run.source_dir / MANIFEST
     _write_json(
@@ -858,7 +989,7 @@ def kept_runs(kept: Path) -> list[dict]:
 def _new_archive_dir(root: Path, sha256: str) -> Path:
     """A fresh `<UTC timestamp>-<sha12>` directory under the archive root."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    root.mkdir(parents=True, exist_ok=True)
+    private_dir(root)
     for attempt in range(1, 1000):
         path = root / (f"{stamp}-{sha256[:12]}" + (f"-{attempt}" if attempt > 1 else ""))
         if not path.exists():
@@ -884,17 +1015,80 @@ def remove_interrupted(root: Path, keep: Path) -> list[Path]:
 
 
 def _make_read_only(directory: Path) -> None:
-    """Archived bundles are evidence: their files are made read-only (0444)."""
+    """Archived bundles are evidence and hold personal data: files read-only for the owner (0400), folders 0700."""
+    directory.chmod(PRIVATE_DIR)
     for path in directory.rglob("*"):
-        if path.is_file():
-            path.chmod(0o444)
+        path.chmod(ARCHIVED_FILE if path.is_file() else PRIVATE_DIR)
 
 
 def _make_writable(directory: Path) -> None:
     """Undo _make_read_only before removing a directory."""
     for path in directory.rglob("*"):
         if path.is_file():
-            path.chmod(0o644)
+            path.chmod(PRIVATE_FILE)
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What prune() removed: kept warehouses (run ids) and archive directories (names)."""
+
+    warehouses: list[str]
+    archives: list[str]
+
+
+def _expired(index: int, moment: dt.datetime, keep: int, days: int, now: dt.datetime) -> bool:
+    """Whether the index-th newest item (0 = newest), from moment, falls outside the policy."""
+    too_old = days > 0 and now - moment > dt.timedelta(days=days)
+    return index >= keep or too_old
+
+
+def prune(warehouse: Path, root: Path, kept: Path, now: dt.datetime | None = None) -> Pruned:
+    """Remove kept warehouses and archived bundles outside the retention policy (keep_policy()).
+
+    Call under the intake lock. Never removed: the published run's kept warehouse and its source
+    bundle, and the source bundle of every warehouse still kept (a rollback to it starts the next dry
+    run from that bundle). An archive of a CLI-built run has no bundle here and is not affected.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    count, days = keep_policy()
+    published = latest_published(warehouse)
+    removed_runs = []
+    records = kept_runs(kept)
+    for index, record in enumerate(records):
+        started = dt.datetime.fromisoformat(record["started_at"])
+        started = started if started.tzinfo else started.replace(tzinfo=dt.UTC)
+        if record["run_id"] == published.run_id or not _expired(index, started, count, days, now):
+            continue
+        (kept / f"{record['run_id']}.duckdb").unlink(missing_ok=True)
+        (kept / f"{record['run_id']}.json").unlink(missing_ok=True)
+        removed_runs.append(record["run_id"])
+    needed = {published.source_dir.resolve()} | {
+        resolve_source_dir(record["source_dir"]).resolve() for record in kept_runs(kept)
+    }
+    removed_archives = []
+    if root.is_dir():
+        finished = sorted(
+            (path for path in root.iterdir() if path.is_dir() and (path / RUN_RECORD).is_file()),
+            key=lambda path: path.name,
+            reverse=True,
+        )
+        for index, path in enumerate(finished):
+            moment = dt.datetime.fromtimestamp((path / RUN_RECORD).stat().st_mtime, dt.UTC)
+            if path.resolve() in needed or not _expired(index, moment, count, days, now):
+                continue
+            _make_writable(path)
+            shutil.rmtree(path)
+            removed_archives.append(path.name)
+    if removed_runs:
+        _fsync_dir(kept)
+    return Pruned(removed_runs, removed_archives)
+
+
+def _prune(warehouse: Path, root: Path, kept: Path, report: Reporter) -> None:
+    """prune() after a publish or rollback, each removal in the job's progress log."""
+    pruned = prune(warehouse, root, kept)
+    for name in (*pruned.warehouses, *pruned.archives):
+        report.step("cleanup", f"removed by the retention policy: {name}")
 
 
 def _build(source: Path, warehouse: Path, request: Request, report: Reporter):
@@ -910,9 +1104,13 @@ def _warnings(job: Path) -> list[str]:
     return [entry["message"].removeprefix("warning: ") for entry in read_progress(job) if entry["step"] == "warning"]
 
 
-def dry_run(request: Request, job: Path, report: Reporter) -> dict:
-    """Build the candidate bundle into a private file and compare it with the published warehouse."""
-    authorise(request.role, request.viewer_city, request.kind, request.city_code)
+def dry_run(request: Request, job: Path, report: Reporter, owner: Viewer) -> dict:
+    """Build the candidate bundle into a private file and compare it with the published warehouse.
+
+    The result is what its owner may see: a city manager's lists hold only their city's rows, and
+    every role's personal values are masked (warehouse.masking) before result.json is written.
+    """
+    authorise(owner.role, owner.city_code, request.kind, request.city_code)
     warehouse = Path(request.warehouse)
     base = latest_published(warehouse)
     report.step("assemble", f"candidate bundle from {base.source_dir} (run {base.run_id})")
@@ -928,20 +1126,50 @@ def dry_run(request: Request, job: Path, report: Reporter) -> dict:
         outcome |= {"file_name": assembly.file_name, "merged": assembly.merged, "ignored_rows": assembly.ignored_rows}
         _build(bundle, candidate, request, report)
         report.step("diff", "compare with the published warehouse")
-        outcome |= compare(warehouse, candidate)
+        scope = None
+        if owner.role not in JOINT_ROLES:
+            scope = Scope(owner.city_code or "", assembly.file_name, assembly.upload_rows or {})
+        outcome |= compare(warehouse, candidate, scope)
     except EtlError as error:
-        return outcome | {"status": "failed", "error": str(error), "warnings": _warnings(job)}
+        failed = outcome | {"status": "failed", "error": str(error), "warnings": _warnings(job)}
+        return masked_result(failed, owner.role)
     finally:
         shutil.rmtree(bundle, ignore_errors=True)
         shutil.rmtree(candidate.parent, ignore_errors=True)
-    return outcome | {"status": "ok", "warnings": _warnings(job)}
+    return masked_result(outcome | {"status": "ok", "warnings": _warnings(job)}, owner.role)
 
 
-def publish(request: Request, job: Path, report: Reporter) -> dict:
+def masked_result(result: dict, role: str) -> dict:
+    """A job result as a role may see it: quarantined personal values, and every text quoting them, masked."""
+    rows = result.get("quarantine") or []
+    values = masking.personal_values(rows)
+    masked = dict(result)
+    if "quarantine" in result:
+        masked["quarantine"] = masking.mask_quarantine_rows(rows, role)
+    for key in ("error", "record_error"):
+        if masked.get(key):
+            masked[key] = masking.mask_text(masked[key], role, values)
+    if "warnings" in result:
+        masked["warnings"] = [masking.mask_text(text, role, values) for text in result["warnings"]]
+    return masked
+
+
+def _check_dry_run(request: Request, job: Path) -> None:
+    """Refuse a publish whose dry run is missing, another identity's, or of other bytes."""
+    dry = job.parent / (request.dry_run_job_id or "")
+    if not request.dry_run_job_id or not (dry / REQUEST).is_file():
+        raise NotOwner(f"publish {request.job_id} names no dry run of this server")
+    checked = load_request(dry)
+    if checked.submitted_by != request.submitted_by or checked.sha256 != request.sha256:
+        raise NotOwner(f"dry run {checked.job_id} belongs to another identity or another file")
+
+
+def publish(request: Request, job: Path, report: Reporter, owner: Viewer) -> dict:
     """Assemble under the intake lock from the latest published sources, archive, build and publish."""
     from etl.pipeline import build_lock
 
-    authorise(request.role, request.viewer_city, request.kind, request.city_code)
+    _check_dry_run(request, job)
+    authorise(owner.role, owner.city_code, request.kind, request.city_code)
     warehouse, root, kept = Path(request.warehouse), Path(request.archive_root), Path(request.warehouses_dir)
     upload = upload_path(job, request)
     with intake_lock(warehouse, report):
@@ -967,27 +1195,31 @@ def publish(request: Request, job: Path, report: Reporter) -> dict:
             "merged": assembly.merged,
             "ignored_rows": assembly.ignored_rows,
             "submitted_by": request.submitted_by,
-            "role": request.role,
+            "role": owner.role,
             "submitted_at": request.submitted_at,
+            "dry_run_job_id": request.dry_run_job_id,
             "base_run_id": base.run_id,
             "base_source_dir": str(base.source_dir),
             "job_id": request.job_id,
         }
         if assembly.merged:
             # The bundle holds the merged file; the bytes the user sent are kept beside it.
-            (archive / SUBMITTED_DIR).mkdir()
+            private_dir(archive / SUBMITTED_DIR)
             shutil.copyfile(upload, archive / SUBMITTED_DIR / (request.file_name or upload.name))
         _write_json(archive / MANIFEST, manifest)
         try:
             result = _build(archive, warehouse, request, report)
         except EtlError as error:
+            _make_writable(archive)
             shutil.rmtree(archive)
-            return {"status": "failed", "error": str(error), "base_run_id": base.run_id, "warnings": _warnings(job)}
+            failed = {"status": "failed", "error": str(error), "base_run_id": base.run_id, "warnings": _warnings(job)}
+            return masked_result(failed, owner.role)
         report.step("archive", f"keep warehouse {result.run_id}")
         _write_json(archive / RUN_RECORD, {"run_id": result.run_id, "published_at": now_text()})
         _make_read_only(archive)
         with build_lock(warehouse):
             keep_warehouse(warehouse, kept)
+        _prune(warehouse, root, kept, report)
     return {
         "status": "ok",
         "run_id": result.run_id,
@@ -1001,12 +1233,12 @@ def publish(request: Request, job: Path, report: Reporter) -> dict:
     }
 
 
-def rollback(request: Request, job: Path, report: Reporter) -> dict:
+def rollback(request: Request, job: Path, report: Reporter, owner: Viewer) -> dict:
     """Make a kept earlier warehouse the published one again (copy beside it, os.replace under the build lock)."""
     from etl.pipeline import build_lock, temp_path
 
-    if request.role not in ROLLBACK_ROLES:
-        raise PermissionError(f"role {request.role!r} may not roll back")
+    if owner.role not in ROLLBACK_ROLES:
+        raise PermissionError(f"role {owner.role!r} may not roll back")
     warehouse, kept = Path(request.warehouse), Path(request.warehouses_dir)
     target = request.target_run_id
     source = kept / f"{target}.duckdb"
@@ -1026,6 +1258,8 @@ def rollback(request: Request, job: Path, report: Reporter) -> dict:
             finally:
                 tmp.unlink(missing_ok=True)
         now = latest_published(warehouse)
+        if now.run_id == target:
+            _prune(warehouse, Path(request.archive_root), kept, report)
     if now.run_id != target:
         return {"status": "failed", "error": f"published run is {now.run_id}, expected {target}", "to_run_id": target}
     return {"status": "ok", "from_run_id": current, "to_run_id": target, "source_dir": str(now.source_dir)}
@@ -1034,12 +1268,30 @@ def rollback(request: Request, job: Path, report: Reporter) -> dict:
 WORKERS = {"dry-run": dry_run, "publish": publish, "rollback": rollback}
 
 
-def _record(request: Request, result: dict) -> None:
+def _record(request: Request, result: dict, owner: Viewer) -> None:
     """Write the job's outcome to the operational store's intake log or rollback audit."""
     from warehouse import operations as ops
 
     path = Path(request.operations) if request.operations else None
     outcome = "ok" if result["status"] == "ok" else "failed"
+    if request.action in ("publish", "rollback"):
+        # Who changed the published data, in the audit log beside downloads and sign-ins.
+        publish = request.action == "publish"
+        ops.record_intake_audit(
+            Viewer(owner.role, owner.city_code, request.submitted_by),
+            "intake_publish" if publish else "intake_rollback",
+            f"upload/{request.file_name if publish else request.target_run_id}",
+            {
+                "job_id": request.job_id,
+                "outcome": outcome,
+                "kind": request.kind,
+                "city_code": request.city_code,
+                "sha256": request.sha256,
+                "base_run_id": result.get("base_run_id", result.get("from_run_id")),
+                "run_id": result.get("run_id", result.get("to_run_id")),
+            },
+            path=path,
+        )
     if request.action == "rollback":
         ops.record_rollback(
             ops.RollbackRecord(
@@ -1048,7 +1300,7 @@ def _record(request: Request, result: dict) -> None:
                 from_run_id=result.get("from_run_id"),
                 to_run_id=request.target_run_id or "",
                 rolled_back_by=request.submitted_by,
-                role=request.role,
+                role=owner.role,
                 requested_at=request.submitted,
                 message=result.get("error"),
             ),
@@ -1066,7 +1318,7 @@ def _record(request: Request, result: dict) -> None:
             sha256=request.sha256,
             size_bytes=request.size_bytes,
             submitted_by=request.submitted_by,
-            role=request.role,
+            role=owner.role,
             submitted_at=request.submitted,
             base_run_id=result.get("base_run_id"),
             run_id=result.get("run_id"),
@@ -1082,14 +1334,19 @@ def run_job(job: Path) -> dict:
     request = load_request(job)
     report = Reporter(job)
     report.step("queued", f"{request.action} started (pid {os.getpid()})")
+    owner = Viewer()  # masks everything until the role file confirms who this is
     try:
-        result = WORKERS[request.action](request, job, report)
+        # The role of the identity that created the job, as the role file says now (not as recorded).
+        owner = owner_viewer(request.submitted_by)
+        if owner.role not in SUBMIT_ROLES:
+            raise PermissionError(f"{request.submitted_by} (role {owner.role}) may not send files")
+        result = WORKERS[request.action](request, job, report, owner)
     except Exception as error:  # noqa: BLE001 - the worker's boundary: every failure must reach result.json
         traceback.print_exc()
-        result = {"status": "failed", "error": f"{type(error).__name__}: {error}"}
+        result = masked_result({"status": "failed", "error": f"{type(error).__name__}: {error}"}, owner.role)
     result = {"action": request.action, "job_id": request.job_id} | result
     try:
-        _record(request, result)
+        _record(request, result, owner)
     except (OSError, ValueError) as error:
         # The published state is what it is; a full disk for the log must not hide the outcome.
         result["record_error"] = str(error)

@@ -18,6 +18,7 @@ import duckdb
 import polars as pl
 
 from etl.errors import ChangesNeedConfirmation, EtlError, ValidationFailed
+from warehouse.masking import personal_sql, strip_personal_reasons
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS_DIR = ROOT / "warehouse" / "seeds"
@@ -148,10 +149,15 @@ def copy_history(con: duckdb.DuckDBPyConnection, previous: Path, run_id: str) ->
     """Carry the last runs' bookkeeping rows from the published warehouse into the new one.
 
     A run with this run_id already in the history (same sources, started in the same second) is left
-    out: this run records itself again, and its key must stay unique.
+    out: this run records itself again, and its key must stay unique. Columns are named (this file's
+    DDL, as far as the previous file has them), so values never shift between columns. Carried
+    quarantine rows are migrated: a personal value quoted in a reason (warehouses built before
+    warehouse.masking) is removed, as this build stores its own (strip_personal_reasons).
     """
     if not previous.exists():
         return
+    # Before ATTACH: information_schema then lists the previous file's tables too.
+    table_columns = {table: ddl_columns(con, table) for table in BOOKKEEPING}
     try:
         con.execute("attach ? as prev (read_only)", [str(previous)])
     except duckdb.Error:
@@ -159,21 +165,41 @@ def copy_history(con: duckdb.DuckDBPyConnection, previous: Path, run_id: str) ->
         return
     try:
         kept = "select run_id from prev.etl_run where run_id <> ? order by started_at desc limit ?"
-        present = {
-            row[0]
-            for row in con.execute(
-                "select table_name from information_schema.tables where table_catalog = 'prev'"
-            ).fetchall()
-        }
-        for table in BOOKKEEPING:
-            if table not in present:
-                # A warehouse written before this bookkeeping table existed has no history of it.
+        window = [run_id, HISTORY_RUNS - 1]
+        # Columns both files have, by name: a warehouse written before a bookkeeping table or column existed
+        # still carries the history it has (the new column stays null there).
+        previous_columns: dict[str, set[str]] = {}
+        for table, column in con.execute(
+            "select table_name, column_name from information_schema.columns "
+            "where table_catalog = 'prev' and table_schema = 'main'"
+        ).fetchall():
+            previous_columns.setdefault(table, set()).add(column)
+        for table, names in table_columns.items():
+            shared = [name for name in names if name in previous_columns.get(table, ())]
+            if not shared:
                 continue
-            # By name: a warehouse written before a bookkeeping column was added still carries its history.
+            columns = ", ".join(quoted(name) for name in shared)
+            if table == "quarantine":
+                personal, personal_params = personal_sql()
+                con.execute(
+                    f"insert into {quoted(table)} ({columns}) select {columns} from prev.{quoted(table)} "
+                    f"where run_id in ({kept}) and not {personal}",
+                    [*window, *personal_params],
+                )
+                carried = con.sql(
+                    f"select {columns} from prev.{quoted(table)} where run_id in ({kept}) and {personal}",
+                    params=[*window, *personal_params],
+                ).pl()
+                con.register("_carried", strip_personal_reasons(carried).to_arrow())
+                try:
+                    con.execute(f"insert into {quoted(table)} ({columns}) select {columns} from _carried")
+                finally:
+                    con.unregister("_carried")
+                continue
             con.execute(
-                f"insert into {quoted(table)} by name select * from prev.{quoted(table)} "
+                f"insert into {quoted(table)} ({columns}) select {columns} from prev.{quoted(table)} "
                 f"where run_id in ({kept})",
-                [run_id, HISTORY_RUNS - 1],
+                window,
             )
     finally:
         con.execute("detach prev")
@@ -387,7 +413,8 @@ def _record(con, run_id, started, source_dir, bundle, outcome, quarantine, check
     )
     insert_frame(con, "etl_source_sheet", sheets)
     insert_frame(con, "etl_validation", outcome.results.with_columns(run_id=pl.lit(run_id)))
-    insert_frame(con, "quarantine", quarantine.with_columns(run_id=pl.lit(run_id)))
+    # A reason never repeats a personal value: the value is kept in its own column only (warehouse.masking).
+    insert_frame(con, "quarantine", strip_personal_reasons(quarantine).with_columns(run_id=pl.lit(run_id)))
     con.execute("insert into etl_data_docs values (?, ?)", [run_id, data_docs_html(outcome)])
     total_bad = sum(bad_rows.values())
     message = f"{sum(s.rows_read for s in bundle.files)} rows read, {total_bad} quarantined"

@@ -245,3 +245,37 @@ def test_every_page_downloads_through_the_audited_button():
     assert len(pages) >= 9
     direct = [page.name for page in pages if re.search(r"\.download_button\(", page.read_text(encoding="utf-8"))]
     assert direct == [], "use dashboard.downloads.download_button (it writes the audit row)"
+
+
+def test_intake_publishes_and_rollbacks_are_audited_in_a_store_made_before_them(tmp_path):
+    path = tmp_path / "operations.sqlite"
+    # A store whose audit_event was created with the older list of actions.
+    ops.record_audit(ANALYST, "download", "activities/x.csv", {"rows": 3}, path=path, now=NOW)
+    admin = Viewer("admin", None, "admin@city.example.jp")
+    ops.record_intake_audit(admin, "intake_publish", "upload/survey.csv", {"run_id": "r2"}, path=path, now=NOW)
+    ops.record_intake_audit(admin, "intake_rollback", "upload/r1", {"run_id": "r1"}, path=path, now=NOW)
+    ops.record_audit(ANALYST, "download", "activities/y.csv", {"rows": 1}, path=path, now=NOW)
+    log = ops.read_audit(path)
+    assert log.select("event_id", "identity", "action", "target").rows() == [
+        (1, ANALYST.identity, "download", "activities/x.csv"),
+        (2, "admin@city.example.jp", "intake_publish", "upload/survey.csv"),
+        (3, "admin@city.example.jp", "intake_rollback", "upload/r1"),
+        (4, ANALYST.identity, "download", "activities/y.csv"),
+    ]
+    con = sqlite3.connect(path)
+    try:
+        # Still append-only after the rebuild, and still refusing unknown actions.
+        for statement, message in (
+            ("update audit_event set role = 'public'", "append-only: updates are not allowed"),
+            ("delete from audit_event", "append-only: deletes are not allowed"),
+            (
+                "insert into audit_event (at, role, action, target, detail) values ('x', 'admin', 'erase', 't', '{}')",
+                "CHECK constraint failed",
+            ),
+        ):
+            with pytest.raises(sqlite3.DatabaseError, match=message):
+                con.execute(statement)
+    finally:
+        con.close()
+    with pytest.raises(ValueError, match="not an intake audit action"):
+        ops.record_intake_audit(admin, "download", "x", path=path)

@@ -6,9 +6,12 @@ import csv
 import io
 import json
 import re
+import shutil
 import uuid
 import zipfile
+from pathlib import Path
 
+import duckdb
 import pytest
 
 from warehouse import exports
@@ -393,3 +396,37 @@ def test_no_personal_data_in_any_export(package, sample_con):
 def test_cli_reports_a_missing_warehouse(tmp_path, capsys):
     assert exports.main(["hsds", "--warehouse", str(tmp_path / "none.duckdb"), "--out", str(tmp_path / "out")]) == 2
     assert "cannot open the warehouse" in capsys.readouterr().err
+
+
+FORMULA = '=HYPERLINK("http://example.invalid","click")'
+
+
+@pytest.fixture()
+def formula_warehouse(sample_warehouse, tmp_path) -> Path:
+    """The sample warehouse with one organisation named like a spreadsheet formula."""
+    path = tmp_path / "formula.duckdb"
+    shutil.copyfile(sample_warehouse, path)
+    with duckdb.connect(str(path)) as con:
+        con.execute("update organization set name = ? where id = (select min(id) from organization)", [FORMULA])
+    return path
+
+
+def csv_cells(data: bytes) -> list[str]:
+    """Every cell of a CSV."""
+    return [cell for row in csv.reader(io.StringIO(data.decode("utf-8"), newline="")) for cell in row]
+
+
+def test_hsds_csvs_neutralise_formulas_unless_raw(formula_warehouse, tmp_path):
+    out, raw = tmp_path / "hsds", tmp_path / "hsds-raw"
+    assert exports.main(["hsds", "--warehouse", str(formula_warehouse), "--out", str(out)]) == 0
+    assert exports.main(["hsds", "--warehouse", str(formula_warehouse), "--out", str(raw), "--raw"]) == 0
+    every = [cell for path in out.glob("*.csv") for cell in csv_cells(path.read_bytes())]
+    assert "'" + FORMULA in every
+    assert not [cell for cell in every if cell.startswith(("=", "+", "@", "\t", "\r"))]
+    assert FORMULA in csv_cells((raw / "organizations.csv").read_bytes())
+    con = duckdb.connect(str(formula_warehouse), read_only=True)
+    try:
+        with zipfile.ZipFile(io.BytesIO(exports.hsds_zip(con))) as archive:
+            assert "'" + FORMULA in csv_cells(archive.read("organizations.csv"))
+    finally:
+        con.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import fcntl
 import hashlib
 import io
@@ -10,11 +11,13 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 from pathlib import Path
 
 import duckdb
 import openpyxl
+import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -30,9 +33,14 @@ SAMPLE = ROOT / "data" / "sample"
 ZAMA, AYASE = "14216", "14218"
 ADMIN = Viewer("admin", None, "admin@city.example.jp")
 ZAMA_MANAGER = Viewer("city_manager", ZAMA, "zama@city.example.jp")
+ADMIN_2 = Viewer("admin", None, "kanri@city.example.jp")
 ROLES = """
 [[identity]]
 id = "admin@city.example.jp"
+role = "admin"
+
+[[identity]]
+id = "kanri@city.example.jp"
 role = "admin"
 
 [[identity]]
@@ -148,6 +156,11 @@ def job_for(viewer: Viewer, action: str, kind: str, data: bytes, name: str, city
     return intake.create_job(request, data, intake.jobs_dir())
 
 
+def publish_for(viewer: Viewer, kind: str, data: bytes, name: str, city: str | None = None) -> Path:
+    """A publish job by viewer of their own (not yet run) dry-run job, as the page makes it."""
+    return intake.publish_job(job_for(viewer, "dry-run", kind, data, name, city), viewer)
+
+
 def wait(process: subprocess.Popen) -> int:
     """Exit code of a worker process (bounded wait)."""
     return process.wait(timeout=BUILD_TIMEOUT_S)
@@ -216,12 +229,14 @@ def test_who_may_send_what():
     intake.authorise("admin", None, "survey", None)
     intake.authorise("admin", None, "progress", None)
     intake.authorise("city_manager", ZAMA, "progress", ZAMA)
-    intake.authorise("city_manager", ZAMA, "events", None)
+    intake.authorise("admin", None, "events", None)
     for role, own, kind, city in [
         ("analyst", None, "survey", None),
         ("public", None, "survey", None),
         ("city_manager", ZAMA, "progress", AYASE),
         ("city_manager", ZAMA, "progress", None),
+        # Four-city files rewrite every city's organisations and contact persons: admins only.
+        *[("city_manager", ZAMA, kind, None) for kind in intake.KINDS if not intake.KINDS[kind].city_specific],
     ]:
         with pytest.raises(PermissionError):
             intake.authorise(role, own, kind, city)
@@ -321,6 +336,164 @@ def test_publish_lock_is_reported(live):
     assert intake.publish_running(live) is False
 
 
+# --- jobs belong to identities; the worker asks the role file (issue 17, findings 4 and 5) ----------
+
+
+@pytest.fixture()
+def roles_file(tmp_path, monkeypatch) -> Path:
+    """ROLES as the current role file of the worker (it inherits the environment)."""
+    path = tmp_path / "roles.toml"
+    path.write_text(ROLES, encoding="utf-8")
+    monkeypatch.setenv("TSUNAGARI_ROLES", str(path))
+    return path
+
+
+def test_worker_checks_the_role_file_not_the_role_the_job_recorded(live, roles_file, changed_distribution):
+    before = sha256(live)
+    # The job claims admin for an identity the role file maps to a city manager.
+    claimed = Viewer("admin", None, ZAMA_MANAGER.identity)
+    dry = job_for(claimed, "dry-run", "distribution", changed_distribution, "配布リスト.xlsx")
+    result = intake.run_job(dry)
+    assert result["status"] == "failed" and "four-city file" in result["error"]
+    publish = intake.publish_job(dry, claimed)
+    result = intake.run_job(publish)
+    assert result["status"] == "failed" and "four-city file" in result["error"]
+    assert sha256(live) == before and not intake.archive_root().exists()
+    log = ops.read_intake()
+    assert log.select("action", "outcome", "submitted_by", "role").rows() == [
+        ("dry_run", "failed", ZAMA_MANAGER.identity, "city_manager"),
+        ("publish", "failed", ZAMA_MANAGER.identity, "city_manager"),
+    ]
+
+
+def test_an_identity_no_longer_in_the_role_file_cannot_run_its_job(live, roles_file, good_survey):
+    dry = job_for(ADMIN, "dry-run", "survey", good_survey, "survey_answers.csv")
+    roles_file.write_text("", encoding="utf-8")  # the admin was removed after starting the job
+    result = intake.run_job(dry)
+    assert result["status"] == "failed" and "may not send files" in result["error"]
+
+
+def test_only_the_owner_of_a_dry_run_may_publish_it(live, roles_file, good_survey):
+    before = sha256(live)
+    dry = job_for(ADMIN, "dry-run", "survey", good_survey, "survey_answers.csv")
+    with pytest.raises(intake.NotOwner):
+        intake.publish_job(dry, ZAMA_MANAGER)
+    with pytest.raises(intake.NotOwner):
+        intake.publish_job(dry, Viewer("admin"))  # signed out: no identity
+    # A publish job written by hand for the admin's dry run, as another identity, is refused by the worker.
+    forged = json.loads((intake.publish_job(dry, ADMIN) / intake.REQUEST).read_text(encoding="utf-8"))
+    forged |= {"job_id": intake.new_job_id("publish"), "submitted_by": ADMIN_2.identity}
+    job = intake.jobs_dir() / forged["job_id"]
+    shutil.copytree(dry / intake.UPLOAD_DIR, job / intake.UPLOAD_DIR)
+    (job / intake.REQUEST).write_text(json.dumps(forged), encoding="utf-8")
+    result = intake.run_job(job)
+    assert result["status"] == "failed" and result["error"].startswith("NotOwner")
+    # A publish that names no dry run is refused too.
+    bare = job_for(ADMIN, "publish", "survey", good_survey, "survey_answers.csv")
+    assert intake.run_job(bare)["status"] == "failed"
+    assert sha256(live) == before
+
+
+def test_the_real_publisher_is_recorded(live, roles_file, good_survey):
+    dry = job_for(ADMIN_2, "dry-run", "survey", good_survey, "survey_answers.csv")
+    result = intake.run_job(intake.publish_job(dry, ADMIN_2))
+    assert result["status"] == "ok", result
+    manifest = json.loads((Path(result["archive_dir"]) / intake.MANIFEST).read_text(encoding="utf-8"))
+    assert (manifest["submitted_by"], manifest["role"], manifest["dry_run_job_id"]) == (
+        ADMIN_2.identity, "admin", intake.load_request(dry).job_id
+    )
+    assert ops.read_intake().select("action", "submitted_by").rows() == [("publish", ADMIN_2.identity)]
+    audit = ops.read_audit()
+    assert audit.select("identity", "role", "action", "target").rows() == [
+        (ADMIN_2.identity, "admin", "intake_publish", "upload/survey_answers.csv")
+    ]
+    assert json.loads(audit["detail"][0])["run_id"] == result["run_id"]
+    # Archives, kept warehouses and job directories hold personal data: owner-only (issue 17, finding 10).
+    archive, kept, job = Path(result["archive_dir"]), intake.warehouses_dir(), dry.parent / result["job_id"]
+    modes = {
+        path: stat.S_IMODE(path.stat().st_mode)
+        for path in (archive, archive.parent, kept, job, dry, dry / intake.UPLOAD_DIR, *kept.iterdir(),
+                     *archive.rglob("*"), *job.iterdir(), *(dry / intake.UPLOAD_DIR).iterdir())
+    }
+    wrong = {
+        str(path): oct(mode)
+        for path, mode in modes.items()
+        if mode & 0o077 or (path.is_dir() and mode != 0o700) or (path.parent == archive and mode != 0o400)
+    }
+    assert not wrong
+
+
+def test_retention_prunes_by_count_and_age_but_never_what_is_needed(live, tmp_path, monkeypatch):
+    monkeypatch.setenv(intake.KEEP_WAREHOUSES_ENV, "2")
+    monkeypatch.setenv(intake.KEEP_DAYS_ENV, "30")
+    assert intake.keep_policy() == (2, 30)
+    root, kept = intake.archive_root(), intake.warehouses_dir()
+    published = intake.latest_published(live)
+    now = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    # Five kept runs, newest first: r5 (1 day old) … r1 (200 days old); the published run is older still.
+    ages = {"r5": 1, "r4": 2, "r3": 10, "r2": 100, "r1": 200}
+    intake.private_dir(kept)
+    for run_id, days in ages.items():
+        bundle = intake.private_dir(root / f"2026{days:04d}-{run_id}")
+        (bundle / intake.RUN_RECORD).write_text("{}", encoding="utf-8")
+        moment = (now - dt.timedelta(days=days)).timestamp()
+        os.utime(bundle / intake.RUN_RECORD, (moment, moment))
+        (kept / f"{run_id}.duckdb").write_bytes(b"")
+        record = {"run_id": run_id, "started_at": (now - dt.timedelta(days=days)).isoformat(), "source_dir": str(bundle)}
+        (kept / f"{run_id}.json").write_text(json.dumps(record), encoding="utf-8")
+    (kept / f"{published.run_id}.duckdb").write_bytes(b"")
+    (kept / f"{published.run_id}.json").write_text(
+        json.dumps({"run_id": published.run_id, "started_at": "2020-01-01T00:00:00+00:00", "source_dir": str(published.source_dir)}),
+        encoding="utf-8",
+    )
+    pruned = intake.prune(live, root, kept, now=now)
+    # Count 2 keeps r5 and r4; r3 is young but beyond the count; the published run's copy always stays.
+    assert sorted(pruned.warehouses) == ["r1", "r2", "r3"]
+    assert sorted(p.stem for p in kept.glob("*.duckdb")) == sorted(["r4", "r5", published.run_id])
+    # Bundles of the warehouses still kept stay; the others go (the published bundle is not in the archive).
+    assert sorted(path.name.split("-")[1] for path in root.iterdir()) == ["r4", "r5"]
+    assert sorted(name.split("-")[1] for name in pruned.archives) == ["r1", "r2", "r3"]
+
+
+def test_city_manager_dry_run_lists_only_their_own_rows(live, roles_file, tmp_path):
+    """Published: an 綾瀬市 progress row with an unknown status. The 座間市 manager's file: one of theirs."""
+
+    def with_status(path: Path, city: str, status: str) -> tuple[Path, int]:
+        book = openpyxl.load_workbook(path)
+        sheet = book["進捗"]
+        row = next(r for r in range(2, sheet.max_row + 1) if sheet.cell(row=r, column=1).value == city)
+        sheet.cell(row=row, column=3).value = status
+        out = tmp_path / f"{city}.xlsx"
+        book.save(out)
+        return out, row
+
+    from etl.pipeline import build
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(SAMPLE, bundle)
+    ayase_file, _ = with_status(SAMPLE / "pf_progress.xlsx", "綾瀬市", "保留")
+    shutil.copyfile(ayase_file, bundle / "pf_progress.xlsx")
+    build(bundle, live)
+    upload, zama_row = with_status(SAMPLE / "pf_progress.xlsx", "座間市", "様子見")
+    data = upload.read_bytes()
+    result = intake.run_job(job_for(ZAMA_MANAGER, "dry-run", "progress", data, "pf_progress.xlsx", ZAMA))
+    assert result["status"] == "ok", result
+    assert [(q["sheet"], q["row_number"], q["value"]) for q in result["quarantine"]] == [("進捗", zama_row, "様子見")]
+    assert (result["quarantine_total"], result["quarantine_hidden"]) == (1, 1)  # 綾瀬市's row is not listed
+    admin = intake.run_job(job_for(ADMIN, "dry-run", "progress", data, "pf_progress.xlsx", ZAMA))
+    assert sorted(q["value"] for q in admin["quarantine"]) == ["保留", "様子見"]
+    assert admin["quarantine_hidden"] == 0
+
+
+def test_city_manager_page_offers_only_per_city_files(app):
+    at = open_page(app, "zama@city.example.jp")
+    assert [code for code in intake.KINDS if intake.may_send("city_manager", code)] == ["progress"]
+    assert at.selectbox(key="intake_kind__ja").options == ["PF構築プロセスの進捗"]
+    assert "4市共通のファイル（配布リスト・地図など）は、ほかの市の団体や担当者も書き換えるため、管理者だけが送れます。" in [
+        c.value for c in at.caption
+    ]
+
+
 # --- two publishes at once, lineage, the diff, rollback ------------------------------------------
 
 
@@ -330,16 +503,18 @@ def concurrent(sample_warehouse, sample_build, tmp_path_factory, good_survey, ch
     folder = tmp_path_factory.mktemp("concurrent")
     live = folder / "warehouse.duckdb"
     shutil.copyfile(sample_warehouse, live)
-    saved = {k: os.environ.get(k) for k in ("TSUNAGARI_WAREHOUSE", "TSUNAGARI_ARCHIVE", "TSUNAGARI_OPERATIONS")}
+    saved = {k: os.environ.get(k) for k in ("TSUNAGARI_WAREHOUSE", "TSUNAGARI_ARCHIVE", "TSUNAGARI_OPERATIONS", "TSUNAGARI_ROLES")}
+    (folder / "roles.toml").write_text(ROLES, encoding="utf-8")
     os.environ.update(
         TSUNAGARI_WAREHOUSE=str(live),
         TSUNAGARI_ARCHIVE=str(folder / "sources"),
         TSUNAGARI_OPERATIONS=str(folder / "operations.sqlite"),
+        TSUNAGARI_ROLES=str(folder / "roles.toml"),
     )
     try:
         jobs = {
-            "survey": job_for(ADMIN, "publish", "survey", good_survey, "回答_最新.csv"),
-            "distribution": job_for(ZAMA_MANAGER, "publish", "distribution", changed_distribution, "配布リスト.xlsx"),
+            "survey": publish_for(ADMIN, "survey", good_survey, "回答_最新.csv"),
+            "distribution": publish_for(ADMIN_2, "distribution", changed_distribution, "配布リスト.xlsx"),
         }
         processes = {kind: intake.spawn(job) for kind, job in jobs.items()}
         codes = {kind: wait(process) for kind, process in processes.items()}
@@ -406,7 +581,7 @@ def test_published_rows_trace_back_to_the_uploaded_files(concurrent, good_survey
         kind: json.loads((Path(result["archive_dir"]) / intake.MANIFEST).read_text(encoding="utf-8"))["submitted_by"]
         for kind, result in results.items()
     }
-    assert submitted_by == {"survey": ADMIN.identity, "distribution": ZAMA_MANAGER.identity}
+    assert submitted_by == {"survey": ADMIN.identity, "distribution": ADMIN_2.identity}
     # The later run's bundle holds both uploaded files: no update was lost.
     latest = rows(live, "select run_id from etl_run order by started_at desc, run_id desc limit 1")[0][0]
     assert sorted(rows(live, "select kind, sha256 from etl_source_file where run_id = ? and kind in ('survey', 'distribution')", [latest])) == [
@@ -416,7 +591,7 @@ def test_published_rows_trace_back_to_the_uploaded_files(concurrent, good_survey
     log = ops.read_intake(concurrent["folder"] / "operations.sqlite")
     assert sorted(log.select("action", "outcome", "kind", "submitted_by", "run_id").rows()) == sorted(
         ("publish", "ok", kind, viewer.identity, results[kind]["run_id"])
-        for kind, viewer in (("survey", ADMIN), ("distribution", ZAMA_MANAGER))
+        for kind, viewer in (("survey", ADMIN), ("distribution", ADMIN_2))
     )
 
 
@@ -459,6 +634,11 @@ def test_rollback_to_any_earlier_run(concurrent):
     assert audit.select("outcome", "from_run_id", "to_run_id", "rolled_back_by").rows() == [
         ("ok", second, first, ADMIN.identity),
         ("ok", first, concurrent["initial_run"], ADMIN.identity),
+    ]
+    logged = ops.read_audit(folder / "operations.sqlite").filter(pl.col("action") == "intake_rollback")
+    assert logged.select("identity", "target").rows() == [
+        (ADMIN.identity, f"upload/{first}"),
+        (ADMIN.identity, f"upload/{concurrent['initial_run']}"),
     ]
     # A city manager cannot roll back; the published file stays.
     request = intake.new_request("rollback", ZAMA_MANAGER, operations=folder / "operations.sqlite", target_run_id=second)

@@ -174,3 +174,59 @@ def quarantine_con(tmp_path):
 def test_quarantined_personal_values_by_role(quarantine_con, viewer, shown):
     frame = quality.quarantined(quarantine_con, "r1", viewer=viewer)
     assert dict(zip(frame["row_number"], frame["value"], strict=True)) == shown
+
+
+# --- one masking path: the reason never carries the personal value (issue 17, finding 1) ----------
+
+
+def test_reason_of_a_quarantined_personal_value_is_masked_too(broken_con):
+    latest = quality.runs(broken_con)["run_id"][0]
+    for role in ("public", "analyst", "liaison", "city_manager"):
+        viewer = Viewer(role, "14216" if role == "city_manager" else None)
+        frame = quality.quarantined(broken_con, latest, viewer=viewer)
+        assert BAD_EMAIL not in frame.write_csv(), role
+        assert frame["reason"].to_list() == ["メールアドレスの形式ではありません「＊＊＊」 (not an email address)"]
+    admin = quality.quarantined(broken_con, latest, viewer=Viewer("admin"))
+    assert admin["value"].to_list() == [BAD_EMAIL]
+
+
+def test_stored_reason_leaves_the_personal_value_to_its_column(broken_con):
+    stored = broken_con.execute("select value, reason from quarantine").fetchall()
+    assert stored == [(BAD_EMAIL, "メールアドレスの形式ではありません「＊＊＊」 (not an email address)")]
+
+
+def test_history_with_unmasked_reasons_is_cleaned_on_the_next_build(broken_warehouse, tmp_path):
+    # A warehouse written before the masking path: the reason quotes the value in full.
+    old = tmp_path / "old.duckdb"
+    shutil.copyfile(broken_warehouse, old)
+    with duckdb.connect(str(old)) as con:
+        con.execute(
+            "update quarantine set reason = 'メールアドレスの形式ではありません「' || value || '」 (not an email address)'"
+        )
+        assert con.execute("select count(*) from quarantine where contains(reason, ?)", [BAD_EMAIL]).fetchone()[0] == 1
+    build(SAMPLE, old)
+    with duckdb.connect(str(old), read_only=True) as con:
+        assert con.execute("select count(*) from etl_run").fetchone()[0] == 3
+        carried = con.execute("select value, reason from quarantine").fetchall()
+    assert carried == [(BAD_EMAIL, "メールアドレスの形式ではありません「＊＊＊」 (not an email address)")]
+
+
+def test_failing_values_of_personal_tables_are_masked_in_checks_and_report():
+    frame = pl.DataFrame(
+        {
+            "table_name": ["pii.organization_contact", "organization"],
+            "details": ["naoki@example ×1", "つながり食堂 ×1"],
+        }
+    )
+    from warehouse import masking
+
+    assert masking.mask_validation(frame, "analyst")["details"].to_list() == ["＊＊＊", "つながり食堂 ×1"]
+    assert masking.mask_validation(frame, "admin")["details"].to_list() == ["naoki@example ×1", "つながり食堂 ×1"]
+    html = (
+        '<tr class="ng"><td>pii.organization_contact</td><td>expect_x</td><td>contact_email</td><td>False</td>'
+        "<td>3</td><td>1</td><td>naoki@example ×1</td></tr>"
+        "<li>pii.survey_respondent: bad [expect_y] naoki@example ×1</li>"
+    )
+    masked = masking.mask_report_html(html, "city_manager")
+    assert "naoki" not in masked and masked.count("＊＊＊") == 2
+    assert masking.mask_report_html(html, "admin") == html

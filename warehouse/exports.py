@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from warehouse.neutralise import neutralised
 from warehouse.query import PUBLIC, Viewer, WarehouseMissing, connect, fetch, fetch_one, warehouse_path
 
 HSDS_VERSION = "3.1"
@@ -344,26 +345,30 @@ def _field_descriptor(spec: Field) -> dict:
     return described
 
 
-def csv_text(frame: pl.DataFrame) -> bytes:
-    """One HSDS CSV: UTF-8 without BOM, CRLF, header row, values exactly as stored (no spreadsheet escaping)."""
+def csv_text(frame: pl.DataFrame, raw: bool = False) -> bytes:
+    """One HSDS CSV: UTF-8 without BOM, CRLF, header row; formula-looking text neutralised unless raw."""
     buffer = io.BytesIO()
-    frame.write_csv(buffer, line_terminator=CSV_LINE_END)
+    (frame if raw else neutralised(frame)).write_csv(buffer, line_terminator=CSV_LINE_END)
     return buffer.getvalue()
 
 
-def hsds_files(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict[str, bytes]:
-    """File name → bytes of the whole package (datapackage.json plus one CSV per HSDS table)."""
+def hsds_files(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC, raw: bool = False) -> dict[str, bytes]:
+    """File name → bytes of the whole package (datapackage.json plus one CSV per HSDS table).
+
+    raw keeps values exactly as stored (for an interchange consumer that never opens the CSVs in a
+    spreadsheet); the default neutralises them like every other CSV of the product.
+    """
     files = {"datapackage.json": _json_bytes(datapackage(con))}
     for name, frame in hsds_tables(con).items():
-        files[HSDS_TABLES[name][0]] = csv_text(frame)
+        files[HSDS_TABLES[name][0]] = csv_text(frame, raw)
     return files
 
 
-def write_hsds(con: duckdb.DuckDBPyConnection, out_dir: Path, viewer: Viewer = PUBLIC) -> list[Path]:
+def write_hsds(con: duckdb.DuckDBPyConnection, out_dir: Path, viewer: Viewer = PUBLIC, raw: bool = False) -> list[Path]:
     """Write the package into out_dir (created if missing); returns the files written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, data in hsds_files(con).items():
+    for name, data in hsds_files(con, raw=raw).items():
         path = out_dir / name
         path.write_bytes(data)
         written.append(path)
@@ -432,6 +437,12 @@ def main(argv: list[str] | None = None) -> int:
         sub = commands.add_parser(command)
         sub.add_argument("--warehouse", type=Path, default=None, help="warehouse file (default: the published one)")
         sub.add_argument("--out", type=Path, required=True, help=target)
+        if command == "hsds":
+            sub.add_argument(
+                "--raw",
+                action="store_true",
+                help="values exactly as stored: no apostrophe before text starting with = + - @ (not for spreadsheets)",
+            )
     args = parser.parse_args(argv)
     try:
         con = connect(args.warehouse or warehouse_path())
@@ -440,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.command == "hsds":
-            written = write_hsds(con, args.out)
+            written = write_hsds(con, args.out, raw=args.raw)
             print(f"wrote {len(written)} files to {args.out}")
         else:
             args.out.parent.mkdir(parents=True, exist_ok=True)

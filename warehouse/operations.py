@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -906,3 +907,51 @@ def record_audit(
 def read_audit(path: Path | None = None) -> pl.DataFrame:
     """Every audit row in append order, read on a read-only connection (empty before the first)."""
     return _read_table("audit_event", AUDIT_COLUMNS, path)
+
+
+# --- intake publishes and rollbacks in the audit log ---------------------------------------------
+# Appended here (not in AUDIT_ACTIONS above) so the list can grow without rewriting the schema block:
+# a store created before these actions existed has a CHECK that refuses them, so the table is rebuilt
+# once, rows and event ids kept, with a CHECK listing every action of AUDIT_ACTIONS.
+INTAKE_AUDIT_ACTIONS = ("intake_publish", "intake_rollback")
+AUDIT_ACTIONS = (*AUDIT_ACTIONS, *(action for action in INTAKE_AUDIT_ACTIONS if action not in AUDIT_ACTIONS))
+_AUDIT_CHECK = re.compile(r"check \(action in \([^)]*\)\)")
+
+
+def _audit_table_sql() -> str:
+    """AUDIT_SCHEMA's CREATE TABLE with its CHECK listing every action of AUDIT_ACTIONS (names from this module)."""
+    listed = ", ".join(f"'{action}'" for action in AUDIT_ACTIONS)
+    return _AUDIT_CHECK.sub(f"check (action in ({listed}))", AUDIT_SCHEMA[0])
+
+
+def _upgrade_audit_actions(con: sqlite3.Connection) -> None:
+    """Create audit_event, or rebuild one whose CHECK lacks an action of AUDIT_ACTIONS (in the caller's transaction)."""
+    row = con.execute("select sql from sqlite_master where type = 'table' and name = 'audit_event'").fetchone()
+    if row is not None and all(f"'{action}'" in row[0] for action in AUDIT_ACTIONS):
+        return
+    if row is not None:
+        # Renaming carries the append-only triggers along; dropping the old table drops them with it.
+        con.execute("alter table audit_event rename to audit_event_before_upgrade")
+    con.execute(_audit_table_sql())
+    if row is not None:
+        con.execute("insert into audit_event select * from audit_event_before_upgrade")
+        con.execute("drop table audit_event_before_upgrade")
+    for statement in AUDIT_SCHEMA[1:]:
+        con.execute(statement)
+
+
+def record_intake_audit(
+    viewer: Viewer,
+    action: str,
+    target: str,
+    detail: Mapping | None = None,
+    *,
+    path: Path | None = None,
+    now: dt.datetime | None = None,
+) -> int:
+    """Append an intake publish or rollback to the audit log (who, which run, which file); returns its id."""
+    if action not in INTAKE_AUDIT_ACTIONS:
+        raise ValueError(f"not an intake audit action: {action!r}")
+    with _write_transaction(path or store_path()) as con:
+        _upgrade_audit_actions(con)
+        return _append_audit(con, viewer, action, target, detail or {}, _now(now))

@@ -20,8 +20,8 @@ from dashboard import auth, data, state
 from dashboard.format import date_label, number
 from dashboard.i18n import catalogue
 from etl import intake
+from warehouse import masking, query
 from warehouse import operations as ops
-from warehouse import query
 
 t = state.t
 lang = state.lang()
@@ -95,6 +95,11 @@ if intake.publish_running(warehouse):
     st.warning(t("intake.busy"), icon=":material/hourglass_top:")
 
 job = Path(ss[JOB]) if JOB in ss else None
+if job is not None and not ((job / intake.REQUEST).is_file() and intake.owns(intake.load_request(job), viewer)):
+    # A job belongs to the identity that started it: another user of this tab never sees or publishes it.
+    ss.pop(JOB, None)
+    ss.pop(PROC, None)
+    job = None
 process = ss.get(PROC)
 returncode = process.poll() if process is not None else None
 job_state = intake.job_state(job, returncode) if job is not None else None
@@ -103,9 +108,11 @@ running = job_state == "running"
 # --- 1. the file ---------------------------------------------------------------------------------
 st.subheader(t("intake.step_choose"))
 # Labels are resolved now, in this run's language (format_func may be called after the run).
-kind_names = {code: kind_label(code) for code in intake.KINDS}
+kind_names = {code: kind_label(code) for code in intake.KINDS if intake.may_send(viewer.role, code)}
 kind = state.localized_selectbox(t("intake.kind"), list(kind_names), kind_names.__getitem__, key="intake_kind")
 spec = intake.KINDS[kind]
+if len(kind_names) < len(intake.KINDS):
+    st.caption(t("intake.joint_admin_only"))
 st.caption(t("intake.files_expected", files=" / ".join(spec.file_names)))
 city_code: str | None = None
 if not spec.city_specific:
@@ -178,12 +185,15 @@ def show_progress(job: Path, action: str) -> None:
     box.progress(intake.progress_fraction(action, entries), text=t(f"intake.step.{step}"))
     if step == "wait_lock":
         box.info(t("intake.waiting"), icon=":material/hourglass_top:")
-    box.code("\n".join(f"[{entry['seconds']:6.1f}s] {entry['message']}" for entry in entries) or " ", language=None)
+    lines = [f"[{entry['seconds']:6.1f}s] {masking.mask_text(entry['message'], viewer.role, [])}" for entry in entries]
+    box.code("\n".join(lines) or " ", language=None)
 
 
 def show_dry_run(job: Path, result: dict) -> None:
     """What publishing the file would change, and the publish button."""
     request = intake.load_request(job)
+    # The worker wrote the result for its owner already masked; the page masks again with the same function.
+    result = intake.masked_result(result, viewer.role)
     if result["status"] != "ok":
         st.error(t("intake.dry_failed"), icon=":material/error:")
         st.code(result["error"], language=None)
@@ -242,6 +252,8 @@ def show_dry_run(job: Path, result: dict) -> None:
             },
         )
     with quarantine_tab:
+        if result.get("quarantine_hidden"):
+            st.caption(t("intake.quarantine_scope", city=city_label(viewer.city_code), hidden=result["quarantine_hidden"]))
         if not result["quarantine"]:
             st.success(t("intake.quarantine_none"))
         else:
@@ -330,12 +342,13 @@ def show_dry_run(job: Path, result: dict) -> None:
     st.caption(t("intake.publish_as", who=viewer.identity or viewer.role, role=t(f"auth.role_{viewer.role}")))
     if st.button(t("intake.publish"), type="primary", help=t("intake.publish_help"), key="intake_publish"):
         ss["intake_dry_base"] = result["base_run_id"]
-        start(intake.publish_job(job))
+        start(intake.publish_job(job, viewer))
         st.rerun()
 
 
 def show_published(result: dict) -> None:
     """The outcome of a publish."""
+    result = intake.masked_result(result, viewer.role)
     if result["status"] != "ok":
         st.error(t("intake.publish_failed"), icon=":material/error:")
         st.code(result["error"], language=None)
@@ -364,7 +377,9 @@ if job is not None:
         show_progress(job, action)
     elif job_state == "crashed":
         st.error(t("intake.crashed", code=returncode), icon=":material/error:")
-        st.code(intake.log_tail(job) or " ", language=None)
+        if masking.may_see_personal(viewer.role):
+            # A traceback may quote any cell of the file: administrators only.
+            st.code(intake.log_tail(job) or " ", language=None)
     else:
         outcome = intake.read_result(job)
         {"dry-run": lambda: show_dry_run(job, outcome), "publish": lambda: show_published(outcome)}.get(

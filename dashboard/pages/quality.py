@@ -80,7 +80,7 @@ with checks_tab:
     )
     failed_only = st.toggle(t("quality.failed_only"), key="quality_failed_only")
     st.dataframe(
-        quality.expectations(con, run_id, failed_only=failed_only),
+        quality.expectations(con, run_id, failed_only=failed_only, viewer=viewer),
         hide_index=True,
         width="stretch",
         column_config={
@@ -95,7 +95,7 @@ with checks_tab:
     )
 
 with quarantine_tab:
-    rows = quality.quarantined(con, run_id)
+    rows = quality.quarantined(con, run_id, viewer=viewer)
     if rows.is_empty():
         st.info(t("quality.no_quarantine"))
     else:
@@ -149,7 +149,7 @@ with quarantine_tab:
         )
 
 with docs_tab:
-    html = quality.data_docs(con, run_id)
+    html = quality.data_docs(con, run_id, viewer)
     if html is None:
         st.info(t("quality.no_docs"))
     else:

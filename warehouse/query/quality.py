@@ -5,32 +5,12 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from warehouse.masking import MASK, PERSONAL_COLUMNS, PERSONAL_ROLES, PERSONAL_SHEETS, mask_quarantine, mask_report_html, mask_validation
 from warehouse.query import PUBLIC, Viewer, fetch, fetch_one
 
-# Columns that hold personal data, as a quarantine record names them: the source header when the row
-# failed while being read, the pii table's column when Great Expectations flagged it. A quarantined
-# value from one of them, or from any cell of the participant roster, is shown only to admins: a
-# quarantined row has no reliable city yet, so a city manager cannot be limited to their own city's
-# people (the reason, file, row and column stay visible to everyone).
-PERSONAL_COLUMNS = (
-    "担当者名",
-    "担当者メール",
-    "担当者メールアドレス",
-    "担当者電話",
-    "ご回答者のお名前",
-    "ご連絡先メールアドレス",
-    "ご連絡先電話番号",
-    "氏名",
-    "contact_name",
-    "contact_email",
-    "contact_phone",
-    "respondent_name",
-    "respondent_email",
-    "respondent_phone",
-)
-PERSONAL_SHEETS = ("参加者名簿",)
-PERSONAL_ROLES = ("admin",)
-MASK = "＊＊＊"
+__all__ = ["MASK", "PERSONAL_COLUMNS", "PERSONAL_ROLES", "PERSONAL_SHEETS"]
+
+# Who sees which personal values, and how they are masked: warehouse.masking (re-exported here).
 
 
 def runs(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> pl.DataFrame:
@@ -65,16 +45,17 @@ def source_files(con: duckdb.DuckDBPyConnection, run_id: str, viewer: Viewer = P
 def expectations(
     con: duckdb.DuckDBPyConnection, run_id: str, failed_only: bool = False, viewer: Viewer = PUBLIC
 ) -> pl.DataFrame:
-    """Every expectation's result of one run, per table."""
+    """Every expectation's result of one run, per table; failing values of personal tables masked for other roles."""
     fragments, params = ["run_id = ?"], [run_id]
     if failed_only:
         fragments.append("not success")
-    return fetch(
+    frame = fetch(
         con,
         "select table_name, expectation, column_name, success, element_count, unexpected_count, details "
         "from etl_validation where " + " and ".join(fragments) + " order by table_name, expectation",
         params,
     )
+    return mask_validation(frame, viewer.role)
 
 
 def expectation_summary(con: duckdb.DuckDBPyConnection, run_id: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
@@ -91,35 +72,24 @@ def expectation_summary(con: duckdb.DuckDBPyConnection, run_id: str, viewer: Vie
 def quarantined(
     con: duckdb.DuckDBPyConnection, run_id: str, file_name: str | None = None, viewer: Viewer = PUBLIC
 ) -> pl.DataFrame:
-    """Quarantined rows of one run (optionally one file); personal values masked for other roles."""
+    """Quarantined rows of one run (optionally one file); personal values masked in value and reason for other roles."""
     fragments, params = ["run_id = ?"], [run_id]
     if file_name is not None:
         fragments.append("file_name = ?")
         params.append(file_name)
-    show_personal = viewer.role in PERSONAL_ROLES
     frame = fetch(
         con,
         "select file_name, sheet, row_number, column_name, value, reason, check_name from quarantine "
         "where " + " and ".join(fragments) + " order by file_name, sheet nulls first, row_number, column_name",
         params,
     )
-    if show_personal:
-        return frame
-    return frame.with_columns(
-        pl.when(
-            (pl.col("column_name").is_in(PERSONAL_COLUMNS) | pl.col("sheet").is_in(PERSONAL_SHEETS))
-            & pl.col("value").is_not_null()
-        )
-        .then(pl.lit(MASK))
-        .otherwise(pl.col("value"))
-        .alias("value")
-    )
+    return mask_quarantine(frame, viewer.role)
 
 
 def data_docs(con: duckdb.DuckDBPyConnection, run_id: str, viewer: Viewer = PUBLIC) -> str | None:
-    """The validation report (HTML) written for one run, if any."""
+    """The validation report (HTML) written for one run, if any; failing values of personal tables masked for other roles."""
     row = fetch_one(con, "select html from etl_data_docs where run_id = ?", [run_id])
-    return None if row is None else row["html"]
+    return None if row is None else mask_report_html(row["html"], viewer.role)
 
 
 # A quarantine table written before root causes were recorded: every record stands for its own row.
