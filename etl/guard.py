@@ -10,6 +10,7 @@ dry run can compare its private candidate with the published warehouse the same 
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -221,6 +222,14 @@ def compare(before: Figures | None, after: Figures, max_share: float = DEFAULT_M
                 )
             )
     return changes
+
+
+def accepted(changes: list[Change], accept: bool | Collection[tuple[str, str]]) -> bool:
+    """Whether the operator accepted these changes: True accepts any, a collection of (key, subject) exactly those."""
+    if isinstance(accept, bool):
+        return accept
+    agreed = {tuple(pair) for pair in accept}
+    return all((change.key, change.subject) in agreed for change in changes)
 
 
 def changed_files(before: Figures | None, after: Figures) -> list[str]:

@@ -41,7 +41,8 @@ from typing import Any
 
 import duckdb
 
-from etl.errors import EtlError, SourceError
+from etl import guard
+from etl.errors import ChangesNeedConfirmation, EtlError, SourceError
 from etl.sources import SOURCES
 from warehouse import masking
 from warehouse.query import Viewer, warehouse_path
@@ -356,6 +357,9 @@ class Request:
     target_run_id: str | None = None
     # A publish names the dry run it publishes; both must belong to the same identity.
     dry_run_job_id: str | None = None
+    # The change-guard changes its owner confirmed after the dry run, as [key, subject] pairs: the publish
+    # goes through only if the build finds no other change (etl.guard.accepted).
+    accepted_changes: list[list[str]] | None = None
 
     @property
     def submitted(self) -> dt.datetime:
@@ -443,9 +447,12 @@ def upload_path(job: Path, request: Request) -> Path:
     return job / UPLOAD_DIR / f"upload.{request.extension}"
 
 
-def publish_job(dry_run_job: Path, viewer: Viewer, root: Path | None = None) -> Path:
+def publish_job(
+    dry_run_job: Path, viewer: Viewer, root: Path | None = None, accepted_changes: list[list[str]] | None = None
+) -> Path:
     """A publish job, by the viewer, for exactly the file their own dry run checked (same bytes, kind and city).
 
+    accepted_changes are the dry run's change-guard changes the viewer confirmed ([key, subject] pairs).
     Raises NotOwner when the dry run belongs to another identity (e.g. an earlier user of the same tab).
     """
     request = load_request(dry_run_job)
@@ -463,6 +470,7 @@ def publish_job(dry_run_job: Path, viewer: Viewer, root: Path | None = None) -> 
         role=viewer.role,
         viewer_city=viewer.city_code,
         dry_run_job_id=request.job_id,
+        accepted_changes=[list(pair) for pair in accepted_changes or []],
     )
     return create_job(publish, data, root or dry_run_job.parent)
 
@@ -1091,12 +1099,28 @@ def _prune(warehouse: Path, root: Path, kept: Path, report: Reporter) -> None:
         report.step("cleanup", f"removed by the retention policy: {name}")
 
 
-def _build(source: Path, warehouse: Path, request: Request, report: Reporter):
+def _build(source: Path, warehouse: Path, request: Request, report: Reporter, accept_changes=False):
     """etl.pipeline.build exactly as the CLI runs it (imported here: Great Expectations stays in this process)."""
     from etl.pipeline import build
 
     reference = Path(request.reference_dir) if request.reference_dir else None
-    return build(source, warehouse, progress=report, reference_dir=reference)
+    return build(source, warehouse, progress=report, reference_dir=reference, accept_changes=accept_changes)
+
+
+def _changes(changes: list[guard.Change]) -> list[dict]:
+    """Change-guard changes as result.json holds them (key, subject, before, after, message_ja, message_en)."""
+    return [asdict(change) for change in changes]
+
+
+def _root_causes(candidate: Path, run_id: str, scope: Scope | None) -> list[dict]:
+    """The candidate's quarantine grouped by root cause (names and counts only); a city manager's: their file's."""
+    from warehouse.query import quality
+
+    with duckdb.connect(str(candidate), read_only=True) as con:
+        causes = quality.root_causes(con, run_id).to_dicts()
+    if scope is not None:
+        causes = [cause for cause in causes if str(cause["root_cause"]).startswith(scope.file_name)]
+    return causes[:MAX_LISTED]
 
 
 def _warnings(job: Path) -> list[str]:
@@ -1124,12 +1148,15 @@ def dry_run(request: Request, job: Path, report: Reporter, owner: Viewer) -> dic
             city_code=request.city_code,
         )  # fmt: skip
         outcome |= {"file_name": assembly.file_name, "merged": assembly.merged, "ignored_rows": assembly.ignored_rows}
-        _build(bundle, candidate, request, report)
+        built = _build(bundle, candidate, request, report)
         report.step("diff", "compare with the published warehouse")
         scope = None
         if owner.role not in JOINT_ROLES:
             scope = Scope(owner.city_code or "", assembly.file_name, assembly.upload_rows or {})
         outcome |= compare(warehouse, candidate, scope)
+        # What the publish would stop on: its owner sees the list and confirms it before publishing.
+        outcome["changes"] = _changes(guard.check_changes(warehouse, candidate))
+        outcome["root_causes"] = _root_causes(candidate, built.run_id, scope)
     except EtlError as error:
         failed = outcome | {"status": "failed", "error": str(error), "warnings": _warnings(job)}
         return masked_result(failed, owner.role)
@@ -1207,12 +1234,16 @@ def publish(request: Request, job: Path, report: Reporter, owner: Viewer) -> dic
             private_dir(archive / SUBMITTED_DIR)
             shutil.copyfile(upload, archive / SUBMITTED_DIR / (request.file_name or upload.name))
         _write_json(archive / MANIFEST, manifest)
+        accepted = [tuple(pair) for pair in request.accepted_changes or []]
         try:
-            result = _build(archive, warehouse, request, report)
+            result = _build(archive, warehouse, request, report, accept_changes=accepted)
         except EtlError as error:
             _make_writable(archive)
             shutil.rmtree(archive)
             failed = {"status": "failed", "error": str(error), "base_run_id": base.run_id, "warnings": _warnings(job)}
+            if isinstance(error, ChangesNeedConfirmation):
+                # Changes the dry run did not show (the published data moved since): a new dry run lists them.
+                failed["changes"] = _changes(error.changes)
             return masked_result(failed, owner.role)
         report.step("archive", f"keep warehouse {result.run_id}")
         _write_json(archive / RUN_RECORD, {"run_id": result.run_id, "published_at": now_text()})

@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -292,7 +292,7 @@ def build(
     seeds_dir: Path = SEEDS_DIR,
     expectations_dir: Path = EXPECTATIONS_DIR,
     limits=None,
-    accept_changes: bool = False,
+    accept_changes: bool | Collection[tuple[str, str]] = False,
     max_change_share: float | None = None,
 ) -> RunResult:
     """Build the warehouse from a source bundle and publish it atomically; raise EtlError on failure.
@@ -300,8 +300,8 @@ def build(
     limits (etl.sources.base.Limits) overrides the readers' size limits (default: TSUNAGARI_MAX_* or the
     built-in values). Before the swap the change guard compares the new file with the published one: any
     change beyond max_change_share (default TSUNAGARI_CHANGE_SHARE or etl.guard.DEFAULT_MAX_SHARE) raises
-    ChangesNeedConfirmation and publishes nothing, unless accept_changes is True; the changes found are in
-    RunResult.changes either way.
+    ChangesNeedConfirmation and publishes nothing, unless accept_changes is True or lists every change found
+    as (key, subject) (what a dry run showed and someone confirmed); the changes are in RunResult.changes.
     """
     from etl import guard, reference
     from etl.sources import transform_bundle
@@ -349,7 +349,7 @@ def build(
             changes = guard.compare(before, after, share)
             for change in changes:
                 progress(f"change: {change}")
-            if changes and not accept_changes:
+            if changes and not guard.accepted(changes, accept_changes):
                 raise ChangesNeedConfirmation(changes, guard.changed_files(before, after))
             result = dataclasses.replace(result, changes=tuple(changes))
             progress(f"publish: {warehouse}")

@@ -798,3 +798,35 @@ def test_a_new_reader_sees_the_swapped_file_and_an_old_one_keeps_its_snapshot(tm
     new = query.connect(tmp_path / "live.duckdb")
     # duckdb.connect(path) would hand `new` the instance `old` holds, i.e. the replaced file.
     assert (query.fetch(new, "select x from t").item(), query.fetch(old, "select x from t").item()) == (2, 1)
+
+
+def half_survey() -> bytes:
+    """The sample survey with only its first half of answers (the answers figure halves)."""
+    text = (SAMPLE / "survey_answers.csv").read_bytes().decode("cp932")
+    table = list(csv.reader(io.StringIO(text, newline="")))
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows(table[: 1 + (len(table) - 1) // 2])
+    return out.getvalue().encode("cp932")
+
+
+def test_change_guard_is_shown_by_the_dry_run_and_publishes_only_what_was_confirmed(live, roles_file):
+    before = sha256(live)
+    data = half_survey()
+    dry = job_for(ADMIN, "dry-run", "survey", data, "survey_answers.csv")
+    checked = intake.run_job(dry)
+    assert checked["status"] == "ok", checked
+    subjects = {(change["key"], change["subject"]) for change in checked["changes"]}
+    assert ("figure_moved", "answers:all") in subjects, subjects
+    assert all(change["message_ja"] and change["message_en"] for change in checked["changes"])
+    # A publish that confirms nothing stops before the swap and lists the changes it would make.
+    refused = intake.run_job(intake.publish_job(dry, ADMIN))
+    assert refused["status"] == "failed" and {(c["key"], c["subject"]) for c in refused["changes"]} == subjects
+    assert sha256(live) == before
+    # Confirming a part is not enough; confirming what the dry run showed publishes.
+    partial = [list(pair) for pair in sorted(subjects)[:-1]]
+    assert intake.run_job(intake.publish_job(dry, ADMIN, accepted_changes=partial))["status"] == "failed"
+    accepted = [[change["key"], change["subject"]] for change in checked["changes"]]
+    published = intake.run_job(intake.publish_job(dry, ADMIN, accepted_changes=accepted))
+    assert published["status"] == "ok", published
+    sent = next(row for row in checked["files"] if row["file_name"] == checked["file_name"])
+    assert scalar(live, "select count(*) from survey_response") == sent["rows_loaded"]

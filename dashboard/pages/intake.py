@@ -227,6 +227,9 @@ def show_dry_run(job: Path, result: dict) -> None:
         st.warning(t("intake.pipeline_warning", message=message))
     for row in result["files_dropped"]:
         st.warning(t("intake.file_dropped", file=row["file_name"], kind=kind_label(row["kind"])))
+    changes = result.get("changes") or []
+    if changes:
+        show_changes(changes, t("intake.changes_title", n=len(changes)))
 
     kpi_tab, quarantine_tab, org_tab, file_tab = st.tabs(
         [t("intake.tab_kpis"), t("intake.tab_quarantine"), t("intake.tab_orgs"), t("intake.tab_files")]
@@ -252,6 +255,26 @@ def show_dry_run(job: Path, result: dict) -> None:
             },
         )
     with quarantine_tab:
+        causes = result.get("root_causes") or []
+        if causes:
+            st.markdown("**" + t("intake.root_causes") + "**")
+            show_table(
+                causes,
+                {
+                    "root_cause": pl.String,
+                    "rows_set_aside": pl.Int64,
+                    "dependent_rows": pl.Int64,
+                    "values_left_out": pl.Int64,
+                    "columns": pl.String,
+                },
+                {
+                    "root_cause": st.column_config.TextColumn(t("intake.col_root_cause"), width="large"),
+                    "rows_set_aside": st.column_config.NumberColumn(t("intake.col_rows_set_aside"), format="%d"),
+                    "dependent_rows": st.column_config.NumberColumn(t("intake.col_dependent_rows"), format="%d"),
+                    "values_left_out": st.column_config.NumberColumn(t("intake.col_values_left_out"), format="%d"),
+                    "columns": t("intake.col_column"),
+                },
+            )
         if result.get("quarantine_hidden"):
             st.caption(t("intake.quarantine_scope", city=city_label(viewer.city_code), hidden=result["quarantine_hidden"]))
         if not result["quarantine"]:
@@ -340,10 +363,21 @@ def show_dry_run(job: Path, result: dict) -> None:
         st.info(t("intake.publish_stale"), icon=":material/refresh:")
         return
     st.caption(t("intake.publish_as", who=viewer.identity or viewer.role, role=t(f"auth.role_{viewer.role}")))
-    if st.button(t("intake.publish"), type="primary", help=t("intake.publish_help"), key="intake_publish"):
+    # The change guard: the listed changes are published only once their owner has said they are right.
+    confirmed = not changes or st.checkbox(t("intake.changes_confirm"), key="intake_changes_confirm")
+    if st.button(
+        t("intake.publish"), type="primary", help=t("intake.publish_help"), key="intake_publish", disabled=not confirmed
+    ):
         ss["intake_dry_base"] = result["base_run_id"]
-        start(intake.publish_job(job, viewer))
+        accepted = [[change["key"], change["subject"]] for change in changes]
+        start(intake.publish_job(job, viewer, accepted_changes=accepted))
         st.rerun()
+
+
+def show_changes(changes: list[dict], title: str) -> None:
+    """The change guard's list: what moves from the published data beyond the allowed share, in this language."""
+    st.warning(title, icon=":material/warning:")
+    st.markdown("\n".join(f"- {change[f'message_{lang}']}" for change in changes))
 
 
 def show_published(result: dict) -> None:
@@ -351,7 +385,10 @@ def show_published(result: dict) -> None:
     result = intake.masked_result(result, viewer.role)
     if result["status"] != "ok":
         st.error(t("intake.publish_failed"), icon=":material/error:")
-        st.code(result["error"], language=None)
+        if result.get("changes"):
+            show_changes(result["changes"], t("intake.changes_unconfirmed"))
+        else:
+            st.code(result["error"], language=None)
         return
     st.success(t("intake.published", run_id=result["run_id"]), icon=":material/check_circle:")
     st.caption(t("intake.published_archive", archive=result["archive_dir"]))
