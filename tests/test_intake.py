@@ -830,3 +830,24 @@ def test_change_guard_is_shown_by_the_dry_run_and_publishes_only_what_was_confir
     assert published["status"] == "ok", published
     sent = next(row for row in checked["files"] if row["file_name"] == checked["file_name"])
     assert scalar(live, "select count(*) from survey_response") == sent["rows_loaded"]
+
+
+def test_page_lists_the_guards_changes_and_publishes_only_once_they_are_confirmed(app, live):
+    before, answers = sha256(live), scalar(live, "select count(*) from survey_response")
+    at = open_page(app, "admin@city.example.jp")
+    at.selectbox(key="intake_kind__ja").select("survey").run()
+    at.file_uploader(key="intake_file_survey").set_value(("survey_answers.csv", half_survey(), "text/csv")).run()
+    at.button(key="intake_dry_run").click().run(timeout=BUILD_TIMEOUT_S)
+    assert not at.exception
+    warning = next(w.value for w in at.warning if "大きく変わる点" in w.value)
+    assert warning.startswith("公開中のデータから大きく変わる点が ")
+    listed = "\n".join(m.value for m in at.markdown)
+    assert f"4市全体のアンケート回答数が {answers} → " in listed
+    assert at.button(key="intake_publish").disabled
+    at.checkbox(key="intake_changes_confirm").check().run()
+    assert not at.button(key="intake_publish").disabled
+    assert sha256(live) == before
+    at.button(key="intake_publish").click().run(timeout=BUILD_TIMEOUT_S)
+    assert not at.exception
+    assert any(s.value.startswith("公開しました") for s in at.success)
+    assert sha256(live) != before
