@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import streamlit as st
 
 from dashboard import roles, state
 from warehouse import operations
 from warehouse.query import PUBLIC, Viewer
 
+LOG = logging.getLogger(__name__)
 LOCAL_USER_KEY = "local_user"
 # Set once the audit log has this session's OIDC sign-in (a sign-in arrives as a new session).
 SIGN_IN_AUDITED_KEY = "sign_in_audited"
@@ -22,15 +26,28 @@ def oidc_configured() -> bool:
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def _roles(path: str, mtime: float) -> dict[str, Viewer]:
-    """Role mapping, re-read when the file changes."""
-    return roles.load_roles(roles.roles_path())
+def _roles(path: str, mtime: float) -> tuple[dict[str, Viewer], bool]:
+    """Role mapping and whether the file is usable, re-read when the file changes."""
+    try:
+        return roles.load_roles(Path(path)), True
+    except roles.RoleConfigError as error:
+        _config_broken(error)
+        return {}, False
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def _users(path: str, mtime: float) -> dict[str, str]:
-    """Local accounts, re-read when the file changes."""
-    return roles.load_users(roles.users_path())
+def _users(path: str, mtime: float) -> tuple[dict[str, str], bool]:
+    """Local accounts and whether the file is usable, re-read when the file changes."""
+    try:
+        return roles.load_users(Path(path)), True
+    except roles.RoleConfigError as error:
+        _config_broken(error)
+        return {}, False
+
+
+def _config_broken(error: roles.RoleConfigError) -> None:
+    """Tell the operator (server log, once per file version and minute) that everyone runs as public."""
+    LOG.error("%s. Until it is fixed every visitor is public and local sign-in is off.", error)
 
 
 def _stamp(path) -> tuple[str, float]:
@@ -38,9 +55,23 @@ def _stamp(path) -> tuple[str, float]:
     return str(path), path.stat().st_mtime if path.is_file() else 0.0
 
 
+def _config() -> tuple[dict[str, Viewer], dict[str, str], bool]:
+    """Role mapping, local accounts (none with OIDC), and whether both files are usable."""
+    mapping, roles_ok = _roles(*_stamp(roles.roles_path()))
+    if oidc_configured():
+        return mapping, {}, roles_ok
+    users, users_ok = _users(*_stamp(roles.users_path()))
+    return mapping, users, roles_ok and users_ok
+
+
 def viewer() -> Viewer:
-    """The viewer of this session; public unless signed in and mapped in config/roles.toml."""
-    mapping = _roles(*_stamp(roles.roles_path()))
+    """The viewer of this session; public unless signed in and mapped in config/roles.toml.
+
+    A malformed role or account file makes everyone public (fail safe) rather than stopping the page.
+    """
+    mapping, _, usable = _config()
+    if not usable:
+        return PUBLIC
     if oidc_configured():
         if st.user.is_logged_in:
             return roles.viewer_for(st.user.get("email"), mapping)
@@ -52,6 +83,11 @@ def sign_in_panel() -> None:
     """Sidebar block: who is signed in with which role, and the sign-in / sign-out controls."""
     t = state.t
     current = viewer()
+    mapping, users, usable = _config()
+    if not usable:
+        st.caption(t("auth.public_mode"))
+        st.caption(t("auth.config_broken"))
+        return
     if current.identity:
         st.caption(t("auth.signed_in", who=current.identity, role=t(f"auth.role_{current.role}")))
     else:
@@ -65,7 +101,6 @@ def sign_in_panel() -> None:
         else:
             st.button(t("auth.sign_in"), on_click=st.login, key="sign_in")
         return
-    users = _users(*_stamp(roles.users_path()))
     if not users:
         return
     if st.session_state.get(LOCAL_USER_KEY):
@@ -82,6 +117,6 @@ def sign_in_panel() -> None:
                 st.error(t("auth.wrong"))
             else:
                 st.session_state[LOCAL_USER_KEY] = user
-                signed_in = roles.viewer_for(user, _roles(*_stamp(roles.roles_path())))
+                signed_in = roles.viewer_for(user, mapping)
                 operations.record_audit(signed_in, "sign_in", "local", {"method": "local"})
                 st.rerun()
