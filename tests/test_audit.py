@@ -76,6 +76,59 @@ def test_the_audit_log_is_append_only(tmp_path):
     assert len(rows(path)) == 1
 
 
+# The audit table as stores made before sign-outs, failed sign-ins and views of personal data were audited.
+OLD_AUDIT_TABLE = """
+    create table audit_event (
+        event_id integer primary key autoincrement,
+        at text not null,
+        identity text,
+        role text not null,
+        city_code text,
+        action text not null check (action in ('download', 'export', 'progress_update', 'note', 'sign_in')),
+        target text not null check (length(target) > 0),
+        detail text not null check (json_valid(detail))
+    ) strict
+"""
+
+
+def test_an_older_audit_table_takes_the_new_actions_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "operations.sqlite"
+    con = sqlite3.connect(path)
+    con.execute(OLD_AUDIT_TABLE)
+    for statement in ops._append_only("audit_event"):
+        con.execute(statement)
+    con.execute(
+        "insert into audit_event (at, identity, role, action, target, detail) "
+        "values ('2025-04-10T01:00:00.000000Z', 'ana@example.jp', 'analyst', 'download', 'activities/x.csv', '{}')"
+    )
+    con.commit()
+    con.close()
+    for action in ("sign_out", "sign_in_failed", "view_personal"):
+        ops.record_audit(ANALYST, action, "local", {"method": "local"}, path=path, now=NOW)
+    assert [(r[0], r[4]) for r in rows(path)] == [
+        (1, "download"),
+        (2, "sign_out"),
+        (3, "sign_in_failed"),
+        (4, "view_personal"),
+    ]
+    con = sqlite3.connect(path)
+    try:
+        tables = {name for (name,) in con.execute("select name from sqlite_master where type = 'table'")}
+        assert "audit_event_old" not in tables
+        with pytest.raises(sqlite3.DatabaseError, match="append-only: deletes are not allowed"):
+            con.execute("delete from audit_event")
+        with pytest.raises(sqlite3.DatabaseError, match="append-only: event ids are never reused"):
+            con.execute(
+                "insert into audit_event (event_id, at, role, action, target, detail) "
+                "values (1, 'x', 'admin', 'download', 't', '{}')"
+            )
+    finally:
+        con.close()
+    # The rebuild happens once: the table is now the current one.
+    ops.record_audit(ANALYST, "download", "activities/y.csv", path=path, now=NOW)
+    assert [r[0] for r in rows(path)] == [1, 2, 3, 4, 5]
+
+
 def test_a_progress_update_is_audited_in_its_transaction(tmp_path):
     path = tmp_path / "operations.sqlite"
     manager = Viewer("city_manager", "14216", "zama@city.example.jp")
