@@ -1,5 +1,6 @@
 """The audit log: append-only rows in the operational store, written by every download button, by progress
-updates and notes (in their own transaction), by sign-ins; shown to admins on データ品質."""
+updates and notes (in their own transaction), by sign-ins, failed sign-ins and sign-outs, and by views of
+personal data; shown to admins on データ品質."""
 
 from __future__ import annotations
 
@@ -274,7 +275,7 @@ def test_only_admins_see_the_audit_log(app, sign_in, store):
     )
 
 
-def test_a_local_sign_in_is_audited(app, store, tmp_path, monkeypatch):
+def test_a_local_sign_in_its_failures_and_the_sign_out_are_audited(app, store, tmp_path, monkeypatch):
     roles_file = tmp_path / "roles.toml"
     roles_file.write_text('[[identity]]\nid = "zama"\nrole = "city_manager"\ncity = "14216"\n', encoding="utf-8")
     users = tmp_path / "users.toml"
@@ -285,12 +286,18 @@ def test_a_local_sign_in_is_audited(app, store, tmp_path, monkeypatch):
     at.sidebar.text_input(key="local_sign_in_user").input("zama")
     at.sidebar.text_input(key="local_sign_in_password").input("wrong")
     at.sidebar.button[0].click().run()
-    assert ops.read_audit(store).is_empty()
     at.sidebar.text_input(key="local_sign_in_user").input("zama")
     at.sidebar.text_input(key="local_sign_in_password").input("pw-つながり")
     at.sidebar.button[0].click().run()
     assert not at.exception
-    assert rows(store) == [(1, "zama", "city_manager", "14216", "sign_in", "local", {"method": "local"})]
+    failed = {"method": "local", "reason": "wrong_password", "client": "local", "known_user": True}
+    assert rows(store) == [
+        (1, "zama", "public", None, "sign_in_failed", "local", failed),
+        (2, "zama", "city_manager", "14216", "sign_in", "local", {"method": "local", "client": "local"}),
+    ]
+    at.sidebar.button(key="sign_out").click().run()
+    assert not at.exception
+    assert rows(store)[2:] == [(3, "zama", "city_manager", "14216", "sign_out", "local", {"method": "local"})]
 
 
 def test_every_page_downloads_through_the_audited_button():
