@@ -7,17 +7,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import csv
+import io
+import shutil
 import sqlite3
+import tomllib
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import roles
+from etl.pipeline import build
 from warehouse import operations as ops
 from warehouse.query import Viewer
 
 APP = "../dashboard/app.py"
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 ZAMA = ops.Manager("座間市地域福祉課", "14216")
 NOW = dt.datetime(2025, 4, 10, 1, 0, tzinfo=dt.UTC)  # 10:00 in Japan
 ANALYST = Viewer("analyst", None, "ana@example.jp")
@@ -305,3 +311,61 @@ def test_every_page_downloads_through_the_audited_button():
     assert len(pages) >= 9
     direct = [page.name for page in pages if re.search(r"\.download_button\(", page.read_text(encoding="utf-8"))]
     assert direct == [], "use dashboard.downloads.download_button (it writes the audit row)"
+
+
+# --- views of personal data, and no unaudited exit (issue 17, finding 7) ---------------------------
+
+
+@pytest.fixture(scope="module")
+def quarantining_warehouse(tmp_path_factory) -> Path:
+    """The sample with one respondent's e-mail that is not an address: a quarantined personal value."""
+    root = tmp_path_factory.mktemp("quarantine")
+    bundle = root / "bundle"
+    shutil.copytree(SAMPLE, bundle)
+    answers = bundle / "survey_answers.csv"
+    table = list(csv.reader(io.StringIO(answers.read_bytes().decode("cp932"))))
+    table[1][table[0].index("ご連絡先メールアドレス")] = "someone-at-example"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(table)
+    answers.write_bytes(out.getvalue().encode("cp932"))
+    path = root / "warehouse.duckdb"
+    build(bundle, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("page", "what", "allowed", "refused"),
+    [
+        # 活動分布's follow-up list: contact persons for the roles that may see them.
+        ("pages/activity.py", "non_respondent_contacts", [("city_manager", "14216"), ("liaison", None), ("admin", None)],
+         [("public", None), ("analyst", None)]),
+        # データ品質's quarantined values are unmasked for admins only.
+        ("pages/quality.py", "quarantine", [("admin", None)], [("analyst", None), ("liaison", None)]),
+    ],
+)
+def test_showing_personal_data_is_audited_once_without_values(
+    app, sign_in, store, quarantining_warehouse, monkeypatch, page, what, allowed, refused
+):
+    monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(quarantining_warehouse))
+    for role, city in refused:
+        at = sign_in(AppTest.from_file(APP, default_timeout=60), role, city).run()
+        at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+    assert [r for r in rows(store) if r[4] == "view_personal"] == []
+    for role, city in allowed:
+        at = sign_in(AppTest.from_file(APP, default_timeout=60), role, city).run()
+        at.switch_page(page).run()
+        at.run()  # a rerun of the same view is not a second row
+        assert not at.exception, [e.value for e in at.exception]
+    viewed = [r for r in rows(store) if r[4] == "view_personal"]
+    assert [(r[2], r[3]) for r in viewed] == allowed
+    for _, identity, _, _, _, target, detail in viewed:
+        assert identity == "tester"
+        assert target.endswith(f"/{what}") and target.split("/")[0]
+        assert detail["what"] == what and detail["rows"] > 0
+        assert set(detail) <= {"what", "rows", "city", "filters"}, "counts and filters only, never values"
+
+
+def test_the_table_toolbar_cannot_export_data():
+    config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text("utf-8"))
+    assert config["client"]["disableDataExport"] is True
