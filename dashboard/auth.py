@@ -185,7 +185,9 @@ def sign_in_panel() -> None:
             st.button(t("auth.sign_in"), on_click=st.login, key="sign_in")
         return
     if st.session_state.get(LOCAL_USER_KEY):
-        st.button(t("auth.sign_out"), on_click=_sign_out, args=(current, "local"), key="sign_out")
+        # With a broken role file the viewer is public: the sign-out is still recorded under the account.
+        leaving = current if current.identity else Viewer(identity=st.session_state[LOCAL_USER_KEY])
+        st.button(t("auth.sign_out"), on_click=_sign_out, args=(leaving, "local"), key="sign_out")
         return
     if not usable or not users:
         return
