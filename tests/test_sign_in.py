@@ -218,3 +218,24 @@ def test_twelve_wrong_passwords_then_the_right_one_is_refused(app, tmp_path):
     assert all(r["identity"] == "admin" and r["detail"]["client"] == "local" for r in failed)
     for member in (tmp_path / "operations.sqlite", tmp_path / "operations.sqlite-wal"):
         assert not member.exists() or WRONG.encode() not in member.read_bytes()
+
+
+def test_an_oidc_sign_out_forgets_the_session_too(app, tmp_path, monkeypatch):
+    roles_file = tmp_path / "roles-oidc.toml"
+    roles_file.write_text('[[identity]]\nid = "admin@city.example.jp"\nrole = "admin"\n', encoding="utf-8")
+    monkeypatch.setenv("TSUNAGARI_ROLES", str(roles_file))
+    at = app
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32}
+    at.user = {"is_logged_in": True, "email": "admin@city.example.jp"}
+    at.run()
+    assert signed_in_as(at) == "admin@city.example.jp（管理者）でログイン中"
+    at.session_state["intake_job"] = "the admin's job"
+    at.session_state["a_key_added_next_year"] = "someone's phone number"
+    at.sidebar.button(key="sign_out").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "intake_job" not in at.session_state and "a_key_added_next_year" not in at.session_state
+    assert signed_in_as(at).startswith("公開モード")
+    assert [(r["action"], r["identity"], r["target"]) for r in audit(tmp_path / "operations.sqlite")] == [
+        ("sign_in", "admin@city.example.jp", "oidc"),
+        ("sign_out", "admin@city.example.jp", "oidc"),
+    ]
