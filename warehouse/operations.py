@@ -965,7 +965,6 @@ def read_audit(path: Path | None = None) -> pl.DataFrame:
 # attempt is audit_event ('sign_in_failed', 'sign_in'). User names are kept as SHA-256 digests only
 # (a password typed into the name field must not be stored).
 
-SIGN_IN_SCOPES = ("user", "client")
 # Free failures before the first lock: per user name, and per client (several staff may share an address).
 SIGN_IN_FREE_FAILURES = {"user": 5, "client": 20}
 SIGN_IN_FIRST_LOCK_S = 30  # the first lock, doubled by each further failure (seconds)
