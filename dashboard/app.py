@@ -21,6 +21,8 @@ except query.WarehouseMissing as missing:
     st.stop()
 
 state.init_from_url(cities["code"].to_list())
+# Before any page or widget: a session whose viewer changed forgets what the previous one left in it.
+auth.guard_session()
 
 with st.sidebar:
     st.radio(

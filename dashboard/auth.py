@@ -1,16 +1,37 @@
-"""Sign-in and the current viewer: OIDC when configured, local accounts as a fallback, else public."""
+"""Sign-in and the current viewer: OIDC when configured, local accounts as a fallback, else public.
+
+A session belongs to the identity signed in to it. Signing out (local or OIDC) audits it, forgets every
+session key except the non-personal preferences in KEEP_KEYS, and has the browser start a new session
+(st.logout); a change of identity or role inside a session (guard_session) forgets the same keys. So a
+key a page adds later (a job, an upload, a selection) is forgotten without being listed anywhere.
+Failed local sign-ins are throttled per user name and per client in the operational store.
+"""
 
 from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
 
 import streamlit as st
 
 from dashboard import roles, state
+from dashboard.i18n import LANGUAGES
 from warehouse import operations
 from warehouse.query import PUBLIC, Viewer
 
+LOG = logging.getLogger(__name__)
 LOCAL_USER_KEY = "local_user"
 # Set once the audit log has this session's OIDC sign-in (a sign-in arrives as a new session).
 SIGN_IN_AUDITED_KEY = "sign_in_audited"
+# Who the session's state belongs to: (identity, role, city) of the viewer at the last run.
+OWNER_KEY = "session_owner"
+# What survives a sign-out or a change of identity: language and city, and the city selectbox per language.
+KEEP_KEYS = frozenset({state.LANG_KEY, state.CITY_KEY, *(f"{state.CITY_KEY}__{code}" for code in LANGUAGES)})
+# Behind a reverse proxy every request comes from the proxy: the operator names the header carrying the
+# visitor's address (e.g. X-Forwarded-For, set by their own proxy); otherwise the connection's address.
+CLIENT_HEADER_ENV = "TSUNAGARI_CLIENT_HEADER"
 
 
 def oidc_configured() -> bool:
@@ -22,15 +43,28 @@ def oidc_configured() -> bool:
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def _roles(path: str, mtime: float) -> dict[str, Viewer]:
-    """Role mapping, re-read when the file changes."""
-    return roles.load_roles(roles.roles_path())
+def _roles(path: str, mtime: float) -> tuple[dict[str, Viewer], bool]:
+    """Role mapping and whether the file is usable, re-read when the file changes."""
+    try:
+        return roles.load_roles(Path(path)), True
+    except roles.RoleConfigError as error:
+        _config_broken(error)
+        return {}, False
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def _users(path: str, mtime: float) -> dict[str, str]:
-    """Local accounts, re-read when the file changes."""
-    return roles.load_users(roles.users_path())
+def _users(path: str, mtime: float) -> tuple[dict[str, str], bool]:
+    """Local accounts and whether the file is usable, re-read when the file changes."""
+    try:
+        return roles.load_users(Path(path)), True
+    except roles.RoleConfigError as error:
+        _config_broken(error)
+        return {}, False
+
+
+def _config_broken(error: roles.RoleConfigError) -> None:
+    """Tell the operator (server log, once per file version and minute) that everyone runs as public."""
+    LOG.error("%s. Until it is fixed every visitor is public and local sign-in is off.", error)
 
 
 def _stamp(path) -> tuple[str, float]:
@@ -38,9 +72,23 @@ def _stamp(path) -> tuple[str, float]:
     return str(path), path.stat().st_mtime if path.is_file() else 0.0
 
 
+def _config() -> tuple[dict[str, Viewer], dict[str, str], bool]:
+    """Role mapping, local accounts (none with OIDC), and whether both files are usable."""
+    mapping, roles_ok = _roles(*_stamp(roles.roles_path()))
+    if oidc_configured():
+        return mapping, {}, roles_ok
+    users, users_ok = _users(*_stamp(roles.users_path()))
+    return mapping, users, roles_ok and users_ok
+
+
 def viewer() -> Viewer:
-    """The viewer of this session; public unless signed in and mapped in config/roles.toml."""
-    mapping = _roles(*_stamp(roles.roles_path()))
+    """The viewer of this session; public unless signed in and mapped in config/roles.toml.
+
+    A malformed role or account file makes everyone public (fail safe) rather than stopping the page.
+    """
+    mapping, _, usable = _config()
+    if not usable:
+        return PUBLIC
     if oidc_configured():
         if st.user.is_logged_in:
             return roles.viewer_for(st.user.get("email"), mapping)
@@ -48,40 +96,103 @@ def viewer() -> Viewer:
     return roles.viewer_for(st.session_state.get(LOCAL_USER_KEY), mapping)
 
 
+def clear_session() -> None:
+    """Forget every key of this session except the non-personal preferences in KEEP_KEYS."""
+    for key in list(st.session_state.keys()):
+        if key not in KEEP_KEYS:
+            del st.session_state[key]
+
+
+def guard_session() -> None:
+    """Start the session's state afresh when its viewer changes (another identity, role or city).
+
+    Run first in every script run. Going from anonymous public to a sign-in keeps the state: a public
+    session holds nothing personal, and it is the same person.
+    """
+    current = viewer()
+    owner = (current.identity, current.role, current.city_code)
+    previous = st.session_state.get(OWNER_KEY)
+    if previous is not None and tuple(previous) != owner and tuple(previous) != (None, PUBLIC.role, None):
+        local_user = st.session_state.get(LOCAL_USER_KEY)
+        clear_session()
+        if local_user:
+            st.session_state[LOCAL_USER_KEY] = local_user
+    st.session_state[OWNER_KEY] = owner
+
+
+def client_address() -> str:
+    """The visitor's address for throttling: the operator's proxy header if configured, else the connection's."""
+    header = os.environ.get(CLIENT_HEADER_ENV, "").strip()
+    if header:
+        forwarded = st.context.headers.get(header)
+        if isinstance(forwarded, str) and forwarded.strip():
+            return forwarded.split(",")[0].strip()
+    # Streamlit gives no address for connections from this machine (nor in AppTest).
+    address = st.context.ip_address
+    return address if isinstance(address, str) and address else "local"
+
+
+def _sign_out(current: Viewer, method: str) -> None:
+    """on_click of sign-out: audit it, forget the session's state, and let the browser start a new session."""
+    operations.record_audit(current, "sign_out", method, {"method": method})
+    clear_session()
+    # Clears st.user and sends the browser through /auth/logout to the app's start: a new session, so
+    # the browser's own widget state (uploads, typed text) goes too. Without OIDC it is the same redirect.
+    st.logout()
+
+
+def _sign_in_local(users: dict[str, str], mapping: dict[str, Viewer], name: str, password: str) -> None:
+    """Check a local sign-in against the throttle and the hash; audit the outcome; sign in on success."""
+    t = state.t
+    client = client_address()
+    known = name.strip().lower() in users
+    wait = operations.sign_in_wait(name, client)
+    if wait > 0:
+        # Locked: the password is not checked (no argon2 work) and the lock is not lengthened.
+        operations.record_sign_in_failure(name, client, "locked", known_user=known)
+        st.error(t("auth.locked", seconds=math.ceil(wait)))
+        return
+    user = roles.authenticate(users, name, password)
+    if user is None:
+        wait = operations.record_sign_in_failure(name, client, "wrong_password", known_user=known)
+        st.error(t("auth.wrong"))
+        if wait > 0:
+            st.error(t("auth.locked", seconds=math.ceil(wait)))
+        return
+    st.session_state[LOCAL_USER_KEY] = user
+    operations.record_sign_in(roles.viewer_for(user, mapping), "local", client=client)
+    st.rerun()
+
+
 def sign_in_panel() -> None:
     """Sidebar block: who is signed in with which role, and the sign-in / sign-out controls."""
     t = state.t
     current = viewer()
+    mapping, users, usable = _config()
     if current.identity:
         st.caption(t("auth.signed_in", who=current.identity, role=t(f"auth.role_{current.role}")))
     else:
         st.caption(t("auth.public_mode"))
+    if not usable:
+        st.caption(t("auth.config_broken"))
     if oidc_configured():
         if st.user.is_logged_in:
-            if not st.session_state.get(SIGN_IN_AUDITED_KEY):
-                operations.record_audit(current, "sign_in", "oidc", {"method": "oidc"})
+            if usable and not st.session_state.get(SIGN_IN_AUDITED_KEY):
+                operations.record_sign_in(current, "oidc", client=client_address())
                 st.session_state[SIGN_IN_AUDITED_KEY] = True
-            st.button(t("auth.sign_out"), on_click=st.logout, key="sign_out")
-        else:
+            st.button(t("auth.sign_out"), on_click=_sign_out, args=(current, "oidc"), key="sign_out")
+        elif usable:
             st.button(t("auth.sign_in"), on_click=st.login, key="sign_in")
         return
-    users = _users(*_stamp(roles.users_path()))
-    if not users:
-        return
     if st.session_state.get(LOCAL_USER_KEY):
-        if st.button(t("auth.sign_out"), key="sign_out"):
-            del st.session_state[LOCAL_USER_KEY]
-            st.rerun()
+        # With a broken role file the viewer is public: the sign-out is still recorded under the account.
+        leaving = current if current.identity else Viewer(identity=st.session_state[LOCAL_USER_KEY])
+        st.button(t("auth.sign_out"), on_click=_sign_out, args=(leaving, "local"), key="sign_out")
+        return
+    if not usable or not users:
         return
     with st.form("local_sign_in", clear_on_submit=True):
         name = st.text_input(t("auth.user"), key="local_sign_in_user")
         password = st.text_input(t("auth.password"), type="password", key="local_sign_in_password")
         if st.form_submit_button(t("auth.sign_in")):
-            user = roles.authenticate(users, name, password)
-            if user is None:
-                st.error(t("auth.wrong"))
-            else:
-                st.session_state[LOCAL_USER_KEY] = user
-                signed_in = roles.viewer_for(user, _roles(*_stamp(roles.roles_path())))
-                operations.record_audit(signed_in, "sign_in", "local", {"method": "local"})
-                st.rerun()
+            _sign_in_local(users, mapping, name, password)

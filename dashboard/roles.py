@@ -37,16 +37,35 @@ def users_path() -> Path:
     return Path(os.environ.get("TSUNAGARI_LOCAL_USERS", ROOT / "config" / "local_users.toml"))
 
 
+def _read_toml(path: Path) -> dict:
+    """A TOML file as a dict; unreadable or malformed files raise RoleConfigError naming the file."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise RoleConfigError(f"{path}: not valid TOML ({error})") from None
+    except UnicodeDecodeError:
+        raise RoleConfigError(f"{path}: not UTF-8 text") from None
+    except OSError as error:
+        raise RoleConfigError(f"{path}: cannot be read ({error.strerror})") from None
+
+
 def load_roles(path: Path) -> dict[str, Viewer]:
     """Identity (lower-cased) → Viewer; a missing file means nobody has a role beyond public."""
     if not path.is_file():
         return {}
-    with open(path, "rb") as handle:
-        data = tomllib.load(handle)
+    entries = _read_toml(path).get("identity", [])
+    if not isinstance(entries, list):
+        raise RoleConfigError(f"{path}: identity must be a list of [[identity]] tables")
     mapping: dict[str, Viewer] = {}
-    for number, entry in enumerate(data.get("identity", []), start=1):
+    for number, entry in enumerate(entries, start=1):
         where = f"{path}, [[identity]] #{number}"
-        identity = str(entry.get("id", "")).strip().lower()
+        if not isinstance(entry, dict):
+            raise RoleConfigError(f"{where}: must be a table with id, role and (for a city_manager) city")
+        raw_id = entry.get("id", "")
+        if not isinstance(raw_id, str):
+            raise RoleConfigError(f"{where}: id must be text (an e-mail address or a local user name)")
+        identity = raw_id.strip().lower()
         role = entry.get("role")
         city = entry.get("city")
         if not identity:
@@ -77,12 +96,15 @@ def load_users(path: Path) -> dict[str, str]:
     """Local user name (lower-cased) → argon2 hash; refuses anything that is not an argon2 hash."""
     if not path.is_file():
         return {}
-    with open(path, "rb") as handle:
-        data = tomllib.load(handle)
+    accounts = _read_toml(path).get("users", {})
+    if not isinstance(accounts, dict):
+        raise RoleConfigError(f"{path}: users must be a table of [users.<name>] entries")
     users = {}
-    for name, entry in data.get("users", {}).items():
-        digest = str(entry.get("password_hash", ""))
-        if not digest.startswith("$argon2"):
+    for name, entry in accounts.items():
+        if not isinstance(entry, dict):
+            raise RoleConfigError(f"{path}, users.{name}: must be a table with password_hash")
+        digest = entry.get("password_hash", "")
+        if not isinstance(digest, str) or not digest.startswith("$argon2"):
             raise RoleConfigError(f"{path}, users.{name}: password_hash must be an argon2 hash, never plain text")
         users[name.strip().lower()] = digest
     return users

@@ -1,22 +1,29 @@
 """The audit log: append-only rows in the operational store, written by every download button, by progress
-updates and notes (in their own transaction), by sign-ins; shown to admins on データ品質."""
+updates and notes (in their own transaction), by sign-ins, failed sign-ins and sign-outs, and by views of
+personal data; shown to admins on データ品質."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import re
+import csv
+import io
+import shutil
 import sqlite3
+import tomllib
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import roles
+from etl.pipeline import build
 from warehouse import operations as ops
 from warehouse.query import Viewer
 
 APP = "../dashboard/app.py"
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 ZAMA = ops.Manager("座間市地域福祉課", "14216")
 NOW = dt.datetime(2025, 4, 10, 1, 0, tzinfo=dt.UTC)  # 10:00 in Japan
 ANALYST = Viewer("analyst", None, "ana@example.jp")
@@ -74,6 +81,59 @@ def test_the_audit_log_is_append_only(tmp_path):
     with pytest.raises(ValueError, match="unknown audit action"):
         ops.record_audit(ANALYST, "erase", "x", path=path)
     assert len(rows(path)) == 1
+
+
+# The audit table as stores made before sign-outs, failed sign-ins and views of personal data were audited.
+OLD_AUDIT_TABLE = """
+    create table audit_event (
+        event_id integer primary key autoincrement,
+        at text not null,
+        identity text,
+        role text not null,
+        city_code text,
+        action text not null check (action in ('download', 'export', 'progress_update', 'note', 'sign_in')),
+        target text not null check (length(target) > 0),
+        detail text not null check (json_valid(detail))
+    ) strict
+"""
+
+
+def test_an_older_audit_table_takes_the_new_actions_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "operations.sqlite"
+    con = sqlite3.connect(path)
+    con.execute(OLD_AUDIT_TABLE)
+    for statement in ops._append_only("audit_event"):
+        con.execute(statement)
+    con.execute(
+        "insert into audit_event (at, identity, role, action, target, detail) "
+        "values ('2025-04-10T01:00:00.000000Z', 'ana@example.jp', 'analyst', 'download', 'activities/x.csv', '{}')"
+    )
+    con.commit()
+    con.close()
+    for action in ("sign_out", "sign_in_failed", "view_personal"):
+        ops.record_audit(ANALYST, action, "local", {"method": "local"}, path=path, now=NOW)
+    assert [(r[0], r[4]) for r in rows(path)] == [
+        (1, "download"),
+        (2, "sign_out"),
+        (3, "sign_in_failed"),
+        (4, "view_personal"),
+    ]
+    con = sqlite3.connect(path)
+    try:
+        tables = {name for (name,) in con.execute("select name from sqlite_master where type = 'table'")}
+        assert "audit_event_old" not in tables
+        with pytest.raises(sqlite3.DatabaseError, match="append-only: deletes are not allowed"):
+            con.execute("delete from audit_event")
+        with pytest.raises(sqlite3.DatabaseError, match="append-only: event ids are never reused"):
+            con.execute(
+                "insert into audit_event (event_id, at, role, action, target, detail) "
+                "values (1, 'x', 'admin', 'download', 't', '{}')"
+            )
+    finally:
+        con.close()
+    # The rebuild happens once: the table is now the current one.
+    ops.record_audit(ANALYST, "download", "activities/y.csv", path=path, now=NOW)
+    assert [r[0] for r in rows(path)] == [1, 2, 3, 4, 5]
 
 
 def test_a_progress_update_is_audited_in_its_transaction(tmp_path):
@@ -221,7 +281,7 @@ def test_only_admins_see_the_audit_log(app, sign_in, store):
     )
 
 
-def test_a_local_sign_in_is_audited(app, store, tmp_path, monkeypatch):
+def test_a_local_sign_in_its_failures_and_the_sign_out_are_audited(app, store, tmp_path, monkeypatch):
     roles_file = tmp_path / "roles.toml"
     roles_file.write_text('[[identity]]\nid = "zama"\nrole = "city_manager"\ncity = "14216"\n', encoding="utf-8")
     users = tmp_path / "users.toml"
@@ -232,12 +292,18 @@ def test_a_local_sign_in_is_audited(app, store, tmp_path, monkeypatch):
     at.sidebar.text_input(key="local_sign_in_user").input("zama")
     at.sidebar.text_input(key="local_sign_in_password").input("wrong")
     at.sidebar.button[0].click().run()
-    assert ops.read_audit(store).is_empty()
     at.sidebar.text_input(key="local_sign_in_user").input("zama")
     at.sidebar.text_input(key="local_sign_in_password").input("pw-つながり")
     at.sidebar.button[0].click().run()
     assert not at.exception
-    assert rows(store) == [(1, "zama", "city_manager", "14216", "sign_in", "local", {"method": "local"})]
+    failed = {"method": "local", "reason": "wrong_password", "client": "local", "known_user": True}
+    assert rows(store) == [
+        (1, "zama", "public", None, "sign_in_failed", "local", failed),
+        (2, "zama", "city_manager", "14216", "sign_in", "local", {"method": "local", "client": "local"}),
+    ]
+    at.sidebar.button(key="sign_out").click().run()
+    assert not at.exception
+    assert rows(store)[2:] == [(3, "zama", "city_manager", "14216", "sign_out", "local", {"method": "local"})]
 
 
 def test_every_page_downloads_through_the_audited_button():
@@ -247,9 +313,8 @@ def test_every_page_downloads_through_the_audited_button():
     assert direct == [], "use dashboard.downloads.download_button (it writes the audit row)"
 
 
-def test_intake_publishes_and_rollbacks_are_audited_in_a_store_made_before_them(tmp_path):
+def test_intake_publishes_and_rollbacks_are_audited_between_other_rows(tmp_path):
     path = tmp_path / "operations.sqlite"
-    # A store whose audit_event was created with the older list of actions.
     ops.record_audit(ANALYST, "download", "activities/x.csv", {"rows": 3}, path=path, now=NOW)
     admin = Viewer("admin", None, "admin@city.example.jp")
     ops.record_intake_audit(admin, "intake_publish", "upload/survey.csv", {"run_id": "r2"}, path=path, now=NOW)
@@ -264,7 +329,7 @@ def test_intake_publishes_and_rollbacks_are_audited_in_a_store_made_before_them(
     ]
     con = sqlite3.connect(path)
     try:
-        # Still append-only after the rebuild, and still refusing unknown actions.
+        # Append-only, and refusing unknown actions.
         for statement, message in (
             ("update audit_event set role = 'public'", "append-only: updates are not allowed"),
             ("delete from audit_event", "append-only: deletes are not allowed"),
@@ -279,3 +344,59 @@ def test_intake_publishes_and_rollbacks_are_audited_in_a_store_made_before_them(
         con.close()
     with pytest.raises(ValueError, match="not an intake audit action"):
         ops.record_intake_audit(admin, "download", "x", path=path)
+# --- views of personal data, and no unaudited exit (issue 17, finding 7) ---------------------------
+
+
+@pytest.fixture(scope="module")
+def quarantining_warehouse(tmp_path_factory) -> Path:
+    """The sample with one respondent's e-mail that is not an address: a quarantined personal value."""
+    root = tmp_path_factory.mktemp("quarantine")
+    bundle = root / "bundle"
+    shutil.copytree(SAMPLE, bundle)
+    answers = bundle / "survey_answers.csv"
+    table = list(csv.reader(io.StringIO(answers.read_bytes().decode("cp932"))))
+    table[1][table[0].index("ご連絡先メールアドレス")] = "someone-at-example"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(table)
+    answers.write_bytes(out.getvalue().encode("cp932"))
+    path = root / "warehouse.duckdb"
+    build(bundle, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("page", "what", "allowed", "refused"),
+    [
+        # 活動分布's follow-up list: contact persons for the roles that may see them.
+        ("pages/activity.py", "non_respondent_contacts", [("city_manager", "14216"), ("liaison", None), ("admin", None)],
+         [("public", None), ("analyst", None)]),
+        # データ品質's quarantined values are unmasked for admins only.
+        ("pages/quality.py", "quarantine", [("admin", None)], [("analyst", None), ("liaison", None)]),
+    ],
+)
+def test_showing_personal_data_is_audited_once_without_values(
+    app, sign_in, store, quarantining_warehouse, monkeypatch, page, what, allowed, refused
+):
+    monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(quarantining_warehouse))
+    for role, city in refused:
+        at = sign_in(AppTest.from_file(APP, default_timeout=60), role, city).run()
+        at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+    assert [r for r in rows(store) if r[4] == "view_personal"] == []
+    for role, city in allowed:
+        at = sign_in(AppTest.from_file(APP, default_timeout=60), role, city).run()
+        at.switch_page(page).run()
+        at.run()  # a rerun of the same view is not a second row
+        assert not at.exception, [e.value for e in at.exception]
+    viewed = [r for r in rows(store) if r[4] == "view_personal"]
+    assert [(r[2], r[3]) for r in viewed] == allowed
+    for _, identity, _, _, _, target, detail in viewed:
+        assert identity == "tester"
+        assert target.endswith(f"/{what}") and target.split("/")[0]
+        assert detail["what"] == what and detail["rows"] > 0
+        assert set(detail) <= {"what", "rows", "city", "filters"}, "counts and filters only, never values"
+
+
+def test_the_table_toolbar_cannot_export_data():
+    config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text("utf-8"))
+    assert config["client"]["disableDataExport"] is True

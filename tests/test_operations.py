@@ -372,6 +372,32 @@ def test_store_is_wal_and_batches_are_all_or_nothing(tmp_path):
         con.close()
 
 
+def mode(path: Path) -> int:
+    """Permission bits of a file or folder."""
+    return path.stat().st_mode & 0o777
+
+
+def test_a_new_store_is_owner_only(tmp_path):
+    store = tmp_path / "var" / "ops.sqlite"
+    ops.record_note_event(ops.NoteUpdate("14216", TODAY, "issue", "課題"), ZAMA, path=store, now=NOW)
+    assert (mode(store.parent), mode(store)) == (0o700, 0o600)
+    con = sqlite3.connect(store)  # a reader's connection keeps the -wal and -shm files in place
+    try:
+        con.execute("select count(*) from note_event").fetchone()
+        for member in (store.with_name("ops.sqlite-wal"), store.with_name("ops.sqlite-shm")):
+            assert mode(member) == 0o600, member.name
+    finally:
+        con.close()
+
+
+def test_an_older_world_readable_store_is_made_owner_only(tmp_path):
+    store = tmp_path / "ops.sqlite"
+    sqlite3.connect(store).close()
+    store.chmod(0o644)
+    ops.record_note_event(ops.NoteUpdate("14216", TODAY, "issue", "課題"), ZAMA, path=store, now=NOW)
+    assert mode(store) == 0o600
+
+
 def test_note_events_round_trip(tmp_path):
     store = tmp_path / "ops.sqlite"
     assert ops.read_note_events(store).is_empty()

@@ -13,11 +13,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import hashlib
 import os
-import re
 import sqlite3
+import stat
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -36,6 +37,8 @@ LOCAL_TZ = "Asia/Tokyo"
 # How long a writer or reader waits for another writer's lock before giving up (milliseconds).
 BUSY_TIMEOUT_MS = 10_000
 NOTE_MAX_CHARS = 2_000
+# The store holds who did what (audit) and staff names: readable by the app's own user only.
+DIR_MODE, FILE_MODE = 0o700, 0o600
 ACTIVE_STATUSES = ("in_progress", "done")
 NOTE_KINDS = ("breakthrough", "issue", "change")
 
@@ -420,10 +423,24 @@ def _select(
     return _frame(con.execute(sql, params).fetchall(), schema)
 
 
+def _owner_only(path: Path) -> None:
+    """Create the store owner-only (folder 0700, file 0600) and take group/other access off an older one.
+
+    SQLite gives its -wal and -shm files the database file's mode, so they follow.
+    """
+    if not path.parent.is_dir():
+        path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, FILE_MODE))
+    for member in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with suppress(FileNotFoundError, PermissionError):
+            if stat.S_IMODE(member.stat().st_mode) & 0o077:
+                member.chmod(FILE_MODE)
+
+
 @contextmanager
 def _write_transaction(path: Path) -> Iterator[sqlite3.Connection]:
-    """A short BEGIN IMMEDIATE transaction on the store (created on first use), committed on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """A short BEGIN IMMEDIATE transaction on the store (created owner-only on first use), committed on success."""
+    _owner_only(path)
     con = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     try:
         con.execute("pragma busy_timeout = 10000")
@@ -830,23 +847,33 @@ def read_rollbacks(path: Path | None = None) -> pl.DataFrame:
 # the tables above. Progress updates and notes write their audit row inside their own transaction
 # (_append_audit), so an update is never stored without it; everything else goes through record_audit.
 
-AUDIT_ACTIONS = ("download", "export", "progress_update", "note", "sign_in")
-
-AUDIT_SCHEMA = (
-    """
-    create table if not exists audit_event (
-        event_id integer primary key autoincrement,
-        at text not null,
-        identity text,
-        role text not null,
-        city_code text,
-        action text not null check (action in ('download', 'export', 'progress_update', 'note', 'sign_in')),
-        target text not null check (length(target) > 0),
-        detail text not null check (json_valid(detail))
-    ) strict
-    """,
-    *_append_only("audit_event"),
+AUDIT_ACTIONS = (
+    "download",
+    "export",
+    "progress_update",
+    "note",
+    "sign_in",
+    "sign_in_failed",
+    "sign_out",
+    "view_personal",
+    "intake_publish",
+    "intake_rollback",
 )
+
+# The allowed actions are a CHECK of the table; a store made with another list is rebuilt (see _audit_table).
+AUDIT_TABLE = (
+    "create table audit_event (\n"
+    "    event_id integer primary key autoincrement,\n"
+    "    at text not null,\n"
+    "    identity text,\n"
+    "    role text not null,\n"
+    "    city_code text,\n"
+    "    action text not null check (action in (" + ", ".join(f"'{action}'" for action in AUDIT_ACTIONS) + ")),\n"
+    "    target text not null check (length(target) > 0),\n"
+    "    detail text not null check (json_valid(detail))\n"
+    ") strict"
+)
+AUDIT_SCHEMA = (AUDIT_TABLE, *_append_only("audit_event"))
 
 AUDIT_COLUMNS: dict[str, pl.DataType] = {
     "event_id": pl.Int64,
@@ -867,14 +894,36 @@ def _acting(viewer: Viewer | None, manager: Manager) -> Viewer:
     return viewer if viewer.identity else Viewer(viewer.role, viewer.city_code, manager.name)
 
 
+def _audit_table(con: sqlite3.Connection) -> None:
+    """Create audit_event, or rebuild one made with an older list of actions, keeping every row and id.
+
+    SQLite cannot change a CHECK in place: inside the caller's write transaction the old table is renamed,
+    the new one created, the rows copied with their event ids, and the old table (and its triggers) dropped.
+    """
+    found = con.execute("select sql from sqlite_master where type = 'table' and name = 'audit_event'").fetchone()
+    # SQLite stores the statement with its CREATE TABLE keywords upper-cased: compare what follows them.
+    if found is not None and found[0].partition("audit_event")[2] == AUDIT_TABLE.partition("audit_event")[2]:
+        return
+    if found is not None:
+        con.execute("alter table audit_event rename to audit_event_old")
+        # The renamed table keeps its triggers under their names: drop them so the new table gets its own.
+        for suffix in ("no_update", "no_delete", "no_replace"):
+            con.execute(f"drop trigger if exists audit_event_{suffix}")
+    for statement in AUDIT_SCHEMA:
+        con.execute(statement)
+    if found is not None:
+        columns = ", ".join(AUDIT_COLUMNS)
+        con.execute("insert into audit_event (" + columns + ") select " + columns + " from audit_event_old")
+        con.execute("drop table audit_event_old")
+
+
 def _append_audit(
     con: sqlite3.Connection, viewer: Viewer, action: str, target: str, detail: Mapping, moment: dt.datetime
 ) -> int:
     """Insert one audit row inside the caller's write transaction; returns its event id."""
     if action not in AUDIT_ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
-    for statement in AUDIT_SCHEMA:
-        con.execute(statement)
+    _audit_table(con)
     cursor = con.execute(
         "insert into audit_event (at, identity, role, city_code, action, target, detail) values (?, ?, ?, ?, ?, ?, ?)",
         [
@@ -910,34 +959,7 @@ def read_audit(path: Path | None = None) -> pl.DataFrame:
 
 
 # --- intake publishes and rollbacks in the audit log ---------------------------------------------
-# Appended here (not in AUDIT_ACTIONS above) so the list can grow without rewriting the schema block:
-# a store created before these actions existed has a CHECK that refuses them, so the table is rebuilt
-# once, rows and event ids kept, with a CHECK listing every action of AUDIT_ACTIONS.
 INTAKE_AUDIT_ACTIONS = ("intake_publish", "intake_rollback")
-AUDIT_ACTIONS = (*AUDIT_ACTIONS, *(action for action in INTAKE_AUDIT_ACTIONS if action not in AUDIT_ACTIONS))
-_AUDIT_CHECK = re.compile(r"check \(action in \([^)]*\)\)")
-
-
-def _audit_table_sql() -> str:
-    """AUDIT_SCHEMA's CREATE TABLE with its CHECK listing every action of AUDIT_ACTIONS (names from this module)."""
-    listed = ", ".join(f"'{action}'" for action in AUDIT_ACTIONS)
-    return _AUDIT_CHECK.sub(f"check (action in ({listed}))", AUDIT_SCHEMA[0])
-
-
-def _upgrade_audit_actions(con: sqlite3.Connection) -> None:
-    """Create audit_event, or rebuild one whose CHECK lacks an action of AUDIT_ACTIONS (in the caller's transaction)."""
-    row = con.execute("select sql from sqlite_master where type = 'table' and name = 'audit_event'").fetchone()
-    if row is not None and all(f"'{action}'" in row[0] for action in AUDIT_ACTIONS):
-        return
-    if row is not None:
-        # Renaming carries the append-only triggers along; dropping the old table drops them with it.
-        con.execute("alter table audit_event rename to audit_event_before_upgrade")
-    con.execute(_audit_table_sql())
-    if row is not None:
-        con.execute("insert into audit_event select * from audit_event_before_upgrade")
-        con.execute("drop table audit_event_before_upgrade")
-    for statement in AUDIT_SCHEMA[1:]:
-        con.execute(statement)
 
 
 def record_intake_audit(
@@ -952,6 +974,129 @@ def record_intake_audit(
     """Append an intake publish or rollback to the audit log (who, which run, which file); returns its id."""
     if action not in INTAKE_AUDIT_ACTIONS:
         raise ValueError(f"not an intake audit action: {action!r}")
+    return record_audit(viewer, action, target, detail, path=path, now=now)
+
+
+# --- sign-in throttling --------------------------------------------------------------------------
+# Failed local sign-ins are counted per user name and per client (remote address) in the store, so a
+# reload or a new tab does not reset them. After the free failures each further one locks that name or
+# client for a growing time; attempts while locked are refused without checking the password (no
+# argon2 work) and are audited, but do not lengthen the lock. A success clears its user name's count; a
+# count is forgotten after a quiet period. This table is a counter, not history: the history of every
+# attempt is audit_event ('sign_in_failed', 'sign_in'). User names are kept as SHA-256 digests only
+# (a password typed into the name field must not be stored).
+
+# Free failures before the first lock: per user name, and per client (several staff may share an address).
+SIGN_IN_FREE_FAILURES = {"user": 5, "client": 20}
+SIGN_IN_FIRST_LOCK_S = 30  # the first lock, doubled by each further failure (seconds)
+SIGN_IN_MAX_LOCK_S = 900  # the longest lock (seconds)
+SIGN_IN_FORGET_S = 3600  # failures of a name or client are forgotten after this long without one (seconds)
+SIGN_IN_FAILURE_REASONS = ("wrong_password", "locked")
+
+THROTTLE_SCHEMA = """
+    create table if not exists sign_in_throttle (
+        scope text not null check (scope in ('user', 'client')),
+        key text not null,
+        failures integer not null check (failures > 0),
+        last_failure_at text not null,
+        locked_until text,
+        primary key (scope, key)
+    ) strict
+"""
+
+
+def _throttle_keys(user_name: str, client: str) -> list[tuple[str, str]]:
+    """(scope, key) of an attempt: the digest of the lower-cased user name, and the client address."""
+    digest = hashlib.sha256(user_name.strip().lower().encode("utf-8")).hexdigest()
+    return [("user", digest), ("client", client)]
+
+
+def sign_in_lock_seconds(scope: str, failures: int) -> int:
+    """How long a scope is locked after its n-th failure in a row (0 while failures are still free)."""
+    excess = failures - SIGN_IN_FREE_FAILURES[scope]
+    if excess <= 0:
+        return 0
+    return min(SIGN_IN_MAX_LOCK_S, SIGN_IN_FIRST_LOCK_S * 2 ** min(excess - 1, 16))
+
+
+def sign_in_wait(user_name: str, client: str, *, path: Path | None = None, now: dt.datetime | None = None) -> float:
+    """Seconds until this user name from this client may try again (0: now)."""
+    moment = _now(now)
+    with _read_transaction(path or store_path()) as con:
+        if con is None or not _has_table(con, "sign_in_throttle"):
+            return 0.0
+        waits = [0.0]
+        for scope, key in _throttle_keys(user_name, client):
+            row = con.execute(
+                "select locked_until from sign_in_throttle where scope = ? and key = ?", [scope, key]
+            ).fetchone()
+            if row is not None and row[0] is not None:
+                waits.append((dt.datetime.fromisoformat(row[0]) - moment).total_seconds())
+    return max(waits)
+
+
+def record_sign_in_failure(
+    user_name: str,
+    client: str,
+    reason: str,
+    *,
+    known_user: bool,
+    path: Path | None = None,
+    now: dt.datetime | None = None,
+) -> float:
+    """Audit a failed sign-in and, for a wrong password, count it; returns the seconds until the next try.
+
+    The audit row names the account only when it exists (an unknown name may be a mistyped password)
+    and never holds the password.
+    """
+    if reason not in SIGN_IN_FAILURE_REASONS:
+        raise ValueError(f"unknown sign-in failure reason {reason!r}")
+    moment = _now(now)
+    wait = 0
     with _write_transaction(path or store_path()) as con:
-        _upgrade_audit_actions(con)
-        return _append_audit(con, viewer, action, target, detail or {}, _now(now))
+        con.execute(THROTTLE_SCHEMA)
+        for scope, key in _throttle_keys(user_name, client):
+            row = con.execute(
+                "select failures, last_failure_at, locked_until from sign_in_throttle where scope = ? and key = ?",
+                [scope, key],
+            ).fetchone()
+            if reason == "wrong_password":
+                recent = row is not None and (
+                    moment - dt.datetime.fromisoformat(row[1])
+                ).total_seconds() < SIGN_IN_FORGET_S
+                failures = row[0] + 1 if recent else 1
+                lock = sign_in_lock_seconds(scope, failures)
+                locked_until = _utc_text(moment + dt.timedelta(seconds=lock)) if lock else None
+                con.execute(
+                    "insert into sign_in_throttle (scope, key, failures, last_failure_at, locked_until) "
+                    "values (?, ?, ?, ?, ?) on conflict (scope, key) do update set failures = excluded.failures, "
+                    "last_failure_at = excluded.last_failure_at, locked_until = excluded.locked_until",
+                    [scope, key, failures, _utc_text(moment), locked_until],
+                )
+                wait = max(wait, lock)
+            elif row is not None and row[2] is not None:
+                wait = max(wait, (dt.datetime.fromisoformat(row[2]) - moment).total_seconds())
+        who = Viewer(identity=user_name.strip().lower() if known_user else None)
+        _append_audit(
+            con,
+            who,
+            "sign_in_failed",
+            "local",
+            {"method": "local", "reason": reason, "client": client, "known_user": known_user},
+            moment,
+        )
+    return float(wait)
+
+
+def record_sign_in(
+    viewer: Viewer, method: str, *, client: str | None = None, path: Path | None = None, now: dt.datetime | None = None
+) -> int:
+    """Audit a successful sign-in and forget its user name's failures; returns the audit event id."""
+    moment = _now(now)
+    with _write_transaction(path or store_path()) as con:
+        con.execute(THROTTLE_SCHEMA)
+        if viewer.identity:
+            scope, key = _throttle_keys(viewer.identity, "")[0]
+            con.execute("delete from sign_in_throttle where scope = ? and key = ?", [scope, key])
+        detail = {"method": method} | ({"client": client} if client is not None else {})
+        return _append_audit(con, viewer, "sign_in", method, detail, moment)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import auth, data, state
+from dashboard import audit, auth, data, state
 from dashboard.charts import activity as charts
 from dashboard.downloads import csv_bytes, download_button
 from dashboard.format import number
@@ -217,6 +217,9 @@ else:
         labels = {c: t(f"activity.col.{c}") for c in missing.columns}
         follow_up = missing.rename(labels)
         st.dataframe(follow_up, hide_index=True, width="stretch")
+        audit.personal_view(
+            "non_respondent_contacts", missing.height, roles=activity.CONTACT_ROLES, filters=audit_filters
+        )
         if missing_total > missing.height:
             st.caption(t("activity.non_respondents_first", n=number(missing.height)))
         download_button(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import auth, data, state
+from dashboard import audit, auth, data, state
 from dashboard.charts.quality import trend_chart
 from dashboard.downloads import csv_bytes, download_button
 from dashboard.format import date_label, number
@@ -116,6 +116,9 @@ with quarantine_tab:
                 "reason": t("quality.col_reason"),
                 "check_name": t("quality.col_check"),
             },
+        )
+        audit.personal_view(
+            "quarantine", shown.height, roles=quality.PERSONAL_ROLES, filters={"run_id": run_id, "file_name": chosen or None}
         )
         download_button(
             t("quality.download_quarantine"),
