@@ -13,6 +13,7 @@ import unicodedata
 from pathlib import Path
 
 import openpyxl
+import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 from test_access import RecordingManager, downloads, payload_texts, screen_texts
@@ -20,6 +21,7 @@ from test_access import RecordingManager, downloads, payload_texts, screen_texts
 from etl import intake
 from etl.pipeline import build
 from warehouse import masking
+from warehouse import operations as ops
 from warehouse.query import Viewer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,11 +163,14 @@ def test_intake_page_role_by_role(app, person):
     job = Path(at.session_state["intake_job"])
     result = (job / intake.RESULT).read_text(encoding="utf-8")
     texts = [*everything(at), result]
+    viewed = ops.read_audit().filter(pl.col("action") == "view_personal")["target"].to_list()
     if person == "admin":
-        # The admin's dry run lists the whole bundle's quarantine, the seeded value included.
+        # The admin's dry run lists the whole bundle's quarantine, the seeded value included, and says so in the log.
         assert leaks(texts)
+        assert [target.rsplit("/", 1)[1] for target in viewed] == ["dry_run_quarantine"]
         return
     assert not leaks(texts), person
+    assert viewed == [], "masked rows are not a view of personal data"
     # A city manager sees only the rows of the file they sent: none of the distribution list's.
     listed = [df.value for df in at.dataframe if "reason" in df.value.columns]
     assert all(set(frame["file_name"]) <= {"pf_progress.xlsx"} for frame in listed)

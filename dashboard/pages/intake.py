@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import streamlit as st
 
-from dashboard import auth, data, state
+from dashboard import audit, auth, data, state
 from dashboard.format import date_label, number
 from dashboard.i18n import catalogue
 from etl import intake
@@ -305,6 +305,12 @@ def show_dry_run(job: Path, result: dict) -> None:
                     "check_name": t("intake.col_check"),
                     "new": st.column_config.CheckboxColumn(t("intake.col_new")),
                 },
+            )
+            audit.personal_view(
+                "dry_run_quarantine",
+                len(result["quarantine"]),
+                roles=masking.PERSONAL_ROLES,
+                filters={"job_id": request.job_id, "kind": request.kind},
             )
     with org_tab:
         org_columns = {"id": pl.String, **dict.fromkeys(intake.ORG_FIELDS, pl.String)}
