@@ -332,7 +332,8 @@ def build(
     progress("validate (Great Expectations)")
     outcome = validate(bundle.tables, load_suites(expectations_dir))
     if outcome.fatal:
-        raise ValidationFailed("validation failed, nothing published:\n- " + "\n- ".join(outcome.fatal))
+        lines = [_naming_file(message, bundle.table_files) for message in outcome.fatal]
+        raise ValidationFailed("validation failed, nothing published:\n- " + "\n- ".join(lines))
     run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + sources_digest(bundle.files)
     quarantine = pl.concat([bundle.quarantine, outcome.quarantine], how="vertical_relaxed")
     warehouse.parent.mkdir(parents=True, exist_ok=True)
@@ -359,6 +360,13 @@ def build(
             tmp.unlink(missing_ok=True)
             Path(str(tmp) + ".wal").unlink(missing_ok=True)
     return result
+
+
+def _naming_file(message: str, table_files: dict[str, str]) -> str:
+    """A table-level failure ("table: reason") prefixed with the source file the table's rows come from."""
+    table = message.split(":", 1)[0]
+    source = table_files.get(table)
+    return f"{source}, {message}" if source else message
 
 
 def _write(tmp, warehouse, run_id, started, source_dir, bundle, outcome, quarantine, progress) -> RunResult:

@@ -67,8 +67,6 @@ from etl.sources.survey import AREA, CONTENT, FORM, NAME, SUPERSEDED, TARGET, TI
 from etl.vocab import Vocabulary
 
 LINEAGE = ["_file", "_sheet", "_row"]
-NOT_LISTED = "配布リストにない団体 (not on the distribution list)"
-UNKNOWN_EVENT = "未登録のイベントID (unknown event id)"
 MiB = 1024 * 1024
 
 Record = tuple[str | None, str | None, int | None, str | None, str | None, str, str]
@@ -99,6 +97,15 @@ class Case:
     warnings: tuple[str, ...] = ()
     encoding: tuple[str, str] | None = None
     full_build: bool = False
+    # (file, row, column) of the records that left a value out while the row loaded (scope cell); every
+    # other record must have set its row aside or counted dependants.
+    cells: tuple[tuple[str, int, str], ...] = ()
+
+
+def dependants(file: str, sheet: str | None, column: str, root: str, count: int, what_ja: str, what_en: str) -> Record:
+    """The one record of the rows of a sheet set aside with their parent row (root)."""
+    reason = f"{root} の除外に伴い{what_ja} {count} 行を除外 ({count} dependent rows removed with {root}: {what_en})"
+    return (file, sheet, None, column, None, reason, "match.dependants")
 
 
 def q(file: str, sheet: str | None, row: int | None, column: str | None, value: str | None, reason: str, check: str) -> Record:
@@ -108,7 +115,10 @@ def q(file: str, sheet: str | None, row: int | None, column: str | None, value: 
 
 def too_large(file: str, size: int) -> str:
     """The size-limit message for a file of size bytes."""
-    return f"{file}: ファイルが大きすぎます（{size} バイト） (file too large, limit {MAX_FILE_BYTES} bytes)"
+    return (
+        f"{file}: ファイルが大きすぎます（{size} バイト） (file too large, limit {MAX_FILE_BYTES} bytes; "
+        "set TSUNAGARI_MAX_FILE_BYTES or --max-file-bytes)"
+    )
 
 
 def unquote_start(row_text: str, field_text: str) -> Mutation:
@@ -118,7 +128,6 @@ def unquote_start(row_text: str, field_text: str) -> Mutation:
 
 SURVEY_TABLES = ("survey_response", "service", "attribute", "service_area", "pii.survey_respondent")
 DIST_TABLES = ("organization", "organization_source", "pii.organization_contact")
-SYM_FILES = [("開催回", 26)] + [("アンケート集計", r) for r in range(12, 17)] + [("自由記述", 8), ("自由記述", 9)]
 XXE = (
     '<?xml version="1.0"?><!DOCTYPE kml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
     '<kml xmlns="http://www.opengis.net/kml/2.2"><Document><Placemark><name>&xxe;</name></Placemark></Document></kml>'
@@ -213,10 +222,12 @@ CASES = [
         "survey",
         csv_cells(SURVEY, {(2, TARGET): "若者, 宇宙人", (3, AREA): "大和市、横浜市"}),
         quarantine=(
-            q(SURVEY, None, 2, TARGET, "若者, 宇宙人", "未知の対象者「宇宙人」 (unknown category: target group)", "normalise.target"),
-            q(SURVEY, None, 3, AREA, "大和市、横浜市", "未知の市「横浜市」 (unknown category: city)", "normalise.city"),
+            q(SURVEY, None, 2, TARGET, "宇宙人", "未知の対象者「宇宙人」 (unknown category: target group)", "normalise.target"),
+            q(SURVEY, None, 3, AREA, "横浜市", "未知の市「横浜市」 (unknown category: city)", "normalise.city"),
         ),
-        counts={"survey_response": 61, "service": 61},
+        # The answers stay with their known labels (若者, 大和市); only the unknown ones are left out.
+        counts={"survey_response": 63, "service": 63},
+        cells=((SURVEY, 2, TARGET), (SURVEY, 3, AREA)),
     ),
     Case(
         "survey-multi-answer-separators",
@@ -297,7 +308,8 @@ CASES = [
             q(DISTRIBUTION, "座間市", 3, "所在市", "座間市", "結合セルがあります（D3:D4） (merged cells)", "extract.merged_cells"),
             q(DISTRIBUTION, "座間市", 4, "所在市", "座間市", "結合セルがあります（D3:D4） (merged cells)", "extract.merged_cells"),
             q(DISTRIBUTION, "座間市", 4, "所在市", None, REQUIRED, "normalise.required"),
-            q(MAP, "座間市", 88, "団体名", "（サンプル）一般社団法人 やまぶきまなびば", NOT_LISTED, "match.organization"),
+            # Its pin is a dependant of the row set aside, not a pin "not on the list".
+            dependants(MAP, "座間市", "団体名", f"{DISTRIBUTION}, sheet 座間市, row 4", 1, "地図のピン", "map pins"),
         ),
         counts={"organization": 156, "organization_source": 169, "location": 149},
         full_build=True,
@@ -380,7 +392,9 @@ CASES = [
                 "normalise.date",
             ),
         ),
-        counts={"organization": 156, "organization_source": 170},
+        # The impossible 配布日 is left out; the organisation stays.
+        counts={"organization": 157, "organization_source": 171},
+        cells=((DISTRIBUTION, 44, "配布日"),),
         picks=(
             Pick(
                 "organization",
@@ -401,9 +415,10 @@ CASES = [
         quarantine=(
             q(DISTRIBUTION, "大和市", 41, "法人格", "宗教法人", "未知の法人格「宗教法人」 (unknown category: legal form)", "normalise.legal_form"),
             q(DISTRIBUTION, "大和市", 44, "配布方法", "伝書鳩", "未知の配布方法「伝書鳩」 (unknown category: distribution channel)", "normalise.channel"),
-            q(SURVEY, None, 33, NAME, "（サンプル）おひさまの会", NOT_LISTED, "match.organization"),
         ),
-        counts={"organization": 155, "survey_response": 62},
+        # Unknown 法人格 and 配布方法 are not keys: both organisations stay, and so does the answer of one of them.
+        counts={"organization": 157, "survey_response": 63},
+        cells=((DISTRIBUTION, 41, "法人格"), (DISTRIBUTION, 44, "配布方法")),
     ),
     Case(
         "distribution-duplicate-organisation-spelling-variant",
@@ -463,7 +478,8 @@ CASES = [
         "distribution-xlsx-zip-bomb",
         "distribution",
         add_zip_member(DISTRIBUTION, "xl/media/padding.bin", bytes(4 * MiB)),
-        error="distribution_list.xlsx: 圧縮率が異常です「xl/media/padding.bin」 (suspicious compression ratio, possible zip bomb)",
+        error="distribution_list.xlsx: 圧縮率が異常です「xl/media/padding.bin」 (suspicious compression ratio, possible zip bomb; "
+        "limit 100:1; set TSUNAGARI_MAX_COMPRESSION_RATIO or --max-compression-ratio)",
     ),
     # --- events.xlsx --------------------------------------------------------------------------------
     Case(
@@ -481,7 +497,9 @@ CASES = [
                 "rule.consultees_within_participants",
             ),
         ),
-        counts={"event": 6, "event_session": 24, "pii.event_session_consultees": 6},
+        # The session stays; only its impossible consultee count is left out.
+        counts={"event": 6, "event_session": 25, "pii.event_session_consultees": 6},
+        cells=((EVENTS, 26, "うち相談者数"),),
         full_build=True,
     ),
     Case(
@@ -500,7 +518,15 @@ CASES = [
         cells(EVENTS, "イベント", B7="演劇"),
         quarantine=(
             q(EVENTS, "イベント", 7, "種別", "演劇", "未知の種別「演劇」 (unknown category: event kind)", "normalise.event_kind"),
-            *(q(EVENTS, sheet, row, "イベントID", "SYM", UNKNOWN_EVENT, "match.event") for sheet, row in SYM_FILES),
+            # Its sessions, tallies and comments are dependants of that row, one record per sheet.
+            *(
+                dependants(EVENTS, sheet, "イベントID", f"{EVENTS}, sheet イベント, row 7", n, ja, en)
+                for sheet, n, ja, en in (
+                    ("開催回", 1, "開催回", "sessions"),
+                    ("アンケート集計", 5, "アンケート集計", "venue-survey tallies"),
+                    ("自由記述", 2, "自由記述", "comments"),
+                )
+            ),
         ),
         counts={"event": 5, "event_session": 24, "event_survey_result": 10, "event_comment": 6},
     ),
@@ -543,7 +569,9 @@ CASES = [
             q(PROGRESS, "進捗", 3, "完了", "R6年度4月", "完了が開始より前 (completed before it started)", "rule.completed_before_start"),
             q(PROGRESS, "進捗", 4, "状態", "保留", "未知の状態「保留」 (unknown category: status)", "normalise.pf_status"),
         ),
-        counts={"pf_progress": 37},
+        # The unreadable 開始 is left out; that step stays.
+        counts={"pf_progress": 38},
+        cells=((PROGRESS, 2, "開始"),),
         full_build=True,
     ),
     Case(
@@ -616,7 +644,8 @@ CASES = [
         "map-zip-bomb",
         "mymaps",
         kml(lambda d: d + BOMB),
-        error="resource_map.kmz: 圧縮率が異常です「doc.kml」 (suspicious compression ratio, possible zip bomb)",
+        error="resource_map.kmz: 圧縮率が異常です「doc.kml」 (suspicious compression ratio, possible zip bomb; "
+        "limit 100:1; set TSUNAGARI_MAX_COMPRESSION_RATIO or --max-compression-ratio)",
     ),
     Case(
         "map-path-traversal",
@@ -644,7 +673,7 @@ CASES = [
         "cities",
         text(CITIES, lambda t: t.replace("244000", "0"), "utf-8"),
         error=(
-            "validation failed, nothing published:\n- city: 人口は正の数です (population must be positive) "
+            "validation failed, nothing published:\n- cities.csv, city: 人口は正の数です (population must be positive) "
             "[expect_column_values_to_be_between(population, min_value=0, strict_min=True)] 0 ×1"
         ),
         full_build=True,
@@ -803,6 +832,15 @@ class Outcome:
     quarantine: list[Record]
     warnings: list[str]
     encodings: dict[str, str | None]
+    cells: set[tuple[str, int, str]]
+
+
+RECORD = ["file_name", "sheet", "row_number", "column_name", "value", "reason", "check_name"]
+
+
+def cell_records(rows) -> set[tuple[str, int, str]]:
+    """(file, row, column) of cell-level records."""
+    return {(row[0], row[2], row[3]) for row in rows}
 
 
 def needed_tables(case: Case) -> set[str]:
@@ -814,14 +852,15 @@ def run_transform(case: Case, inputs: Inputs) -> Outcome:
     """Extract and normalise only: transform_bundle, or reference.load for the reference geography."""
     if case.kind == "reference":
         geography = reference.load(inputs.reference, vocabulary())
-        return Outcome(geography.tables, {}, list(geography.quarantine.rows()), [], {})
+        return Outcome(geography.tables, {}, list(geography.quarantine.select(RECORD).rows()), [], {}, set())
     bundle = transform_bundle(inputs.bundle, SEEDS_DIR)
     return Outcome(
         bundle.tables,
         sample_tables(),
-        list(bundle.quarantine.rows()),
+        list(bundle.quarantine.select(RECORD).rows()),
         bundle.warnings,
         {stat.file_name: stat.encoding for stat in bundle.files},
+        cell_records(bundle.quarantine.filter(pl.col("scope") == "cell").select(RECORD).rows()),
     )
 
 
@@ -845,8 +884,13 @@ def run_build(case: Case, inputs: Inputs, warehouse: Path, sample_warehouse: Pat
         encodings = dict(
             con.execute("select file_name, encoding from etl_source_file where run_id = ?", [result.run_id]).fetchall()
         )
+        cells = con.execute(
+            "select file_name, sheet, row_number, column_name, value, reason, check_name from quarantine "
+            "where run_id = ? and scope = 'cell'",
+            [result.run_id],
+        ).fetchall()
     warnings = [m.removeprefix("warning: ") for m in messages if m.startswith("warning: ")]
-    return Outcome(frames, baseline, quarantine, warnings, encodings)
+    return Outcome(frames, baseline, quarantine, warnings, encodings, cell_records(cells))
 
 
 def test_catalogue_covers_every_source_kind_and_enough_full_builds():
@@ -881,6 +925,7 @@ def test_bad_input(case: Case, tmp_path, sample_warehouse):
 
     outcome = run_build(case, inputs, warehouse, sample_warehouse) if case.full_build else run_transform(case, inputs)
     assert sort_records(outcome.quarantine) == sort_records(case.quarantine)
+    assert outcome.cells == set(case.cells)
     assert outcome.warnings == list(case.warnings)
     assert {name: outcome.tables[name].height for name in case.counts} == dict(case.counts)
     for name in case.unchanged:

@@ -43,6 +43,8 @@ class Bundle:
     warnings: list[str] = field(default_factory=list)
     # (file, sheet, data rows) of every sheet a workbook source should have, empty ones included.
     sheets: list[tuple[str, str, int]] = field(default_factory=list)
+    # Warehouse table → the source file its rows come from, so a table-level failure can name the file.
+    table_files: dict[str, str] = field(default_factory=dict)
 
 
 def source_path(source_dir: Path, module: object) -> Path:
@@ -111,6 +113,7 @@ def transform_bundle(source_dir: Path, seeds_dir: Path) -> Bundle:
     warnings: list[str] = []
     ctx = Context(vocab)
     sheets: list[tuple[str, str, int]] = []
+    table_files: dict[str, str] = {}
     for module in SOURCES:
         path = source_path(source_dir, module)
         raw = module.extract(path)
@@ -119,6 +122,7 @@ def transform_bundle(source_dir: Path, seeds_dir: Path) -> Bundle:
             counts = dict(found.iter_rows()) if found is not None else {}
             sheets.extend((path.name, sheet, int(counts.get(sheet, 0))) for sheet in module.SHEETS)
         result: Transformed = module.transform(raw, ctx)
+        table_files.update(dict.fromkeys(result.tables, path.name))
         if module is distribution:
             ctx = Context(
                 vocab,
@@ -138,5 +142,10 @@ def transform_bundle(source_dir: Path, seeds_dir: Path) -> Bundle:
         warnings.extend(result.warnings)
     tables["organization"] = with_survey(tables["organization"], tables["survey_response"])
     return Bundle(
-        tables=tables, quarantine=pl.concat([empty, *quarantines]), files=files, warnings=warnings, sheets=sheets
+        tables=tables,
+        quarantine=pl.concat([empty, *quarantines]),
+        files=files,
+        warnings=warnings,
+        sheets=sheets,
+        table_files=table_files,
     )
