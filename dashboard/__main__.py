@@ -4,6 +4,9 @@ The project's layout keeps page scripts in dashboard/pages/, next to the entry p
 such a folder as a legacy (v1) multipage app and wraps the server's first script run in it, so the
 widgets of that run get other ids than later runs and the first visitor's first choice is dropped.
 The app uses st.navigation only, so the legacy mode is switched off before the server starts.
+
+Streamlit also serves its server metrics (sessions, caches, memory) at /_stcore/metrics to anyone, and has
+no setting to turn that off; the launcher answers that path with 404 instead (issue #17).
 """
 
 from __future__ import annotations
@@ -11,15 +14,35 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.web import cli
+from streamlit.web.server.starlette import starlette_app
 
 APP = Path(__file__).resolve().with_name("app.py")
+_streamlit_metrics_routes = starlette_app.create_metrics_routes
+
+
+async def _not_found(request: Request) -> Response:
+    """404 for every method: the server's metrics are not for the public."""
+    return Response(status_code=404)
+
+
+def closed_metrics_routes(runtime: object, base_url: str | None) -> list[BaseRoute]:
+    """Streamlit's metrics routes (same paths, base URL included), each answering 404."""
+    return [
+        Route(route.path, _not_found, methods=route.methods)
+        for route in _streamlit_metrics_routes(runtime, base_url)
+        if isinstance(route, Route)
+    ]
 
 
 def main() -> None:
-    """Start Streamlit on dashboard/app.py with the given options, legacy pages-folder mode off."""
+    """Start Streamlit on dashboard/app.py with the given options, legacy pages-folder mode off, metrics closed."""
     PagesManager.uses_pages_directory = False
+    starlette_app.create_metrics_routes = closed_metrics_routes
     sys.argv = ["streamlit", "run", str(APP), *sys.argv[1:]]
     sys.exit(cli.main())
 
