@@ -10,6 +10,7 @@ HEALTH_LIMIT_S, and the server log must carry no ScriptRunContext warning and no
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -219,17 +220,39 @@ def _warning_lines(log: str) -> list[str]:
     return [line for line in log.splitlines() if re.search(r"\b(WARNING|ERROR|CRITICAL)\b|Warning:", line)]
 
 
+SOAK_BROWSER_FLAG = "--disable-3d-apis"  # also marks the soak browser's processes in /proc
+
+
 @pytest.fixture
 def light_browser(browser: Browser) -> Iterator[Browser]:
     """A second Chromium for the soak's seven tabs, without WebGL."""
-    # Seven tabs drawing deck.gl maps on the software rasteriser would starve the two cores the server
-    # needs; the server's work is the same whether or not the browser draws the map.
-    args = [arg for arg in CHROMIUM_ARGS if "swiftshader" not in arg] + ["--disable-3d-apis"]
+    # The seven tabs stand for seven people's own computers but share the server's two cores here: without
+    # WebGL they do not draw deck.gl maps on the software rasteriser. The server's work is the same whether
+    # or not the browser draws the map.
+    args = [arg for arg in CHROMIUM_ARGS if "swiftshader" not in arg] + [SOAK_BROWSER_FLAG]
     light = browser.browser_type.launch(executable_path=str(CHROMIUM), args=args, headless=True)
     try:
         yield light
     finally:
         light.close()
+
+
+def unboost_browser() -> int:
+    """Set the soak browser's threads that Chromium raised above normal priority back to nice 0; how many."""
+    # Run as root, Chromium gives its browser and GPU threads nice -8, above the server (nice 0) that the
+    # test measures. Lowering one's own threads' priority needs no privilege.
+    lowered = 0
+    for process in Path("/proc").glob("[0-9]*"):
+        try:
+            if SOAK_BROWSER_FLAG.encode() not in (process / "cmdline").read_bytes():
+                continue
+            for task in (process / "task").iterdir():
+                if os.getpriority(os.PRIO_PROCESS, int(task.name)) < 0:
+                    os.setpriority(os.PRIO_PROCESS, int(task.name), 0)
+                    lowered += 1
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue  # a process or thread that ended meanwhile
+    return lowered
 
 
 def test_soak_server_keeps_answering(light_browser: Browser, tmp_path: Path) -> None:
@@ -255,6 +278,7 @@ def test_soak_server_keeps_answering(light_browser: Browser, tmp_path: Path) -> 
             say("manager on upload")
             manager = Manager(manager_tab.page)
 
+            say("browser threads set back to normal priority:", unboost_browser())
             health = HealthWatch(f"{base_url}/_stcore/health").start()
             errors: list[str] = []
             try:
