@@ -6,6 +6,9 @@ widgets of that run get other ids than later runs and the first visitor's first 
 The app uses st.navigation only, so the legacy mode is switched off before the server starts.
 Visitors never see a traceback (it names files and folders of the server): exceptions show their type
 only, unless the operator passes another --client.showErrorDetails; the full trace goes to the log.
+
+Streamlit also serves its server metrics (sessions, caches, memory) at /_stcore/metrics to anyone, and has
+no setting to turn that off; the launcher answers that path with 404 instead (issue #17).
 """
 
 from __future__ import annotations
@@ -13,16 +16,36 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.web import cli
+from streamlit.web.server.starlette import starlette_app
 
 APP = Path(__file__).resolve().with_name("app.py")
 ERROR_DETAILS = "--client.showErrorDetails"
+_streamlit_metrics_routes = starlette_app.create_metrics_routes
+
+
+async def _not_found(request: Request) -> Response:
+    """404 for every method: the server's metrics are not for the public."""
+    return Response(status_code=404)
+
+
+def closed_metrics_routes(runtime: object, base_url: str | None) -> list[BaseRoute]:
+    """Streamlit's metrics routes (same paths, base URL included), each answering 404."""
+    return [
+        Route(route.path, _not_found, methods=route.methods)
+        for route in _streamlit_metrics_routes(runtime, base_url)
+        if isinstance(route, Route)
+    ]
 
 
 def main() -> None:
-    """Start Streamlit on dashboard/app.py with the given options, legacy pages-folder mode off."""
+    """Start Streamlit on dashboard/app.py with the given options, legacy pages-folder mode off, metrics closed."""
     PagesManager.uses_pages_directory = False
+    starlette_app.create_metrics_routes = closed_metrics_routes
     options = sys.argv[1:]
     if not any(option.split("=")[0] == ERROR_DETAILS for option in options):
         options = [ERROR_DETAILS, "type", *options]

@@ -28,16 +28,20 @@ BOM = "\ufeff".encode()
 PAGE_KEY = "current_page"
 ACTIONS = ("download", "export")
 __all__ = ["FORMULA_STARTS", "neutralise", "neutralised"]
-def _json_text(value: object) -> str:
-    """A nested cell (list or struct) as JSON text, Japanese kept readable."""
-    plain = value.to_list() if isinstance(value, pl.Series) else value
-    return json.dumps(plain, ensure_ascii=False, default=str)
+
+
+def _json_text(value: object) -> str | None:
+    """A nested cell (list or struct) as JSON text, Japanese kept readable; None stays None."""
+    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
 
 
 def flattened(frame: pl.DataFrame) -> pl.DataFrame:
     """Frame with nested columns (lists, arrays, structs) as JSON text: CSV and Excel cells hold only text."""
     nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
-    return frame.with_columns(pl.col(c).map_elements(_json_text, return_dtype=pl.String) for c in nested)
+    # Plain Python on the calling (script) thread, not a polars callback on its worker threads (issue #17).
+    return frame.with_columns(
+        pl.Series(c, [_json_text(value) for value in frame[c].to_list()], dtype=pl.String) for c in nested
+    )
 
 
 def csv_bytes(frame: pl.DataFrame) -> bytes:

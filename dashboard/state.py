@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dashboard.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
 
@@ -38,13 +40,30 @@ def sync_url() -> None:
         st.query_params[CITY_KEY] = city
 
 
+class OffScriptThread(RuntimeError):
+    """Session state was asked for from a thread that runs no script (a polars worker, a thread pool)."""
+
+
+def script_thread() -> None:
+    """Raise OffScriptThread unless the calling thread runs a Streamlit script (and so has the session)."""
+    # Elsewhere Streamlit logs "missing ScriptRunContext" and hands back an empty state: the default
+    # language instead of the viewer's, and callbacks in polars threads that froze the server (issue #17).
+    if get_script_run_ctx(suppress_warning=True) is None:
+        raise OffScriptThread(
+            f"session state read on thread {threading.current_thread().name!r}: only the script thread may; "
+            "compute labels before handing data to polars or a thread pool"
+        )
+
+
 def lang() -> str:
     """Current UI language."""
+    script_thread()
     return st.session_state.get(LANG_KEY, DEFAULT_LANGUAGE)
 
 
 def city() -> str | None:
     """Selected city code, or None for 4市全体."""
+    script_thread()
     value = st.session_state.get(CITY_KEY, ALL_CITIES)
     return None if value == ALL_CITIES else value
 

@@ -272,7 +272,10 @@ def hsds_tables(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict
                 dtype = pl.Float64 if spec.type == "number" else pl.String
                 columns.append(pl.lit(None, dtype=dtype).alias(spec.name))
             elif spec.format == "uuid":
-                columns.append(pl.col(spec.name).map_elements(hsds_id, return_dtype=pl.String))
+                # Plain Python on the caller's thread: no Python callback runs inside polars' worker threads,
+                # which can deadlock the dashboard's server (issue #17).
+                ids = [hsds_id(value) for value in frame[spec.name].to_list()]
+                columns.append(pl.Series(spec.name, ids, dtype=pl.String))
             else:
                 columns.append(pl.col(spec.name))
         tables[name] = frame.select(columns)

@@ -337,19 +337,22 @@ def _choice_colours(answers: pl.DataFrame) -> tuple[list[str], list[str]]:
 
 def survey_chart(answers: pl.DataFrame, lang: str) -> alt.Chart:
     """Venue-survey answers per event as stacked bars of counts, choices in questionnaire order."""
-    data = answers.sort("start_date", "event_id", "choice_order").select(
-        pl.struct("kind", "title", "question_answers", "positive_pct")
-        .map_elements(
-            lambda r: translate(
-                lang,
-                "events.chart.survey_label",
-                event=event_label(r["kind"], r["title"], None, lang),
-                n=number(r["question_answers"]),
-                pct=number(r["positive_pct"], 1),
-            ),
-            return_dtype=pl.String,
-        )
-        .alias("event"),
+    ordered = answers.sort("start_date", "event_id", "choice_order")
+    data = ordered.select(
+        pl.Series(
+            "event",
+            [
+                translate(
+                    lang,
+                    "events.chart.survey_label",
+                    event=event_label(r["kind"], r["title"], None, lang),
+                    n=number(r["question_answers"]),
+                    pct=number(r["positive_pct"], 1),
+                )
+                for r in ordered.select("kind", "title", "question_answers", "positive_pct").iter_rows(named=True)
+            ],
+            dtype=pl.String,
+        ),
         "question",
         "choice",
         "choice_order",
@@ -580,9 +583,11 @@ def sessions_table(sessions: pl.DataFrame, lang: str) -> pl.DataFrame:
 def survey_table(answers: pl.DataFrame, lang: str) -> pl.DataFrame:
     """Venue-survey counts per event and choice, with each choice's share of the event's answers."""
     return answers.select(
-        pl.struct("kind", "title")
-        .map_elements(lambda r: event_label(r["kind"], r["title"], None, lang), return_dtype=pl.String)
-        .alias("event"),
+        pl.Series(
+            "event",
+            [event_label(kind, title, None, lang) for kind, title in zip(answers["kind"], answers["title"], strict=True)],
+            dtype=pl.String,
+        ),
         "question",
         "choice",
         pl.col("answers").cast(pl.Int64),

@@ -43,8 +43,10 @@ def consultee_people(value: float | None) -> str:
 
 def table(frame: pl.DataFrame, key: str) -> None:
     """A display frame with translated column labels."""
+    # As Arrow: Streamlit 1.67 serialises a pyarrow Table as it is and sends anything else (polars included)
+    # through pandas first; to_arrow() is mostly zero-copy.
     st.dataframe(
-        frame,
+        frame.to_arrow(),
         hide_index=True,
         width="stretch",
         key=key,

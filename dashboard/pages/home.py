@@ -75,7 +75,7 @@ st.dataframe(
         "steps_done",
         "steps_in_progress",
         "steps_total",
-    ),
+    ).to_arrow(),  # Streamlit serialises a pyarrow Table as it is; polars would go through pandas first
     hide_index=True,
     width="stretch",
     column_config={

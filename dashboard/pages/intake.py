@@ -10,7 +10,9 @@ import datetime as dt
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -430,6 +432,17 @@ if job is not None:
         )()
 
 # --- 3. the submission log -----------------------------------------------------------------------
+
+
+def labels(frame: pl.DataFrame, column: str, label: Callable[[Any], str], *, nulls: bool = False) -> pl.Series:
+    """label() of each cell of a small frame's column, computed on the script thread (None stays None)."""
+    # Not a polars map_elements: its callbacks run on polars worker threads, out of the session's reach
+    # (t() reads the language from it), and they froze the whole server (issue #17).
+    return pl.Series(
+        column, [label(value) if value is not None or nulls else None for value in frame[column]], dtype=pl.String
+    )
+
+
 st.subheader(t("intake.history"))
 log = ops.read_intake()
 if viewer.role != "admin":
@@ -441,11 +454,11 @@ if log.is_empty():
 else:
     st.dataframe(
         log.select(
-            pl.col("submitted_at").map_elements(local_label, return_dtype=pl.String),
-            pl.col("action").map_elements(lambda a: t(f"intake.action_{a}"), return_dtype=pl.String),
-            pl.col("outcome").map_elements(lambda o: t(f"intake.outcome_{o}"), return_dtype=pl.String),
-            pl.col("kind").map_elements(kind_label, return_dtype=pl.String),
-            pl.col("city_code").map_elements(city_label, return_dtype=pl.String, skip_nulls=False),
+            labels(log, "submitted_at", local_label),
+            labels(log, "action", lambda a: t(f"intake.action_{a}")),
+            labels(log, "outcome", lambda o: t(f"intake.outcome_{o}")),
+            labels(log, "kind", kind_label),
+            labels(log, "city_code", city_label, nulls=True),
             "file_name",
             "submitted_by",
             "run_id",
@@ -504,10 +517,11 @@ if intake.may_roll_back(viewer):
     audit = ops.read_rollbacks()
     if not audit.is_empty():
         st.markdown("**" + t("intake.rollback_audit") + "**")
+        audit = audit.sort("event_id", descending=True)
         st.dataframe(
-            audit.sort("event_id", descending=True).select(
-                pl.col("requested_at").map_elements(local_label, return_dtype=pl.String),
-                pl.col("outcome").map_elements(lambda o: t(f"intake.outcome_{o}"), return_dtype=pl.String),
+            audit.select(
+                labels(audit, "requested_at", local_label),
+                labels(audit, "outcome", lambda o: t(f"intake.outcome_{o}")),
                 "from_run_id",
                 "to_run_id",
                 "rolled_back_by",

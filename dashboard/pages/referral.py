@@ -254,12 +254,14 @@ else:
         "age_fit",
         "service_area",
         "phone",
-        pl.struct("last_verified", "stale")
-        .map_elements(
-            lambda row: date_label(row["last_verified"], lang) + (" ⚠" if row["stale"] else ""),
-            return_dtype=pl.String,
-        )
-        .alias("last_verified"),
+        pl.Series(
+            "last_verified",
+            [
+                date_label(day, lang) + (" ⚠" if stale else "")
+                for day, stale in zip(frame["last_verified"], frame["stale"], strict=True)
+            ],
+            dtype=pl.String,
+        ),
     )
     if need.age is None:
         shown = shown.drop("age_fit")

@@ -201,11 +201,18 @@ figures[2].metric(
     t("map.stale"), t("unit.orgs", n=number(shown["stale"])), help=t("map.stale_help", today=date_label(today, lang))
 )
 
-legend = directory.legend(con, filters, lang, viewer).with_columns(
-    pl.when(pl.col("label").is_null())
-    .then(pl.col("legend_group").map_elements(lambda group: t(f"map.legend.{group}"), return_dtype=pl.String))
-    .otherwise(pl.col("label"))
-    .alias("label")
+legend = directory.legend(con, filters, lang, viewer)
+# Labels in plain Python on the script thread (a handful of groups): t() reads the session, which polars
+# worker threads cannot reach.
+legend = legend.with_columns(
+    pl.Series(
+        "label",
+        [
+            t(f"map.legend.{group}") if label is None else label
+            for group, label in zip(legend["legend_group"], legend["label"], strict=True)
+        ],
+        dtype=pl.String,
+    )
 )
 colour_labels = dict(zip(legend["legend_group"], legend["label"], strict=True))
 
@@ -214,9 +221,11 @@ def labelled(frame: pl.DataFrame) -> pl.DataFrame:
     """Organisations with the colour's label and the 最終確認日 label the map, list and files show."""
     return frame.with_columns(
         pl.col("legend_group").replace_strict(colour_labels, return_dtype=pl.String).alias("colour_label"),
-        pl.struct("last_verified", "stale")
-        .map_elements(lambda r: verified_label(r["last_verified"], r["stale"]), return_dtype=pl.String)
-        .alias("verified_label"),
+        pl.Series(
+            "verified_label",
+            [verified_label(day, stale) for day, stale in zip(frame["last_verified"], frame["stale"], strict=True)],
+            dtype=pl.String,
+        ),
     )
 
 
