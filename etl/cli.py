@@ -60,10 +60,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.perf_counter() - began:6.1f}s] {message}", file=sys.stderr, flush=True)
 
     try:
-        limits = Limits.from_env().replace(
-            **{name: parse_limit(option, getattr(args, name)) for name, (_, option) in LIMIT_SETTINGS.items()
-               if getattr(args, name) is not None}
-        )
+        # Options override the environment, which overrides the built-in limits.
+        options = {
+            name: parse_limit(option, getattr(args, name))
+            for name, (_, option) in LIMIT_SETTINGS.items()
+            if getattr(args, name) is not None
+        }
+        limits = Limits.from_env().replace(**options)
         share = None if args.change_share is None else parse_share(args.change_share)
         result = run_build(
             args.source,

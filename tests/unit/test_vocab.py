@@ -8,6 +8,7 @@ import polars as pl
 from etl import reference
 import pytest
 
+from etl.pipeline import BOOKKEEPING
 from etl.sources.base import TABLE_SCHEMAS
 from etl.vocab import LINEAGE, SEED_FILES, UnknownLabel, Vocabulary
 
@@ -139,7 +140,7 @@ def test_table_schemas_match_the_ddl():
     for schema, table, column, data_type in rows:
         name = table if schema == "main" else f"{schema}.{table}"
         ddl.setdefault(name, {})[column] = DDL_TYPES[data_type]
-    bookkeeping = {"etl_run", "etl_source_file", "etl_validation", "quarantine", "etl_data_docs"}
+    bookkeeping = set(BOOKKEEPING)
     # Reference geography is produced by etl/reference.py, with its own frame schemas.
     geography = {
         "ref_town": reference.TOWN_COLUMNS,
