@@ -103,7 +103,7 @@ DUPLICATE_SHARE = 0.09  # organisations listed on a second sheet under another s
 ANSWER_SHARE = 0.40  # organisations that answer the survey (sample: 63/157)
 REANSWER_SHARE = 0.005  # answering organisations that answered twice (the earlier one is superseded)
 NO_ADDRESS_SHARE = 0.045  # organisations without an address, hence without a pin (sample: 7/157)
-BAD_LEGAL_SHARE = 0.001  # list rows whose 法人格 is not in the vocabulary (quarantined by the ETL)
+BAD_LEGAL_SHARE = 0.001  # list rows whose 法人格 is not in the vocabulary (the ETL quarantines that cell)
 ALIAS_SHARE = 0.03  # survey labels written as one of the seed's aliases
 PIN_RADIUS_KM = 3.0  # pins and towns scatter in a disc of this radius around the city centre
 # The four-city box every pin and town must lie in (docs/source-formats.md, section 3).

@@ -143,6 +143,8 @@ def _town_issue(file_name: str, number: int, column: str, value: str | None, rea
         "value": value,
         "reason": reason,
         "check_name": "reference.town",
+        # The town entry is set aside whole: without a point it cannot be placed.
+        "scope": "row",
     }
 
 

@@ -46,7 +46,8 @@ def test_parse_towns_keeps_points_and_quarantines_missing_coordinates():
     ]
     assert bad.to_dicts() == [
         {"file_name": "towns/大和市.json", "sheet": None, "row_number": 3, "column_name": "lat", "value": "基地内",
-         "reason": "代表点の座標がありません (town has no coordinates)", "check_name": "reference.town"}
+         "reason": "代表点の座標がありません (town has no coordinates)", "check_name": "reference.town",
+         "scope": "row", "root_cause": None, "dependants": None}
     ]
 
 
