@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages the project needs, only when missing (idempotent, quiet when done).
 #   base:    python3-venv (Debian's python3 lacks ensurepip without it)
-#   browser: chromium + fonts-noto-cjk for the end-to-end tests (Japanese glyphs in screenshots)
+#   browser: chromium + fonts-noto-cjk for the end-to-end tests (Japanese glyphs in screenshots),
+#            nginx + openssl for the reverse-proxy test (the app under /tsunagari/ behind TLS),
+#            systemd for `systemd-analyze verify` of deploy/systemd/tsunagari.service
 set -euo pipefail
 want=()
 if [ "${1:-base}" = "browser" ]; then
-  for pkg in chromium fonts-noto-cjk; do
+  for pkg in chromium fonts-noto-cjk nginx openssl systemd; do
     dpkg -s "$pkg" >/dev/null 2>&1 || want+=("$pkg")
   done
 else

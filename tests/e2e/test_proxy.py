@@ -1,0 +1,158 @@
+"""The app as the cities run it: under /tsunagari/ behind nginx with TLS (deploy/nginx/tsunagari.conf) and the
+service's Streamlit settings (deploy/systemd/tsunagari.env); sign in, every page, a CSV, a deep link."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from .checks import RUN_COUNTER_SCRIPT, ConsoleWatch, assert_healthy, rerun, wait_for_app
+from .conftest import ACTION_TIMEOUT_MS, NAVIGATION_TIMEOUT_MS, VIEWPORT, Tab, sign_in
+from .pages import PAGES
+from .proxy import Proxy, nginx_proxy
+from .server import DASHBOARD_APP, ROOT, streamlit_server
+from .test_journeys import metric_value
+
+pytestmark = pytest.mark.e2e
+
+SERVICE_ENV = ROOT / "deploy" / "systemd" / "tsunagari.env"
+BASE_PATH = "/tsunagari"
+
+
+def service_settings() -> dict[str, str]:
+    """The STREAMLIT_* settings of the service's environment file (sub-path, headless, limits)."""
+    settings = {}
+    for line in SERVICE_ENV.read_text(encoding="utf-8").splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.startswith("STREAMLIT_"):
+            settings[key.strip()] = value.strip()
+    return settings
+
+
+@pytest.fixture(scope="module")
+def proxied(warehouse: Path, accounts: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    """The dashboard with the service's settings on a free port, nginx with the site file in front of it."""
+    settings = service_settings()
+    assert "/" + settings.get("STREAMLIT_SERVER_BASE_URL_PATH", "").strip("/") == BASE_PATH, (
+        f"{SERVICE_ENV} must serve the app under {BASE_PATH} (the site file's location)"
+    )
+    folder = tmp_path_factory.mktemp("proxy")
+    env = {"TSUNAGARI_WAREHOUSE": str(warehouse), **accounts, **settings}
+    try:
+        with (
+            streamlit_server(DASHBOARD_APP, cwd=ROOT, log_path=folder / "dashboard.log", env=env, base_path=BASE_PATH)
+            as direct,
+            nginx_proxy(urlsplit(direct).port, folder / "nginx") as proxy,
+        ):
+            yield proxy
+    except (RuntimeError, ValueError) as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture
+def proxied_tab(browser: Browser, proxied: Proxy) -> Iterator[tuple[Tab, list[str]]]:
+    """A browser tab on https://localhost:PORT/tsunagari (self-signed certificate accepted) and every URL it requested."""
+    context = browser.new_context(
+        viewport=VIEWPORT, locale="ja-JP", accept_downloads=True, ignore_https_errors=True
+    )
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
+    context.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
+    context.add_init_script(RUN_COUNTER_SCRIPT)
+    console = ConsoleWatch().attach(context)
+    requested: list[str] = []
+    context.on("request", lambda request: requested.append(request.url))
+    try:
+        yield Tab(context.new_page(), console, proxied.https + BASE_PATH), requested
+    finally:
+        context.close()
+
+
+def _unverified() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _status(url: str) -> tuple[int, str]:
+    """(status, Location) of one GET without following redirects."""
+    opener = urllib.request.build_opener(_NoRedirect, urllib.request.HTTPSHandler(context=_unverified()))
+    try:
+        with opener.open(url, timeout=10) as response:
+            return response.status, response.headers.get("Location", "")
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Location", "")
+
+
+def test_proxy_routes(proxied: Proxy) -> None:
+    """Plain HTTP redirects to HTTPS; /tsunagari gets its slash; health answers through the proxy, the root does not serve the app."""
+    status, location = _status(proxied.http + BASE_PATH + "/")
+    assert status == 301 and location.startswith("https://"), (status, location)
+    status, location = _status(proxied.https + BASE_PATH)
+    assert status == 301 and location.endswith(BASE_PATH + "/"), (status, location)
+    assert _status(proxied.https + BASE_PATH + "/_stcore/health")[0] == 200
+    assert _status(proxied.https + "/_stcore/health")[0] == 404
+
+
+def test_sign_in_every_page_download_and_deep_link(proxied: Proxy, proxied_tab, artifacts: Path) -> None:
+    """Through nginx: sign in (local account), open every page from the navigation, download Home's CSV, follow a deep link."""
+    tab, requested = proxied_tab
+    page = tab.open("/")
+    sign_in(page, "admin")
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    main = page.locator('[data-testid="stMain"]')
+    for case in PAGES:
+        link = nav.locator("a").filter(has_text=case.title).first
+        href = urlsplit(link.get_attribute("href") or "")
+        assert href.path.startswith(BASE_PATH + "/"), f"{case.title}: link {href.geturl()!r} leaves {BASE_PATH}/"
+        with rerun(page):
+            link.click()
+        expect(page).to_have_url(re.compile(re.escape(proxied.https + BASE_PATH + case.route.rstrip("/"))))
+        for text in case.key_texts:
+            expect(main.get_by_text(text, exact=True).first, f"{case.url_path}: key text {text!r}").to_be_visible()
+        assert_healthy(page, tab.console)
+
+    with rerun(page):
+        nav.locator("a").filter(has_text=PAGES[0].title).first.click()
+    button = main.locator('[data-testid="stDownloadButton"] button').filter(has=page.get_by_text(re.compile(r"^\s*CSV")))
+    expect(button).to_have_count(1)
+    with page.expect_download() as info:
+        button.click()
+    download = info.value
+    assert urlsplit(download.url).path.startswith(BASE_PATH + "/"), f"download served from {download.url}"
+    path = artifacts / "proxy-download.csv"
+    download.save_as(path)
+    content = path.read_bytes()
+    assert content.startswith(b"\xef\xbb\xbf"), f"no UTF-8 BOM: {content[:16]!r}"
+    cells = [cell.replace(",", "") for row in csv.reader(io.StringIO(content[3:].decode("utf-8"))) for cell in row]
+    assert any(re.fullmatch(r"157(\.0+)?", cell) for cell in cells), "figure 157 not in the CSV"
+
+    # A link someone was sent: English, 綾瀬市 only, opened fresh (a new session) through the proxy.
+    page.goto(proxied.https + BASE_PATH + "/?lang=en&city=14218", wait_until="domcontentloaded")
+    wait_for_app(page)
+    expect(metric_value(page, "Organisations surveyed")).to_have_text("30 orgs")
+    expect(page).to_have_url(re.compile(re.escape(BASE_PATH) + r"/?\?.*city=14218"))
+    assert_healthy(page, tab.console)
+
+    origin = proxied.https
+    outside = [url for url in requested if url.startswith(origin) and not urlsplit(url).path.startswith(BASE_PATH + "/")]
+    assert not outside, f"requests outside {BASE_PATH}/: {outside[:5]}"
+    access = proxied.access_log.read_text(encoding="utf-8", errors="replace")
+    assert re.search(rf'"GET {re.escape(BASE_PATH)}/_stcore/stream[^"]*" 101 ', access), (
+        "no WebSocket upgrade (101) for /_stcore/stream in nginx's access log"
+    )
