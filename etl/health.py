@@ -36,13 +36,14 @@ def check_warehouse(path: Path) -> tuple[bool, str]:
         return False, f"{path}: unreadable ({error})"
     try:
         row = con.execute(
-            "select run_id from etl_run where status = 'published' order by finished_at desc limit 1"
+            "select run_id, source_dir from etl_run where status = 'published' "
+            "order by started_at desc, run_id desc limit 1"
         ).fetchone()
     except duckdb.Error as error:
         return False, f"{path}: no run record ({error})"
     finally:
         con.close()
-    return (True, f"{path}: run {row[0]}") if row else (False, f"{path}: no published run")
+    return (True, f"{path}: run {row[0]}, sources {row[1]}") if row else (False, f"{path}: no published run")
 
 
 def check_store(path: Path) -> tuple[bool, str]:
