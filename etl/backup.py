@@ -46,6 +46,7 @@ STORE, WAREHOUSE, SOURCES, KEPT, CONFIG = "operations.sqlite", "warehouse.duckdb
 # Same defaults as dashboard/roles.py (etl/ does not import dashboard/).
 ROLES_ENV, USERS_ENV = "TSUNAGARI_ROLES", "TSUNAGARI_LOCAL_USERS"
 SECRETS = Path(".streamlit") / "secrets.toml"
+SECRETS_ENV = "STREAMLIT_SECRETS_FILES"  # Streamlit's secrets.files option (whitespace-separated paths)
 
 Report = Callable[[str], None]
 
@@ -60,6 +61,12 @@ def config_files() -> dict[str, Path]:
         "roles.toml": Path(os.environ.get(ROLES_ENV, ROOT / "config" / "roles.toml")),
         "local_users.toml": Path(os.environ.get(USERS_ENV, ROOT / "config" / "local_users.toml")),
     }
+
+
+def secrets_path() -> Path:
+    """Streamlit's secrets file: the first of $STREAMLIT_SECRETS_FILES, else .streamlit/secrets.toml here."""
+    configured = os.environ.get(SECRETS_ENV, "").split()
+    return Path(configured[0]) if configured else Path.cwd() / SECRETS
 
 
 def backup_dir() -> Path:
@@ -237,7 +244,7 @@ def create(to: Path, *, keep: int | None = None, report: Report = print, now: dt
             manifest["from"][f"{CONFIG}/{file_name}"] = str(path)
         else:
             manifest["absent"].append(f"{CONFIG}/{file_name}")
-    secrets = Path.cwd() / SECRETS
+    secrets = secrets_path()
     manifest["secrets"] = {"path": str(secrets), "sha256": sha256_of(secrets) if secrets.is_file() else None}
     report("checksums")
     manifest["files"] = _checksums(work)

@@ -95,13 +95,14 @@ def main_config(prefix: Path, site: Path) -> str:
 
 
 @contextlib.contextmanager
-def nginx_proxy(upstream_port: int, prefix: Path) -> Iterator[Proxy]:
-    """nginx serving SITE_FILE on free local ports in front of 127.0.0.1:`upstream_port`; stopped on exit."""
+def nginx_proxy(upstream_port: int, prefix: Path, https_port: int | None = None) -> Iterator[Proxy]:
+    """nginx serving SITE_FILE in front of 127.0.0.1:`upstream_port` on free local ports (HTTPS on `https_port`
+    when the caller needs to know it first, e.g. for an OIDC redirect URI); stopped on exit."""
     if not NGINX.exists() or shutil.which(OPENSSL) is None:
         raise RuntimeError(f"{NGINX} or openssl not found: run ./tools/system-deps.sh browser")
     prefix.mkdir(parents=True, exist_ok=True)
     cert, key = self_signed_certificate(prefix)
-    https_port, http_port = free_port(), free_port()
+    https_port, http_port = https_port or free_port(), free_port()
     site = prefix / "tsunagari.conf"
     site.write_text(
         render_site(

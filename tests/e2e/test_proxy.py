@@ -1,5 +1,5 @@
 """The app as the cities run it: under /tsunagari/ behind nginx with TLS (deploy/nginx/tsunagari.conf) and the
-service's Streamlit settings (deploy/systemd/tsunagari.env); sign in, every page, a CSV, a deep link."""
+service's Streamlit settings (deploy/systemd/tsunagari.env); sign in (local and OIDC), every page, a CSV, a deep link."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from playwright.sync_api import Browser, expect
 from .checks import RUN_COUNTER_SCRIPT, ConsoleWatch, assert_healthy, rerun, wait_for_app
 from .conftest import ACTION_TIMEOUT_MS, NAVIGATION_TIMEOUT_MS, VIEWPORT, Tab, sign_in
 from .pages import PAGES
+from .fake_idp import fake_idp
 from .proxy import Proxy, nginx_proxy
-from .server import DASHBOARD_APP, ROOT, streamlit_server
+from .server import DASHBOARD_APP, ROOT, free_port, streamlit_server
 from .test_journeys import metric_value
 
 pytestmark = pytest.mark.e2e
@@ -156,3 +157,62 @@ def test_sign_in_every_page_download_and_deep_link(proxied: Proxy, proxied_tab, 
     assert re.search(rf'"GET {re.escape(BASE_PATH)}/_stcore/stream[^"]*" 101 ', access), (
         "no WebSocket upgrade (101) for /_stcore/stream in nginx's access log"
     )
+
+
+OIDC_EMAIL = "e2e-oidc@city.example.jp"
+
+
+def test_oidc_sign_in_under_the_sub_path(warehouse: Path, browser: Browser, tmp_path: Path) -> None:
+    """OIDC through the proxy: the provider is given https://…/tsunagari/oauth2callback, the user comes back signed in."""
+    https_port = free_port()
+    origin = f"https://localhost:{https_port}"
+    with fake_idp(OIDC_EMAIL) as idp:
+        secrets_file = tmp_path / "secrets.toml"
+        secrets_file.write_text(
+            "[auth]\n"
+            f'redirect_uri = "{origin}{BASE_PATH}/oauth2callback"\n'
+            f'cookie_secret = "{idp.client_secret}-cookie"\n'
+            f'client_id = "{idp.client_id}"\n'
+            f'client_secret = "{idp.client_secret}"\n'
+            f'server_metadata_url = "{idp.issuer}/.well-known/openid-configuration"\n',
+            encoding="utf-8",
+        )
+        roles_file = tmp_path / "roles.toml"
+        roles_file.write_text(f'[[identity]]\nid = "{OIDC_EMAIL}"\nrole = "analyst"\n', encoding="utf-8")
+        env = {
+            "TSUNAGARI_WAREHOUSE": str(warehouse),
+            "TSUNAGARI_ROLES": str(roles_file),
+            **service_settings(),
+            "STREAMLIT_SECRETS_FILES": str(secrets_file),
+            # The test provider speaks plain HTTP on 127.0.0.1; a real one is HTTPS.
+            "AUTHLIB_INSECURE_TRANSPORT": "1",
+        }
+        log = tmp_path / "dashboard.log"
+        try:
+            with (
+                streamlit_server(DASHBOARD_APP, cwd=ROOT, log_path=log, env=env, base_path=BASE_PATH) as direct,
+                nginx_proxy(urlsplit(direct).port, tmp_path / "nginx", https_port=https_port) as proxy,
+            ):
+                context = browser.new_context(viewport=VIEWPORT, locale="ja-JP", ignore_https_errors=True)
+                context.set_default_timeout(ACTION_TIMEOUT_MS)
+                context.add_init_script(RUN_COUNTER_SCRIPT)
+                console = ConsoleWatch().attach(context)
+                try:
+                    tab = Tab(context.new_page(), console, proxy.https + BASE_PATH)
+                    page = tab.open("/")
+                    sidebar = page.locator('[data-testid="stSidebar"]')
+                    with page.expect_navigation(url=re.compile(re.escape(origin + BASE_PATH))):
+                        sidebar.get_by_role("button", name="ログイン").click()
+                    wait_for_app(page)
+                    expect(sidebar.get_by_text(f"{OIDC_EMAIL}（", exact=False)).to_be_visible()
+                    assert idp.redirect_uris == [f"{origin}{BASE_PATH}/oauth2callback"], idp.redirect_uris
+                    staff = next(case for case in PAGES if case.role == "analyst")
+                    with rerun(page):
+                        page.locator('[data-testid="stSidebarNav"] a').filter(has_text=staff.title).first.click()
+                    for text in staff.key_texts:
+                        expect(page.locator('[data-testid="stMain"]').get_by_text(text, exact=True).first).to_be_visible()
+                    assert_healthy(page, console)
+                finally:
+                    context.close()
+        except (RuntimeError, ValueError) as error:
+            pytest.fail(f"{error}\n{log.read_text(errors='replace')[-3000:] if log.exists() else ''}", pytrace=False)
