@@ -19,6 +19,7 @@ from dashboard import auth, data, state
 from dashboard.charts import map as charts
 from dashboard.downloads import csv_bytes, download_button
 from dashboard.format import date_label, number
+from dashboard.i18n import translate
 from warehouse import kml, query
 from warehouse.query import directory
 
@@ -129,8 +130,8 @@ def markdown_text(text: str) -> str:
 
 
 def verified_label(day: dt.date | None, stale: bool) -> str:
-    """最終確認日 in 和暦 + 西暦, marked when older than STALE_DAYS."""
-    return t("map.verified_stale" if stale else "map.verified", date=date_label(day, lang))
+    """最終確認日 in 和暦 + 西暦, marked when older than STALE_DAYS (runs in polars' threads: no st calls)."""
+    return translate(lang, "map.verified_stale" if stale else "map.verified", date=date_label(day, lang))
 
 
 cities = query.cities(con)
@@ -203,7 +204,7 @@ figures[2].metric(
 
 legend = directory.legend(con, filters, lang, viewer).with_columns(
     pl.when(pl.col("label").is_null())
-    .then(pl.col("legend_group").map_elements(lambda group: t(f"map.legend.{group}"), return_dtype=pl.String))
+    .then(pl.col("legend_group").map_elements(lambda group: translate(lang, f"map.legend.{group}"), return_dtype=pl.String))
     .otherwise(pl.col("label"))
     .alias("label")
 )

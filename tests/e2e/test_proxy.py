@@ -41,13 +41,19 @@ def service_settings() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def proxied(warehouse: Path, accounts: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+def proxy_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The proxied dashboard's log (dashboard.log) and nginx's private prefix (nginx/)."""
+    return tmp_path_factory.mktemp("proxy")
+
+
+@pytest.fixture(scope="module")
+def proxied(warehouse: Path, accounts: dict[str, str], proxy_folder: Path) -> Iterator[Proxy]:
     """The dashboard with the service's settings on a free port, nginx with the site file in front of it."""
     settings = service_settings()
     assert "/" + settings.get("STREAMLIT_SERVER_BASE_URL_PATH", "").strip("/") == BASE_PATH, (
         f"{SERVICE_ENV} must serve the app under {BASE_PATH} (the site file's location)"
     )
-    folder = tmp_path_factory.mktemp("proxy")
+    folder = proxy_folder
     env = {"TSUNAGARI_WAREHOUSE": str(warehouse), **accounts, **settings}
     try:
         with (
@@ -110,7 +116,7 @@ def test_proxy_routes(proxied: Proxy) -> None:
     assert _status(proxied.https + "/_stcore/health")[0] == 404
 
 
-def test_sign_in_every_page_download_and_deep_link(proxied: Proxy, proxied_tab, artifacts: Path) -> None:
+def test_sign_in_every_page_download_and_deep_link(proxied: Proxy, proxied_tab, proxy_folder: Path, artifacts: Path) -> None:
     """Through nginx: sign in (local account), open every page from the navigation, download Home's CSV, follow a deep link."""
     tab, requested = proxied_tab
     page = tab.open("/")
@@ -156,6 +162,11 @@ def test_sign_in_every_page_download_and_deep_link(proxied: Proxy, proxied_tab, 
     access = proxied.access_log.read_text(encoding="utf-8", errors="replace")
     assert re.search(rf'"GET {re.escape(BASE_PATH)}/_stcore/stream[^"]*" 101 ', access), (
         "no WebSocket upgrade (101) for /_stcore/stream in nginx's access log"
+    )
+    # The service's journal stays readable: no Streamlit call from polars' worker threads (one warning per row).
+    log = (proxy_folder / "dashboard.log").read_text(encoding="utf-8", errors="replace")
+    assert "missing ScriptRunContext" not in log, "Streamlit called outside the script thread:\n" + "\n".join(
+        sorted({line.split(" ", 2)[-1] for line in log.splitlines() if "ScriptRunContext" in line})
     )
 
 
