@@ -21,8 +21,8 @@ from .conftest import ACTION_TIMEOUT_MS, NAVIGATION_TIMEOUT_MS, VIEWPORT, Tab, s
 from .pages import PAGES
 from .fake_idp import fake_idp
 from .proxy import Proxy, nginx_proxy
-from .server import DASHBOARD_APP, ROOT, free_port, streamlit_server
-from .test_journeys import metric_value
+from .server import DASHBOARD_APP, ROOT, build_warehouse, free_port, streamlit_server
+from .test_journeys import metric_value, pick
 
 pytestmark = pytest.mark.e2e
 
@@ -227,3 +227,48 @@ def test_oidc_sign_in_under_the_sub_path(warehouse: Path, browser: Browser, tmp_
                     context.close()
         except (RuntimeError, ValueError) as error:
             pytest.fail(f"{error}\n{log.read_text(errors='replace')[-3000:] if log.exists() else ''}", pytrace=False)
+
+
+def test_referral_sheet_through_the_proxy(browser: Browser, tmp_path: Path, artifacts: Path) -> None:
+    """相談つなぎ under /tsunagari/: pick a need and a town, tick a result, download the printable sheet, print it."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    try:
+        build_warehouse(ROOT / "data" / "sample", warehouse, reference=ROOT / "tests" / "fixtures" / "reference")
+        env = {"TSUNAGARI_WAREHOUSE": str(warehouse), **service_settings()}
+        log = tmp_path / "dashboard.log"
+        with (
+            streamlit_server(DASHBOARD_APP, cwd=ROOT, log_path=log, env=env, base_path=BASE_PATH) as direct,
+            nginx_proxy(urlsplit(direct).port, tmp_path / "nginx") as proxy,
+        ):
+            context = browser.new_context(viewport=VIEWPORT, locale="ja-JP", accept_downloads=True, ignore_https_errors=True)
+            context.set_default_timeout(ACTION_TIMEOUT_MS)
+            context.add_init_script(RUN_COUNTER_SCRIPT)
+            console = ConsoleWatch().attach(context)
+            try:
+                tab = Tab(context.new_page(), console, proxy.https + BASE_PATH)
+                page = tab.open("/tsunagi")
+                main = page.locator('[data-testid="stMain"]')
+                pick(page, main.locator('[data-testid="stMultiSelect"]').filter(has_text="活動内容"), "ひきこもり", "ひきこもり", multi=True)
+                pick(page, main.locator('[data-testid="stSelectbox"]').filter(has_text="町丁目"), "中央テスト一丁目", "綾瀬市", multi=False)
+                results = main.locator('[data-testid="stDataFrame"]').first
+                results.scroll_into_view_if_needed()
+                box = results.bounding_box()
+                assert box is not None
+                with rerun(page):
+                    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row's selection checkbox
+                button = main.locator('[data-testid="stDownloadButton"] button').filter(has_text="紹介状をダウンロード")
+                with page.expect_download() as info:
+                    button.click()
+                assert urlsplit(info.value.url).path.startswith(BASE_PATH + "/"), info.value.url
+                sheet_path = artifacts / "proxy-referral-sheet.html"
+                info.value.save_as(sheet_path)
+                sheet = sheet_path.read_text(encoding="utf-8")
+                assert "(サンプル)" in sheet, "the ticked organisation is not on the sheet"
+                assert_healthy(page, console)
+                printed = context.new_page()
+                printed.set_content(sheet, wait_until="load")
+                assert printed.pdf(format="A4").startswith(b"%PDF")
+            finally:
+                context.close()
+    except (RuntimeError, ValueError) as error:
+        pytest.fail(str(error), pytrace=False)
