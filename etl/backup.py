@@ -198,20 +198,8 @@ def _checksums(folder: Path) -> dict[str, dict]:
 # --- create --------------------------------------------------------------------------------------
 
 
-def create(to: Path, *, keep: int | None = None, report: Report = print, now: dt.datetime | None = None) -> Path:
-    """Make a backup under `to`, verify it, then prune to the newest `keep`; returns its directory."""
-    moment = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    keep = keep_count() if keep is None else keep
-    if keep < 1:
-        raise BackupError(f"keep={keep}: at least the new backup must be kept")
-    to.mkdir(parents=True, exist_ok=True)
-    name = PREFIX + moment.strftime("%Y%m%dT%H%M%SZ")
-    final = to / name
-    if final.exists():
-        raise BackupError(f"{final}: a backup of that second exists already")
-    work = to / f".{name}.partial"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(mode=0o700)
+def _fill(work: Path, moment: dt.datetime, report: Report) -> dict:
+    """Copy every part into `work`, write its manifest and verify it; the manifest."""
     warehouse, store, archive, kept = warehouse_path(), operations.store_path(), archive_root(), warehouses_dir()
     manifest: dict = {"format": FORMAT, "created_at": moment.isoformat(), "from": {}, "counts": {}, "absent": []}
 
@@ -226,7 +214,10 @@ def create(to: Path, *, keep: int | None = None, report: Report = print, now: dt
         if warehouse.exists():
             report(f"warehouse {warehouse}: copy")
             _copy_open(warehouse, work / WAREHOUSE)
-            manifest["counts"][WAREHOUSE] = duckdb_counts(work / WAREHOUSE)
+            try:
+                manifest["counts"][WAREHOUSE] = duckdb_counts(work / WAREHOUSE)
+            except BackupError as error:
+                raise BackupError(f"{warehouse}: not a readable DuckDB warehouse; nothing was backed up") from error
             manifest["from"][WAREHOUSE] = str(warehouse)
         else:
             manifest["absent"].append(WAREHOUSE)
@@ -252,6 +243,29 @@ def create(to: Path, *, keep: int | None = None, report: Report = print, now: dt
     problems = verify(work)
     if problems:
         raise BackupError(f"{work}: the new backup does not verify: " + "; ".join(problems))
+    return manifest
+
+
+def create(to: Path, *, keep: int | None = None, report: Report = print, now: dt.datetime | None = None) -> Path:
+    """Make a backup under `to`, verify it, then prune to the newest `keep`; returns its directory."""
+    moment = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    keep = keep_count() if keep is None else keep
+    if keep < 1:
+        raise BackupError(f"keep={keep}: at least the new backup must be kept")
+    to.mkdir(parents=True, exist_ok=True)
+    name = PREFIX + moment.strftime("%Y%m%dT%H%M%SZ")
+    final = to / name
+    if final.exists():
+        raise BackupError(f"{final}: a backup of that second exists already")
+    work = to / f".{name}.partial"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(mode=0o700)
+    try:
+        manifest = _fill(work, moment, report)
+    except BaseException:
+        # A half-made backup must not count as one, nor stay behind taking space.
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     os.replace(work, final)
     report(f"backup {final}: verified ({len(manifest['files'])} files)")
     for old in prune(to, keep):

@@ -153,3 +153,15 @@ def test_retention_keeps_the_newest(instance: Path, tmp_path: Path, monkeypatch)
     monkeypatch.setenv(backup.KEEP_ENV, "none")
     with pytest.raises(backup.BackupError, match="TSUNAGARI_BACKUP_KEEP"):
         backup.keep_count()
+
+
+def test_a_failed_backup_leaves_nothing_behind(instance: Path, tmp_path: Path, monkeypatch) -> None:
+    """An unreadable warehouse stops the backup with its name; no half-made backup stays or counts."""
+    junk = tmp_path / "junk.duckdb"
+    junk.write_bytes(b"not a warehouse" * 64)
+    monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(junk))
+    folder = tmp_path / "backups"
+    with pytest.raises(backup.BackupError, match="junk.duckdb: not a readable DuckDB warehouse"):
+        backup.create(folder, keep=3, report=lambda _: None)
+    assert list(folder.iterdir()) == []
+    assert backup.main(["create", "--to", str(folder)]) == 1
