@@ -27,6 +27,7 @@ test: $(STAMP)
 
 # Developers' quick tier: everything but the browser suite and the tests marked slow.
 test-fast: $(STAMP)
+	./tools/system-deps.sh deploy
 	$(BIN)/python -m pytest -m "not e2e and not slow"
 
 install: $(STAMP)
