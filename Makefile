@@ -3,6 +3,8 @@ PY        ?= python3
 VENV      := .venv
 BIN       := $(VENV)/bin
 PORT      ?= 8501
+# Sub-path the app is served under behind a reverse proxy, e.g. BASE_PATH=/tsunagari (empty: the root).
+BASE_PATH ?=
 SOURCE    ?= data/sample
 WAREHOUSE ?= var/warehouse.duckdb
 # Reference geography (町丁目 points, city outlines): a directory laid out as towns/<市名>.json and
@@ -16,7 +18,8 @@ WAREHOUSE_INPUTS := $(shell find $(SOURCE) warehouse etl expectations -type f \(
 .PHONY: run test test-fast install warehouse e2e lock clean
 
 run: $(WAREHOUSE)
-	TSUNAGARI_WAREHOUSE=$(WAREHOUSE) $(BIN)/python -m dashboard --server.port $(PORT) --server.address localhost
+	TSUNAGARI_WAREHOUSE=$(WAREHOUSE) $(BIN)/python -m dashboard --server.port $(PORT) --server.address localhost \
+	  $(if $(strip $(BASE_PATH)),--server.baseUrlPath $(BASE_PATH))
 
 test: $(STAMP)
 	./tools/system-deps.sh browser
@@ -24,6 +27,7 @@ test: $(STAMP)
 
 # Developers' quick tier: everything but the browser suite and the tests marked slow.
 test-fast: $(STAMP)
+	./tools/system-deps.sh deploy
 	$(BIN)/python -m pytest -m "not e2e and not slow"
 
 install: $(STAMP)

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Install the Debian packages the project needs, only when missing (idempotent, quiet when done).
 #   base:    python3-venv (Debian's python3 lacks ensurepip without it)
-#   browser: chromium + fonts-noto-cjk for the end-to-end tests (Japanese glyphs in screenshots)
+#   browser: chromium + fonts-noto-cjk for the end-to-end tests (Japanese glyphs in screenshots),
+#            nginx + openssl for the reverse-proxy test (the app under /tsunagari/ behind TLS),
+#            systemd for `systemd-analyze verify` of deploy/systemd/tsunagari.service
+#   deploy:  systemd only (make test-fast runs tests/test_deploy.py, not the browser suite)
 set -euo pipefail
 want=()
 if [ "${1:-base}" = "browser" ]; then
-  for pkg in chromium fonts-noto-cjk; do
+  for pkg in chromium fonts-noto-cjk nginx openssl systemd; do
     dpkg -s "$pkg" >/dev/null 2>&1 || want+=("$pkg")
   done
+elif [ "${1:-base}" = "deploy" ]; then
+  dpkg -s systemd >/dev/null 2>&1 || want+=(systemd)
 else
   python3 -c "import ensurepip" 2>/dev/null || want+=(python3-venv)
 fi

@@ -43,6 +43,8 @@ ALLOWED_CONSOLE_ERRORS: tuple[Allowed, ...] = (
     Allowed("Streamlit probes <page>/_stcore/{health,host-config} to detect a base path when a page "
             "URL is opened directly; it gets 404 and falls back to the root",
             r"^http://127\.0\.0\.1:\d+/[^/?#]+/_stcore/(health|host-config)$"),
+    Allowed("the same probe under the reverse proxy's sub-path (test_proxy.py; streamlit/streamlit#7074)",
+            r"^https://localhost:\d+/tsunagari/[^/?#]+/_stcore/(health|host-config)$"),
 )  # fmt: skip
 
 _FAILED_LOAD = re.compile(r"^Failed to load resource\b")

@@ -72,8 +72,13 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def streamlit_server(script: Path, *, cwd: Path, log_path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """`streamlit run SCRIPT` on a free local port; yields the base URL once /_stcore/health answers ok."""
+def streamlit_server(
+    script: Path, *, cwd: Path, log_path: Path, env: dict[str, str] | None = None, base_path: str = ""
+) -> Iterator[str]:
+    """`streamlit run SCRIPT` on a free local port; yields the base URL once /_stcore/health answers ok.
+
+    base_path: the sub-path the server was configured with (e.g. "/tsunagari" through `env`), part of every URL.
+    """
     port = free_port()
     # The dashboard starts through its launcher (python -m dashboard), exactly as `make run` does.
     launcher = ["-m", "dashboard"] if script.resolve() == DASHBOARD_APP else ["-m", "streamlit", "run", str(script)]
@@ -86,7 +91,7 @@ def streamlit_server(script: Path, *, cwd: Path, log_path: Path, env: dict[str, 
         # Others edit the sources while the suite runs: no "source changed" reruns mid-test.
         "--server.fileWatcherType", "none",
     ]  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = f"http://127.0.0.1:{port}" + ("/" + base_path.strip("/") if base_path.strip("/") else "")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command,
