@@ -1308,7 +1308,7 @@ def _record(request: Request, result: dict, owner: Viewer) -> None:
     if request.action in ("publish", "rollback"):
         # Who changed the published data, in the audit log beside downloads and sign-ins.
         publish = request.action == "publish"
-        ops.record_intake_audit(
+        ops.record_audit(
             Viewer(owner.role, owner.city_code, request.submitted_by),
             "intake_publish" if publish else "intake_rollback",
             f"upload/{request.file_name if publish else request.target_run_id}",

@@ -317,8 +317,8 @@ def test_intake_publishes_and_rollbacks_are_audited_between_other_rows(tmp_path)
     path = tmp_path / "operations.sqlite"
     ops.record_audit(ANALYST, "download", "activities/x.csv", {"rows": 3}, path=path, now=NOW)
     admin = Viewer("admin", None, "admin@city.example.jp")
-    ops.record_intake_audit(admin, "intake_publish", "upload/survey.csv", {"run_id": "r2"}, path=path, now=NOW)
-    ops.record_intake_audit(admin, "intake_rollback", "upload/r1", {"run_id": "r1"}, path=path, now=NOW)
+    ops.record_audit(admin, "intake_publish", "upload/survey.csv", {"run_id": "r2"}, path=path, now=NOW)
+    ops.record_audit(admin, "intake_rollback", "upload/r1", {"run_id": "r1"}, path=path, now=NOW)
     ops.record_audit(ANALYST, "download", "activities/y.csv", {"rows": 1}, path=path, now=NOW)
     log = ops.read_audit(path)
     assert log.select("event_id", "identity", "action", "target").rows() == [
@@ -342,8 +342,10 @@ def test_intake_publishes_and_rollbacks_are_audited_between_other_rows(tmp_path)
                 con.execute(statement)
     finally:
         con.close()
-    with pytest.raises(ValueError, match="not an intake audit action"):
-        ops.record_intake_audit(admin, "download", "x", path=path)
+    with pytest.raises(ValueError, match="unknown audit action"):
+        ops.record_audit(admin, "erase", "x", path=path)
+
+
 # --- views of personal data, and no unaudited exit (issue 17, finding 7) ---------------------------
 
 

@@ -958,25 +958,6 @@ def read_audit(path: Path | None = None) -> pl.DataFrame:
     return _read_table("audit_event", AUDIT_COLUMNS, path)
 
 
-# --- intake publishes and rollbacks in the audit log ---------------------------------------------
-INTAKE_AUDIT_ACTIONS = ("intake_publish", "intake_rollback")
-
-
-def record_intake_audit(
-    viewer: Viewer,
-    action: str,
-    target: str,
-    detail: Mapping | None = None,
-    *,
-    path: Path | None = None,
-    now: dt.datetime | None = None,
-) -> int:
-    """Append an intake publish or rollback to the audit log (who, which run, which file); returns its id."""
-    if action not in INTAKE_AUDIT_ACTIONS:
-        raise ValueError(f"not an intake audit action: {action!r}")
-    return record_audit(viewer, action, target, detail, path=path, now=now)
-
-
 # --- sign-in throttling --------------------------------------------------------------------------
 # Failed local sign-ins are counted per user name and per client (remote address) in the store, so a
 # reload or a new tab does not reset them. After the free failures each further one locks that name or
