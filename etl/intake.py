@@ -1282,6 +1282,7 @@ def rollback(request: Request, job: Path, report: Reporter, owner: Viewer) -> di
             tmp = temp_path(warehouse, f"rollback-{target}")
             try:
                 shutil.copyfile(source, tmp)
+                os.chmod(tmp, 0o600)  # personal data inside (pii schema): owner-only, as the build writes it
                 with open(tmp, "rb") as handle:
                     os.fsync(handle.fileno())
                 os.replace(tmp, warehouse)

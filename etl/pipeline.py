@@ -336,7 +336,7 @@ def build(
         raise ValidationFailed("validation failed, nothing published:\n- " + "\n- ".join(lines))
     run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + sources_digest(bundle.files)
     quarantine = pl.concat([bundle.quarantine, outcome.quarantine], how="vertical_relaxed")
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    warehouse.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with build_lock(warehouse):
         for path in remove_stale_temps(warehouse):
             progress(f"removed a stale temp file from an interrupted build: {path.name}")
@@ -354,6 +354,8 @@ def build(
                 raise ChangesNeedConfirmation(changes, guard.changed_files(before, after))
             result = dataclasses.replace(result, changes=tuple(changes))
             progress(f"publish: {warehouse}")
+            # The warehouse holds the pii schema (contact persons, respondents): owner-only, like the store.
+            os.chmod(tmp, 0o600)
             os.replace(tmp, warehouse)
             _fsync_dir(warehouse.parent)
         finally:

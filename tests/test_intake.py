@@ -626,6 +626,7 @@ def test_rollback_to_any_earlier_run(concurrent):
         assert rows(live, "select run_id, content_checksum from etl_run order by started_at desc, run_id desc limit 1") == [
             (target, scalar(folder / "warehouses" / f"{target}.duckdb", "select content_checksum from etl_run where run_id = ?", [target]))
         ]
+    assert stat.S_IMODE(live.stat().st_mode) == 0o600, "a rolled-back warehouse stays owner-only"
     assert scalar(live, "select count(*) from survey_response") == 63
     assert scalar(live, "select content_checksum from etl_run where run_id = ?", [concurrent["initial_run"]]) == concurrent[
         "initial_checksum"

@@ -352,3 +352,8 @@ def test_marts_reading_each_other_in_a_cycle_are_refused(tmp_path):
     (tmp_path / "mart_b.sql").write_text("select * from mart_a", encoding="utf-8")
     with pytest.raises(EtlError, match="cycle: mart_a, mart_b"):
         mart_order(list(tmp_path.glob("*.sql")))
+
+
+def test_published_warehouse_is_owner_only(sample_warehouse):
+    # It holds the pii schema (contact persons, respondents): no other local user may read it.
+    assert oct(sample_warehouse.stat().st_mode & 0o777) == oct(0o600)
