@@ -19,6 +19,7 @@ import duckdb
 import openpyxl
 import pytest
 from bad_inputs import DISTRIBUTION, EVENTS, MAP, SURVEY, cells, csv_cells, fresh_inputs, workbook
+from streamlit.testing.v1 import AppTest
 
 from etl import cli
 from etl.errors import ChangesNeedConfirmation, SourceError
@@ -26,6 +27,7 @@ from etl.pipeline import build
 from etl.sources.survey import CONTENT, NAME
 from warehouse.query import quality
 
+APP = "../dashboard/app.py"
 NOT_LISTED = "配布リストにない団体 (not on the distribution list)"
 
 
@@ -110,6 +112,56 @@ def test_bad_values_in_non_key_columns_leave_every_row_in(tmp_path, published, s
     ]
 
 
+PER_CITY = (
+    "select city_code, exhibitions, exhibition_visitors, exhibition_visitors_per_day from mart_event_kpis "
+    "order by city_code nulls first"
+)
+
+
+def test_unreadable_open_days_leave_the_exhibition_and_its_dependants_in(tmp_path, published, sample_warehouse, monkeypatch, sign_in):
+    inputs = fresh_inputs(tmp_path)
+    cells(EVENTS, "イベント", J2="約8日")(inputs)
+    book = openpyxl.load_workbook(inputs.bundle / EVENTS, read_only=True)
+    event_id, title, venue = (book["イベント"][f"{column}2"].value for column in "ACF")
+    book.close()
+
+    result = build(inputs.bundle, published)
+
+    assert event_id == "EX-EBINA"
+    # The exhibition, its sessions, venue-survey tallies and comments all stay.
+    assert counts(published) == counts(sample_warehouse)
+    for table in ("event_session", "event_survey_result", "event_comment"):
+        sql = f"select count(*) from {table} where event_id = ?"
+        assert scalar(published, sql, [event_id]) == scalar(sample_warehouse, sql, [event_id]) > 0
+    assert scalar(published, "select open_days from event where id = ?", [event_id]) is None
+    # Visitors per city are unchanged; the per-day mean is unknown where the exhibition counts, not wrong.
+    ebina = scalar(published, "select city_code from event where id = ?", [event_id])
+    with duckdb.connect(str(sample_warehouse), read_only=True) as con:
+        before = con.execute(PER_CITY).fetchall()
+    with duckdb.connect(str(published), read_only=True) as con:
+        after = con.execute(PER_CITY).fetchall()
+    assert [r[:3] for r in after] == [r[:3] for r in before]
+    for old, new in zip(before, after, strict=True):
+        assert new[3] == (None if new[0] in (None, ebina) else old[3])
+    assert scalar(published, "select visitors_per_day from mart_event_summary where event_id = ?", [event_id]) is None
+    # One cell record naming file, sheet, row, column, value and reason; nothing set aside.
+    assert result.rows_quarantined == 0
+    found = run_rows(
+        published,
+        "select file_name, sheet, row_number, column_name, value, reason, scope from quarantine where run_id = $run",
+    )
+    assert [r[:5] + r[6:] for r in found] == [(EVENTS, "イベント", 2, "開催日数", "約8日", "cell")]
+    assert "「約8日」" in found[0][5]
+
+    monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(published))
+    at = sign_in(AppTest.from_file(APP, default_timeout=60), "analyst").run()
+    at.switch_page("pages/events.py").run()
+    assert not at.exception
+    shown = [str(v) for frame in at.dataframe for column in frame.value.columns for v in frame.value[column]]
+    assert title in shown
+    assert any(venue in c.value and "1日平均は不明" in c.value for c in at.caption)
+
+
 def _survey_cell(path: Path, row: int, column: str) -> str:
     """One cell of the sample survey CSV (row as the quarantine counts it)."""
     import csv
@@ -120,7 +172,7 @@ def _survey_cell(path: Path, row: int, column: str) -> str:
 
 def test_an_event_set_aside_is_one_root_cause_and_the_guard_stops_the_publish(tmp_path, published, sample_warehouse):
     inputs = fresh_inputs(tmp_path)
-    cells(EVENTS, "イベント", J2="たくさん")(inputs)
+    cells(EVENTS, "イベント", E2="横浜市")(inputs)
     before = file_hash(published)
 
     with pytest.raises(ChangesNeedConfirmation) as stopped:
@@ -232,7 +284,7 @@ def test_cli_limit_options_and_root_cause_summary(tmp_path, published, capsys):
     assert cli.main(["build", "--source", str(inputs.bundle), "--warehouse", str(published), "--change-share", "x"]) == 1
     assert "TSUNAGARI_CHANGE_SHARE" in capsys.readouterr().err
 
-    cells(EVENTS, "イベント", J2="たくさん")(inputs)
+    cells(EVENTS, "イベント", E2="横浜市")(inputs)
     assert cli.main(["build", "--source", str(inputs.bundle), "--warehouse", str(published)]) == 1
     err = capsys.readouterr().err
     assert "publish stopped" in err and "イベント EX-EBINA" in err

@@ -159,7 +159,7 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
             "venue_address": check.get("会場住所"),
             "start_date": check.get("開始日", parse_date, check="normalise.date", required=True),
             "end_date": check.get("終了日", parse_date, check="normalise.date", required=True),
-            "open_days": check.get("開催日数", _positive, check="normalise.count", required=True),
+            "open_days": check.get("開催日数", _positive, check="normalise.count", needed=True),
         }
         if check.ok and event["end_date"] < event["start_date"]:
             check.fail(

@@ -9,7 +9,7 @@ create table event (
     venue_address varchar,
     start_date date not null,
     end_date date not null,
-    open_days integer not null
+    open_days integer
 );
 comment on table event is 'アート事業のイベント (exhibitions, workshops, symposium)';
 comment on column event.id is 'イベントID (EX-EBINA, WS-1, SYM, …)';
@@ -21,7 +21,7 @@ comment on column event.venue is '会場';
 comment on column event.venue_address is '会場住所';
 comment on column event.start_date is '開始日';
 comment on column event.end_date is '終了日';
-comment on column event.open_days is '開催日数 (days the event was open)';
+comment on column event.open_days is '開催日数 (days the event was open); null = unreadable in the source (a cell record in quarantine)';
 
 create table event_session (
     id varchar primary key,
