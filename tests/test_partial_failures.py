@@ -144,6 +144,12 @@ def test_unreadable_open_days_leave_the_exhibition_and_its_dependants_in(tmp_pat
     for old, new in zip(before, after, strict=True):
         assert new[3] == (None if new[0] in (None, ebina) else old[3])
     assert scalar(published, "select visitors_per_day from mart_event_summary where event_id = ?", [event_id]) is None
+    days = "select city_code, exhibition_open_days from mart_city_kpis order by city_code nulls first"
+    with duckdb.connect(str(sample_warehouse), read_only=True) as con:
+        days_before = con.execute(days).fetchall()
+    with duckdb.connect(str(published), read_only=True) as con:
+        days_after = con.execute(days).fetchall()
+    assert days_after == [(code, None if code in (None, ebina) else n) for code, n in days_before]
     # One cell record naming file, sheet, row, column, value and reason; nothing set aside.
     assert result.rows_quarantined == 0
     found = run_rows(
@@ -155,11 +161,38 @@ def test_unreadable_open_days_leave_the_exhibition_and_its_dependants_in(tmp_pat
 
     monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(published))
     at = sign_in(AppTest.from_file(APP, default_timeout=60), "analyst").run()
+    assert not at.exception
     at.switch_page("pages/events.py").run()
     assert not at.exception
     shown = [str(v) for frame in at.dataframe for column in frame.value.columns for v in frame.value[column]]
     assert title in shown
     assert any(venue in c.value and "1日平均は不明" in c.value for c in at.caption)
+
+
+def test_an_unreadable_contract_amount_makes_the_costs_unknown(tmp_path, published, sample_warehouse, monkeypatch, sign_in):
+    inputs = fresh_inputs(tmp_path)
+    book = openpyxl.load_workbook(inputs.bundle / EVENTS, read_only=True)
+    contract_id = book["契約"]["A2"].value
+    book.close()
+    cells(EVENTS, "契約", D2="未定")(inputs)
+
+    build(inputs.bundle, published)
+
+    assert scalar(published, "select count(*) from contract") == scalar(sample_warehouse, "select count(*) from contract")
+    assert scalar(published, "select amount_yen from contract where id = ?", [contract_id]) is None
+    assert run_rows(
+        published, "select sheet, row_number, column_name, value, scope from quarantine where run_id = $run"
+    ) == [("契約", 2, "金額（円）", "未定", "cell")]
+    joint = "select art_contract_yen, cost_per_contact_yen from mart_event_kpis where city_code is null"
+    assert scalar(sample_warehouse, "select count(*) from contract where id = ? and project like '%アート%'", [contract_id])
+    with duckdb.connect(str(published), read_only=True) as con:
+        assert con.execute(joint).fetchone() == (None, None)
+
+    monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(published))
+    at = sign_in(AppTest.from_file(APP, default_timeout=60), "analyst").run()
+    at.switch_page("pages/events.py").run()
+    assert not at.exception
+    assert any("1人当たり事業費は不明" in i.value for i in at.info)
 
 
 def _survey_cell(path: Path, row: int, column: str) -> str:

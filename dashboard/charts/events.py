@@ -602,7 +602,7 @@ def contracts_table(contracts: pl.DataFrame, lang: str) -> pl.DataFrame:
         {
             "contractor": c["contractor"],
             "project": c["project"],
-            "amount_man_yen": man_yen(c["amount_yen"]),
+            "amount_man_yen": None if c["amount_yen"] is None else man_yen(c["amount_yen"]),
             "amount_yen": c["amount_yen"],
             "period": f"{month_label(c['period_start'], lang)} ～ {month_label(c['period_end'], lang)}",
         }

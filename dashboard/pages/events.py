@@ -206,7 +206,10 @@ st.subheader(t("events.costs"))
 if city is not None:
     st.caption(t("events.joint_contract"))
 table(charts.contracts_table(contracts, lang), "contracts_table")
-if joint["cost_per_contact_yen"] is None:
+# An art contract whose amount was unreadable (null) makes the costs unknown, not absent.
+if joint["cost_per_contact_yen"] is None and (contracts["is_art"] & contracts["amount_yen"].is_null()).any():
+    st.info(t("events.none.costs_unknown"))
+elif joint["cost_per_contact_yen"] is None:
     st.info(t("events.none.costs"))
 else:
     costs = st.columns(2)

@@ -296,7 +296,7 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
             "id": check.get("契約ID", required=True),
             "project": check.get("事業名", required=True),
             "contractor": check.get("発注先", required=True),
-            "amount_yen": check.get("金額（円）", parse_yen, check="normalise.amount", required=True),
+            "amount_yen": check.get("金額（円）", parse_yen, check="normalise.amount", needed=True),
             "period_start": check.get("期間開始", parse_wareki_month, check="normalise.month", required=True),
             "period_end": check.get("期間終了", parse_wareki_month, check="normalise.month", required=True),
         }

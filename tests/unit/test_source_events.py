@@ -343,3 +343,15 @@ def test_half_width_header_matches(tmp_path, ctx):
     sheets = events_sheets()
     sheets[events.CONTRACTS][0] = ["契約ID", "事業名", "発注先", "金額(円)", "期間開始", "期間終了"]
     assert run(tmp_path, ctx, sheets).tables["contract"]["amount_yen"].to_list() == [7_700_000]
+
+
+def test_unreadable_contract_amount_is_a_cell_record_and_the_contract_stays(tmp_path, ctx):
+    sheets = events_sheets()
+    sheets[events.CONTRACTS][1][3] = "約770万円"
+    result = run(tmp_path, ctx, sheets)
+    contract = result.tables["contract"]
+    assert contract["id"].to_list() == [sheets[events.CONTRACTS][1][0]]
+    assert contract["amount_yen"].to_list() == [None]
+    assert result.quarantine.select("sheet", "row_number", "column_name", "value", "check_name", "scope").rows() == [
+        (events.CONTRACTS, 2, "金額（円）", "約770万円", "normalise.amount", "cell")
+    ]

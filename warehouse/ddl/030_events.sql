@@ -73,7 +73,7 @@ create table contract (
     id varchar primary key,
     project varchar not null,
     contractor varchar not null,
-    amount_yen bigint not null,
+    amount_yen bigint,
     period_start date not null,
     period_end date not null
 );
@@ -81,6 +81,6 @@ comment on table contract is '契約: contracts of the pilot projects';
 comment on column contract.id is '契約ID';
 comment on column contract.project is '事業名';
 comment on column contract.contractor is '発注先';
-comment on column contract.amount_yen is '金額 (yen, tax included as contracted)';
+comment on column contract.amount_yen is '金額 (yen, tax included as contracted); null = unreadable in the source (a cell record in quarantine)';
 comment on column contract.period_start is '期間開始 (first day of the month)';
 comment on column contract.period_end is '期間終了 (first day of the month)';

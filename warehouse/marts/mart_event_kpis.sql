@@ -19,7 +19,7 @@
 --   survey_positive_pct       survey_positive ÷ survey_answers × 100, one decimal
 --   total_reach               exhibition_visitors + workshop_participations + symposium_participants (延べ)
 --   total_people              exhibition_visitors + workshop_unique_participants + symposium_participants (visitors and symposium participants are head counts, not identified people)
---   art_contract_yen          contracts whose 事業名 contains アート, summed (yen); four cities together only (joint contract)
+--   art_contract_yen          contracts whose 事業名 contains アート, summed (yen); four cities together only (joint contract); null (unknown) when such a contract's amount is null (unreadable in the source)
 --   cost_per_contact_yen      art_contract_yen ÷ total_reach, whole yen; four cities together only
 --   cost_per_person_yen       art_contract_yen ÷ total_people, whole yen; four cities together only
 with
@@ -60,7 +60,8 @@ survey as (
 ),
 
 art_contract as (
-    select sum(amount_yen)::bigint as art_contract_yen
+    -- An unreadable amount (null) makes the total unknown: a sum without it would understate every cost.
+    select case when count(*) = count(amount_yen) then sum(amount_yen)::bigint end as art_contract_yen
     from contract
     where project like '%アート%'
 ),
