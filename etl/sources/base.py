@@ -828,8 +828,8 @@ class RowCheck:
     """The values of one raw row, parsed one column at a time, with every problem recorded.
 
     A problem in a key (an id or name the row is matched by, a required value or parent reference, a
-    rule between values) sets the row aside; a bad value in any other column becomes null and the row
-    loads with a cell-level record.
+    rule between values) sets the row aside; a bad value in any other column, also a needed one,
+    becomes null and the row loads with a cell-level record.
     """
 
     def __init__(self, row: Mapping[str, Any]) -> None:
