@@ -195,6 +195,32 @@ def test_an_unreadable_contract_amount_makes_the_costs_unknown(tmp_path, publish
     assert any("1人当たり事業費は不明" in i.value for i in at.info)
 
 
+@pytest.mark.parametrize(("cell", "column", "field"), [("H2", "開始日", "start_date"), ("I2", "終了日", "end_date")])
+def test_an_unreadable_event_date_keeps_the_event_and_the_page_shows_it(
+    tmp_path, published, sample_warehouse, monkeypatch, sign_in, cell, column, field
+):
+    inputs = fresh_inputs(tmp_path)
+    cells(EVENTS, "イベント", **{cell: "3月末頃"})(inputs)
+
+    build(inputs.bundle, published)
+
+    assert counts(published) == counts(sample_warehouse)
+    assert scalar(published, EXHIBITION_VISITORS) == scalar(sample_warehouse, EXHIBITION_VISITORS)
+    assert scalar(published, f"select {field} from event where id = 'EX-EBINA'") is None
+    assert run_rows(
+        published, "select sheet, row_number, column_name, value, scope from quarantine where run_id = $run"
+    ) == [("イベント", 2, column, "3月末頃", "cell")]
+
+    monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(published))
+    at = sign_in(AppTest.from_file(APP, default_timeout=60), "analyst").run()
+    at.switch_page("pages/events.py").run()
+    assert not at.exception
+    # The period shows the unknown date as —, the other one as read.
+    unknown = "— ～" if field == "start_date" else "～ —"
+    shown = [str(v) for frame in at.dataframe for column in frame.value.columns for v in frame.value[column]]
+    assert any(unknown in v for v in shown)
+
+
 def _survey_cell(path: Path, row: int, column: str) -> str:
     """One cell of the sample survey CSV (row as the quarantine counts it)."""
     import csv

@@ -97,7 +97,7 @@ def timeline_chart(sessions: pl.DataFrame, lang: str) -> alt.Chart:
         rows.append(
             {
                 "event": event_label(s["kind"], s["title"], s["artist_or_programme"], lang),
-                "event_start": s["event_start"].isoformat(),
+                "event_start": None if s["event_start"] is None else s["event_start"].isoformat(),
                 "kind": kind_label(s["kind"], lang),
                 "kind_code": s["kind"],
                 "venue": s["venue"],

@@ -157,11 +157,13 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
             "city_code": check.get("市", ctx.vocab.city, required=True),
             "venue": check.get("会場", required=True),
             "venue_address": check.get("会場住所"),
-            "start_date": check.get("開始日", parse_date, check="normalise.date", required=True),
-            "end_date": check.get("終了日", parse_date, check="normalise.date", required=True),
+            "start_date": check.get("開始日", parse_date, check="normalise.date", needed=True),
+            "end_date": check.get("終了日", parse_date, check="normalise.date", needed=True),
             "open_days": check.get("開催日数", _positive, check="normalise.count", needed=True),
         }
-        if check.ok and event["end_date"] < event["start_date"]:
+        # An unreadable date (null) cannot break the order; it is already its own cell record.
+        dated = None not in (event["start_date"], event["end_date"])
+        if check.ok and dated and event["end_date"] < event["start_date"]:
             check.fail(
                 "終了日", row["終了日"], "終了日が開始日より前です (end date before start date)", "rule.date_order"
             )

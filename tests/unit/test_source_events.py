@@ -355,3 +355,20 @@ def test_unreadable_contract_amount_is_a_cell_record_and_the_contract_stays(tmp_
     assert result.quarantine.select("sheet", "row_number", "column_name", "value", "check_name", "scope").rows() == [
         (events.CONTRACTS, 2, "金額（円）", "約770万円", "normalise.amount", "cell")
     ]
+
+
+@pytest.mark.parametrize(("column", "index"), [("開始日", 7), ("終了日", 8)])
+def test_unreadable_event_date_is_a_cell_record_and_the_event_stays(tmp_path, ctx, column, index):
+    sheets = events_sheets()
+    row = next(i for i, r in enumerate(sheets[events.EVENTS]) if r[0] == "EX-1")
+    sheets[events.EVENTS][row][index] = "令和6年2月30日"
+    (tmp_path / "clean").mkdir()
+    clean = run(tmp_path / "clean", ctx)
+    result = run(tmp_path, ctx, sheets)
+    field = {"開始日": "start_date", "終了日": "end_date"}[column]
+    assert result.tables["event"].filter(pl.col("id") == "EX-1")[field].to_list() == [None]
+    for name in ("event", "event_session", "event_survey_result", "event_comment"):
+        assert result.tables[name].height == clean.tables[name].height
+    assert result.quarantine.select("row_number", "column_name", "value", "check_name", "scope").rows() == [
+        (row + 1, column, "令和6年2月30日", "normalise.date", "cell")
+    ]

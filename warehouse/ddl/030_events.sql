@@ -7,8 +7,8 @@ create table event (
     city_code varchar not null,
     venue varchar not null,
     venue_address varchar,
-    start_date date not null,
-    end_date date not null,
+    start_date date,
+    end_date date,
     open_days integer
 );
 comment on table event is 'アート事業のイベント (exhibitions, workshops, symposium)';
@@ -19,8 +19,8 @@ comment on column event.artist_or_programme is 'アーティスト・プログ�
 comment on column event.city_code is 'City hosting the event (city.code)';
 comment on column event.venue is '会場';
 comment on column event.venue_address is '会場住所';
-comment on column event.start_date is '開始日';
-comment on column event.end_date is '終了日';
+comment on column event.start_date is '開始日; null = unreadable in the source (a cell record in quarantine)';
+comment on column event.end_date is '終了日; null = unreadable in the source (a cell record in quarantine)';
 comment on column event.open_days is '開催日数 (days the event was open); null = unreadable in the source (a cell record in quarantine)';
 
 create table event_session (
