@@ -19,6 +19,7 @@ import duckdb
 import openpyxl
 import pytest
 from bad_inputs import DISTRIBUTION, EVENTS, MAP, SURVEY, cells, csv_cells, fresh_inputs, workbook
+from streamlit.testing.v1 import AppTest
 
 from etl import cli
 from etl.errors import ChangesNeedConfirmation, SourceError
@@ -26,6 +27,7 @@ from etl.pipeline import build
 from etl.sources.survey import CONTENT, NAME
 from warehouse.query import quality
 
+APP = "../dashboard/app.py"
 NOT_LISTED = "配布リストにない団体 (not on the distribution list)"
 
 
@@ -110,6 +112,115 @@ def test_bad_values_in_non_key_columns_leave_every_row_in(tmp_path, published, s
     ]
 
 
+PER_CITY = (
+    "select city_code, exhibitions, exhibition_visitors, exhibition_visitors_per_day from mart_event_kpis "
+    "order by city_code nulls first"
+)
+
+
+def test_unreadable_open_days_leave_the_exhibition_and_its_dependants_in(tmp_path, published, sample_warehouse, monkeypatch, sign_in):
+    inputs = fresh_inputs(tmp_path)
+    cells(EVENTS, "イベント", J2="約8日")(inputs)
+    book = openpyxl.load_workbook(inputs.bundle / EVENTS, read_only=True)
+    event_id, title, venue = (book["イベント"][f"{column}2"].value for column in "ACF")
+    book.close()
+
+    result = build(inputs.bundle, published)
+
+    assert event_id == "EX-EBINA"
+    # The exhibition, its sessions, venue-survey tallies and comments all stay.
+    assert counts(published) == counts(sample_warehouse)
+    for table in ("event_session", "event_survey_result", "event_comment"):
+        sql = f"select count(*) from {table} where event_id = ?"
+        assert scalar(published, sql, [event_id]) == scalar(sample_warehouse, sql, [event_id]) > 0
+    assert scalar(published, "select open_days from event where id = ?", [event_id]) is None
+    # Visitors per city are unchanged; the per-day mean is unknown where the exhibition counts, not wrong.
+    ebina = scalar(published, "select city_code from event where id = ?", [event_id])
+    with duckdb.connect(str(sample_warehouse), read_only=True) as con:
+        before = con.execute(PER_CITY).fetchall()
+    with duckdb.connect(str(published), read_only=True) as con:
+        after = con.execute(PER_CITY).fetchall()
+    assert [r[:3] for r in after] == [r[:3] for r in before]
+    for old, new in zip(before, after, strict=True):
+        assert new[3] == (None if new[0] in (None, ebina) else old[3])
+    assert scalar(published, "select visitors_per_day from mart_event_summary where event_id = ?", [event_id]) is None
+    days = "select city_code, exhibition_open_days from mart_city_kpis order by city_code nulls first"
+    with duckdb.connect(str(sample_warehouse), read_only=True) as con:
+        days_before = con.execute(days).fetchall()
+    with duckdb.connect(str(published), read_only=True) as con:
+        days_after = con.execute(days).fetchall()
+    assert days_after == [(code, None if code in (None, ebina) else n) for code, n in days_before]
+    # One cell record naming file, sheet, row, column, value and reason; nothing set aside.
+    assert result.rows_quarantined == 0
+    found = run_rows(
+        published,
+        "select file_name, sheet, row_number, column_name, value, reason, scope from quarantine where run_id = $run",
+    )
+    assert [r[:5] + r[6:] for r in found] == [(EVENTS, "イベント", 2, "開催日数", "約8日", "cell")]
+    assert "「約8日」" in found[0][5]
+
+    monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(published))
+    at = sign_in(AppTest.from_file(APP, default_timeout=60), "analyst").run()
+    assert not at.exception
+    at.switch_page("pages/events.py").run()
+    assert not at.exception
+    shown = [str(v) for frame in at.dataframe for column in frame.value.columns for v in frame.value[column]]
+    assert title in shown
+    assert any(venue in c.value and "1日平均は不明" in c.value for c in at.caption)
+
+
+def test_an_unreadable_contract_amount_makes_the_costs_unknown(tmp_path, published, sample_warehouse, monkeypatch, sign_in):
+    inputs = fresh_inputs(tmp_path)
+    book = openpyxl.load_workbook(inputs.bundle / EVENTS, read_only=True)
+    contract_id = book["契約"]["A2"].value
+    book.close()
+    cells(EVENTS, "契約", D2="未定")(inputs)
+
+    build(inputs.bundle, published)
+
+    assert scalar(published, "select count(*) from contract") == scalar(sample_warehouse, "select count(*) from contract")
+    assert scalar(published, "select amount_yen from contract where id = ?", [contract_id]) is None
+    assert run_rows(
+        published, "select sheet, row_number, column_name, value, scope from quarantine where run_id = $run"
+    ) == [("契約", 2, "金額（円）", "未定", "cell")]
+    joint = "select art_contract_yen, cost_per_contact_yen from mart_event_kpis where city_code is null"
+    assert scalar(sample_warehouse, "select count(*) from contract where id = ? and project like '%アート%'", [contract_id])
+    with duckdb.connect(str(published), read_only=True) as con:
+        assert con.execute(joint).fetchone() == (None, None)
+
+    monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(published))
+    at = sign_in(AppTest.from_file(APP, default_timeout=60), "analyst").run()
+    at.switch_page("pages/events.py").run()
+    assert not at.exception
+    assert any("1人当たり事業費は不明" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize(("cell", "column", "field"), [("H2", "開始日", "start_date"), ("I2", "終了日", "end_date")])
+def test_an_unreadable_event_date_keeps_the_event_and_the_page_shows_it(
+    tmp_path, published, sample_warehouse, monkeypatch, sign_in, cell, column, field
+):
+    inputs = fresh_inputs(tmp_path)
+    cells(EVENTS, "イベント", **{cell: "3月末頃"})(inputs)
+
+    build(inputs.bundle, published)
+
+    assert counts(published) == counts(sample_warehouse)
+    assert scalar(published, EXHIBITION_VISITORS) == scalar(sample_warehouse, EXHIBITION_VISITORS)
+    assert scalar(published, f"select {field} from event where id = 'EX-EBINA'") is None
+    assert run_rows(
+        published, "select sheet, row_number, column_name, value, scope from quarantine where run_id = $run"
+    ) == [("イベント", 2, column, "3月末頃", "cell")]
+
+    monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(published))
+    at = sign_in(AppTest.from_file(APP, default_timeout=60), "analyst").run()
+    at.switch_page("pages/events.py").run()
+    assert not at.exception
+    # The period shows the unknown date as —, the other one as read.
+    unknown = "— ～" if field == "start_date" else "～ —"
+    shown = [str(v) for frame in at.dataframe for column in frame.value.columns for v in frame.value[column]]
+    assert any(unknown in v for v in shown)
+
+
 def _survey_cell(path: Path, row: int, column: str) -> str:
     """One cell of the sample survey CSV (row as the quarantine counts it)."""
     import csv
@@ -120,7 +231,7 @@ def _survey_cell(path: Path, row: int, column: str) -> str:
 
 def test_an_event_set_aside_is_one_root_cause_and_the_guard_stops_the_publish(tmp_path, published, sample_warehouse):
     inputs = fresh_inputs(tmp_path)
-    cells(EVENTS, "イベント", J2="たくさん")(inputs)
+    cells(EVENTS, "イベント", E2="横浜市")(inputs)
     before = file_hash(published)
 
     with pytest.raises(ChangesNeedConfirmation) as stopped:
@@ -232,7 +343,7 @@ def test_cli_limit_options_and_root_cause_summary(tmp_path, published, capsys):
     assert cli.main(["build", "--source", str(inputs.bundle), "--warehouse", str(published), "--change-share", "x"]) == 1
     assert "TSUNAGARI_CHANGE_SHARE" in capsys.readouterr().err
 
-    cells(EVENTS, "イベント", J2="たくさん")(inputs)
+    cells(EVENTS, "イベント", E2="横浜市")(inputs)
     assert cli.main(["build", "--source", str(inputs.bundle), "--warehouse", str(published)]) == 1
     err = capsys.readouterr().err
     assert "publish stopped" in err and "イベント EX-EBINA" in err

@@ -97,7 +97,7 @@ def timeline_chart(sessions: pl.DataFrame, lang: str) -> alt.Chart:
         rows.append(
             {
                 "event": event_label(s["kind"], s["title"], s["artist_or_programme"], lang),
-                "event_start": s["event_start"].isoformat(),
+                "event_start": None if s["event_start"] is None else s["event_start"].isoformat(),
                 "kind": kind_label(s["kind"], lang),
                 "kind_code": s["kind"],
                 "venue": s["venue"],
@@ -602,7 +602,7 @@ def contracts_table(contracts: pl.DataFrame, lang: str) -> pl.DataFrame:
         {
             "contractor": c["contractor"],
             "project": c["project"],
-            "amount_man_yen": man_yen(c["amount_yen"]),
+            "amount_man_yen": None if c["amount_yen"] is None else man_yen(c["amount_yen"]),
             "amount_yen": c["amount_yen"],
             "period": f"{month_label(c['period_start'], lang)} ～ {month_label(c['period_end'], lang)}",
         }

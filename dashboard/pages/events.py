@@ -62,13 +62,17 @@ if events.is_empty():
 elif not_held:
     st.info(t("events.not_held", scope=scope, kinds=t("events.list_separator").join(not_held)))
 
+# An exhibition whose 開催日数 was unreadable (null): the summed days and the per-day mean are unknown.
+days_unknown = events.filter((events["kind"] == "exhibition") & events["open_days"].is_null()).height
 st.subheader(t("events.figures"))
 cards = st.columns(4)
 if held["exhibition"]:
     cards[0].metric(
         t("events.kpi.exhibition_visitors"),
         people(kpis["exhibition_visitors"]),
-        help=t("events.help.exhibition_visitors", venues=kpis["exhibitions"], days=kpis["exhibition_open_days"]),
+        help=t("events.help.exhibition_visitors_days_unknown", venues=kpis["exhibitions"])
+        if days_unknown
+        else t("events.help.exhibition_visitors", venues=kpis["exhibitions"], days=kpis["exhibition_open_days"]),
     )
 if held["workshop"]:
     cards[1].metric(
@@ -134,6 +138,9 @@ else:
     st.altair_chart(charts.exhibition_days_chart(sessions, lang), width="stretch")
     st.caption(t("events.def.per_day"))
     for row in events.filter(events["kind"] == "exhibition").iter_rows(named=True):
+        if row["open_days"] is None:
+            st.caption(t("events.def.per_day_unknown", venue=row["venue"], visitors=number(row["visitors"])))
+            continue
         st.caption(
             t(
                 "events.def.per_day_example",
@@ -199,7 +206,10 @@ st.subheader(t("events.costs"))
 if city is not None:
     st.caption(t("events.joint_contract"))
 table(charts.contracts_table(contracts, lang), "contracts_table")
-if joint["cost_per_contact_yen"] is None:
+# An art contract whose amount was unreadable (null) makes the costs unknown, not absent.
+if joint["cost_per_contact_yen"] is None and (contracts["is_art"] & contracts["amount_yen"].is_null()).any():
+    st.info(t("events.none.costs_unknown"))
+elif joint["cost_per_contact_yen"] is None:
     st.info(t("events.none.costs"))
 else:
     costs = st.columns(2)

@@ -39,7 +39,9 @@ events = st.columns(4)
 events[0].metric(
     t("home.visitors"),
     t("unit.people", n=number(kpis["exhibition_visitors"])),
-    help=t("home.visitors_help", days=kpis["exhibition_open_days"]),
+    help=t("home.visitors_help_days_unknown")
+    if kpis["exhibition_open_days"] is None
+    else t("home.visitors_help", days=kpis["exhibition_open_days"]),
 )
 events[1].metric(
     t("home.ws_participations"),

@@ -828,8 +828,8 @@ class RowCheck:
     """The values of one raw row, parsed one column at a time, with every problem recorded.
 
     A problem in a key (an id or name the row is matched by, a required value or parent reference, a
-    rule between values) sets the row aside; a bad value in any other column becomes null and the row
-    loads with a cell-level record.
+    rule between values) sets the row aside; a bad value in any other column, also a needed one,
+    becomes null and the row loads with a cell-level record.
     """
 
     def __init__(self, row: Mapping[str, Any]) -> None:
@@ -881,8 +881,12 @@ class RowCheck:
         check: str = "normalise.text",
         required: bool = False,
         key: bool = False,
+        needed: bool = False,
     ) -> Any:
-        """Parse one column; a problem returns None, and sets the row aside only for a key or required column."""
+        """Parse one column; a problem returns None, and sets the row aside only for a key or required column.
+
+        needed: a value the row should have but is not matched by; missing or unreadable, it is a cell record.
+        """
         raw = self.row.get(column)
         cell = not (required or key)
         value = None
@@ -895,8 +899,8 @@ class RowCheck:
             except ValueError as exc:
                 self.fail(column, raw, str(exc), check, cell=cell)
                 return None
-        if value is None and required:
-            self.fail(column, raw, REQUIRED, "normalise.required")
+        if value is None and (required or needed):
+            self.fail(column, raw, REQUIRED, "normalise.required", cell=not required)
         return value
 
     def depend(self, root: str) -> None:

@@ -157,11 +157,13 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
             "city_code": check.get("市", ctx.vocab.city, required=True),
             "venue": check.get("会場", required=True),
             "venue_address": check.get("会場住所"),
-            "start_date": check.get("開始日", parse_date, check="normalise.date", required=True),
-            "end_date": check.get("終了日", parse_date, check="normalise.date", required=True),
-            "open_days": check.get("開催日数", _positive, check="normalise.count", required=True),
+            "start_date": check.get("開始日", parse_date, check="normalise.date", needed=True),
+            "end_date": check.get("終了日", parse_date, check="normalise.date", needed=True),
+            "open_days": check.get("開催日数", _positive, check="normalise.count", needed=True),
         }
-        if check.ok and event["end_date"] < event["start_date"]:
+        # An unreadable date (null) cannot break the order; it is already its own cell record.
+        dated = None not in (event["start_date"], event["end_date"])
+        if check.ok and dated and event["end_date"] < event["start_date"]:
             check.fail(
                 "終了日", row["終了日"], "終了日が開始日より前です (end date before start date)", "rule.date_order"
             )
@@ -296,7 +298,7 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
             "id": check.get("契約ID", required=True),
             "project": check.get("事業名", required=True),
             "contractor": check.get("発注先", required=True),
-            "amount_yen": check.get("金額（円）", parse_yen, check="normalise.amount", required=True),
+            "amount_yen": check.get("金額（円）", parse_yen, check="normalise.amount", needed=True),
             "period_start": check.get("期間開始", parse_wareki_month, check="normalise.month", required=True),
             "period_end": check.get("期間終了", parse_wareki_month, check="normalise.month", required=True),
         }

@@ -272,17 +272,43 @@ def test_counts_with_units_load_and_approximate_counts_are_cell_records(tmp_path
     ]
 
 
+@pytest.mark.parametrize("value", ["約8日", None])
+def test_unreadable_or_missing_open_days_is_a_cell_record_and_the_event_stays(tmp_path, ctx, value):
+    sheets = events_sheets()
+    row = next(i for i, r in enumerate(sheets[events.EVENTS]) if r[0] == "EX-1")
+    sheets[events.EVENTS][row][9] = value
+    (tmp_path / "clean").mkdir()
+    clean = run(tmp_path / "clean", ctx)
+    result = run(tmp_path, ctx, sheets)
+    event = result.tables["event"].filter(pl.col("id") == "EX-1")
+    assert event["open_days"].to_list() == [None]
+    assert event.drop("open_days").rows() == clean.tables["event"].filter(pl.col("id") == "EX-1").drop("open_days").rows()
+    # Its sessions, tallies and comments are not dependants of anything: every one loads.
+    for name in ("event_session", "event_survey_result", "event_comment"):
+        assert result.tables[name].rows() == clean.tables[name].rows()
+    found = result.quarantine.select(
+        "file_name", "sheet", "row_number", "column_name", "value", "check_name", "scope"
+    ).rows()
+    assert [r[:5] + r[6:] for r in found] == [(FILE, events.EVENTS, row + 1, "開催日数", value, "cell")]
+    assert found[0][5] == ("normalise.required" if value is None else "normalise.count")
+    reason = result.quarantine["reason"][0]
+    if value is None:
+        assert reason == "必須項目が空です (required value is missing)"
+    else:
+        assert "「約8日」" in reason and "approximate count" in reason
+
+
 def test_an_event_set_aside_takes_its_dependants_under_one_root_cause(tmp_path, ctx):
     sheets = events_sheets()
-    # EX-1 loses its 開催日数 (unreadable and required): sessions, tallies and comments of EX-1 are its dependants.
+    # EX-1 loses its host city (its parent reference): sessions, tallies and comments of EX-1 are its dependants.
     row = next(i for i, r in enumerate(sheets[events.EVENTS]) if r[0] == "EX-1")
-    sheets[events.EVENTS][row][9] = "たくさん"
+    sheets[events.EVENTS][row][4] = "横浜市"
     result = run(tmp_path, ctx, sheets)
     assert "EX-1" not in result.tables["event"]["id"].to_list()
     root = f"{FILE}, sheet イベント, row {row + 1}"
     q = result.quarantine
     assert q.filter(pl.col("scope") == "row").select("row_number", "column_name", "root_cause").rows() == [
-        (row + 1, "開催日数", root)
+        (row + 1, "市", root)
     ]
     # No unrelated "unknown event id" rows: one record per dependent sheet, naming the root and the count.
     assert q.filter(pl.col("check_name") == "match.event").height == 0
@@ -317,3 +343,32 @@ def test_half_width_header_matches(tmp_path, ctx):
     sheets = events_sheets()
     sheets[events.CONTRACTS][0] = ["契約ID", "事業名", "発注先", "金額(円)", "期間開始", "期間終了"]
     assert run(tmp_path, ctx, sheets).tables["contract"]["amount_yen"].to_list() == [7_700_000]
+
+
+def test_unreadable_contract_amount_is_a_cell_record_and_the_contract_stays(tmp_path, ctx):
+    sheets = events_sheets()
+    sheets[events.CONTRACTS][1][3] = "約770万円"
+    result = run(tmp_path, ctx, sheets)
+    contract = result.tables["contract"]
+    assert contract["id"].to_list() == [sheets[events.CONTRACTS][1][0]]
+    assert contract["amount_yen"].to_list() == [None]
+    assert result.quarantine.select("sheet", "row_number", "column_name", "value", "check_name", "scope").rows() == [
+        (events.CONTRACTS, 2, "金額（円）", "約770万円", "normalise.amount", "cell")
+    ]
+
+
+@pytest.mark.parametrize(("column", "index"), [("開始日", 7), ("終了日", 8)])
+def test_unreadable_event_date_is_a_cell_record_and_the_event_stays(tmp_path, ctx, column, index):
+    sheets = events_sheets()
+    row = next(i for i, r in enumerate(sheets[events.EVENTS]) if r[0] == "EX-1")
+    sheets[events.EVENTS][row][index] = "令和6年2月30日"
+    (tmp_path / "clean").mkdir()
+    clean = run(tmp_path / "clean", ctx)
+    result = run(tmp_path, ctx, sheets)
+    field = {"開始日": "start_date", "終了日": "end_date"}[column]
+    assert result.tables["event"].filter(pl.col("id") == "EX-1")[field].to_list() == [None]
+    for name in ("event", "event_session", "event_survey_result", "event_comment"):
+        assert result.tables[name].height == clean.tables[name].height
+    assert result.quarantine.select("row_number", "column_name", "value", "check_name", "scope").rows() == [
+        (row + 1, column, "令和6年2月30日", "normalise.date", "cell")
+    ]

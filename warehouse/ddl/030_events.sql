@@ -7,9 +7,9 @@ create table event (
     city_code varchar not null,
     venue varchar not null,
     venue_address varchar,
-    start_date date not null,
-    end_date date not null,
-    open_days integer not null
+    start_date date,
+    end_date date,
+    open_days integer
 );
 comment on table event is 'アート事業のイベント (exhibitions, workshops, symposium)';
 comment on column event.id is 'イベントID (EX-EBINA, WS-1, SYM, …)';
@@ -19,9 +19,9 @@ comment on column event.artist_or_programme is 'アーティスト・プログ�
 comment on column event.city_code is 'City hosting the event (city.code)';
 comment on column event.venue is '会場';
 comment on column event.venue_address is '会場住所';
-comment on column event.start_date is '開始日';
-comment on column event.end_date is '終了日';
-comment on column event.open_days is '開催日数 (days the event was open)';
+comment on column event.start_date is '開始日; null = unreadable in the source (a cell record in quarantine)';
+comment on column event.end_date is '終了日; null = unreadable in the source (a cell record in quarantine)';
+comment on column event.open_days is '開催日数 (days the event was open); null = unreadable in the source (a cell record in quarantine)';
 
 create table event_session (
     id varchar primary key,
@@ -73,7 +73,7 @@ create table contract (
     id varchar primary key,
     project varchar not null,
     contractor varchar not null,
-    amount_yen bigint not null,
+    amount_yen bigint,
     period_start date not null,
     period_end date not null
 );
@@ -81,6 +81,6 @@ comment on table contract is '契約: contracts of the pilot projects';
 comment on column contract.id is '契約ID';
 comment on column contract.project is '事業名';
 comment on column contract.contractor is '発注先';
-comment on column contract.amount_yen is '金額 (yen, tax included as contracted)';
+comment on column contract.amount_yen is '金額 (yen, tax included as contracted); null = unreadable in the source (a cell record in quarantine)';
 comment on column contract.period_start is '期間開始 (first day of the month)';
 comment on column contract.period_end is '期間終了 (first day of the month)';

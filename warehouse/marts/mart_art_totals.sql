@@ -2,7 +2,7 @@
 -- columns:
 --   city_code                 city.code of the events' host city; null = 4市全体 (all four cities)
 --   exhibitions               exhibitions held (展示)
---   exhibition_open_days      開催日数 summed over the exhibitions (venue-days); null when none
+--   exhibition_open_days      開催日数 summed over the exhibitions (venue-days); null when none; an unreadable (null) 開催日数 is left out of the sum
 --   exhibition_visitors       来場者数 summed over the exhibitions' open days; null when no exhibition session
 --   workshops                 workshops held (ワークショップ)
 --   workshop_sessions         workshop sessions held (開催回)

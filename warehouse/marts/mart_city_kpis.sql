@@ -6,7 +6,7 @@
 --   response_rate_pct         answered / distributed × 100, one decimal
 --   organisations_mapped      organisations with a pin on the resource map
 --   exhibition_visitors       mart_art_totals.exhibition_visitors, 0 when none
---   exhibition_open_days      mart_art_totals.exhibition_open_days (開催日数 summed), 0 when none
+--   exhibition_open_days      mart_art_totals.exhibition_open_days (開催日数 summed), 0 when none; null (unknown) when an exhibition's 開催日数 is null (unreadable in the source)
 --   workshop_participations   mart_art_totals.workshop_participations (延べ), 0 when none
 --   workshop_unique_participants  mart_art_totals.workshop_unique_participants (実人数), 0 when none
 --   symposium_participants    mart_art_totals.symposium_participants, 0 when none
@@ -26,6 +26,19 @@ location as (
 
 totals as (
     select * from mart_art_totals
+),
+
+event as (
+    select * from event
+),
+
+-- Exhibitions whose 開催日数 was unreadable (null): the summed open days would leave them out.
+unknown_days as (
+    select
+        city_code,
+        count(*) filter (where kind = 'exhibition' and open_days is null) as exhibitions_days_unknown
+    from event
+    group by grouping sets ((city_code), ())
 ),
 
 orgs as (
@@ -55,13 +68,15 @@ final as (
         end as response_rate_pct,
         coalesce(o.organisations_mapped, 0) as organisations_mapped,
         coalesce(t.exhibition_visitors, 0) as exhibition_visitors,
-        coalesce(t.exhibition_open_days, 0) as exhibition_open_days,
+        case when coalesce(u.exhibitions_days_unknown, 0) = 0 then coalesce(t.exhibition_open_days, 0) end
+            as exhibition_open_days,
         coalesce(t.workshop_participations, 0) as workshop_participations,
         coalesce(t.workshop_unique_participants, 0) as workshop_unique_participants,
         coalesce(t.symposium_participants, 0) as symposium_participants
     from cities as c
     left join orgs as o on o.city_code is not distinct from c.city_code
     left join totals as t on t.city_code is not distinct from c.city_code
+    left join unknown_days as u on u.city_code is not distinct from c.city_code
 )
 
 select * from final

@@ -4,7 +4,7 @@
 --   exhibitions               exhibitions held (展示)
 --   exhibition_open_days      開催日数 summed over the exhibitions (venue-days)
 --   exhibition_visitors       来場者数 summed over the exhibitions' open days
---   exhibition_visitors_per_day_exact  exhibition_visitors ÷ exhibition_open_days, unrounded
+--   exhibition_visitors_per_day_exact  exhibition_visitors ÷ exhibition_open_days, unrounded; null (unknown) when an exhibition's 開催日数 is null (unreadable in the source): the sum would count it as 0 days
 --   exhibition_visitors_per_day  the same rounded half away from zero to 3 significant figures, as the report prints it (2,345 ÷ 8 = 293.125 → 293; 853 ÷ 10 = 85.3)
 --   exhibition_visitors_per_day_decimals  decimals of exhibition_visitors_per_day (0 for 293, 1 for 85.3)
 --   workshops                 workshops held (ワークショップ)
@@ -19,7 +19,7 @@
 --   survey_positive_pct       survey_positive ÷ survey_answers × 100, one decimal
 --   total_reach               exhibition_visitors + workshop_participations + symposium_participants (延べ)
 --   total_people              exhibition_visitors + workshop_unique_participants + symposium_participants (visitors and symposium participants are head counts, not identified people)
---   art_contract_yen          contracts whose 事業名 contains アート, summed (yen); four cities together only (joint contract)
+--   art_contract_yen          contracts whose 事業名 contains アート, summed (yen); four cities together only (joint contract); null (unknown) when such a contract's amount is null (unreadable in the source)
 --   cost_per_contact_yen      art_contract_yen ÷ total_reach, whole yen; four cities together only
 --   cost_per_person_yen       art_contract_yen ÷ total_people, whole yen; four cities together only
 with
@@ -36,6 +36,19 @@ contract as (
     select * from contract
 ),
 
+event as (
+    select * from event
+),
+
+-- Exhibitions whose 開催日数 was unreadable (null): their days are missing from the summed open days.
+unknown_days as (
+    select
+        city_code,
+        count(*) filter (where kind = 'exhibition' and open_days is null) as exhibitions_days_unknown
+    from event
+    group by grouping sets ((city_code), ())
+),
+
 survey as (
     select
         city_code,
@@ -47,7 +60,8 @@ survey as (
 ),
 
 art_contract as (
-    select sum(amount_yen)::bigint as art_contract_yen
+    -- An unreadable amount (null) makes the total unknown: a sum without it would understate every cost.
+    select case when count(*) = count(amount_yen) then sum(amount_yen)::bigint end as art_contract_yen
     from contract
     where project like '%アート%'
 ),
@@ -67,9 +81,11 @@ figures as (
         t.symposium_participants,
         sv.survey_answers,
         sv.survey_positive,
-        ac.art_contract_yen
+        ac.art_contract_yen,
+        coalesce(ud.exhibitions_days_unknown, 0) as exhibitions_days_unknown
     from totals as t
     left join survey as sv on sv.city_code is not distinct from t.city_code
+    left join unknown_days as ud on ud.city_code is not distinct from t.city_code
     cross join art_contract as ac
 ),
 
@@ -89,14 +105,17 @@ counted as (
         surveyed_events,
         case when surveyed_events > 0 then survey_answers end as survey_answers,
         case when surveyed_events > 0 then coalesce(survey_positive, 0) end as survey_positive,
-        art_contract_yen
+        art_contract_yen,
+        exhibitions_days_unknown
     from figures
 ),
 
 ratios as (
     select
         *,
-        exhibition_visitors::double / nullif(exhibition_open_days, 0) as exhibition_visitors_per_day_exact,
+        case when exhibitions_days_unknown = 0
+             then exhibition_visitors::double / nullif(exhibition_open_days, 0)
+        end as exhibition_visitors_per_day_exact,
         coalesce(exhibition_visitors, 0) + coalesce(workshop_participations, 0)
             + coalesce(symposium_participants, 0) as total_reach,
         coalesce(exhibition_visitors, 0) + coalesce(workshop_unique_participants, 0)

@@ -9,10 +9,10 @@
 --   venue_address             会場住所
 --   start_date                開始日
 --   end_date                  終了日
---   open_days                 開催日数 (days the event was open)
+--   open_days                 開催日数 (days the event was open); null = unreadable in the source
 --   sessions                  開催回 rows: open days of an exhibition, sessions of a workshop
 --   visitors                  exhibitions: 来場者数 summed over the open days; null for other kinds
---   visitors_per_day_exact    visitors ÷ open_days, unrounded
+--   visitors_per_day_exact    visitors ÷ open_days, unrounded; null (unknown) when open_days is null
 --   visitors_per_day          the same rounded half away from zero to 3 significant figures, as the report prints it (293.125 → 293, 85.3 → 85.3)
 --   visitors_per_day_decimals decimals of visitors_per_day
 --   participations            workshops and symposium: 参加者数 summed over sessions (延べ); null for exhibitions
@@ -100,7 +100,7 @@ per_day as (
         *,
         visitors::double / nullif(open_days, 0) as visitors_per_day_exact,
         case when visitors > 0 then greatest(0, 2 - floor(log10(visitors::double / open_days)))::integer
-             when visitors = 0 then 0
+             when visitors = 0 and open_days is not null then 0
         end as visitors_per_day_decimals
     from joined
 ),
