@@ -9,6 +9,10 @@ only, unless the operator passes another --client.showErrorDetails; the full tra
 
 Streamlit also serves its server metrics (sessions, caches, memory) at /_stcore/metrics to anyone, and has
 no setting to turn that off; the launcher answers that path with 404 instead (issue #17).
+
+Streamlit's /_stcore/health is liveness only. The launcher adds readiness for a supervisor or load balancer
+at <base>/_tsunagari/ready (issue #24): 200 with a small JSON when the app can serve, 503 with the reasons
+otherwise (warehouse.readiness; no paths, no personal data). A change of state is logged once, not every poll.
 """
 
 from __future__ import annotations
@@ -16,16 +20,25 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from streamlit import config
+from streamlit.logger import get_logger
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.web import cli
 from streamlit.web.server.starlette import starlette_app
 
+from warehouse import operations, readiness
+from warehouse.query import warehouse_path
+
 APP = Path(__file__).resolve().with_name("app.py")
 ERROR_DETAILS = "--client.showErrorDetails"
 _streamlit_metrics_routes = starlette_app.create_metrics_routes
+LOG = get_logger("dashboard.ready")
+# The reasons of the last answer (None: ready), so a poller every few seconds does not repeat them in the log.
+_last_reasons: list[str | None] = [None]
 
 
 async def _not_found(request: Request) -> Response:
@@ -42,10 +55,43 @@ def closed_metrics_routes(runtime: object, base_url: str | None) -> list[BaseRou
     ]
 
 
+def _log_change(report: dict) -> None:
+    """Log when readiness is lost, its reasons change, or it comes back; nothing while it stays the same."""
+    failed = [f"{name}: {check['reason']}" for name, check in report["checks"].items() if not check["ok"]]
+    reasons = "; ".join(failed) or None
+    if reasons == _last_reasons[0]:
+        return
+    if reasons:
+        LOG.warning("not ready: %s", reasons)
+    else:
+        LOG.info("ready again")
+    _last_reasons[0] = reasons
+
+
+async def _ready(request: Request) -> Response:
+    """200 and the readiness report when the app can serve, 503 and the reasons otherwise."""
+    report = await run_in_threadpool(readiness.readiness, warehouse_path(), operations.store_path())
+    _log_change(report)
+    return JSONResponse(
+        report, status_code=200 if report["ready"] else 503, headers={"Cache-Control": "no-store"}
+    )
+
+
+def ready_path(base_url: str | None) -> str:
+    """<base>/_tsunagari/ready, as Streamlit joins its own routes to server.baseUrlPath."""
+    base = (config.get_option("server.baseUrlPath") if base_url is None else base_url) or ""
+    return "/" + "/".join(part for part in (base.strip("/"), readiness.READY_PATH) if part)
+
+
+def launcher_routes(runtime: object, base_url: str | None) -> list[BaseRoute]:
+    """In place of Streamlit's metrics routes: those paths closed, and the readiness route."""
+    return [*closed_metrics_routes(runtime, base_url), Route(ready_path(base_url), _ready, methods=["GET", "HEAD"])]
+
+
 def main() -> None:
-    """Start Streamlit on dashboard/app.py with the given options, legacy pages-folder mode off, metrics closed."""
+    """Start Streamlit on dashboard/app.py: legacy pages-folder mode off, metrics closed, readiness served."""
     PagesManager.uses_pages_directory = False
-    starlette_app.create_metrics_routes = closed_metrics_routes
+    starlette_app.create_metrics_routes = launcher_routes
     options = sys.argv[1:]
     if not any(option.split("=")[0] == ERROR_DETAILS for option in options):
         options = [ERROR_DETAILS, "type", *options]

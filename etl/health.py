@@ -1,8 +1,10 @@
 """Readiness of a Tsunagari instance for a supervisor or a monitor: `python -m etl.health [--url URL]`.
 
-Liveness is Streamlit's own `<base>/_stcore/health` ("ok" while the server runs). Ready means more:
-the published warehouse opens read-only and holds a published run, the operational store (when it
-exists) passes SQLite's quick_check, and the data directories are writable for the service user.
+Liveness is Streamlit's own `<base>/_stcore/health` ("ok" while the server runs); the running app answers
+readiness itself at `<base>/_tsunagari/ready` (dashboard/__main__.py). This command runs the same checks
+(warehouse.readiness: the published warehouse opens read-only and holds a published run built by this
+code's schema, the operational store passes SQLite's quick_check) on the machine, naming the files, and
+also checks that the sources archive is writable for the service user.
 Prints one JSON object; exit status 0 when ready, 1 when not.
 """
 
@@ -10,97 +12,75 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sqlite3
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-import duckdb
-
 from etl.intake import archive_root
-from warehouse import operations
-from warehouse.query import WarehouseMissing, connect, warehouse_path
+from warehouse import operations, readiness as checks
+from warehouse.query import warehouse_path
 
 HTTP_TIMEOUT_S = 5
 
 
-def check_warehouse(path: Path) -> tuple[bool, str]:
-    """The published warehouse opens read-only and names the run that built it."""
-    try:
-        con = connect(path)
-    except WarehouseMissing:
-        return False, f"{path}: missing (build it: python -m etl build --source DIR --warehouse {path})"
-    except duckdb.Error as error:
-        return False, f"{path}: unreadable ({error})"
-    try:
-        row = con.execute(
-            "select run_id, source_dir from etl_run where status = 'published' "
-            "order by started_at desc, run_id desc limit 1"
-        ).fetchone()
-    except duckdb.Error as error:
-        return False, f"{path}: no run record ({error})"
-    finally:
-        con.close()
-    return (True, f"{path}: run {row[0]}, sources {row[1]}") if row else (False, f"{path}: no published run")
+def check_warehouse(path: Path) -> tuple[tuple[bool, str], tuple[bool, str]]:
+    """(warehouse, schema) as (ok, detail), the detail naming the file and what to do."""
+    warehouse, schema = checks.check_warehouse(path)
+    detail = f"{path}: {warehouse.reason}"
+    if warehouse.reason.startswith("missing"):
+        detail += f" (build it: python -m etl build --source DIR --warehouse {path})"
+    elif warehouse.ok:
+        detail += f" run {warehouse.facts['run_id']} at {warehouse.facts['published_at']}"
+    facts = ", ".join(f"{key} {value}" for key, value in schema.facts.items())
+    return (warehouse.ok, detail), (schema.ok, f"{path}: {schema.reason}" + (f" ({facts})" if facts else ""))
 
 
 def check_store(path: Path) -> tuple[bool, str]:
     """The operational store passes quick_check (absent is fine: the first write creates it)."""
-    if not path.exists():
-        return _writable(path.parent, f"{path}: not created yet")
-    try:
-        con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=10)
-        try:
-            result = con.execute("pragma quick_check").fetchone()[0]
-        finally:
-            con.close()
-    except sqlite3.Error as error:
-        return False, f"{path}: unreadable ({error})"
-    if result != "ok":
-        return False, f"{path}: quick_check says {result}"
-    return _writable(path.parent, f"{path}: quick_check ok")
+    result = checks.check_store(path)
+    return result.ok, f"{path}: {result.reason}"
 
 
-def _writable(folder: Path, message: str) -> tuple[bool, str]:
-    """The service must be able to write beside its data (new store, WAL files, archived submissions)."""
-    existing = next((parent for parent in (folder, *folder.parents) if parent.exists()), folder)
-    if not os.access(existing, os.W_OK):
-        return False, f"{message}; {existing} is not writable for this user"
-    return True, message
+def check_archive(path: Path) -> tuple[bool, str]:
+    """The sources archive (or the nearest existing folder above it) is writable for this user."""
+    result = checks.writable(path, checks.Check(True, "writable"))
+    return result.ok, f"{path}: {result.reason}"
 
 
 def check_url(url: str) -> tuple[bool, str]:
-    """Streamlit's liveness endpoint under the app's base URL answers "ok"."""
-    health = url.rstrip("/") + "/_stcore/health"
+    """The running app's own readiness route under its base URL answers 200 (liveness included)."""
+    ready = url.rstrip("/") + "/" + checks.READY_PATH
     try:
-        with urllib.request.urlopen(health, timeout=HTTP_TIMEOUT_S) as response:
-            body = response.read(64).decode("utf-8", "replace").strip()
-            return response.status == 200 and body == "ok", f"{health}: {response.status} {body}"
+        with urllib.request.urlopen(ready, timeout=HTTP_TIMEOUT_S) as response:
+            return response.status == 200, f"{ready}: {response.status}"
+    except urllib.error.HTTPError as error:
+        return False, f"{ready}: {error.code} {error.read(2000).decode('utf-8', 'replace')}"
     except (urllib.error.URLError, OSError) as error:
-        return False, f"{health}: {error}"
+        return False, f"{ready}: {error}"
 
 
 def readiness(url: str | None = None) -> dict:
     """Every check with its outcome and message, and whether all passed."""
-    checks = {
-        "warehouse": check_warehouse(warehouse_path()),
+    warehouse, schema = check_warehouse(warehouse_path())
+    results = {
+        "warehouse": warehouse,
+        "schema": schema,
         "operations_store": check_store(operations.store_path()),
-        "archive": _writable(archive_root(), f"{archive_root()}"),
+        "archive": check_archive(archive_root()),
     }
     if url:
-        checks["http"] = check_url(url)
+        results["http"] = check_url(url)
     return {
-        "ready": all(ok for ok, _ in checks.values()),
-        "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in checks.items()},
+        "ready": all(ok for ok, _ in results.values()),
+        "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in results.items()},
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     """Print the readiness report as JSON; 0 when ready."""
     parser = argparse.ArgumentParser(prog="python -m etl.health", description=__doc__.splitlines()[0])
-    parser.add_argument("--url", help="also poll <URL>/_stcore/health, e.g. http://127.0.0.1:8501/tsunagari")
+    parser.add_argument("--url", help="also ask the running app, <URL>/_tsunagari/ready, e.g. http://127.0.0.1:8501/tsunagari")
     args = parser.parse_args(argv)
     report = readiness(args.url)
     print(json.dumps(report, ensure_ascii=False, indent=2))

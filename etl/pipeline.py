@@ -18,6 +18,7 @@ import duckdb
 import polars as pl
 
 from etl.errors import ChangesNeedConfirmation, EtlError, ValidationFailed
+from warehouse.fingerprint import schema_fingerprint
 from warehouse.masking import personal_sql, strip_personal_reasons
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -429,8 +430,9 @@ def _record(con, run_id, started, source_dir, bundle, outcome, quarantine, check
     total_bad = sum(bad_rows.values())
     message = f"{sum(s.rows_read for s in bundle.files)} rows read, {total_bad} quarantined"
     con.execute(
-        "insert into etl_run values (?, ?, ?, 'published', ?, ?, ?)",
-        [run_id, started, now_utc(), str(source_dir), checksum, message],
+        "insert into etl_run (run_id, started_at, finished_at, status, source_dir, content_checksum, message, "
+        "schema_fingerprint) values (?, ?, ?, 'published', ?, ?, ?, ?)",
+        [run_id, started, now_utc(), str(source_dir), checksum, message, schema_fingerprint()],
     )
     return total_bad
 

@@ -235,7 +235,7 @@ def test_a_connection_opened_after_a_publish_sees_the_new_run_while_the_old_one_
     with duckdb.connect(str(newer)) as con:
         con.execute(
             "insert into etl_run select 'newer-run', started_at, finished_at + interval 1 hour, status, "
-            "source_dir, content_checksum, message from etl_run"
+            "source_dir, content_checksum, message, schema_fingerprint from etl_run"
         )
     cached = query.connect(published)
     try:

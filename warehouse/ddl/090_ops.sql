@@ -6,7 +6,8 @@ create table etl_run (
     status varchar not null,
     source_dir varchar not null,
     content_checksum varchar,
-    message varchar
+    message varchar,
+    schema_fingerprint varchar
 );
 comment on table etl_run is 'ETL runs: the run that built this warehouse and its history';
 comment on column etl_run.run_id is 'Run id (UTC timestamp + short hash of the sources)';
@@ -16,6 +17,7 @@ comment on column etl_run.status is 'published, or failed';
 comment on column etl_run.source_dir is 'Source bundle directory';
 comment on column etl_run.content_checksum is 'sha256 over every published table''s rows (same sources → same checksum)';
 comment on column etl_run.message is 'Summary or error message';
+comment on column etl_run.schema_fingerprint is 'sha256 of the warehouse DDL and marts SQL that built it (null: built before fingerprints); a mismatch with the code means rebuild (python -m etl upgrade)';
 
 create table etl_source_file (
     run_id varchar not null,
