@@ -18,6 +18,8 @@ WAREHOUSE_INPUTS := $(shell find $(SOURCE) warehouse etl expectations -type f \(
 .PHONY: run test test-fast install warehouse e2e lock clean
 
 run: $(WAREHOUSE)
+	TSUNAGARI_WAREHOUSE=$(WAREHOUSE) $(BIN)/python -m etl upgrade --warehouse $(WAREHOUSE) --source $(SOURCE) \
+	  $$(ls $(REFERENCE)/towns/*.json >/dev/null 2>&1 && echo --reference $(REFERENCE))
 	TSUNAGARI_WAREHOUSE=$(WAREHOUSE) $(BIN)/python -m dashboard --server.port $(PORT) --server.address localhost \
 	  $(if $(strip $(BASE_PATH)),--server.baseUrlPath $(BASE_PATH))
 

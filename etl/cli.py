@@ -43,12 +43,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     for name, (env, option) in LIMIT_SETTINGS.items():
         build.add_argument(option, dest=name, default=None, help=f"{LIMIT_HELP[name]} (env {env})")
+    upgrade = commands.add_parser(
+        "upgrade", help="before a start: rebuild the published warehouse when its schema changed (docs/operations.md)"
+    )
+    from etl.upgrade import add_arguments, run as run_upgrade
+
+    add_arguments(upgrade)
     fetch = commands.add_parser("fetch-reference", help="download the official reference geography into a cache")
     fetch.add_argument("--out", type=Path, required=True, help="cache directory")
     args = parser.parse_args(argv)
 
     if args.command == "fetch-reference":
         return fetch_reference(args.out)
+    if args.command == "upgrade":
+        return run_upgrade(args)
 
     from etl.guard import parse_share
     from etl.pipeline import build as run_build
