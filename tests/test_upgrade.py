@@ -1,20 +1,26 @@
 """Upgrading keeps every operational record: a store written by release 2db8cdc (progress and notes only,
-tests/fixtures/upgrade) is backed up, then read and extended by this release, and the backup restores it as it was."""
+tests/fixtures/upgrade) is backed up, then read and extended by this release, and the backup restores it as it was;
+a warehouse written by an earlier schema is rebuilt at start from its archived sources, its run history kept."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import shutil
 import sqlite3
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from etl import backup
+from etl import backup, cli, intake, upgrade
+from etl.pipeline import BOOKKEEPING, ddl_columns
+from warehouse.fingerprint import recorded_fingerprint, schema_fingerprint
 from warehouse import operations as ops
 from warehouse.query import Viewer
 
 ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
 OLD_STORE = ROOT / "tests" / "fixtures" / "upgrade" / "operations-2db8cdc.sql"
 ZAMA = ops.Manager("座間市地域福祉課", "14216")
 ADMIN = Viewer("admin", None, "admin@city.example.jp")
@@ -80,3 +86,63 @@ def test_upgrade_keeps_the_previous_release_records(old_instance: Path, tmp_path
     restored = tmp_path / "restored"
     backup.restore(made, restored, report=lambda _: None)
     assert {table: rows(restored / "operations.sqlite", table) for table in OLD_TABLES} == before
+
+
+def bookkeeping_rows(warehouse: Path) -> dict[str, set[tuple]]:
+    """Every bookkeeping row of a warehouse, by table, over the columns the previous release had."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        found = {}
+        for table in BOOKKEEPING:
+            columns = [c for c in ddl_columns(con, table) if c != "schema_fingerprint"]
+            found[table] = set(con.execute(f"select {', '.join(columns)} from {table}").fetchall())  # names from the DDL
+        return found
+    finally:
+        con.close()
+
+
+def test_upgrade_rebuilds_a_warehouse_of_the_previous_schema_from_its_archived_sources(
+    sample_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    # The previous release published from the intake archive and knew no schema fingerprint.
+    archived = tmp_path / "live" / "sources" / "20260401T000000Z-0123456789ab"
+    shutil.copytree(SAMPLE, archived)
+    warehouse = tmp_path / "live" / "warehouse.duckdb"
+    shutil.copyfile(sample_warehouse, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update etl_run set source_dir = ?", [str(archived)])
+        con.execute("alter table etl_run drop column schema_fingerprint")
+    before = bookkeeping_rows(warehouse)
+    (old_run,) = before["etl_run"]
+    monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(warehouse))
+    monkeypatch.delenv("TSUNAGARI_REFERENCE", raising=False)
+
+    assert cli.main(["upgrade"]) == 0
+    log = capsys.readouterr().err
+    assert f"rebuild {warehouse} from {archived}" in log and "rebuilt as run" in log, log
+
+    after = bookkeeping_rows(warehouse)
+    for table, rows_before in before.items():
+        assert rows_before <= after[table], f"{table} lost history rows"
+    new_run = intake.latest_published(warehouse)
+    assert new_run.run_id != old_run[0] and new_run.source_dir == archived
+    assert new_run.content_checksum == old_run[5], "the same sources must give the same content"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert recorded_fingerprint(con) == schema_fingerprint()
+    # Run again at the next start: nothing to do, the file is left as it is.
+    identity = warehouse.stat().st_ino
+    assert upgrade.rebuild_if_schema_changed(warehouse).action == "current"
+    assert warehouse.stat().st_ino == identity
+
+
+def test_upgrade_without_sources_keeps_serving_the_old_warehouse(sample_warehouse: Path, tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(sample_warehouse, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update etl_run set schema_fingerprint = 'older', source_dir = ?", [str(tmp_path / "pruned")])
+    digest = hashlib.sha256(warehouse.read_bytes()).hexdigest()
+    outcome = upgrade.rebuild_if_schema_changed(warehouse, fallback_source=tmp_path / "absent")
+    assert outcome.action == "kept" and "no sources" in outcome.message and "readiness" in outcome.message
+    assert str(tmp_path / "pruned") in outcome.message and str(tmp_path / "absent") in outcome.message
+    assert hashlib.sha256(warehouse.read_bytes()).hexdigest() == digest
+    assert upgrade.rebuild_if_schema_changed(tmp_path / "none.duckdb").action == "absent"

@@ -1,0 +1,135 @@
+"""Readiness over HTTP (issue #24): the launcher answers <base>/_tsunagari/ready with 200 and a small JSON when
+the app can serve, 503 and the reasons when the warehouse is missing or was built by another schema; and a
+served instance's log carries no warning lines while visitors open every public page in both languages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import duckdb
+import websockets
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+from dashboard.registry import PAGES
+from tests.e2e.server import DASHBOARD_APP, ROOT, streamlit_server
+from warehouse.fingerprint import code_fingerprint
+
+READY = "/_tsunagari/ready"
+# Streamlit's log lines with their level, as the soak test reads them.
+LOG_FORMAT = {"STREAMLIT_LOGGER_MESSAGE_FORMAT": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+RUN_TIMEOUT_S = 120
+
+
+def fetch(url: str, method: str = "GET") -> tuple[int, str]:
+    """Status and body of one request (an HTTP error status is an answer, not an exception)."""
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def warning_lines(log: str) -> list[str]:
+    """Lines at WARNING level or above, and Python warnings (SomethingWarning: …)."""
+    return [line for line in log.splitlines() if re.search(r"\b(WARNING|ERROR|CRITICAL)\b|Warning:", line)]
+
+
+async def _visit(base_url: str, page: str, query: str) -> int:
+    """Run one page as a browser tab would over Streamlit's WebSocket; the number of elements it sent."""
+    url = base_url.replace("http://", "ws://", 1) + "/_stcore/stream"
+    async with websockets.connect(url, subprotocols=["streamlit"], max_size=None) as socket:
+        message = BackMsg()
+        message.rerun_script.query_string = query
+        message.rerun_script.page_name = page
+        await socket.send(message.SerializeToString())
+        deltas = 0
+        while True:
+            forward = ForwardMsg()
+            forward.ParseFromString(await asyncio.wait_for(socket.recv(), RUN_TIMEOUT_S))
+            kind = forward.WhichOneof("type")
+            deltas += kind == "delta"
+            if kind == "script_finished":
+                return deltas
+
+
+def visit(base_url: str, page: str, query: str = "") -> int:
+    """_visit, from synchronous code."""
+    return asyncio.run(_visit(base_url, page, query))
+
+
+def with_fingerprint(source: Path, target: Path, fingerprint: str) -> Path:
+    """A copy of a warehouse whose runs recorded another schema fingerprint."""
+    shutil.copyfile(source, target)
+    with duckdb.connect(str(target)) as con:
+        con.execute("update etl_run set schema_fingerprint = ?", [fingerprint])
+    return target
+
+
+def test_ready_under_a_base_path_and_a_quiet_log(sample_warehouse: Path, tmp_path: Path) -> None:
+    live = tmp_path / "live"
+    live.mkdir()
+    warehouse = live / "warehouse.duckdb"
+    shutil.copyfile(sample_warehouse, warehouse)
+    env = {
+        **LOG_FORMAT,
+        "STREAMLIT_SERVER_BASE_URL_PATH": "tsunagari",
+        "TSUNAGARI_WAREHOUSE": str(warehouse),
+        "TSUNAGARI_OPERATIONS": str(live / "operations.sqlite"),
+        "TSUNAGARI_ARCHIVE": str(live / "sources"),
+    }
+    log = tmp_path / "dashboard.log"
+    with streamlit_server(DASHBOARD_APP, cwd=ROOT, log_path=log, env=env, base_path="/tsunagari") as base_url:
+        status, body = fetch(base_url + READY)
+        head, _ = fetch(base_url + READY, "HEAD")
+        outside, _ = fetch(base_url.removesuffix("/tsunagari") + READY)
+        drawn = {
+            (spec.url_path, query): visit(base_url, "" if spec.default else spec.url_path, query)
+            for spec in PAGES
+            if spec.allows("public")
+            for query in ("", "lang=en&city=14218")
+        }
+        again, _ = fetch(base_url + READY)
+    assert (status, head, again) == (200, 200, 200), body
+    assert outside == 404, "the readiness route must live under the base path"
+    report = json.loads(body)
+    assert report["ready"] and set(report["checks"]) == {"warehouse", "schema", "operations_store"}
+    assert report["checks"]["warehouse"]["run_id"] and report["checks"]["warehouse"]["published_at"]
+    assert report["checks"]["schema"]["code"] == report["checks"]["schema"]["warehouse"] == code_fingerprint()[:12]
+    assert str(tmp_path) not in body and "/" not in body.replace("+00:00", ""), body
+    assert all(drawn.values()), f"a page sent no elements: {drawn}"
+    text = log.read_text(errors="replace")
+    assert not warning_lines(text), "\n".join(warning_lines(text))
+
+
+def test_not_ready_without_a_warehouse_or_with_another_schema(sample_warehouse: Path, tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    env = {**LOG_FORMAT, "TSUNAGARI_WAREHOUSE": str(warehouse), "TSUNAGARI_OPERATIONS": str(tmp_path / "ops.sqlite")}
+    log = tmp_path / "dashboard.log"
+    with streamlit_server(DASHBOARD_APP, cwd=ROOT, log_path=log, env=env) as base_url:
+        missing = [fetch(base_url + READY) for _ in range(3)]
+        with_fingerprint(sample_warehouse, tmp_path / "next.duckdb", "0" * 64).replace(warehouse)
+        other = fetch(base_url + READY)
+        shutil.copyfile(sample_warehouse, tmp_path / "current.duckdb")
+        (tmp_path / "current.duckdb").replace(warehouse)
+        ready = fetch(base_url + READY)
+    for status, body in missing:
+        report = json.loads(body)
+        assert status == 503 and not report["ready"] and not report["checks"]["warehouse"]["ok"], body
+        assert report["checks"]["warehouse"]["reason"].startswith("missing") and str(tmp_path) not in body
+    status, body = other
+    report = json.loads(body)
+    assert status == 503 and report["checks"]["warehouse"]["ok"] and not report["checks"]["schema"]["ok"], body
+    assert report["checks"]["schema"]["warehouse"] == "0" * 12 and "etl upgrade" in report["checks"]["schema"]["reason"]
+    assert ready[0] == 200, ready[1]
+    # One log line per change of state, not one per poll.
+    lines = [line for line in log.read_text(errors="replace").splitlines() if "dashboard.ready" in line]
+    assert len(lines) == 3, lines
+    assert "WARNING" in lines[0] and "missing" in lines[0] and "schema" in lines[1] and "ready again" in lines[2]
