@@ -71,6 +71,7 @@ from etl.intake import (
     upload_path,
     write_json,
 )
+from etl.pipeline import SEEDS_DIR, build, build_lock, temp_path
 from etl.steps import Step, StepEvent
 from warehouse.query import Viewer
 
@@ -191,7 +192,6 @@ def assemble(
 
 def _city_resolver() -> Callable[[Any], str | None]:
     """City code of a 市 cell, or None when blank or unknown (the ETL quarantines those)."""
-    from etl.pipeline import SEEDS_DIR
     from etl.vocab import UnknownLabel, Vocabulary
 
     vocab = Vocabulary.load(SEEDS_DIR)
@@ -620,9 +620,7 @@ def _prune(warehouse: Path, root: Path, kept: Path, report: Reporter) -> None:
 
 
 def _build(source: Path, warehouse: Path, request: Request, report: Reporter, accept_changes=False):
-    """etl.pipeline.build exactly as the CLI runs it (imported here: Great Expectations stays in this process)."""
-    from etl.pipeline import build
-
+    """etl.pipeline.build exactly as the CLI runs it (Great Expectations is imported in this process only)."""
     reference = Path(request.reference_dir) if request.reference_dir else None
     return build(source, warehouse, progress=report, reference_dir=reference, accept_changes=accept_changes)
 
@@ -699,8 +697,6 @@ def _check_dry_run(request: Request, job: Path) -> None:
 
 def publish(request: Request, job: Path, report: Reporter, owner: Viewer) -> dict:
     """Assemble under the intake lock from the latest published sources, archive, build and publish."""
-    from etl.pipeline import build_lock
-
     _check_dry_run(request, job)
     authorise(owner.role, owner.city_code, request.kind, request.city_code)
     warehouse, root, kept = Path(request.warehouse), Path(request.archive_root), Path(request.warehouses_dir)
@@ -774,8 +770,6 @@ def publish(request: Request, job: Path, report: Reporter, owner: Viewer) -> dic
 
 def rollback(request: Request, job: Path, report: Reporter, owner: Viewer) -> dict:
     """Make a kept earlier warehouse the published one again (copy beside it, os.replace under the build lock)."""
-    from etl.pipeline import build_lock, temp_path
-
     if owner.role not in ROLLBACK_ROLES:
         raise PermissionError(f"role {owner.role!r} may not roll back")
     warehouse, kept = Path(request.warehouse), Path(request.warehouses_dir)
