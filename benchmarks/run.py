@@ -106,9 +106,10 @@ def _wrap(owner: Any, name: str, spans: list[tuple[str, float, float]], label: s
 def build_child(source: Path, warehouse: Path, out: Path) -> None:
     """Build one warehouse and write stage times, GX time and peak RSS to out (JSON)."""
     from etl import pipeline, validate
+    from etl.steps import Step, StepEvent
 
     defaults = lift_limits()
-    marks: list[tuple[float, str]] = []
+    marks: list[tuple[float, StepEvent]] = []
     spans: list[tuple[str, float, float]] = []
     _wrap(pipeline, "build_marts", spans, "marts")
     _wrap(pipeline, "content_checksum", spans, "checksum")
@@ -129,24 +130,24 @@ def build_child(source: Path, warehouse: Path, out: Path) -> None:
         path.unlink(missing_ok=True)
     started = time.perf_counter()
 
-    def progress(message: str) -> None:
-        marks.append((time.perf_counter(), message))
-        print(f"    build {time.perf_counter() - started:8.1f} s  {message[:110]}", flush=True)
+    def progress(event: StepEvent) -> None:
+        marks.append((time.perf_counter(), event))
+        print(f"    build {time.perf_counter() - started:8.1f} s  {str(event)[:110]}", flush=True)
 
     result = pipeline.build(source, warehouse, progress=progress, reference_dir=source / "reference")
     finished = time.perf_counter()
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    # Stage boundaries: the pipeline's progress messages, then the wrapped stage functions.
-    at = {key: next((t for t, m in marks if m.startswith(key)), None) for key in ("validate", "stage:")}
+    # Stage boundaries: the pipeline's progress events, then the wrapped stage functions.
+    at = {step: next((t for t, event in marks if event.step == step), None) for step in (Step.VALIDATE, Step.STAGE)}
     marts = next(((b, e) for label, b, e in spans if label == "marts"), (None, None))
     checksum = next(((b, e) for label, b, e in spans if label == "checksum"), (None, None))
-    bounds = [started, at["validate"], at["stage:"], marts[0], marts[1], checksum[0], checksum[1], finished]
+    bounds = [started, at[Step.VALIDATE], at[Step.STAGE], marts[0], marts[1], checksum[0], checksum[1], finished]
     if None in bounds:
-        raise RuntimeError(f"the pipeline's stages changed; progress messages seen: {[m for _, m in marks]}")
+        raise RuntimeError(f"the pipeline's stages changed; progress events seen: {[str(event) for _, event in marks]}")
     stages = {
-        "extract": at["validate"] - started,
-        "validate": at["stage:"] - at["validate"],
-        "stage": marts[0] - at["stage:"],
+        "extract": at[Step.VALIDATE] - started,
+        "validate": at[Step.STAGE] - at[Step.VALIDATE],
+        "stage": marts[0] - at[Step.STAGE],
         "marts": marts[1] - marts[0],
         "checksum": checksum[1] - checksum[0],
         "publish": finished - checksum[1],

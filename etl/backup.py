@@ -343,7 +343,7 @@ def restore(source: Path, to: Path, *, report: Report = print) -> dict[str, Path
     problems = verify(to, manifest)
     if problems:
         raise BackupError(f"{to}: the restored files do not verify: " + "; ".join(problems))
-    # Archived submissions are evidence and stay read-only, as etl.intake leaves them.
+    # Archived submissions are evidence and stay read-only, as etl.intake_worker leaves them.
     for path in (to / SOURCES).rglob("*") if (to / SOURCES).is_dir() else ():
         if path.is_file():
             path.chmod(0o444)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from etl.errors import EtlError
 from etl.sources.base import LIMIT_SETTINGS
+from etl.steps import StepEvent
 
 LIMIT_HELP = {
     "max_file_bytes": "largest source file, bytes",
@@ -64,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
 
     began = time.perf_counter()
 
-    def progress(message: str) -> None:
-        print(f"[{time.perf_counter() - began:6.1f}s] {message}", file=sys.stderr, flush=True)
+    def progress(event: StepEvent) -> None:
+        print(f"[{time.perf_counter() - began:6.1f}s] {event}", file=sys.stderr, flush=True)
 
     try:
         # Options override the environment, which overrides the built-in limits.

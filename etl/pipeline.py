@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import duckdb
 import polars as pl
 
 from etl.errors import ChangesNeedConfirmation, EtlError, ValidationFailed
+from etl.steps import Progress, Step, StepEvent, silent
 from warehouse.fingerprint import schema_fingerprint
 from warehouse.masking import personal_sql, strip_personal_reasons
 
@@ -32,9 +33,6 @@ LINEAGE_COLUMNS = ("_file", "_sheet", "_row")
 BOOKKEEPING = ("etl_run", "etl_source_file", "etl_source_sheet", "etl_validation", "quarantine", "etl_data_docs")
 HISTORY_RUNS = 200  # runs of history carried into each new warehouse
 
-Progress = Callable[[str], None]
-
-
 @dataclass(frozen=True)
 class RunResult:
     """What a successful build published."""
@@ -48,10 +46,6 @@ class RunResult:
     root_causes: tuple[dict, ...] = ()
     # Changes the guard found against the published warehouse (published anyway: accept_changes=True).
     changes: tuple = ()
-
-
-def _silent(_: str) -> None:
-    """Progress sink that discards messages."""
 
 
 @contextlib.contextmanager
@@ -288,7 +282,7 @@ def build(
     source_dir: Path,
     warehouse: Path,
     *,
-    progress: Progress = _silent,
+    progress: Progress = silent,
     reference_dir: Path | None = None,
     seeds_dir: Path = SEEDS_DIR,
     expectations_dir: Path = EXPECTATIONS_DIR,
@@ -316,21 +310,21 @@ def build(
     share = guard.max_share_from_env() if max_change_share is None else max_change_share
     if not source_dir.is_dir():
         raise EtlError(f"{source_dir}: source directory not found")
-    progress(f"extract + normalise: {source_dir}")
+    progress(StepEvent(Step.EXTRACT, file=str(source_dir)))
     with use_limits(limits):
         bundle = transform_bundle(source_dir, seeds_dir)
     # Ignored extra columns are not errors, but the city must hear about them (they may hold data).
     for warning in bundle.warnings:
-        progress(f"warning: {warning}")
+        progress(StepEvent(Step.WARNING, detail=warning))
     if reference_dir is None:
-        progress("reference geography: none configured (town search and coverage will say so)")
+        progress(StepEvent(Step.REFERENCE, "reference_none"))
         geography = reference.empty()
     else:
-        progress(f"reference geography: {reference_dir}")
+        progress(StepEvent(Step.REFERENCE, file=str(reference_dir)))
         with use_limits(limits):
             geography = reference.load(Path(reference_dir), Vocabulary.load(seeds_dir))
     add_reference(bundle, geography)
-    progress("validate (Great Expectations)")
+    progress(StepEvent(Step.VALIDATE))
     outcome = validate(bundle.tables, load_suites(expectations_dir))
     if outcome.fatal:
         lines = [_naming_file(message, bundle.table_files) for message in outcome.fatal]
@@ -340,21 +334,21 @@ def build(
     warehouse.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with build_lock(warehouse):
         for path in remove_stale_temps(warehouse):
-            progress(f"removed a stale temp file from an interrupted build: {path.name}")
+            progress(StepEvent(Step.CLEANUP, "stale_temp", file=path.name))
         tmp = temp_path(warehouse, run_id)
         try:
             result = _write(tmp, warehouse, run_id, started, source_dir, bundle, outcome, quarantine, progress)
-            progress("change guard: compare with the published warehouse")
+            progress(StepEvent(Step.GUARD))
             with duckdb.connect(str(tmp), read_only=True) as con:
                 after = guard.figures(con, run_id)
             before = guard.read_figures(warehouse)
             changes = guard.compare(before, after, share)
             for change in changes:
-                progress(f"change: {change}")
+                progress(StepEvent(Step.CHANGE, detail=str(change)))
             if changes and not guard.accepted(changes, accept_changes):
                 raise ChangesNeedConfirmation(changes, guard.changed_files(before, after))
             result = dataclasses.replace(result, changes=tuple(changes))
-            progress(f"publish: {warehouse}")
+            progress(StepEvent(Step.SWAP, file=str(warehouse)))
             # The warehouse holds the pii schema (contact persons, respondents): owner-only, like the store.
             os.chmod(tmp, 0o600)
             os.replace(tmp, warehouse)
@@ -380,11 +374,11 @@ def _write(tmp, warehouse, run_id, started, source_dir, bundle, outcome, quarant
     try:
         for path in sorted(DDL_DIR.glob("*.sql")):
             con.execute(path.read_text(encoding="utf-8"))
-        progress("stage: load tables")
+        progress(StepEvent(Step.STAGE))
         rows_loaded = 0
         for table, frame in outcome.tables.items():
             rows_loaded += insert_frame(con, table, frame)
-        progress("marts")
+        progress(StepEvent(Step.MARTS))
         build_marts(con)
         checksum = content_checksum(con)
         copy_history(con, warehouse, run_id)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from etl import intake
+from etl import intake, intake_worker
 from etl.errors import EtlError
 from warehouse.fingerprint import recorded_fingerprint, schema_fingerprint
 from warehouse.query import WarehouseMissing, connect, warehouse_path
@@ -58,7 +58,7 @@ def published_state(warehouse: Path) -> tuple[str | None, Path | None]:
         return None, None
     finally:
         con.close()
-    return recorded, intake.resolve_source_dir(row[0]) if row else None
+    return recorded, intake_worker.resolve_source_dir(row[0]) if row else None
 
 
 @contextlib.contextmanager
@@ -126,7 +126,9 @@ def _build(source: Path, warehouse: Path, reference_dir: Path | None, progress):
     """etl.pipeline.build, changes accepted (imported here: Great Expectations only when a rebuild is due)."""
     from etl.pipeline import build
 
-    return build(source, warehouse, progress=progress, reference_dir=reference_dir, accept_changes=True)
+    return build(
+        source, warehouse, progress=lambda event: progress(str(event)), reference_dir=reference_dir, accept_changes=True
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

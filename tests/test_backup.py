@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from etl import backup, health, intake
+from etl import backup, health, intake, intake_worker
 from tests.e2e.server import DASHBOARD_APP, ROOT, streamlit_server
 from warehouse import operations as ops
 from warehouse.query import Viewer
@@ -79,7 +79,7 @@ def instance(sample_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
     )
     # A publish names the admin's own dry run of the same bytes, as the page makes it.
     dry_run = intake.create_job(request, data, intake.jobs_dir())
-    result = intake.run_job(intake.publish_job(dry_run, ADMIN))
+    result = intake_worker.run_job(intake.publish_job(dry_run, ADMIN))
     assert result["status"] == "ok", result
     return live
 
@@ -123,7 +123,7 @@ def test_backup_of_a_running_instance_restores_and_serves(instance: Path, tmp_pa
     assert files_under(restored / "sources") == files_under(instance / "sources")
     assert files_under(restored / "config") == files_under(instance / "config")
     assert backup.duckdb_counts(restored / "warehouse.duckdb") == backup.duckdb_counts(instance / "warehouse.duckdb")
-    assert intake.latest_published(restored / "warehouse.duckdb").run_id == intake.latest_published(
+    assert intake_worker.latest_published(restored / "warehouse.duckdb").run_id == intake_worker.latest_published(
         instance / "warehouse.duckdb"
     ).run_id
 

@@ -64,6 +64,7 @@ from etl.pipeline import SEEDS_DIR, build, quoted
 from etl.sources import transform_bundle
 from etl.sources.base import FORMULA, MAX_FILE_BYTES, REQUIRED
 from etl.sources.survey import AREA, CONTENT, FORM, NAME, SUPERSEDED, TARGET, TIMESTAMP
+from etl.steps import Step, StepEvent
 from etl.vocab import Vocabulary
 
 LINEAGE = ["_file", "_sheet", "_row"]
@@ -866,11 +867,11 @@ def run_transform(case: Case, inputs: Inputs) -> Outcome:
 
 def run_build(case: Case, inputs: Inputs, warehouse: Path, sample_warehouse: Path) -> Outcome:
     """The whole pipeline into a new warehouse, read back with a read-only connection."""
-    messages: list[str] = []
+    events: list[StepEvent] = []
     result = build(
         inputs.bundle,
         warehouse,
-        progress=messages.append,
+        progress=events.append,
         reference_dir=inputs.reference if case.kind == "reference" else None,
     )
     tables = needed_tables(case)
@@ -889,7 +890,7 @@ def run_build(case: Case, inputs: Inputs, warehouse: Path, sample_warehouse: Pat
             "where run_id = ? and scope = 'cell'",
             [result.run_id],
         ).fetchall()
-    warnings = [m.removeprefix("warning: ") for m in messages if m.startswith("warning: ")]
+    warnings = [event.detail for event in events if event.step == Step.WARNING]
     return Outcome(frames, baseline, quarantine, warnings, encodings, cell_records(cells))
 
 

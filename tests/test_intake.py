@@ -22,8 +22,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.registry import PAGES
-from etl import intake
+from etl import intake, intake_worker
 from etl.sources import progress as progress_source
+from etl.steps import TEXT, Step, StepEvent
 from warehouse import operations as ops
 from warehouse.query import Viewer
 
@@ -260,8 +261,8 @@ def test_paths_follow_the_settings(tmp_path, monkeypatch):
 def test_assemble_replaces_one_kind(tmp_path, good_survey):
     upload = tmp_path / "upload.csv"
     upload.write_bytes(good_survey)
-    made = intake.assemble(SAMPLE, "survey", upload, "csv", tmp_path / "bundle")
-    assert made == intake.Assembly(tmp_path / "bundle", "survey_answers.csv", False, 0)
+    made = intake_worker.assemble(SAMPLE, "survey", upload, "csv", tmp_path / "bundle")
+    assert made == intake_worker.Assembly(tmp_path / "bundle", "survey_answers.csv", False, 0)
     names = sorted(path.name for path in (tmp_path / "bundle").iterdir())
     assert names == sorted(path.name for path in SAMPLE.iterdir())
     assert sha256(tmp_path / "bundle" / "survey_answers.csv") == hashlib.sha256(good_survey).hexdigest()
@@ -273,7 +274,7 @@ def test_assemble_replaces_one_kind(tmp_path, good_survey):
 def test_assemble_kml_replaces_the_kmz(tmp_path):
     upload = tmp_path / "upload.kml"
     upload.write_bytes(b"<kml/>")
-    made = intake.assemble(SAMPLE, "mymaps", upload, "kml", tmp_path / "bundle")
+    made = intake_worker.assemble(SAMPLE, "mymaps", upload, "kml", tmp_path / "bundle")
     assert made.file_name == "resource_map.kml"
     assert not (tmp_path / "bundle" / "resource_map.kmz").exists()
 
@@ -294,7 +295,7 @@ def test_city_manager_progress_replaces_only_their_city(tmp_path):
         1 for r in range(2, notes.max_row + 1) if notes.cell(row=r, column=1).value not in ("座間市", None)
     )
 
-    made = intake.assemble(SAMPLE, "progress", upload, "xlsx", tmp_path / "bundle", city_code=ZAMA)
+    made = intake_worker.assemble(SAMPLE, "progress", upload, "xlsx", tmp_path / "bundle", city_code=ZAMA)
 
     assert (made.file_name, made.merged, made.ignored_rows) == ("pf_progress.xlsx", True, other_rows)
     merged = progress_source.extract(tmp_path / "bundle" / "pf_progress.xlsx")
@@ -310,6 +311,47 @@ def test_city_manager_progress_replaces_only_their_city(tmp_path):
     assert note[("進捗", "綾瀬市", step_of[ayase_row])][0] == published
     zama_rows = sorted(r["_row"] for r in merged.iter_rows(named=True) if r["_sheet"] == "進捗" and r["市"] == "座間市")
     assert zama_rows == by_city["座間市"]
+
+
+# --- progress: typed events, stored in the job, rendered from the catalogue ---------------------
+
+
+def test_every_progress_message_is_in_both_catalogues_and_english_keeps_its_wording():
+    import string
+
+    from dashboard.i18n import catalogue, translate
+
+    def placeholders(text: str) -> set[str]:
+        return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+    event_keys = {key.removeprefix("intake.event.") for key in catalogue("en") if key.startswith("intake.event.")}
+    assert event_keys == set(TEXT)
+    for key, text in TEXT.items():
+        event = StepEvent(Step.CLEANUP, key, file="f.csv", sheet="s", run_id="r1", counts={"pid": 7}, detail="d")
+        assert translate("en", f"intake.event.{key}", **event.values()) == str(event)
+        assert placeholders(catalogue("ja")[f"intake.event.{key}"]) == placeholders(text), key
+    assert str(StepEvent(Step.VALIDATE)) == "validate (Great Expectations)"
+    assert translate("ja", "intake.event.validate") == "検証（Great Expectations）"
+
+
+def test_progress_events_are_stored_in_the_job_and_read_back_typed(tmp_path):
+    report = intake_worker.Reporter(tmp_path)
+    events = [
+        StepEvent(Step.QUEUED, "started", detail="dry-run", counts={"pid": 42}),
+        StepEvent(Step.EXTRACT, file="bundle"),
+        StepEvent(Step.WARNING, detail="進捗.xlsx: 余分な列を無視しました"),
+        StepEvent(Step.VALIDATE),
+    ]
+    for event in events:
+        report(event)
+    with open(tmp_path / intake.PROGRESS_LOG, "a", encoding="utf-8") as handle:
+        handle.write('{"seconds": 1.0, "step": "sta')  # the worker is writing its next line
+    entries = intake.read_progress(tmp_path)
+    assert [entry.event for entry in entries] == events
+    assert all(isinstance(entry.event.step, Step) and entry.seconds >= 0 for entry in entries)
+    assert intake.current_step("dry-run", entries) == Step.VALIDATE
+    assert intake.progress_fraction("dry-run", entries) == 4 / 9
+    assert intake_worker._warnings(tmp_path) == ["進捗.xlsx: 余分な列を無視しました"]
 
 
 # --- the worker: refused before parsing, dry run with a quarantined row, crash -------------------
@@ -353,10 +395,10 @@ def test_worker_checks_the_role_file_not_the_role_the_job_recorded(live, roles_f
     # The job claims admin for an identity the role file maps to a city manager.
     claimed = Viewer("admin", None, ZAMA_MANAGER.identity)
     dry = job_for(claimed, "dry-run", "distribution", changed_distribution, "配布リスト.xlsx")
-    result = intake.run_job(dry)
+    result = intake_worker.run_job(dry)
     assert result["status"] == "failed" and "four-city file" in result["error"]
     publish = intake.publish_job(dry, claimed)
-    result = intake.run_job(publish)
+    result = intake_worker.run_job(publish)
     assert result["status"] == "failed" and "four-city file" in result["error"]
     assert sha256(live) == before and not intake.archive_root().exists()
     log = ops.read_intake()
@@ -369,7 +411,7 @@ def test_worker_checks_the_role_file_not_the_role_the_job_recorded(live, roles_f
 def test_an_identity_no_longer_in_the_role_file_cannot_run_its_job(live, roles_file, good_survey):
     dry = job_for(ADMIN, "dry-run", "survey", good_survey, "survey_answers.csv")
     roles_file.write_text("", encoding="utf-8")  # the admin was removed after starting the job
-    result = intake.run_job(dry)
+    result = intake_worker.run_job(dry)
     assert result["status"] == "failed" and "may not send files" in result["error"]
 
 
@@ -386,19 +428,19 @@ def test_only_the_owner_of_a_dry_run_may_publish_it(live, roles_file, good_surve
     job = intake.jobs_dir() / forged["job_id"]
     shutil.copytree(dry / intake.UPLOAD_DIR, job / intake.UPLOAD_DIR)
     (job / intake.REQUEST).write_text(json.dumps(forged), encoding="utf-8")
-    result = intake.run_job(job)
+    result = intake_worker.run_job(job)
     assert result["status"] == "failed" and result["error"].startswith("NotOwner")
     # A publish that names no dry run is refused too.
     bare = job_for(ADMIN, "publish", "survey", good_survey, "survey_answers.csv")
-    assert intake.run_job(bare)["status"] == "failed"
+    assert intake_worker.run_job(bare)["status"] == "failed"
     assert sha256(live) == before
 
 
 def test_the_real_publisher_is_recorded(live, roles_file, good_survey):
     dry = job_for(ADMIN_2, "dry-run", "survey", good_survey, "survey_answers.csv")
-    result = intake.run_job(intake.publish_job(dry, ADMIN_2))
+    result = intake_worker.run_job(intake.publish_job(dry, ADMIN_2))
     assert result["status"] == "ok", result
-    manifest = json.loads((Path(result["archive_dir"]) / intake.MANIFEST).read_text(encoding="utf-8"))
+    manifest = json.loads((Path(result["archive_dir"]) / intake_worker.MANIFEST).read_text(encoding="utf-8"))
     assert (manifest["submitted_by"], manifest["role"], manifest["dry_run_job_id"]) == (
         ADMIN_2.identity, "admin", intake.load_request(dry).job_id
     )
@@ -424,20 +466,20 @@ def test_the_real_publisher_is_recorded(live, roles_file, good_survey):
 
 
 def test_retention_prunes_by_count_and_age_but_never_what_is_needed(live, tmp_path, monkeypatch):
-    monkeypatch.setenv(intake.KEEP_WAREHOUSES_ENV, "2")
-    monkeypatch.setenv(intake.KEEP_DAYS_ENV, "30")
-    assert intake.keep_policy() == (2, 30)
+    monkeypatch.setenv(intake_worker.KEEP_WAREHOUSES_ENV, "2")
+    monkeypatch.setenv(intake_worker.KEEP_DAYS_ENV, "30")
+    assert intake_worker.keep_policy() == (2, 30)
     root, kept = intake.archive_root(), intake.warehouses_dir()
-    published = intake.latest_published(live)
+    published = intake_worker.latest_published(live)
     now = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
     # Five kept runs, newest first: r5 (1 day old) … r1 (200 days old); the published run is older still.
     ages = {"r5": 1, "r4": 2, "r3": 10, "r2": 100, "r1": 200}
     intake.private_dir(kept)
     for run_id, days in ages.items():
         bundle = intake.private_dir(root / f"2026{days:04d}-{run_id}")
-        (bundle / intake.RUN_RECORD).write_text("{}", encoding="utf-8")
+        (bundle / intake_worker.RUN_RECORD).write_text("{}", encoding="utf-8")
         moment = (now - dt.timedelta(days=days)).timestamp()
-        os.utime(bundle / intake.RUN_RECORD, (moment, moment))
+        os.utime(bundle / intake_worker.RUN_RECORD, (moment, moment))
         (kept / f"{run_id}.duckdb").write_bytes(b"")
         record = {"run_id": run_id, "started_at": (now - dt.timedelta(days=days)).isoformat(), "source_dir": str(bundle)}
         (kept / f"{run_id}.json").write_text(json.dumps(record), encoding="utf-8")
@@ -446,7 +488,7 @@ def test_retention_prunes_by_count_and_age_but_never_what_is_needed(live, tmp_pa
         json.dumps({"run_id": published.run_id, "started_at": "2020-01-01T00:00:00+00:00", "source_dir": str(published.source_dir)}),
         encoding="utf-8",
     )
-    pruned = intake.prune(live, root, kept, now=now)
+    pruned = intake_worker.prune(live, root, kept, now=now)
     # Count 2 keeps r5 and r4; r3 is young but beyond the count; the published run's copy always stays.
     assert sorted(pruned.warehouses) == ["r1", "r2", "r3"]
     assert sorted(p.stem for p in kept.glob("*.duckdb")) == sorted(["r4", "r5", published.run_id])
@@ -476,11 +518,11 @@ def test_city_manager_dry_run_lists_only_their_own_rows(live, roles_file, tmp_pa
     build(bundle, live)
     upload, zama_row = with_status(SAMPLE / "pf_progress.xlsx", "座間市", "様子見")
     data = upload.read_bytes()
-    result = intake.run_job(job_for(ZAMA_MANAGER, "dry-run", "progress", data, "pf_progress.xlsx", ZAMA))
+    result = intake_worker.run_job(job_for(ZAMA_MANAGER, "dry-run", "progress", data, "pf_progress.xlsx", ZAMA))
     assert result["status"] == "ok", result
     assert [(q["sheet"], q["row_number"], q["value"]) for q in result["quarantine"]] == [("進捗", zama_row, "様子見")]
     assert (result["quarantine_total"], result["quarantine_hidden"]) == (1, 1)  # 綾瀬市's row is not listed
-    admin = intake.run_job(job_for(ADMIN, "dry-run", "progress", data, "pf_progress.xlsx", ZAMA))
+    admin = intake_worker.run_job(job_for(ADMIN, "dry-run", "progress", data, "pf_progress.xlsx", ZAMA))
     assert sorted(q["value"] for q in admin["quarantine"]) == ["保留", "様子見"]
     assert admin["quarantine_hidden"] == 0
 
@@ -548,7 +590,9 @@ def test_two_publishes_both_land_in_order(concurrent):
     # Serialised: the second was assembled from the first one's published sources.
     assert second["base_run_id"] == first["run_id"]
     assert first["base_run_id"] == concurrent["initial_run"]
-    waited = [kind for kind, entries in concurrent["progress"].items() if any(e["step"] == "wait_lock" for e in entries)]
+    waited = [
+        kind for kind, entries in concurrent["progress"].items() if any(e.event.step == Step.WAIT_LOCK for e in entries)
+    ]
     assert len(waited) == 1
     # Both changes are published.
     assert scalar(live, "select count(*) from survey_response") == 64
@@ -568,7 +612,7 @@ def test_published_rows_trace_back_to_the_uploaded_files(concurrent, good_survey
         assert rows(live, "select sha256 from etl_source_file where run_id = ? and kind = ?", [result["run_id"], kind]) == [
             (hashlib.sha256(uploads[kind]).hexdigest(),)
         ]
-        manifest = json.loads((archive / intake.MANIFEST).read_text(encoding="utf-8"))
+        manifest = json.loads((archive / intake_worker.MANIFEST).read_text(encoding="utf-8"))
         assert {k: manifest[k] for k in ("kind", "sha256", "size_bytes", "merged", "base_run_id")} == {
             "kind": kind,
             "sha256": hashlib.sha256(uploads[kind]).hexdigest(),
@@ -576,9 +620,9 @@ def test_published_rows_trace_back_to_the_uploaded_files(concurrent, good_survey
             "merged": False,
             "base_run_id": result["base_run_id"],
         }
-        assert json.loads((archive / intake.RUN_RECORD).read_text(encoding="utf-8"))["run_id"] == result["run_id"]
+        assert json.loads((archive / intake_worker.RUN_RECORD).read_text(encoding="utf-8"))["run_id"] == result["run_id"]
     submitted_by = {
-        kind: json.loads((Path(result["archive_dir"]) / intake.MANIFEST).read_text(encoding="utf-8"))["submitted_by"]
+        kind: json.loads((Path(result["archive_dir"]) / intake_worker.MANIFEST).read_text(encoding="utf-8"))["submitted_by"]
         for kind, result in results.items()
     }
     assert submitted_by == {"survey": ADMIN.identity, "distribution": ADMIN_2.identity}
@@ -597,7 +641,7 @@ def test_published_rows_trace_back_to_the_uploaded_files(concurrent, good_survey
 
 def test_compare_names_every_change(concurrent):
     kept = concurrent["folder"] / "warehouses"
-    diff = intake.compare(kept / f"{concurrent['initial_run']}.duckdb", concurrent["live"])
+    diff = intake_worker.compare(kept / f"{concurrent['initial_run']}.duckdb", concurrent["live"])
     assert diff["organisations"]["counts"] == {"added": 1, "removed": 0, "changed": 1}
     assert [row["name"].endswith("つながりテスト食堂") for row in diff["organisations"]["added"]] == [True]
     assert [(row["field"], row["after"]) for row in diff["organisations"]["changed"]] == [("address", NEW_ADDRESS)]
@@ -621,7 +665,7 @@ def test_rollback_to_any_earlier_run(concurrent):
     for target in (first, concurrent["initial_run"]):
         before = rows(live, "select run_id from etl_run order by started_at desc, run_id desc limit 1")[0][0]
         request = intake.new_request("rollback", ADMIN, operations=folder / "operations.sqlite", target_run_id=target)
-        result = intake.run_job(intake.create_job(request, None, folder / "intake-jobs"))
+        result = intake_worker.run_job(intake.create_job(request, None, folder / "intake-jobs"))
         assert (result["status"], result["from_run_id"], result["to_run_id"]) == ("ok", before, target)
         assert rows(live, "select run_id, content_checksum from etl_run order by started_at desc, run_id desc limit 1") == [
             (target, scalar(folder / "warehouses" / f"{target}.duckdb", "select content_checksum from etl_run where run_id = ?", [target]))
@@ -643,7 +687,7 @@ def test_rollback_to_any_earlier_run(concurrent):
     ]
     # A city manager cannot roll back; the published file stays.
     request = intake.new_request("rollback", ZAMA_MANAGER, operations=folder / "operations.sqlite", target_run_id=second)
-    result = intake.run_job(intake.create_job(request, None, folder / "intake-jobs"))
+    result = intake_worker.run_job(intake.create_job(request, None, folder / "intake-jobs"))
     assert result["status"] == "failed" and "may not roll back" in result["error"]
     assert rows(live, "select run_id from etl_run order by started_at desc limit 1") == [(concurrent["initial_run"],)]
 
@@ -814,20 +858,23 @@ def test_change_guard_is_shown_by_the_dry_run_and_publishes_only_what_was_confir
     before = sha256(live)
     data = half_survey()
     dry = job_for(ADMIN, "dry-run", "survey", data, "survey_answers.csv")
-    checked = intake.run_job(dry)
+    checked = intake_worker.run_job(dry)
     assert checked["status"] == "ok", checked
+    # The progress bar walks every step of a dry run, in order, from the worker's and the pipeline's events.
+    reached = [entry.event.step for entry in intake.read_progress(dry) if entry.event.step in intake.STEPS["dry-run"]]
+    assert list(dict.fromkeys(reached)) == list(intake.STEPS["dry-run"])
     subjects = {(change["key"], change["subject"]) for change in checked["changes"]}
     assert ("figure_moved", "answers:all") in subjects, subjects
     assert all(change["message_ja"] and change["message_en"] for change in checked["changes"])
     # A publish that confirms nothing stops before the swap and lists the changes it would make.
-    refused = intake.run_job(intake.publish_job(dry, ADMIN))
+    refused = intake_worker.run_job(intake.publish_job(dry, ADMIN))
     assert refused["status"] == "failed" and {(c["key"], c["subject"]) for c in refused["changes"]} == subjects
     assert sha256(live) == before
     # Confirming a part is not enough; confirming what the dry run showed publishes.
     partial = [list(pair) for pair in sorted(subjects)[:-1]]
-    assert intake.run_job(intake.publish_job(dry, ADMIN, accepted_changes=partial))["status"] == "failed"
+    assert intake_worker.run_job(intake.publish_job(dry, ADMIN, accepted_changes=partial))["status"] == "failed"
     accepted = [[change["key"], change["subject"]] for change in checked["changes"]]
-    published = intake.run_job(intake.publish_job(dry, ADMIN, accepted_changes=accepted))
+    published = intake_worker.run_job(intake.publish_job(dry, ADMIN, accepted_changes=accepted))
     assert published["status"] == "ok", published
     sent = next(row for row in checked["files"] if row["file_name"] == checked["file_name"])
     assert scalar(live, "select count(*) from survey_response") == sent["rows_loaded"]

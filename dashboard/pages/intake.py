@@ -1,7 +1,7 @@
 """データ取込: managers send a source file, a dry run shows what would change, one click publishes, admins roll back.
 
-The pipeline never runs in this process: every dry run, publish and rollback is a `python -m etl.intake`
-subprocess whose progress and result files this page polls (see docs/intake.md).
+The pipeline never runs in this process: every dry run, publish and rollback is a `python -m etl.intake_worker`
+subprocess (started by etl.intake.spawn) whose progress and result files this page polls (see docs/intake.md).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dashboard import audit, auth, data, state
 from dashboard.format import date_label, number
 from dashboard.i18n import catalogue
 from etl import intake
+from etl.steps import Step, StepEvent
 from warehouse import masking, query
 from warehouse import operations as ops
 
@@ -178,6 +179,11 @@ if st.button(
 # --- 2. the running or finished job --------------------------------------------------------------
 
 
+def event_text(event: StepEvent) -> str:
+    """A progress event's message in the UI language (catalogue intake.event.<key>)."""
+    return t(f"intake.event.{event.message_key}", **event.values())
+
+
 def show_progress(job: Path, action: str) -> None:
     """The job's progress bar, its waiting notice and its log lines."""
     entries = intake.read_progress(job)
@@ -185,9 +191,11 @@ def show_progress(job: Path, action: str) -> None:
     # Not a `with` block: leaving one marks the status complete while the worker still runs.
     box = st.status(t(f"intake.running_{action.replace('-', '_')}"), expanded=True, state="running")
     box.progress(intake.progress_fraction(action, entries), text=t(f"intake.step.{step}"))
-    if step == "wait_lock":
+    if step == Step.WAIT_LOCK:
         box.info(t("intake.waiting"), icon=":material/hourglass_top:")
-    lines = [f"[{entry['seconds']:6.1f}s] {masking.mask_text(entry['message'], viewer.role, [])}" for entry in entries]
+    lines = [
+        f"[{entry.seconds:6.1f}s] {masking.mask_text(event_text(entry.event), viewer.role, [])}" for entry in entries
+    ]
     box.code("\n".join(lines) or " ", language=None)
 
 
