@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl import backup, cli, intake, upgrade
+from etl import backup, cli, intake_worker, upgrade
 from etl.pipeline import BOOKKEEPING, ddl_columns
 from warehouse.fingerprint import recorded_fingerprint, schema_fingerprint
 from warehouse import operations as ops
@@ -124,7 +124,7 @@ def test_upgrade_rebuilds_a_warehouse_of_the_previous_schema_from_its_archived_s
     after = bookkeeping_rows(warehouse)
     for table, rows_before in before.items():
         assert rows_before <= after[table], f"{table} lost history rows"
-    new_run = intake.latest_published(warehouse)
+    new_run = intake_worker.latest_published(warehouse)
     assert new_run.run_id != old_run[0] and new_run.source_dir == archived
     assert new_run.content_checksum == old_run[5], "the same sources must give the same content"
     with duckdb.connect(str(warehouse), read_only=True) as con:
