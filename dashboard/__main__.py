@@ -13,6 +13,10 @@ no setting to turn that off; the launcher answers that path with 404 instead (is
 Streamlit's /_stcore/health is liveness only. The launcher adds readiness for a supervisor or load balancer
 at <base>/_tsunagari/ready (issue #24): 200 with a small JSON when the app can serve, 503 with the reasons
 otherwise (warehouse.readiness; no paths, no personal data). A change of state is logged once, not every poll.
+
+Streamlit cannot set a cookie from a script, so the launcher adds one route beside Streamlit's own sign-in
+routes: `<base>/_tsunagari/session?ticket=…` redeems a one-time ticket and sets or clears the local-account
+session cookie (dashboard/sessions.py), then sends the browser back to the page.
 """
 
 from __future__ import annotations
@@ -22,14 +26,16 @@ from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from streamlit import config
 from streamlit.logger import get_logger
 from streamlit.runtime.pages_manager import PagesManager
+from streamlit.url_util import make_url_path
 from streamlit.web import cli
 from streamlit.web.server.starlette import starlette_app
 
+from dashboard import sessions
 from warehouse import operations, readiness
 from warehouse.query import warehouse_path
 
@@ -39,6 +45,7 @@ _streamlit_metrics_routes = starlette_app.create_metrics_routes
 LOG = get_logger("dashboard.ready")
 # The reasons of the last answer (None: ready), so a poller every few seconds does not repeat them in the log.
 _last_reasons: list[str | None] = [None]
+_streamlit_auth_routes = starlette_app.create_auth_routes
 
 
 async def _not_found(request: Request) -> Response:
@@ -88,10 +95,54 @@ def launcher_routes(runtime: object, base_url: str | None) -> list[BaseRoute]:
     return [*closed_metrics_routes(runtime, base_url), Route(ready_path(base_url), _ready, methods=["GET", "HEAD"])]
 
 
+def _served_over_https(request: Request) -> bool:
+    """Whether the browser reached us over https (directly, or per the reverse proxy's X-Forwarded-Proto)."""
+    # A forged header only adds Secure to the visitor's own cookie: nothing to gain from it.
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return request.url.scheme == "https" or forwarded == "https"
+
+
+async def session_route(request: Request) -> Response:
+    """Redeem a sign-in or sign-out ticket: set or clear the session cookie, then back to the page."""
+    base = config.get_option("server.baseUrlPath") or ""
+    start = make_url_path(base, "")
+    found = sessions.redeem(request.query_params.get("ticket"))
+    target = sessions.safe_path(found.next_path, base) if found else start
+    response = RedirectResponse(target, status_code=303)
+    # The ticket is in this URL: neither cached nor passed on as a Referer.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    if found is None:
+        return response
+    # The cookie goes with every request under the app's path, the WebSocket included (st.context.cookies).
+    if found.kind == sessions.START and found.session is not None:
+        response.set_cookie(
+            sessions.COOKIE_NAME,
+            sessions.encode(found.session),
+            max_age=sessions.cookie_max_age(found.session),
+            path=start,
+            secure=_served_over_https(request),
+            httponly=True,
+            samesite="strict",
+        )
+    else:
+        response.delete_cookie(
+            sessions.COOKIE_NAME, path=start, secure=_served_over_https(request), httponly=True, samesite="strict"
+        )
+    return response
+
+
+def auth_and_session_routes(base_url: str | None) -> list[BaseRoute]:
+    """Streamlit's own sign-in routes plus the local-account session route, under the same base URL."""
+    path = make_url_path(base_url or "", sessions.ROUTE)
+    return [*_streamlit_auth_routes(base_url), Route(path, session_route, methods=["GET"])]
+
+
 def main() -> None:
-    """Start Streamlit on dashboard/app.py: legacy pages-folder mode off, metrics closed, readiness served."""
+    """Start Streamlit on dashboard/app.py: legacy pages-folder mode off, metrics closed, readiness and session routes."""
     PagesManager.uses_pages_directory = False
     starlette_app.create_metrics_routes = launcher_routes
+    starlette_app.create_auth_routes = auth_and_session_routes
     options = sys.argv[1:]
     if not any(option.split("=")[0] == ERROR_DETAILS for option in options):
         options = [ERROR_DETAILS, "type", *options]

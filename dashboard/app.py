@@ -24,6 +24,25 @@ state.init_from_url(cities["code"].to_list())
 # Before any page or widget: a session whose viewer changed forgets what the previous one left in it.
 auth.guard_session()
 
+# A page a role may not open keeps its URL but runs a sign-in prompt instead, hidden from the navigation
+# (so a staff link opened signed out is no "Page not found"); the queries behind every page enforce the
+# same rules on their own.
+role = auth.viewer().role
+navigation = st.navigation(
+    [
+        st.Page(str(HERE / spec.script), title=spec.title, url_path=spec.url_path, icon=spec.icon, default=spec.default)
+        if spec.allows(role)
+        else st.Page(
+            auth.restricted_page(spec.title_key), title=spec.title, url_path=spec.url_path, icon=spec.icon, visibility="hidden"
+        )
+        for spec in PAGES
+    ]
+)
+# The audit log names the page a download came from (dashboard/downloads.py); titles are unique, and the
+# registry's url_path also names the default page (whose StreamlitPage.url_path is "").
+spec = next(spec for spec in PAGES if spec.title == navigation.title)
+st.session_state[downloads.PAGE_KEY] = spec.url_path
+
 with st.sidebar:
     st.radio(
         "言語 / Language",
@@ -38,21 +57,9 @@ with st.sidebar:
     state.localized_selectbox(state.t("app.city"), options=list(labels), format_func=labels.__getitem__, key=state.CITY_KEY)
     st.caption(state.t("app.sample_notice"))
     st.divider()
-    auth.sign_in_panel()
+    # The prompt page shows the sign-in form itself.
+    auth.sign_in_panel(form=spec.allows(role))
 
 state.sync_url()
-
-# Pages a role may not open are left out of the navigation (their URLs then fall back to 概要);
-# the queries behind them enforce the same rules on their own.
-role = auth.viewer().role
-navigation = st.navigation(
-    [
-        st.Page(str(HERE / spec.script), title=spec.title, url_path=spec.url_path, icon=spec.icon, default=spec.default)
-        for spec in PAGES
-        if spec.allows(role)
-    ]
-)
-# The audit log names the page a download came from (dashboard/downloads.py); titles are unique, and the
-# registry's url_path also names the default page (whose StreamlitPage.url_path is "").
-st.session_state[downloads.PAGE_KEY] = next(spec.url_path for spec in PAGES if spec.title == navigation.title)
+auth.follow_sign_in(navigation.url_path)
 navigation.run()

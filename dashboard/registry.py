@@ -8,6 +8,7 @@ without the entry point (no sidebar, no shared state). tests/test_home.py guards
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from warehouse.query import ROLES
 
@@ -19,7 +20,10 @@ SUBMITTERS = ("city_manager", "admin")
 
 @dataclass(frozen=True)
 class PageSpec:
-    """A navigation entry: fixed Japanese title, script under dashboard/, URL path, icon, who may open it."""
+    """A navigation entry: fixed Japanese title, script under dashboard/, URL path, icon, who may open it.
+
+    namespace: the page's section of the message catalogue when it differs from the script's name.
+    """
 
     title: str
     script: str
@@ -27,6 +31,12 @@ class PageSpec:
     icon: str
     default: bool = False
     roles: tuple[str, ...] = EVERYONE
+    namespace: str | None = None
+
+    @property
+    def title_key(self) -> str:
+        """Catalogue key of the title the page shows (its st.title), in the current language."""
+        return f"{self.namespace or PurePosixPath(self.script).stem}.title"
 
     def allows(self, role: str) -> bool:
         """Whether a viewer with this role sees the page in the navigation."""
@@ -35,7 +45,7 @@ class PageSpec:
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("概要", "pages/home.py", "overview", ":material/home:", default=True),
-    PageSpec("地域資源マップ", "pages/resource_map.py", "map", ":material/map:"),
+    PageSpec("地域資源マップ", "pages/resource_map.py", "map", ":material/map:", namespace="map"),
     PageSpec("相談つなぎ", "pages/referral.py", "tsunagi", ":material/handshake:"),
     PageSpec("活動分布", "pages/activity.py", "activities", ":material/donut_large:"),
     PageSpec("イベント実績", "pages/events.py", "art-events", ":material/palette:"),

@@ -3,6 +3,7 @@ client in the operational store and audited; signing out ends the session's stat
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 
@@ -239,3 +240,74 @@ def test_an_oidc_sign_out_forgets_the_session_too(app, tmp_path, monkeypatch):
         ("sign_in", "admin@city.example.jp", "oidc"),
         ("sign_out", "admin@city.example.jp", "oidc"),
     ]
+
+
+# --- sign-ins that last (issue 21): the cookie's session in new sessions -------------------------
+
+
+def with_cookie(app, monkeypatch, token: str | None):
+    """A fresh AppTest of the app whose browser sends `token` as the session cookie."""
+    from dashboard import auth
+
+    monkeypatch.setattr(auth, "_cookie_token", lambda: token)
+    return type(app).from_file(APP, default_timeout=60)
+
+
+def test_a_sign_in_lasts_into_new_sessions_until_sign_out_revokes_it(app, tmp_path, monkeypatch):
+    from dashboard import auth, sessions
+
+    at = sign_in(app.run(), "zama")
+    session = at.session_state[auth.SESSION_KEY]
+    assert session.user == "zama" and session.expires - session.issued == 8 * 3600
+    token = sessions.encode(session)  # what the session route puts in the cookie
+    # A reload or a new tab: a new session with the cookie is signed in, role from roles.toml.
+    tab = with_cookie(app, monkeypatch, token).run()
+    assert signed_in_as(tab) == "zama（市担当）でログイン中"
+    other_tab = with_cookie(app, monkeypatch, token).run()
+    assert signed_in_as(other_tab) == "zama（市担当）でログイン中"
+    tab.sidebar.button(key="sign_out").click().run()
+    assert signed_in_as(tab).startswith("公開モード")
+    # The old cookie value replayed in a new session is refused; the other open tab is public at its next run.
+    assert signed_in_as(with_cookie(app, monkeypatch, token).run()).startswith("公開モード")
+    assert signed_in_as(other_tab.run()).startswith("公開モード")
+    assert [(r["action"], r["identity"]) for r in audit(tmp_path / "operations.sqlite")] == [
+        ("sign_in", "zama"),
+        ("sign_out", "zama"),
+    ]
+
+
+def test_forged_expired_and_orphaned_cookies_are_refused(app, tmp_path, monkeypatch):
+    from dashboard import sessions
+
+    now = sessions._clock()
+    forged = sessions.encode(sessions.new_session("zama", now=now))
+    payload, signature = forged.rsplit(".", 1)
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))) | {"u": "admin"}
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode() + "." + signature
+    expired = sessions.encode(sessions.new_session("admin", now=now - 9 * 3600))
+    unknown = sessions.encode(sessions.new_session("nobody", now=now))
+    for token in (forged, expired, unknown):
+        assert signed_in_as(with_cookie(app, monkeypatch, token).run()).startswith("公開モード"), token
+    # A session that expires while its tab is open is public from the next run on.
+    monkeypatch.setenv(sessions.HOURS_ENV, "0.001")  # 3.6 s
+    short = sessions.new_session("admin")
+    at = with_cookie(app, monkeypatch, sessions.encode(short)).run()
+    assert signed_in_as(at).startswith("admin（")
+    at.session_state["intake_job"] = "the admin's job"
+    monkeypatch.setattr(sessions, "_clock", lambda: short.expires + 1)
+    at.run()
+    assert signed_in_as(at).startswith("公開モード") and "intake_job" not in at.session_state
+
+
+
+def test_every_page_prompt_shows_the_pages_own_title_in_both_languages():
+    """The sign-in prompt at a staff page's URL is titled as the page itself would be (registry title_key)."""
+    from pathlib import Path
+
+    from dashboard.i18n import catalogue
+    from dashboard.registry import PAGES
+
+    folder = Path(__file__).resolve().parent.parent / "dashboard"
+    for spec in PAGES:
+        assert f'st.title(t("{spec.title_key}"))' in (folder / spec.script).read_text(encoding="utf-8"), spec.script
+        assert all(spec.title_key in catalogue(lang) for lang in ("ja", "en")), spec.title_key

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from .checks import RUN_COUNTER_SCRIPT, ConsoleWatch, rerun, wait_for_app
+from .checks import RUN_COUNTER_SCRIPT, ConsoleWatch, wait_for_app
 from .server import ROOT, build_warehouse, streamlit_server
 
 CHROMIUM = Path(os.environ.get("TSUNAGARI_E2E_CHROMIUM", "/usr/bin/chromium"))
@@ -85,15 +85,24 @@ def accounts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {"TSUNAGARI_LOCAL_USERS": str(folder / "users.toml"), "TSUNAGARI_ROLES": str(folder / "roles.toml")}
 
 
-def sign_in(page: Page, role: str) -> None:
-    """Sign in through the sidebar form as the e2e account that has `role` (same browser session)."""
-    name = next(name for name, granted in ACCOUNTS.items() if granted == role)
-    form = page.locator('[data-testid="stSidebar"] [data-testid="stForm"]')
+def submit_sign_in(page: Page, name: str, *, where: str = '[data-testid="stSidebar"]') -> None:
+    """Fill in and send the sign-in form inside `where` (the sidebar, or a page's prompt) as `name`.
+
+    A local sign-in ends with the browser visiting the session route (it sets the lasting cookie) and
+    coming back to the same page and query string: a new page load, waited for here.
+    """
+    form = page.locator(f"{where} [data-testid=\"stForm\"]")
     form.get_by_role("textbox", name="ユーザー名").fill(name)
     form.get_by_role("textbox", name="パスワード").fill(ACCOUNT_PASSWORD)
-    with rerun(page):
+    with page.expect_navigation(wait_until="domcontentloaded"):
         form.get_by_role("button", name="ログイン").click()
+    wait_for_app(page)
     expect(page.locator('[data-testid="stSidebar"]').get_by_text(f"{name}（", exact=False)).to_be_visible()
+
+
+def sign_in(page: Page, role: str) -> None:
+    """Sign in through the sidebar form as the e2e account that has `role` (it lasts: reloads and tabs keep it)."""
+    submit_sign_in(page, next(name for name, granted in ACCOUNTS.items() if granted == role))
 
 
 @pytest.fixture(scope="session")

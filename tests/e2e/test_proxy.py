@@ -121,6 +121,12 @@ def test_sign_in_every_page_download_and_deep_link(proxied: Proxy, proxied_tab, 
     tab, requested = proxied_tab
     page = tab.open("/")
     sign_in(page, "admin")
+    # The lasting sign-in's cookie is scoped to the sub-path and Secure behind TLS; a reload keeps it.
+    [cookie] = [c for c in page.context.cookies() if c["name"] == "tsunagari_session"]
+    assert (cookie["path"], cookie["secure"], cookie["httpOnly"], cookie["sameSite"]) == (BASE_PATH + "/", True, True, "Strict")
+    page.reload(wait_until="domcontentloaded")
+    wait_for_app(page)
+    expect(page.locator('[data-testid="stSidebar"]').get_by_text("e2e-admin（", exact=False)).to_be_visible()
     nav = page.locator('[data-testid="stSidebarNav"]')
     main = page.locator('[data-testid="stMain"]')
     for case in PAGES:

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from warehouse import operations as ops
 
 from .checks import assert_no_exception, rerun, wait_for_app
-from .conftest import ACCOUNT_PASSWORD, dashboard_server, new_tab
+from .conftest import ACCOUNT_PASSWORD, dashboard_server, new_tab, submit_sign_in
 from .server import ROOT, build_warehouse
 
 pytestmark = pytest.mark.e2e
@@ -24,16 +24,6 @@ SIDEBAR = '[data-testid="stSidebar"]'
 ACCOUNTS = {"e2e-admin": 'role = "admin"', "e2e-zama": 'role = "city_manager"\ncity = "14216"'}
 ADDRESS = "綾瀬市深谷中1-1-1"
 UPLOAD = "admin-only-upload.xlsx"
-
-
-def sign_in(page: Page, name: str) -> None:
-    """Sign in through the sidebar form (same browser session)."""
-    form = page.locator(f'{SIDEBAR} [data-testid="stForm"]')
-    form.get_by_role("textbox", name="ユーザー名").fill(name)
-    form.get_by_role("textbox", name="パスワード").fill(ACCOUNT_PASSWORD)
-    with rerun(page):
-        form.get_by_role("button", name="ログイン").click()
-    expect(page.locator(SIDEBAR).get_by_text(f"{name}（", exact=False)).to_be_visible()
 
 
 def go(page: Page, title: str) -> None:
@@ -84,7 +74,7 @@ def test_sign_out_ends_the_session(browser, tmp_path) -> None:
             expect(toolbar.get_by_role("button").first).to_be_visible()
             expect(page.get_by_role("button", name=re.compile("Download as CSV", re.IGNORECASE))).to_have_count(0)
 
-            sign_in(page, "e2e-admin")
+            submit_sign_in(page, "e2e-admin")
             go(page, "相談つなぎ")
             with rerun(page):
                 page.locator('[data-testid="stMain"] [data-testid="stRadio"]').get_by_text("住所を入力する").click()
@@ -97,13 +87,14 @@ def test_sign_out_ends_the_session(browser, tmp_path) -> None:
                 page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(upload))
             expect(uploaded(page)).to_be_visible()
 
-            # Sign out: the browser is sent through /auth/logout to a new session at the app's start.
+            # Sign out: the browser is sent through the session route (the cookie is cleared) to a new session
+            # at the app's start.
             page.locator(SIDEBAR).get_by_role("button", name="ログアウト").click()
             page.wait_for_url(re.compile(rf"^{re.escape(base_url)}/?(\?.*)?$"))
             wait_for_app(page)
             expect(page.locator(SIDEBAR).get_by_text("公開モード", exact=False)).to_be_visible()
 
-            sign_in(page, "e2e-zama")
+            submit_sign_in(page, "e2e-zama")
             go(page, "相談つなぎ")
             expect(address_box(page)).to_have_count(0)  # back to the default way (町丁目), nothing typed
             with rerun(page):

@@ -210,8 +210,9 @@ def _sign_in(page: Page) -> None:
     form = page.locator('[data-testid="stSidebar"] [data-testid="stForm"]')
     form.get_by_role("textbox", name="ユーザー名").fill(MANAGER)
     form.get_by_role("textbox", name="パスワード").fill(PASSWORD)
-    form.get_by_role("button", name="ログイン").click()
-    # A sign-in lives in the browser session: reach データ取込 through the navigation, not a new page load.
+    # The sign-in ends with a page load through the session route (it sets the lasting cookie).
+    with page.expect_navigation(wait_until="domcontentloaded", timeout=30_000):
+        form.get_by_role("button", name="ログイン").click()
     upload = page.locator('[data-testid="stSidebarNavLink"]', has_text="データ取込").first
     upload.click(timeout=30_000)
     page.locator('[data-testid="stSelectbox"]').filter(has_text="ファイルの種類").wait_for(timeout=30_000)
