@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from warehouse.query import ROLES
+from common.roles import ROLES
 
 EVERYONE = ROLES
 # Row-level tables and the pipeline's records are for staff; the public sees maps and aggregates.

@@ -267,7 +267,7 @@ def owner_viewer(identity: str) -> Viewer:
 
     A malformed role file refuses (fails closed): the worker never acts on a role it cannot confirm.
     """
-    from dashboard.roles import load_roles, roles_path, viewer_for
+    from common.roles import load_roles, roles_path, viewer_for
 
     return viewer_for(identity, load_roles(roles_path()))
 

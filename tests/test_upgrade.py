@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from common.roles import Viewer
 from etl import backup
 from warehouse import operations as ops
-from warehouse.query import Viewer
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD_STORE = ROOT / "tests" / "fixtures" / "upgrade" / "operations-2db8cdc.sql"
