@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -155,14 +156,11 @@ def test_nendo_label_round_trips_through_the_parser():
         month = (month + dt.timedelta(days=32)).replace(day=1)
 
 
-def _node() -> str | None:
-    """Path of node.js if this machine has it (the Vega expression is JavaScript)."""
-    from shutil import which
-
-    return which("node")
+# The Vega expression is JavaScript: node.js evaluates it where the machine has it.
+NODE = shutil.which("node")
 
 
-@pytest.mark.skipif(_node() is None, reason="needs node.js to evaluate the Vega expression")
+@pytest.mark.skipif(NODE is None, reason="needs node.js to evaluate the Vega expression")
 def test_vega_nendo_label_agrees_with_nendo_label():
     months = []
     month = D(1988, 4, 1)
@@ -175,7 +173,7 @@ def test_vega_nendo_label_agrees_with_nendo_label():
         f"const days = {[m.isoformat() for m in months]};"
         f"for (const day of days) {{ const datum = {{value: new Date(day + 'T00:00:00Z')}}; console.log({vega_nendo_label('datum.value')}); }}"
     )
-    out = subprocess.run([_node(), "-e", script], capture_output=True, text=True, check=True).stdout.splitlines()
+    out = subprocess.run([NODE, "-e", script], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out == [nendo_label(m) for m in months]
 
 
