@@ -710,7 +710,7 @@ def map_payload(con, limit: int = MAP_POINTS) -> dict:
     import polars as pl
 
     from dashboard.charts import map as charts
-    from dashboard.format import date_label
+    from common.calendar import date_label
     from dashboard.i18n import translate
     from warehouse.query import directory
 

@@ -38,6 +38,7 @@ from xml.sax.saxutils import escape
 from openpyxl import Workbook
 from openpyxl.writer.excel import ExcelWriter
 
+from common.calendar import wareki, wareki_short
 from data.generate_sample import (
     ACCESSIBILITY_SETS,
     ALIAS_USES,
@@ -89,8 +90,6 @@ from data.generate_sample import (
     events_sheets,
     progress_sheets,
     targets_bytes,
-    wareki,
-    wareki_short,
 )
 
 GENERATOR_VERSION = 1  # bump when the output for a given (orgs, seed) changes; run.py regenerates then

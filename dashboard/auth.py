@@ -28,10 +28,10 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.url_util import make_url_path
 
+from common.roles import PUBLIC, RoleConfigError, Viewer, load_roles, roles_path, users_path, viewer_for
 from dashboard import roles, sessions, state
 from dashboard.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from warehouse import operations
-from warehouse.query import PUBLIC, Viewer
 
 LOG = logging.getLogger(__name__)
 LOCAL_USER_KEY = "local_user"
@@ -62,8 +62,8 @@ def oidc_configured() -> bool:
 def _roles(path: str, mtime: float) -> tuple[dict[str, Viewer], bool]:
     """Role mapping and whether the file is usable, re-read when the file changes."""
     try:
-        return roles.load_roles(Path(path)), True
-    except roles.RoleConfigError as error:
+        return load_roles(Path(path)), True
+    except RoleConfigError as error:
         _config_broken(error)
         return {}, False
 
@@ -73,12 +73,12 @@ def _users(path: str, mtime: float) -> tuple[dict[str, str], bool]:
     """Local accounts and whether the file is usable, re-read when the file changes."""
     try:
         return roles.load_users(Path(path)), True
-    except roles.RoleConfigError as error:
+    except RoleConfigError as error:
         _config_broken(error)
         return {}, False
 
 
-def _config_broken(error: roles.RoleConfigError) -> None:
+def _config_broken(error: RoleConfigError) -> None:
     """Tell the operator (server log, once per file version and minute) that everyone runs as public."""
     LOG.error("%s. Until it is fixed every visitor is public and local sign-in is off.", error)
 
@@ -90,10 +90,10 @@ def _stamp(path) -> tuple[str, float]:
 
 def _config() -> tuple[dict[str, Viewer], dict[str, str], bool]:
     """Role mapping, local accounts (none with OIDC), and whether both files are usable."""
-    mapping, roles_ok = _roles(*_stamp(roles.roles_path()))
+    mapping, roles_ok = _roles(*_stamp(roles_path()))
     if oidc_configured():
         return mapping, {}, roles_ok
-    users, users_ok = _users(*_stamp(roles.users_path()))
+    users, users_ok = _users(*_stamp(users_path()))
     return mapping, users, roles_ok and users_ok
 
 
@@ -107,9 +107,9 @@ def viewer() -> Viewer:
         return PUBLIC
     if oidc_configured():
         if st.user.is_logged_in:
-            return roles.viewer_for(st.user.get("email"), mapping)
+            return viewer_for(st.user.get("email"), mapping)
         return PUBLIC
-    return roles.viewer_for(st.session_state.get(LOCAL_USER_KEY), mapping)
+    return viewer_for(st.session_state.get(LOCAL_USER_KEY), mapping)
 
 
 def clear_session() -> None:
@@ -258,7 +258,7 @@ def _sign_in_local(users: dict[str, str], mapping: dict[str, Viewer], name: str,
     st.session_state[LOCAL_USER_KEY] = user
     st.session_state[SESSION_KEY] = sessions.new_session(user)
     st.session_state[PENDING_COOKIE_KEY] = True
-    operations.record_sign_in(roles.viewer_for(user, mapping), "local", client=client)
+    operations.record_sign_in(viewer_for(user, mapping), "local", client=client)
     st.rerun()
 
 

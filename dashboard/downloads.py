@@ -18,10 +18,10 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from common.roles import Viewer
 from dashboard import auth, state
 from warehouse import operations
 from warehouse.neutralise import FORMULA_STARTS, neutralise, neutralised
-from warehouse.query import Viewer
 
 BOM = "\ufeff".encode()
 # Session key holding the url_path of the page being run (set by app.py): the audit target's first part.

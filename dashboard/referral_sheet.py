@@ -11,7 +11,7 @@ import datetime as dt
 import html
 from collections.abc import Mapping, Sequence
 
-from dashboard.format import date_label
+from common.calendar import date_label
 from dashboard.i18n import translate
 
 # Row field → message key of its label, in print order. The allow-list of what a sheet may show.

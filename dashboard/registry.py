@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from warehouse.query import ROLES
+from common.roles import ROLES
 
 EVERYONE = ROLES
 # Row-level tables and the pipeline's records are for staff; the public sees maps and aggregates.

@@ -1,90 +1,21 @@
-"""Who may see what: the role mapping file and local accounts with argon2 password hashes (no streamlit).
+"""Local accounts with argon2 password hashes, for deployments without an identity provider (no streamlit).
 
-`config/roles.toml` maps identities (the OIDC e-mail, or a local user name) to a role and, for city
-managers, a city. `config/local_users.toml` holds local accounts for deployments without an identity
-provider: argon2id hashes only, never plain text (`python -m dashboard.roles hash` makes one).
+`config/local_users.toml` holds argon2id hashes only, never plain text (`python -m dashboard.roles hash`
+makes one). The role file and the Viewer are in common/roles.py.
 """
 
 from __future__ import annotations
 
 import getpass
-import os
 import sys
-import tomllib
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from warehouse.query import PUBLIC, ROLES, Viewer
+from common.roles import RoleConfigError, read_toml
 
-ROOT = Path(__file__).resolve().parent.parent
-CITY_CODES = ("14213", "14215", "14216", "14218")
 HASHER = PasswordHasher()
-
-
-class RoleConfigError(ValueError):
-    """The role or account file is malformed; the message names the file and the entry."""
-
-
-def roles_path() -> Path:
-    """Role mapping file: $TSUNAGARI_ROLES or config/roles.toml."""
-    return Path(os.environ.get("TSUNAGARI_ROLES", ROOT / "config" / "roles.toml"))
-
-
-def users_path() -> Path:
-    """Local accounts file: $TSUNAGARI_LOCAL_USERS or config/local_users.toml."""
-    return Path(os.environ.get("TSUNAGARI_LOCAL_USERS", ROOT / "config" / "local_users.toml"))
-
-
-def _read_toml(path: Path) -> dict:
-    """A TOML file as a dict; unreadable or malformed files raise RoleConfigError naming the file."""
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
-        raise RoleConfigError(f"{path}: not valid TOML ({error})") from None
-    except UnicodeDecodeError:
-        raise RoleConfigError(f"{path}: not UTF-8 text") from None
-    except OSError as error:
-        raise RoleConfigError(f"{path}: cannot be read ({error.strerror})") from None
-
-
-def load_roles(path: Path) -> dict[str, Viewer]:
-    """Identity (lower-cased) → Viewer; a missing file means nobody has a role beyond public."""
-    if not path.is_file():
-        return {}
-    entries = _read_toml(path).get("identity", [])
-    if not isinstance(entries, list):
-        raise RoleConfigError(f"{path}: identity must be a list of [[identity]] tables")
-    mapping: dict[str, Viewer] = {}
-    for number, entry in enumerate(entries, start=1):
-        where = f"{path}, [[identity]] #{number}"
-        if not isinstance(entry, dict):
-            raise RoleConfigError(f"{where}: must be a table with id, role and (for a city_manager) city")
-        raw_id = entry.get("id", "")
-        if not isinstance(raw_id, str):
-            raise RoleConfigError(f"{where}: id must be text (an e-mail address or a local user name)")
-        identity = raw_id.strip().lower()
-        role = entry.get("role")
-        city = entry.get("city")
-        if not identity:
-            raise RoleConfigError(f"{where}: id is missing")
-        if role not in ROLES:
-            raise RoleConfigError(f"{where}: unknown role {role!r} (one of {', '.join(ROLES)})")
-        if role == "city_manager" and city not in CITY_CODES:
-            raise RoleConfigError(f"{where}: a city_manager needs city = one of {', '.join(CITY_CODES)}")
-        if identity in mapping:
-            raise RoleConfigError(f"{where}: {identity} is mapped twice")
-        mapping[identity] = Viewer(role=role, city_code=city if role == "city_manager" else None, identity=identity)
-    return mapping
-
-
-def viewer_for(identity: str | None, roles: dict[str, Viewer]) -> Viewer:
-    """The Viewer of a signed-in identity; unknown or absent identities are public."""
-    if not identity:
-        return PUBLIC
-    return roles.get(identity.strip().lower(), Viewer(identity=identity.strip().lower()))
 
 
 def hash_password(password: str) -> str:
@@ -96,7 +27,7 @@ def load_users(path: Path) -> dict[str, str]:
     """Local user name (lower-cased) → argon2 hash; refuses anything that is not an argon2 hash."""
     if not path.is_file():
         return {}
-    accounts = _read_toml(path).get("users", {})
+    accounts = read_toml(path).get("users", {})
     if not isinstance(accounts, dict):
         raise RoleConfigError(f"{path}: users must be a table of [users.<name>] entries")
     users = {}

@@ -25,6 +25,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.writer.excel import ExcelWriter
 
+from common.calendar import wareki, wareki_short
+
 SEED = 20250331
 # Fixed stamps instead of "now": the xlsx and kmz bytes must not change between runs.
 FIXED_DATETIME = dt.datetime(2025, 3, 31, 9, 0, 0)
@@ -373,16 +375,6 @@ class People:
             email=f"{given_romaji}.{family_romaji}{n:03d}@example.jp",
             phone=f"090-0000-{n:04d}",
         )
-
-
-def wareki(day: dt.date) -> str:
-    """Format a Reiwa date such as 令和6年12月26日."""
-    return f"令和{day.year - 2018}年{day.month}月{day.day}日"
-
-
-def wareki_short(day: dt.date) -> str:
-    """Format a Reiwa date such as R6.12.26."""
-    return f"R{day.year - 2018}.{day.month}.{day.day}"
 
 
 def _weighted(rng: random.Random, options):

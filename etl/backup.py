@@ -29,9 +29,10 @@ from pathlib import Path
 
 import duckdb
 
+from common.roles import ROLES_ENV, USERS_ENV, roles_path, users_path
 from etl.intake import archive_root, lock_path, warehouses_dir
 from warehouse import operations
-from warehouse.query import ROOT, warehouse_path
+from warehouse.query import warehouse_path
 
 BACKUP_DIR_ENV = "TSUNAGARI_BACKUP_DIR"
 KEEP_ENV = "TSUNAGARI_BACKUP_KEEP"
@@ -43,8 +44,6 @@ FORMAT = 1
 SQLITE_PAGES_PER_STEP = 1024
 CHUNK = 1 << 20  # bytes read at a time for copies and checksums
 STORE, WAREHOUSE, SOURCES, KEPT, CONFIG = "operations.sqlite", "warehouse.duckdb", "sources", "warehouses", "config"
-# Same defaults as dashboard/roles.py (etl/ does not import dashboard/).
-ROLES_ENV, USERS_ENV = "TSUNAGARI_ROLES", "TSUNAGARI_LOCAL_USERS"
 SECRETS = Path(".streamlit") / "secrets.toml"
 SECRETS_ENV = "STREAMLIT_SECRETS_FILES"  # Streamlit's secrets.files option (whitespace-separated paths)
 
@@ -58,8 +57,8 @@ class BackupError(RuntimeError):
 def config_files() -> dict[str, Path]:
     """Configuration that the backup copies: name in config/ → path on this machine."""
     return {
-        "roles.toml": Path(os.environ.get(ROLES_ENV, ROOT / "config" / "roles.toml")),
-        "local_users.toml": Path(os.environ.get(USERS_ENV, ROOT / "config" / "local_users.toml")),
+        "roles.toml": roles_path(),
+        "local_users.toml": users_path(),
     }
 
 

@@ -30,7 +30,8 @@ from typing import Any
 from etl.sources import SOURCES
 from etl.steps import Step, StepEvent
 from warehouse import masking
-from warehouse.query import Viewer, warehouse_path
+from common.roles import Viewer
+from warehouse.query import warehouse_path
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHIVE_ENV = "TSUNAGARI_ARCHIVE"
@@ -222,7 +223,7 @@ def owner_viewer(identity: str) -> Viewer:
 
     A malformed role file refuses (fails closed): the worker never acts on a role it cannot confirm.
     """
-    from dashboard.roles import load_roles, roles_path, viewer_for
+    from common.roles import load_roles, roles_path, viewer_for
 
     return viewer_for(identity, load_roles(roles_path()))
 

@@ -73,7 +73,7 @@ from etl.intake import (
 )
 from etl.pipeline import SEEDS_DIR, build, build_lock, temp_path
 from etl.steps import Step, StepEvent
-from warehouse.query import Viewer
+from common.roles import Viewer
 
 # Retention of archived source bundles and kept warehouses (docs/intake.md, "Retention"): how many of
 # the newest to keep, and the age in days beyond which older ones go (0 = no age limit). What the

@@ -1,4 +1,7 @@
-"""Pure normalisers for the values cities type into their lists: text, names, dates, counts, phones.
+"""Pure normalisers for the values cities type into their lists: names, counts, times, phones.
+
+Text normalisation (nfkc, clean_text) is in common/text.py and dates, months and 年度 in
+common/calendar.py, shared with the warehouse.
 
 Every parser raises ValueError with a Japanese message and its English gloss in parentheses, so the
 message can go straight into the quarantine table for the city to read.
@@ -9,33 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from dataclasses import dataclass
 from typing import Any
 
-# Eras a city document may still use, with the day each began. A date before its era's first day
-# does not exist (平成1年1月7日 was 昭和64年), so it is rejected rather than silently shifted.
-_ERAS: dict[str, tuple[int, dt.date]] = {
-    "令和": (2018, dt.date(2019, 5, 1)),
-    "平成": (1988, dt.date(1989, 1, 8)),
-    "昭和": (1925, dt.date(1926, 12, 25)),
-}
-_ERA_LETTERS = {"r": "令和", "h": "平成", "s": "昭和"}
-_ERA = r"(?P<era>令和|平成|昭和|[RHSrhs])\.?\s*(?P<ey>元|\d{1,2})"
-_SEP_Y = r"\s*(?:年|[./-])\s*"
-_SEP_M = r"\s*(?:月|[./-])\s*"
-_WEEKDAY = r"(?:\s*\([月火水木金土日]\))?"
-# A time after the date: midnight as cities type it, or any time as an Excel date cell with a time part
-# arrives (cell_text gives "2024-10-01 14:30:00"); a date column keeps the date.
-_MIDNIGHT = r"(?:[ T]+(?:0{1,2}:00(?::00)?|\d{2}:\d{2}:\d{2}(?:\.\d+)?))?"
-
-_DATE_ERA = re.compile(rf"^{_ERA}{_SEP_Y}(?P<m>\d{{1,2}}){_SEP_M}(?P<d>\d{{1,2}})\s*日?{_WEEKDAY}$")
-_DATE_AD = re.compile(rf"^(?P<y>\d{{4}}){_SEP_Y}(?P<m>\d{{1,2}}){_SEP_M}(?P<d>\d{{1,2}})\s*日?{_WEEKDAY}{_MIDNIGHT}$")
-_MONTH_ERA = re.compile(rf"^{_ERA}{_SEP_Y}(?P<m>\d{{1,2}})\s*月?$")
-_MONTH_AD = re.compile(r"^(?P<y>\d{4})\s*(?:年|[./-])\s*(?P<m>\d{1,2})\s*月?$")
-_NENDO_ERA = re.compile(rf"^{_ERA}\s*年度\s*(?:(?P<m>\d{{1,2}})\s*月)?$")
-_NENDO_AD = re.compile(r"^(?P<y>\d{4})\s*年度\s*(?:(?P<m>\d{1,2})\s*月)?$")
-_NENDO_TRAILER = re.compile(r"\s*(?:[~〜∼]|から)\s*$")
-_NONE_WORDS = frozenset({"未定"})
+from common.text import nfkc
 
 _TIMESTAMP = re.compile(
     r"^(?P<y>\d{4})[/-](?P<mo>\d{1,2})[/-](?P<d>\d{1,2})[ T]+(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?$"
@@ -52,7 +31,6 @@ _YEN = re.compile(r"^[¥\\]\s*|\s*円$")
 _DASHES = frozenset({"-", "‐", "−", "―", "ー", "—"})
 _PHONE_DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−ー"})
 
-_EN = {"日付": "date", "年月": "year and month", "年度・月": "fiscal-year month"}
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _MULTI_SEPARATORS = re.compile(r"\s*(?:[,、，;；／/]|\r\n|\r|\n)\s*")
 
@@ -95,29 +73,6 @@ _LEGAL_FORM_BRACKETED = re.compile(r"\((?:株|有|合|福|社福|一社|一財|�
 _LEGAL_FORM_BARE = re.compile(r"(?:(?<![^\W_])(?:一社|社福|生協|認定))|(?:(?:一社|社福|生協|認定)(?![^\W_]))")
 
 
-def nfkc(value: Any) -> str | None:
-    """NFKC-normalise, trim and collapse whitespace runs to one space; blank becomes None."""
-    if value is None:
-        return None
-    text = value if isinstance(value, str) else str(value)
-    # ASCII is its own NFKC form; skipping normalize() matters at a million rows × a dozen columns.
-    if not text.isascii():
-        text = unicodedata.normalize("NFKC", text)
-    # str.split() splits on exactly the characters regex \s matches (Py_UNICODE_ISSPACE), faster.
-    return " ".join(text.split()) or None
-
-
-def clean_text(value: Any) -> str | None:
-    """NFKC-normalise free text keeping its line breaks, trimming each line; blank becomes None."""
-    if value is None:
-        return None
-    text = unicodedata.normalize("NFKC", value if isinstance(value, str) else str(value))
-    lines = [
-        re.sub(r"[^\S\n]+", " ", line).strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    ]
-    return "\n".join(lines).strip("\n") or None
-
-
 def org_name_key(name: Any) -> str | None:
     """Matching key of an organisation name: NFKC, casefold, legal-form words, spaces and punctuation removed."""
     text = nfkc(name)
@@ -144,111 +99,6 @@ def split_multi(value: Any) -> list[str]:
         if item is not None and item not in parts:
             parts.append(item)
     return parts
-
-
-def _era_year(era: str, year: str, raw: str, kind: str) -> tuple[int, dt.date]:
-    """Western year of an era year (元 = 1) and the era's first day."""
-    name = _ERA_LETTERS.get(era.casefold(), era)
-    offset, start = _ERAS[name]
-    number = 1 if year == "元" else int(year)
-    if number < 1:
-        raise ValueError(f"{kind}として読めません「{raw}」 (unrecognised {_EN[kind]})")
-    return offset + number, start
-
-
-def _make_date(year: int, month: int, day: int, raw: str) -> dt.date:
-    """Build a date or raise the impossible-date message."""
-    try:
-        return dt.date(year, month, day)
-    except ValueError:
-        raise ValueError(f"存在しない日付です「{raw}」 (impossible date)") from None
-
-
-def parse_date(value: Any) -> dt.date:
-    """Parse 和暦 (令和6年12月26日, R6.12.26, 令和元年…), western (2024/12/26, 2024-12-26, 2024年12月26日) or Excel dates."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    text = nfkc(value)
-    if text is None:
-        raise ValueError("日付が空です (empty date)")
-    if match := _DATE_ERA.match(text):
-        year, start = _era_year(match["era"], match["ey"], text, "日付")
-        day = _make_date(year, int(match["m"]), int(match["d"]), text)
-        if day < start:
-            raise ValueError(f"元号の開始より前の日付です「{text}」 (date before the start of the era)")
-        return day
-    if match := _DATE_AD.match(text):
-        return _make_date(int(match["y"]), int(match["m"]), int(match["d"]), text)
-    raise ValueError(f"日付として読めません「{text}」 (unrecognised date)")
-
-
-def _make_month(year: int, month: int, raw: str) -> dt.date:
-    """First day of a month or raise the invalid-month message."""
-    if not 1 <= month <= 12:
-        raise ValueError(f"存在しない月です「{raw}」 (invalid month)")
-    return dt.date(year, month, 1)
-
-
-def parse_wareki_month(value: Any) -> dt.date:
-    """Parse a month (令和6年11月, R6年11月, R7.3, 2024年11月, 2024/11, a full date) to its first day."""
-    if isinstance(value, dt.datetime):
-        value = value.date()
-    if isinstance(value, dt.date):
-        return value.replace(day=1)
-    text = nfkc(value)
-    if text is None:
-        raise ValueError("年月が空です (empty month)")
-    if match := _MONTH_ERA.match(text):
-        year, start = _era_year(match["era"], match["ey"], text, "年月")
-        month = _make_month(year, int(match["m"]), text)
-        if month < start.replace(day=1):
-            raise ValueError(f"元号の開始より前の年月です「{text}」 (month before the start of the era)")
-        return month
-    if match := _MONTH_AD.match(text):
-        return _make_month(int(match["y"]), int(match["m"]), text)
-    # A full date (an Excel date cell arrives as 2024-11-01) stands for its month.
-    if _DATE_ERA.match(text) or _DATE_AD.match(text):
-        return parse_date(text).replace(day=1)
-    raise ValueError(f"年月として読めません「{text}」 (unrecognised year and month)")
-
-
-@dataclass(frozen=True)
-class NendoMonth:
-    """A 年度 month as written: its calendar month (first day), precision and original label."""
-
-    month: dt.date
-    precision: str
-    label: str
-
-
-def parse_nendo_month(value: Any) -> NendoMonth | None:
-    """Parse 年度 months (R6年度2月~ → 2025-02, R7年度 → 2025-04 fiscal_year) or calendar months; 未定/blank → None."""
-    if isinstance(value, (dt.date, dt.datetime)):
-        month = parse_wareki_month(value)
-        return NendoMonth(month, "month", month.strftime("%Y-%m"))
-    label = value.strip() if isinstance(value, str) else (None if value is None else str(value))
-    text = nfkc(value)
-    if text is None or label is None or text in _NONE_WORDS:
-        return None
-    text = _NENDO_TRAILER.sub("", text)
-    if not text or text in _NONE_WORDS:
-        return None
-    if match := _NENDO_ERA.match(text):
-        fiscal_year, _ = _era_year(match["era"], match["ey"], text, "年度・月")
-    elif match := _NENDO_AD.match(text):
-        fiscal_year = int(match["y"])
-    elif any(p.match(text) for p in (_MONTH_ERA, _MONTH_AD, _DATE_ERA, _DATE_AD)):
-        return NendoMonth(parse_wareki_month(text), "month", label)
-    else:
-        raise ValueError(f"年度・月として読めません「{text}」 (unrecognised fiscal-year month)")
-    if match["m"] is None:
-        return NendoMonth(dt.date(fiscal_year, 4, 1), "fiscal_year", label)
-    month = int(match["m"])
-    # 年度 runs April to March: January–March belong to the next calendar year.
-    year = fiscal_year + 1 if month <= 3 else fiscal_year
-    return NendoMonth(_make_month(year, month, text), "month", label)
 
 
 def parse_count(value: Any) -> int | None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import polars as pl
 
+from common.text import nfkc
 from etl.errors import SourceError
-from etl.normalise import nfkc
 
 SEED_FILES = {
     "city": "city.csv",

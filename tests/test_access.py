@@ -37,9 +37,9 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
+from common.roles import Viewer
 from dashboard.registry import PAGES, PageSpec
 from warehouse import exports
-from warehouse.query import Viewer
 
 APP = "../dashboard/app.py"
 OWN_CITY = "14216"  # 座間市: the city manager's city

@@ -17,8 +17,8 @@ from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
+from common.roles import PUBLIC, Viewer
 from dashboard.charts import activity as charts
-from warehouse.query import Viewer
 from warehouse.query import activity as query
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -266,7 +266,7 @@ def _first_list_contacts(sample_con) -> dict[str, tuple]:
 
 
 def test_non_respondents_mask_contacts_for_public_and_analyst(sample_con):
-    for viewer in (query.PUBLIC, Viewer("analyst")):
+    for viewer in (PUBLIC, Viewer("analyst")):
         rows = query.non_respondents(sample_con, EVERYONE, "ja", viewer)
         assert rows.height == 157 - 63
         assert rows.columns == [

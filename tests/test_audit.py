@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from common.roles import Viewer
 from dashboard import roles
 from etl.pipeline import build
 from warehouse import operations as ops
-from warehouse.query import Viewer
 
 APP = "../dashboard/app.py"
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"

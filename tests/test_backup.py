@@ -13,10 +13,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from common.roles import Viewer
 from etl import backup, health, intake, intake_worker
 from tests.e2e.server import DASHBOARD_APP, ROOT, streamlit_server
 from warehouse import operations as ops
-from warehouse.query import Viewer
 
 pytestmark = pytest.mark.slow
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from common.roles import PUBLIC, ROLES, Viewer
 from etl import pipeline
 from etl.errors import EtlError
 from warehouse import docs
-from warehouse.query import PUBLIC, ROLES, Viewer, city_kpis_table, home_kpis, may_see_consultees
+from warehouse.query import city_kpis_table, home_kpis, may_see_consultees
 from warehouse.query import events as q
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -84,7 +84,7 @@ def test_environment_file_names_real_settings() -> None:
     and every data path it sets lies under the unit's only writable directory."""
     pairs = [line.split("=", 1) for line in ENV_FILE.read_text(encoding="utf-8").splitlines() if re.match(r"^\w+=", line)]
     code = "\n".join(
-        path.read_text(encoding="utf-8") for folder in ("etl", "warehouse", "dashboard") for path in (ROOT / folder).rglob("*.py")
+        path.read_text(encoding="utf-8") for folder in ("common", "etl", "warehouse", "dashboard") for path in (ROOT / folder).rglob("*.py")
     )
     unknown = [key for key, _ in pairs if key.startswith("TSUNAGARI_") and key not in code]
     assert not unknown, f"{ENV_FILE.name} sets variables no module reads: {unknown}"

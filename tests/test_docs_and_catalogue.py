@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 
 import pytest
 
 from dashboard.downloads import csv_bytes, neutralise
-from dashboard.format import date_label, wareki
 from dashboard.i18n import catalogue
 from warehouse import docs
 
@@ -18,33 +16,6 @@ def test_data_model_doc_is_current():
 
 def test_catalogues_have_the_same_keys():
     assert sorted(catalogue("ja")) == sorted(catalogue("en"))
-
-
-@pytest.mark.parametrize(
-    ("day", "expected"),
-    [
-        (dt.date(2025, 3, 31), "令和7年3月31日"),
-        (dt.date(2019, 5, 1), "令和元年5月1日"),
-        (dt.date(2019, 4, 30), "平成31年4月30日"),
-        (dt.date(1989, 1, 8), "平成元年1月8日"),
-        (dt.date(1989, 1, 7), "昭和64年1月7日"),
-    ],
-)
-def test_wareki(day, expected):
-    assert wareki(day) == expected
-
-
-@pytest.mark.parametrize(
-    ("value", "lang", "expected"),
-    [
-        (dt.date(2025, 2, 1), "ja", "令和7年2月1日（2025-02-01）"),
-        (dt.date(2025, 2, 1), "en", "2025-02-01 (R7)"),
-        (dt.datetime(2025, 3, 31, 9, 5), "ja", "令和7年3月31日（2025-03-31） 09:05"),
-        (None, "ja", "—"),
-    ],
-)
-def test_date_label(value, lang, expected):
-    assert date_label(value, lang) == expected
 
 
 @pytest.mark.parametrize(

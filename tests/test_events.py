@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from common.roles import PUBLIC, Viewer
 from dashboard.charts import events as charts
 from dashboard.i18n import translate
 from etl.sources import SOURCES, targets
@@ -25,7 +26,6 @@ from etl.sources.base import TABLE_SCHEMAS, Context
 from etl.validate import load_suites, validate
 from etl.vocab import Vocabulary
 from warehouse import docs
-from warehouse.query import PUBLIC, Viewer
 from warehouse.query import events as q
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -734,7 +734,6 @@ def test_display_helpers():
     assert charts.month_label(dt.date(2024, 11, 1), "ja") == "令和6年11月（2024-11）"
     assert charts.month_label(dt.date(2025, 3, 1), "en") == "2025-03 (R7.3)"
     assert (charts.unrounded(293.125), charts.unrounded(85.3)) == ("293.125", "85.3")
-    assert charts.era_label(dt.date(2019, 5, 1)) == "R元.5.1"
 
 
 # --- the page -----------------------------------------------------------------------------------------

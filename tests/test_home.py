@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from common.roles import PUBLIC, Viewer
 from dashboard.charts import home as charts
-from warehouse.query import PUBLIC, Viewer, city_kpis_table, home_kpis
+from warehouse.query import city_kpis_table, home_kpis
 
 APP = "../dashboard/app.py"
 YAMATO, EBINA, ZAMA, AYASE = "14213", "14215", "14216", "14218"

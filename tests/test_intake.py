@@ -21,12 +21,12 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from common.roles import Viewer
 from dashboard.registry import PAGES
 from etl import intake, intake_worker
 from etl.sources import progress as progress_source
 from etl.steps import TEXT, Step, StepEvent
 from warehouse import operations as ops
-from warehouse.query import Viewer
 
 APP = "../dashboard/app.py"
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,11 +18,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_access import RecordingManager, downloads, payload_texts, screen_texts
 
+from common.roles import Viewer
 from etl import intake
 from etl.pipeline import build
 from warehouse import masking
 from warehouse import operations as ops
-from warehouse.query import Viewer
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"

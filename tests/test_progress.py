@@ -13,7 +13,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.charts import progress as charts
-from etl.normalise import parse_nendo_month
 from warehouse import operations as ops
 from warehouse import query
 from warehouse.query import progress as q
@@ -24,55 +23,7 @@ APP = "../dashboard/app.py"
 D = dt.date
 
 
-# --- 年度 months: the ETL's parser and the display formatter -------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("label", "month", "precision"),
-    [
-        ("R6年度2月", D(2025, 2, 1), "month"),
-        ("R6年度2月~", D(2025, 2, 1), "month"),
-        ("R6年度12月", D(2024, 12, 1), "month"),
-        ("R7年度4月", D(2025, 4, 1), "month"),
-        ("令和7年3月", D(2025, 3, 1), "month"),
-        ("Ｒ６年度２月", D(2025, 2, 1), "month"),
-        ("令和６年度１１月〜", D(2024, 11, 1), "month"),
-        ("R7年度~", D(2025, 4, 1), "fiscal_year"),
-    ],
-)
-def test_parse_nendo_month(label, month, precision):
-    parsed = parse_nendo_month(label)
-    assert (parsed.month, parsed.precision) == (month, precision)
-
-
-@pytest.mark.parametrize("label", ["未定", "", "  ", None, "未定~"])
-def test_undecided_has_no_month(label):
-    assert parse_nendo_month(label) is None
-
-
-@pytest.mark.parametrize(
-    ("month", "precision", "label"),
-    [
-        (D(2025, 2, 1), "month", "R6年度2月"),
-        (D(2024, 8, 1), "month", "R6年度8月"),
-        (D(2025, 3, 1), "month", "R6年度3月"),
-        (D(2025, 4, 1), "month", "R7年度4月"),
-        (D(2025, 4, 1), "fiscal_year", "R7年度"),
-        (D(2019, 4, 1), "month", "R元年度4月"),
-        (D(2020, 3, 1), "month", "R元年度3月"),
-        (D(2019, 3, 1), "month", "H30年度3月"),
-        (None, "month", None),
-    ],
-)
-def test_nendo_label(month, precision, label):
-    assert charts.nendo_label(month, precision) == label
-
-
-def test_nendo_label_round_trips_through_the_parser():
-    month = D(2019, 4, 1)
-    while month < D(2031, 4, 1):
-        assert parse_nendo_month(charts.nendo_label(month)).month == month
-        month = (month + dt.timedelta(days=32)).replace(day=1)
+# --- 年度 months on the page (the calendar itself: tests/unit/test_calendar.py) -----------------------
 
 
 @pytest.mark.parametrize(

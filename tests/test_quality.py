@@ -13,9 +13,10 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from common.roles import Viewer
 from dashboard.charts.quality import trend_chart
 from etl.pipeline import build
-from warehouse.query import Viewer, quality
+from warehouse.query import quality
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 APP = "../dashboard/app.py"

@@ -1,12 +1,12 @@
-"""Role mapping, local accounts (argon2) and the sign-in panel."""
+"""Role mapping (common/roles.py), local accounts (argon2, dashboard/roles.py) and the sign-in panel."""
 
 from __future__ import annotations
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from common.roles import PUBLIC, RoleConfigError, Viewer, load_roles, viewer_for
 from dashboard import roles
-from warehouse.query import PUBLIC, Viewer
 
 APP = "../dashboard/app.py"
 ROLES = """
@@ -34,7 +34,7 @@ def write(path, text):
 
 
 def test_load_roles(tmp_path):
-    mapping = roles.load_roles(write(tmp_path / "roles.toml", ROLES))
+    mapping = load_roles(write(tmp_path / "roles.toml", ROLES))
     assert mapping == {
         "zama@city.example.jp": Viewer("city_manager", "14216", "zama@city.example.jp"),
         "analyst": Viewer("analyst", None, "analyst"),
@@ -51,16 +51,16 @@ def test_load_roles(tmp_path):
     ],
 )
 def test_bad_role_files_name_the_entry(tmp_path, text, message):
-    with pytest.raises(roles.RoleConfigError) as failure:
-        roles.load_roles(write(tmp_path / "roles.toml", text))
+    with pytest.raises(RoleConfigError) as failure:
+        load_roles(write(tmp_path / "roles.toml", text))
     assert message in str(failure.value)
     assert "roles.toml, [[identity]] #" in str(failure.value)
 
 
 def test_missing_role_file_means_public(tmp_path):
-    assert roles.load_roles(tmp_path / "none.toml") == {}
-    assert roles.viewer_for(None, {}) == PUBLIC
-    assert roles.viewer_for("stranger@example.jp", {}) == Viewer("public", None, "stranger@example.jp")
+    assert load_roles(tmp_path / "none.toml") == {}
+    assert viewer_for(None, {}) == PUBLIC
+    assert viewer_for("stranger@example.jp", {}) == Viewer("public", None, "stranger@example.jp")
 
 
 def test_local_password_path(tmp_path, secret_hash):
@@ -72,7 +72,7 @@ def test_local_password_path(tmp_path, secret_hash):
 
 
 def test_plain_text_passwords_are_refused(tmp_path):
-    with pytest.raises(roles.RoleConfigError) as failure:
+    with pytest.raises(RoleConfigError) as failure:
         roles.load_users(write(tmp_path / "users.toml", '[users.a]\npassword_hash = "hunter2"\n'))
     assert "must be an argon2 hash, never plain text" in str(failure.value)
 
@@ -124,14 +124,14 @@ BROKEN_USERS = {
 
 @pytest.mark.parametrize("case", sorted(BROKEN_ROLES))
 def test_every_malformed_role_file_is_a_role_config_error(tmp_path, case):
-    with pytest.raises(roles.RoleConfigError) as failure:
-        roles.load_roles(write(tmp_path / "roles.toml", BROKEN_ROLES[case]))
+    with pytest.raises(RoleConfigError) as failure:
+        load_roles(write(tmp_path / "roles.toml", BROKEN_ROLES[case]))
     assert str(tmp_path / "roles.toml") in str(failure.value)
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN_USERS))
 def test_every_malformed_account_file_is_a_role_config_error(tmp_path, case):
-    with pytest.raises(roles.RoleConfigError) as failure:
+    with pytest.raises(RoleConfigError) as failure:
         roles.load_users(write(tmp_path / "users.toml", BROKEN_USERS[case]))
     assert str(tmp_path / "users.toml") in str(failure.value)
 
@@ -139,8 +139,8 @@ def test_every_malformed_account_file_is_a_role_config_error(tmp_path, case):
 def test_a_file_that_is_not_utf8_is_a_role_config_error(tmp_path):
     path = tmp_path / "roles.toml"
     path.write_bytes('[[identity]]\nid = "座間"\nrole = "admin"\n'.encode("cp932"))
-    with pytest.raises(roles.RoleConfigError, match="not UTF-8"):
-        roles.load_roles(path)
+    with pytest.raises(RoleConfigError, match="not UTF-8"):
+        load_roles(path)
 
 
 def page_text(at: AppTest) -> str:

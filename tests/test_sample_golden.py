@@ -17,10 +17,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from common.roles import PUBLIC, Viewer
 from dashboard.downloads import csv_from_batches
 from etl.pipeline import BOOKKEEPING
 from warehouse import exports
-from warehouse.query import PUBLIC, Viewer, explore
+from warehouse.query import explore
 
 GOLDEN = Path(__file__).with_name("golden") / "sample.json"
 ADMIN = Viewer("admin")

@@ -19,8 +19,8 @@ from streamlit.testing.v1 import AppTest
 from dashboard import state
 
 ROOT = Path(__file__).resolve().parent.parent
-# Everything that runs in the dashboard's process (etl.intake is imported by データ取込, warehouse by every page).
-PACKAGES = ("dashboard", "warehouse", "etl")
+# Everything that runs in the dashboard's process (etl.intake is imported by データ取込, warehouse and common by every page).
+PACKAGES = ("dashboard", "warehouse", "etl", "common")
 # Methods that run a Python function inside polars (or row-wise in pandas).
 CALLBACK_METHODS = frozenset({"map_elements", "map_batches", "map_rows", "map_groups", "apply"})
 

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
+from common.roles import Viewer
 from warehouse import operations as ops
-from warehouse.query import Viewer
 
 NOW = dt.datetime(2025, 4, 10, 1, 0, tzinfo=dt.UTC)
 CLIENT = "203.0.113.7"

@@ -13,11 +13,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from common.roles import Viewer
 from etl import backup, cli, intake_worker, upgrade
 from etl.pipeline import BOOKKEEPING, ddl_columns
 from warehouse.fingerprint import recorded_fingerprint, schema_fingerprint
 from warehouse import operations as ops
-from warehouse.query import Viewer
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"

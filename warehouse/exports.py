@@ -21,8 +21,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from common.roles import PUBLIC, Viewer
 from warehouse.neutralise import neutralised
-from warehouse.query import PUBLIC, Viewer, WarehouseMissing, connect, fetch, fetch_one, warehouse_path
+from warehouse.query import WarehouseMissing, connect, fetch, fetch_one, warehouse_path
 
 HSDS_VERSION = "3.1"
 # HSDS ids are UUIDs: each is uuid5(NAMESPACE, our id), so the same warehouse id always gives the same UUID.

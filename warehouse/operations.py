@@ -26,14 +26,14 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from etl.normalise import NendoMonth, clean_text, parse_nendo_month
-from warehouse.query import Viewer, warehouse_path
+from common.calendar import LOCAL_TZ, NendoMonth, parse_nendo_month
+from common.roles import Viewer
+from common.text import clean_text
+from warehouse.query import warehouse_path
 
 STORE_ENV = "TSUNAGARI_OPERATIONS"
 MANAGER_ENV = "TSUNAGARI_MANAGER"
 SEEDS_DIR = Path(__file__).resolve().parent / "seeds"
-# 記入日 and the cities' calendar are Japanese dates; events are stored in UTC.
-LOCAL_TZ = "Asia/Tokyo"
 # How long a writer or reader waits for another writer's lock before giving up (milliseconds).
 BUSY_TIMEOUT_MS = 10_000
 NOTE_MAX_CHARS = 2_000

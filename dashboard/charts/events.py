@@ -8,7 +8,8 @@ import json
 import altair as alt
 import polars as pl
 
-from dashboard.format import date_label, number, wareki_year
+from common.calendar import date_label, wareki_month, wareki_month_short, wareki_short
+from dashboard.format import number
 from dashboard.i18n import translate
 
 KIND_COLOURS = {"exhibition": "#2e75b6", "workshop": "#70ad47", "symposium": "#ed7d31"}
@@ -27,21 +28,13 @@ UNIT_KEYS = {"名": "people", "名/日": "per_day", "%": "pct", "円": "yen"}
 LABEL_MIN_SHARE = 6.0
 
 
-def era_label(day: dt.date) -> str:
-    """Short 和暦 of a date: R7.2.21 (R元 for the first year)."""
-    _, letter, year = wareki_year(day)
-    return f"{letter}{'元' if year == 1 else year}.{day.month}.{day.day}"
-
-
 def month_label(day: dt.date | None, lang: str) -> str:
     """A calendar month in 和暦 and 西暦: 令和6年11月（2024-11）; English puts 西暦 first; — when missing."""
     if day is None:
         return "—"
-    name, letter, year = wareki_year(day)
-    year_text = "元" if year == 1 else str(year)
     if lang == "ja":
-        return f"{name}{year_text}年{day.month}月（{day:%Y-%m}）"
-    return f"{day:%Y-%m} ({letter}{year_text}.{day.month})"
+        return f"{wareki_month(day)}（{day:%Y-%m}）"
+    return f"{day:%Y-%m} ({wareki_month_short(day)})"
 
 
 def _month_starts(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -57,9 +50,7 @@ def _month_axis_expr(months: list[dt.date], lang: str) -> str:
     """Vega expression labelling each month tick in two lines (和暦, 西暦) from a precomputed table."""
     labels = {}
     for month in months:
-        name, letter, year = wareki_year(month)
-        year_text = "元" if year == 1 else str(year)
-        era = f"{name}{year_text}年{month.month}月" if lang == "ja" else f"{letter}{year_text}.{month.month}"
+        era = wareki_month(month) if lang == "ja" else wareki_month_short(month)
         labels[f"{month:%Y-%m}"] = [f"{month:%Y-%m}", era] if lang == "en" else [era, f"{month:%Y-%m}"]
     expr = "''"
     for key, lines in reversed(labels.items()):
@@ -183,9 +174,9 @@ def exhibition_days_chart(sessions: pl.DataFrame, lang: str) -> alt.Chart:
         [
             {
                 # Two axis lines split at "|": 和暦 then 西暦 (English the other way round).
-                "day": f"{era_label(d['session_date'])}|{d['session_date']:%Y-%m-%d}"
+                "day": f"{wareki_short(d['session_date'])}|{d['session_date']:%Y-%m-%d}"
                 if lang == "ja"
-                else f"{d['session_date']:%Y-%m-%d}|{era_label(d['session_date'])}",
+                else f"{d['session_date']:%Y-%m-%d}|{wareki_short(d['session_date'])}",
                 "date": date_label(d["session_date"], lang),
                 "venue": d["venue"],
                 "visitors": d["visitors"],
@@ -242,7 +233,7 @@ def workshop_sessions_chart(sessions: pl.DataFrame, lang: str) -> alt.Chart:
             "events.chart.session_label",
             artist=s["artist_or_programme"] or s["title"],
             seq=s["seq"],
-            date=era_label(s["session_date"]),
+            date=wareki_short(s["session_date"]),
         )
         consultees = s["consultees"]
         participants = s["participants"] or 0

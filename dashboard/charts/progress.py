@@ -9,9 +9,8 @@ from zoneinfo import ZoneInfo
 import altair as alt
 import polars as pl
 
-from dashboard.format import date_label, wareki_year
+from common.calendar import LOCAL_TZ, date_label, fiscal_year, nendo_label, vega_nendo_label
 from dashboard.i18n import translate
-from warehouse.operations import LOCAL_TZ
 
 # Status colours by code: done is the app's primary blue, in progress a lighter blue.
 STATUS_COLOURS = {
@@ -24,29 +23,8 @@ STATUS_COLOURS = {
 _DARK = ("done",)
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
 
-# Vega expressions for a month axis tick (UTC dates): its 年度 label and its western month.
-_FISCAL_YEAR = "(utcmonth(datum.value) < 3 ? utcyear(datum.value) - 1 : utcyear(datum.value))"
-_ERA = (
-    f"({_FISCAL_YEAR} >= 2019 ? 'R' + ({_FISCAL_YEAR} == 2019 ? '元' : {_FISCAL_YEAR} - 2018)"
-    f" : 'H' + ({_FISCAL_YEAR} - 1988))"
-)
-MONTH_AXIS_LABEL = f"[{_ERA} + '年度' + (utcmonth(datum.value) + 1) + '月', utcFormat(datum.value, '%Y-%m')]"
-
-
-def fiscal_year(month: dt.date) -> int:
-    """The 年度 (April–March) a date falls in: 2025-02-01 → 2024."""
-    return month.year - 1 if month.month <= 3 else month.year
-
-
-def nendo_label(month: dt.date | None, precision: str = "month") -> str | None:
-    """A date back as the file writes it: 2025-02-01 → "R6年度2月"; precision fiscal_year → "R7年度"."""
-    if month is None:
-        return None
-    year = fiscal_year(month)
-    # Name the 年度 by the era in force after its first month (令和元年度 = April 2019 – March 2020).
-    _, letter, era_year = wareki_year(dt.date(year, 5, 1))
-    era = f"{letter}{'元' if era_year == 1 else era_year}年度"
-    return era if precision == "fiscal_year" else f"{era}{month.month}月"
+# Vega expression for a month axis tick (UTC dates): its 年度 label and its western month.
+MONTH_AXIS_LABEL = f"[{vega_nendo_label('datum.value')}, utcFormat(datum.value, '%Y-%m')]"
 
 
 def month_label(month: dt.date | None, lang: str, precision: str | None = "month") -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from common.calendar import date_label
 from dashboard import data, state
 from dashboard.downloads import (
     XLSX_MAX_ROWS,
@@ -16,7 +17,7 @@ from dashboard.downloads import (
     parquet_from_batches,
     xlsx_from_batches,
 )
-from dashboard.format import date_label, number
+from dashboard.format import number
 from warehouse import exports, query
 from warehouse.query import explore
 

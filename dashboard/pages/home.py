@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from common.calendar import date_label
 from dashboard import auth, data, state
 from dashboard.charts import home as charts
 from dashboard.downloads import csv_bytes, download_button
-from dashboard.format import date_label, number
+from dashboard.format import number
 from warehouse import query
 
 t = state.t

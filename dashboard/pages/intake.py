@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import streamlit as st
 
+from common.calendar import LOCAL_TZ, date_label
 from dashboard import audit, auth, data, state
-from dashboard.format import date_label, number
+from dashboard.format import number
 from dashboard.i18n import catalogue
 from etl import intake
 from etl.steps import Step, StepEvent
@@ -30,7 +31,7 @@ t = state.t
 lang = state.lang()
 ss = st.session_state
 viewer = auth.viewer()
-LOCAL = ZoneInfo(ops.LOCAL_TZ)
+LOCAL = ZoneInfo(LOCAL_TZ)
 JOB, PROC = "intake_job", "intake_proc"
 HISTORY_ROWS = 50
 MIB = 1024 * 1024

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import streamlit as st
 
+from common.calendar import LOCAL_TZ, date_label, nendo_label
 from dashboard import auth, data, state
 from dashboard.charts import progress as charts
 from dashboard.downloads import csv_bytes, download_button
-from dashboard.format import date_label
 from warehouse import operations as ops
 from warehouse.query import progress as query
 
@@ -22,7 +22,7 @@ city = state.city()
 lang = state.lang()
 name = "name_ja" if lang == "ja" else "name_en"
 ss = st.session_state
-today = dt.datetime.now(dt.UTC).astimezone(ZoneInfo(ops.LOCAL_TZ)).date()
+today = dt.datetime.now(dt.UTC).astimezone(ZoneInfo(LOCAL_TZ)).date()
 
 full_grid = query.progress_grid(con)
 status_table = query.statuses(con)
@@ -130,7 +130,7 @@ else:
             )
         )
     statuses = status_table["code"].to_list()
-    start_value = current["start_label"] or charts.nendo_label(current["start_month"], current["start_precision"])
+    start_value = current["start_label"] or nendo_label(current["start_month"], current["start_precision"])
     ss.setdefault(f"pf_status_{step_code}", current["status_code"] or statuses[0])
     with st.form(f"pf_form_{step_code}"):
         summary = st.empty()
@@ -147,7 +147,7 @@ else:
         slots["start"] = st.empty()
         end = st.text_input(
             t("progress.end"),
-            value=current["end_label"] or charts.nendo_label(current["end_month"]) or "",
+            value=current["end_label"] or nendo_label(current["end_month"]) or "",
             help=t("progress.month_help"),
             key=f"pf_end_{step_code}",
         )
@@ -182,7 +182,7 @@ for tab, code in zip(st.tabs([city_names[code] for code in shown_cities]), shown
             st.markdown(f"**{t(f'progress.kind.{kind}')}**")
             for note in of_kind.iter_rows(named=True):
                 if note["source"] == "app":
-                    at = note["recorded_at"].astimezone(ZoneInfo(ops.LOCAL_TZ)).replace(tzinfo=None)
+                    at = note["recorded_at"].astimezone(ZoneInfo(LOCAL_TZ)).replace(tzinfo=None)
                     meta = t(
                         "progress.note_from_app",
                         date=date_label(note["noted_on"], lang),

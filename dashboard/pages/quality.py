@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from common.calendar import date_label
 from dashboard import audit, auth, data, state
 from dashboard.charts.quality import trend_chart
 from dashboard.downloads import csv_bytes, download_button
-from dashboard.format import date_label, number
+from dashboard.format import number
 from warehouse import operations
 from warehouse.query import quality
 

@@ -11,10 +11,11 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
+from common.calendar import date_label
 from dashboard import auth, data, state
 from dashboard.charts import referral as charts
 from dashboard.downloads import download_button
-from dashboard.format import date_label, number
+from dashboard.format import number
 from dashboard.referral_sheet import build_sheet
 from warehouse import query
 from warehouse.query import referral

@@ -15,10 +15,11 @@ import re
 import polars as pl
 import streamlit as st
 
+from common.calendar import date_label
 from dashboard import auth, data, state
 from dashboard.charts import map as charts
 from dashboard.downloads import csv_bytes, download_button
-from dashboard.format import date_label, number
+from dashboard.format import number
 from warehouse import kml, query
 from warehouse.query import directory
 

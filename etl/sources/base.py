@@ -26,9 +26,9 @@ from openpyxl.worksheet._reader import FORMULA_TAG, INLINE_STRING, WorkSheetPars
 from openpyxl.worksheet.cell_range import CellRange, MultiCellRange
 from openpyxl.xml.constants import SHEET_MAIN_NS
 
+from common.text import nfkc
 from etl.encoding import read_text
 from etl.errors import EtlError, SourceError
-from etl.normalise import nfkc
 from etl.vocab import LINEAGE, SCHEMAS, UnknownLabel, Vocabulary
 
 # Limits that stop a hostile or broken file before it can exhaust memory.

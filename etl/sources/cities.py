@@ -6,8 +6,10 @@ from pathlib import Path
 
 import polars as pl
 
+from common.calendar import parse_date
+from common.text import nfkc
 from etl.encoding import read_text
-from etl.normalise import nfkc, parse_count, parse_date
+from etl.normalise import parse_count
 from etl.sources.base import (
     Context,
     RowCheck,

@@ -8,14 +8,9 @@ from typing import Any
 
 import polars as pl
 
-from etl.normalise import (
-    clean_text,
-    normalise_phone,
-    org_name_key,
-    parse_count,
-    parse_date,
-    parse_email,
-)
+from common.calendar import parse_date
+from common.text import clean_text
+from etl.normalise import normalise_phone, org_name_key, parse_count, parse_email
 from etl.sources.base import (
     Context,
     RowCheck,

@@ -8,15 +8,9 @@ from typing import Any
 
 import polars as pl
 
-from etl.normalise import (
-    clean_text,
-    nfkc,
-    parse_count,
-    parse_date,
-    parse_time,
-    parse_wareki_month,
-    parse_yen,
-)
+from common.calendar import parse_date, parse_wareki_month
+from common.text import clean_text, nfkc
+from etl.normalise import parse_count, parse_time, parse_yen
 from etl.sources.base import (
     Context,
     Dependants,

@@ -14,8 +14,10 @@ import polars as pl
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring, iterparse
 
+from common.calendar import parse_date
+from common.text import clean_text, nfkc
 from etl.errors import SourceError
-from etl.normalise import clean_text, nfkc, org_name_key, parse_date
+from etl.normalise import org_name_key
 from etl.sources.base import (
     DAMAGED,
     REQUIRED,

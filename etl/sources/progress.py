@@ -7,7 +7,8 @@ from typing import Any
 
 import polars as pl
 
-from etl.normalise import clean_text, nfkc, parse_date, parse_nendo_month
+from common.calendar import parse_date, parse_nendo_month
+from common.text import clean_text, nfkc
 from etl.sources.base import (
     Context,
     RowCheck,

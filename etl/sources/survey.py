@@ -7,17 +7,9 @@ from typing import Any
 
 import polars as pl
 
+from common.text import clean_text, nfkc
 from etl.encoding import read_text
-from etl.normalise import (
-    clean_text,
-    nfkc,
-    normalise_phone,
-    org_name_key,
-    parse_email,
-    parse_timestamp,
-    parse_yes_no,
-    split_multi,
-)
+from etl.normalise import normalise_phone, org_name_key, parse_email, parse_timestamp, parse_yes_no, split_multi
 from etl.sources.base import (
     Context,
     Dependants,

@@ -9,9 +9,10 @@ from typing import Any
 
 import polars as pl
 
+from common.calendar import parse_date
+from common.text import nfkc
 from etl.encoding import read_text
 from etl.errors import SourceError
-from etl.normalise import nfkc, parse_date
 from etl.sources.base import (
     Context,
     RowCheck,

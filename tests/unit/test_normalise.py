@@ -1,4 +1,4 @@
-"""Every normaliser against a table of inputs and exact expected outputs or messages."""
+"""Every ETL normaliser against a table of inputs and exact expected outputs or messages."""
 
 from __future__ import annotations
 
@@ -10,18 +10,12 @@ import pytest
 
 from etl import normalise
 from etl.normalise import (
-    NendoMonth,
-    clean_text,
-    nfkc,
     normalise_phone,
     org_name_key,
     parse_count,
-    parse_date,
     parse_email,
-    parse_nendo_month,
     parse_time,
     parse_timestamp,
-    parse_wareki_month,
     parse_yen,
     parse_yes_no,
     split_multi,
@@ -29,45 +23,6 @@ from etl.normalise import (
 
 from .builders import SEEDS
 
-D = dt.date
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (None, None),
-        ("", None),
-        ("   ", None),
-        ("\u3000\u3000", None),
-        ("\t\n", None),
-        ("  大和市 ", "大和市"),
-        ("座間\u3000\u3000市", "座間 市"),
-        ("a \t\n b", "a b"),
-        ("ＮＰＯ法人", "NPO法人"),
-        ("１２３", "123"),
-        ("ｻﾝﾌﾟﾙ", "サンプル"),
-        ("（サンプル）", "(サンプル)"),
-        ("㈱", "(株)"),
-        (12, "12"),
-    ],
-)
-def test_nfkc(value, expected):
-    assert nfkc(value) == expected
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (None, None),
-        ("  \r\n ", None),
-        ("一行目\r\n二行目", "一行目\n二行目"),
-        ("  ａ　 ｂ  \n\n  ｃ  ", "a b\n\nc"),
-        ("\n\n本文\n\n", "本文"),
-        ("月～金 9:30-16:00", "月~金 9:30-16:00"),
-    ],
-)
-def test_clean_text(value, expected):
-    assert clean_text(value) == expected
 
 
 @pytest.mark.parametrize(
@@ -169,160 +124,6 @@ def test_org_name_key_drops_every_legal_form_spelling_of_the_seed():
 )
 def test_split_multi(value, expected):
     assert split_multi(value) == expected
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("令和6年12月26日", D(2024, 12, 26)),
-        ("令和６年１２月２６日", D(2024, 12, 26)),
-        ("R6.12.26", D(2024, 12, 26)),
-        ("r6.12.26", D(2024, 12, 26)),
-        ("R6/12/26", D(2024, 12, 26)),
-        ("Ｒ６．１２．２６", D(2024, 12, 26)),
-        ("R 6年12月26日", D(2024, 12, 26)),
-        ("令和元年5月1日", D(2019, 5, 1)),
-        ("令和1年5月1日", D(2019, 5, 1)),
-        ("平成31年4月30日", D(2019, 4, 30)),
-        ("H31.4.30", D(2019, 4, 30)),
-        ("平成元年1月8日", D(1989, 1, 8)),
-        ("昭和64年1月7日", D(1989, 1, 7)),
-        ("S50.3.1", D(1975, 3, 1)),
-        ("㋿6年12月26日", D(2024, 12, 26)),
-        ("令和6年12月26日（木）", D(2024, 12, 26)),
-        ("2024/12/26", D(2024, 12, 26)),
-        ("2024/1/5", D(2024, 1, 5)),
-        ("2024-12-26", D(2024, 12, 26)),
-        ("2024.12.26", D(2024, 12, 26)),
-        ("2024年12月26日", D(2024, 12, 26)),
-        ("２０２４年１２月２６日", D(2024, 12, 26)),
-        ("２０２４／１２／２６", D(2024, 12, 26)),
-        ("2024-12-26 00:00:00", D(2024, 12, 26)),
-        # An Excel date cell with a time part (cell_text gives this form): the date counts.
-        ("2024-10-01 14:30:00", D(2024, 10, 1)),
-        (" 2024-02-29 ", D(2024, 2, 29)),
-        (dt.datetime(2024, 12, 26, 0, 0), D(2024, 12, 26)),
-        (D(2024, 12, 26), D(2024, 12, 26)),
-    ],
-)
-def test_parse_date(value, expected):
-    assert parse_date(value) == expected
-
-
-@pytest.mark.parametrize(
-    ("value", "message"),
-    [
-        ("令和6年2月30日", "存在しない日付です「令和6年2月30日」 (impossible date)"),
-        ("R6.13.1", "存在しない日付です「R6.13.1」 (impossible date)"),
-        ("2023-02-29", "存在しない日付です「2023-02-29」 (impossible date)"),
-        ("２０２４年１２月３２日", "存在しない日付です「2024年12月32日」 (impossible date)"),
-        ("令和元年4月30日", "元号の開始より前の日付です「令和元年4月30日」 (date before the start of the era)"),
-        ("平成1年1月7日", "元号の開始より前の日付です「平成1年1月7日」 (date before the start of the era)"),
-        ("令和0年1月1日", "日付として読めません「令和0年1月1日」 (unrecognised date)"),
-        ("大正5年1月1日", "日付として読めません「大正5年1月1日」 (unrecognised date)"),
-        ("12/26/2024", "日付として読めません「12/26/2024」 (unrecognised date)"),
-        ("2024年12月", "日付として読めません「2024年12月」 (unrecognised date)"),
-        ("45652", "日付として読めません「45652」 (unrecognised date)"),
-        ("2024-12-26 10:30", "日付として読めません「2024-12-26 10:30」 (unrecognised date)"),
-        ("未定", "日付として読めません「未定」 (unrecognised date)"),
-        ("", "日付が空です (empty date)"),
-    ],
-)
-def test_parse_date_rejects(value, message):
-    with pytest.raises(ValueError) as error:
-        parse_date(value)
-    assert str(error.value) == message
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("令和6年11月", D(2024, 11, 1)),
-        ("令和７年３月", D(2025, 3, 1)),
-        ("R6年11月", D(2024, 11, 1)),
-        ("R7.3", D(2025, 3, 1)),
-        ("R7/3", D(2025, 3, 1)),
-        ("令和元年5月", D(2019, 5, 1)),
-        ("平成31年4月", D(2019, 4, 1)),
-        ("2024年11月", D(2024, 11, 1)),
-        ("2024/11", D(2024, 11, 1)),
-        ("2024-11", D(2024, 11, 1)),
-        ("２０２４／１１", D(2024, 11, 1)),
-        ("2024-11-15", D(2024, 11, 1)),
-        ("令和6年11月15日", D(2024, 11, 1)),
-        (dt.datetime(2024, 11, 15, 0, 0), D(2024, 11, 1)),
-        (D(2024, 11, 15), D(2024, 11, 1)),
-    ],
-)
-def test_parse_wareki_month(value, expected):
-    assert parse_wareki_month(value) == expected
-
-
-@pytest.mark.parametrize(
-    ("value", "message"),
-    [
-        ("令和6年13月", "存在しない月です「令和6年13月」 (invalid month)"),
-        ("2024/0", "存在しない月です「2024/0」 (invalid month)"),
-        ("令和元年4月", "元号の開始より前の年月です「令和元年4月」 (month before the start of the era)"),
-        ("来年3月", "年月として読めません「来年3月」 (unrecognised year and month)"),
-        ("", "年月が空です (empty month)"),
-    ],
-)
-def test_parse_wareki_month_rejects(value, message):
-    with pytest.raises(ValueError) as error:
-        parse_wareki_month(value)
-    assert str(error.value) == message
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("R6年度8月~", NendoMonth(D(2024, 8, 1), "month", "R6年度8月~")),
-        ("R6年度4月", NendoMonth(D(2024, 4, 1), "month", "R6年度4月")),
-        ("R6年度12月～", NendoMonth(D(2024, 12, 1), "month", "R6年度12月～")),
-        ("R6年度1月〜", NendoMonth(D(2025, 1, 1), "month", "R6年度1月〜")),
-        ("R6年度2月~", NendoMonth(D(2025, 2, 1), "month", "R6年度2月~")),
-        ("R6年度3月から", NendoMonth(D(2025, 3, 1), "month", "R6年度3月から")),
-        ("令和6年度12月", NendoMonth(D(2024, 12, 1), "month", "令和6年度12月")),
-        ("令和６年度２月", NendoMonth(D(2025, 2, 1), "month", "令和６年度２月")),
-        ("Ｒ６年度８月～", NendoMonth(D(2024, 8, 1), "month", "Ｒ６年度８月～")),
-        ("2024年度2月", NendoMonth(D(2025, 2, 1), "month", "2024年度2月")),
-        ("R7年度~", NendoMonth(D(2025, 4, 1), "fiscal_year", "R7年度~")),
-        ("令和7年度", NendoMonth(D(2025, 4, 1), "fiscal_year", "令和7年度")),
-        ("令和元年度", NendoMonth(D(2019, 4, 1), "fiscal_year", "令和元年度")),
-        ("2025年度から", NendoMonth(D(2025, 4, 1), "fiscal_year", "2025年度から")),
-        (" R7年度~ ", NendoMonth(D(2025, 4, 1), "fiscal_year", "R7年度~")),
-        ("令和7年3月", NendoMonth(D(2025, 3, 1), "month", "令和7年3月")),
-        ("R7.3~", NendoMonth(D(2025, 3, 1), "month", "R7.3~")),
-        ("2025-03", NendoMonth(D(2025, 3, 1), "month", "2025-03")),
-        ("2025/3", NendoMonth(D(2025, 3, 1), "month", "2025/3")),
-        (dt.datetime(2025, 3, 10), NendoMonth(D(2025, 3, 1), "month", "2025-03")),
-        ("未定", None),
-        ("未定~", None),
-        ("", None),
-        ("  ", None),
-        ("～", None),
-        (None, None),
-    ],
-)
-def test_parse_nendo_month(value, expected):
-    assert parse_nendo_month(value) == expected
-
-
-@pytest.mark.parametrize(
-    ("value", "message"),
-    [
-        ("R6年度13月", "存在しない月です「R6年度13月」 (invalid month)"),
-        ("R6年度0月~", "存在しない月です「R6年度0月」 (invalid month)"),
-        ("令和7年13月", "存在しない月です「令和7年13月」 (invalid month)"),
-        ("来年度", "年度・月として読めません「来年度」 (unrecognised fiscal-year month)"),
-        ("R0年度", "年度・月として読めません「R0年度」 (unrecognised fiscal-year month)"),
-    ],
-)
-def test_parse_nendo_month_rejects(value, message):
-    with pytest.raises(ValueError) as error:
-        parse_nendo_month(value)
-    assert str(error.value) == message
 
 
 @pytest.mark.parametrize(
@@ -501,12 +302,6 @@ def test_parse_email_rejects():
 )
 def test_normalise_phone(value, expected):
     assert normalise_phone(value) == expected
-
-
-def test_nendo_month_is_frozen():
-    month = NendoMonth(D(2025, 4, 1), "fiscal_year", "R7年度")
-    with pytest.raises(AttributeError):
-        month.precision = "month"
 
 
 def test_public_functions_have_one_line_docstrings():

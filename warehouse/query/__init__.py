@@ -9,28 +9,12 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from common.roles import PUBLIC, Viewer
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_WAREHOUSE = ROOT / "var" / "warehouse.duckdb"
-ROLES = ("public", "analyst", "city_manager", "liaison", "admin")
 # Identifier allow-list: the only city-name columns a query may select.
 NAME_COLUMN = {"ja": "name_ja", "en": "name_en"}
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """Who is reading: the role decides what personal data a query may return."""
-
-    role: str = "public"
-    city_code: str | None = None
-    identity: str | None = None
-
-    def __post_init__(self) -> None:
-        """Refuse unknown roles instead of silently widening access."""
-        if self.role not in ROLES:
-            raise ValueError(f"unknown role: {self.role!r}")
-
-
-PUBLIC = Viewer()
 
 
 class WarehouseMissing(RuntimeError):

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from warehouse.query import NAME_COLUMN, PUBLIC, Viewer, city_filter, fetch, fetch_one, where
+from common.roles import PUBLIC, Viewer
+from warehouse.query import NAME_COLUMN, city_filter, fetch, fetch_one, where
 
 # Roles that may read the contact persons of organisations (pii.organization_contact).
 CONTACT_ROLES = ("city_manager", "liaison", "admin")

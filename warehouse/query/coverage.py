@@ -5,16 +5,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from warehouse.query import (
-    NAME_COLUMN,
-    PUBLIC,
-    Viewer,
-    city_filter,
-    directory,
-    fetch,
-    fetch_one,
-    where,
-)
+from common.roles import PUBLIC, Viewer
+from warehouse.query import NAME_COLUMN, city_filter, directory, fetch, fetch_one, where
 
 # Identifier allow-list: the only taxonomy label columns a query may select.
 TERM_NAME = {"ja": "name", "en": "name_en"}

@@ -8,7 +8,8 @@ from dataclasses import dataclass, fields
 import duckdb
 import polars as pl
 
-from warehouse.query import NAME_COLUMN, PUBLIC, Viewer, fetch, fetch_one, where
+from common.roles import PUBLIC, Viewer
+from warehouse.query import NAME_COLUMN, fetch, fetch_one, where
 
 # A pin whose 最終確認日 is more than this many days before today is flagged for re-checking.
 STALE_DAYS = 180

@@ -12,16 +12,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from warehouse.query import (
-    PUBLIC,
-    Viewer,
-    city_filter,
-    consultee_scope,
-    fetch,
-    fetch_one,
-    may_see_consultees,
-    where,
-)
+from common.roles import PUBLIC, Viewer
+from warehouse.query import city_filter, consultee_scope, fetch, fetch_one, may_see_consultees, where
 
 # Event kinds in display order (event.kind).
 KINDS = ("exhibition", "workshop", "symposium")

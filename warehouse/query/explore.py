@@ -18,8 +18,9 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from etl.normalise import parse_date
-from warehouse.query import PUBLIC, Viewer, city_filter, fetch, fetch_one, where
+from common.calendar import parse_date
+from common.roles import PUBLIC, Viewer
+from warehouse.query import city_filter, fetch, fetch_one, where
 
 MARTS_DIR = Path(__file__).resolve().parent.parent / "marts"
 # Bookkeeping tables that can hold personal values: quarantine keeps the offending cell of a rejected row,

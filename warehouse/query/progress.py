@@ -5,8 +5,10 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from warehouse.operations import ACTIVE_STATUSES, LOCAL_TZ, current_progress
-from warehouse.query import PUBLIC, Viewer, city_filter, fetch, where
+from common.calendar import LOCAL_TZ
+from common.roles import PUBLIC, Viewer
+from warehouse.operations import ACTIVE_STATUSES, current_progress
+from warehouse.query import city_filter, fetch, where
 
 _KEY = ["city_code", "step_code"]
 # Grid columns that say where a cell sits (city, step, phase), as opposed to its state.

@@ -5,8 +5,9 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from common.roles import PUBLIC, Viewer
 from warehouse.masking import MASK, PERSONAL_COLUMNS, PERSONAL_ROLES, PERSONAL_SHEETS, mask_quarantine, mask_report_html, mask_validation
-from warehouse.query import PUBLIC, Viewer, fetch, fetch_one
+from warehouse.query import fetch, fetch_one
 
 __all__ = ["MASK", "PERSONAL_COLUMNS", "PERSONAL_ROLES", "PERSONAL_SHEETS"]
 

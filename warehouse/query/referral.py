@@ -16,15 +16,8 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from warehouse.query import (
-    NAME_COLUMN,
-    PUBLIC,
-    Viewer,
-    directory,
-    fetch,
-    fetch_one,
-    where,
-)
+from common.roles import PUBLIC, Viewer
+from warehouse.query import NAME_COLUMN, directory, fetch, fetch_one, where
 
 # Facets a need can ask for (attribute.link_type values): the allow-list, and the order of "why".
 FACETS = ("form", "content", "target")

@@ -1,0 +1,1 @@
+"""What the ETL, the warehouse and the dashboard share: text normalisation, the calendar, the viewer and roles."""
