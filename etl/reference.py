@@ -22,7 +22,8 @@ import polars as pl
 from etl.errors import SourceError
 from etl.sources import base
 from etl.sources.base import QUARANTINE_SCHEMA
-from etl.vocab import Vocabulary
+from etl.vocab import LINEAGE, Vocabulary
+from warehouse import schema as ddl
 
 TOWNS_URL = "https://geolonia.github.io/japanese-addresses/api/ja/{pref}/{city}.json"
 N03_URL = "https://nlftp.mlit.go.jp/ksj/gml/data/N03/N03-2024/N03-20240101_14_GML.zip"
@@ -36,28 +37,10 @@ FETCH_TIMEOUT = 20  # seconds per download; offline machines fail fast and build
 # member is read, into memory, and never extracted to disk (so member paths cannot escape).
 MAX_GEOJSON_BYTES = 400 * 1024 * 1024
 
-TOWN_COLUMNS = {
-    "id": pl.String,
-    "city_code": pl.String,
-    "town": pl.String,
-    "koaza": pl.String,
-    "name": pl.String,
-    "latitude": pl.Float64,
-    "longitude": pl.Float64,
-    "postal_code": pl.String,
-    "_file": pl.String,
-    "_sheet": pl.String,
-    "_row": pl.Int64,
-}
-BOUNDARY_COLUMNS = {
-    "city_code": pl.String,
-    "name": pl.String,
-    "geometry_geojson": pl.String,
-    "_file": pl.String,
-    "_sheet": pl.String,
-    "_row": pl.Int64,
-}
-SOURCE_COLUMNS = {"dataset": pl.String, "location": pl.String, "licence": pl.String, "credit": pl.String, "sha256": pl.String}
+TOWN_COLUMNS = ddl.load()["ref_town"].polars | LINEAGE
+BOUNDARY_COLUMNS = ddl.load()["ref_city_boundary"].polars | LINEAGE
+# Run metadata: no source rows, hence no lineage.
+SOURCE_COLUMNS = ddl.load()["ref_source"].polars
 
 
 @dataclass

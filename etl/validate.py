@@ -1,6 +1,9 @@
 """Great Expectations checks between normalisation and publishing: quarantine bad rows, abort on bad tables.
 
-The suites live as data in ``expectations/<table>.json`` (GX's own suite shape). Each expectation's
+The structure of each table (its exact columns, ``_file`` lineage, not-null columns, primary key and
+unique constraints) comes from its DDL through warehouse.schema; the domain rules live as data in
+``expectations/<table>.json`` (GX's own suite shape), whose ``meta.structure`` gives the level of the
+DDL's rules and the reason for duplicate keys. Each expectation's
 ``meta.level`` says what a failure means: ``row`` sets the failing rows aside in quarantine (with the
 file, sheet and row they came from), ``table`` aborts the run. ``{"$ref": "table.column"}`` as a
 ``value_set`` is a referential rule, checked at every check against the parent table as it stands
@@ -24,6 +27,7 @@ from typing import Any
 import polars as pl
 
 from etl.errors import EtlError, ValidationFailed
+from warehouse import schema as ddl
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "expectations"
 LINEAGE = ("_file", "_sheet", "_row")
@@ -32,18 +36,7 @@ LEVELS = ("row", "table")
 MAX_CHECKS_PER_TABLE = 5
 DETAIL_VALUES = 10
 
-QUARANTINE_SCHEMA = {
-    "file_name": pl.String,
-    "sheet": pl.String,
-    "row_number": pl.Int64,
-    "column_name": pl.String,
-    "value": pl.String,
-    "reason": pl.String,
-    "check_name": pl.String,
-    "scope": pl.String,
-    "root_cause": pl.String,
-    "dependants": pl.Int64,
-}
+QUARANTINE_SCHEMA = ddl.quarantine_schema()
 RESULTS_SCHEMA = {
     "table_name": pl.String,
     "expectation": pl.String,
@@ -53,6 +46,9 @@ RESULTS_SCHEMA = {
     "unexpected_count": pl.Int64,
     "details": pl.String,
 }
+SCHEMA_REASON = "列の構成が定義と一致しません (columns do not match the table definition)"
+LINEAGE_REASON = "取込元ファイルの記録がありません (source file lineage is missing)"
+REQUIRED_REASON = "必須項目が空です (required value is missing)"
 _UNIQUENESS = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
 _RESULT_FORMAT = {"result_format": "COMPLETE", "return_unexpected_index_query": False}
 
@@ -77,8 +73,9 @@ class ValidationOutcome:
             raise ValidationFailed("validation failed:\n" + "\n".join(self.fatal))
 
 
-def load_suites(dir: Path = EXPECTATIONS_DIR) -> dict[str, dict]:
-    """Read every expectations/<table>.json suite, keyed by table name, and check its shape."""
+def load_suites(dir: Path = EXPECTATIONS_DIR, ddl_dir: Path = ddl.DDL_DIR) -> dict[str, dict]:
+    """Read every expectations/<table>.json suite, check its shape and add the structure its DDL table states."""
+    tables = ddl.load(ddl_dir)
     suites: dict[str, dict] = {}
     for path in sorted(Path(dir).glob("*.json")):
         suite = json.loads(path.read_text(encoding="utf-8"))
@@ -90,8 +87,57 @@ def load_suites(dir: Path = EXPECTATIONS_DIR) -> dict[str, dict]:
                 raise EtlError(f"{path}: expectation {i} needs a type and kwargs")
             if meta.get("level") not in LEVELS or not meta.get("reason_ja"):
                 raise EtlError(f"{path}: expectation {i} needs meta.level (row|table) and meta.reason_ja")
+            meta["json_index"] = i
+        if suite["name"] not in tables:
+            raise EtlError(f"{path}: warehouse/ddl defines no table {suite['name']}")
+        suite["expectations"] = with_structure(suite, tables[suite["name"]], path)
         suites[suite["name"]] = suite
     return suites
+
+
+def structure(table: ddl.Table, meta: dict, where: Path | str = "") -> tuple[list[dict], list[dict]]:
+    """The expectations a DDL table states: (table-wide, per-column).
+
+    Exact columns (the DDL's, plus lineage unless meta says "lineage": false), ``_file`` not null,
+    every not-null column, every primary key or unique constraint. meta is the suite's
+    ``meta.structure``: the level of the not-null and key rules and the reason of each key.
+    """
+    level = meta.get("level")
+    if level not in LEVELS:
+        raise EtlError(f"{where}: meta.structure.level must be row or table")
+    lineage = meta.get("lineage", True)
+    columns = [c.name for c in table.columns] + (list(LINEAGE) if lineage else [])
+    exact = {"column_set": columns, "exact_match": True}
+    table_wide = [_expectation("expect_table_columns_to_match_set", exact, SCHEMA_REASON, "table")]
+    not_null = "expect_column_values_to_not_be_null"
+    per_column = [_expectation(not_null, {"column": "_file"}, LINEAGE_REASON, "table")] if lineage else []
+    per_column += [_expectation(not_null, {"column": c}, REQUIRED_REASON, level) for c in table.not_null]
+    reasons = meta.get("key_reason_ja", {})
+    for key in table.keys:
+        label = "+".join(key)
+        if not reasons.get(label):
+            raise EtlError(f"{where}: meta.structure.key_reason_ja needs the reason for duplicates of {label}")
+        kwargs = {"column": key[0]} if len(key) == 1 else {"column_list": list(key)}
+        kind = "expect_column_values_to_be_unique" if len(key) == 1 else "expect_compound_columns_to_be_unique"
+        per_column.append(_expectation(kind, kwargs, reasons[label], level))
+    return table_wide, per_column
+
+
+def with_structure(suite: dict, table: ddl.Table, where: Path | str = "") -> list[dict]:
+    """A suite's expectations with its table's structure: table-wide checks first, the DDL's before the suite's."""
+    table_wide, per_column = structure(table, suite.get("meta", {}).get("structure", {}), where)
+    own = suite.get("expectations", [])
+    return [
+        *table_wide,
+        *(exp for exp in own if not _columns(exp["kwargs"])),
+        *per_column,
+        *(exp for exp in own if _columns(exp["kwargs"])),
+    ]
+
+
+def _expectation(type_: str, kwargs: dict, reason: str, level: str) -> dict:
+    """One expectation in the suites' JSON shape."""
+    return {"type": type_, "kwargs": kwargs, "meta": {"reason_ja": reason, "level": level}}
 
 
 def validate(tables: dict[str, pl.DataFrame], suites: dict[str, dict] | None = None) -> ValidationOutcome:
@@ -170,6 +216,8 @@ class _Rule:
     ref: str | None
     columns: list[str]
     label: str
+    # Position in expectations/<table>.json, for messages (the DDL's rules come first in index).
+    json_index: int
     active: bool = True
     tally: _Tally = field(default_factory=_Tally)
 
@@ -410,7 +458,7 @@ class _GxRunner:
                 expectations.append(config.to_domain_obj())
             except Exception as error:
                 raise EtlError(
-                    f"expectations/{rule.table}.json: expectation {rule.index} ({rule.type}) is invalid: {error}"
+                    f"expectations/{rule.table}.json: expectation {rule.json_index} ({rule.type}) is invalid: {error}"
                 ) from error
         suite = self.context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
         return self.context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
@@ -456,6 +504,7 @@ def _rules(table: str, suite: dict) -> list[_Rule]:
                 ref=ref,
                 columns=columns,
                 label=_label(exp["type"], kwargs),
+                json_index=exp["meta"].get("json_index", i),
             )
         )
     return rules
@@ -611,7 +660,7 @@ def _quarantine_rows(frame: pl.DataFrame, rule: _Rule, indices: list[int]) -> pl
         # A table built without lineage (run metadata) still needs a non-null file_name: its own name.
         lineage("_file", pl.String, rule.table).alias("file_name"),
         lineage("_sheet", pl.String).alias("sheet"),
-        lineage("_row", pl.Int64).alias("row_number"),
+        lineage("_row", QUARANTINE_SCHEMA["row_number"]).alias("row_number"),
         pl.lit(", ".join(rule.columns) or None, pl.String).alias("column_name"),
         value.alias("value"),
         pl.lit(rule.reason, pl.String).alias("reason"),
@@ -628,5 +677,5 @@ def _quarantine_rows(frame: pl.DataFrame, rule: _Rule, indices: list[int]) -> pl
                 ).otherwise(pl.lit("")),
             ]
         ).alias("root_cause"),
-        pl.lit(None, pl.Int64).alias("dependants"),
+        pl.lit(None, QUARANTINE_SCHEMA["dependants"]).alias("dependants"),
     )

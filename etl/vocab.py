@@ -10,6 +10,7 @@ import polars as pl
 
 from common.text import nfkc
 from etl.errors import SourceError
+from warehouse import schema as ddl
 
 SEED_FILES = {
     "city": "city.csv",
@@ -55,40 +56,10 @@ TAXONOMIES = [
 
 LINEAGE = {"_file": pl.String, "_sheet": pl.String, "_row": pl.Int64}
 
-_SIMPLE = {"code": pl.String, "name_ja": pl.String, "name_en": pl.String, "sort_order": pl.Int32}
+# The vocabulary tables built from the seeds, with their DDL columns and dtypes.
 SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "city": {**_SIMPLE, "population": pl.Int32, "population_date": pl.Date},
-    "legal_form": dict(_SIMPLE),
-    "channel": dict(_SIMPLE),
-    "pf_intent": dict(_SIMPLE),
-    "taxonomy": {"id": pl.String, "name": pl.String, "name_en": pl.String, "description": pl.String},
-    "taxonomy_term": {
-        "id": pl.String,
-        "taxonomy_id": pl.String,
-        "code": pl.String,
-        "parent_id": pl.String,
-        "name": pl.String,
-        "name_en": pl.String,
-        "sort_order": pl.Int32,
-        "gradient_rank": pl.Int32,
-        "color_hex": pl.String,
-    },
-    "pf_phase": {
-        "code": pl.String,
-        "label": pl.String,
-        "name_ja": pl.String,
-        "name_en": pl.String,
-        "sort_order": pl.Int32,
-    },
-    "pf_step": {
-        "code": pl.String,
-        "label": pl.String,
-        "name_ja": pl.String,
-        "name_en": pl.String,
-        "phase_code": pl.String,
-        "sort_order": pl.Int32,
-    },
-    "pf_status": dict(_SIMPLE),
+    name: ddl.load()[name].polars
+    for name in ("city", "legal_form", "channel", "pf_intent", "taxonomy", "taxonomy_term", "pf_phase", "pf_step", "pf_status")
 }
 
 

@@ -26,6 +26,7 @@ from etl import intake
 from etl.steps import Step, StepEvent
 from warehouse import masking, query
 from warehouse import operations as ops
+from warehouse import schema
 
 t = state.t
 lang = state.lang()
@@ -35,6 +36,8 @@ LOCAL = ZoneInfo(LOCAL_TZ)
 JOB, PROC = "intake_job", "intake_proc"
 HISTORY_ROWS = 50
 MIB = 1024 * 1024
+QUARANTINE = schema.quarantine_schema()
+QUARANTINE_SHOWN = ("file_name", "sheet", "row_number", "column_name", "value", "reason", "check_name")
 
 st.title(t("intake.title"))
 st.caption(t("intake.caption"))
@@ -296,16 +299,7 @@ def show_dry_run(job: Path, result: dict) -> None:
                 st.caption(t("intake.quarantine_more", total=result["quarantine_total"], shown=len(result["quarantine"])))
             show_table(
                 result["quarantine"],
-                {
-                    "file_name": pl.String,
-                    "sheet": pl.String,
-                    "row_number": pl.Int64,
-                    "column_name": pl.String,
-                    "value": pl.String,
-                    "reason": pl.String,
-                    "check_name": pl.String,
-                    "new": pl.Boolean,
-                },
+                {c: QUARANTINE[c] for c in QUARANTINE_SHOWN} | {"new": pl.Boolean},
                 {
                     "file_name": t("intake.col_file"),
                     "sheet": t("intake.col_sheet"),

@@ -29,7 +29,8 @@ from openpyxl.xml.constants import SHEET_MAIN_NS
 from common.text import nfkc
 from etl.encoding import read_text
 from etl.errors import EtlError, SourceError
-from etl.vocab import LINEAGE, SCHEMAS, UnknownLabel, Vocabulary
+from etl.vocab import LINEAGE, UnknownLabel, Vocabulary
+from warehouse import schema as ddl
 
 # Limits that stop a hostile or broken file before it can exhaust memory.
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -43,20 +44,9 @@ MAX_ARCHIVE_MEMBERS = 10_000
 ISSUE = pl.Struct({"column": pl.String, "value": pl.String, "reason": pl.String, "check": pl.String})
 ISSUES = pl.List(ISSUE)
 
-QUARANTINE_SCHEMA = {
-    "file_name": pl.String,
-    "sheet": pl.String,
-    "row_number": pl.Int64,
-    "column_name": pl.String,
-    "value": pl.String,
-    "reason": pl.String,
-    "check_name": pl.String,
-    # cell: the value became null, the row loaded; row: the row was set aside; dependants: rows set aside
-    # because the row named in root_cause was (their number in dependants).
-    "scope": pl.String,
-    "root_cause": pl.String,
-    "dependants": pl.Int64,
-}
+# quarantine.scope is cell (the value became null, the row loaded), row (the row was set aside) or dependants
+# (rows set aside because the row named in root_cause was; their number in dependants).
+QUARANTINE_SCHEMA = ddl.quarantine_schema()
 SCOPES = ("cell", "row", "dependants")
 
 
@@ -87,153 +77,9 @@ def dependants_record(
         "dependants": count,
     }
 
+# Every table a source fills, as its DDL states it; reference geography (ref_*) is etl/reference.py's.
 TABLE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    **SCHEMAS,
-    "organization": {
-        "id": pl.String,
-        "name": pl.String,
-        "name_key": pl.String,
-        "legal_form_code": pl.String,
-        "city_code": pl.String,
-        "address": pl.String,
-        "phone": pl.String,
-        "fax": pl.String,
-        "first_source_list": pl.String,
-        "source_count": pl.Int32,
-        "distribution_channel_code": pl.String,
-        "distributed_on": pl.Date,
-        "survey_answered": pl.Boolean,
-        "pf_intent_code": pl.String,
-        "has_isolation_initiative": pl.Boolean,
-    },
-    "organization_source": {
-        "organization_id": pl.String,
-        "source_list": pl.String,
-        "source_row": pl.Int32,
-        "name_as_listed": pl.String,
-        "city_code": pl.String,
-    },
-    "service": {
-        "id": pl.String,
-        "organization_id": pl.String,
-        "name": pl.String,
-        "hours": pl.String,
-        "languages": pl.String,
-        "accessibility": pl.String,
-        "referrals": pl.String,
-        "ideas": pl.String,
-    },
-    "attribute": {
-        "id": pl.String,
-        "link_id": pl.String,
-        "link_type": pl.String,
-        "link_entity": pl.String,
-        "taxonomy_term_id": pl.String,
-    },
-    "service_area": {"id": pl.String, "service_id": pl.String, "city_code": pl.String, "name": pl.String},
-    "location": {
-        "id": pl.String,
-        "organization_id": pl.String,
-        "name": pl.String,
-        "address": pl.String,
-        "city_code": pl.String,
-        "latitude": pl.Float64,
-        "longitude": pl.Float64,
-        "hours": pl.String,
-        "last_verified": pl.Date,
-        "map_layer": pl.String,
-        "source_row": pl.Int32,
-    },
-    "survey_response": {
-        "id": pl.String,
-        "organization_id": pl.String,
-        "submitted_at": pl.Datetime("us"),
-        "city_code": pl.String,
-        "legal_form_code": pl.String,
-        "has_isolation_initiative": pl.Boolean,
-        "pf_intent_code": pl.String,
-        "source_row": pl.Int32,
-    },
-    "event": {
-        "id": pl.String,
-        "kind": pl.String,
-        "title": pl.String,
-        "artist_or_programme": pl.String,
-        "city_code": pl.String,
-        "venue": pl.String,
-        "venue_address": pl.String,
-        "start_date": pl.Date,
-        "end_date": pl.Date,
-        "open_days": pl.Int32,
-    },
-    "event_session": {
-        "id": pl.String,
-        "event_id": pl.String,
-        "seq": pl.Int32,
-        "session_date": pl.Date,
-        "start_time": pl.Time,
-        "end_time": pl.Time,
-        "participants": pl.Int32,
-        "visitors": pl.Int32,
-    },
-    "event_survey_result": {
-        "event_id": pl.String,
-        "question": pl.String,
-        "choice": pl.String,
-        "choice_order": pl.Int32,
-        "answers": pl.Int32,
-    },
-    "event_comment": {"id": pl.String, "event_id": pl.String, "venue": pl.String, "comment": pl.String},
-    "contract": {
-        "id": pl.String,
-        "project": pl.String,
-        "contractor": pl.String,
-        "amount_yen": pl.Int64,
-        "period_start": pl.Date,
-        "period_end": pl.Date,
-    },
-    "pf_progress": {
-        "city_code": pl.String,
-        "step_code": pl.String,
-        "status_code": pl.String,
-        "start_month": pl.Date,
-        "start_precision": pl.String,
-        "start_label": pl.String,
-        "end_month": pl.Date,
-        "end_label": pl.String,
-        "note": pl.String,
-        "recorded_by": pl.String,
-        "recorded_on": pl.Date,
-        "source_row": pl.Int32,
-    },
-    "pf_note": {"id": pl.String, "city_code": pl.String, "noted_on": pl.Date, "kind": pl.String, "text": pl.String},
-    "kpi_target": {
-        "id": pl.String,
-        "kpi_code": pl.String,
-        "city_code": pl.String,
-        "target_value": pl.Float64,
-        "unit": pl.String,
-        "set_by": pl.String,
-        "set_on": pl.Date,
-        "source_row": pl.Int32,
-    },
-    "pii.organization_contact": {
-        "organization_id": pl.String,
-        "source_list": pl.String,
-        "contact_name": pl.String,
-        "contact_email": pl.String,
-        "contact_phone": pl.String,
-    },
-    "pii.survey_respondent": {
-        "response_id": pl.String,
-        "organization_id": pl.String,
-        "respondent_name": pl.String,
-        "respondent_email": pl.String,
-        "respondent_phone": pl.String,
-    },
-    "pii.event_participant": {"participant_id": pl.String, "name": pl.String, "is_consultee": pl.Boolean},
-    "pii.event_attendance": {"participant_id": pl.String, "session_id": pl.String},
-    "pii.event_session_consultees": {"session_id": pl.String, "consultees": pl.Int32},
+    name: columns for name, columns in ddl.frame_schemas().items() if not name.startswith("ref_")
 }
 
 REQUIRED = "必須項目が空です (required value is missing)"
