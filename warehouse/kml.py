@@ -13,9 +13,8 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from xml.etree import ElementTree as ET
 
 import polars as pl
 
@@ -49,7 +48,7 @@ class Layer:
 
     name: str
     colour_hex: str
-    pins: tuple[Pin, ...]
+    pins: Iterable[Pin]  # a generator only for kml_chunks (written once)
 
 
 def _text(value: object) -> str:
@@ -72,30 +71,76 @@ def kml_colour(colour_hex: str) -> str:
     return f"ff{blue}{green}{red}".lower()
 
 
-def _sub(parent: ET.Element, tag: str, text: object = None, **attributes: str) -> ET.Element:
-    """Append a child element with optional text."""
-    child = ET.SubElement(parent, tag, attributes)
-    if text is not None:
-        child.text = _text(text)
-    return child
+def _escape(text: str) -> str:
+    """XML character data: &, < and > escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _styles(document: ET.Element, colour_hex: str) -> None:
+def _attribute(text: str) -> str:
+    """An XML attribute value in double quotes, escaped as ElementTree writes it."""
+    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("\r", "&#13;"), ("\n", "&#10;"), ("\t", "&#09;")):
+        text = text.replace(char, entity)
+    return f'"{text}"'
+
+
+def _leaf(depth: int, tag: str, value: object, *, my_maps: bool, cdata: bool = False) -> str:
+    """One element holding text on its own line (an empty one as <tag />, as ElementTree writes it)."""
+    pad, text = "  " * depth, _text(value)
+    if my_maps and cdata:
+        return f"{pad}<{tag}><![CDATA[{text}]]></{tag}>\n"
+    if not text and not my_maps:
+        return f"{pad}<{tag} />\n"
+    return f"{pad}<{tag}>{_escape(text)}</{tag}>\n"
+
+
+def _styles(colour_hex: str, *, my_maps: bool) -> str:
     """My Maps' normal/highlight Style pair and StyleMap for one pin colour."""
     ident = style_id(colour_hex)
+    close = "/>" if my_maps else " />"
+    text = ""
     for state, label_scale in (("normal", "0"), ("highlight", "1")):
-        style = _sub(document, "Style", id=f"{ident}-{state}")
-        icon_style = _sub(style, "IconStyle")
-        _sub(icon_style, "color", kml_colour(colour_hex))
-        _sub(icon_style, "scale", "1")
-        _sub(_sub(icon_style, "Icon"), "href", MY_MAPS_ICON)
-        _sub(icon_style, "hotSpot", x="32", xunits="pixels", y="64", yunits="insetPixels")
-        _sub(_sub(style, "LabelStyle"), "scale", label_scale)
-    style_map = _sub(document, "StyleMap", id=ident)
+        text += (
+            f"    <Style id={_attribute(f'{ident}-{state}')}>\n"
+            "      <IconStyle>\n"
+            f"        <color>{kml_colour(colour_hex)}</color>\n"
+            "        <scale>1</scale>\n"
+            "        <Icon>\n"
+            f"          <href>{_escape(MY_MAPS_ICON)}</href>\n"
+            "        </Icon>\n"
+            f'        <hotSpot x="32" xunits="pixels" y="64" yunits="insetPixels"{close}\n'
+            "      </IconStyle>\n"
+            "      <LabelStyle>\n"
+            f"        <scale>{label_scale}</scale>\n"
+            "      </LabelStyle>\n"
+            "    </Style>\n"
+        )
+    text += f"    <StyleMap id={_attribute(ident)}>\n"
     for state in ("normal", "highlight"):
-        pair = _sub(style_map, "Pair")
-        _sub(pair, "key", state)
-        _sub(pair, "styleUrl", f"#{ident}-{state}")
+        text += f"      <Pair>\n        <key>{state}</key>\n        <styleUrl>#{ident}-{state}</styleUrl>\n      </Pair>\n"
+    return text + "    </StyleMap>\n"
+
+
+def _placemark(pin: Pin, colour_hex: str, *, my_maps: bool) -> str:
+    """One Placemark: name, popup, style, ExtendedData fields and the point."""
+    data = "".join(
+        f"          <Data name={_attribute(field_name)}>\n{_leaf(6, 'value', value, my_maps=my_maps)}          </Data>\n"
+        for field_name, value in pin.fields
+        if value or my_maps
+    )
+    extended = f"        <ExtendedData>\n{data}        </ExtendedData>\n" if data else "        <ExtendedData />\n"
+    if my_maps:
+        point = f"          <coordinates>\n            {pin.longitude:.6f},{pin.latitude:.6f},0\n          </coordinates>\n"
+    else:
+        point = f"          <coordinates>{float(pin.longitude)!r},{float(pin.latitude)!r},0</coordinates>\n"
+    return (
+        "      <Placemark>\n"
+        + _leaf(4, "name", pin.name, my_maps=my_maps)
+        + _leaf(4, "description", _description(pin.popup), my_maps=my_maps, cdata=True)
+        + f"        <styleUrl>#{style_id(colour_hex)}</styleUrl>\n"
+        + extended
+        + f"        <Point>\n{point}        </Point>\n"
+        + "      </Placemark>\n"
+    )
 
 
 def _description(popup: Sequence[tuple[str, str]]) -> str:
@@ -103,32 +148,31 @@ def _description(popup: Sequence[tuple[str, str]]) -> str:
     return "<br>".join(f"{html.escape(label)}：{html.escape(_text(value))}" for label, value in popup if value)
 
 
-def kml_bytes(title: str, description: str, layers: Sequence[Layer]) -> bytes:
-    """A KML document: one Folder per layer (in order), one Placemark per pin, My Maps styles per colour."""
+def kml_chunks(title: str, description: str, layers: Sequence[Layer], *, my_maps: bool = False) -> Iterator[str]:
+    """A KML document in pieces (a Placemark each): one Folder per layer, in order, My Maps styles per colour.
+
+    A layer's pins may be a generator: a map of a million pins streams into a file without being held.
+    my_maps writes the layout Google My Maps exports (descriptions as CDATA, every field even when empty,
+    coordinates to 6 decimals on their own line); otherwise ElementTree's indented layout, empty fields
+    left out and coordinates as repr(float).
+    """
     if len(layers) > MY_MAPS_MAX_LAYERS:
         raise ValueError(f"{len(layers)} layers: Google My Maps imports at most {MY_MAPS_MAX_LAYERS}")
-    root = ET.Element("kml", {"xmlns": KML_NS})
-    document = _sub(root, "Document")
-    _sub(document, "name", title)
-    _sub(document, "description", description)
+    yield f'<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns={_attribute(KML_NS)}>\n  <Document>\n'
+    yield _leaf(2, "name", title, my_maps=my_maps) + _leaf(2, "description", description, my_maps=my_maps, cdata=True)
     for colour in dict.fromkeys(layer.colour_hex for layer in layers):
-        _styles(document, colour)
+        yield _styles(colour, my_maps=my_maps)
     for layer in layers:
-        folder = _sub(document, "Folder")
-        _sub(folder, "name", layer.name)
+        yield "    <Folder>\n" + _leaf(3, "name", layer.name, my_maps=my_maps)
         for pin in layer.pins:
-            placemark = _sub(folder, "Placemark")
-            _sub(placemark, "name", pin.name)
-            _sub(placemark, "description", _description(pin.popup))
-            _sub(placemark, "styleUrl", f"#{style_id(layer.colour_hex)}")
-            extended = _sub(placemark, "ExtendedData")
-            for field_name, value in pin.fields:
-                if value:
-                    _sub(_sub(extended, "Data", name=field_name), "value", value)
-            point = _sub(placemark, "Point")
-            _sub(point, "coordinates", f"{float(pin.longitude)!r},{float(pin.latitude)!r},0")
-    ET.indent(root, space="  ")
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n").encode()
+            yield _placemark(pin, layer.colour_hex, my_maps=my_maps)
+        yield "    </Folder>\n"
+    yield "  </Document>\n</kml>\n"
+
+
+def kml_bytes(title: str, description: str, layers: Sequence[Layer], *, my_maps: bool = False) -> bytes:
+    """A KML document (see kml_chunks) as UTF-8 bytes."""
+    return "".join(kml_chunks(title, description, layers, my_maps=my_maps)).encode()
 
 
 def kmz_bytes(kml: bytes) -> bytes:
