@@ -37,7 +37,6 @@ from openpyxl import Workbook
 from openpyxl.writer.excel import ExcelWriter
 
 from data.generate_sample import (
-    ACCESSIBILITY_SETS,
     ALIAS_USES,
     ARCHETYPES,
     CHANNELS,
@@ -49,19 +48,15 @@ from data.generate_sample import (
     DISTRIBUTION_START,
     FIXED_DATETIME,
     FORM_ORDER,
-    IDEA_TEXTS,
     INTENT_COUNTS,
-    LANGUAGE_SETS,
     LATIN_WORDS,
     NEIGHBOURS,
     ORG_COUNT,
     OWN_LIST,
     POPULATIONS,
-    REFERRAL_TEXTS,
     SAMPLE_PREFIX,
     SHEETS,
     STALE_SHARE,
-    SURVEY_VARIANTS,
     TOWNS,
     VERIFIED_END,
     VERIFIED_FRESH_START,
@@ -73,7 +68,6 @@ from data.generate_sample import (
     _pick_area,
     _pick_targets,
     _random_date,
-    _variant,
     _variant_applies,
     _weighted,
     cities_bytes,
@@ -82,13 +76,14 @@ from data.generate_sample import (
     map_layers,
     map_pin,
     progress_sheets,
+    survey_row,
     targets_bytes,
     write_survey,
     zip_info,
 )
 from warehouse import kml
 
-GENERATOR_VERSION = 1  # bump when the output for a given (orgs, seed) changes; run.py regenerates then
+GENERATOR_VERSION = 2  # bump when the output for a given (orgs, seed) changes; run.py regenerates then
 DEFAULT_SEED = 1
 ORGS_PER_PROGRAMME = 1_000  # one copy of the sample's art programme per this many organisations
 ORGS_PER_TOWN = 2_500  # one synthetic 町丁目 per this many organisations
@@ -284,25 +279,12 @@ def _answer_row(rng: random.Random, people: People, org: Org, submitted: dt.date
     forms = {arch.forms[0]} | {f for f in arch.forms[1:] if rng.random() < 0.45}
     if len(forms) < 3 and rng.random() < 0.1:
         forms.add(rng.choice(FORM_ORDER))
-    kind = _weighted(rng, SURVEY_VARIANTS)
-    name = _variant(org.name, kind) if _variant_applies(org.name, kind) else org.name
-    respondent = org.contact if org.contact and rng.random() < 0.4 else people.new()
-    return [
-        submitted.strftime("%Y/%m/%d %H:%M:%S"),
-        name, org.city, arch.legal_cell,
-        respondent.name, respondent.email, respondent.phone if rng.random() < 0.7 else "",
+    return survey_row(rng, people, org, submitted, intent, lambda: [
         _spell(rng, "content", sorted(contents, key=CONTENT_ORDER.index), aliases),
         _spell(rng, "form", sorted(forms, key=FORM_ORDER.index), aliases),
         _spell(rng, "target", _pick_targets(rng, arch), aliases),
         ", ".join(_pick_area(rng, org.city)),
-        org.hours,
-        ", ".join(_weighted(rng, LANGUAGE_SETS)),
-        ", ".join(_weighted(rng, ACCESSIBILITY_SETS)),
-        "はい" if rng.random() < (0.9 if intent != "今は考えていない" else 0.55) else "いいえ",
-        intent,
-        rng.choice(REFERRAL_TEXTS),
-        rng.choice(IDEA_TEXTS),
-    ]
+    ])  # fmt: skip
 
 
 def survey_rows(rng: random.Random, people: People, orgs: list[Org]) -> list[list]:
@@ -385,8 +367,8 @@ def towns_json(rng: random.Random, counts: dict[str, int]) -> dict[str, list[dic
     return result
 
 
-def outlines_geojson() -> dict:
-    """Synthetic city outlines in the N03 GeoJSON shape (a box around each city centre)."""
+def outline_features() -> list[dict]:
+    """Synthetic city outlines as N03-shaped GeoJSON features (a box around each city centre)."""
     codes = {name: code for code, name, _ in POPULATIONS}
     features = []
     for city in CITIES:
@@ -399,14 +381,14 @@ def outlines_geojson() -> dict:
             [round(lng - dlng, 6), round(lat + dlat, 6)],
             [round(lng - dlng, 6), round(lat - dlat, 6)],
         ]
-        features.append(
-            {
-                "type": "Feature",
-                "properties": {"N03_001": "神奈川県", "N03_004": city, "N03_007": codes[city]},
-                "geometry": {"type": "Polygon", "coordinates": [ring]},
-            }
-        )
-    return {"type": "FeatureCollection", "features": features}
+        properties = {"N03_001": "神奈川県", "N03_004": city, "N03_007": codes[city]}
+        features.append(kml.feature({"type": "Polygon", "coordinates": [ring]}, properties))
+    return features
+
+
+def write_outlines(path: Path) -> None:
+    """The synthetic city outlines as a GeoJSON file (reference/boundaries/)."""
+    path.write_bytes(kml.geojson_bytes(outline_features()))
 
 
 def _repack(source: Path, target: Path) -> None:
@@ -480,9 +462,7 @@ def generate(orgs: int, out: Path, seed: int = DEFAULT_SEED, progress=print) -> 
     (reference / "boundaries").mkdir(parents=True, exist_ok=True)
     for city, records in towns_json(rng, counts.towns).items():
         (reference / "towns" / f"{city}.json").write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
-    (reference / "boundaries" / "synthetic_cities.geojson").write_text(
-        json.dumps(outlines_geojson(), ensure_ascii=False), encoding="utf-8"
-    )
+    write_outlines(reference / "boundaries" / "synthetic_cities.geojson")
 
     files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "manifest.json")
     manifest = {

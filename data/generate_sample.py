@@ -791,29 +791,38 @@ def survey_bytes(rng: random.Random, people: People, answers: list[Answer]) -> b
 
     rows = []
     for position, (answer, intent) in enumerate(zip(ordered, intents)):
-        org = answer.org
-        kind = _weighted(rng, SURVEY_VARIANTS)
-        name = _variant(org.name, kind) if _variant_applies(org.name, kind) else org.name
-        respondent = org.contact if org.contact and rng.random() < 0.4 else people.new()
-        rows.append([
-            answer.submitted_at.strftime("%Y/%m/%d %H:%M:%S"),
-            name, org.city, org.arch.legal_cell,
-            respondent.name, respondent.email, respondent.phone if rng.random() < 0.7 else "",
+        rows.append(survey_row(rng, people, answer.org, answer.submitted_at, intent, lambda: [
             spell(position, "content", sorted(answer.contents, key=CONTENT_ORDER.index)),
             spell(position, "form", sorted(answer.forms, key=FORM_ORDER.index)),
             spell(position, "target", answer.targets),
             ", ".join(answer.area),
-            org.hours,
-            ", ".join(_weighted(rng, LANGUAGE_SETS)),
-            ", ".join(_weighted(rng, ACCESSIBILITY_SETS)),
-            "はい" if rng.random() < (0.9 if intent != "今は考えていない" else 0.55) else "いいえ",
-            intent,
-            rng.choice(REFERRAL_TEXTS),
-            rng.choice(IDEA_TEXTS),
-        ])
+        ]))  # fmt: skip
     buffer = io.StringIO()
     write_survey(rows, buffer)
     return buffer.getvalue().encode("cp932")
+
+
+def survey_row(rng: random.Random, people: People, org, submitted: dt.datetime, intent: str, choices) -> list:
+    """One Google Forms answer as its CSV row; choices() gives the content, form, target and area cells.
+
+    choices is called where those cells stand, so any draws it makes come in the row's order.
+    """
+    kind = _weighted(rng, SURVEY_VARIANTS)
+    name = _variant(org.name, kind) if _variant_applies(org.name, kind) else org.name
+    respondent = org.contact if org.contact and rng.random() < 0.4 else people.new()
+    return [
+        submitted.strftime("%Y/%m/%d %H:%M:%S"),
+        name, org.city, org.arch.legal_cell,
+        respondent.name, respondent.email, respondent.phone if rng.random() < 0.7 else "",
+        *choices(),
+        org.hours,
+        ", ".join(_weighted(rng, LANGUAGE_SETS)),
+        ", ".join(_weighted(rng, ACCESSIBILITY_SETS)),
+        "はい" if rng.random() < (0.9 if intent != "今は考えていない" else 0.55) else "いいえ",
+        intent,
+        rng.choice(REFERRAL_TEXTS),
+        rng.choice(IDEA_TEXTS),
+    ]  # fmt: skip
 
 
 def write_survey(rows: list[list], handle) -> None:

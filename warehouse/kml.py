@@ -183,20 +183,26 @@ def kmz_bytes(kml: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def geojson_bytes(features: Iterable[tuple[float, float, Mapping[str, object]]]) -> bytes:
-    """A GeoJSON FeatureCollection (RFC 7946, UTF-8) of points given as (longitude, latitude, properties)."""
-    collection = {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": [float(lng), float(lat)]},
-                "properties": dict(properties),
-            }
-            for lng, lat, properties in features
-        ],
-    }
-    return json.dumps(collection, ensure_ascii=False, default=_json_value).encode()
+def feature(geometry: Mapping[str, object], properties: Mapping[str, object], feature_id: object = None) -> dict:
+    """A GeoJSON Feature (RFC 7946), with its id when it has one."""
+    identified = {} if feature_id is None else {"id": feature_id}
+    return {"type": "Feature", **identified, "geometry": dict(geometry), "properties": dict(properties)}
+
+
+def point(longitude: float, latitude: float) -> dict:
+    """A GeoJSON Point: [longitude, latitude] in WGS84 degrees."""
+    return {"type": "Point", "coordinates": [float(longitude), float(latitude)]}
+
+
+def feature_collection(features: Iterable[Mapping[str, object]]) -> dict:
+    """A GeoJSON FeatureCollection of features."""
+    return {"type": "FeatureCollection", "features": list(features)}
+
+
+def geojson_bytes(features: Iterable[Mapping[str, object]], *, indent: int | None = None) -> bytes:
+    """A FeatureCollection as UTF-8 JSON, Japanese kept readable, dates as ISO 8601; indented ends in a newline."""
+    text = json.dumps(feature_collection(features), ensure_ascii=False, indent=indent, default=_json_value)
+    return (text + "\n" if indent is not None else text).encode()
 
 
 def _json_value(value: object) -> object:
@@ -257,10 +263,10 @@ def directory_layers(
     ]
 
 
-def directory_features(rows: pl.DataFrame) -> list[tuple[float, float, dict]]:
-    """GeoJSON features of directory rows: every public column except the coordinates and map internals."""
+def directory_features(rows: pl.DataFrame) -> list[dict]:
+    """GeoJSON point features of directory rows: every public column except the coordinates and map internals."""
     skip = {"latitude", "longitude", "verified_days_ago", "stale", "gradient_rank", "legend_group"}
     return [
-        (row["longitude"], row["latitude"], {k: v for k, v in row.items() if k not in skip})
+        feature(point(row["longitude"], row["latitude"]), {k: v for k, v in row.items() if k not in skip})
         for row in rows.iter_rows(named=True)
     ]
