@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import audit, auth, data, state
 from dashboard.charts.quality import trend_chart
-from dashboard.downloads import csv_bytes, download_button
+from dashboard.downloads import csv_download, download_button
 from dashboard.format import date_label, number
 from warehouse import operations
 from warehouse.query import quality
@@ -120,13 +120,11 @@ with quarantine_tab:
         audit.personal_view(
             "quarantine", shown.height, roles=quality.PERSONAL_ROLES, filters={"run_id": run_id, "file_name": chosen or None}
         )
-        download_button(
+        csv_download(
             t("quality.download_quarantine"),
-            data=csv_bytes(shown),
-            file_name=f"quarantine_{run_id}.csv",
-            mime="text/csv",
+            shown,
+            f"quarantine_{run_id}",
             what="quarantine",
-            rows=shown.height,
             filters={"run_id": run_id, "file_name": chosen or None},
         )
 
@@ -203,12 +201,4 @@ if viewer.role == "admin":
             column_config={column: t(f"audit.col_{column}") for column in audit.columns}
             | {"at": st.column_config.DatetimeColumn(t("audit.col_at"), format="YYYY-MM-DD HH:mm:ss")},
         )
-        download_button(
-            t("audit.download"),
-            data=csv_bytes(audit),
-            file_name="tsunagari_audit_log.csv",
-            mime="text/csv",
-            what="audit_log",
-            rows=audit.height,
-            key="audit_download",
-        )
+        csv_download(t("audit.download"), audit, "tsunagari_audit_log", what="audit_log", key="audit_download")
