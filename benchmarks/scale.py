@@ -395,7 +395,8 @@ def _repack(source: Path, target: Path) -> None:
     """Copy a zip member by member (streamed) with fixed headers: openpyxl stamps members with the clock."""
     with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w", allowZip64=True) as new:
         for member in old.infolist():
-            with old.open(member) as reader, new.open(zip_info(member.filename, zipfile.ZIP_DEFLATED), "w", force_zip64=True) as writer:
+            info = zip_info(member.filename, zipfile.ZIP_DEFLATED)
+            with old.open(member) as reader, new.open(info, "w", force_zip64=True) as writer:
                 shutil.copyfileobj(reader, writer, ZIP_CHUNK)
 
 

@@ -26,6 +26,10 @@ MY_MAPS_ICON = "https://www.gstatic.com/mapspro/images/stock/503-wht-blank_maps.
 KMZ_DATE = (1980, 1, 1, 0, 0, 0)  # fixed zip timestamp: the same pins give the same bytes
 # Characters XML 1.0 cannot hold (C0 controls other than tab, newline, carriage return).
 _NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# What ElementTree escapes in an attribute value, in its order.
+_ATTRIBUTE_ENTITIES = (
+    ("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("\r", "&#13;"), ("\n", "&#10;"), ("\t", "&#09;")
+)
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 # Directory columns shown in a pin's popup, in order (the page supplies their labels).
 POPUP_COLUMNS = ("address", "phone", "fax", "forms", "contents", "targets", "area", "hours", "last_verified")
@@ -78,7 +82,7 @@ def _escape(text: str) -> str:
 
 def _attribute(text: str) -> str:
     """An XML attribute value in double quotes, escaped as ElementTree writes it."""
-    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("\r", "&#13;"), ("\n", "&#10;"), ("\t", "&#09;")):
+    for char, entity in _ATTRIBUTE_ENTITIES:
         text = text.replace(char, entity)
     return f'"{text}"'
 
@@ -116,20 +120,26 @@ def _styles(colour_hex: str, *, my_maps: bool) -> str:
         )
     text += f"    <StyleMap id={_attribute(ident)}>\n"
     for state in ("normal", "highlight"):
-        text += f"      <Pair>\n        <key>{state}</key>\n        <styleUrl>#{ident}-{state}</styleUrl>\n      </Pair>\n"
+        text += (
+            f"      <Pair>\n        <key>{state}</key>\n"
+            f"        <styleUrl>#{ident}-{state}</styleUrl>\n      </Pair>\n"
+        )
     return text + "    </StyleMap>\n"
 
 
 def _placemark(pin: Pin, colour_hex: str, *, my_maps: bool) -> str:
     """One Placemark: name, popup, style, ExtendedData fields and the point."""
     data = "".join(
-        f"          <Data name={_attribute(field_name)}>\n{_leaf(6, 'value', value, my_maps=my_maps)}          </Data>\n"
+        f"          <Data name={_attribute(field_name)}>\n"
+        + _leaf(6, "value", value, my_maps=my_maps)
+        + "          </Data>\n"
         for field_name, value in pin.fields
         if value or my_maps
     )
     extended = f"        <ExtendedData>\n{data}        </ExtendedData>\n" if data else "        <ExtendedData />\n"
     if my_maps:
-        point = f"          <coordinates>\n            {pin.longitude:.6f},{pin.latitude:.6f},0\n          </coordinates>\n"
+        lng_lat = f"{pin.longitude:.6f},{pin.latitude:.6f},0"
+        point = f"          <coordinates>\n            {lng_lat}\n          </coordinates>\n"
     else:
         point = f"          <coordinates>{float(pin.longitude)!r},{float(pin.latitude)!r},0</coordinates>\n"
     return (
