@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
 from openpyxl.writer.excel import ExcelWriter
 
 from data.generate_sample import (
@@ -46,7 +45,6 @@ from data.generate_sample import (
     DISTRIBUTION_END,
     DISTRIBUTION_HEADER,
     DISTRIBUTION_START,
-    FIXED_DATETIME,
     FORM_ORDER,
     INTENT_COUNTS,
     LATIN_WORDS,
@@ -71,6 +69,7 @@ from data.generate_sample import (
     _variant_applies,
     _weighted,
     cities_bytes,
+    dated_workbook,
     distribution_rows,
     events_sheets,
     map_layers,
@@ -402,10 +401,7 @@ def _repack(source: Path, target: Path) -> None:
 
 def write_xlsx(sheets: dict[str, tuple[tuple[str, ...], list[list]]], path: Path) -> None:
     """A workbook written with openpyxl's write-only mode (constant memory per row), one sheet per entry."""
-    workbook = Workbook(write_only=True)
-    workbook.properties.creator = "Tsunagari scale generator"
-    workbook.properties.created = FIXED_DATETIME
-    workbook.properties.modified = FIXED_DATETIME
+    workbook = dated_workbook("Tsunagari scale generator", write_only=True)
     for title, (header, rows) in sheets.items():
         sheet = workbook.create_sheet(title)
         sheet.append(list(header))

@@ -36,6 +36,7 @@ MIME_TYPES = {
     "kmz": "application/vnd.google-earth.kmz",
     "geojson": "application/geo+json",
     "zip": "application/zip",
+    "html": "text/html",
 }
 __all__ = ["FORMULA_STARTS", "neutralise", "neutralised"]
 
@@ -183,6 +184,12 @@ def csv_download(label: str, frame: pl.DataFrame, stem: str, *, what: str, **kwa
     return download_button(
         label, data=data, file_name=f"{stem}.csv", mime=MIME_TYPES["csv"], what=what, rows=frame.height, **kwargs
     )
+
+
+def html_download(label: str, html: str, file_name: str, *, what: str, **kwargs: Any) -> bool:
+    """The download button of a page we render as HTML (a report, a sheet to print), as UTF-8."""
+    data = html.encode("utf-8")
+    return download_button(label, data=data, file_name=file_name, mime=MIME_TYPES["html"], what=what, **kwargs)
 
 
 def download_row(

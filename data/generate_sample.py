@@ -1107,11 +1107,7 @@ def progress_sheets() -> dict[str, tuple[tuple[str, ...], list[list]]]:
 
 def _workbook(sheets: dict[str, tuple[tuple[str, ...], list[list]]]) -> Workbook:
     """An openpyxl workbook with fixed document properties and one sheet per entry."""
-    workbook = Workbook()
-    workbook.remove(workbook.active)
-    workbook.properties.creator = "Tsunagari sample generator"
-    workbook.properties.created = FIXED_DATETIME
-    workbook.properties.modified = FIXED_DATETIME
+    workbook = dated_workbook("Tsunagari sample generator")
     for title, (header, rows) in sheets.items():
         sheet = workbook.create_sheet(title)
         sheet.append(list(header))
@@ -1128,6 +1124,17 @@ def _workbook(sheets: dict[str, tuple[tuple[str, ...], list[list]]]) -> Workbook
             letter = header_cell.column_letter
             longest = max((len(str(c.value)) for c in sheet[letter] if c.value is not None), default=4)
             sheet.column_dimensions[letter].width = min(60, max(6, longest * 1.8))
+    return workbook
+
+
+def dated_workbook(creator: str, write_only: bool = False) -> Workbook:
+    """An empty workbook whose document properties carry FIXED_DATETIME instead of the clock."""
+    workbook = Workbook(write_only=write_only)
+    if not write_only:
+        workbook.remove(workbook.active)
+    workbook.properties.creator = creator
+    workbook.properties.created = FIXED_DATETIME
+    workbook.properties.modified = FIXED_DATETIME
     return workbook
 
 

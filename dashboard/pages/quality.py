@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import audit, auth, data, state
 from dashboard.charts.quality import trend_chart
-from dashboard.downloads import csv_download, download_button
+from dashboard.downloads import csv_download, html_download
 from dashboard.format import date_label, number
 from warehouse import operations
 from warehouse.query import quality
@@ -154,11 +154,10 @@ with docs_tab:
     if html is None:
         st.info(t("quality.no_docs"))
     else:
-        download_button(
+        html_download(
             t("quality.download_docs"),
-            data=html.encode("utf-8"),
-            file_name=f"validation_{run_id}.html",
-            mime="text/html",
+            html,
+            f"validation_{run_id}.html",
             what="validation_report",
             filters={"run_id": run_id},
         )
