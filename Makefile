@@ -27,10 +27,11 @@ test: $(STAMP)
 	./tools/system-deps.sh browser
 	$(BIN)/python -m pytest
 
-# Developers' quick tier: everything but the browser suite and the tests marked slow.
+# Developers' quick tier: everything but the browser suite and the tests marked slow, spread over the
+# cores (pytest-xdist; a module's tests stay on one worker, so its fixtures are built once).
 test-fast: $(STAMP)
 	./tools/system-deps.sh deploy
-	$(BIN)/python -m pytest -m "not e2e and not slow"
+	$(BIN)/python -m pytest -m "not e2e and not slow" -n auto --dist loadscope
 
 install: $(STAMP)
 

@@ -278,9 +278,7 @@ def replicate_warehouse(base: Path, orgs: int, target: Path) -> dict:
             for city, records in scale.towns_json(random.Random(f"replicate:{orgs}"), scale.plan(orgs).towns).items():
                 (towns / f"{city}.json").write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
             (Path(scratch) / "boundaries").mkdir()
-            (Path(scratch) / "boundaries" / "synthetic_cities.geojson").write_text(
-                json.dumps(scale.outlines_geojson(), ensure_ascii=False), encoding="utf-8"
-            )
+            scale.write_outlines(Path(scratch) / "boundaries" / "synthetic_cities.geojson")
             geography = reference.load(Path(scratch), Vocabulary.load(pipeline.SEEDS_DIR))
         for name, frame in geography.tables.items():
             pipeline.insert_frame(con, name, frame)

@@ -18,7 +18,6 @@ cities like the organisations (so a 1M region has about as many 町丁目 as the
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import hashlib
 import io
@@ -33,14 +32,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
-from openpyxl import Workbook
 from openpyxl.writer.excel import ExcelWriter
 
-from common.calendar import wareki, wareki_short
 from data.generate_sample import (
-    ACCESSIBILITY_SETS,
     ALIAS_USES,
     ARCHETYPES,
     CHANNELS,
@@ -49,50 +44,45 @@ from data.generate_sample import (
     CONTENT_ORDER,
     DISTRIBUTION_END,
     DISTRIBUTION_HEADER,
-    DISTRIBUTION_NOTES,
     DISTRIBUTION_START,
-    FIXED_DATETIME,
     FORM_ORDER,
-    IDEA_TEXTS,
     INTENT_COUNTS,
-    LANGUAGE_SETS,
     LATIN_WORDS,
-    MAP_COLOURS,
-    MAP_FIELDS,
     NEIGHBOURS,
     ORG_COUNT,
     OWN_LIST,
     POPULATIONS,
-    REFERRAL_TEXTS,
     SAMPLE_PREFIX,
     SHEETS,
     STALE_SHARE,
-    SURVEY_HEADER,
-    SURVEY_VARIANTS,
     TOWNS,
     VERIFIED_END,
     VERIFIED_FRESH_START,
     VERIFIED_STALE,
     WORDS,
-    ZIP_DATE_TIME,
     Archetype,
     People,
     Person,
-    _kml_styles,
     _pick_area,
     _pick_targets,
     _random_date,
-    _variant,
     _variant_applies,
-    _variant_legal_cell,
     _weighted,
     cities_bytes,
+    dated_workbook,
+    distribution_rows,
     events_sheets,
+    map_layers,
+    map_pin,
     progress_sheets,
+    survey_row,
     targets_bytes,
+    write_survey,
+    zip_info,
 )
+from warehouse import kml
 
-GENERATOR_VERSION = 1  # bump when the output for a given (orgs, seed) changes; run.py regenerates then
+GENERATOR_VERSION = 2  # bump when the output for a given (orgs, seed) changes; run.py regenerates then
 DEFAULT_SEED = 1
 ORGS_PER_PROGRAMME = 1_000  # one copy of the sample's art programme per this many organisations
 ORGS_PER_TOWN = 2_500  # one synthetic 町丁目 per this many organisations
@@ -108,7 +98,6 @@ PIN_RADIUS_KM = 3.0  # pins and towns scatter in a disc of this radius around th
 # The four-city box every pin and town must lie in (docs/source-formats.md, section 3).
 LAT_BOX = (35.40, 35.54)
 LNG_BOX = (139.35, 139.50)
-BAD_LEGAL_LABEL = "不明な法人格"
 DUPLICATE_KINDS = ("npo_long", "fuku", "kabu", "width", "nospace", "widespace", "dot")
 MAP_NAME = "4市 地域資源マップ（合成・規模試験）"
 # Synthetic city outlines: a box around each centre (degrees), enough for the pages to draw something.
@@ -267,39 +256,6 @@ def build_organisations(rng: random.Random, people: People, orgs: int) -> list[O
     return result
 
 
-def distribution_rows(rng: random.Random, orgs: list[Org]) -> dict[str, list[list]]:
-    """Rows of every sheet of distribution_list.xlsx, shuffled within each sheet like the sample."""
-    entries: dict[str, list[tuple[Org, bool]]] = {sheet: [] for sheet in SHEETS}
-    for org in orgs:
-        for position, sheet in enumerate(org.sheets):
-            entries[sheet].append((org, position > 0))
-    sheets = {}
-    for sheet in SHEETS:
-        listed = entries[sheet]
-        rng.shuffle(listed)
-        rows = []
-        for number, (org, is_second) in enumerate(listed, start=1):
-            name = _variant(org.name, org.variant) if is_second and org.variant else org.name
-            legal = _variant_legal_cell(org, org.variant) if is_second and org.variant else org.arch.legal_cell
-            if rng.random() < BAD_LEGAL_SHARE:
-                legal = BAD_LEGAL_LABEL
-            city = org.city
-            if sheet == OWN_LIST and rng.random() < 0.12:
-                city = city.removesuffix("市")
-            style = _weighted(rng, (("cell", 0.5), ("wareki", 0.3), ("short", 0.2)))
-            sent = {"cell": org.sent_on, "wareki": wareki(org.sent_on), "short": wareki_short(org.sent_on)}[style]
-            contact = org.contact
-            rows.append([
-                number, name, legal, city, org.address, org.phone, org.fax,
-                contact.name if contact else None,
-                contact.email if contact and org.contact_email else None,
-                contact.phone if contact and org.contact_phone else None,
-                org.channel, sent, rng.choice(DISTRIBUTION_NOTES) or None,
-            ])
-        sheets[sheet] = rows
-    return sheets
-
-
 def _aliases() -> dict[tuple[str, str], str]:
     """(kind, label) → the seed alias the sample writes for it."""
     return {(kind, label): alias for kind, uses in ALIAS_USES.items() for label, alias, _ in uses}
@@ -322,25 +278,12 @@ def _answer_row(rng: random.Random, people: People, org: Org, submitted: dt.date
     forms = {arch.forms[0]} | {f for f in arch.forms[1:] if rng.random() < 0.45}
     if len(forms) < 3 and rng.random() < 0.1:
         forms.add(rng.choice(FORM_ORDER))
-    kind = _weighted(rng, SURVEY_VARIANTS)
-    name = _variant(org.name, kind) if _variant_applies(org.name, kind) else org.name
-    respondent = org.contact if org.contact and rng.random() < 0.4 else people.new()
-    return [
-        submitted.strftime("%Y/%m/%d %H:%M:%S"),
-        name, org.city, arch.legal_cell,
-        respondent.name, respondent.email, respondent.phone if rng.random() < 0.7 else "",
+    return survey_row(rng, people, org, submitted, intent, lambda: [
         _spell(rng, "content", sorted(contents, key=CONTENT_ORDER.index), aliases),
         _spell(rng, "form", sorted(forms, key=FORM_ORDER.index), aliases),
         _spell(rng, "target", _pick_targets(rng, arch), aliases),
         ", ".join(_pick_area(rng, org.city)),
-        org.hours,
-        ", ".join(_weighted(rng, LANGUAGE_SETS)),
-        ", ".join(_weighted(rng, ACCESSIBILITY_SETS)),
-        "はい" if rng.random() < (0.9 if intent != "今は考えていない" else 0.55) else "いいえ",
-        intent,
-        rng.choice(REFERRAL_TEXTS),
-        rng.choice(IDEA_TEXTS),
-    ]
+    ])  # fmt: skip
 
 
 def survey_rows(rng: random.Random, people: People, orgs: list[Org]) -> list[list]:
@@ -363,57 +306,29 @@ def survey_rows(rng: random.Random, people: People, orgs: list[Org]) -> list[lis
     return [row for _, _, row in answers]
 
 
-def _placemark(rng: random.Random, org: Org, stale: bool) -> str:
-    """One My Maps Placemark for an organisation with an address."""
-    lat, lng = _point(rng, org.city)
-    verified = VERIFIED_STALE if stale else _random_date(rng, VERIFIED_FRESH_START, VERIFIED_END)
-    forms = "、".join(org.arch.forms[:2])
-    description = f"住所：{org.address}<br>電話：{org.phone or 'なし'}<br>形態：{forms}"
-    values = (org.name, org.address, org.phone or "", org.hours, verified.strftime("%Y/%m/%d"))
-    data = "".join(
-        f'          <Data name="{field}">\n            <value>{escape(value)}</value>\n          </Data>\n'
-        for field, value in zip(MAP_FIELDS, values)
-    )
-    return (
-        "      <Placemark>\n"
-        f"        <name>{escape(org.name)}</name>\n"
-        f"        <description><![CDATA[{description}]]></description>\n"
-        f"        <styleUrl>#icon-1899-{MAP_COLOURS[org.city]}</styleUrl>\n"
-        "        <ExtendedData>\n"
-        f"{data}"
-        "        </ExtendedData>\n"
-        "        <Point>\n"
-        "          <coordinates>\n"
-        f"            {lng:.6f},{lat:.6f},0\n"
-        "          </coordinates>\n"
-        "        </Point>\n"
-        "      </Placemark>\n"
-    )
-
-
 def write_kmz(rng: random.Random, orgs: list[Org], path: Path) -> int:
     """resource_map.kmz (doc.kml streamed into the zip): one folder per city, a pin per addressed organisation."""
-    info = _zip_info("doc.kml")
     pins = 0
-    with zipfile.ZipFile(path, "w", allowZip64=True) as archive, archive.open(info, "w", force_zip64=True) as member:
-        writer = io.TextIOWrapper(member, encoding="utf-8", newline="\n")
-        writer.write(
-            '<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2">\n  <Document>\n'
-            f"    <name>{escape(MAP_NAME)}</name>\n"
-            "    <description><![CDATA[架空の団体による規模試験用データです。/ Fictional scale-test data.]]></description>\n"
-        )
-        for city in CITIES:
-            writer.write("\n".join(_kml_styles(MAP_COLOURS[city])) + "\n")
-        for city in CITIES:
-            writer.write(f"    <Folder>\n      <name>{city}</name>\n")
-            for org in orgs:
-                if org.city == city and org.address:
-                    writer.write(_placemark(rng, org, rng.random() < STALE_SHARE))
-                    pins += 1
-            writer.write("    </Folder>\n")
-        writer.write("  </Document>\n</kml>\n")
-        writer.flush()
-        writer.detach()
+
+    def city_pins(city: str):
+        """The city's pins, drawn from rng as the file is written."""
+        nonlocal pins
+        for org in orgs:
+            if org.city == city and org.address:
+                stale = rng.random() < STALE_SHARE
+                lat, lng = _point(rng, org.city)
+                verified = VERIFIED_STALE if stale else _random_date(rng, VERIFIED_FRESH_START, VERIFIED_END)
+                pins += 1
+                yield map_pin(org, lat, lng, verified, org.arch.forms[:2])
+
+    description = "架空の団体による規模試験用データです。/ Fictional scale-test data."
+    with zipfile.ZipFile(path, "w", allowZip64=True) as archive:
+        with archive.open(zip_info("doc.kml", zipfile.ZIP_DEFLATED), "w", force_zip64=True) as member:
+            writer = io.TextIOWrapper(member, encoding="utf-8", newline="\n")
+            for chunk in kml.kml_chunks(MAP_NAME, description, map_layers(city_pins), my_maps=True):
+                writer.write(chunk)
+            writer.flush()
+            writer.detach()
     return pins
 
 
@@ -451,8 +366,8 @@ def towns_json(rng: random.Random, counts: dict[str, int]) -> dict[str, list[dic
     return result
 
 
-def outlines_geojson() -> dict:
-    """Synthetic city outlines in the N03 GeoJSON shape (a box around each city centre)."""
+def outline_features() -> list[dict]:
+    """Synthetic city outlines as N03-shaped GeoJSON features (a box around each city centre)."""
     codes = {name: code for code, name, _ in POPULATIONS}
     features = []
     for city in CITIES:
@@ -465,39 +380,28 @@ def outlines_geojson() -> dict:
             [round(lng - dlng, 6), round(lat + dlat, 6)],
             [round(lng - dlng, 6), round(lat - dlat, 6)],
         ]
-        features.append(
-            {
-                "type": "Feature",
-                "properties": {"N03_001": "神奈川県", "N03_004": city, "N03_007": codes[city]},
-                "geometry": {"type": "Polygon", "coordinates": [ring]},
-            }
-        )
-    return {"type": "FeatureCollection", "features": features}
+        properties = {"N03_001": "神奈川県", "N03_004": city, "N03_007": codes[city]}
+        features.append(kml.feature({"type": "Polygon", "coordinates": [ring]}, properties))
+    return features
 
 
-def _zip_info(name: str) -> zipfile.ZipInfo:
-    """A zip member header with a fixed timestamp and Unix permissions, so bytes do not depend on the clock."""
-    info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
-    info.compress_type = zipfile.ZIP_DEFLATED
-    info.create_system = 3
-    info.external_attr = 0o644 << 16
-    return info
+def write_outlines(path: Path) -> None:
+    """The synthetic city outlines as a GeoJSON file (reference/boundaries/)."""
+    path.write_bytes(kml.geojson_bytes(outline_features()))
 
 
 def _repack(source: Path, target: Path) -> None:
     """Copy a zip member by member (streamed) with fixed headers: openpyxl stamps members with the clock."""
     with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w", allowZip64=True) as new:
         for member in old.infolist():
-            with old.open(member) as reader, new.open(_zip_info(member.filename), "w", force_zip64=True) as writer:
+            info = zip_info(member.filename, zipfile.ZIP_DEFLATED)
+            with old.open(member) as reader, new.open(info, "w", force_zip64=True) as writer:
                 shutil.copyfileobj(reader, writer, ZIP_CHUNK)
 
 
 def write_xlsx(sheets: dict[str, tuple[tuple[str, ...], list[list]]], path: Path) -> None:
     """A workbook written with openpyxl's write-only mode (constant memory per row), one sheet per entry."""
-    workbook = Workbook(write_only=True)
-    workbook.properties.creator = "Tsunagari scale generator"
-    workbook.properties.created = FIXED_DATETIME
-    workbook.properties.modified = FIXED_DATETIME
+    workbook = dated_workbook("Tsunagari scale generator", write_only=True)
     for title, (header, rows) in sheets.items():
         sheet = workbook.create_sheet(title)
         sheet.append(list(header))
@@ -508,14 +412,6 @@ def write_xlsx(sheets: dict[str, tuple[tuple[str, ...], list[list]]], path: Path
         # ExcelWriter directly: Workbook.save() would overwrite properties.modified with the clock.
         ExcelWriter(workbook, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True)).save()
         _repack(raw, path)
-
-
-def write_survey(rows: list[list], path: Path) -> None:
-    """survey_answers.csv as Google Forms exports it for Excel: CP932, CRLF."""
-    with path.open("w", encoding="cp932", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\r\n")
-        writer.writerow(SURVEY_HEADER)
-        writer.writerows(rows)
 
 
 def _sha256(path: Path) -> str:
@@ -540,13 +436,14 @@ def generate(orgs: int, out: Path, seed: int = DEFAULT_SEED, progress=print) -> 
     progress(f"[scale {orgs}] organisations")
     organisations = build_organisations(rng, people, orgs)
     progress(f"[scale {orgs}] distribution_list.xlsx")
-    distribution = distribution_rows(rng, organisations)
+    distribution = distribution_rows(rng, organisations, BAD_LEGAL_SHARE)
     write_xlsx({sheet: (DISTRIBUTION_HEADER, rows) for sheet, rows in distribution.items()}, out / "distribution_list.xlsx")
     rows_per_sheet = {sheet: len(rows) for sheet, rows in distribution.items()}
     del distribution
     progress(f"[scale {orgs}] survey_answers.csv")
     answers = survey_rows(rng, people, organisations)
-    write_survey(answers, out / "survey_answers.csv")
+    with (out / "survey_answers.csv").open("w", encoding="cp932", newline="") as handle:
+        write_survey(answers, handle)
     progress(f"[scale {orgs}] resource_map.kmz")
     pins = write_kmz(rng, organisations, out / "resource_map.kmz")
     progress(f"[scale {orgs}] events.xlsx, pf_progress.xlsx, cities.csv, kpi_targets.csv")
@@ -562,9 +459,7 @@ def generate(orgs: int, out: Path, seed: int = DEFAULT_SEED, progress=print) -> 
     (reference / "boundaries").mkdir(parents=True, exist_ok=True)
     for city, records in towns_json(rng, counts.towns).items():
         (reference / "towns" / f"{city}.json").write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
-    (reference / "boundaries" / "synthetic_cities.geojson").write_text(
-        json.dumps(outlines_geojson(), ensure_ascii=False), encoding="utf-8"
-    )
+    write_outlines(reference / "boundaries" / "synthetic_cities.geojson")
 
     files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "manifest.json")
     manifest = {

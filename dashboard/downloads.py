@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -27,6 +27,17 @@ BOM = "\ufeff".encode()
 # Session key holding the url_path of the page being run (set by app.py): the audit target's first part.
 PAGE_KEY = "current_page"
 ACTIONS = ("download", "export")
+# Media type of each kind of file the pages hand out, by file extension.
+MIME_TYPES = {
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "parquet": "application/vnd.apache.parquet",
+    "kml": "application/vnd.google-earth.kml+xml",
+    "kmz": "application/vnd.google-earth.kmz",
+    "geojson": "application/geo+json",
+    "zip": "application/zip",
+    "html": "text/html",
+}
 __all__ = ["FORMULA_STARTS", "neutralise", "neutralised"]
 
 
@@ -165,3 +176,46 @@ def download_button(
         args=(auth.viewer(), action, target, detail),
         **kwargs,
     )
+
+
+def csv_download(label: str, frame: pl.DataFrame, stem: str, *, what: str, **kwargs: Any) -> bool:
+    """The download button of a table shown on a page: frame as Excel-ready CSV (csv_bytes), stem.csv, its rows."""
+    data = csv_bytes(frame)
+    return download_button(
+        label, data=data, file_name=f"{stem}.csv", mime=MIME_TYPES["csv"], what=what, rows=frame.height, **kwargs
+    )
+
+
+def html_download(label: str, html: str, file_name: str, *, what: str, **kwargs: Any) -> bool:
+    """The download button of a page we render as HTML (a report, a sheet to print), as UTF-8."""
+    data = html.encode("utf-8")
+    return download_button(label, data=data, file_name=file_name, mime=MIME_TYPES["html"], what=what, **kwargs)
+
+
+def download_row(
+    buttons: Sequence[tuple[str, str, Any]],
+    stem: str,
+    *,
+    what: str,
+    suffixed: bool = False,
+    key: str | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    **kwargs: Any,
+) -> None:
+    """One file in several formats: a button per (label, extension, data) side by side, named stem.EXT.
+
+    The buttons share the audit detail (kwargs: rows, filters, action, icon …); with suffixed, the audited
+    `what` and the widget key (if given) end in _EXT. options adds keywords to one format's button.
+    """
+    for column, (label, extension, data) in zip(st.columns(len(buttons)), buttons, strict=True):
+        download_button(
+            label,
+            data=data,
+            file_name=f"{stem}.{extension}",
+            mime=MIME_TYPES[extension],
+            what=f"{what}_{extension}" if suffixed else what,
+            key=f"{key}_{extension}" if key and suffixed else key,
+            container=column,
+            **kwargs,
+            **(options or {}).get(extension, {}),
+        )

@@ -19,13 +19,13 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.writer.excel import ExcelWriter
 
 from common.calendar import wareki, wareki_short
+from warehouse import kml
 
 SEED = 20250331
 # Fixed stamps instead of "now": the xlsx and kmz bytes must not change between runs.
@@ -306,11 +306,11 @@ SURVEY_HEADER = (
     "活動日時", "対応言語", "バリアフリー対応", "人とのつながりや孤独・孤立に関連する取組を行っていますか",
     "官民連携プラットフォームへの参画意向", "ご紹介いただける団体があればご記入ください", "孤独・孤立問題に取り組むアイデア",
 )
+BAD_LEGAL_LABEL = "不明な法人格"  # not in warehouse/seeds/legal_form.csv: the ETL quarantines the cell
 MAP_FIELDS = ("団体名", "住所", "電話番号", "活動時間", "最終確認日")
 MAP_NAME = "4市 地域資源マップ（サンプル）"
-# Google My Maps palette colour per layer (RRGGBB); KML wants it as AABBGGRR.
+# Google My Maps palette colour per layer (RRGGBB).
 MAP_COLOURS = {"大和市": "0288D1", "海老名市": "097138", "座間市": "E65100", "綾瀬市": "9C27B0"}
-MAP_ICON = "https://www.gstatic.com/mapspro/images/stock/503-wht-blank_maps.png"
 
 BOLD = Font(bold=True)
 
@@ -599,8 +599,12 @@ def _check_names(orgs: list[Org], core_words, seed_words) -> None:
     assert Counter(org.city for org in orgs) == Counter(ORG_COUNT)
 
 
-def distribution_rows(rng: random.Random, orgs: list[Org]) -> dict[str, list[list]]:
-    """Rows of every sheet of distribution_list.xlsx."""
+def distribution_rows(rng: random.Random, orgs: list[Org], bad_legal_share: float = 0.0) -> dict[str, list[list]]:
+    """Rows of every sheet of distribution_list.xlsx, shuffled within each sheet.
+
+    With bad_legal_share, that share of rows carries a 法人格 outside the vocabulary (BAD_LEGAL_LABEL):
+    the scale bundles' quarantine load; the sample has none.
+    """
     entries: dict[str, list[tuple[Org, bool]]] = {sheet: [] for sheet in SHEETS}
     for org in orgs:
         for position, sheet in enumerate(org.sheets):
@@ -613,6 +617,8 @@ def distribution_rows(rng: random.Random, orgs: list[Org]) -> dict[str, list[lis
         for number, (org, is_second) in enumerate(listed, start=1):
             name = _variant(org.name, org.variant) if is_second else org.name
             legal = _variant_legal_cell(org, org.variant) if is_second else org.arch.legal_cell
+            if bad_legal_share and rng.random() < bad_legal_share:
+                legal = BAD_LEGAL_LABEL
             city = org.city
             # The survey firm's own list sometimes writes the city without 市.
             if sheet == OWN_LIST and rng.random() < 0.12:
@@ -776,120 +782,83 @@ def survey_bytes(rng: random.Random, people: People, answers: list[Answer]) -> b
 
     rows = []
     for position, (answer, intent) in enumerate(zip(ordered, intents)):
-        org = answer.org
-        kind = _weighted(rng, SURVEY_VARIANTS)
-        name = _variant(org.name, kind) if _variant_applies(org.name, kind) else org.name
-        respondent = org.contact if org.contact and rng.random() < 0.4 else people.new()
-        rows.append([
-            answer.submitted_at.strftime("%Y/%m/%d %H:%M:%S"),
-            name, org.city, org.arch.legal_cell,
-            respondent.name, respondent.email, respondent.phone if rng.random() < 0.7 else "",
+        rows.append(survey_row(rng, people, answer.org, answer.submitted_at, intent, lambda: [
             spell(position, "content", sorted(answer.contents, key=CONTENT_ORDER.index)),
             spell(position, "form", sorted(answer.forms, key=FORM_ORDER.index)),
             spell(position, "target", answer.targets),
             ", ".join(answer.area),
-            org.hours,
-            ", ".join(_weighted(rng, LANGUAGE_SETS)),
-            ", ".join(_weighted(rng, ACCESSIBILITY_SETS)),
-            "はい" if rng.random() < (0.9 if intent != "今は考えていない" else 0.55) else "いいえ",
-            intent,
-            rng.choice(REFERRAL_TEXTS),
-            rng.choice(IDEA_TEXTS),
-        ])
+        ]))  # fmt: skip
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    write_survey(rows, buffer)
+    return buffer.getvalue().encode("cp932")
+
+
+def survey_row(rng: random.Random, people: People, org, submitted: dt.datetime, intent: str, choices) -> list:
+    """One Google Forms answer as its CSV row; choices() gives the content, form, target and area cells.
+
+    choices is called where those cells stand, so any draws it makes come in the row's order.
+    """
+    kind = _weighted(rng, SURVEY_VARIANTS)
+    name = _variant(org.name, kind) if _variant_applies(org.name, kind) else org.name
+    respondent = org.contact if org.contact and rng.random() < 0.4 else people.new()
+    return [
+        submitted.strftime("%Y/%m/%d %H:%M:%S"),
+        name, org.city, org.arch.legal_cell,
+        respondent.name, respondent.email, respondent.phone if rng.random() < 0.7 else "",
+        *choices(),
+        org.hours,
+        ", ".join(_weighted(rng, LANGUAGE_SETS)),
+        ", ".join(_weighted(rng, ACCESSIBILITY_SETS)),
+        "はい" if rng.random() < (0.9 if intent != "今は考えていない" else 0.55) else "いいえ",
+        intent,
+        rng.choice(REFERRAL_TEXTS),
+        rng.choice(IDEA_TEXTS),
+    ]  # fmt: skip
+
+
+def write_survey(rows: list[list], handle) -> None:
+    """survey_answers.csv's text as Google Forms exports it for Excel (CRLF) into a handle opened as CP932."""
+    writer = csv.writer(handle, lineterminator="\r\n")
     writer.writerow(SURVEY_HEADER)
     writer.writerows(rows)
-    return buffer.getvalue().encode("cp932")
+
+
+def map_pin(org, latitude: float, longitude: float, verified: dt.date, forms) -> kml.Pin:
+    """An organisation's My Maps pin: the fields My Maps exports and a popup of address, phone and forms."""
+    values = (org.name, org.address, org.phone or "", org.hours, verified.strftime("%Y/%m/%d"))
+    return kml.Pin(
+        name=org.name,
+        latitude=latitude,
+        longitude=longitude,
+        fields=tuple(zip(MAP_FIELDS, values)),
+        popup=(("住所", org.address), ("電話", org.phone or "なし"), ("形態", "、".join(forms))),
+    )
+
+
+def map_layers(pins) -> list[kml.Layer]:
+    """One My Maps layer per city in CITIES order, in the city's colour; pins(city) yields its pins."""
+    return [kml.Layer(city, f"#{MAP_COLOURS[city]}", pins(city)) for city in CITIES]
 
 
 def kml_text(rng: random.Random, orgs: list[Org], answers: list[Answer]) -> tuple[str, int]:
     """doc.kml in Google My Maps style: one folder per city, one pin per organisation with an address."""
     forms_of = {id(a.org): sorted(a.forms, key=FORM_ORDER.index) for a in answers}
-    lines = [
-        '<?xml version="1.0" encoding="UTF-8"?>',
-        '<kml xmlns="http://www.opengis.net/kml/2.2">',
-        "  <Document>",
-        f"    <name>{escape(MAP_NAME)}</name>",
-        "    <description><![CDATA[架空の団体による見本データです。/ Fictional sample data.]]></description>",
-    ]
-    for city in CITIES:
-        lines += _kml_styles(MAP_COLOURS[city])
-    pins = 0
-    stale = 0
-    for city in CITIES:
-        lines += ["    <Folder>", f"      <name>{city}</name>"]
+    counts = Counter()
+
+    def pins(city: str):
+        """The city's pins, drawn from rng as the file is written."""
         for org in (o for o in orgs if o.city == city and o.address):
             lat, lng = _point_near(rng, CITY_CENTRES[city])
             assert 35.40 <= lat <= 35.54 and 139.35 <= lng <= 139.50
-            if rng.random() < STALE_SHARE:
-                verified = VERIFIED_STALE
-                stale += 1
-            else:
-                verified = _random_date(rng, VERIFIED_FRESH_START, VERIFIED_END)
-            forms = forms_of.get(id(org), list(org.arch.forms[:2]))
-            description = f"住所：{org.address}<br>電話：{org.phone or 'なし'}<br>形態：{'、'.join(forms)}"
-            values = (org.name, org.address, org.phone or "", org.hours, verified.strftime("%Y/%m/%d"))
-            lines += [
-                "      <Placemark>",
-                f"        <name>{escape(org.name)}</name>",
-                f"        <description><![CDATA[{description}]]></description>",
-                f"        <styleUrl>#icon-1899-{MAP_COLOURS[city]}</styleUrl>",
-                "        <ExtendedData>",
-            ]
-            lines += [
-                f'          <Data name="{field_name}">\n'
-                f"            <value>{escape(value)}</value>\n"
-                "          </Data>"
-                for field_name, value in zip(MAP_FIELDS, values)
-            ]
-            lines += [
-                "        </ExtendedData>",
-                "        <Point>",
-                "          <coordinates>",
-                f"            {lng:.6f},{lat:.6f},0",
-                "          </coordinates>",
-                "        </Point>",
-                "      </Placemark>",
-            ]
-            pins += 1
-        lines.append("    </Folder>")
-    lines += ["  </Document>", "</kml>", ""]
-    assert stale >= 5
-    return "\n".join(lines), pins
+            stale = rng.random() < STALE_SHARE
+            verified = VERIFIED_STALE if stale else _random_date(rng, VERIFIED_FRESH_START, VERIFIED_END)
+            counts.update(pins=1, stale=stale)
+            yield map_pin(org, lat, lng, verified, forms_of.get(id(org), list(org.arch.forms[:2])))
 
-
-def _kml_styles(colour: str) -> list[str]:
-    """My Maps' normal/highlight style pair for one pin colour."""
-    kml_colour = f"ff{colour[4:6]}{colour[2:4]}{colour[0:2]}".lower()
-    style_id = f"icon-1899-{colour}"
-    lines = []
-    for state, label_scale in (("normal", 0), ("highlight", 1)):
-        lines += [
-            f'    <Style id="{style_id}-{state}">',
-            "      <IconStyle>",
-            f"        <color>{kml_colour}</color>",
-            "        <scale>1</scale>",
-            "        <Icon>",
-            f"          <href>{MAP_ICON}</href>",
-            "        </Icon>",
-            '        <hotSpot x="32" xunits="pixels" y="64" yunits="insetPixels"/>',
-            "      </IconStyle>",
-            "      <LabelStyle>",
-            f"        <scale>{label_scale}</scale>",
-            "      </LabelStyle>",
-            "    </Style>",
-        ]
-    lines.append(f'    <StyleMap id="{style_id}">')
-    for state in ("normal", "highlight"):
-        lines += [
-            "      <Pair>",
-            f"        <key>{state}</key>",
-            f"        <styleUrl>#{style_id}-{state}</styleUrl>",
-            "      </Pair>",
-        ]
-    lines.append("    </StyleMap>")
-    return lines
+    description = "架空の団体による見本データです。/ Fictional sample data."
+    text = "".join(kml.kml_chunks(MAP_NAME, description, map_layers(pins), my_maps=True))
+    assert counts["stale"] >= 5
+    return text, counts["pins"]
 
 
 def _split_total(rng: random.Random, total: int, weights: list[float]) -> list[int]:
@@ -1129,11 +1098,7 @@ def progress_sheets() -> dict[str, tuple[tuple[str, ...], list[list]]]:
 
 def _workbook(sheets: dict[str, tuple[tuple[str, ...], list[list]]]) -> Workbook:
     """An openpyxl workbook with fixed document properties and one sheet per entry."""
-    workbook = Workbook()
-    workbook.remove(workbook.active)
-    workbook.properties.creator = "Tsunagari sample generator"
-    workbook.properties.created = FIXED_DATETIME
-    workbook.properties.modified = FIXED_DATETIME
+    workbook = dated_workbook("Tsunagari sample generator")
     for title, (header, rows) in sheets.items():
         sheet = workbook.create_sheet(title)
         sheet.append(list(header))
@@ -1153,17 +1118,33 @@ def _workbook(sheets: dict[str, tuple[tuple[str, ...], list[list]]]) -> Workbook
     return workbook
 
 
+def dated_workbook(creator: str, write_only: bool = False) -> Workbook:
+    """An empty workbook whose document properties carry FIXED_DATETIME instead of the clock."""
+    workbook = Workbook(write_only=write_only)
+    if not write_only:
+        workbook.remove(workbook.active)
+    workbook.properties.creator = creator
+    workbook.properties.created = FIXED_DATETIME
+    workbook.properties.modified = FIXED_DATETIME
+    return workbook
+
+
 def _zip_bytes(members: list[tuple[str, bytes]]) -> bytes:
     """A zip with fixed timestamps and no compression, so bytes do not depend on zlib's build."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, data in members:
-            info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
-            info.compress_type = zipfile.ZIP_STORED
-            info.create_system = 3
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, data)
+            archive.writestr(zip_info(name, zipfile.ZIP_STORED), data)
     return buffer.getvalue()
+
+
+def zip_info(name: str, compress_type: int) -> zipfile.ZipInfo:
+    """A zip member header with a fixed timestamp and Unix permissions, so bytes do not depend on the clock."""
+    info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
+    info.compress_type = compress_type
+    info.create_system = 3
+    info.external_attr = 0o644 << 16
+    return info
 
 
 def workbook_bytes(workbook: Workbook) -> bytes:

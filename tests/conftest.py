@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pickle
 from pathlib import Path
 
 import duckdb
@@ -13,15 +16,50 @@ PagesManager.uses_pages_directory = False
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
+SYNTHETIC_REFERENCE = ROOT / "tests" / "fixtures" / "reference"
+# The official geography (町丁目 points, city outlines) when the machine has it (see the Makefile's REFERENCE).
+OFFICIAL_REFERENCE = Path(os.environ.get("TSUNAGARI_TEST_REFERENCE", ROOT.parent / "shared" / "reference"))
+
+
+def shared_build(tmp_path_factory, name: str, reference_dir: Path | None = None):
+    """Build data/sample (with reference_dir's geography) once per run under name; returns the RunResult.
+
+    Under pytest-xdist (make test-fast) the first worker to ask builds it and the others wait for it and
+    read its RunResult: a build is the slowest fixture, and every test opens the file read-only.
+    """
+    from etl.pipeline import build
+
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return build(SAMPLE, tmp_path_factory.mktemp(name) / "warehouse.duckdb", reference_dir=reference_dir)
+    shared = tmp_path_factory.getbasetemp().parent  # the run's temp directory, shared by its workers
+    result = shared / f"{name}.pickle"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not result.exists():
+            (shared / name).mkdir()
+            built = build(SAMPLE, shared / name / "warehouse.duckdb", reference_dir=reference_dir)
+            result.write_bytes(pickle.dumps(built))
+    return pickle.loads(result.read_bytes())
 
 
 @pytest.fixture(scope="session")
 def sample_build(tmp_path_factory):
-    """Build var-like warehouse from data/sample once per session; returns the RunResult."""
-    from etl.pipeline import build
+    """Build var-like warehouse from data/sample once per run; returns the RunResult."""
+    return shared_build(tmp_path_factory, "warehouse")
 
-    path = tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"
-    return build(SAMPLE, path)
+
+@pytest.fixture(scope="session")
+def reference_build(tmp_path_factory):
+    """The sample built with the synthetic reference geography (tests/fixtures/reference), once per run."""
+    return shared_build(tmp_path_factory, "reference", SYNTHETIC_REFERENCE)
+
+
+@pytest.fixture(scope="session")
+def official_build(tmp_path_factory):
+    """The sample built with the official reference geography (OFFICIAL_REFERENCE), once per run; skips without it."""
+    if not (OFFICIAL_REFERENCE / "towns").is_dir():
+        pytest.skip("official reference directory not configured")
+    return shared_build(tmp_path_factory, "official", OFFICIAL_REFERENCE)
 
 
 @pytest.fixture(scope="session")

@@ -793,7 +793,8 @@ CASES += [
     ),
 ]
 
-PARAMS = [pytest.param(case, id=case.id) for case in CASES]
+# A full build validates the whole bundle with Great Expectations (tens of seconds each): slow tier.
+PARAMS = [pytest.param(case, id=case.id, marks=[pytest.mark.slow] if case.full_build else []) for case in CASES]
 
 
 @functools.cache

@@ -164,12 +164,9 @@ def expected_matrix(con: duckdb.DuckDBPyConnection, basis: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def reference_warehouse(tmp_path_factory) -> Path:
+def reference_warehouse(reference_build) -> Path:
     """The sample built with the synthetic town set (tests/fixtures/reference, ours)."""
-    from etl.pipeline import build
-
-    tmp = tmp_path_factory.mktemp("coverage")
-    return build(SAMPLE, tmp / "w.duckdb", reference_dir=SYNTHETIC).warehouse
+    return reference_build.warehouse
 
 
 @pytest.fixture()
@@ -316,10 +313,8 @@ def test_form_pins_are_the_pinned_organisations_offering_the_form(ref_con):
 
 
 @pytest.mark.skipif(not (OFFICIAL / "towns").is_dir(), reason="official reference directory not configured")
-def test_official_towns_nearest_and_coverage(tmp_path):
-    from etl.pipeline import build
-
-    warehouse = build(SAMPLE, tmp_path / "w.duckdb", reference_dir=OFFICIAL).warehouse
+def test_official_towns_nearest_and_coverage(official_build):
+    warehouse = official_build.warehouse
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         towns = raw_towns(OFFICIAL)

@@ -1,16 +1,17 @@
-"""Crash safety: SIGKILL the ETL at random points 20 times; the published warehouse survives every kill.
+"""Crash safety: SIGKILL the ETL at every named step of a build; the published warehouse survives every kill.
 
 After each kill the previously published file is still served intact (read-only open, same run, its
 content checksum recomputes) — or, if the kill came after the atomic swap, the new file is complete —
 the build lock is free (the kernel dropped the flock), and the next run succeeds, removes the killed
 run's temp files and leaves none of its own.
 
-Three kills hit the real `python -m etl build` (during start-up, during Great Expectations and during
-the warehouse write). The other seventeen hit `etl.pipeline.build` in a child process whose extract
-and validate stages return results computed beforehand by the real functions: everything from the
-build lock to the rename is the production code, while a kill costs about a second instead of a
-whole validation. Kill times are drawn with a fixed seed, skewed towards the end of the run, where
-the temp file is written and swapped in.
+The kill points are named, not timed: the child process arms one (see `arm`) and sends itself SIGKILL
+when the build reaches it, so each run dies at the same step on a fast or a loaded machine, and the test
+knows beforehand whether that step comes before or after the swap and whether a temp file is left.
+Three kills hit the real `python -m etl build` (at start-up, inside Great Expectations and while the
+tables are written). The others hit `etl.pipeline.build` in a child process whose extract and validate
+stages return results computed beforehand by the real functions: everything from the build lock to the
+rename is the production code, while a kill costs about a second instead of a whole validation.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ import fcntl
 import hashlib
 import os
 import pickle
-import random
+import runpy
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,9 +39,102 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
-SEED = 20261126
-FAST_KILLS = 17
 TIMEOUT = 900  # seconds for one process; the machine may be heavily loaded, correctness is what counts
+
+
+@dataclass(frozen=True)
+class KillPoint:
+    """A step of a build where the process kills itself, and what the build has done to the files by then."""
+
+    point: str
+    swapped: bool  # the new file has replaced the published one
+    temp_left: bool  # the run's temp file is on disk for the next run to remove
+
+
+# In the order a build reaches them: every step from taking the build lock to returning from build().
+# "after:NAME#N": right after the N-th call of etl.pipeline.NAME (or os.replace) returns;
+# "progress:TEXT": when the build reports a step starting with TEXT (before the step runs).
+FAST_KILLS = (
+    KillPoint("after:remove_stale_temps", swapped=False, temp_left=False),  # lock held, no temp file yet
+    KillPoint("progress:stage: load tables", swapped=False, temp_left=True),  # temp file holds the DDL only
+    KillPoint("after:insert_frame#1", swapped=False, temp_left=True),
+    KillPoint("after:insert_frame#8", swapped=False, temp_left=True),
+    KillPoint("progress:marts", swapped=False, temp_left=True),
+    KillPoint("after:build_marts", swapped=False, temp_left=True),
+    KillPoint("after:content_checksum", swapped=False, temp_left=True),
+    KillPoint("after:copy_history", swapped=False, temp_left=True),
+    KillPoint("after:_record", swapped=False, temp_left=True),  # before the checkpoint: rows in the WAL
+    KillPoint("progress:change guard", swapped=False, temp_left=True),  # temp file complete and closed
+    KillPoint("progress:publish", swapped=False, temp_left=True),
+    KillPoint("after:os.replace", swapped=True, temp_left=False),  # swapped, directory not yet flushed
+    KillPoint("after:_fsync_dir", swapped=True, temp_left=False),
+    KillPoint("after:build", swapped=True, temp_left=False),  # lock released, temp names cleaned up
+)
+# The real command line: during start-up, inside Great Expectations (before its third validation),
+# and while the tables are written.
+CLI_KILLS = (
+    KillPoint("progress:extract", swapped=False, temp_left=False),
+    KillPoint("gx:3", swapped=False, temp_left=False),
+    KillPoint("after:insert_frame#5", swapped=False, temp_left=True),
+)
+
+
+def die() -> None:
+    """SIGKILL this process, as the OOM killer or a power-off would: no cleanup, no finally blocks."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def arm(point: str) -> None:
+    """Make this process kill itself when the build reaches point (see FAST_KILLS)."""
+    from etl import pipeline
+
+    kind, _, spec = point.partition(":")
+    name, _, nth = spec.partition("#")
+    calls = 0
+
+    def count() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls == int(nth or 1)
+
+    if kind == "progress":
+        real_build = pipeline.build
+
+        def build(*args, progress=lambda _: None, **kwargs):
+            def watched(message: str) -> None:
+                progress(message)
+                if message.startswith(spec):
+                    die()
+
+            return real_build(*args, progress=watched, **kwargs)
+
+        pipeline.build = build
+    elif kind == "after":
+        owner, attr = (os, "replace") if name == "os.replace" else (pipeline, name)
+        real = getattr(owner, attr)
+
+        def wrapped(*args, **kwargs):
+            result = real(*args, **kwargs)
+            if count():
+                die()
+            return result
+
+        setattr(owner, attr, wrapped)
+    elif kind == "gx":
+        import great_expectations as gx
+
+        real_run = gx.ValidationDefinition.run
+
+        def run(self, *args, **kwargs):
+            if count():
+                die()
+            return real_run(self, *args, **kwargs)
+
+        gx.ValidationDefinition.run = run
+    else:
+        raise ValueError(f"unknown kill point {point!r}")
 
 
 def make_variant(target: Path) -> Path:
@@ -69,7 +163,7 @@ def precompute(source: Path, out: Path) -> Path:
     return out
 
 
-def child_main(payload: str, source: str, warehouse: str) -> None:
+def child_main(point: str, payload: str, source: str, warehouse: str) -> None:
     """Entry point of a fast child: the production build() with precomputed extract and validate results."""
     from etl import pipeline, sources
     from etl import validate as validation
@@ -77,31 +171,27 @@ def child_main(payload: str, source: str, warehouse: str) -> None:
     bundle, outcome = pickle.loads(Path(payload).read_bytes())
     sources.transform_bundle = lambda *_: bundle
     validation.validate = lambda *_: outcome
+    if point:
+        arm(point)
     pipeline.build(Path(source), Path(warehouse), progress=lambda message: print(message, flush=True))
     print("done", flush=True)
 
 
+def cli_main(point: str, *args: str) -> None:
+    """Entry point of an armed `python -m etl`: the whole command line, killed at point."""
+    arm(point)
+    sys.argv = ["etl", *args]
+    runpy.run_module("etl", run_name="__main__", alter_sys=True)
+
+
 @dataclass
 class Run:
-    """A running ETL process and the progress lines it printed (with their arrival times)."""
+    """A running ETL process and the progress lines it printed."""
 
     process: subprocess.Popen
-    started: float
     other: Any = None
-    lines: list[tuple[float, str]] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
     reader: threading.Thread | None = None
-
-    def wait_for(self, marker: str) -> bool:
-        """Block until a progress line containing marker arrives; False if the process ended first."""
-        while True:
-            if any(marker in line for _, line in self.lines):
-                return True
-            if self.process.poll() is not None:
-                self.reader.join(timeout=TIMEOUT)
-                return any(marker in line for _, line in self.lines)
-            if time.monotonic() - self.started > TIMEOUT:
-                raise TimeoutError(f"no {marker!r} after {TIMEOUT} s")
-            time.sleep(0.01)
 
     def finish(self) -> int:
         """Wait for the process and its output; return its exit status (negative = signal)."""
@@ -113,14 +203,6 @@ class Run:
         """Everything the process printed on its other stream (tracebacks, the CLI's result line)."""
         self.other.seek(0)
         return self.other.read()
-
-    def phase(self) -> str:
-        """The last progress message the process printed (where it was when it stopped)."""
-        for _, line in reversed(self.lines):
-            text = line.split("] ", 1)[-1]
-            if text and not text.startswith(("published run", "done")):
-                return text.split(":", 1)[0]
-        return "start-up"
 
 
 def start(command: list[str], stream: str) -> Run:
@@ -135,26 +217,27 @@ def start(command: list[str], stream: str) -> Run:
         stderr=subprocess.PIPE if stream == "stderr" else other,
         text=True,
     )
-    run = Run(process, time.monotonic(), other=other)
+    run = Run(process, other=other)
 
     def read() -> None:
         for line in getattr(process, stream):
-            run.lines.append((time.monotonic(), line.rstrip("\n")))
+            run.lines.append(line.rstrip("\n"))
 
     run.reader = threading.Thread(target=read, daemon=True)
     run.reader.start()
     return run
 
 
-def fast_child(payload: Path, source: Path, warehouse: Path) -> Run:
-    """A fast child process building into warehouse."""
-    command = [sys.executable, str(Path(__file__)), "child", str(payload), str(source), str(warehouse)]
+def fast_child(payload: Path, source: Path, warehouse: Path, point: str = "") -> Run:
+    """A fast child process building into warehouse (killed at point, if one is given)."""
+    command = [sys.executable, str(Path(__file__)), "child", point, str(payload), str(source), str(warehouse)]
     return start(command, "stdout")
 
 
-def cli(source: Path, warehouse: Path) -> Run:
-    """The real command line build."""
-    return start([sys.executable, "-m", "etl", "build", "--source", str(source), "--warehouse", str(warehouse)], "stderr")
+def cli(source: Path, warehouse: Path, point: str) -> Run:
+    """The real command line build, killed at point."""
+    args = ["build", "--source", str(source), "--warehouse", str(warehouse)]
+    return start([sys.executable, str(Path(__file__)), "cli", point, *args], "stderr")
 
 
 def temp_files(warehouse: Path) -> list[str]:
@@ -212,40 +295,43 @@ def published_checksum(warehouse: Path) -> str:
         con.close()
 
 
-def check_kill(run: Run, label: str, before: Served, warehouse: Path, checksums: dict[str, str]) -> tuple[Served, bool]:
-    """After a kill: the old file intact, or the new one complete (only once it said publish); lock free."""
+def check_kill(
+    run: Run, kill: KillPoint, label: str, before: Served, warehouse: Path, checksums: dict[str, str]
+) -> Served:
+    """After a kill: the old file intact before the swap, the new one complete after it; temp as expected; lock free."""
     code = run.finish()
+    assert code == -signal.SIGKILL, (kill, code, run.lines, run.output())
     after = served(warehouse, checksums)
-    if after.digest == before.digest:
-        assert after == before
-    else:
-        # The swap happened: only after the whole file was written, and it is this run's bundle.
-        assert any(line.split("] ", 1)[-1].startswith("publish:") for _, line in run.lines)
+    if kill.swapped:
         assert after.label == label
         assert len(after.run_ids) == len(before.run_ids) + 1
         assert set(before.run_ids) < set(after.run_ids)
+    else:
+        assert after == before
+    assert bool(temp_files(warehouse)) == kill.temp_left, (kill, temp_files(warehouse))
     assert lock_is_free(warehouse)
-    return after, code < 0
+    return after
 
 
-def recover(payload: Path, source: Path, label: str, before: Served, warehouse: Path, checksums: dict[str, str]) -> tuple[Served, float]:
+def recover(
+    payload: Path, source: Path, label: str, before: Served, warehouse: Path, checksums: dict[str, str]
+) -> Served:
     """The next run after a kill: succeeds, removes stale temps, leaves none, publishes its bundle."""
     stale = temp_files(warehouse)
     run = fast_child(payload, source, warehouse)
     code = run.finish()
     assert code == 0, (run.lines, run.output())
-    removed = {line.rsplit(": ", 1)[-1] for _, line in run.lines if "removed a stale temp file" in line}
+    removed = {line.rsplit(": ", 1)[-1] for line in run.lines if "removed a stale temp file" in line}
     assert removed == set(stale)
     assert temp_files(warehouse) == []
     assert lock_is_free(warehouse)
     after = served(warehouse, checksums)
     assert after.label == label
     assert len(after.run_ids) == len(before.run_ids) + 1
-    return after, run.lines[-1][0] - run.started
+    return after
 
 
-def test_sigkill_at_random_points_never_damages_the_published_warehouse(tmp_path, sample_build):
-    rng = random.Random(SEED)
+def test_sigkill_at_every_build_step_never_damages_the_published_warehouse(tmp_path, sample_build):
     sources = {"A": SAMPLE, "B": make_variant(tmp_path / "variant")}
     payloads = {label: precompute(source, tmp_path / f"{label}.pickle") for label, source in sources.items()}
     warehouse = tmp_path / "pub" / "warehouse.duckdb"
@@ -253,57 +339,27 @@ def test_sigkill_at_random_points_never_damages_the_published_warehouse(tmp_path
     other = {"A": "B", "B": "A"}
 
     # Two uncut runs: the fast child publishes exactly what the real pipeline does (the session's
-    # sample build), the variant gets its own checksum, and the second run gives a duration to aim at.
-    first = fast_child(payloads["A"], sources["A"], warehouse)
-    assert first.finish() == 0
+    # sample build), and the variant gets its own checksum.
+    assert fast_child(payloads["A"], sources["A"], warehouse).finish() == 0
     assert served(warehouse, {"A": sample_build.content_checksum}).label == "A"
-    second = fast_child(payloads["B"], sources["B"], warehouse)
-    assert second.finish() == 0
+    assert fast_child(payloads["B"], sources["B"], warehouse).finish() == 0
     checksums = {"A": sample_build.content_checksum, "B": published_checksum(warehouse)}
     assert checksums["B"] != checksums["A"]
     current = served(warehouse, checksums)
     assert current.label == "B"
-    duration = second.lines[-1][0] - second.started
 
-    outcomes: list[tuple[str, str, bool, bool]] = []
-    for kill in range(FAST_KILLS):
+    for kill, via_cli in [(k, False) for k in FAST_KILLS] + [(k, True) for k in CLI_KILLS]:
         label = other[current.label]
-        # sqrt skews the delay late: most kills land while the temp file is written or swapped in.
-        delay = duration * 1.1 * rng.random() ** 0.5
-        run = fast_child(payloads[label], sources[label], warehouse)
-        time.sleep(max(0.0, delay - (time.monotonic() - run.started)))
-        run.process.kill()
-        current, killed = check_kill(run, label, current, warehouse, checksums)
-        outcomes.append((f"fast {kill + 1}", run.phase(), killed, bool(temp_files(warehouse))))
+        if via_cli:
+            run = cli(sources[label], warehouse, kill.point)
+        else:
+            run = fast_child(payloads[label], sources[label], warehouse, kill.point)
+        current = check_kill(run, kill, label, current, warehouse, checksums)
         after_kill = other[current.label]
-        current, duration = recover(payloads[after_kill], sources[after_kill], after_kill, current, warehouse, checksums)
-
-    # The real command line: killed during start-up, during Great Expectations, and while writing.
-    for kill, marker, spread in (
-        (1, None, 1.5),
-        (2, "validate (Great Expectations)", 2.0),
-        (3, "stage: load tables", duration * 1.2),
-    ):
-        label = other[current.label]
-        run = cli(sources[label], warehouse)
-        if marker is not None:
-            assert run.wait_for(marker)
-        time.sleep(rng.uniform(0, spread))
-        run.process.kill()
-        current, killed = check_kill(run, label, current, warehouse, checksums)
-        outcomes.append((f"cli {kill}", run.phase(), killed, bool(temp_files(warehouse))))
-        after_kill = other[current.label]
-        current, duration = recover(payloads[after_kill], sources[after_kill], after_kill, current, warehouse, checksums)
-
-    for name, phase, killed, torn_temp in outcomes:
-        state = "killed" if killed else "had finished"
-        print(f"{name}: last progress {phase!r}, {state}{', left its temp file' if torn_temp else ''}")
-    assert len(outcomes) == 20
-    # Not vacuous: most kills arrived while a build was running, many while its temp file was being
-    # written (the killed run left it behind for the next run to remove).
-    assert sum(killed for _, _, killed, _ in outcomes) >= 10
-    assert sum(torn_temp for *_, torn_temp in outcomes) >= 5
+        current = recover(payloads[after_kill], sources[after_kill], after_kill, current, warehouse, checksums)
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["child"]:
-    child_main(*sys.argv[2:5])
+    child_main(*sys.argv[2:6])
+elif __name__ == "__main__" and sys.argv[1:2] == ["cli"]:
+    cli_main(*sys.argv[2:])

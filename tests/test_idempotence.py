@@ -6,8 +6,12 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from etl.pipeline import BOOKKEEPING, build, content_checksum, quoted
+
+# A second full build of the sample: make test, not make test-fast.
+pytestmark = pytest.mark.slow
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 

@@ -19,19 +19,14 @@ from warehouse.query.directory import DirectoryFilter
 
 APP = "../dashboard/app.py"
 PAGE = "pages/resource_map.py"
-ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = ROOT / "tests" / "fixtures" / "reference"
 TODAY = dt.date(2025, 3, 1)
 DONGURI = "ORG-a2bb2ec35624"  # (サンプル)NPO法人 就労支援センターどんぐり: answered, FAX, serves outside the four cities
 
 
 @pytest.fixture(scope="module")
-def reference_warehouse(tmp_path_factory) -> Path:
+def reference_warehouse(reference_build) -> Path:
     """A warehouse from data/sample plus the synthetic reference geography (city outlines)."""
-    from etl.pipeline import build
-
-    path = tmp_path_factory.mktemp("reference") / "warehouse.duckdb"
-    return build(ROOT / "data" / "sample", path, reference_dir=REFERENCE).warehouse
+    return reference_build.warehouse
 
 
 def by_facet(frame: pl.DataFrame) -> dict[str, dict[str, int]]:

@@ -27,6 +27,9 @@ from etl.pipeline import build
 from etl.sources.survey import CONTENT, NAME
 from warehouse.query import quality
 
+# The tests marked slow build an altered bundle in full (Great Expectations over every table): they run
+# in make test, not in make test-fast.
+
 APP = "../dashboard/app.py"
 NOT_LISTED = "配布リストにない団体 (not on the distribution list)"
 
@@ -76,6 +79,7 @@ def published(tmp_path, sample_warehouse) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_bad_values_in_non_key_columns_leave_every_row_in(tmp_path, published, sample_warehouse):
     inputs = fresh_inputs(tmp_path)
     # The city's hand edits: a count with its unit, an unreadable 配布日, an unknown label among known ones
@@ -118,6 +122,7 @@ PER_CITY = (
 )
 
 
+@pytest.mark.slow
 def test_unreadable_open_days_leave_the_exhibition_and_its_dependants_in(tmp_path, published, sample_warehouse, monkeypatch, sign_in):
     inputs = fresh_inputs(tmp_path)
     cells(EVENTS, "イベント", J2="約8日")(inputs)
@@ -169,6 +174,7 @@ def test_unreadable_open_days_leave_the_exhibition_and_its_dependants_in(tmp_pat
     assert any(venue in c.value and "1日平均は不明" in c.value for c in at.caption)
 
 
+@pytest.mark.slow
 def test_an_unreadable_contract_amount_makes_the_costs_unknown(tmp_path, published, sample_warehouse, monkeypatch, sign_in):
     inputs = fresh_inputs(tmp_path)
     book = openpyxl.load_workbook(inputs.bundle / EVENTS, read_only=True)
@@ -195,6 +201,7 @@ def test_an_unreadable_contract_amount_makes_the_costs_unknown(tmp_path, publish
     assert any("1人当たり事業費は不明" in i.value for i in at.info)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("cell", "column", "field"), [("H2", "開始日", "start_date"), ("I2", "終了日", "end_date")])
 def test_an_unreadable_event_date_keeps_the_event_and_the_page_shows_it(
     tmp_path, published, sample_warehouse, monkeypatch, sign_in, cell, column, field
@@ -229,6 +236,7 @@ def _survey_cell(path: Path, row: int, column: str) -> str:
     return records[row - 1][records[0].index(column)]
 
 
+@pytest.mark.slow
 def test_an_event_set_aside_is_one_root_cause_and_the_guard_stops_the_publish(tmp_path, published, sample_warehouse):
     inputs = fresh_inputs(tmp_path)
     cells(EVENTS, "イベント", E2="横浜市")(inputs)
@@ -261,6 +269,7 @@ def test_an_event_set_aside_is_one_root_cause_and_the_guard_stops_the_publish(tm
     )
 
 
+@pytest.mark.slow
 def test_an_empty_city_sheet_is_named_as_the_cause(tmp_path, published, sample_warehouse):
     inputs = fresh_inputs(tmp_path)
 
@@ -330,6 +339,7 @@ def test_html_saved_as_the_map_is_not_kml(tmp_path, published):
     assert str(failure.value) == f"{MAP}: KML ではありません（中身は HTML です） (not a KML document: it is an HTML page)"
 
 
+@pytest.mark.slow
 def test_cli_limit_options_and_root_cause_summary(tmp_path, published, capsys):
     assert cli.main(["build", "--source", str(tmp_path / "none"), "--warehouse", str(published)]) == 1
     inputs = fresh_inputs(tmp_path)

@@ -18,6 +18,9 @@ import pytest
 from etl.errors import EtlError, SourceError, ValidationFailed
 from etl.pipeline import EXPECTATIONS_DIR, build
 
+# The tests marked slow build an altered bundle in full (Great Expectations over every table): they run
+# in make test, not in make test-fast.
+
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 
 
@@ -216,6 +219,7 @@ def copy_sample(tmp_path: Path) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_same_sources_give_same_checksum(tmp_path, sample_build):
     again = build(SAMPLE, tmp_path / "w.duckdb")
     assert again.content_checksum == sample_build.content_checksum
@@ -244,6 +248,7 @@ def test_checksum_ignores_row_order_and_bookkeeping_but_sees_every_content_chang
     assert checksum(rows_, ["create table u (x integer)"]) != base
 
 
+@pytest.mark.slow
 def test_unknown_label_is_left_out_and_the_answer_loads(tmp_path):
     bundle = copy_sample(tmp_path)
     answers = bundle / "survey_answers.csv"
@@ -272,6 +277,7 @@ def test_unknown_label_is_left_out_and_the_answer_loads(tmp_path):
     con.close()
 
 
+@pytest.mark.slow
 def test_failed_validation_leaves_published_warehouse_unchanged(tmp_path, sample_warehouse):
     published = tmp_path / "w.duckdb"
     shutil.copy(sample_warehouse, published)
@@ -310,6 +316,7 @@ def test_unreadable_source_names_file_and_column(tmp_path, sample_warehouse):
     assert file_hash(published) == before
 
 
+@pytest.mark.slow
 def test_cli_exit_codes(tmp_path):
     ok = subprocess.run(
         [sys.executable, "-m", "etl", "build", "--source", str(SAMPLE), "--warehouse", str(tmp_path / "w.duckdb")],

@@ -24,8 +24,8 @@ BAD_EMAIL = "yamada-at-example"
 
 
 @pytest.fixture(scope="module")
-def broken_warehouse(tmp_path_factory) -> Path:
-    """Sample with one respondent email that is not an address (quarantined), built twice for history."""
+def broken_warehouse(tmp_path_factory, sample_warehouse) -> Path:
+    """Sample with one respondent email that is not an address (quarantined), built over the sample for history."""
     root = tmp_path_factory.mktemp("quality")
     bundle = root / "bundle"
     shutil.copytree(SAMPLE, bundle)
@@ -36,7 +36,7 @@ def broken_warehouse(tmp_path_factory) -> Path:
     csv.writer(out, lineterminator="\r\n").writerows(rows)
     answers.write_bytes(out.getvalue().encode("cp932"))
     path = root / "w.duckdb"
-    build(SAMPLE, path)
+    shutil.copyfile(sample_warehouse, path)
     build(bundle, path)
     return path
 

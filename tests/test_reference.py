@@ -13,7 +13,7 @@ import pytest
 
 from etl import reference
 from etl.errors import SourceError
-from etl.pipeline import SEEDS_DIR, build
+from etl.pipeline import SEEDS_DIR
 from etl.vocab import Vocabulary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,8 +99,8 @@ def test_build_without_reference_has_empty_geography(sample_con):
     ).fetchone() == (0, 0, 0)
 
 
-def test_build_with_synthetic_reference(tmp_path):
-    result = build(SAMPLE, tmp_path / "w.duckdb", reference_dir=SYNTHETIC)
+def test_build_with_synthetic_reference(reference_build):
+    result = reference_build
     con = duckdb.connect(str(result.warehouse), read_only=True)
     assert con.execute("select count(*) from ref_town").fetchone() == (16,)
     assert con.execute(
@@ -123,8 +123,8 @@ def test_fetch_offline_fails_cleanly(vocab, tmp_path):
 
 
 @pytest.mark.skipif(not (OFFICIAL / "towns").is_dir(), reason="official reference directory not configured")
-def test_official_reference_directory(tmp_path):
-    result = build(SAMPLE, tmp_path / "w.duckdb", reference_dir=OFFICIAL)
+def test_official_reference_directory(official_build):
+    result = official_build
     con = duckdb.connect(str(result.warehouse), read_only=True)
     assert con.execute("select city_code, count(*) from ref_town group by 1 order by 1").fetchall() == [
         ("14213", 122),

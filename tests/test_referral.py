@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.charts import referral as charts
 from dashboard.referral_sheet import build_sheet
-from etl.pipeline import SEEDS_DIR, build
+from etl.pipeline import SEEDS_DIR
 from warehouse.query import referral
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,9 +42,9 @@ WHY = "支援の形態: 居場所づくり / 活動内容: ひきこもり"
 
 
 @pytest.fixture(scope="module")
-def ref_warehouse(tmp_path_factory) -> Path:
+def ref_warehouse(reference_build) -> Path:
     """The sample built with the synthetic reference geography (towns like 中央テスト一丁目 around each centre)."""
-    return build(SAMPLE, tmp_path_factory.mktemp("referral") / "warehouse.duckdb", reference_dir=SYNTHETIC).warehouse
+    return reference_build.warehouse
 
 
 @pytest.fixture(scope="module")

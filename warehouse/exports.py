@@ -22,6 +22,7 @@ import duckdb
 import polars as pl
 
 from common.roles import PUBLIC, Viewer
+from warehouse import kml
 from warehouse.neutralise import neutralised
 from warehouse.query import WarehouseMissing, connect, fetch, fetch_one, warehouse_path
 
@@ -403,12 +404,10 @@ def geojson(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict:
         "group by l.id, l.name, l.organization_id, l.city_code, c.name_ja, l.address, l.longitude, l.latitude "
         "order by l.id",
     )
-    features = [
-        {
-            "type": "Feature",
-            "id": row["id"],
-            "geometry": {"type": "Point", "coordinates": [row["longitude"], row["latitude"]]},
-            "properties": {
+    features = (
+        kml.feature(
+            kml.point(row["longitude"], row["latitude"]),
+            {
                 "name": row["name"],
                 "organization_id": row["organization_id"],
                 "city_code": row["city_code"],
@@ -417,15 +416,16 @@ def geojson(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict:
                 "forms": row["forms"],
                 "form_codes": row["form_codes"],
             },
-        }
+            row["id"],
+        )
         for row in frame.iter_rows(named=True)
-    ]
-    return {"type": "FeatureCollection", "features": features}
+    )
+    return kml.feature_collection(features)
 
 
 def geojson_bytes(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> bytes:
-    """The GeoJSON as UTF-8 bytes (Japanese kept readable)."""
-    return _json_bytes(geojson(con))
+    """The GeoJSON as UTF-8 bytes (Japanese kept readable, indented)."""
+    return kml.geojson_bytes(geojson(con)["features"], indent=2)
 
 
 def _json_bytes(value: dict) -> bytes:

@@ -13,9 +13,8 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from xml.etree import ElementTree as ET
 
 import polars as pl
 
@@ -27,6 +26,10 @@ MY_MAPS_ICON = "https://www.gstatic.com/mapspro/images/stock/503-wht-blank_maps.
 KMZ_DATE = (1980, 1, 1, 0, 0, 0)  # fixed zip timestamp: the same pins give the same bytes
 # Characters XML 1.0 cannot hold (C0 controls other than tab, newline, carriage return).
 _NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# What ElementTree escapes in an attribute value, in its order.
+_ATTRIBUTE_ENTITIES = (
+    ("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("\r", "&#13;"), ("\n", "&#10;"), ("\t", "&#09;")
+)
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 # Directory columns shown in a pin's popup, in order (the page supplies their labels).
 POPUP_COLUMNS = ("address", "phone", "fax", "forms", "contents", "targets", "area", "hours", "last_verified")
@@ -49,7 +52,7 @@ class Layer:
 
     name: str
     colour_hex: str
-    pins: tuple[Pin, ...]
+    pins: Iterable[Pin]  # a generator only for kml_chunks (written once)
 
 
 def _text(value: object) -> str:
@@ -72,30 +75,82 @@ def kml_colour(colour_hex: str) -> str:
     return f"ff{blue}{green}{red}".lower()
 
 
-def _sub(parent: ET.Element, tag: str, text: object = None, **attributes: str) -> ET.Element:
-    """Append a child element with optional text."""
-    child = ET.SubElement(parent, tag, attributes)
-    if text is not None:
-        child.text = _text(text)
-    return child
+def _escape(text: str) -> str:
+    """XML character data: &, < and > escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _styles(document: ET.Element, colour_hex: str) -> None:
+def _attribute(text: str) -> str:
+    """An XML attribute value in double quotes, escaped as ElementTree writes it."""
+    for char, entity in _ATTRIBUTE_ENTITIES:
+        text = text.replace(char, entity)
+    return f'"{text}"'
+
+
+def _leaf(depth: int, tag: str, value: object, *, my_maps: bool, cdata: bool = False) -> str:
+    """One element holding text on its own line (an empty one as <tag />, as ElementTree writes it)."""
+    pad, text = "  " * depth, _text(value)
+    if my_maps and cdata:
+        return f"{pad}<{tag}><![CDATA[{text}]]></{tag}>\n"
+    if not text and not my_maps:
+        return f"{pad}<{tag} />\n"
+    return f"{pad}<{tag}>{_escape(text)}</{tag}>\n"
+
+
+def _styles(colour_hex: str, *, my_maps: bool) -> str:
     """My Maps' normal/highlight Style pair and StyleMap for one pin colour."""
     ident = style_id(colour_hex)
+    close = "/>" if my_maps else " />"
+    text = ""
     for state, label_scale in (("normal", "0"), ("highlight", "1")):
-        style = _sub(document, "Style", id=f"{ident}-{state}")
-        icon_style = _sub(style, "IconStyle")
-        _sub(icon_style, "color", kml_colour(colour_hex))
-        _sub(icon_style, "scale", "1")
-        _sub(_sub(icon_style, "Icon"), "href", MY_MAPS_ICON)
-        _sub(icon_style, "hotSpot", x="32", xunits="pixels", y="64", yunits="insetPixels")
-        _sub(_sub(style, "LabelStyle"), "scale", label_scale)
-    style_map = _sub(document, "StyleMap", id=ident)
+        text += (
+            f"    <Style id={_attribute(f'{ident}-{state}')}>\n"
+            "      <IconStyle>\n"
+            f"        <color>{kml_colour(colour_hex)}</color>\n"
+            "        <scale>1</scale>\n"
+            "        <Icon>\n"
+            f"          <href>{_escape(MY_MAPS_ICON)}</href>\n"
+            "        </Icon>\n"
+            f'        <hotSpot x="32" xunits="pixels" y="64" yunits="insetPixels"{close}\n'
+            "      </IconStyle>\n"
+            "      <LabelStyle>\n"
+            f"        <scale>{label_scale}</scale>\n"
+            "      </LabelStyle>\n"
+            "    </Style>\n"
+        )
+    text += f"    <StyleMap id={_attribute(ident)}>\n"
     for state in ("normal", "highlight"):
-        pair = _sub(style_map, "Pair")
-        _sub(pair, "key", state)
-        _sub(pair, "styleUrl", f"#{ident}-{state}")
+        text += (
+            f"      <Pair>\n        <key>{state}</key>\n"
+            f"        <styleUrl>#{ident}-{state}</styleUrl>\n      </Pair>\n"
+        )
+    return text + "    </StyleMap>\n"
+
+
+def _placemark(pin: Pin, colour_hex: str, *, my_maps: bool) -> str:
+    """One Placemark: name, popup, style, ExtendedData fields and the point."""
+    data = "".join(
+        f"          <Data name={_attribute(field_name)}>\n"
+        + _leaf(6, "value", value, my_maps=my_maps)
+        + "          </Data>\n"
+        for field_name, value in pin.fields
+        if value or my_maps
+    )
+    extended = f"        <ExtendedData>\n{data}        </ExtendedData>\n" if data else "        <ExtendedData />\n"
+    if my_maps:
+        lng_lat = f"{pin.longitude:.6f},{pin.latitude:.6f},0"
+        point = f"          <coordinates>\n            {lng_lat}\n          </coordinates>\n"
+    else:
+        point = f"          <coordinates>{float(pin.longitude)!r},{float(pin.latitude)!r},0</coordinates>\n"
+    return (
+        "      <Placemark>\n"
+        + _leaf(4, "name", pin.name, my_maps=my_maps)
+        + _leaf(4, "description", _description(pin.popup), my_maps=my_maps, cdata=True)
+        + f"        <styleUrl>#{style_id(colour_hex)}</styleUrl>\n"
+        + extended
+        + f"        <Point>\n{point}        </Point>\n"
+        + "      </Placemark>\n"
+    )
 
 
 def _description(popup: Sequence[tuple[str, str]]) -> str:
@@ -103,32 +158,31 @@ def _description(popup: Sequence[tuple[str, str]]) -> str:
     return "<br>".join(f"{html.escape(label)}：{html.escape(_text(value))}" for label, value in popup if value)
 
 
-def kml_bytes(title: str, description: str, layers: Sequence[Layer]) -> bytes:
-    """A KML document: one Folder per layer (in order), one Placemark per pin, My Maps styles per colour."""
+def kml_chunks(title: str, description: str, layers: Sequence[Layer], *, my_maps: bool = False) -> Iterator[str]:
+    """A KML document in pieces (a Placemark each): one Folder per layer, in order, My Maps styles per colour.
+
+    A layer's pins may be a generator: a map of a million pins streams into a file without being held.
+    my_maps writes the layout Google My Maps exports (descriptions as CDATA, every field even when empty,
+    coordinates to 6 decimals on their own line); otherwise ElementTree's indented layout, empty fields
+    left out and coordinates as repr(float).
+    """
     if len(layers) > MY_MAPS_MAX_LAYERS:
         raise ValueError(f"{len(layers)} layers: Google My Maps imports at most {MY_MAPS_MAX_LAYERS}")
-    root = ET.Element("kml", {"xmlns": KML_NS})
-    document = _sub(root, "Document")
-    _sub(document, "name", title)
-    _sub(document, "description", description)
+    yield f'<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns={_attribute(KML_NS)}>\n  <Document>\n'
+    yield _leaf(2, "name", title, my_maps=my_maps) + _leaf(2, "description", description, my_maps=my_maps, cdata=True)
     for colour in dict.fromkeys(layer.colour_hex for layer in layers):
-        _styles(document, colour)
+        yield _styles(colour, my_maps=my_maps)
     for layer in layers:
-        folder = _sub(document, "Folder")
-        _sub(folder, "name", layer.name)
+        yield "    <Folder>\n" + _leaf(3, "name", layer.name, my_maps=my_maps)
         for pin in layer.pins:
-            placemark = _sub(folder, "Placemark")
-            _sub(placemark, "name", pin.name)
-            _sub(placemark, "description", _description(pin.popup))
-            _sub(placemark, "styleUrl", f"#{style_id(layer.colour_hex)}")
-            extended = _sub(placemark, "ExtendedData")
-            for field_name, value in pin.fields:
-                if value:
-                    _sub(_sub(extended, "Data", name=field_name), "value", value)
-            point = _sub(placemark, "Point")
-            _sub(point, "coordinates", f"{float(pin.longitude)!r},{float(pin.latitude)!r},0")
-    ET.indent(root, space="  ")
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n").encode()
+            yield _placemark(pin, layer.colour_hex, my_maps=my_maps)
+        yield "    </Folder>\n"
+    yield "  </Document>\n</kml>\n"
+
+
+def kml_bytes(title: str, description: str, layers: Sequence[Layer], *, my_maps: bool = False) -> bytes:
+    """A KML document (see kml_chunks) as UTF-8 bytes."""
+    return "".join(kml_chunks(title, description, layers, my_maps=my_maps)).encode()
 
 
 def kmz_bytes(kml: bytes) -> bytes:
@@ -139,20 +193,26 @@ def kmz_bytes(kml: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def geojson_bytes(features: Iterable[tuple[float, float, Mapping[str, object]]]) -> bytes:
-    """A GeoJSON FeatureCollection (RFC 7946, UTF-8) of points given as (longitude, latitude, properties)."""
-    collection = {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": [float(lng), float(lat)]},
-                "properties": dict(properties),
-            }
-            for lng, lat, properties in features
-        ],
-    }
-    return json.dumps(collection, ensure_ascii=False, default=_json_value).encode()
+def feature(geometry: Mapping[str, object], properties: Mapping[str, object], feature_id: object = None) -> dict:
+    """A GeoJSON Feature (RFC 7946), with its id when it has one."""
+    identified = {} if feature_id is None else {"id": feature_id}
+    return {"type": "Feature", **identified, "geometry": dict(geometry), "properties": dict(properties)}
+
+
+def point(longitude: float, latitude: float) -> dict:
+    """A GeoJSON Point: [longitude, latitude] in WGS84 degrees."""
+    return {"type": "Point", "coordinates": [float(longitude), float(latitude)]}
+
+
+def feature_collection(features: Iterable[Mapping[str, object]]) -> dict:
+    """A GeoJSON FeatureCollection of features."""
+    return {"type": "FeatureCollection", "features": list(features)}
+
+
+def geojson_bytes(features: Iterable[Mapping[str, object]], *, indent: int | None = None) -> bytes:
+    """A FeatureCollection as UTF-8 JSON, Japanese kept readable, dates as ISO 8601; indented ends in a newline."""
+    text = json.dumps(feature_collection(features), ensure_ascii=False, indent=indent, default=_json_value)
+    return (text + "\n" if indent is not None else text).encode()
 
 
 def _json_value(value: object) -> object:
@@ -213,10 +273,10 @@ def directory_layers(
     ]
 
 
-def directory_features(rows: pl.DataFrame) -> list[tuple[float, float, dict]]:
-    """GeoJSON features of directory rows: every public column except the coordinates and map internals."""
+def directory_features(rows: pl.DataFrame) -> list[dict]:
+    """GeoJSON point features of directory rows: every public column except the coordinates and map internals."""
     skip = {"latitude", "longitude", "verified_days_ago", "stale", "gradient_rank", "legend_group"}
     return [
-        (row["longitude"], row["latitude"], {k: v for k, v in row.items() if k not in skip})
+        feature(point(row["longitude"], row["latitude"]), {k: v for k, v in row.items() if k not in skip})
         for row in rows.iter_rows(named=True)
     ]

@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import audit, auth, data, state
 from dashboard.charts import activity as charts
-from dashboard.downloads import csv_bytes, download_button
+from dashboard.downloads import csv_bytes, csv_download, download_button
 from dashboard.format import number
 from warehouse import query
 from warehouse.query import activity
@@ -30,13 +30,11 @@ def show_table(frame: pl.DataFrame, columns: dict[str, str], name: str) -> None:
     shown = frame.select(list(columns)).rename({field: t(key) if key else field for field, key in columns.items()})
     with st.expander(t("activity.table")):
         st.dataframe(shown, hide_index=True, width="stretch")
-    download_button(
+    csv_download(
         t("activity.download"),
-        data=csv_bytes(shown),
-        file_name=f"tsunagari_{name}.csv",
-        mime="text/csv",
+        shown,
+        f"tsunagari_{name}",
         what=name,
-        rows=shown.height,
         key=f"activity_download_{name}",
         filters=audit_filters,
     )

@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import auth, data, state
 from dashboard.charts import events as charts
-from dashboard.downloads import csv_bytes, download_button
+from dashboard.downloads import csv_download
 from dashboard.format import number
 from warehouse import query
 from warehouse.query import events as events_query
@@ -122,13 +122,11 @@ else:
     with st.expander(t("events.sessions_expander", n=sessions.height)):
         session_table = charts.sessions_table(sessions, lang)
         table(session_table, "sessions_table")
-        download_button(
+        csv_download(
             t("events.download"),
-            data=csv_bytes(session_table.rename({c: t(f"events.col.{c}") for c in session_table.columns})),
-            file_name="tsunagari_event_sessions.csv",
-            mime="text/csv",
+            session_table.rename({c: t(f"events.col.{c}") for c in session_table.columns}),
+            "tsunagari_event_sessions",
             what="event_sessions",
-            rows=session_table.height,
         )
 
 st.subheader(t("events.exhibition"))

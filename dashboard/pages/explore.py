@@ -11,9 +11,11 @@ import streamlit as st
 from common.calendar import date_label
 from dashboard import data, state
 from dashboard.downloads import (
+    MIME_TYPES,
     XLSX_MAX_ROWS,
     csv_from_batches,
     download_button,
+    download_row,
     parquet_from_batches,
     xlsx_from_batches,
 )
@@ -358,66 +360,43 @@ audit_view = {
     "descending": view.descending,
     "filters": {column: explore.encode_filter(chosen.column(column), rule) for column, rule in view.filters},
 }
-buttons = st.columns(3)
-# Deferred downloads (data is a callable): nothing is generated until the click, then batch by batch.
-download_button(
-    t("explore.csv"),
-    data=lambda: csv_from_batches(explore.stream(con, view)),
-    file_name=f"{name}.csv",
-    mime="text/csv",
-    what=name,
-    rows=matching,
-    filters=audit_view,
-    container=buttons[0],
-    icon=":material/download:",
-)
 too_large = matching > XLSX_MAX_ROWS
-download_button(
-    t("explore.xlsx"),
-    data=lambda: xlsx_from_batches(explore.stream(con, view), sheet=name),
-    file_name=f"{name}.xlsx",
-    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+# Deferred downloads (data is a callable): nothing is generated until the click, then batch by batch.
+download_row(
+    [
+        (t("explore.csv"), "csv", lambda: csv_from_batches(explore.stream(con, view))),
+        (t("explore.xlsx"), "xlsx", lambda: xlsx_from_batches(explore.stream(con, view), sheet=name)),
+        (t("explore.parquet"), "parquet", lambda: parquet_from_batches(explore.stream(con, view))),
+    ],
+    name,
     what=name,
     rows=matching,
     filters=audit_view,
-    container=buttons[1],
-    disabled=too_large,
-    help=t("explore.xlsx_too_large", limit=number(XLSX_MAX_ROWS)) if too_large else t("explore.xlsx_help"),
     icon=":material/download:",
-)
-download_button(
-    t("explore.parquet"),
-    data=lambda: parquet_from_batches(explore.stream(con, view)),
-    file_name=f"{name}.parquet",
-    mime="application/vnd.apache.parquet",
-    what=name,
-    rows=matching,
-    filters=audit_view,
-    container=buttons[2],
-    icon=":material/download:",
+    options={
+        "xlsx": {
+            "disabled": too_large,
+            "help": t("explore.xlsx_too_large", limit=number(XLSX_MAX_ROWS)) if too_large else t("explore.xlsx_help"),
+        }
+    },
 )
 
 st.subheader(t("explore.open_title"))
 st.markdown(t("explore.open_body"))
-open_buttons = st.columns(2)
-download_button(
-    t("explore.hsds"),
-    data=lambda: exports.hsds_zip(con),
-    file_name="tsunagari_hsds_3.1.zip",
-    mime="application/zip",
-    what="hsds_3.1",
-    action="export",
-    container=open_buttons[0],
-    icon=":material/folder_zip:",
+# (label, deferred payload, file name, what the audit records, icon)
+open_data = (
+    (t("explore.hsds"), lambda: exports.hsds_zip(con), "tsunagari_hsds_3.1.zip", "hsds_3.1", ":material/folder_zip:"),
+    (
+        t("explore.geojson"),
+        lambda: exports.geojson_bytes(con),
+        "tsunagari_locations.geojson",
+        "locations_geojson",
+        ":material/map:",
+    ),
 )
-download_button(
-    t("explore.geojson"),
-    data=lambda: exports.geojson_bytes(con),
-    file_name="tsunagari_locations.geojson",
-    mime="application/geo+json",
-    what="locations_geojson",
-    action="export",
-    container=open_buttons[1],
-    icon=":material/map:",
-)
+for column, (label, payload, file_name, what, icon) in zip(st.columns(len(open_data)), open_data, strict=True):
+    mime = MIME_TYPES[file_name.rsplit(".", 1)[-1]]
+    download_button(
+        label, data=payload, file_name=file_name, mime=mime, what=what, action="export", container=column, icon=icon
+    )
 st.caption(t("explore.cli"))

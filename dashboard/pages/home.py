@@ -7,7 +7,7 @@ import streamlit as st
 from common.calendar import date_label
 from dashboard import auth, data, state
 from dashboard.charts import home as charts
-from dashboard.downloads import csv_bytes, download_button
+from dashboard.downloads import csv_download
 from dashboard.format import number
 from warehouse import query
 
@@ -57,13 +57,8 @@ events[2].metric(
 events[3].metric(t("home.symposium"), t("unit.people", n=number(kpis["symposium_participants"])))
 
 table = charts.city_kpis_download(query.city_kpis_table(con, lang, viewer), lang)
-download_button(
-    t("home.download"),
-    data=csv_bytes(table.rename({c: t(f"kpi.{c}") for c in table.columns})),
-    file_name="tsunagari_kpis.csv",
-    mime="text/csv",
-    what="city_kpis",
-    rows=table.height,
+csv_download(
+    t("home.download"), table.rename({c: t(f"kpi.{c}") for c in table.columns}), "tsunagari_kpis", what="city_kpis"
 )
 
 st.subheader(t("home.phase"))

@@ -12,7 +12,7 @@ import streamlit as st
 from common.calendar import LOCAL_TZ, date_label, nendo_label
 from dashboard import auth, data, state
 from dashboard.charts import progress as charts
-from dashboard.downloads import csv_bytes, download_button
+from dashboard.downloads import csv_download
 from warehouse import operations as ops
 from warehouse.query import progress as query
 
@@ -226,11 +226,4 @@ st.caption(t("progress.history_caption"))
 history = charts.history_table(query.progress_history(grid, events), status_table, lang)
 labels = {column: t(f"progress.col.{column}") for column in history.columns}
 st.dataframe(history, hide_index=True, width="stretch", column_config=labels)
-download_button(
-    t("progress.history_download"),
-    data=csv_bytes(history.rename(labels)),
-    file_name="tsunagari_pf_history.csv",
-    mime="text/csv",
-    what="pf_history",
-    rows=history.height,
-)
+csv_download(t("progress.history_download"), history.rename(labels), "tsunagari_pf_history", what="pf_history")

@@ -7,7 +7,7 @@ import streamlit as st
 from common.calendar import date_label
 from dashboard import audit, auth, data, state
 from dashboard.charts.quality import trend_chart
-from dashboard.downloads import csv_bytes, download_button
+from dashboard.downloads import csv_download, html_download
 from dashboard.format import number
 from warehouse import operations
 from warehouse.query import quality
@@ -121,13 +121,11 @@ with quarantine_tab:
         audit.personal_view(
             "quarantine", shown.height, roles=quality.PERSONAL_ROLES, filters={"run_id": run_id, "file_name": chosen or None}
         )
-        download_button(
+        csv_download(
             t("quality.download_quarantine"),
-            data=csv_bytes(shown),
-            file_name=f"quarantine_{run_id}.csv",
-            mime="text/csv",
+            shown,
+            f"quarantine_{run_id}",
             what="quarantine",
-            rows=shown.height,
             filters={"run_id": run_id, "file_name": chosen or None},
         )
 
@@ -157,11 +155,10 @@ with docs_tab:
     if html is None:
         st.info(t("quality.no_docs"))
     else:
-        download_button(
+        html_download(
             t("quality.download_docs"),
-            data=html.encode("utf-8"),
-            file_name=f"validation_{run_id}.html",
-            mime="text/html",
+            html,
+            f"validation_{run_id}.html",
             what="validation_report",
             filters={"run_id": run_id},
         )
@@ -204,12 +201,4 @@ if viewer.role == "admin":
             column_config={column: t(f"audit.col_{column}") for column in audit.columns}
             | {"at": st.column_config.DatetimeColumn(t("audit.col_at"), format="YYYY-MM-DD HH:mm:ss")},
         )
-        download_button(
-            t("audit.download"),
-            data=csv_bytes(audit),
-            file_name="tsunagari_audit_log.csv",
-            mime="text/csv",
-            what="audit_log",
-            rows=audit.height,
-            key="audit_download",
-        )
+        csv_download(t("audit.download"), audit, "tsunagari_audit_log", what="audit_log", key="audit_download")

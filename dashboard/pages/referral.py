@@ -14,7 +14,7 @@ import streamlit as st
 from common.calendar import date_label
 from dashboard import auth, data, state
 from dashboard.charts import referral as charts
-from dashboard.downloads import download_button
+from dashboard.downloads import html_download
 from dashboard.format import number
 from dashboard.referral_sheet import build_sheet
 from warehouse import query
@@ -318,11 +318,10 @@ else:
         horizontal=True,
     )
     sheet = build_sheet(referral.contacts(con, picked, sheet_lang, viewer).to_dicts(), notes, sheet_lang, today, issuer)
-    download_button(
+    html_download(
         t("referral.download"),
-        data=sheet.encode("utf-8"),
-        file_name=f"tsunagari_referral_{today:%Y%m%d}.html",
-        mime="text/html",
+        sheet,
+        f"tsunagari_referral_{today:%Y%m%d}.html",
         what="referral_sheet",
         rows=len(picked),
         key="referral_sheet_download",

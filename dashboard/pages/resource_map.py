@@ -18,7 +18,7 @@ import streamlit as st
 from common.calendar import date_label
 from dashboard import auth, data, state
 from dashboard.charts import map as charts
-from dashboard.downloads import csv_bytes, download_button
+from dashboard.downloads import csv_bytes, download_button, download_row
 from dashboard.format import number
 from warehouse import kml, query
 from warehouse.query import directory
@@ -427,42 +427,19 @@ if shown["shown"]:
 
     st.subheader(t("map.exports"))
     st.caption(t("map.exports_caption"))
-    kml_column, kmz_column, geojson_column = st.columns(3)
-    download_button(
-        t("map.download_kml"),
-        data=files["kml"],
-        file_name="tsunagari_resource_map.kml",
-        mime="application/vnd.google-earth.kml+xml",
-        what="resource_map_kml",
+    download_row(
+        [
+            (t("map.download_kml"), "kml", files["kml"]),
+            (t("map.download_kmz"), "kmz", files["kmz"]),
+            (t("map.download_geojson"), "geojson", files["geojson"]),
+        ],
+        "tsunagari_resource_map",
+        what="resource_map",
+        suffixed=True,
+        key="map_download",
         rows=shown["shown"],
-        key="map_download_kml",
         action="export",
         filters=audit_filters,
-        container=kml_column,
-    )
-    download_button(
-        t("map.download_kmz"),
-        data=files["kmz"],
-        file_name="tsunagari_resource_map.kmz",
-        mime="application/vnd.google-earth.kmz",
-        what="resource_map_kmz",
-        rows=shown["shown"],
-        key="map_download_kmz",
-        action="export",
-        filters=audit_filters,
-        container=kmz_column,
-    )
-    download_button(
-        t("map.download_geojson"),
-        data=files["geojson"],
-        file_name="tsunagari_resource_map.geojson",
-        mime="application/geo+json",
-        what="resource_map_geojson",
-        rows=shown["shown"],
-        key="map_download_geojson",
-        action="export",
-        filters=audit_filters,
-        container=geojson_column,
     )
 
 # Keep this run's final choices (a pin picked on the map, categories dropped with their field).

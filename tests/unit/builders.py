@@ -314,3 +314,8 @@ def write_bundle(directory: Path) -> Path:
         encoding="utf-8",
     )
     return directory
+
+
+def lineage_of(file: str, sheet: str | None, row: int) -> dict[str, object]:
+    """Lineage columns of a source row (functools.partial(lineage_of, FILE) gives a module its `at`)."""
+    return {"_file": file, "_sheet": sheet, "_row": row}

@@ -8,18 +8,10 @@ import pytest
 
 from etl.errors import SourceError
 from etl.sources import cities
-from etl.sources.base import Context
-from etl.vocab import Vocabulary
 
-from .builders import SEEDS, cities_rows, write_csv
+from .builders import cities_rows, write_csv
 
 FILE = "cities.csv"
-
-
-@pytest.fixture(scope="module")
-def ctx() -> Context:
-    """Context with the seed vocabularies."""
-    return Context(Vocabulary.load(SEEDS))
 
 
 def run(tmp_path, ctx, rows=None):

@@ -5,16 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import zipfile
+from functools import partial
 
 import polars as pl
 import pytest
 
 from etl.errors import SourceError
 from etl.sources import base, distribution
-from etl.sources.base import Context
-from etl.vocab import Vocabulary
 
-from .builders import SEEDS, dist_row, distribution_sheets, write_xlsx
+from .builders import dist_row, distribution_sheets, lineage_of, write_xlsx
 
 FILE = "distribution_list.xlsx"
 
@@ -27,21 +26,13 @@ def org(key: str) -> str:
 SAKURA, HIKARI, AOZORA = org("サンプルさくら"), org("サンプルひかり会"), org("サンプルあおぞらの会")
 
 
-@pytest.fixture(scope="module")
-def ctx() -> Context:
-    """Context with the seed vocabularies."""
-    return Context(Vocabulary.load(SEEDS))
-
-
 def run(tmp_path, ctx, sheets=None, **kwargs):
     """Write the workbook, extract and transform it."""
     path = write_xlsx(tmp_path / FILE, sheets or distribution_sheets(), **kwargs)
     return distribution.transform(distribution.extract(path), ctx)
 
 
-def lineage(sheet, row):
-    """Lineage columns of a row."""
-    return {"_file": FILE, "_sheet": sheet, "_row": row}
+lineage = partial(lineage_of, FILE)
 
 
 def test_extract_gives_strings_and_lineage(tmp_path):

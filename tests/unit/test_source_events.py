@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 
 import polars as pl
 import pytest
 
 from etl.errors import SourceError
 from etl.sources import events
-from etl.sources.base import Context
-from etl.vocab import Vocabulary
 
-from .builders import SEEDS, events_sheets, write_xlsx
+from .builders import events_sheets, lineage_of, write_xlsx
 
 FILE = "events.xlsx"
-
-
-@pytest.fixture(scope="module")
-def ctx() -> Context:
-    """Context with the seed vocabularies."""
-    return Context(Vocabulary.load(SEEDS))
 
 
 def run(tmp_path, ctx, sheets=None):
@@ -28,9 +21,7 @@ def run(tmp_path, ctx, sheets=None):
     return events.transform(events.extract(write_xlsx(tmp_path / FILE, sheets or events_sheets())), ctx)
 
 
-def at(sheet, row):
-    """Lineage columns of a row."""
-    return {"_file": FILE, "_sheet": sheet, "_row": row}
+at = partial(lineage_of, FILE)
 
 
 def test_happy_path(tmp_path, ctx):

@@ -10,10 +10,8 @@ import pytest
 
 from etl.errors import SourceError
 from etl.sources import base, mymaps
-from etl.sources.base import Context
-from etl.vocab import Vocabulary
 
-from .builders import SEEDS, kml_text, placemark, write_kmz
+from .builders import kml_text, placemark, write_kmz
 
 ORGS = pl.DataFrame(
     {
@@ -23,12 +21,6 @@ ORGS = pl.DataFrame(
         "city_code": ["14216", "14213", "14216"],
     }
 )
-
-
-@pytest.fixture(scope="module")
-def ctx() -> Context:
-    """Vocabulary plus three organisations."""
-    return Context(Vocabulary.load(SEEDS), ORGS)
 
 
 def folders() -> dict[str, list[str]]:

@@ -13,7 +13,7 @@ from etl.sources import survey
 from etl.sources.base import Context
 from etl.vocab import Vocabulary
 
-from .builders import SEEDS, survey_header, survey_row, write_csv
+from .builders import SEEDS, lineage_of, survey_header, survey_row, write_csv
 
 FILE = "survey_answers.csv"
 FORM = "支援の形態（当てはまるものをすべて選択してください）"
@@ -26,14 +26,8 @@ ORGS = pl.DataFrame(
         "city_code": ["14216", "14213"],
     }
 )
-L2 = {"_file": FILE, "_sheet": None, "_row": 2}
-L3 = {"_file": FILE, "_sheet": None, "_row": 3}
-
-
-@pytest.fixture(scope="module")
-def ctx() -> Context:
-    """Vocabulary plus two organisations."""
-    return Context(Vocabulary.load(SEEDS), ORGS)
+L2 = lineage_of(FILE, None, 2)
+L3 = lineage_of(FILE, None, 3)
 
 
 def answers() -> list[list]:
