@@ -9,6 +9,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from warehouse import macros
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_WAREHOUSE = ROOT / "var" / "warehouse.duckdb"
 ROLES = ("public", "analyst", "city_manager", "liaison", "admin")
@@ -52,6 +54,9 @@ def file_identity(path: Path) -> tuple[int, int]:
 
 
 WAREHOUSE_CATALOG = "warehouse"
+# Names resolve in the warehouse, then in the connection's own in-memory catalog, which holds the SQL macros
+# (warehouse/macros.sql) for a warehouse built before they were stored in it. Set per cursor, like USE.
+SEARCH_PATH = f"set search_path = '{WAREHOUSE_CATALOG}.main,memory.main'"
 
 
 class AttachedWarehouse:
@@ -61,7 +66,7 @@ class AttachedWarehouse:
     process already holds for that path (DuckDB's instance cache, duckdb/duckdb#15912): after a
     publish swapped the file, that is the OLD file, so the dashboard would never see a new build.
     ATTACH opens the file itself. DuckDB's default catalog is per connection, so every cursor is
-    pointed at the warehouse with USE; everything else is the in-memory connection's own API.
+    pointed at the warehouse with SEARCH_PATH; everything else is the in-memory connection's own API.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -70,7 +75,7 @@ class AttachedWarehouse:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor reading the warehouse (the catalog alias comes from this module)."""
         cursor = self._con.cursor()
-        cursor.execute("use " + WAREHOUSE_CATALOG)
+        cursor.execute(SEARCH_PATH)
         return cursor
 
     def __getattr__(self, name: str):
@@ -84,8 +89,9 @@ def connect(path: Path | None = None) -> duckdb.DuckDBPyConnection:
     file_identity(path)
     con = duckdb.connect(":memory:")
     try:
+        macros.install(con)
         con.execute("attach ? as " + WAREHOUSE_CATALOG + " (read_only)", [str(path)])
-        con.execute("use " + WAREHOUSE_CATALOG)
+        con.execute(SEARCH_PATH)
     except duckdb.Error:
         con.close()
         raise
