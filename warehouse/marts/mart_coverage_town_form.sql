@@ -9,7 +9,7 @@
 --   form_code                 support form (taxonomy_term.code of taxonomy form); every form, offered or not
 --   form_order                taxonomy_term.sort_order of the form
 --   pinned_orgs               answering organisations with a map pin that offer the form (anywhere in the four cities)
---   nearest_km                distance to the nearest of them, km (haversine, mean Earth radius 6371.0088 km, unrounded); null when none has a pin
+--   nearest_km                distance to the nearest of them, km (haversine_km of warehouse/macros.sql, unrounded); null when none has a pin
 --   nearest_organization_id   organization.id of that organisation (ties: the smaller id); null when none
 --   nearest_city_code         city where that organisation is located (city.code)
 --   nearest_name              団体名 of that organisation (organization.name)
