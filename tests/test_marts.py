@@ -162,8 +162,8 @@ def test_hex_cell_centre_lies_within_the_radius_of_its_points():
     macros.install(con)
     rows = con.execute(
         "select lat, lng, hex_centre_latitude(c.q, c.r), hex_centre_longitude(c.q) from ("
-        "select lat, lng, hex_cell(lat, lng) as c from (select 35.40::double + i * 0.0007 as lat, 139.35::double + i * 0.0011 as lng "
-        "from range(200) as t(i)))"
+        "select lat, lng, hex_cell(lat, lng) as c from ("
+        "select 35.40::double + i * 0.0007 as lat, 139.35::double + i * 0.0011 as lng from range(200) as t(i)))"
     ).fetchall()
     assert len({(round(a, 6), round(b, 6)) for _, _, a, b in rows}) > 20
     for lat, lng, c_lat, c_lng in rows:
@@ -190,10 +190,11 @@ def test_query_connection_brings_the_macros_to_a_warehouse_built_without_them(sa
 def test_distance_and_grid_constants_are_written_only_in_the_macros():
     # The haversine's radius and the grid's projection constants: macros.sql is their one home in the product.
     product = [ROOT / folder for folder in ("etl", "warehouse", "dashboard", "benchmarks")]
+    constants = re.compile(r"6371|111320|110574|35\.45\b")
     found = {
         path.relative_to(ROOT).as_posix()
         for folder in product
         for path in folder.rglob("*")
-        if path.suffix in {".py", ".sql"} and re.search(r"6371|111320|110574|35\.45\b", path.read_text(encoding="utf-8"))
+        if path.suffix in {".py", ".sql"} and constants.search(path.read_text(encoding="utf-8"))
     }
     assert found == {"warehouse/macros.sql"}

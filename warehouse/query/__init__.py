@@ -54,8 +54,9 @@ def file_identity(path: Path) -> tuple[int, int]:
 
 
 WAREHOUSE_CATALOG = "warehouse"
-# Names resolve in the warehouse, then in the connection's own in-memory catalog, which holds the SQL macros
-# (warehouse/macros.sql) for a warehouse built before they were stored in it. Set per cursor, like USE.
+# Names resolve in the warehouse, then in the connection's own in-memory catalog. Both hold the SQL macros
+# (warehouse/macros.sql): the warehouse's copy, stored by its build, wins, so queries use the grid its marts
+# were built with; the in-memory copy serves a warehouse built before macros were stored. Set per cursor, like USE.
 SEARCH_PATH = f"set search_path = '{WAREHOUSE_CATALOG}.main,memory.main'"
 
 
