@@ -19,6 +19,7 @@ import polars as pl
 
 from etl.errors import ChangesNeedConfirmation, EtlError, ValidationFailed
 from etl.steps import Progress, Step, StepEvent, silent
+from warehouse import macros, models
 from warehouse.fingerprint import schema_fingerprint
 from warehouse.masking import personal_sql, strip_personal_reasons
 
@@ -200,8 +201,8 @@ def copy_history(con: duckdb.DuckDBPyConnection, previous: Path, run_id: str) ->
         con.execute("detach prev")
 
 
-# A mart reads another by naming it; comments are left out, because headers mention the marts that read them.
-_MART_NAME = re.compile(r"\bmart_\w+")
+# A model reads another by naming it; comments are left out, because headers mention the models that read them.
+_MART_NAME = re.compile(r"\b(?:mart|int)_\w+")
 _SQL_COMMENT = re.compile(r"--[^\n]*")
 
 
@@ -228,20 +229,46 @@ def mart_order(paths: list[Path]) -> list[Path]:
 def build_marts(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Create every mart: warehouse/marts/*.sql as <stem>, then warehouse/marts/pii/*.sql as pii.<stem>.
 
-    Within each folder a mart is built after the marts it reads (mart_order). Marts aggregating sensitive
-    data (consultee figures) live in the pii schema like the tables they read; they are built after the main
-    marts, so they may read them but never the other way round.
+    The SQL macros (warehouse/macros.sql) come first, then the intermediate models
+    (warehouse/marts/intermediate/*.sql) as temporary tables: the marts read them, the content checksum and
+    the published file never see them (dropped at the end). Within each folder a model is built after the
+    models it reads (mart_order). Marts aggregating sensitive data (consultee figures) live in the pii schema
+    like the tables they read; they are built after the main marts, so they may read them but never the other
+    way round. Every model's declared grain is checked: a duplicate key fails the build.
     """
-    names = []
+    macros.install(con)
+    intermediate = mart_order(list((MARTS_DIR / "intermediate").glob("*.sql")))
     main = [(path, path.stem) for path in mart_order(list(MARTS_DIR.glob("*.sql")))]
     pii = [(path, f"pii.{path.stem}") for path in mart_order(list((MARTS_DIR / "pii").glob("*.sql")))]
-    for path, name in main + pii:
-        try:
-            con.execute(f"create table {quoted(name)} as {path.read_text(encoding='utf-8')}")
-        except duckdb.Error as error:
-            raise EtlError(f"warehouse/marts/{path.relative_to(MARTS_DIR).as_posix()}: {error}") from error
-        names.append(name)
-    return names
+    try:
+        for path in intermediate:
+            _build_model(con, path, path.stem, "temp table")
+        for path, name in main + pii:
+            _build_model(con, path, name, "table")
+    finally:
+        for path in intermediate:
+            con.execute(f"drop table if exists temp.main.{quoted(path.stem)}")
+    return [name for _, name in main + pii]
+
+
+def _build_model(con: duckdb.DuckDBPyConnection, path: Path, name: str, kind: str) -> None:
+    """Create one model and check its `-- grain:` header; any failure is an EtlError naming the file."""
+    where = f"warehouse/marts/{path.relative_to(MARTS_DIR).as_posix()}"
+    try:
+        con.execute(f"create {kind} {quoted(name)} as {path.read_text(encoding='utf-8')}")
+    except duckdb.Error as error:
+        raise EtlError(f"{where}: {error}") from error
+    grain = models.header(path).grain
+    if not grain:
+        raise EtlError(f"{where}: no grain declared (a header line `-- grain: column, column`)")
+    try:
+        duplicate = models.duplicate_key(con, name, grain)
+    except duckdb.Error as error:
+        raise EtlError(f"{where}: grain ({', '.join(grain)}): {error}") from error
+    if duplicate:
+        key, rows = duplicate
+        shown = ", ".join(f"{column}={value!r}" for column, value in key.items())
+        raise EtlError(f"{where}: grain ({', '.join(grain)}) is not unique: {rows} rows have {shown}")
 
 
 def add_reference(bundle, geography) -> None:

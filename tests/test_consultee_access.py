@@ -86,8 +86,8 @@ def test_pii_marts_are_built_in_the_pii_schema(sample_con):
 
 def test_build_marts_creates_pii_marts_after_the_main_ones(tmp_path, monkeypatch):
     (tmp_path / "pii").mkdir()
-    (tmp_path / "mart_a.sql").write_text("select 1 as n", encoding="utf-8")
-    (tmp_path / "pii" / "mart_b.sql").write_text("select n + 1 as n from mart_a", encoding="utf-8")
+    (tmp_path / "mart_a.sql").write_text("-- a\n-- grain: n\nselect 1 as n", encoding="utf-8")
+    (tmp_path / "pii" / "mart_b.sql").write_text("-- b\n-- grain: n\nselect n + 1 as n from mart_a", encoding="utf-8")
     monkeypatch.setattr(pipeline, "MARTS_DIR", tmp_path)
     con = duckdb.connect()
     con.execute("create schema pii")

@@ -19,6 +19,7 @@ import polars as pl
 import pydeck as pdk
 
 from dashboard.i18n import translate
+from warehouse.macros import HEX_METRES
 
 GSI_PALE = "https://cyberjapandata.gsi.go.jp/xyz/pale/{z}/{x}/{y}.png"
 GSI_CREDIT_URL = "https://maps.gsi.go.jp/development/ichiran.html"
@@ -27,7 +28,7 @@ POINTS_LAYER = "organisations"
 DENSITY_LAYER = "density"
 OUTLINE_LAYER = "city-outlines"
 SELECTED_LAYER = "selected"
-HEX_RADIUS_M = 500  # density hexagon radius, metres: the warehouse's grid (warehouse.query.directory.HEX_METRES)
+HEX_RADIUS_M = HEX_METRES  # density hexagon radius, metres: the warehouse's grid (warehouse/macros.sql hex_metres)
 POINT_RADIUS_M = 90  # pin radius on the ground, metres, kept between the pixel limits below
 POINT_RADIUS_PX = (5, 14)
 MAP_SIZE_PX = (720, 500)  # width, height the initial zoom is fitted to (the chart's default height is 500)

@@ -1,4 +1,5 @@
 -- 活動分布's organisation counts per filter cell (city, legal form, PF intent, channel, answered), computed once at build
+-- grain: city_code, legal_form_code, pf_intent_code, distribution_channel_code, survey_answered
 -- columns:
 --   city_code                   所在市 (organization.city_code)
 --   legal_form_code             法人格 (legal_form.code); null when not recorded

@@ -1,4 +1,5 @@
 -- 活動分布's term counts per filter cell: answering organisations per (city, legal form, PF intent) and term, computed once at build from mart_activity_term
+-- grain: city_code, legal_form_code, pf_intent_code, target_id, taxonomy_id, term_id
 -- columns:
 --   city_code         所在市 (organization.city_code)
 --   legal_form_code   法人格 (legal_form.code); null when not recorded

@@ -1,4 +1,5 @@
 -- 活動分布's follow-up list: organisations that did not answer the survey, in the page's order (city, then name); public columns only
+-- grain: organization_id
 -- columns:
 --   organization_id             organization.id
 --   name                        団体名

@@ -1,4 +1,5 @@
 -- one row per answering organisation and taxonomy term it chose (activity category, support form, target group)
+-- grain: organization_id, term_id
 -- columns:
 --   organization_id   organization.id of an organisation that answered the survey
 --   city_code         所在市 from the distribution list (organization.city_code), as on the map
@@ -13,27 +14,8 @@ organization as (
     select * from organization
 ),
 
-service as (
-    select * from service
-),
-
-attribute as (
-    select * from attribute
-),
-
-taxonomy_term as (
-    select * from taxonomy_term
-),
-
--- distinct: an organisation counts once per term however its answer spelled it
-chosen as (
-    select distinct
-        s.organization_id,
-        a.link_type as taxonomy_id,
-        a.taxonomy_term_id as term_id
-    from attribute as a
-    join service as s on s.id = a.link_id
-    where a.link_entity = 'service'
+int_org_term as (
+    select * from int_org_term
 ),
 
 final as (
@@ -44,12 +26,11 @@ final as (
         o.pf_intent_code,
         c.taxonomy_id,
         c.term_id,
-        case when c.taxonomy_id = 'content' then t.parent_id end as group_id
-    from chosen as c
+        case when c.taxonomy_id = 'content' then c.group_id end as group_id
+    from int_org_term as c
     join organization as o on o.id = c.organization_id
-    join taxonomy_term as t on t.id = c.term_id
     where o.survey_answered
-    order by o.id, c.taxonomy_id, t.sort_order
+    order by o.id, c.taxonomy_id, c.sort_order
 )
 
 select * from final

@@ -1,4 +1,5 @@
 -- art-project event totals for each city and for the four cities together (city_code null): the one place where participations, visitors and open days are summed; mart_event_kpis and mart_city_kpis read it
+-- grain: city_code
 -- columns:
 --   city_code                 city.code of the events' host city; null = 4市全体 (all four cities)
 --   exhibitions               exhibitions held (展示)

@@ -1,4 +1,5 @@
 -- home figures: one row per city plus one row for the four cities together (city_code null); event figures come from mart_art_totals
+-- grain: city_code
 -- columns:
 --   city_code                 city.code; null = 4市全体 (all four cities)
 --   organisations_distributed organisations the survey was sent to (de-duplicated), by city of location
@@ -28,17 +29,9 @@ totals as (
     select * from mart_art_totals
 ),
 
-event as (
-    select * from event
-),
-
 -- Exhibitions whose 開催日数 was unreadable (null): the summed open days would leave them out.
 unknown_days as (
-    select
-        city_code,
-        count(*) filter (where kind = 'exhibition' and open_days is null) as exhibitions_days_unknown
-    from event
-    group by grouping sets ((city_code), ())
+    select * from int_event_days_unknown
 ),
 
 orgs as (

@@ -1,4 +1,5 @@
 -- one row per answering organisation and support form it chose, with its city and map pin (広域カバレッジ)
+-- grain: organization_id, form_code
 -- columns:
 --   organization_id   organization.id of an organisation that answered the survey
 --   name              団体名
@@ -17,16 +18,8 @@ organization as (
     select * from organization
 ),
 
-service as (
-    select * from service
-),
-
-attribute as (
-    select * from attribute
-),
-
-taxonomy_term as (
-    select * from taxonomy_term
+int_org_term as (
+    select * from int_org_term
 ),
 
 location as (
@@ -37,16 +30,6 @@ city as (
     select * from city
 ),
 
--- distinct: an organisation counts once per form however its answer spelled it
-chosen as (
-    select distinct
-        s.organization_id,
-        a.taxonomy_term_id as term_id
-    from attribute as a
-    join service as s on s.id = a.link_id
-    where a.link_entity = 'service' and a.link_type = 'form'
-),
-
 final as (
     select
         o.id as organization_id,
@@ -55,18 +38,17 @@ final as (
         o.city_code,
         o.legal_form_code,
         o.pf_intent_code,
-        t.code as form_code,
-        t.sort_order as form_order,
+        c.code as form_code,
+        c.sort_order as form_order,
         cast(l.latitude as double) as latitude,
         cast(l.longitude as double) as longitude,
         dense_rank() over (order by y.sort_order, o.name_key, o.id) as city_rank
-    from chosen as c
+    from int_org_term as c
     join organization as o on o.id = c.organization_id
-    join taxonomy_term as t on t.id = c.term_id and t.taxonomy_id = 'form'
     left join location as l on l.organization_id = o.id
     left join city as y on y.code = o.city_code
-    where o.survey_answered
-    order by o.id, t.sort_order
+    where c.taxonomy_id = 'form' and o.survey_answered
+    order by o.id, c.sort_order
 )
 
 select * from final

@@ -1,4 +1,5 @@
 -- one row per answering organisation and area it serves (service_area), beside the city where it is located (広域カバレッジ)
+-- grain: organization_id, to_city_code
 -- columns:
 --   organization_id   organization.id of an organisation that answered the survey
 --   from_city_code    所在市: city where the organisation is located (organization.city_code)

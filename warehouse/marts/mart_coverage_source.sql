@@ -1,4 +1,5 @@
 -- one row per organisation on the distribution list: which of the four cities' lists carried it, and whether only one city (or none: 自主調査 only) knew it (広域カバレッジ)
+-- grain: organization_id
 -- columns:
 --   organization_id      organization.id
 --   city_code            所在市 (organization.city_code)

@@ -1,4 +1,5 @@
 -- one row per organisation that answered the survey: public contact, its support forms, the areas it serves and the cities that did not know it, labelled in both languages, with the 広域カバレッジ lists' orders; built after mart_coverage_org_form, mart_coverage_reach and mart_coverage_source
+-- grain: organization_id
 -- columns:
 --   organization_id    organization.id
 --   name               団体名

@@ -1,4 +1,5 @@
 -- answering organisations per counting basis, PF参画意向, city and support form, and per basis, PF参画意向 and form over the four cities together (広域カバレッジ matrices); built after mart_coverage_org_form and mart_coverage_reach
+-- grain: basis, pf_intent_code, all_cities, city_code, form_code
 -- columns:
 --   basis            located (counted in the city where it is located) or served (in every one of the four cities its service area includes)
 --   pf_intent_code   PF参画意向 (pf_intent.code); null when not answered. Each organisation has one, so sums over intents stay distinct counts

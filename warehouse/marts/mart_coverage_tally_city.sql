@@ -1,4 +1,5 @@
 -- one row per city: cross-city reach and single-source counts of 広域カバレッジ; built after mart_coverage_reach and mart_coverage_source
+-- grain: city_code
 -- columns:
 --   city_code                  city.code
 --   orgs                       answering organisations located there that have a service area

@@ -1,4 +1,5 @@
 -- answering organisations per city of location and area served (広域カバレッジ flow); built after mart_coverage_reach
+-- grain: from_city_code, to_city_code
 -- columns:
 --   from_city_code   所在市: city where the organisations are located (organization.city_code)
 --   to_city_code     an area they serve (city.code); null = 4市以外 (outside the four cities)

@@ -1,4 +1,5 @@
 -- one row per 町丁目 (ref_town) and support form: the nearest organisation offering that form, by great-circle (haversine) distance over the four cities' pins; empty without reference geography; built after mart_coverage_org_form
+-- grain: town_id, form_code
 -- columns:
 --   town_id                   ref_town.id
 --   city_code                 city of the town (city.code)
@@ -8,7 +9,7 @@
 --   form_code                 support form (taxonomy_term.code of taxonomy form); every form, offered or not
 --   form_order                taxonomy_term.sort_order of the form
 --   pinned_orgs               answering organisations with a map pin that offer the form (anywhere in the four cities)
---   nearest_km                distance to the nearest of them, km (haversine, mean Earth radius 6371.0088 km, unrounded); null when none has a pin
+--   nearest_km                distance to the nearest of them, km (haversine_km of warehouse/macros.sql, unrounded); null when none has a pin
 --   nearest_organization_id   organization.id of that organisation (ties: the smaller id); null when none
 --   nearest_city_code         city where that organisation is located (city.code)
 --   nearest_name              団体名 of that organisation (organization.name)
@@ -57,18 +58,14 @@ samples as (
     group by form_code, floor(latitude / 0.005), floor(longitude / 0.005)
 ),
 
--- haversine: d = 2R asin(sqrt(sin²(Δφ/2) + cos φ1 cos φ2 sin²(Δλ/2))), R = 6371.0088 km (IUGG mean radius)
+-- span: the distance to the nearest sampled pin as an angle (radians); haversine_km is warehouse/macros.sql's
 bounds as (
     select
         t.id as town_id,
         t.latitude,
         t.longitude,
         s.form_code,
-        min(2 * 6371.0088 * asin(least(1.0, sqrt(
-            pow(sin(radians(s.latitude - t.latitude) / 2), 2)
-            + cos(radians(t.latitude)) * cos(radians(s.latitude))
-            * pow(sin(radians(s.longitude - t.longitude) / 2), 2)
-        )))) / 6371.0088 as span
+        min(haversine_km(t.latitude, t.longitude, s.latitude, s.longitude)) / earth_radius_km() as span
     from ref_town as t
     cross join samples as s
     group by all
@@ -99,11 +96,7 @@ distances as (
         p.organization_id,
         p.city_code,
         p.name,
-        2 * 6371.0088 * asin(least(1.0, sqrt(
-            pow(sin(radians(p.latitude - b.latitude) / 2), 2)
-            + cos(radians(b.latitude)) * cos(radians(p.latitude))
-            * pow(sin(radians(p.longitude - b.longitude) / 2), 2)
-        ))) as distance_km
+        haversine_km(b.latitude, b.longitude, p.latitude, p.longitude) as distance_km
     from boxes as b
     join pins as p
         on p.form_code = b.form_code

@@ -1,4 +1,5 @@
 -- 地域資源マップ's facet profiles: one row per distinct combination of facet values among mapped organisations, with how many share it
+-- grain: profile_id
 -- columns:
 --   profile_id            profile number (1-based, in the order of the other columns); mart_org_directory.profile_id points here
 --   city_code             所在市 (city.code)
@@ -21,16 +22,8 @@ location as (
     select * from location
 ),
 
-service as (
-    select * from service
-),
-
-attribute as (
-    select * from attribute
-),
-
-taxonomy_term as (
-    select * from taxonomy_term
+int_org_term as (
+    select * from int_org_term
 ),
 
 -- as on the map: only organisations with a pin
@@ -38,21 +31,6 @@ mapped as (
     select o.*
     from organization as o
     where exists (select 1 from location as l where l.organization_id = o.id and l.latitude is not null)
-),
-
--- distinct: a term counts once however the answer spelled it
-terms as (
-    select distinct
-        s.organization_id,
-        a.link_type as taxonomy_id,
-        t.code,
-        t.gradient_rank,
-        g.code as group_code
-    from attribute as a
-    join service as s on s.id = a.link_id
-    join taxonomy_term as t on t.id = a.taxonomy_term_id
-    left join taxonomy_term as g on g.id = t.parent_id
-    where a.link_entity = 'service'
 ),
 
 lists as (
@@ -63,7 +41,7 @@ lists as (
         list_sort(list(code) filter (where taxonomy_id = 'form')) as form_codes,
         list_sort(list(code) filter (where taxonomy_id = 'target')) as target_codes,
         arg_min(code, gradient_rank) filter (where taxonomy_id = 'form' and gradient_rank is not null) as primary_form_code
-    from terms
+    from int_org_term
     group by organization_id
 ),
 

@@ -1,4 +1,5 @@
 -- 地域資源マップ's facet counts with no filter chosen (the page's first view), summed from mart_directory_profile at build
+-- grain: facet, code
 -- columns:
 --   facet   map facet (content_group, content_category, form, target, city, legal_form, pf_intent, survey)
 --   code    option code (taxonomy_term.code, city.code, legal_form.code, pf_intent.code, answered / not_answered)

@@ -1,4 +1,5 @@
 -- venue survey answers per event, question and choice, with each choice's share and polarity (the report's 9割程度 = すごく感じた + 感じた over every answer, 無回答 included)
+-- grain: event_id, question, choice
 -- columns:
 --   event_id        event.id
 --   city_code       city hosting the event (city.code)

@@ -1,4 +1,5 @@
 -- art-project KPIs for each city and for the four cities together (city_code null); a KPI is null when the city held no event of its kind; built after mart_art_totals and mart_event_answers
+-- grain: city_code
 -- columns:
 --   city_code                 city.code of the events' host city; null = 4市全体 (all four cities)
 --   exhibitions               exhibitions held (展示)
@@ -36,17 +37,9 @@ contract as (
     select * from contract
 ),
 
-event as (
-    select * from event
-),
-
 -- Exhibitions whose 開催日数 was unreadable (null): their days are missing from the summed open days.
 unknown_days as (
-    select
-        city_code,
-        count(*) filter (where kind = 'exhibition' and open_days is null) as exhibitions_days_unknown
-    from event
-    group by grouping sets ((city_code), ())
+    select * from int_event_days_unknown
 ),
 
 survey as (

@@ -1,4 +1,5 @@
 -- one row per art-project event: where and when, visitors per open day, participations, unique participants and venue-survey result; built after mart_event_answers
+-- grain: event_id
 -- columns:
 --   event_id                  event.id
 --   kind                      exhibition, workshop or symposium

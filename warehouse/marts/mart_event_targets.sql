@@ -1,4 +1,5 @@
 -- every KPI target (kpi_target) beside the KPI's actual value from mart_event_kpis for the same scope; the consultee KPIs' actual values are sensitive and live in pii.mart_event_consultee_targets; built after mart_event_kpis
+-- grain: target_id
 -- columns:
 --   target_id         kpi_target.id
 --   kpi_code          KPI code (etl/sources/targets.py KPIS)

@@ -1,4 +1,5 @@
 -- one row per organisation on the distribution list: map pin, taxonomy terms, service area and its colour on the support gradient (地域資源マップ); no personal data
+-- grain: organization_id
 -- columns:
 --   organization_id       organization.id
 --   name                  団体名
@@ -37,7 +38,7 @@
 --   gradient_rank         taxonomy_term.gradient_rank of primary_form_code
 --   legend_group          map colour group: primary_form_code, off_gradient (answered, no form on the gradient) or no_answer
 --   colour_hex            map colour (#rrggbb): the primary form's colour, grey off the gradient, light grey without an answer
---   cell_q                density hexagon of the pin (axial column q of a flat-top grid of 500 m radius, see pins); null without a pin
+--   cell_q                density hexagon of the pin (axial column q of the flat-top grid of hex_metres() radius, warehouse/macros.sql hex_cell); null without a pin
 --   cell_r                density hexagon of the pin (axial row r); null without a pin
 --   profile_id            its facet profile (mart_directory_profile.profile_id): filters are decided once per profile; null without a pin
 with
@@ -52,10 +53,6 @@ location as (
 
 service as (
     select * from service
-),
-
-attribute as (
-    select * from attribute
 ),
 
 service_area as (
@@ -74,25 +71,8 @@ mart_directory_profile as (
     select * from mart_directory_profile
 ),
 
--- distinct: a term counts once however the answer spelled it
 terms as (
-    select distinct
-        s.organization_id,
-        a.link_type as taxonomy_id,
-        t.code,
-        t.name,
-        t.name_en,
-        t.sort_order,
-        t.gradient_rank,
-        g.code as group_code,
-        g.name as group_name,
-        g.name_en as group_name_en,
-        g.sort_order as group_order
-    from attribute as a
-    join service as s on s.id = a.link_id
-    join taxonomy_term as t on t.id = a.taxonomy_term_id
-    left join taxonomy_term as g on g.id = t.parent_id
-    where a.link_entity = 'service'
+    select * from int_org_term
 ),
 
 contents as (
@@ -138,44 +118,10 @@ targets as (
     group by organization_id
 ),
 
--- Density hexagons, computed once here so the map aggregates by integer cell (dashboard/charts/map.py HEX_RADIUS_M).
--- Pins are projected to metres on a plane tangent at 35.45°N (the four cities' latitude: 1° lat = 110574 m,
--- 1° lng = 111320 m × cos 35.45°), then rounded to the nearest flat-top hexagon of 500 m radius (cube rounding).
-pins as (
-    select
-        organization_id,
-        (2.0 / 3.0) * x / 500.0 as fq,
-        (-x / 3.0 + sqrt(3.0) / 3.0 * y) / 500.0 as fr
-    from (
-        select
-            organization_id,
-            cast(longitude as double) * 111320.0 * cos(radians(35.45)) as x,
-            cast(latitude as double) * 110574.0 as y
-        from location
-    )
-),
-
-rounded as (
-    select
-        organization_id,
-        fq, fr, -fq - fr as fs,
-        round(fq) as rq, round(fr) as rr, round(-fq - fr) as rs
-    from pins
-),
-
+-- Density hexagons (warehouse/macros.sql hex_cell), computed once here so the map aggregates by integer cell.
 cells as (
-    select
-        organization_id,
-        cast(case
-            when abs(rq - fq) > abs(rr - fr) and abs(rq - fq) > abs(rs - fs) then -rr - rs
-            else rq
-        end as integer) as cell_q,
-        cast(case
-            when abs(rq - fq) > abs(rr - fr) and abs(rq - fq) > abs(rs - fs) then rr
-            when abs(rr - fr) > abs(rs - fs) then -rq - rs
-            else rr
-        end as integer) as cell_r
-    from rounded
+    select organization_id, cell.q as cell_q, cell.r as cell_r
+    from (select organization_id, hex_cell(latitude, longitude) as cell from location)
 ),
 
 -- 4市以外 (city_code null) sorts after the four cities

@@ -1,7 +1,8 @@
 -- pinned answering organisations per support form and density hexagon (広域カバレッジ's map when a form has more pins than a browser should get); reads mart_org_directory's grid
+-- grain: form_code, cell_q, cell_r
 -- columns:
 --   form_code         support form (taxonomy_term.code of taxonomy form)
---   cell_q            density hexagon (mart_org_directory.cell_q, axial column of the 500 m flat-top grid)
+--   cell_q            density hexagon (mart_org_directory.cell_q, axial column of the flat-top grid, warehouse/macros.sql hex_cell)
 --   cell_r            density hexagon (mart_org_directory.cell_r, axial row)
 --   orgs              organisations offering the form with a pin in that hexagon
 with

@@ -1,4 +1,5 @@
 -- the platform-building phase each city has reached
+-- grain: city_code
 -- columns:
 --   city_code            city.code
 --   phase_code           highest phase with a step 進行中 or 完了 (pf_phase.code); null if none started

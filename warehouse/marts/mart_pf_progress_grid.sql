@@ -1,4 +1,5 @@
 -- the platform-building baseline from the ETL file: every city × step, with step and phase order
+-- grain: city_code, step_code
 -- columns:
 --   city_code            city.code
 --   city_order           city.sort_order (display order)

@@ -1,4 +1,5 @@
 -- one row per taxonomy term: its bit in the per-facet term masks of mart_referral_directory (相談つなぎ matches a need with bitwise and); the build fails if a taxonomy has more than 63 terms
+-- grain: term_id
 -- columns:
 --   term_id       taxonomy_term.id
 --   taxonomy_id   the term's taxonomy (content, form, target), which is the facet of its mask

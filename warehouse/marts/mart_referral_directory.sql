@@ -1,4 +1,5 @@
 -- one row per organisation that answered the survey: the public contact details a referral needs, and the terms it chose as bit masks (相談つなぎ); built after mart_referral_bit
+-- grain: organization_id
 -- columns:
 --   organization_id   organization.id
 --   service_id        service.id (its survey answer: taxonomy terms hang off it in attribute)
@@ -44,8 +45,8 @@ city as (
     select * from city
 ),
 
-attribute as (
-    select * from attribute
+int_org_term as (
+    select * from int_org_term
 ),
 
 mart_referral_bit as (
@@ -68,14 +69,13 @@ areas as (
 -- a need is matched against these masks with bitwise and (相談つなぎ); a term answered twice sets its bit once
 terms as (
     select
-        a.link_id as service_id,
-        bit_or(b.bit) filter (where a.link_type = 'content') as content_mask,
-        bit_or(b.bit) filter (where a.link_type = 'form') as form_mask,
-        bit_or(b.bit) filter (where a.link_type = 'target') as target_mask
-    from attribute as a
-    join mart_referral_bit as b on b.term_id = a.taxonomy_term_id and b.taxonomy_id = a.link_type
-    where a.link_entity = 'service'
-    group by a.link_id
+        c.organization_id,
+        bit_or(b.bit) filter (where c.taxonomy_id = 'content') as content_mask,
+        bit_or(b.bit) filter (where c.taxonomy_id = 'form') as form_mask,
+        bit_or(b.bit) filter (where c.taxonomy_id = 'target') as target_mask
+    from int_org_term as c
+    join mart_referral_bit as b on b.term_id = c.term_id and b.taxonomy_id = c.taxonomy_id
+    group by c.organization_id
 ),
 
 final as (
@@ -106,7 +106,7 @@ final as (
     join organization as o on o.id = s.organization_id
     left join location as l on l.organization_id = o.id
     left join areas as a on a.service_id = s.id
-    left join terms as tm on tm.service_id = s.id
+    left join terms as tm on tm.organization_id = o.id
     left join city as c on c.code = o.city_code
     where o.survey_answered
     order by o.city_code, o.name_key

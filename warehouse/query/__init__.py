@@ -10,6 +10,7 @@ import duckdb
 import polars as pl
 
 from common.roles import PUBLIC, Viewer
+from warehouse import macros
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_WAREHOUSE = ROOT / "var" / "warehouse.duckdb"
@@ -36,6 +37,10 @@ def file_identity(path: Path) -> tuple[int, int]:
 
 
 WAREHOUSE_CATALOG = "warehouse"
+# Names resolve in the warehouse, then in the connection's own in-memory catalog. Both hold the SQL macros
+# (warehouse/macros.sql): the warehouse's copy, stored by its build, wins, so queries use the grid its marts
+# were built with; the in-memory copy serves a warehouse built before macros were stored. Set per cursor, like USE.
+SEARCH_PATH = f"set search_path = '{WAREHOUSE_CATALOG}.main,memory.main'"
 
 
 class AttachedWarehouse:
@@ -45,7 +50,7 @@ class AttachedWarehouse:
     process already holds for that path (DuckDB's instance cache, duckdb/duckdb#15912): after a
     publish swapped the file, that is the OLD file, so the dashboard would never see a new build.
     ATTACH opens the file itself. DuckDB's default catalog is per connection, so every cursor is
-    pointed at the warehouse with USE; everything else is the in-memory connection's own API.
+    pointed at the warehouse with SEARCH_PATH; everything else is the in-memory connection's own API.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -54,7 +59,7 @@ class AttachedWarehouse:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor reading the warehouse (the catalog alias comes from this module)."""
         cursor = self._con.cursor()
-        cursor.execute("use " + WAREHOUSE_CATALOG)
+        cursor.execute(SEARCH_PATH)
         return cursor
 
     def __getattr__(self, name: str):
@@ -68,8 +73,9 @@ def connect(path: Path | None = None) -> duckdb.DuckDBPyConnection:
     file_identity(path)
     con = duckdb.connect(":memory:")
     try:
+        macros.install(con)
         con.execute("attach ? as " + WAREHOUSE_CATALOG + " (read_only)", [str(path)])
-        con.execute("use " + WAREHOUSE_CATALOG)
+        con.execute(SEARCH_PATH)
     except duckdb.Error:
         con.close()
         raise

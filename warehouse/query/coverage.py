@@ -236,7 +236,7 @@ def form_cells(con: duckdb.DuckDBPyConnection, form_code: str, viewer: Viewer = 
         con,
         "select m.cell_q, m.cell_r, " + directory.CELL_CENTRE + ", m.orgs "
         "from mart_org_form_cells as m where m.form_code = ? order by m.orgs desc, m.cell_q, m.cell_r",
-        [directory.HEX_METRES, directory.HEX_METRES, form_code],
+        [form_code],
     )
 
 

@@ -9,20 +9,18 @@ import duckdb
 import polars as pl
 
 from common.roles import PUBLIC, Viewer
+from warehouse import macros
 from warehouse.query import NAME_COLUMN, fetch, fetch_one, where
 
 # A pin whose 最終確認日 is more than this many days before today is flagged for re-checking.
 STALE_DAYS = 180
 # Radius of the density hexagons the mart assigns each pin to (mart_org_directory cell_q / cell_r), metres.
-HEX_METRES = 500
+HEX_METRES = macros.HEX_METRES
 # Above this many organisations in the filtered set the map shows density hexagons, not one pin each: a pin
 # costs about 650 bytes of Deck JSON (its tooltip text included), so 5,000 pins stay near 3.2 MB for the browser.
 PIN_LIMIT = 5_000
-# A density hexagon's centre (WGS84 degrees) from the mart's axial cell_q, cell_r (alias m); binds HEX_METRES twice.
-CELL_CENTRE = (
-    "? * 1.5 * m.cell_q / (111320.0 * cos(radians(35.45))) as longitude, "
-    "? * sqrt(3.0) * (m.cell_r + m.cell_q / 2.0) / 110574.0 as latitude"
-)
+# A density hexagon's centre (WGS84 degrees) from the mart's axial cell_q, cell_r (alias m).
+CELL_CENTRE = "hex_centre_longitude(m.cell_q) as longitude, hex_centre_latitude(m.cell_q, m.cell_r) as latitude"
 SURVEY_STATUSES = ("answered", "not_answered")
 # Identifier allow-lists: label columns per language (taxonomy terms; the mart's label lists).
 TERM_NAME = {"ja": "name", "en": "name_en"}
@@ -171,7 +169,7 @@ def density(con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, viewer: Vi
     """Mapped organisations within the filters per density hexagon (the mart's cell_q, cell_r), busiest first.
 
     Columns: cell_q, cell_r, longitude, latitude (the hexagon's centre, WGS84 degrees), orgs. The centre
-    inverts the mart's projection: flat-top hexagons of HEX_METRES radius on a plane tangent at 35.45°N.
+    inverts the mart's projection (warehouse/macros.sql hex_cell).
     """
     fragments, params = directory_filter(filters)
     return fetch(
@@ -179,7 +177,7 @@ def density(con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, viewer: Vi
         "select m.cell_q, m.cell_r, " + CELL_CENTRE + ", count(*) as orgs "
         "from (" + _MAPPED + ") as m" + where(fragments) + " group by m.cell_q, m.cell_r "
         "order by orgs desc, m.cell_q, m.cell_r",
-        [HEX_METRES, HEX_METRES, *params],
+        params,
     )
 
 

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from common.calendar import parse_date
 from common.roles import PUBLIC, Viewer
+from warehouse import models
 from warehouse.query import city_filter, fetch, fetch_one, where
 
 MARTS_DIR = Path(__file__).resolve().parent.parent / "marts"
@@ -30,7 +31,6 @@ PAGE_SIZE = 100  # rows per preview page
 BATCH_ROWS = 50_000  # rows per Arrow batch when exporting (a batch of ~20 text columns is a few MB)
 FACET_MAX = 20  # a text column with at most this many distinct values is filtered by a value set
 CITY_COLUMN = "city_code"  # the column the sidebar's city choice filters, when a dataset has it
-_MART_COLUMN = re.compile(r"^--\s{2,}(\w+)\s+(.+)$")
 _NUMBER_TYPES = re.compile(r"^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|FLOAT|DOUBLE|REAL|DECIMAL.*)$")
 _DATE_TYPES = re.compile(r"^(DATE|TIMESTAMP.*)$")
 
@@ -132,16 +132,8 @@ def ident(name: str) -> str:
 
 def mart_header(path: Path) -> tuple[str | None, dict[str, str]]:
     """Purpose (first header line) and column meanings (`--   name   meaning` lines) of a mart's SQL file."""
-    purpose: str | None = None
-    columns: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.startswith("--"):
-            break
-        if purpose is None:
-            purpose = line.lstrip("- ").strip() or None
-        elif match := _MART_COLUMN.match(line):
-            columns[match[1]] = match[2].strip()
-    return purpose, columns
+    header = models.header(path)
+    return header.purpose, header.columns
 
 
 def catalogue(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict[str, Dataset]:

@@ -17,13 +17,14 @@ import duckdb
 import polars as pl
 
 from common.roles import PUBLIC, Viewer
+from warehouse import macros
 from warehouse.query import NAME_COLUMN, directory, fetch, fetch_one, where
 
 # Facets a need can ask for (attribute.link_type values): the allow-list, and the order of "why".
 FACETS = ("form", "content", "target")
 # A service for 誰でも (anyone) fits whatever target group is asked for.
 ANYONE = "target:anyone"
-EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG), for the haversine distance
+EARTH_RADIUS_KM = macros.EARTH_RADIUS_KM  # km: _box's angles agree with the SQL haversine_km
 DEFAULT_RADIUS_KM = 5.0
 FALLBACK_LIMIT = 10  # partial matches listed when nothing fits fully within the radius
 STALE_AFTER_DAYS = 365  # a map pin checked longer ago than this is flagged for a phone check first
@@ -156,7 +157,7 @@ def nearest_town(
     """The 町丁目 nearest to a point within NEAREST_TOWN_KM (id, city_code, name, distance_km), or None."""
     return fetch_one(
         con,
-        "select * from (select id, city_code, name, " + _haversine("latitude", "longitude") + " as distance_km "
+        "select * from (select id, city_code, name, haversine_km($lat, $lng, latitude, longitude) as distance_km "
         "from ref_town) where distance_km <= $max_km order by distance_km, id limit 1",
         {"lat": latitude, "lng": longitude, "max_km": NEAREST_TOWN_KM},
     )
@@ -196,15 +197,6 @@ def directory_density(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -
     Columns: cell_q, cell_r, longitude, latitude (the hexagon's centre, WGS84 degrees), orgs; see directory.density.
     """
     return directory.density(con, _ANSWERING, viewer)
-
-
-def _haversine(lat_column: str, lng_column: str) -> str:
-    """Great-circle distance in km from ($lat, $lng) to the given columns (names from this module's code)."""
-    return (
-        f"2 * {EARTH_RADIUS_KM} * asin(sqrt("
-        f"pow(sin(radians({lat_column} - $lat) / 2), 2) + "
-        f"cos(radians($lat)) * cos(radians({lat_column})) * pow(sin(radians({lng_column} - $lng) / 2), 2)))"
-    )
 
 
 def _box(latitude: float, longitude: float, radius_km: float) -> dict[str, float]:
@@ -291,7 +283,7 @@ def find_referrals(
         f"(b.taxonomy_id = ($facet_order::varchar[])[{position}] and k.{facet}_hit & b.bit <> 0)"
         for position, facet in enumerate(FACETS, start=1)
     )
-    measured = _haversine("d.latitude", "d.longitude") + " as distance_km, " + matched + " as facets_matched"
+    measured = "haversine_km($lat, $lng, d.latitude, d.longitude) as distance_km, " + matched + " as facets_matched"
     sql = (
         "with h as (select d.*, " + measured + " from mart_referral_directory as d where {area}), "
         "m as (select * from h as m where {matches}{best}), "

@@ -1,4 +1,5 @@
 -- sensitive: consultee (相談者) figures of the workshops for each city and for the four cities together (city_code null); a figure is null when the scope held no workshop; read only through warehouse.query for viewers allowed to see them (may_see_consultees)
+-- grain: city_code
 -- columns:
 --   city_code                 city.code of the workshops' host city; null = 4市全体 (all four cities)
 --   workshop_consultee_participations  うち相談者数 summed over workshop sessions (延べ); a session without the figure counts 0

@@ -1,4 +1,5 @@
 -- sensitive: the targets set for consultee (相談者) KPIs, with their actual values from pii.mart_city_consultees; shown in place of mart_event_targets' empty actual to viewers allowed to see consultee figures; built after pii.mart_city_consultees (pii marts build after every main mart)
+-- grain: target_id
 -- columns:
 --   target_id         kpi_target.id (a row of mart_event_targets)
 --   actual            the KPI's value for the target's scope; null when the scope held no workshop

@@ -1,4 +1,5 @@
 -- sensitive: consultee (相談者) figures per art-project event; read only through warehouse.query for viewers allowed to see them (may_see_consultees)
+-- grain: event_id
 -- columns:
 --   event_id                  event.id
 --   city_code                 city hosting the event (city.code)

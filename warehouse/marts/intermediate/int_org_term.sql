@@ -1,0 +1,62 @@
+-- intermediate (built before the marts, dropped after them): one row per organisation and taxonomy term its survey answer chose, with the term's labels and its content group; read by mart_activity_term, mart_coverage_org_form, mart_directory_profile, mart_org_directory and mart_referral_directory
+-- grain: organization_id, term_id
+-- columns:
+--   organization_id   organization.id of the answering organisation (through service.organization_id)
+--   taxonomy_id       content, form or target (attribute.link_type)
+--   term_id           taxonomy_term.id chosen (for content: the category)
+--   code              taxonomy_term.code
+--   name              term label in Japanese
+--   name_en           term label in English
+--   sort_order        taxonomy_term.sort_order (for forms: the report's order)
+--   gradient_rank     forms only: position on the report's gradient; null off it
+--   group_id          the term's parent (taxonomy_term.parent_id: a content category's group); null at the top level
+--   group_code        code of that parent
+--   group_name        Japanese label of that parent
+--   group_name_en     English label of that parent
+--   group_order       sort_order of that parent
+with
+
+service as (
+    select * from service
+),
+
+attribute as (
+    select * from attribute
+),
+
+taxonomy_term as (
+    select * from taxonomy_term
+),
+
+-- distinct: an organisation has a term once however its answer spelled it
+chosen as (
+    select distinct
+        s.organization_id,
+        a.link_type as taxonomy_id,
+        a.taxonomy_term_id as term_id
+    from attribute as a
+    join service as s on s.id = a.link_id
+    where a.link_entity = 'service'
+),
+
+final as (
+    select
+        c.organization_id,
+        c.taxonomy_id,
+        c.term_id,
+        t.code,
+        t.name,
+        t.name_en,
+        t.sort_order,
+        t.gradient_rank,
+        t.parent_id as group_id,
+        g.code as group_code,
+        g.name as group_name,
+        g.name_en as group_name_en,
+        g.sort_order as group_order
+    from chosen as c
+    join taxonomy_term as t on t.id = c.term_id
+    left join taxonomy_term as g on g.id = t.parent_id
+)
+
+select * from final
