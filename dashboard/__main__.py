@@ -9,6 +9,9 @@ only, unless the operator passes another --client.showErrorDetails; the full tra
 
 Streamlit also serves its server metrics (sessions, caches, memory) at /_stcore/metrics to anyone, and has
 no setting to turn that off; the launcher answers that path with 404 instead (issue #17).
+
+Before the server starts, the operational store is brought to this release's schema (warehouse.operations
+migrate: an online backup first when migrations are pending); a store newer than this release stops it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from starlette.routing import BaseRoute, Route
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.web import cli
 from streamlit.web.server.starlette import starlette_app
+
+from warehouse import operations
 
 APP = Path(__file__).resolve().with_name("app.py")
 ERROR_DETAILS = "--client.showErrorDetails"
@@ -43,7 +48,14 @@ def closed_metrics_routes(runtime: object, base_url: str | None) -> list[BaseRou
 
 
 def main() -> None:
-    """Start Streamlit on dashboard/app.py with the given options, legacy pages-folder mode off, metrics closed."""
+    """Migrate the store, then start Streamlit on dashboard/app.py (legacy pages-folder mode off, metrics closed)."""
+    try:
+        print(operations.migrate().summary(), file=sys.stderr)
+    except operations.StoreVersionError as error:
+        sys.exit(f"error: {error}")
+    except OSError as error:
+        # A data folder the app may not write: pages still read; every write will say why it failed.
+        print(f"warning: operations store not migrated: {error}", file=sys.stderr)
     PagesManager.uses_pages_directory = False
     starlette_app.create_metrics_routes = closed_metrics_routes
     options = sys.argv[1:]
