@@ -17,6 +17,9 @@ otherwise (warehouse.readiness; no paths, no personal data). A change of state i
 Streamlit cannot set a cookie from a script, so the launcher adds one route beside Streamlit's own sign-in
 routes: `<base>/_tsunagari/session?ticket=…` redeems a one-time ticket and sets or clears the local-account
 session cookie (dashboard/sessions.py), then sends the browser back to the page.
+
+Before the server starts, the operational store is brought to this release's schema (warehouse.operations
+migrate: an online backup first when migrations are pending); a store newer than this release stops it.
 """
 
 from __future__ import annotations
@@ -139,7 +142,14 @@ def auth_and_session_routes(base_url: str | None) -> list[BaseRoute]:
 
 
 def main() -> None:
-    """Start Streamlit on dashboard/app.py: legacy pages-folder mode off, metrics closed, readiness and session routes."""
+    """Migrate the store, then start Streamlit on dashboard/app.py (legacy pages off, metrics closed, own routes)."""
+    try:
+        print(operations.migrate().summary(), file=sys.stderr)
+    except operations.StoreVersionError as error:
+        sys.exit(f"error: {error}")
+    except OSError as error:
+        # A data folder the app may not write: pages still read; every write will say why it failed.
+        print(f"warning: operations store not migrated: {error}", file=sys.stderr)
     PagesManager.uses_pages_directory = False
     starlette_app.create_metrics_routes = launcher_routes
     starlette_app.create_auth_routes = auth_and_session_routes

@@ -899,6 +899,10 @@ def main(argv: list[str] | None = None) -> int:
     request = load_request(args.job)
     if request.action != args.action:
         parser.error(f"{args.job} holds a {request.action} request, not {args.action}")
+    from warehouse import operations
+
+    # The store at this release's schema before the job writes to it (the app's launcher has usually done it).
+    operations.migrate(Path(request.operations) if request.operations else None)
     return 0 if run_job(args.job)["status"] == "ok" else 1
 
 

@@ -24,6 +24,7 @@ import duckdb
 
 from etl import intake, intake_worker
 from etl.errors import EtlError
+from warehouse import operations
 from warehouse.fingerprint import recorded_fingerprint, schema_fingerprint
 from warehouse.query import WarehouseMissing, connect, warehouse_path
 
@@ -153,8 +154,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"[{time.perf_counter() - began:6.1f}s] upgrade: {message}", file=sys.stderr, flush=True)
 
     warehouse = args.warehouse or warehouse_path()
-    # 1. Operational store migrations (a backup first) belong here, before the warehouse: the lead wires
-    #    warehouse.operations' migrate entry in at this spot, and a failed migration returns non-zero.
+    # 1. The operational store at this release's schema (an online backup first when migrations are pending);
+    #    a store newer than this release stops the start.
+    try:
+        progress(operations.migrate().summary())
+    except operations.StoreVersionError as error:
+        progress(f"error: {error}")
+        return 1
     # 2. The warehouse, rebuilt when its schema changed.
     reference = args.reference if args.reference is not None else intake.reference_dir()
     outcome = rebuild_if_schema_changed(

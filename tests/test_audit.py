@@ -107,7 +107,7 @@ def test_an_older_audit_table_takes_the_new_actions_and_keeps_its_rows(tmp_path)
     path = tmp_path / "operations.sqlite"
     con = sqlite3.connect(path)
     con.execute(OLD_AUDIT_TABLE)
-    for statement in ops._append_only("audit_event"):
+    for statement in ops.store.append_only_triggers("audit_event"):
         con.execute(statement)
     con.execute(
         "insert into audit_event (at, identity, role, action, target, detail) "
@@ -115,6 +115,13 @@ def test_an_older_audit_table_takes_the_new_actions_and_keeps_its_rows(tmp_path)
     )
     con.commit()
     con.close()
+    # Writers refuse the old store until the migration at start has brought it to this release's schema.
+    with pytest.raises(ops.StoreVersionError, match="migrate"):
+        ops.record_audit(ANALYST, "sign_out", "local", path=path, now=NOW)
+    migrated = ops.migrate(path, now=NOW)
+    assert (migrated.from_version, migrated.to_version) == (0, ops.schema_version())
+    assert migrated.backup is not None and [r[0] for r in sqlite3.connect(migrated.backup).execute(
+        "select event_id from audit_event")] == [1], "the backup holds the store as it was"
     for action in ("sign_out", "sign_in_failed", "view_personal"):
         ops.record_audit(ANALYST, action, "local", {"method": "local"}, path=path, now=NOW)
     assert [(r[0], r[4]) for r in rows(path)] == [
@@ -137,6 +144,7 @@ def test_an_older_audit_table_takes_the_new_actions_and_keeps_its_rows(tmp_path)
     finally:
         con.close()
     # The rebuild happens once: the table is now the current one.
+    assert ops.migrate(path, now=NOW).backup is None
     ops.record_audit(ANALYST, "download", "activities/y.csv", path=path, now=NOW)
     assert [r[0] for r in rows(path)] == [1, 2, 3, 4, 5]
 
@@ -176,7 +184,7 @@ def test_no_progress_event_without_its_audit_row(tmp_path, monkeypatch):
     def failing(*args, **kwargs):
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(ops, "_append_audit", failing)
+    monkeypatch.setattr(ops.progress, "append_audit", failing)
     with pytest.raises(sqlite3.OperationalError):
         ops.record_progress_event(update, ZAMA, path=path, now=NOW)
     with pytest.raises(sqlite3.OperationalError):

@@ -32,8 +32,8 @@ def utc(*parts: int) -> dt.datetime:
 
 def baseline_rows(*rows: dict) -> pl.DataFrame:
     """A baseline frame (the columns current_progress reads from mart_pf_progress_grid)."""
-    defaults = dict.fromkeys(ops._BASELINE_SCHEMA)
-    return pl.DataFrame([defaults | row for row in rows], schema=ops._BASELINE_SCHEMA)
+    defaults = dict.fromkeys(ops.progress._BASELINE_SCHEMA)
+    return pl.DataFrame([defaults | row for row in rows], schema=ops.progress._BASELINE_SCHEMA)
 
 
 def event_rows(*rows: dict) -> pl.DataFrame:
@@ -352,7 +352,7 @@ def test_readers_cannot_write(tmp_path):
         "insert into note_event (city_code, noted_on, kind, text, changed_by, changed_at) "
         "values ('14216', '2025-04-10', 'issue', 'x', 'y', 'z')"
     )
-    with ops._read_transaction(store) as con, pytest.raises(sqlite3.OperationalError, match="readonly"):
+    with ops.store.read_transaction(store) as con, pytest.raises(sqlite3.OperationalError, match="readonly"):
         con.execute(insert)
 
 
