@@ -15,7 +15,7 @@ STAMP     := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | sha
 # Everything the warehouse is built from: rebuild when any of it is newer.
 WAREHOUSE_INPUTS := $(shell find $(SOURCE) warehouse etl expectations -type f \( -name '*.py' -o -name '*.sql' -o -name '*.csv' -o -name '*.json' -o -name '*.xlsx' -o -name '*.kmz' -o -name '*.kml' \) 2>/dev/null)
 
-.PHONY: run test test-fast install warehouse e2e lock clean
+.PHONY: run test test-fast lint format install warehouse e2e lock clean
 
 run: $(WAREHOUSE)
 	TSUNAGARI_WAREHOUSE=$(WAREHOUSE) $(BIN)/python -m etl upgrade --warehouse $(WAREHOUSE) --source $(SOURCE) \
@@ -23,13 +23,22 @@ run: $(WAREHOUSE)
 	TSUNAGARI_WAREHOUSE=$(WAREHOUSE) $(BIN)/python -m dashboard --server.port $(PORT) --server.address localhost \
 	  $(if $(strip $(BASE_PATH)),--server.baseUrlPath $(BASE_PATH))
 
-test: $(STAMP)
+test: lint
 	./tools/system-deps.sh browser
 	$(BIN)/python -m pytest
 
+# Linter and formatter (ruff, configured in pyproject.toml); `make format` applies both.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
 # Developers' quick tier: everything but the browser suite and the tests marked slow, spread over the
 # cores (pytest-xdist; a module's tests stay on one worker, so its fixtures are built once).
-test-fast: $(STAMP)
+test-fast: lint
 	./tools/system-deps.sh deploy
 	$(BIN)/python -m pytest -m "not e2e and not slow" -n auto --dist loadscope
 

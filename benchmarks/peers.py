@@ -84,9 +84,7 @@ def sqlite_copy(warehouse: Path, target: Path) -> int:
         types = {"BOOLEAN": "INTEGER", "INTEGER": "INTEGER", "BIGINT": "INTEGER", "DOUBLE": "REAL"}
         ddl = ", ".join(f'"{name}" {types.get(kind, "TEXT")}' for name, kind in columns)
         lite.execute(f"create table {FACET_TABLE} ({ddl})")
-        select = ", ".join(
-            f'cast("{name}" as varchar)' if kind == "DATE" else f'"{name}"' for name, kind in columns
-        )
+        select = ", ".join(f'cast("{name}" as varchar)' if kind == "DATE" else f'"{name}"' for name, kind in columns)
         cursor = con.execute(f"select {select} from {FACET_TABLE} order by id")
         marks = ", ".join("?" for _ in columns)
         rows = 0
@@ -259,7 +257,9 @@ class PandasDashboard:
         org = self.organization
         distributed = len(org)
         answered = int(org["survey_answered"].sum())
-        mapped = int(self.location.merge(org[["id"]], left_on="organization_id", right_on="id")["organization_id"].nunique())
+        mapped = int(
+            self.location.merge(org[["id"]], left_on="organization_id", right_on="id")["organization_id"].nunique()
+        )
         return {
             "organisations_distributed": distributed,
             "organisations_answered": answered,
@@ -272,7 +272,9 @@ class PandasDashboard:
         forms = self.attribute[(self.attribute["link_entity"] == "service") & (self.attribute["link_type"] == "form")]
         joined = forms.merge(self.service, left_on="link_id", right_on="id")
         answering = self.organization[self.organization["survey_answered"]]
-        joined = joined.merge(answering[["id", "city_code"]], left_on="organization_id", right_on="id", suffixes=("", "_org"))
+        joined = joined.merge(
+            answering[["id", "city_code"]], left_on="organization_id", right_on="id", suffixes=("", "_org")
+        )
         return joined[["organization_id", "city_code", "taxonomy_term_id"]].drop_duplicates()
 
     def form_ranking(self) -> pd.DataFrame:
@@ -299,7 +301,10 @@ class PandasDashboard:
 def _ours_home(con: duckdb.DuckDBPyConnection) -> dict:
     """The Home page's figures for the four cities (the same four as PandasDashboard.home_kpis)."""
     row = query.home_kpis(con, None)
-    return {key: row[key] for key in ("organisations_distributed", "organisations_answered", "response_rate_pct", "organisations_mapped")}
+    return {
+        key: row[key]
+        for key in ("organisations_distributed", "organisations_answered", "response_rate_pct", "organisations_mapped")
+    }
 
 
 def _ours_ranking(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -327,7 +332,9 @@ def compare_pandas(warehouse: Path, repeat: int, budget_s: float) -> dict:
             raise RuntimeError(f"home figures differ: pandas {mine} vs ours {_ours_home(con)}")
         ranking = _ours_ranking(con).select("rank", "form_code", "orgs", "share_pct").rows()
         pandas_ranking = [tuple(r) for r in baseline.form_ranking().itertuples(index=False)]
-        if [(int(a), b, int(c), float(d)) for a, b, c, d in pandas_ranking] != [(a, b, c, float(d)) for a, b, c, d in ranking]:
+        if [(int(a), b, int(c), float(d)) for a, b, c, d in pandas_ranking] != [
+            (a, b, c, float(d)) for a, b, c, d in ranking
+        ]:
             raise RuntimeError("form ranking differs between pandas and ours")
         matrix = sorted(_ours_matrix(con).select("city_code", "form_code", "orgs").rows())
         pandas_matrix = sorted((a, b, int(c)) for a, b, c in baseline.city_form_matrix().itertuples(index=False))

@@ -256,7 +256,9 @@ def replicate_warehouse(base: Path, orgs: int, target: Path) -> dict:
             cols = columns[(schema, name)]
             texts = [c for c, kind in cols if kind == "VARCHAR"]
             has_org = texts and source_has_org(con, schema, name, texts)
-            is_event = name in ("event", "contract") or any(c in ("event_id", "session_id", "participant_id") for c, _ in cols)
+            is_event = name in ("event", "contract") or any(
+                c in ("event_id", "session_id", "participant_id") for c, _ in cols
+            )
             for copy in range(copies if (has_org or is_event) else 1):
                 params: list = []
                 exprs = []
@@ -611,7 +613,14 @@ def time_set(call: Callable, con, ctx: Context, repeat: int, budget_s: float) ->
                 break
     except Exception as error:  # noqa: BLE001 (a page under construction must not stop the benchmark)
         return {"error": f"{type(error).__name__}: {error}"[:300]}
-    return {"cold_s": cold, "runs_s": runs, "p50_s": p50(runs), "p95_s": p95(runs), "cpu_p50_s": p50(cpu), "n": len(runs)}
+    return {
+        "cold_s": cold,
+        "runs_s": runs,
+        "p50_s": p50(runs),
+        "p95_s": p95(runs),
+        "cpu_p50_s": p50(cpu),
+        "n": len(runs),
+    }
 
 
 def concurrency(con, ctx: Context, viewers: int, seconds: float) -> dict:
@@ -707,8 +716,8 @@ def map_payload(con, limit: int = MAP_POINTS) -> dict:
     above directory.PIN_LIMIT (what the page shows then), and pins for the most it ever draws (PIN_LIMIT)."""
     import polars as pl
 
-    from dashboard.charts import map as charts
     from common.calendar import date_label
+    from dashboard.charts import map as charts
     from dashboard.i18n import translate
     from warehouse.query import directory
 
@@ -724,7 +733,9 @@ def map_payload(con, limit: int = MAP_POINTS) -> dict:
         pl.col("legend_group").replace_strict(labels).alias("colour_label"),
         pl.struct("last_verified", "stale")
         .map_elements(
-            lambda r: translate(LANG, "map.verified_stale" if r["stale"] else "map.verified", date=date_label(r["last_verified"], LANG)),
+            lambda r: translate(
+                LANG, "map.verified_stale" if r["stale"] else "map.verified", date=date_label(r["last_verified"], LANG)
+            ),
             return_dtype=pl.String,
         )
         .alias("verified_label"),
@@ -748,7 +759,9 @@ def map_payload(con, limit: int = MAP_POINTS) -> dict:
     pins = rows.head(directory.PIN_LIMIT)
     begin = time.perf_counter()
     result["max_pins"] = pins.height
-    result["max_pins_bytes"] = len(charts.map_deck(pins, outlines, lang=LANG, view=view, basemap=basemap).to_json().encode("utf-8"))
+    result["max_pins_bytes"] = len(
+        charts.map_deck(pins, outlines, lang=LANG, view=view, basemap=basemap).to_json().encode("utf-8")
+    )
     result["max_pins_build_s"] = time.perf_counter() - begin
     return result
 
@@ -836,13 +849,21 @@ def cold_start(warehouse: Path) -> dict:
     env = os.environ | {"TSUNAGARI_WAREHOUSE": str(warehouse)}
     names = json.dumps(dashboard_modules())
     imports = json.loads(
-        subprocess.run([sys.executable, "-c", IMPORT_PROBE, names], cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+        subprocess.run(
+            [sys.executable, "-c", IMPORT_PROBE, names], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        ).stdout
     )
     apptest = json.loads(
         subprocess.run(
             [sys.executable, "-c", APPTEST_PROBE, str(ROOT / "dashboard" / "app.py")],
-            cwd=ROOT, env=env, capture_output=True, text=True, check=True,
-        ).stdout.strip().splitlines()[-1]
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
     )
     return {"imports": imports, "apptest": apptest, "server": server_start(env)}
 
@@ -855,8 +876,17 @@ def server_start(env: dict) -> dict:
 
     port = free_port()
     command = [
-        sys.executable, "-m", "dashboard", "--server.headless", "true", "--server.port", str(port),
-        "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+        sys.executable,
+        "-m",
+        "dashboard",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
     ]
     begin = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -894,11 +924,27 @@ def machine() -> dict:
     from importlib.metadata import version
 
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         platform.processor(),
     )
-    memory_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
-    packages = ("duckdb", "polars", "pandas", "pyarrow", "great-expectations", "openpyxl", "streamlit", "pydeck", "datasette")
+    memory_kb = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
+    packages = (
+        "duckdb",
+        "polars",
+        "pandas",
+        "pyarrow",
+        "great-expectations",
+        "openpyxl",
+        "streamlit",
+        "pydeck",
+        "datasette",
+    )
     versions = {}
     for name in packages:
         try:
@@ -934,7 +980,14 @@ def bench_size(orgs: int, args, work: Path) -> dict:
         log(f"size {orgs}: reusing the replicated {warehouse}")
         result["build"] = json.loads((work / f"build-{orgs}.json").read_text(encoding="utf-8"))
     elif orgs in args.replicate:
-        base = max((p for p in (work / "warehouses").glob("*.duckdb") if p.stem.isdigit() and int(p.stem) < orgs and int(p.stem) not in args.replicate), key=lambda p: int(p.stem))
+        base = max(
+            (
+                p
+                for p in (work / "warehouses").glob("*.duckdb")
+                if p.stem.isdigit() and int(p.stem) < orgs and int(p.stem) not in args.replicate
+            ),
+            key=lambda p: int(p.stem),
+        )
         log(f"size {orgs}: replicating {base.name} (no extraction, no GX: see replicate_warehouse)")
         result["build"] = {"replicated": replicate_warehouse(base, orgs, warehouse)}
         (work / f"build-{orgs}.json").write_text(json.dumps(result["build"], indent=1), encoding="utf-8")
@@ -945,7 +998,9 @@ def bench_size(orgs: int, args, work: Path) -> dict:
     else:
         log(f"size {orgs}: build")
         result["build"] = run_build(source, warehouse, work)
-        log(f"size {orgs}: built in {result['build']['total_s']:.1f} s, peak RSS {result['build']['max_rss_mb']:.0f} MB")
+        log(
+            f"size {orgs}: built in {result['build']['total_s']:.1f} s, peak RSS {result['build']['max_rss_mb']:.0f} MB"
+        )
     result["warehouse_bytes"] = warehouse.stat().st_size
 
     con = query.connect(warehouse)
@@ -977,7 +1032,9 @@ def bench_size(orgs: int, args, work: Path) -> dict:
         try:
             log(f"size {orgs}: Datasette")
             result["datasette"] = peers.compare_datasette(warehouse, work / "sqlite", args.repeat, args.budget, log)
-            log(f"size {orgs}: datasette p50 {p50(result['datasette']['datasette_s']) * 1e3:.1f} ms, ours {p50(result['datasette']['ours_s']) * 1e3:.1f} ms")
+            log(
+                f"size {orgs}: datasette p50 {p50(result['datasette']['datasette_s']) * 1e3:.1f} ms, ours {p50(result['datasette']['ours_s']) * 1e3:.1f} ms"
+            )
         except Exception as error:  # noqa: BLE001
             result["datasette"] = {"error": f"{type(error).__name__}: {error}"[:300]}
             log(f"size {orgs}: Datasette failed: {result['datasette']['error']}")
@@ -1037,7 +1094,18 @@ def tables(results: dict) -> str:
         return show
 
     build_rows = [
-        ("bundle: list rows / answers / pins", [cell(r, lambda r: f"{r['bundle']['distribution_rows']:,} / {r['bundle']['survey_rows']:,} / {r['bundle']['pins']:,}") for r in sizes]),
+        (
+            "bundle: list rows / answers / pins",
+            [
+                cell(
+                    r,
+                    lambda r: (
+                        f"{r['bundle']['distribution_rows']:,} / {r['bundle']['survey_rows']:,} / {r['bundle']['pins']:,}"
+                    ),
+                )
+                for r in sizes
+            ],
+        ),
         ("bundle size (MB)", [cell(r, lambda r: f"{r['bundle']['bytes'] / 1e6:,.1f}") for r in sizes]),
     ]
     for name in STAGES:
@@ -1045,42 +1113,91 @@ def tables(results: dict) -> str:
     build_rows += [
         ("build: total (s)", [cell(r, lambda r: f"**{r['build']['total_s']:,.1f}**") for r in sizes]),
         ("build: CPU time of the build process (s)", [cell(r, lambda r: f"{r['build']['cpu_s']:,.1f}") for r in sizes]),
-        ("GX share of build (validate stage)", [cell(r, lambda r: f"{100 * r['build']['stages_s']['validate'] / r['build']['total_s']:.0f} %") for r in sizes]),
+        (
+            "GX share of build (validate stage)",
+            [
+                cell(r, lambda r: f"{100 * r['build']['stages_s']['validate'] / r['build']['total_s']:.0f} %")
+                for r in sizes
+            ],
+        ),
         ("…of which inside GX (s)", [cell(r, lambda r: f"{r['build']['gx_engine_s']:,.1f}") for r in sizes]),
         ("build peak RSS (MB)", [cell(r, lambda r: f"{r['build']['max_rss_mb']:,.0f}") for r in sizes]),
-        ("rows loaded / quarantined", [cell(r, lambda r: f"{r['build']['rows_loaded']:,} / {r['build']['rows_quarantined']:,}") for r in sizes]),
+        (
+            "rows loaded / quarantined",
+            [cell(r, lambda r: f"{r['build']['rows_loaded']:,} / {r['build']['rows_quarantined']:,}") for r in sizes],
+        ),
         ("organisations in the warehouse", [cell(r, lambda r: f"{r['organisations']:,}") for r in sizes]),
         ("warehouse file (MB)", [f"{r['warehouse_bytes'] / 1e6:,.1f}" for r in sizes]),
     ]
     out += table("Build (child process per size; ᴿ = replicated warehouse, only its marts were built)", build_rows)
-    page_rows = [(name, [f"{_ms(r['pages'][name], 'p50_s')} / {_ms(r['pages'][name])}" for r in sizes]) for name in PAGES]
-    page_rows += [(name, [f"{_ms(r['queries'][name], 'p50_s')} / {_ms(r['queries'][name])}" for r in sizes]) for name in QUERIES]
+    page_rows = [
+        (name, [f"{_ms(r['pages'][name], 'p50_s')} / {_ms(r['pages'][name])}" for r in sizes]) for name in PAGES
+    ]
+    page_rows += [
+        (name, [f"{_ms(r['queries'][name], 'p50_s')} / {_ms(r['queries'][name])}" for r in sizes]) for name in QUERIES
+    ]
     out += table("Page query sets and single queries, p50 / p95 (ms)", page_rows)
-    cpu_rows = [(name, [cell(r, lambda r, name=name: f"{r['pages'][name]['cpu_p50_s'] * 1e3:,.1f}") for r in sizes]) for name in PAGES]
-    cpu_rows += [(name, [cell(r, lambda r, name=name: f"{r['queries'][name]['cpu_p50_s'] * 1e3:,.1f}") for r in sizes]) for name in QUERIES]
+    cpu_rows = [
+        (name, [cell(r, lambda r, name=name: f"{r['pages'][name]['cpu_p50_s'] * 1e3:,.1f}") for r in sizes])
+        for name in PAGES
+    ]
+    cpu_rows += [
+        (name, [cell(r, lambda r, name=name: f"{r['queries'][name]['cpu_p50_s'] * 1e3:,.1f}") for r in sizes])
+        for name in QUERIES
+    ]
     out += table("CPU time of the benchmark process per view, p50 (ms; DuckDB threads included)", cpu_rows)
     slow_rows = [
-        (name, [cell(r, lambda r, name=name: ", ".join(f"{f} {t * 1e3:,.0f}" for f, t in r["pages"][name]["slowest"][:2])) for r in sizes])
+        (
+            name,
+            [
+                cell(
+                    r, lambda r, name=name: ", ".join(f"{f} {t * 1e3:,.0f}" for f, t in r["pages"][name]["slowest"][:2])
+                )
+                for r in sizes
+            ],
+        )
         for name in PAGES
     ]
     out += table("Slowest queries of each page (one extra run, ms)", slow_rows)
     map_rows = [
         ("organisations in the view", [str(r["map_payload"].get("organisations", "error")) for r in sizes]),
         ("what the page draws", [r["map_payload"].get("mode", "error") for r in sizes]),
-        ("Deck JSON sent (MB)", [f"{r['map_payload']['sent_bytes'] / 1e6:,.3f}" if "sent_bytes" in r["map_payload"] else "error" for r in sizes]),
-        ("building that Deck (s)", [f"{r['map_payload']['sent_build_s']:,.2f}" if "sent_build_s" in r["map_payload"] else "error" for r in sizes]),
-        ("most pins ever drawn (PIN_LIMIT): Deck JSON (MB)", [f"{r['map_payload']['max_pins_bytes'] / 1e6:,.2f}" if "max_pins_bytes" in r["map_payload"] else "error" for r in sizes]),
+        (
+            "Deck JSON sent (MB)",
+            [
+                f"{r['map_payload']['sent_bytes'] / 1e6:,.3f}" if "sent_bytes" in r["map_payload"] else "error"
+                for r in sizes
+            ],
+        ),
+        (
+            "building that Deck (s)",
+            [
+                f"{r['map_payload']['sent_build_s']:,.2f}" if "sent_build_s" in r["map_payload"] else "error"
+                for r in sizes
+            ],
+        ),
+        (
+            "most pins ever drawn (PIN_LIMIT): Deck JSON (MB)",
+            [
+                f"{r['map_payload']['max_pins_bytes'] / 1e6:,.2f}" if "max_pins_bytes" in r["map_payload"] else "error"
+                for r in sizes
+            ],
+        ),
     ]
     out += table("Map payload (地域資源マップ)", map_rows)
     kinds = sorted({k for r in sizes for k in r.get("downloads", {})})
     out += table(
         "Downloads of the explorer's view, generated as a click does (rows; seconds; MB)",
         [
-            (kind, [
-                f"{r['downloads'][kind]['rows']:,}; {r['downloads'][kind]['seconds']:,.1f} s; {r['downloads'][kind]['bytes'] / 1e6:,.1f} MB"
-                if kind in r.get("downloads", {}) else "—"
-                for r in sizes
-            ])
+            (
+                kind,
+                [
+                    f"{r['downloads'][kind]['rows']:,}; {r['downloads'][kind]['seconds']:,.1f} s; {r['downloads'][kind]['bytes'] / 1e6:,.1f} MB"
+                    if kind in r.get("downloads", {})
+                    else "—"
+                    for r in sizes
+                ],
+            )
             for kind in kinds
         ],
     )
@@ -1088,7 +1205,15 @@ def tables(results: dict) -> str:
         f"{VIEWERS} concurrent viewers on one process (概要 and 活動分布 in turn, {CONCURRENCY_S:.0f} s)",
         [
             ("page views per second", [cell(r, lambda r: f"{r['concurrency']['views_per_s']:,.1f}") for r in sizes]),
-            ("page p50 / p95 (ms)", [cell(r, lambda r: f"{r['concurrency']['p50_s'] * 1e3:,.0f} / {r['concurrency']['p95_s'] * 1e3:,.0f}") for r in sizes]),
+            (
+                "page p50 / p95 (ms)",
+                [
+                    cell(
+                        r, lambda r: f"{r['concurrency']['p50_s'] * 1e3:,.0f} / {r['concurrency']['p95_s'] * 1e3:,.0f}"
+                    )
+                    for r in sizes
+                ],
+            ),
         ],
     )
     peer_rows = []
@@ -1100,8 +1225,15 @@ def tables(results: dict) -> str:
         ]
     if all("pandas" in r for r in sizes):
         for name in ("home_kpis", "form_ranking", "city_form_matrix"):
-            peer_rows.append((f"pandas ÷ ours, {name} (p50)", [_ratio(r["pandas"].get(name, r["pandas"]), "pandas_s", "ours_s") for r in sizes]))
-            peer_rows.append((f"  pandas / ours p50 (ms), {name}", [_pair(r["pandas"].get(name, r["pandas"])) for r in sizes]))
+            peer_rows.append(
+                (
+                    f"pandas ÷ ours, {name} (p50)",
+                    [_ratio(r["pandas"].get(name, r["pandas"]), "pandas_s", "ours_s") for r in sizes],
+                )
+            )
+            peer_rows.append(
+                (f"  pandas / ours p50 (ms), {name}", [_pair(r["pandas"].get(name, r["pandas"])) for r in sizes])
+            )
     if peer_rows:
         out += table("Peers on the same rows", peer_rows)
     return "\n".join(out)
@@ -1136,23 +1268,61 @@ def verdicts(results: dict) -> list[str]:
     if built:
         build = built[-1]["build"]
         label = f"{built[-1]['orgs']:,} organisations, the largest real build"
-        lines.append(_verdict(f"build ≤ {TARGETS['build_s_1m']:.0f} s ({label})", build["total_s"] <= TARGETS["build_s_1m"], f"{build['total_s']:,.1f} s"))
+        lines.append(
+            _verdict(
+                f"build ≤ {TARGETS['build_s_1m']:.0f} s ({label})",
+                build["total_s"] <= TARGETS["build_s_1m"],
+                f"{build['total_s']:,.1f} s",
+            )
+        )
         share = build["stages_s"]["validate"] / build["total_s"]
-        lines.append(_verdict(f"GX ≤ {TARGETS['gx_share']:.0%} of the build", share <= TARGETS["gx_share"], f"{share:.0%}"))
+        lines.append(
+            _verdict(f"GX ≤ {TARGETS['gx_share']:.0%} of the build", share <= TARGETS["gx_share"], f"{share:.0%}")
+        )
     worst = max(
-        ((name, t["p95_s"]) for name, t in largest["pages"].items() if "error" not in t), key=lambda item: item[1], default=(None, 0)
+        ((name, t["p95_s"]) for name, t in largest["pages"].items() if "error" not in t),
+        key=lambda item: item[1],
+        default=(None, 0),
     )
-    over = [name for name, t in largest["pages"].items() if "error" not in t and t["p95_s"] * 1e3 > TARGETS["page_p95_ms_1m"]]
-    lines.append(_verdict(f"page query p95 ≤ {TARGETS['page_p95_ms_1m']:.0f} ms", not over, f"worst {worst[0]} {worst[1] * 1e3:,.0f} ms; over: {', '.join(over) or 'none'}"))
+    over = [
+        name
+        for name, t in largest["pages"].items()
+        if "error" not in t and t["p95_s"] * 1e3 > TARGETS["page_p95_ms_1m"]
+    ]
+    lines.append(
+        _verdict(
+            f"page query p95 ≤ {TARGETS['page_p95_ms_1m']:.0f} ms",
+            not over,
+            f"worst {worst[0]} {worst[1] * 1e3:,.0f} ms; over: {', '.join(over) or 'none'}",
+        )
+    )
     referral = largest["queries"]["referral search (find_referrals)"]
     if "error" not in referral:
-        lines.append(_verdict(f"referral p95 ≤ {TARGETS['referral_p95_ms_1m']:.0f} ms", referral["p95_s"] * 1e3 <= TARGETS["referral_p95_ms_1m"], f"{referral['p95_s'] * 1e3:,.1f} ms"))
+        lines.append(
+            _verdict(
+                f"referral p95 ≤ {TARGETS['referral_p95_ms_1m']:.0f} ms",
+                referral["p95_s"] * 1e3 <= TARGETS["referral_p95_ms_1m"],
+                f"{referral['p95_s'] * 1e3:,.1f} ms",
+            )
+        )
     peer = largest.get("datasette", {})
     if peer and "error" not in peer:
         ours95 = p95(peer["ours_s"]) * 1e3
         speedup = p50(peer["datasette_s"]) / p50(peer["ours_s"])
-        lines.append(_verdict(f"facet + filter p95 ≤ {TARGETS['facet_p95_ms_1m']:.0f} ms", ours95 <= TARGETS["facet_p95_ms_1m"], f"{ours95:,.1f} ms"))
-        lines.append(_verdict(f"≥ {TARGETS['facet_speedup']:.0f}× faster than Datasette", speedup >= TARGETS["facet_speedup"], f"{speedup:,.1f}×"))
+        lines.append(
+            _verdict(
+                f"facet + filter p95 ≤ {TARGETS['facet_p95_ms_1m']:.0f} ms",
+                ours95 <= TARGETS["facet_p95_ms_1m"],
+                f"{ours95:,.1f} ms",
+            )
+        )
+        lines.append(
+            _verdict(
+                f"≥ {TARGETS['facet_speedup']:.0f}× faster than Datasette",
+                speedup >= TARGETS["facet_speedup"],
+                f"{speedup:,.1f}×",
+            )
+        )
     payloads = [r["map_payload"] for r in results["sizes"] if "sent_bytes" in r["map_payload"]]
     full = [m for m in payloads if m["organisations"] >= MAP_POINTS]
     if full:
@@ -1176,11 +1346,19 @@ def _verdict(target: str, met: bool, figure: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description="Tsunagari scale benchmark (never part of the test suite).")
-    parser.add_argument("--sizes", default=DEFAULT_SIZES, help=f"organisation counts, comma-separated (default {DEFAULT_SIZES})")
-    parser.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, help=f"timed runs per query set (default {DEFAULT_REPEAT})")
-    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S, help="seconds a query set may spend repeating")
+    parser.add_argument(
+        "--sizes", default=DEFAULT_SIZES, help=f"organisation counts, comma-separated (default {DEFAULT_SIZES})"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=DEFAULT_REPEAT, help=f"timed runs per query set (default {DEFAULT_REPEAT})"
+    )
+    parser.add_argument(
+        "--budget", type=float, default=DEFAULT_BUDGET_S, help="seconds a query set may spend repeating"
+    )
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="bundles, warehouses and results (default var/bench)")
+    parser.add_argument(
+        "--work", type=Path, default=DEFAULT_WORK, help="bundles, warehouses and results (default var/bench)"
+    )
     parser.add_argument("--skip-build", action="store_true", help="reuse warehouses built by an earlier run")
     parser.add_argument("--skip-peers", action="store_true", help="leave out Datasette and pandas")
     parser.add_argument("--skip-cold-start", action="store_true", help="leave out the dashboard cold start")

@@ -264,8 +264,7 @@ def _aliases() -> dict[tuple[str, str], str]:
 def _spell(rng: random.Random, kind: str, labels: list[str], aliases: dict[tuple[str, str], str]) -> str:
     """Join a multi-answer cell, writing a few labels as their seed alias."""
     return ", ".join(
-        aliases[(kind, label)] if (kind, label) in aliases and rng.random() < ALIAS_SHARE else label
-        for label in labels
+        aliases[(kind, label)] if (kind, label) in aliases and rng.random() < ALIAS_SHARE else label for label in labels
     )
 
 
@@ -322,13 +321,15 @@ def write_kmz(rng: random.Random, orgs: list[Org], path: Path) -> int:
                 yield map_pin(org, lat, lng, verified, org.arch.forms[:2])
 
     description = "架空の団体による規模試験用データです。/ Fictional scale-test data."
-    with zipfile.ZipFile(path, "w", allowZip64=True) as archive:
-        with archive.open(zip_info("doc.kml", zipfile.ZIP_DEFLATED), "w", force_zip64=True) as member:
-            writer = io.TextIOWrapper(member, encoding="utf-8", newline="\n")
-            for chunk in kml.kml_chunks(MAP_NAME, description, map_layers(city_pins), my_maps=True):
-                writer.write(chunk)
-            writer.flush()
-            writer.detach()
+    with (
+        zipfile.ZipFile(path, "w", allowZip64=True) as archive,
+        archive.open(zip_info("doc.kml", zipfile.ZIP_DEFLATED), "w", force_zip64=True) as member,
+    ):
+        writer = io.TextIOWrapper(member, encoding="utf-8", newline="\n")
+        for chunk in kml.kml_chunks(MAP_NAME, description, map_layers(city_pins), my_maps=True):
+            writer.write(chunk)
+        writer.flush()
+        writer.detach()
     return pins
 
 
@@ -437,7 +438,9 @@ def generate(orgs: int, out: Path, seed: int = DEFAULT_SEED, progress=print) -> 
     organisations = build_organisations(rng, people, orgs)
     progress(f"[scale {orgs}] distribution_list.xlsx")
     distribution = distribution_rows(rng, organisations, BAD_LEGAL_SHARE)
-    write_xlsx({sheet: (DISTRIBUTION_HEADER, rows) for sheet, rows in distribution.items()}, out / "distribution_list.xlsx")
+    write_xlsx(
+        {sheet: (DISTRIBUTION_HEADER, rows) for sheet, rows in distribution.items()}, out / "distribution_list.xlsx"
+    )
     rows_per_sheet = {sheet: len(rows) for sheet, rows in distribution.items()}
     del distribution
     progress(f"[scale {orgs}] survey_answers.csv")
@@ -458,7 +461,9 @@ def generate(orgs: int, out: Path, seed: int = DEFAULT_SEED, progress=print) -> 
     (reference / "towns").mkdir(parents=True, exist_ok=True)
     (reference / "boundaries").mkdir(parents=True, exist_ok=True)
     for city, records in towns_json(rng, counts.towns).items():
-        (reference / "towns" / f"{city}.json").write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
+        (reference / "towns" / f"{city}.json").write_text(
+            json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8"
+        )
     write_outlines(reference / "boundaries" / "synthetic_cities.geojson")
 
     files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "manifest.json")

@@ -153,7 +153,11 @@ def vega_nendo_label(value: str) -> str:
     fiscal = f"({month} < {FISCAL_YEAR_FIRST_MONTH - 1} ? utcyear({value}) - 1 : utcyear({value}))"
     expr = "''"
     for era in reversed(ERAS):
-        first = era.start.year if era.start <= dt.date(era.start.year, FISCAL_YEAR_FIRST_MONTH + 1, 1) else era.start.year + 1
+        first = (
+            era.start.year
+            if era.start <= dt.date(era.start.year, FISCAL_YEAR_FIRST_MONTH + 1, 1)
+            else era.start.year + 1
+        )
         year = f"({fiscal} == {era.start.year} ? '元' : {fiscal} - {era.offset})"
         expr = f"({fiscal} >= {first} ? '{era.letter}' + {year} : {expr})"
     return f"{expr} + '年度' + ({month} + 1) + '月'"

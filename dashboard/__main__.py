@@ -82,9 +82,7 @@ async def _ready(request: Request) -> Response:
     """200 and the readiness report when the app can serve, 503 and the reasons otherwise."""
     report = await run_in_threadpool(readiness.readiness, warehouse_path(), operations.store_path())
     _log_change(report)
-    return JSONResponse(
-        report, status_code=200 if report["ready"] else 503, headers={"Cache-Control": "no-store"}
-    )
+    return JSONResponse(report, status_code=200 if report["ready"] else 503, headers={"Cache-Control": "no-store"})
 
 
 def ready_path(base_url: str | None) -> str:

@@ -33,7 +33,11 @@ navigation = st.navigation(
         st.Page(str(HERE / spec.script), title=spec.title, url_path=spec.url_path, icon=spec.icon, default=spec.default)
         if spec.allows(role)
         else st.Page(
-            auth.restricted_page(spec.title_key), title=spec.title, url_path=spec.url_path, icon=spec.icon, visibility="hidden"
+            auth.restricted_page(spec.title_key),
+            title=spec.title,
+            url_path=spec.url_path,
+            icon=spec.icon,
+            visibility="hidden",
         )
         for spec in PAGES
     ]
@@ -53,8 +57,13 @@ with st.sidebar:
     )
     name_column = "name_ja" if state.lang() == "ja" else "name_en"
     # Labels are resolved now, in this run's language (format_func may be called after the run).
-    labels = {state.ALL_CITIES: state.t("app.all_cities"), **dict(zip(cities["code"], cities[name_column], strict=True))}
-    state.localized_selectbox(state.t("app.city"), options=list(labels), format_func=labels.__getitem__, key=state.CITY_KEY)
+    labels = {
+        state.ALL_CITIES: state.t("app.all_cities"),
+        **dict(zip(cities["code"], cities[name_column], strict=True)),
+    }
+    state.localized_selectbox(
+        state.t("app.city"), options=list(labels), format_func=labels.__getitem__, key=state.CITY_KEY
+    )
     st.caption(state.t("app.sample_notice"))
     st.divider()
     # The prompt page shows the sign-in form itself.

@@ -29,7 +29,9 @@ def personal_view(what: str, rows: int, *, roles: Collection[str], filters: Mapp
     detail = {"what": what, "rows": rows, "city": state.city()}
     if filters:
         detail["filters"] = dict(filters)
-    signature = json.dumps([viewer.identity, viewer.role, viewer.city_code, target, detail], sort_keys=True, default=str)
+    signature = json.dumps(
+        [viewer.identity, viewer.role, viewer.city_code, target, detail], sort_keys=True, default=str
+    )
     seen = st.session_state.setdefault(VIEWS_KEY, set())
     if signature in seen:
         return

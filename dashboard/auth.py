@@ -214,7 +214,9 @@ def _sign_out(current: Viewer, method: str) -> None:
             sessions.revoke(session)
         choices = {key: st.session_state.get(key) for key in (state.LANG_KEY, state.CITY_KEY)}
         clear_session()
-        keep = {key: value for key, value in choices.items() if value and value not in (DEFAULT_LANGUAGE, state.ALL_CITIES)}
+        keep = {
+            key: value for key, value in choices.items() if value and value not in (DEFAULT_LANGUAGE, state.ALL_CITIES)
+        }
         start = make_url_path(_base_path(), "")
         # The route clears the cookie and opens the app's start in a new session, language and city kept.
         _redirect(_ticket_url(sessions.END, None, start + ("?" + urlencode(keep) if keep else "")))

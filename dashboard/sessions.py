@@ -32,12 +32,12 @@ LOG = logging.getLogger(__name__)
 COOKIE_NAME = "tsunagari_session"
 ROUTE = "_tsunagari/session"
 HOURS_ENV = "TSUNAGARI_SESSION_HOURS"
-SECRET_ENV = "TSUNAGARI_SESSION_SECRET"
+SECRET_ENV = "TSUNAGARI_SESSION_SECRET"  # noqa: S105 - the variable's name, not a secret
 DEFAULT_HOURS = 8.0
 MAX_HOURS = 24 * 31  # a month: longer is a configuration mistake
 TICKET_SECONDS = 60  # from the sign-in form's success to the browser's visit of the route
 CLOCK_SKEW_S = 60  # a token issued this far in the future (another server's clock) still counts
-SECRET_FILE = "session_secret"
+SECRET_FILE = "session_secret"  # noqa: S105 - the file's name, not a secret
 REVOKED_FILE = "revoked_sessions"
 DIR_MODE, FILE_MODE = 0o700, 0o600
 MIN_SECRET_CHARS = 32
@@ -123,9 +123,7 @@ def secret() -> str:
 
 def _serializer(purpose: str) -> URLSafeSerializer:
     """HMAC-SHA256 signer of one purpose (a token cannot pass as a ticket, nor the other way round)."""
-    return URLSafeSerializer(
-        secret(), salt=f"tsunagari.{purpose}", signer_kwargs={"digest_method": hashlib.sha256}
-    )
+    return URLSafeSerializer(secret(), salt=f"tsunagari.{purpose}", signer_kwargs={"digest_method": hashlib.sha256})
 
 
 def new_session(user: str, now: float | None = None) -> Session:
@@ -262,7 +260,12 @@ def ticket(kind: str, session: Session | None, next_path: str, now: float | None
     if kind not in (START, END):
         raise ValueError(f"unknown ticket kind {kind!r}")
     moment = int(_clock() if now is None else now)
-    claims: dict[str, object] = {"k": kind, "id": secrets.token_urlsafe(16), "until": moment + TICKET_SECONDS, "n": next_path}
+    claims: dict[str, object] = {
+        "k": kind,
+        "id": secrets.token_urlsafe(16),
+        "until": moment + TICKET_SECONDS,
+        "n": next_path,
+    }
     if kind == START:
         if session is None:
             raise ValueError("a start ticket needs a session")

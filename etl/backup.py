@@ -356,7 +356,9 @@ def restore(source: Path, to: Path, *, report: Report = print) -> dict[str, Path
     report(f"restored {len(manifest['files'])} files from {source} into {to}; verified")
     original = manifest["from"].get(SOURCES)
     if original and Path(original) != to / SOURCES:
-        report(f"note: the warehouse names its sources under {original}; restore to that path (or rebuild) before the next upload")
+        report(
+            f"note: the warehouse names its sources under {original}; restore to that path (or rebuild) before the next upload"
+        )
     if manifest["secrets"]["sha256"]:
         report(f"the secrets file is not in backups: put it back at {manifest['secrets']['path']}")
     return settings
@@ -370,7 +372,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m etl.backup", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     make = commands.add_parser("create", help="back up now, verify, prune old backups")
-    make.add_argument("--to", type=Path, help=f"backup folder (default ${BACKUP_DIR_ENV} or backups/ beside the warehouse)")
+    make.add_argument(
+        "--to", type=Path, help=f"backup folder (default ${BACKUP_DIR_ENV} or backups/ beside the warehouse)"
+    )
     make.add_argument("--keep", type=int, help=f"backups to keep (default ${KEEP_ENV} or {DEFAULT_KEEP})")
     check = commands.add_parser("verify", help="check a backup's checksums, integrity and row counts")
     check.add_argument("backup", type=Path)

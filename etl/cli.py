@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     upgrade = commands.add_parser(
         "upgrade", help="before a start: rebuild the published warehouse when its schema changed (docs/operations.md)"
     )
-    from etl.upgrade import add_arguments, run as run_upgrade
+    from etl.upgrade import add_arguments
+    from etl.upgrade import run as run_upgrade
 
     add_arguments(upgrade)
     fetch = commands.add_parser("fetch-reference", help="download the official reference geography into a cache")

@@ -25,7 +25,12 @@ SHARE_SETTING = ("TSUNAGARI_CHANGE_SHARE", "--change-share")
 # Headline figures: (key, Japanese label, English label, SQL giving (city_code, value) rows).
 FIGURES = (
     ("organizations", "団体数", "organisations", "select city_code, count(*) from organization group by city_code"),
-    ("answers", "アンケート回答数", "survey answers", "select city_code, count(*) from survey_response group by city_code"),
+    (
+        "answers",
+        "アンケート回答数",
+        "survey answers",
+        "select city_code, count(*) from survey_response group by city_code",
+    ),
     (
         "visitors",
         "来場者数",
@@ -84,7 +89,9 @@ def parse_share(raw: str | float) -> float:
     except ValueError:
         value = -1.0
     if value <= 0:
-        raise EtlError(f"{SHARE_SETTING[0]}: 0より大きい割合を指定してください「{raw}」 (must be a share above 0, e.g. 0.2)")
+        raise EtlError(
+            f"{SHARE_SETTING[0]}: 0より大きい割合を指定してください「{raw}」 (must be a share above 0, e.g. 0.2)"
+        )
     return value
 
 

@@ -18,7 +18,8 @@ import urllib.request
 from pathlib import Path
 
 from etl.intake import archive_root
-from warehouse import operations, readiness as checks
+from warehouse import operations
+from warehouse import readiness as checks
 from warehouse.query import warehouse_path
 
 HTTP_TIMEOUT_S = 5
@@ -51,8 +52,11 @@ def check_archive(path: Path) -> tuple[bool, str]:
 def check_url(url: str) -> tuple[bool, str]:
     """The running app's own readiness route under its base URL answers 200 (liveness included)."""
     ready = url.rstrip("/") + "/" + checks.READY_PATH
+    if not ready.startswith(("http://", "https://")):
+        return False, f"{ready}: not an http(s) address"
     try:
-        with urllib.request.urlopen(ready, timeout=HTTP_TIMEOUT_S) as response:
+        # The scheme is checked just above: an operator's http(s) address, never file: or a custom scheme.
+        with urllib.request.urlopen(ready, timeout=HTTP_TIMEOUT_S) as response:  # noqa: S310
             return response.status == 200, f"{ready}: {response.status}"
     except urllib.error.HTTPError as error:
         return False, f"{ready}: {error.code} {error.read(2000).decode('utf-8', 'replace')}"
@@ -80,7 +84,9 @@ def readiness(url: str | None = None) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """Print the readiness report as JSON; 0 when ready."""
     parser = argparse.ArgumentParser(prog="python -m etl.health", description=__doc__.splitlines()[0])
-    parser.add_argument("--url", help="also ask the running app, <URL>/_tsunagari/ready, e.g. http://127.0.0.1:8501/tsunagari")
+    parser.add_argument(
+        "--url", help="also ask the running app, <URL>/_tsunagari/ready, e.g. http://127.0.0.1:8501/tsunagari"
+    )
     args = parser.parse_args(argv)
     report = readiness(args.url)
     print(json.dumps(report, ensure_ascii=False, indent=2))

@@ -27,10 +27,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from common.roles import Viewer
 from etl.sources import SOURCES
 from etl.steps import Step, StepEvent
 from warehouse import masking
-from common.roles import Viewer
 from warehouse.query import warehouse_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,7 +162,6 @@ def private_opener(path: str, flags: int) -> int:
     return os.open(path, flags, PRIVATE_FILE)
 
 
-
 def max_upload_bytes() -> int:
     """Largest accepted upload: $TSUNAGARI_UPLOAD_MAX_MB (MiB), default 20 MiB."""
     configured = os.environ.get(MAX_UPLOAD_ENV, "").strip()
@@ -228,10 +227,9 @@ def owner_viewer(identity: str) -> Viewer:
     return viewer_for(identity, load_roles(roles_path()))
 
 
-def owns(job_request: "Request", viewer: Viewer) -> bool:
+def owns(job_request: Request, viewer: Viewer) -> bool:
     """Whether a job belongs to the viewer (same signed-in identity)."""
     return bool(viewer.identity) and job_request.submitted_by == viewer.identity
-
 
 
 # --- upload checks (before anything is parsed) ---------------------------------------------------
@@ -274,7 +272,9 @@ def check_upload(kind: str, file_name: str, size: int, head: bytes, limit: int) 
     extension = extension_of(file_name)
     if extension not in spec.extensions:
         expected = " / ".join("." + ext for ext in spec.extensions)
-        return UploadProblem("wrong_extension", {"extension": "." + extension if extension else "—", "expected": expected})
+        return UploadProblem(
+            "wrong_extension", {"extension": "." + extension if extension else "—", "expected": expected}
+        )
     if size == 0:
         return UploadProblem("empty", {})
     if size > limit:
@@ -491,7 +491,7 @@ def read_result(job: Path) -> dict | None:
 
 
 def job_state(job: Path, returncode: int | None) -> str:
-    """"finished" (result.json written), "running", or "crashed" (the process ended without a result)."""
+    """ "finished" (result.json written), "running", or "crashed" (the process ended without a result)."""
     if (job / RESULT).exists():
         return "finished"
     return "running" if returncode is None else "crashed"
@@ -538,7 +538,6 @@ def json_value(value: Any) -> Any:
     return value
 
 
-
 def write_json(path: Path, value: dict) -> None:
     """Write JSON atomically (temp file + os.replace), so a reader never sees half a file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -546,7 +545,6 @@ def write_json(path: Path, value: dict) -> None:
     tmp.chmod(PRIVATE_FILE)
     tmp.write_text(json.dumps(value, ensure_ascii=False, indent=1, default=json_value), encoding="utf-8")
     os.replace(tmp, path)
-
 
 
 def kept_runs(kept: Path) -> list[dict]:
@@ -559,7 +557,6 @@ def kept_runs(kept: Path) -> list[dict]:
         if (kept / f"{path.stem}.duckdb").is_file()
     ]
     return sorted(records, key=lambda record: (record["started_at"], record["run_id"]), reverse=True)
-
 
 
 def masked_result(result: dict, role: str) -> dict:

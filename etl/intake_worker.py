@@ -36,6 +36,7 @@ from typing import Any
 
 import duckdb
 
+from common.roles import Viewer
 from etl import guard
 from etl.errors import ChangesNeedConfirmation, EtlError, SourceError
 from etl.intake import (
@@ -73,7 +74,6 @@ from etl.intake import (
 )
 from etl.pipeline import SEEDS_DIR, build, build_lock, temp_path
 from etl.steps import Step, StepEvent
-from common.roles import Viewer
 
 # Retention of archived source bundles and kept warehouses (docs/intake.md, "Retention"): how many of
 # the newest to keep, and the age in days beyond which older ones go (0 = no age limit). What the
@@ -281,7 +281,6 @@ def merge_city_rows(
 # --- comparing a candidate with the published warehouse ------------------------------------------
 
 
-
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> list[dict]:
     """A bound query's rows as JSON-ready dicts, on its own cursor."""
     cursor = con.cursor()
@@ -410,7 +409,13 @@ def _organisation_changes(con: duckdb.DuckDBPyConnection, city_code: str | None 
             removed.append({"id": row["id"], **{f: row[f"before_{f}"] for f in ORG_FIELDS}})
         else:
             changed.extend(
-                {"id": row["id"], "name": row["after_name"], "field": f, "before": row[f"before_{f}"], "after": row[f"after_{f}"]}
+                {
+                    "id": row["id"],
+                    "name": row["after_name"],
+                    "field": f,
+                    "before": row[f"before_{f}"],
+                    "after": row[f"after_{f}"],
+                }
                 for f in ORG_FIELDS
                 if row[f"before_{f}"] != row[f"after_{f}"]
             )
@@ -470,7 +475,6 @@ def intake_lock(warehouse: Path, report: Reporter) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-
 def _fsync_dir(path: Path) -> None:
     """Flush a directory entry so a rename survives a power cut."""
     fd = os.open(path, os.O_RDONLY)
@@ -478,7 +482,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
 
 
 def keep_warehouse(warehouse: Path, kept: Path) -> str:
@@ -511,7 +514,6 @@ def keep_warehouse(warehouse: Path, kept: Path) -> str:
     )
     _fsync_dir(kept)
     return run.run_id
-
 
 
 def _new_archive_dir(root: Path, sha256: str) -> Path:
@@ -684,7 +686,6 @@ def dry_run(request: Request, job: Path, report: Reporter, owner: Viewer) -> dic
     return masked_result(outcome | {"status": "ok", "warnings": _warnings(job)}, owner.role)
 
 
-
 def _check_dry_run(request: Request, job: Path) -> None:
     """Refuse a publish whose dry run is missing, another identity's, or of other bytes."""
     dry = job.parent / (request.dry_run_job_id or "")
@@ -710,7 +711,9 @@ def publish(request: Request, job: Path, report: Reporter, owner: Viewer) -> dic
             keep_warehouse(warehouse, kept)
         archive = _new_archive_dir(root, request.sha256)
         report(
-            StepEvent(Step.ASSEMBLE, "assemble_archive", file=str(base.source_dir), run_id=base.run_id, detail=str(archive))
+            StepEvent(
+                Step.ASSEMBLE, "assemble_archive", file=str(base.source_dir), run_id=base.run_id, detail=str(archive)
+            )
         )
         assembly = assemble(
             base.source_dir, request.kind, upload, request.extension, archive, city_code=request.city_code

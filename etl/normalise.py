@@ -25,7 +25,9 @@ _TIME_JA = re.compile(r"^(?P<h>\d{1,2})\s*時\s*(?:(?P<m>\d{1,2})\s*分)?$")
 # Units a count is written with: people, cases, days, times.
 _COUNT_SUFFIX = re.compile(r"\s*(?:名|人|件|日間|日|回)$")
 # An approximate count (約60, 60名程度, 60以上) is not a figure a city can quote: refused, not rounded.
-_APPROXIMATE = re.compile(r"^(?:約|およそ|ほぼ|概ね|大体|~|〜|∼)|(?:程度|くらい|ぐらい|前後|以上|以下|未満|余り|強|弱|超|\+|~|〜)$")
+_APPROXIMATE = re.compile(
+    r"^(?:約|およそ|ほぼ|概ね|大体|~|〜|∼)|(?:程度|くらい|ぐらい|前後|以上|以下|未満|余り|強|弱|超|\+|~|〜)$"
+)
 _YEN = re.compile(r"^[¥\\]\s*|\s*円$")
 # A lone dash is how Japanese spreadsheets say "none" in a count column.
 _DASHES = frozenset({"-", "‐", "−", "―", "ー", "—"})

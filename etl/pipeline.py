@@ -34,6 +34,7 @@ LINEAGE_COLUMNS = ("_file", "_sheet", "_row")
 BOOKKEEPING = ("etl_run", "etl_source_file", "etl_source_sheet", "etl_validation", "quarantine", "etl_data_docs")
 HISTORY_RUNS = 200  # runs of history carried into each new warehouse
 
+
 @dataclass(frozen=True)
 class RunResult:
     """What a successful build published."""
@@ -210,7 +211,8 @@ def mart_order(paths: list[Path]) -> list[Path]:
     """The mart files in build order: every mart after the marts of the same folder it reads, else by name."""
     by_name = {path.stem: path for path in sorted(paths)}
     reads = {
-        name: set(_MART_NAME.findall(_SQL_COMMENT.sub("", path.read_text(encoding="utf-8")))) & (by_name.keys() - {name})
+        name: set(_MART_NAME.findall(_SQL_COMMENT.sub("", path.read_text(encoding="utf-8"))))
+        & (by_name.keys() - {name})
         for name, path in by_name.items()
     }
     ordered: list[Path] = []

@@ -30,7 +30,10 @@ N03_URL = "https://nlftp.mlit.go.jp/ksj/gml/data/N03/N03-2024/N03-20240101_14_GM
 PREFECTURE = "神奈川県"
 CREDITS = {
     "towns": ("CC BY 4.0", "「Geolonia 住所データ」（国土交通省 位置参照情報を元に作成）"),
-    "boundaries": ("国土数値情報利用約款 (CC BY 4.0 互換)", "出典：国土数値情報（行政区域データ）（国土交通省）を加工して作成"),
+    "boundaries": (
+        "国土数値情報利用約款 (CC BY 4.0 互換)",
+        "出典：国土数値情報（行政区域データ）（国土交通省）を加工して作成",
+    ),
 }
 FETCH_TIMEOUT = 20  # seconds per download; offline machines fail fast and build without reference
 # The official N03 zip for a prefecture holds shapefiles and a GeoJSON of tens of MB; only the GeoJSON
@@ -89,12 +92,20 @@ def parse_towns(data: bytes, file_name: str, city_code: str) -> tuple[pl.DataFra
         lat, lng = record.get("lat"), record.get("lng")
         if not town or lat is None or lng is None:
             column = "town" if not town else "lat" if lat is None else "lng"
-            bad.append(_town_issue(file_name, number, column, town or None, "代表点の座標がありません (town has no coordinates)"))
+            bad.append(
+                _town_issue(
+                    file_name, number, column, town or None, "代表点の座標がありません (town has no coordinates)"
+                )
+            )
             continue
         coordinates = _coordinates(lat, lng)
         if isinstance(coordinates, str):
             value = lat if coordinates == "lat" else lng
-            bad.append(_town_issue(file_name, number, coordinates, str(value), "座標が数値ではありません (coordinate is not a number)"))
+            bad.append(
+                _town_issue(
+                    file_name, number, coordinates, str(value), "座標が数値ではありません (coordinate is not a number)"
+                )
+            )
             continue
         lat, lng = coordinates
         name = town + (koaza or "")
@@ -156,7 +167,9 @@ def parse_boundaries(data: bytes, file_name: str, city_codes: set[str]) -> pl.Da
         collection = json.loads(data.decode("utf-8-sig"))
         features = collection["features"]
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
-        raise SourceError(file_name, f"GeoJSON FeatureCollection として読めません (not a FeatureCollection): {error}") from error
+        raise SourceError(
+            file_name, f"GeoJSON FeatureCollection として読めません (not a FeatureCollection): {error}"
+        ) from error
     polygons: dict[str, list] = {}
     names: dict[str, str] = {}
     if not isinstance(features, list):
@@ -177,7 +190,11 @@ def parse_boundaries(data: bytes, file_name: str, city_codes: set[str]) -> pl.Da
     rows = []
     for number, code in enumerate(sorted(polygons), start=1):
         parts = polygons[code]
-        geometry = {"type": "Polygon", "coordinates": parts[0]} if len(parts) == 1 else {"type": "MultiPolygon", "coordinates": parts}
+        geometry = (
+            {"type": "Polygon", "coordinates": parts[0]}
+            if len(parts) == 1
+            else {"type": "MultiPolygon", "coordinates": parts}
+        )
         rows.append(
             {
                 "city_code": code,
@@ -207,7 +224,9 @@ def load(directory: Path, vocab: Vocabulary) -> Reference:
             frame, bad = parse_towns(data, f"towns/{path.name}", code)
             towns.append(frame)
             quarantined.append(bad)
-    boundary_paths = [p for p in sorted((directory / "boundaries").glob("*")) if p.suffix.lower() in (".geojson", ".json", ".zip")]
+    boundary_paths = [
+        p for p in sorted((directory / "boundaries").glob("*")) if p.suffix.lower() in (".geojson", ".json", ".zip")
+    ]
     boundary_files = [(f"boundaries/{p.name}", _read(p, f"boundaries/{p.name}")) for p in boundary_paths]
     boundaries = [parse_boundaries(data, name, set(cities["code"])) for name, data in boundary_files]
     sources = []
@@ -221,7 +240,13 @@ def load(directory: Path, vocab: Vocabulary) -> Reference:
         sources.append(("boundaries", boundary_files))
     result.tables["ref_source"] = pl.DataFrame(
         [
-            {"dataset": dataset, "location": str(directory), "licence": CREDITS[dataset][0], "credit": CREDITS[dataset][1], "sha256": digest(files)}
+            {
+                "dataset": dataset,
+                "location": str(directory),
+                "licence": CREDITS[dataset][0],
+                "credit": CREDITS[dataset][1],
+                "sha256": digest(files),
+            }
             for dataset, files in sources
         ],
         schema=SOURCE_COLUMNS,

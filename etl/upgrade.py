@@ -134,7 +134,9 @@ def _build(source: Path, warehouse: Path, reference_dir: Path | None, progress):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The upgrade command's options."""
-    parser.add_argument("--warehouse", type=Path, default=None, help="published DuckDB file (default $TSUNAGARI_WAREHOUSE)")
+    parser.add_argument(
+        "--warehouse", type=Path, default=None, help="published DuckDB file (default $TSUNAGARI_WAREHOUSE)"
+    )
     parser.add_argument(
         "--source", type=Path, default=None, help="bundle to rebuild from when the published run's sources are gone"
     )

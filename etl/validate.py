@@ -433,7 +433,7 @@ class _GxRunner:
             self.definitions[table] = self._definition(table, [rule for rule in active if not rule.ref])
             layers: list[list[_Rule]] = []
             for rule in (rule for rule in active if rule.ref):
-                layer = next((l for l in layers if rule.columns[0] not in {r.columns[0] for r in l}), None)
+                layer = next((group for group in layers if rule.columns[0] not in {r.columns[0] for r in group}), None)
                 if layer is None:
                     layers.append(layer := [])
                 layer.append(rule)
@@ -669,12 +669,12 @@ def _quarantine_rows(frame: pl.DataFrame, rule: _Rule, indices: list[int]) -> pl
         pl.concat_str(
             [
                 lineage("_file", pl.String, rule.table),
-                pl.when(lineage("_sheet", pl.String).is_not_null()).then(
-                    pl.lit(", sheet ") + lineage("_sheet", pl.String)
-                ).otherwise(pl.lit("")),
-                pl.when(lineage("_row", pl.Int64).is_not_null()).then(
-                    pl.lit(", row ") + lineage("_row", pl.Int64).cast(pl.String)
-                ).otherwise(pl.lit("")),
+                pl.when(lineage("_sheet", pl.String).is_not_null())
+                .then(pl.lit(", sheet ") + lineage("_sheet", pl.String))
+                .otherwise(pl.lit("")),
+                pl.when(lineage("_row", pl.Int64).is_not_null())
+                .then(pl.lit(", row ") + lineage("_row", pl.Int64).cast(pl.String))
+                .otherwise(pl.lit("")),
             ]
         ).alias("root_cause"),
         pl.lit(None, QUARANTINE_SCHEMA["dependants"]).alias("dependants"),

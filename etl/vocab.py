@@ -59,7 +59,17 @@ LINEAGE = {"_file": pl.String, "_sheet": pl.String, "_row": pl.Int64}
 # The vocabulary tables built from the seeds, with their DDL columns and dtypes.
 SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     name: ddl.load()[name].polars
-    for name in ("city", "legal_form", "channel", "pf_intent", "taxonomy", "taxonomy_term", "pf_phase", "pf_step", "pf_status")
+    for name in (
+        "city",
+        "legal_form",
+        "channel",
+        "pf_intent",
+        "taxonomy",
+        "taxonomy_term",
+        "pf_phase",
+        "pf_step",
+        "pf_status",
+    )
 }
 
 

@@ -16,6 +16,7 @@ liaison the contacts of several cities; consultee figures (相談者) must be sh
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import io
@@ -136,10 +137,8 @@ def expanded(text: str) -> list[str]:
     found = [text, html.unescape(text)]
     stripped = text.strip()
     if stripped[:1] in ("{", "["):
-        try:
+        with contextlib.suppress(ValueError):
             _json_leaves(json.loads(stripped), found)
-        except ValueError:
-            pass
     return found
 
 

@@ -281,9 +281,9 @@ def test_non_respondents_show_contacts_to_authorised_roles(sample_con, role):
     ids = dict(sample_con.execute("select name, id from organization where not survey_answered").fetchall())
     chosen = _first_list_contacts(sample_con)
     assert rows.height == 94
-    assert {
-        r["name"]: (r["contact_name"], r["contact_email"], r["contact_phone"]) for r in rows.to_dicts()
-    } == {name: chosen.get(org, (None, None, None)) for name, org in ids.items()}
+    assert {r["name"]: (r["contact_name"], r["contact_email"], r["contact_phone"]) for r in rows.to_dicts()} == {
+        name: chosen.get(org, (None, None, None)) for name, org in ids.items()
+    }
     assert query.MASK not in set(rows["contact_name"])
 
 
@@ -565,9 +565,10 @@ def test_filters_change_the_counts(page, sample_con):
     # PF intent does not narrow the survey reach (non-respondents have none).
     assert metrics(page)["回答団体数"] == "19 団体"
     both = query.ActivityFilter(legal_forms=("npo",), pf_intents=("join",))
-    assert sum(row[2] for row in contents_table(page)) == query.content_counts(sample_con, both, "ja")[
-        "category_orgs"
-    ].sum()
+    assert (
+        sum(row[2] for row in contents_table(page))
+        == query.content_counts(sample_con, both, "ja")["category_orgs"].sum()
+    )
 
     page.selectbox(key="city__ja").select("14218").run()
     assert not page.exception

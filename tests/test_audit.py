@@ -4,11 +4,11 @@ personal data; shown to admins on データ品質."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import re
-import csv
-import io
 import shutil
 import sqlite3
 import tomllib
@@ -120,8 +120,9 @@ def test_an_older_audit_table_takes_the_new_actions_and_keeps_its_rows(tmp_path)
         ops.record_audit(ANALYST, "sign_out", "local", path=path, now=NOW)
     migrated = ops.migrate(path, now=NOW)
     assert (migrated.from_version, migrated.to_version) == (0, ops.schema_version())
-    assert migrated.backup is not None and [r[0] for r in sqlite3.connect(migrated.backup).execute(
-        "select event_id from audit_event")] == [1], "the backup holds the store as it was"
+    assert migrated.backup is not None and [
+        r[0] for r in sqlite3.connect(migrated.backup).execute("select event_id from audit_event")
+    ] == [1], "the backup holds the store as it was"
     for action in ("sign_out", "sign_in_failed", "view_personal"):
         ops.record_audit(ANALYST, action, "local", {"method": "local"}, path=path, now=NOW)
     assert [(r[0], r[4]) for r in rows(path)] == [
@@ -290,7 +291,10 @@ def test_only_admins_see_the_audit_log(app, sign_in, store):
     assert list(log["identity"]) == ["ana@example.jp"]
     admin.get("download_button")[-1].click().run()
     assert [(r[1], r[2], r[4], r[5]) for r in rows(store)][-1] == (
-        "tester", "admin", "download", "data-quality/tsunagari_audit_log.csv"
+        "tester",
+        "admin",
+        "download",
+        "data-quality/tsunagari_audit_log.csv",
     )
 
 
@@ -367,8 +371,12 @@ def quarantining_warehouse(tmp_path_factory) -> Path:
     ("page", "what", "allowed", "refused"),
     [
         # 活動分布's follow-up list: contact persons for the roles that may see them.
-        ("pages/activity.py", "non_respondent_contacts", [("city_manager", "14216"), ("liaison", None), ("admin", None)],
-         [("public", None), ("analyst", None)]),
+        (
+            "pages/activity.py",
+            "non_respondent_contacts",
+            [("city_manager", "14216"), ("liaison", None), ("admin", None)],
+            [("public", None), ("analyst", None)],
+        ),
         # データ品質's quarantined values are unmasked for admins only.
         ("pages/quality.py", "quarantine", [("admin", None)], [("analyst", None), ("liaison", None)]),
     ],

@@ -4,7 +4,6 @@ intake submission is backed up, restored onto an empty directory, served again, 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import sqlite3
 import threading
@@ -23,7 +22,13 @@ pytestmark = pytest.mark.slow
 ZAMA = ops.Manager("座間市地域福祉課", "14216")
 ADMIN = Viewer("admin", None, "admin@city.example.jp")
 SAMPLE = ROOT / "data" / "sample"
-SETTINGS = ("TSUNAGARI_WAREHOUSE", "TSUNAGARI_OPERATIONS", "TSUNAGARI_ARCHIVE", "TSUNAGARI_ROLES", "TSUNAGARI_LOCAL_USERS")
+SETTINGS = (
+    "TSUNAGARI_WAREHOUSE",
+    "TSUNAGARI_OPERATIONS",
+    "TSUNAGARI_ARCHIVE",
+    "TSUNAGARI_ROLES",
+    "TSUNAGARI_LOCAL_USERS",
+)
 # Audit rows written by a second writer while the backup runs (the dashboard keeps working).
 CONCURRENT_AUDITS = 40
 
@@ -51,7 +56,9 @@ def records(folder: Path) -> dict[str, pl.DataFrame]:
 
 
 def files_under(folder: Path) -> dict[str, bytes]:
-    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()
+    }
 
 
 @pytest.fixture
@@ -112,7 +119,9 @@ def test_backup_of_a_running_instance_restores_and_serves(instance: Path, tmp_pa
     # The restored instance serves and is ready, and holds every record the live one had at backup time.
     for key, value in settings_for(restored).items():
         monkeypatch.setenv(key, value)
-    with streamlit_server(DASHBOARD_APP, cwd=ROOT, log_path=tmp_path / "restored.log", env=settings_for(restored)) as url:
+    with streamlit_server(
+        DASHBOARD_APP, cwd=ROOT, log_path=tmp_path / "restored.log", env=settings_for(restored)
+    ) as url:
         report = health.readiness(url)
         assert report["ready"], report
     after = records(restored)
@@ -123,9 +132,10 @@ def test_backup_of_a_running_instance_restores_and_serves(instance: Path, tmp_pa
     assert files_under(restored / "sources") == files_under(instance / "sources")
     assert files_under(restored / "config") == files_under(instance / "config")
     assert backup.duckdb_counts(restored / "warehouse.duckdb") == backup.duckdb_counts(instance / "warehouse.duckdb")
-    assert intake_worker.latest_published(restored / "warehouse.duckdb").run_id == intake_worker.latest_published(
-        instance / "warehouse.duckdb"
-    ).run_id
+    assert (
+        intake_worker.latest_published(restored / "warehouse.duckdb").run_id
+        == intake_worker.latest_published(instance / "warehouse.duckdb").run_id
+    )
 
 
 def test_restore_refuses_a_damaged_backup_or_a_used_directory(instance: Path, tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ from etl.errors import EtlError, SourceError, ValidationFailed
 from etl.pipeline import SEEDS_DIR, build, quoted
 from etl.sources import transform_bundle
 from etl.sources.base import FORMULA, MAX_FILE_BYTES, REQUIRED
-from etl.sources.survey import AREA, CONTENT, FORM, NAME, SUPERSEDED, TARGET, TIMESTAMP
+from etl.sources.survey import AREA, CONTENT, FORM, SUPERSEDED, TARGET, TIMESTAMP
 from etl.steps import Step, StepEvent
 from etl.vocab import Vocabulary
 
@@ -109,7 +109,9 @@ def dependants(file: str, sheet: str | None, column: str, root: str, count: int,
     return (file, sheet, None, column, None, reason, "match.dependants")
 
 
-def q(file: str, sheet: str | None, row: int | None, column: str | None, value: str | None, reason: str, check: str) -> Record:
+def q(
+    file: str, sheet: str | None, row: int | None, column: str | None, value: str | None, reason: str, check: str
+) -> Record:
     """One expected quarantine record."""
     return (file, sheet, row, column, value, reason, check)
 
@@ -211,7 +213,12 @@ CASES = [
         warnings=("survey_answers.csv: 余分な列を無視しました「メモ」 (extra columns ignored)",),
         full_build=True,
     ),
-    Case("survey-empty-file", "survey", raw_bytes(SURVEY, lambda _: b""), error="survey_answers.csv: ファイルが空です (empty file)"),
+    Case(
+        "survey-empty-file",
+        "survey",
+        raw_bytes(SURVEY, lambda _: b""),
+        error="survey_answers.csv: ファイルが空です (empty file)",
+    ),
     Case(
         "survey-header-only",
         "survey",
@@ -223,7 +230,15 @@ CASES = [
         "survey",
         csv_cells(SURVEY, {(2, TARGET): "若者, 宇宙人", (3, AREA): "大和市、横浜市"}),
         quarantine=(
-            q(SURVEY, None, 2, TARGET, "宇宙人", "未知の対象者「宇宙人」 (unknown category: target group)", "normalise.target"),
+            q(
+                SURVEY,
+                None,
+                2,
+                TARGET,
+                "宇宙人",
+                "未知の対象者「宇宙人」 (unknown category: target group)",
+                "normalise.target",
+            ),
             q(SURVEY, None, 3, AREA, "横浜市", "未知の市「横浜市」 (unknown category: city)", "normalise.city"),
         ),
         # The answers stay with their known labels (若者, 大和市); only the unknown ones are left out.
@@ -258,9 +273,7 @@ CASES = [
         "survey",
         csv_records(
             SURVEY,
-            lambda records: records.append(
-                ["2025/03/01 09:00:00", "(ｻﾝﾌﾟﾙ) そよかぜ青少年相談室", *records[1][2:]]
-            ),
+            lambda records: records.append(["2025/03/01 09:00:00", "(ｻﾝﾌﾟﾙ) そよかぜ青少年相談室", *records[1][2:]]),
         ),
         quarantine=(q(SURVEY, None, 2, TIMESTAMP, "2024/12/13 17:06:33", SUPERSEDED, "dedupe.survey_response"),),
         counts={"survey_response": 63},
@@ -278,7 +291,7 @@ CASES = [
         "survey",
         unquote_start("2024/12/14 20:29:57,", "（サンプル）一般社団法人"),
         error=(
-            "survey_answers.csv, row 3: CSV として読めません（引用符 \" の閉じ忘れなど） "
+            'survey_answers.csv, row 3: CSV として読めません（引用符 " の閉じ忘れなど） '
             "(malformed CSV: ',' expected after '\"')"
         ),
     ),
@@ -306,8 +319,24 @@ CASES = [
         "distribution",
         merge(DISTRIBUTION, "座間市", "D3:D4"),
         quarantine=(
-            q(DISTRIBUTION, "座間市", 3, "所在市", "座間市", "結合セルがあります（D3:D4） (merged cells)", "extract.merged_cells"),
-            q(DISTRIBUTION, "座間市", 4, "所在市", "座間市", "結合セルがあります（D3:D4） (merged cells)", "extract.merged_cells"),
+            q(
+                DISTRIBUTION,
+                "座間市",
+                3,
+                "所在市",
+                "座間市",
+                "結合セルがあります（D3:D4） (merged cells)",
+                "extract.merged_cells",
+            ),
+            q(
+                DISTRIBUTION,
+                "座間市",
+                4,
+                "所在市",
+                "座間市",
+                "結合セルがあります（D3:D4） (merged cells)",
+                "extract.merged_cells",
+            ),
             q(DISTRIBUTION, "座間市", 4, "所在市", None, REQUIRED, "normalise.required"),
             # Its pin is a dependant of the row set aside, not a pin "not on the list".
             dependants(MAP, "座間市", "団体名", f"{DISTRIBUTION}, sheet 座間市, row 4", 1, "地図のピン", "map pins"),
@@ -414,8 +443,24 @@ CASES = [
         "distribution",
         cells(DISTRIBUTION, "大和市", K44="伝書鳩", C41="宗教法人"),
         quarantine=(
-            q(DISTRIBUTION, "大和市", 41, "法人格", "宗教法人", "未知の法人格「宗教法人」 (unknown category: legal form)", "normalise.legal_form"),
-            q(DISTRIBUTION, "大和市", 44, "配布方法", "伝書鳩", "未知の配布方法「伝書鳩」 (unknown category: distribution channel)", "normalise.channel"),
+            q(
+                DISTRIBUTION,
+                "大和市",
+                41,
+                "法人格",
+                "宗教法人",
+                "未知の法人格「宗教法人」 (unknown category: legal form)",
+                "normalise.legal_form",
+            ),
+            q(
+                DISTRIBUTION,
+                "大和市",
+                44,
+                "配布方法",
+                "伝書鳩",
+                "未知の配布方法「伝書鳩」 (unknown category: distribution channel)",
+                "normalise.channel",
+            ),
         ),
         # Unknown 法人格 and 配布方法 are not keys: both organisations stay, and so does the answer of one of them.
         counts={"organization": 157, "survey_response": 63},
@@ -427,7 +472,21 @@ CASES = [
         append_row(
             DISTRIBUTION,
             "綾瀬市",
-            [24, "（ｻﾝﾌﾟﾙ）社福　みどり会", "社会福祉法人", "座間", None, None, None, None, None, None, "郵送", "令和7年1月10日", None],
+            [
+                24,
+                "（ｻﾝﾌﾟﾙ）社福　みどり会",
+                "社会福祉法人",
+                "座間",
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                "郵送",
+                "令和7年1月10日",
+                None,
+            ],
         ),
         counts={"organization": 157, "organization_source": 172},
         picks=(
@@ -451,7 +510,15 @@ CASES = [
         "distribution",
         cells(DISTRIBUTION, "大和市", E44='=HYPERLINK("https://example.jp/map","地図")'),
         quarantine=(
-            q(DISTRIBUTION, "大和市", 44, "住所", '=HYPERLINK("https://example.jp/map","地図")', FORMULA, "extract.formula"),
+            q(
+                DISTRIBUTION,
+                "大和市",
+                44,
+                "住所",
+                '=HYPERLINK("https://example.jp/map","地図")',
+                FORMULA,
+                "extract.formula",
+            ),
         ),
         counts={"organization": 156},
     ),
@@ -508,7 +575,15 @@ CASES = [
         "events",
         cells(EVENTS, "契約", D3="0円"),
         quarantine=(
-            q(EVENTS, "契約", 3, "amount_yen", "0", "金額は正の数です (amount must be positive)", "gx.expect_column_values_to_be_between"),
+            q(
+                EVENTS,
+                "契約",
+                3,
+                "amount_yen",
+                "0",
+                "金額は正の数です (amount must be positive)",
+                "gx.expect_column_values_to_be_between",
+            ),
         ),
         counts={"contract": 1},
         full_build=True,
@@ -518,7 +593,15 @@ CASES = [
         "events",
         cells(EVENTS, "イベント", B7="演劇"),
         quarantine=(
-            q(EVENTS, "イベント", 7, "種別", "演劇", "未知の種別「演劇」 (unknown category: event kind)", "normalise.event_kind"),
+            q(
+                EVENTS,
+                "イベント",
+                7,
+                "種別",
+                "演劇",
+                "未知の種別「演劇」 (unknown category: event kind)",
+                "normalise.event_kind",
+            ),
             # Its sessions, tallies and comments are dependants of that row, one record per sheet.
             *(
                 dependants(EVENTS, sheet, "イベントID", f"{EVENTS}, sheet イベント, row 7", n, ja, en)
@@ -542,8 +625,24 @@ CASES = [
         "events",
         merge(EVENTS, "開催回", "A3:A4"),
         quarantine=(
-            q(EVENTS, "開催回", 3, "イベントID", "EX-EBINA", "結合セルがあります（A3:A4） (merged cells)", "extract.merged_cells"),
-            q(EVENTS, "開催回", 4, "イベントID", "EX-EBINA", "結合セルがあります（A3:A4） (merged cells)", "extract.merged_cells"),
+            q(
+                EVENTS,
+                "開催回",
+                3,
+                "イベントID",
+                "EX-EBINA",
+                "結合セルがあります（A3:A4） (merged cells)",
+                "extract.merged_cells",
+            ),
+            q(
+                EVENTS,
+                "開催回",
+                4,
+                "イベントID",
+                "EX-EBINA",
+                "結合セルがあります（A3:A4） (merged cells)",
+                "extract.merged_cells",
+            ),
             q(EVENTS, "開催回", 4, "イベントID", None, REQUIRED, "normalise.required"),
         ),
         counts={"event_session": 23},
@@ -566,9 +665,33 @@ CASES = [
         "progress",
         cells(PROGRESS, "進捗", D2="R6年度13月", E3="R6年度4月", C4="保留"),
         quarantine=(
-            q(PROGRESS, "進捗", 2, "開始", "R6年度13月", "存在しない月です「R6年度13月」 (invalid month)", "normalise.nendo_month"),
-            q(PROGRESS, "進捗", 3, "完了", "R6年度4月", "完了が開始より前 (completed before it started)", "rule.completed_before_start"),
-            q(PROGRESS, "進捗", 4, "状態", "保留", "未知の状態「保留」 (unknown category: status)", "normalise.pf_status"),
+            q(
+                PROGRESS,
+                "進捗",
+                2,
+                "開始",
+                "R6年度13月",
+                "存在しない月です「R6年度13月」 (invalid month)",
+                "normalise.nendo_month",
+            ),
+            q(
+                PROGRESS,
+                "進捗",
+                3,
+                "完了",
+                "R6年度4月",
+                "完了が開始より前 (completed before it started)",
+                "rule.completed_before_start",
+            ),
+            q(
+                PROGRESS,
+                "進捗",
+                4,
+                "状態",
+                "保留",
+                "未知の状態「保留」 (unknown category: status)",
+                "normalise.pf_status",
+            ),
         ),
         # The unreadable 開始 is left out; that step stays.
         counts={"pf_progress": 38},
@@ -595,7 +718,15 @@ CASES = [
         cells(PROGRESS, "進捗", H2="=TODAY()"),
         quarantine=(
             q(PROGRESS, "進捗", 2, "記入日", "=TODAY()", FORMULA, "extract.formula"),
-            q(PROGRESS, "進捗", 2, "記入日", "=TODAY()", "日付として読めません「=TODAY()」 (unrecognised date)", "normalise.date"),
+            q(
+                PROGRESS,
+                "進捗",
+                2,
+                "記入日",
+                "=TODAY()",
+                "日付として読めません「=TODAY()」 (unrecognised date)",
+                "normalise.date",
+            ),
         ),
         counts={"pf_progress": 39},
     ),
@@ -604,8 +735,24 @@ CASES = [
         "progress",
         cells(PROGRESS, "振り返り", B2="令和6年2月30日", C3="感想"),
         quarantine=(
-            q(PROGRESS, "振り返り", 2, "日付", "令和6年2月30日", "存在しない日付です「令和6年2月30日」 (impossible date)", "normalise.date"),
-            q(PROGRESS, "振り返り", 3, "区分", "感想", "未知の区分「感想」 (unknown category: note kind)", "normalise.note_kind"),
+            q(
+                PROGRESS,
+                "振り返り",
+                2,
+                "日付",
+                "令和6年2月30日",
+                "存在しない日付です「令和6年2月30日」 (impossible date)",
+                "normalise.date",
+            ),
+            q(
+                PROGRESS,
+                "振り返り",
+                3,
+                "区分",
+                "感想",
+                "未知の区分「感想」 (unknown category: note kind)",
+                "normalise.note_kind",
+            ),
         ),
         counts={"pf_note": 10},
     ),
@@ -615,7 +762,15 @@ CASES = [
         "mymaps",
         kml(lambda d: d.replace("139.457595,35.486936,0", "35.486936,139.457595,0")),
         quarantine=(
-            q(MAP, "大和市", 1, "coordinates", "35.486936,139.457595,0", "緯度と経度が逆 (latitude and longitude swapped)", "range.coordinates"),
+            q(
+                MAP,
+                "大和市",
+                1,
+                "coordinates",
+                "35.486936,139.457595,0",
+                "緯度と経度が逆 (latitude and longitude swapped)",
+                "range.coordinates",
+            ),
         ),
         counts={"location": 149},
         full_build=True,
@@ -625,7 +780,15 @@ CASES = [
         "mymaps",
         kml(lambda d: d.replace("139.457595,35.486936,0", "139.7671,35.6812,0")),
         quarantine=(
-            q(MAP, "大和市", 1, "coordinates", "139.7671,35.6812,0", "4市の範囲外 (outside the four-city area)", "range.coordinates"),
+            q(
+                MAP,
+                "大和市",
+                1,
+                "coordinates",
+                "139.7671,35.6812,0",
+                "4市の範囲外 (outside the four-city area)",
+                "range.coordinates",
+            ),
         ),
         counts={"location": 149},
     ),
@@ -707,7 +870,7 @@ CASES = [
         "cities-unclosed-quote",
         "cities",
         text(CITIES, lambda t: t.replace("14215,", '14215,"', 1), "utf-8"),
-        error="cities.csv, row 3: CSV として読めません（引用符 \" の閉じ忘れなど） (malformed CSV: unexpected end of data)",
+        error='cities.csv, row 3: CSV として読めません（引用符 " の閉じ忘れなど） (malformed CSV: unexpected end of data)',
     ),
     Case(
         "cities-header-only",
@@ -722,11 +885,35 @@ CASES = [
         reference_json("towns/座間市.json", lambda towns: [*towns, DISTANT_TOWN]),
         quarantine=(
             *(
-                q(f"towns/{city}.json", None, 5, "lat", "座標なしテスト町", "代表点の座標がありません (town has no coordinates)", "reference.town")
+                q(
+                    f"towns/{city}.json",
+                    None,
+                    5,
+                    "lat",
+                    "座標なしテスト町",
+                    "代表点の座標がありません (town has no coordinates)",
+                    "reference.town",
+                )
                 for city in ("大和市", "海老名市", "座間市", "綾瀬市")
             ),
-            q("towns/座間市.json", None, 6, "latitude", "35.6812", "緯度が4市の範囲外です (latitude outside the four-city area)", "gx.expect_column_values_to_be_between"),
-            q("towns/座間市.json", None, 6, "longitude", "139.7671", "経度が4市の範囲外です (longitude outside the four-city area)", "gx.expect_column_values_to_be_between"),
+            q(
+                "towns/座間市.json",
+                None,
+                6,
+                "latitude",
+                "35.6812",
+                "緯度が4市の範囲外です (latitude outside the four-city area)",
+                "gx.expect_column_values_to_be_between",
+            ),
+            q(
+                "towns/座間市.json",
+                None,
+                6,
+                "longitude",
+                "139.7671",
+                "経度が4市の範囲外です (longitude outside the four-city area)",
+                "gx.expect_column_values_to_be_between",
+            ),
         ),
         counts={"ref_town": 16, "ref_city_boundary": 4},
         full_build=True,
@@ -772,11 +959,30 @@ CASES += [
     Case(
         "reference-town-latitude-not-a-number",
         "reference",
-        reference_file("towns/座間市.json", '[{"town": "中央", "lat": "北緯35度", "lng": 139.4}, {"town": "緑ケ丘", "lat": 35.49, "lng": 139.41}]'),
+        reference_file(
+            "towns/座間市.json",
+            '[{"town": "中央", "lat": "北緯35度", "lng": 139.4}, {"town": "緑ケ丘", "lat": 35.49, "lng": 139.41}]',
+        ),
         quarantine=(
-            q("towns/座間市.json", None, 1, "lat", "北緯35度", "座標が数値ではありません (coordinate is not a number)", "reference.town"),
+            q(
+                "towns/座間市.json",
+                None,
+                1,
+                "lat",
+                "北緯35度",
+                "座標が数値ではありません (coordinate is not a number)",
+                "reference.town",
+            ),
             *(
-                q(f"towns/{city}.json", None, 5, "lat", "座標なしテスト町", "代表点の座標がありません (town has no coordinates)", "reference.town")
+                q(
+                    f"towns/{city}.json",
+                    None,
+                    5,
+                    "lat",
+                    "座標なしテスト町",
+                    "代表点の座標がありません (town has no coordinates)",
+                    "reference.town",
+                )
                 for city in ("大和市", "海老名市", "綾瀬市")
             ),
         ),
@@ -876,7 +1082,10 @@ def run_build(case: Case, inputs: Inputs, warehouse: Path, sample_warehouse: Pat
         reference_dir=inputs.reference if case.kind == "reference" else None,
     )
     tables = needed_tables(case)
-    with duckdb.connect(str(warehouse), read_only=True) as con, duckdb.connect(str(sample_warehouse), read_only=True) as sample:
+    with (
+        duckdb.connect(str(warehouse), read_only=True) as con,
+        duckdb.connect(str(sample_warehouse), read_only=True) as sample,
+    ):
         frames = {name: con.sql(f"select * from {quoted(name)}").pl() for name in tables}
         baseline = {name: sample.sql(f"select * from {quoted(name)}").pl() for name in case.unchanged}
         quarantine = con.execute(
@@ -921,7 +1130,9 @@ def test_bad_input(case: Case, tmp_path, sample_warehouse):
         else:
             with pytest.raises(EtlError) as failure:
                 run_transform(case, inputs)
-        assert isinstance(failure.value, ValidationFailed if case.error.startswith("validation failed") else SourceError)
+        assert isinstance(
+            failure.value, ValidationFailed if case.error.startswith("validation failed") else SourceError
+        )
         assert str(failure.value) == case.error
         return
 
@@ -958,7 +1169,12 @@ def test_data_quality_doc_explains_every_row_check():
     root = Path(__file__).resolve().parent.parent / "etl"
     found = set()
     for path in root.rglob("*.py"):
-        found |= set(re.findall(r'"((?:extract|normalise|match|range|rule|dedupe|reference)\.[a-z_]+)"', path.read_text(encoding="utf-8")))
+        found |= set(
+            re.findall(
+                r'"((?:extract|normalise|match|range|rule|dedupe|reference)\.[a-z_]+)"',
+                path.read_text(encoding="utf-8"),
+            )
+        )
     # Unknown vocabulary labels are reported as normalise.<kind>.
     found |= {f"normalise.{kind}" for kind in KIND_LABELS}
     doc = DOC.read_text(encoding="utf-8")

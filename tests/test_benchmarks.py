@@ -33,7 +33,9 @@ def generate(out: Path, orgs: int, seed: int) -> dict:
     """Run the generator's CLI and return its manifest."""
     subprocess.run(
         [sys.executable, "-m", "benchmarks.scale", "--orgs", str(orgs), "--out", str(out), "--seed", str(seed)],
-        cwd=ROOT, check=True, capture_output=True,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
     )
     return json.loads((out / "manifest.json").read_text(encoding="utf-8"))
 
@@ -62,8 +64,11 @@ def raw(bundle) -> dict:
     with zipfile.ZipFile(out / "resource_map.kmz") as archive:
         kml = fromstring(archive.read("doc.kml"))
     pins = [
-        (folder.find(f"{KML}name").text, placemark.find(f"{KML}name").text,
-         placemark.find(f".//{KML}coordinates").text.strip())
+        (
+            folder.find(f"{KML}name").text,
+            placemark.find(f"{KML}name").text,
+            placemark.find(f".//{KML}coordinates").text.strip(),
+        )
         for folder in kml.iter(f"{KML}Folder")
         for placemark in folder.iter(f"{KML}Placemark")
     ]
@@ -163,9 +168,7 @@ def test_1k_region_builds_with_the_figures_of_its_raw_files(bundle, raw, built):
     assert scalar("select count(*) from ref_town") == sum(manifest["plan"]["towns"].values())
     assert scalar("select count(*) from ref_city_boundary") == 4
     assert scalar("select count(*) from event") == 6 * manifest["plan"]["programmes"]
-    quarantined = dict(
-        built.execute("select check_name, count(*) from quarantine group by check_name").fetchall()
-    )
+    quarantined = dict(built.execute("select check_name, count(*) from quarantine group by check_name").fetchall())
     assert quarantined == {
         name: count
         for name, count in {
@@ -195,7 +198,9 @@ def test_every_timed_query_set_runs_on_the_built_region(built_path):
     with duckdb.connect(str(built_path), read_only=True) as raw:
         organisations = raw.execute("select count(*) from location").fetchone()[0]
         listed = raw.execute("select count(*) from organization").fetchone()[0]
-        in_city = raw.execute("select count(*) from organization where city_code = ?", [ctx.city_codes[0]]).fetchone()[0]
+        in_city = raw.execute("select count(*) from organization where city_code = ?", [ctx.city_codes[0]]).fetchone()[
+            0
+        ]
     assert (payload["organisations"], payload["mode"], payload["max_pins"]) == (organisations, "pins", organisations)
     assert {kind: entry["rows"] for kind, entry in downloads.items()} == {
         "all csv": listed, "all parquet": listed,
@@ -216,5 +221,10 @@ def test_replicated_region_copies_every_organisation_under_new_ids(built_path, t
     with duckdb.connect(str(target), read_only=True) as con:
         assert con.execute("select count(distinct id), count(*) from organization").fetchone() == (2 * orgs, 2 * orgs)
         assert con.execute("select count(distinct id) from event").fetchone()[0] == 2 * events
-        assert con.execute("select count(*) from location where organization_id not in (select id from organization)").fetchone()[0] == 0
+        assert (
+            con.execute(
+                "select count(*) from location where organization_id not in (select id from organization)"
+            ).fetchone()[0]
+            == 0
+        )
         assert con.execute("select count(*) from mart_org_directory").fetchone()[0] == 2 * directory_rows

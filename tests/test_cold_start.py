@@ -65,7 +65,12 @@ def test_dashboard_process_never_imports_great_expectations(sample_warehouse, tm
     env = os.environ | {"TSUNAGARI_WAREHOUSE": str(sample_warehouse), "TSUNAGARI_ROLES": str(roles)}
     completed = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(imported_modules()), str(DASHBOARD / "app.py")],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=True, timeout=600,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
     )
     report = json.loads(completed.stdout.strip().splitlines()[-1])
     assert report["errors"] == []

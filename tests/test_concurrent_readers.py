@@ -90,7 +90,9 @@ class SharedConnections:
             self.cache = {}
 
 
-def read_until(path: Path, stop: Callable[[], bool], expected: dict[str, int], shared: SharedConnections | None) -> dict[str, Any]:
+def read_until(
+    path: Path, stop: Callable[[], bool], expected: dict[str, int], shared: SharedConnections | None
+) -> dict[str, Any]:
     """Check the published file until stop(); return counts, errors, torn reads and the runs seen."""
     from warehouse import query
 
@@ -154,7 +156,16 @@ def test_readers_never_see_an_error_or_a_torn_read_while_builds_publish(tmp_path
             for label in BUILDS:
                 builds.append(
                     subprocess.run(
-                        [sys.executable, "-m", "etl", "build", "--source", str(sources[label]), "--warehouse", str(warehouse)],
+                        [
+                            sys.executable,
+                            "-m",
+                            "etl",
+                            "build",
+                            "--source",
+                            str(sources[label]),
+                            "--warehouse",
+                            str(warehouse),
+                        ],
                         cwd=ROOT,
                         capture_output=True,
                         text=True,

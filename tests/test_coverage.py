@@ -794,13 +794,17 @@ def test_long_lists_show_their_head_and_download_in_full(sample_warehouse, monke
 
     at = click_cell(at, "14216", "ibasho")
     assert not at.exception
-    assert any(c.value == "全 5 件のうち先頭 3 件を表示しています。すべては CSV でダウンロードできます。" for c in at.caption)
+    assert any(
+        c.value == "全 5 件のうち先頭 3 件を表示しています。すべては CSV でダウンロードできます。" for c in at.caption
+    )
     assert frame_with(at, "地図に位置あり").height == 3
     expected = query.cell_organisations(sample_con, "14216", "ibasho", "located", "ja")
     assert deferred_payload(at, "coverage_cell_download")["団体名"].to_list() == expected["name"].to_list()
 
     at.toggle(key="coverage_interested").set_value(True).run()
-    assert "全 45 件のうち先頭 3 件を表示しています。すべては CSV でダウンロードできます。" in [c.value for c in at.caption]
+    assert "全 45 件のうち先頭 3 件を表示しています。すべては CSV でダウンロードできます。" in [
+        c.value for c in at.caption
+    ]
     assert deferred_payload(at, "coverage_candidates_download").height == 45
     at.toggle(key="coverage_interested").set_value(False).run()
 

@@ -82,13 +82,21 @@ def test_dashboard_unit_is_locked_down(installed: Path) -> None:
 def test_environment_file_names_real_settings() -> None:
     """Every TSUNAGARI_* key of the environment file is read somewhere in the code (no dead settings),
     and every data path it sets lies under the unit's only writable directory."""
-    pairs = [line.split("=", 1) for line in ENV_FILE.read_text(encoding="utf-8").splitlines() if re.match(r"^\w+=", line)]
+    pairs = [
+        line.split("=", 1) for line in ENV_FILE.read_text(encoding="utf-8").splitlines() if re.match(r"^\w+=", line)
+    ]
     code = "\n".join(
-        path.read_text(encoding="utf-8") for folder in ("common", "etl", "warehouse", "dashboard") for path in (ROOT / folder).rglob("*.py")
+        path.read_text(encoding="utf-8")
+        for folder in ("common", "etl", "warehouse", "dashboard")
+        for path in (ROOT / folder).rglob("*.py")
     )
     unknown = [key for key, _ in pairs if key.startswith("TSUNAGARI_") and key not in code]
     assert not unknown, f"{ENV_FILE.name} sets variables no module reads: {unknown}"
-    data = {key: value for key, value in pairs if key in ("TSUNAGARI_WAREHOUSE", "TSUNAGARI_OPERATIONS", "TSUNAGARI_ARCHIVE")}
+    data = {
+        key: value
+        for key, value in pairs
+        if key in ("TSUNAGARI_WAREHOUSE", "TSUNAGARI_OPERATIONS", "TSUNAGARI_ARCHIVE")
+    }
     assert len(data) == 3 and all(value.startswith("/var/lib/tsunagari/") for value in data.values()), data
 
 

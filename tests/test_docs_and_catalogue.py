@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from dashboard.downloads import csv_bytes, neutralise

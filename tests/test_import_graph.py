@@ -99,10 +99,26 @@ def test_imports_go_one_way():
         ("common.text", "def f():\n    import warehouse.query\n", "common.text:2 imports warehouse.query"),
         ("warehouse.operations", "from etl import normalise\n", "warehouse.operations:1 imports etl"),
         ("warehouse.query", "from etl.normalise import *\n", "warehouse.query:1 imports etl.normalise"),
-        ("etl.intake", "def f():\n    from dashboard.roles import load_roles\n", "etl.intake:2 imports dashboard.roles"),
-        ("etl.backup", "import importlib\nimportlib.import_module('dashboard.auth')\n", "etl.backup:2 imports dashboard.auth"),
-        ("dashboard.pages.quality", "import great_expectations as gx\n", "dashboard.pages.quality:1 imports great_expectations"),
-        ("dashboard.charts.events", "def f():\n    import streamlit as st\n", "dashboard.charts.events:2 imports streamlit"),
+        (
+            "etl.intake",
+            "def f():\n    from dashboard.roles import load_roles\n",
+            "etl.intake:2 imports dashboard.roles",
+        ),
+        (
+            "etl.backup",
+            "import importlib\nimportlib.import_module('dashboard.auth')\n",
+            "etl.backup:2 imports dashboard.auth",
+        ),
+        (
+            "dashboard.pages.quality",
+            "import great_expectations as gx\n",
+            "dashboard.pages.quality:1 imports great_expectations",
+        ),
+        (
+            "dashboard.charts.events",
+            "def f():\n    import streamlit as st\n",
+            "dashboard.charts.events:2 imports streamlit",
+        ),
     ],
 )
 def test_a_violating_source_is_caught(module, source, expected):

@@ -199,7 +199,13 @@ MB = 1024 * 1024
         ("survey", "answers.csv", 0, b"", ("empty", {})),
         ("survey", "answers.csv", 25 * MB, CSV_HEAD, ("too_large", {"size_mb": "25.0", "limit_mb": "20"})),
         ("events", "events.xlsx", 900, CSV_HEAD, ("not_zip", {"extension": ".xlsx"})),
-        ("events", "events.xlsx", 900, bytes.fromhex("d0cf11e0a1b11ae1") + bytes(100), ("old_xls", {"extension": ".xlsx"})),
+        (
+            "events",
+            "events.xlsx",
+            900,
+            bytes.fromhex("d0cf11e0a1b11ae1") + bytes(100),
+            ("old_xls", {"extension": ".xlsx"}),
+        ),
         ("survey", "answers.csv", 900, XLSX_HEAD, ("not_text", {"extension": ".csv"})),
         ("mymaps", "map.kml", 900, bytes(range(256)), ("not_text", {"extension": ".kml"})),
         ("nothing", "x.csv", 9, b"a", ("unknown_kind", {"kind": "nothing"})),
@@ -214,7 +220,16 @@ def test_every_refusal_has_a_message():
     from dashboard.i18n import translate
 
     values = {"kind": "x", "extension": ".x", "expected": ".y", "size_mb": "1", "limit_mb": "2"}
-    for code in ("unknown_kind", "wrong_extension", "empty", "too_large", "not_zip", "old_xls", "not_text", "permission"):
+    for code in (
+        "unknown_kind",
+        "wrong_extension",
+        "empty",
+        "too_large",
+        "not_zip",
+        "old_xls",
+        "not_text",
+        "permission",
+    ):
         assert translate("ja", f"intake.refused.{code}", **values)
         assert translate("en", f"intake.refused.{code}", **values)
 
@@ -252,7 +267,10 @@ def test_paths_follow_the_settings(tmp_path, monkeypatch):
     assert intake.archive_root() == tmp_path / "w" / "sources"
     assert intake.warehouses_dir() == tmp_path / "w" / "warehouses"
     monkeypatch.setenv("TSUNAGARI_ARCHIVE", str(tmp_path / "a" / "sources"))
-    assert (intake.archive_root(), intake.warehouses_dir()) == (tmp_path / "a" / "sources", tmp_path / "a" / "warehouses")
+    assert (intake.archive_root(), intake.warehouses_dir()) == (
+        tmp_path / "a" / "sources",
+        tmp_path / "a" / "warehouses",
+    )
 
 
 # --- candidate bundles ---------------------------------------------------------------------------
@@ -306,7 +324,9 @@ def test_city_manager_progress_replaces_only_their_city(tmp_path):
     # The manager's row keeps its row number in the file they sent; 綾瀬市 keeps the published text.
     assert note[("進捗", "座間市", step_of[zama_row])] == ("座間市の新しい備考", zama_row)
     published = next(
-        r["備考"] for r in original.iter_rows(named=True) if (r["_sheet"], r["市"], r["ステップ"]) == ("進捗", "綾瀬市", step_of[ayase_row])
+        r["備考"]
+        for r in original.iter_rows(named=True)
+        if (r["_sheet"], r["市"], r["ステップ"]) == ("進捗", "綾瀬市", step_of[ayase_row])
     )
     assert note[("進捗", "綾瀬市", step_of[ayase_row])][0] == published
     zama_rows = sorted(r["_row"] for r in merged.iter_rows(named=True) if r["_sheet"] == "進捗" and r["市"] == "座間市")
@@ -442,7 +462,9 @@ def test_the_real_publisher_is_recorded(live, roles_file, good_survey):
     assert result["status"] == "ok", result
     manifest = json.loads((Path(result["archive_dir"]) / intake_worker.MANIFEST).read_text(encoding="utf-8"))
     assert (manifest["submitted_by"], manifest["role"], manifest["dry_run_job_id"]) == (
-        ADMIN_2.identity, "admin", intake.load_request(dry).job_id
+        ADMIN_2.identity,
+        "admin",
+        intake.load_request(dry).job_id,
     )
     assert ops.read_intake().select("action", "submitted_by").rows() == [("publish", ADMIN_2.identity)]
     audit = ops.read_audit()
@@ -454,8 +476,18 @@ def test_the_real_publisher_is_recorded(live, roles_file, good_survey):
     archive, kept, job = Path(result["archive_dir"]), intake.warehouses_dir(), dry.parent / result["job_id"]
     modes = {
         path: stat.S_IMODE(path.stat().st_mode)
-        for path in (archive, archive.parent, kept, job, dry, dry / intake.UPLOAD_DIR, *kept.iterdir(),
-                     *archive.rglob("*"), *job.iterdir(), *(dry / intake.UPLOAD_DIR).iterdir())
+        for path in (
+            archive,
+            archive.parent,
+            kept,
+            job,
+            dry,
+            dry / intake.UPLOAD_DIR,
+            *kept.iterdir(),
+            *archive.rglob("*"),
+            *job.iterdir(),
+            *(dry / intake.UPLOAD_DIR).iterdir(),
+        )
     }
     wrong = {
         str(path): oct(mode)
@@ -481,11 +513,21 @@ def test_retention_prunes_by_count_and_age_but_never_what_is_needed(live, tmp_pa
         moment = (now - dt.timedelta(days=days)).timestamp()
         os.utime(bundle / intake_worker.RUN_RECORD, (moment, moment))
         (kept / f"{run_id}.duckdb").write_bytes(b"")
-        record = {"run_id": run_id, "started_at": (now - dt.timedelta(days=days)).isoformat(), "source_dir": str(bundle)}
+        record = {
+            "run_id": run_id,
+            "started_at": (now - dt.timedelta(days=days)).isoformat(),
+            "source_dir": str(bundle),
+        }
         (kept / f"{run_id}.json").write_text(json.dumps(record), encoding="utf-8")
     (kept / f"{published.run_id}.duckdb").write_bytes(b"")
     (kept / f"{published.run_id}.json").write_text(
-        json.dumps({"run_id": published.run_id, "started_at": "2020-01-01T00:00:00+00:00", "source_dir": str(published.source_dir)}),
+        json.dumps(
+            {
+                "run_id": published.run_id,
+                "started_at": "2020-01-01T00:00:00+00:00",
+                "source_dir": str(published.source_dir),
+            }
+        ),
         encoding="utf-8",
     )
     pruned = intake_worker.prune(live, root, kept, now=now)
@@ -531,9 +573,10 @@ def test_city_manager_page_offers_only_per_city_files(app):
     at = open_page(app, "zama@city.example.jp")
     assert [code for code in intake.KINDS if intake.may_send("city_manager", code)] == ["progress"]
     assert at.selectbox(key="intake_kind__ja").options == ["PF構築プロセスの進捗"]
-    assert "4市共通のファイル（配布リスト・地図など）は、ほかの市の団体や担当者も書き換えるため、管理者だけが送れます。" in [
-        c.value for c in at.caption
-    ]
+    assert (
+        "4市共通のファイル（配布リスト・地図など）は、ほかの市の団体や担当者も書き換えるため、管理者だけが送れます。"
+        in [c.value for c in at.caption]
+    )
 
 
 # --- two publishes at once, lineage, the diff, rollback ------------------------------------------
@@ -545,7 +588,10 @@ def concurrent(sample_warehouse, sample_build, tmp_path_factory, good_survey, ch
     folder = tmp_path_factory.mktemp("concurrent")
     live = folder / "warehouse.duckdb"
     shutil.copyfile(sample_warehouse, live)
-    saved = {k: os.environ.get(k) for k in ("TSUNAGARI_WAREHOUSE", "TSUNAGARI_ARCHIVE", "TSUNAGARI_OPERATIONS", "TSUNAGARI_ROLES")}
+    saved = {
+        k: os.environ.get(k)
+        for k in ("TSUNAGARI_WAREHOUSE", "TSUNAGARI_ARCHIVE", "TSUNAGARI_OPERATIONS", "TSUNAGARI_ROLES")
+    }
     (folder / "roles.toml").write_text(ROLES, encoding="utf-8")
     os.environ.update(
         TSUNAGARI_WAREHOUSE=str(live),
@@ -609,9 +655,9 @@ def test_published_rows_trace_back_to_the_uploaded_files(concurrent, good_survey
         assert archive.parent == concurrent["folder"] / "sources"
         assert archive.name.endswith("-" + hashlib.sha256(uploads[kind]).hexdigest()[:12])
         assert rows(live, "select source_dir from etl_run where run_id = ?", [result["run_id"]]) == [(str(archive),)]
-        assert rows(live, "select sha256 from etl_source_file where run_id = ? and kind = ?", [result["run_id"], kind]) == [
-            (hashlib.sha256(uploads[kind]).hexdigest(),)
-        ]
+        assert rows(
+            live, "select sha256 from etl_source_file where run_id = ? and kind = ?", [result["run_id"], kind]
+        ) == [(hashlib.sha256(uploads[kind]).hexdigest(),)]
         manifest = json.loads((archive / intake_worker.MANIFEST).read_text(encoding="utf-8"))
         assert {k: manifest[k] for k in ("kind", "sha256", "size_bytes", "merged", "base_run_id")} == {
             "kind": kind,
@@ -620,15 +666,25 @@ def test_published_rows_trace_back_to_the_uploaded_files(concurrent, good_survey
             "merged": False,
             "base_run_id": result["base_run_id"],
         }
-        assert json.loads((archive / intake_worker.RUN_RECORD).read_text(encoding="utf-8"))["run_id"] == result["run_id"]
+        assert (
+            json.loads((archive / intake_worker.RUN_RECORD).read_text(encoding="utf-8"))["run_id"] == result["run_id"]
+        )
     submitted_by = {
-        kind: json.loads((Path(result["archive_dir"]) / intake_worker.MANIFEST).read_text(encoding="utf-8"))["submitted_by"]
+        kind: json.loads((Path(result["archive_dir"]) / intake_worker.MANIFEST).read_text(encoding="utf-8"))[
+            "submitted_by"
+        ]
         for kind, result in results.items()
     }
     assert submitted_by == {"survey": ADMIN.identity, "distribution": ADMIN_2.identity}
     # The later run's bundle holds both uploaded files: no update was lost.
     latest = rows(live, "select run_id from etl_run order by started_at desc, run_id desc limit 1")[0][0]
-    assert sorted(rows(live, "select kind, sha256 from etl_source_file where run_id = ? and kind in ('survey', 'distribution')", [latest])) == [
+    assert sorted(
+        rows(
+            live,
+            "select kind, sha256 from etl_source_file where run_id = ? and kind in ('survey', 'distribution')",
+            [latest],
+        )
+    ) == [
         ("distribution", hashlib.sha256(changed_distribution).hexdigest()),
         ("survey", hashlib.sha256(good_survey).hexdigest()),
     ]
@@ -667,14 +723,24 @@ def test_rollback_to_any_earlier_run(concurrent):
         request = intake.new_request("rollback", ADMIN, operations=folder / "operations.sqlite", target_run_id=target)
         result = intake_worker.run_job(intake.create_job(request, None, folder / "intake-jobs"))
         assert (result["status"], result["from_run_id"], result["to_run_id"]) == ("ok", before, target)
-        assert rows(live, "select run_id, content_checksum from etl_run order by started_at desc, run_id desc limit 1") == [
-            (target, scalar(folder / "warehouses" / f"{target}.duckdb", "select content_checksum from etl_run where run_id = ?", [target]))
+        assert rows(
+            live, "select run_id, content_checksum from etl_run order by started_at desc, run_id desc limit 1"
+        ) == [
+            (
+                target,
+                scalar(
+                    folder / "warehouses" / f"{target}.duckdb",
+                    "select content_checksum from etl_run where run_id = ?",
+                    [target],
+                ),
+            )
         ]
     assert stat.S_IMODE(live.stat().st_mode) == 0o600, "a rolled-back warehouse stays owner-only"
     assert scalar(live, "select count(*) from survey_response") == 63
-    assert scalar(live, "select content_checksum from etl_run where run_id = ?", [concurrent["initial_run"]]) == concurrent[
-        "initial_checksum"
-    ]
+    assert (
+        scalar(live, "select content_checksum from etl_run where run_id = ?", [concurrent["initial_run"]])
+        == concurrent["initial_checksum"]
+    )
     audit = ops.read_rollbacks(folder / "operations.sqlite")
     assert audit.select("outcome", "from_run_id", "to_run_id", "rolled_back_by").rows() == [
         ("ok", second, first, ADMIN.identity),
@@ -686,7 +752,9 @@ def test_rollback_to_any_earlier_run(concurrent):
         (ADMIN.identity, f"upload/{concurrent['initial_run']}"),
     ]
     # A city manager cannot roll back; the published file stays.
-    request = intake.new_request("rollback", ZAMA_MANAGER, operations=folder / "operations.sqlite", target_run_id=second)
+    request = intake.new_request(
+        "rollback", ZAMA_MANAGER, operations=folder / "operations.sqlite", target_run_id=second
+    )
     result = intake_worker.run_job(intake.create_job(request, None, folder / "intake-jobs"))
     assert result["status"] == "failed" and "may not roll back" in result["error"]
     assert rows(live, "select run_id from etl_run order by started_at desc limit 1") == [(concurrent["initial_run"],)]
@@ -720,8 +788,19 @@ def metrics(at: AppTest) -> dict[str, str]:
 
 def test_page_is_only_for_submitters():
     spec = next(spec for spec in PAGES if spec.url_path == "upload")
-    assert (spec.title, spec.script, spec.icon, PAGES[-1] == spec) == ("データ取込", "pages/intake.py", ":material/upload_file:", True)
-    assert [spec.allows(role) for role in ("public", "analyst", "liaison", "city_manager", "admin")] == [False, False, False, True, True]
+    assert (spec.title, spec.script, spec.icon, PAGES[-1] == spec) == (
+        "データ取込",
+        "pages/intake.py",
+        ":material/upload_file:",
+        True,
+    )
+    assert [spec.allows(role) for role in ("public", "analyst", "liaison", "city_manager", "admin")] == [
+        False,
+        False,
+        False,
+        True,
+        True,
+    ]
 
 
 def test_page_itself_refuses_other_roles(live, tmp_path, monkeypatch):
@@ -747,7 +826,9 @@ def test_refused_upload_is_explained_and_logged(app, live):
     before = sha256(live)
     at = open_page(app, "admin@city.example.jp")
     at.selectbox(key="intake_kind__ja").select("events").run()
-    at.file_uploader(key="intake_file_events").set_value(("events.xlsx", "イベントID,名称\r\n".encode("cp932"), "text/csv")).run()
+    at.file_uploader(key="intake_file_events").set_value(
+        ("events.xlsx", "イベントID,名称\r\n".encode("cp932"), "text/csv")
+    ).run()
     at.button(key="intake_dry_run").click().run()
     assert not at.exception
     assert [e.value for e in at.error] == [

@@ -20,7 +20,9 @@ from warehouse.query.directory import DirectoryFilter
 APP = "../dashboard/app.py"
 PAGE = "pages/resource_map.py"
 TODAY = dt.date(2025, 3, 1)
-DONGURI = "ORG-a2bb2ec35624"  # (サンプル)NPO法人 就労支援センターどんぐり: answered, FAX, serves outside the four cities
+DONGURI = (
+    "ORG-a2bb2ec35624"  # (サンプル)NPO法人 就労支援センターどんぐり: answered, FAX, serves outside the four cities
+)
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +189,12 @@ def test_organisation_detail(sample_con):
         "gradient_rank": 1,
         "colour_hex": "#1f4e79",
         "forms": ["アウトリーチ", "就労支援"],
-        "contents": ["こども・若者：こども食堂", "こども・若者：若者支援", "生活困窮：生活困窮", "健康・いのち：自殺対策"],
+        "contents": [
+            "こども・若者：こども食堂",
+            "こども・若者：若者支援",
+            "生活困窮：生活困窮",
+            "健康・いのち：自殺対策",
+        ],
         "targets": ["若者", "障害のある人"],
         "area": ["海老名市", "座間市", "4市以外"],
     }
@@ -271,8 +278,13 @@ def test_profiles_cover_every_mapped_organisation_once(sample_con):
     total = sample_con.execute("select sum(orgs) from mart_directory_profile").fetchone()[0]
     assert total == directory.mapped_total(sample_con) == 150
     everyone = DirectoryFilter(survey=("answered", "not_answered"))
-    assert directory.facets(sample_con, everyone, "ja").to_dicts() == directory.facets(sample_con, DirectoryFilter(), "ja").to_dicts()
-    assert by_facet(directory.facets(sample_con, DirectoryFilter(), "ja")) == independent_counts(sample_con, DirectoryFilter())
+    assert (
+        directory.facets(sample_con, everyone, "ja").to_dicts()
+        == directory.facets(sample_con, DirectoryFilter(), "ja").to_dicts()
+    )
+    assert by_facet(directory.facets(sample_con, DirectoryFilter(), "ja")) == independent_counts(
+        sample_con, DirectoryFilter()
+    )
 
 
 def test_summary_agrees_with_organisations(sample_con):
@@ -294,7 +306,9 @@ def test_density_hexagons(sample_con):
     pins = sample_con.execute(
         "select latitude, longitude, cell_q, cell_r from mart_org_directory where latitude is not null"
     ).fetchall()
-    centres = {(q, r): (lat, lng) for q, r, lng, lat in cells.select("cell_q", "cell_r", "longitude", "latitude").iter_rows()}
+    centres = {
+        (q, r): (lat, lng) for q, r, lng, lat in cells.select("cell_q", "cell_r", "longitude", "latitude").iter_rows()
+    }
     for lat, lng, q, r in pins:
         c_lat, c_lng = centres[(q, r)]
         metres = math.hypot((lat - c_lat) * 110574, (lng - c_lng) * 111320 * math.cos(math.radians(35.45)))
@@ -398,7 +412,12 @@ def test_fit_view_contains_the_pins():
 
 
 def test_selected_organisation_from_event():
-    event = {"selection": {"indices": {charts.POINTS_LAYER: [3]}, "objects": {charts.POINTS_LAYER: [{"organization_id": "ORG-x"}]}}}
+    event = {
+        "selection": {
+            "indices": {charts.POINTS_LAYER: [3]},
+            "objects": {charts.POINTS_LAYER: [{"organization_id": "ORG-x"}]},
+        }
+    }
     assert charts.selected_organisation(event) == "ORG-x"
     assert charts.selected_organisation({"selection": {"indices": {}, "objects": {}}}) is None
     assert charts.selected_organisation(None) is None
@@ -462,7 +481,12 @@ def test_filters_change_counts(page):
     at = page.multiselect(key="map_filter_form").select("ibasho").run()
     assert not at.exception
     assert metrics(at)["表示中の団体"] == "18 / 150 団体"
-    assert at.multiselect(key="map_filter_city").options == ["大和市（9）", "海老名市（5）", "座間市（4）", "綾瀬市（0）"]
+    assert at.multiselect(key="map_filter_city").options == [
+        "大和市（9）",
+        "海老名市（5）",
+        "座間市（4）",
+        "綾瀬市（0）",
+    ]
     at = at.multiselect(key="map_filter_city").select("14213").run()
     assert metrics(at)["表示中の団体"] == "9 / 150 団体"
     assert len(spec_layers(at)[charts.POINTS_LAYER]["data"]) == 9
@@ -510,7 +534,10 @@ def test_filters_survive_another_page(page):
 
 def test_map_selection_shows_detail(page):
     page.session_state["map"] = {
-        "selection": {"indices": {charts.POINTS_LAYER: [0]}, "objects": {charts.POINTS_LAYER: [{"organization_id": DONGURI}]}}
+        "selection": {
+            "indices": {charts.POINTS_LAYER: [0]},
+            "objects": {charts.POINTS_LAYER: [{"organization_id": DONGURI}]},
+        }
     }
     at = page.run()
     assert not at.exception

@@ -143,9 +143,10 @@ def test_haversine_macro_is_the_great_circle_distance():
     con = duckdb.connect()
     macros.install(con)
     lat1, lng1, lat2, lng2 = 35.4628, 139.4028, 35.4312, 139.3906
-    a = math.sin(math.radians(lat2 - lat1) / 2) ** 2 + math.cos(math.radians(lat1)) * math.cos(
-        math.radians(lat2)
-    ) * math.sin(math.radians(lng2 - lng1) / 2) ** 2
+    a = (
+        math.sin(math.radians(lat2 - lat1) / 2) ** 2
+        + math.cos(math.radians(lat1)) * math.cos(math.radians(lat2)) * math.sin(math.radians(lng2 - lng1) / 2) ** 2
+    )
     expected = 2 * 6371.0088 * math.asin(math.sqrt(a))
     got, antipodal, unknown = con.execute(
         "select haversine_km(?, ?, ?, ?), haversine_km(0, 0, 0, 180), haversine_km(null, 0, 0, 0)",

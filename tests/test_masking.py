@@ -143,9 +143,13 @@ def dry_run(at: AppTest) -> AppTest:
     """Send the sample's progress file (unchanged) and wait for the dry run."""
     at.selectbox(key="intake_kind__ja").select("progress").run()
     upload = (SAMPLE / "pf_progress.xlsx").read_bytes()
-    at.file_uploader(key="intake_file_progress").set_value(("pf_progress.xlsx", upload, "application/octet-stream")).run()
+    at.file_uploader(key="intake_file_progress").set_value(
+        ("pf_progress.xlsx", upload, "application/octet-stream")
+    ).run()
     at.button(key="intake_dry_run").click().run(timeout=BUILD_TIMEOUT_S)
-    while "intake_job" in at.session_state and intake.job_state(Path(at.session_state["intake_job"]), None) == "running":
+    while (
+        "intake_job" in at.session_state and intake.job_state(Path(at.session_state["intake_job"]), None) == "running"
+    ):
         at.run(timeout=BUILD_TIMEOUT_S)
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -204,10 +208,22 @@ def test_messages_quoting_a_personal_value_are_masked_for_every_other_role():
         "error": failed,
         "warnings": [f"列「担当者メール」の値「 {SECRET} 」を読み飛ばしました"],
         "quarantine": [
-            {"file_name": "distribution_list.xlsx", "sheet": "座間市", "row_number": 2, "column_name": "担当者メール",
-             "value": SECRET, "reason": f"メールアドレスの形式ではありません「{unicodedata.normalize('NFKC', SECRET)}」"},
-            {"file_name": "distribution_list.xlsx", "sheet": "座間市", "row_number": 3, "column_name": "法人格",
-             "value": "宗教法人", "reason": "未知の法人格「宗教法人」"},
+            {
+                "file_name": "distribution_list.xlsx",
+                "sheet": "座間市",
+                "row_number": 2,
+                "column_name": "担当者メール",
+                "value": SECRET,
+                "reason": f"メールアドレスの形式ではありません「{unicodedata.normalize('NFKC', SECRET)}」",
+            },
+            {
+                "file_name": "distribution_list.xlsx",
+                "sheet": "座間市",
+                "row_number": 3,
+                "column_name": "法人格",
+                "value": "宗教法人",
+                "reason": "未知の法人格「宗教法人」",
+            },
         ],
     }
     for role in ("public", "analyst", "liaison", "city_manager"):

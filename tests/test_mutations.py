@@ -123,7 +123,7 @@ def test_every_mutation_publishes_or_names_the_file(tmp_path, sample_warehouse):
     outcomes: dict[str, str] = {}
     seen: dict[str, tuple[str, str]] = {}
     bundle_dir = tmp_path / "bundle"
-    for number, (name, op, data, label) in enumerate(mutations):
+    for number, (name, _op, data, label) in enumerate(mutations):
         shutil.rmtree(bundle_dir, ignore_errors=True)
         shutil.copytree(SAMPLE, bundle_dir)
         (bundle_dir / name).write_bytes(data)

@@ -187,7 +187,9 @@ def test_note_rules():
         "noted_on": ("date_in_future", "2025-04-11"),
         "text": ("text_required", None),
     }
-    assert translate("ja", "progress.error.date_in_future", value="2025-04-11") == "日付「2025-04-11」が今日より後です。"
+    assert (
+        translate("ja", "progress.error.date_in_future", value="2025-04-11") == "日付「2025-04-11」が今日より後です。"
+    )
     assert ops.check_note(ops.NoteUpdate("14216", TODAY, "issue", "課題"), TODAY) == {}
     assert ops.check_note(ops.NoteUpdate("14216", None, "issue", "課題"), TODAY)["noted_on"].code == "date_required"
 
@@ -363,8 +365,9 @@ def test_store_is_wal_and_batches_are_all_or_nothing(tmp_path):
     with pytest.raises(ops.ValidationError):
         ops.record_progress_events([good, bad], ZAMA, path=store, now=NOW)
     assert ops.read_progress_events(store).is_empty()
-    assert ops.record_progress_events([good, update("in_progress", "R6年度11月", step_code="s5")], ZAMA,
-                                      path=store, now=NOW) == [1, 2]
+    assert ops.record_progress_events(
+        [good, update("in_progress", "R6年度11月", step_code="s5")], ZAMA, path=store, now=NOW
+    ) == [1, 2]
     con = sqlite3.connect(store)
     try:
         assert con.execute("pragma journal_mode").fetchone() == ("wal",)
@@ -424,53 +427,166 @@ def test_note_events_round_trip(tmp_path):
 def test_current_progress_merge_rule():
     baseline = baseline_rows(
         # tie on the day (event 10:00 JST on 記入日) → the event wins
-        {"city_code": "14216", "step_code": "s1", "status_code": "in_progress", "start_label": "R6年度8月",
-         "start_month": D(2024, 8, 1), "start_precision": "month", "recorded_by": "file", "recorded_on": D(2025, 3, 31)},
+        {
+            "city_code": "14216",
+            "step_code": "s1",
+            "status_code": "in_progress",
+            "start_label": "R6年度8月",
+            "start_month": D(2024, 8, 1),
+            "start_precision": "month",
+            "recorded_by": "file",
+            "recorded_on": D(2025, 3, 31),
+        },
         # event at 2025-03-30 16:00 UTC is 2025-03-31 01:00 in Japan: still a tie → the event wins
-        {"city_code": "14216", "step_code": "s2", "status_code": "in_progress", "recorded_by": "file",
-         "recorded_on": D(2025, 3, 31)},
+        {
+            "city_code": "14216",
+            "step_code": "s2",
+            "status_code": "in_progress",
+            "recorded_by": "file",
+            "recorded_on": D(2025, 3, 31),
+        },
         # file filled in after the event (newer import) → the file wins
-        {"city_code": "14216", "step_code": "s3", "status_code": "done", "start_label": "R6年度11月",
-         "start_month": D(2024, 11, 1), "start_precision": "month", "end_label": "R6年度1月",
-         "end_month": D(2025, 1, 1), "recorded_by": "file", "recorded_on": D(2025, 4, 2)},
+        {
+            "city_code": "14216",
+            "step_code": "s3",
+            "status_code": "done",
+            "start_label": "R6年度11月",
+            "start_month": D(2024, 11, 1),
+            "start_precision": "month",
+            "end_label": "R6年度1月",
+            "end_month": D(2025, 1, 1),
+            "recorded_by": "file",
+            "recorded_on": D(2025, 4, 2),
+        },
         # a grid cell the file does not list and nobody updated → no state
         {"city_code": "14216", "step_code": "s5"},
         # a file row without 記入日 → kept, older than any event
-        {"city_code": "14213", "step_code": "s1", "status_code": "undecided", "start_label": "未定",
-         "recorded_by": "file"},
+        {
+            "city_code": "14213",
+            "step_code": "s1",
+            "status_code": "undecided",
+            "start_label": "未定",
+            "recorded_by": "file",
+        },
     )
     events = event_rows(
-        {"event_id": 1, "city_code": "14216", "step_code": "s1", "status_code": "done", "start_label": "R6年度8月",
-         "start_month": D(2024, 8, 1), "start_precision": "month", "end_label": "R7年度3月",
-         "end_month": D(2026, 3, 1), "changed_by": "app", "changed_at": utc(2025, 3, 31, 1, 0)},
-        {"event_id": 2, "city_code": "14216", "step_code": "s4_1", "status_code": "in_progress",
-         "changed_by": "app", "changed_at": utc(2025, 5, 2, 0, 0)},
-        {"event_id": 3, "city_code": "14216", "step_code": "s2", "status_code": "done", "changed_by": "app",
-         "changed_at": utc(2025, 3, 30, 16, 0)},
-        {"event_id": 4, "city_code": "14216", "step_code": "s3", "status_code": "in_progress",
-         "changed_by": "app", "changed_at": utc(2025, 4, 1, 3, 0)},
+        {
+            "event_id": 1,
+            "city_code": "14216",
+            "step_code": "s1",
+            "status_code": "done",
+            "start_label": "R6年度8月",
+            "start_month": D(2024, 8, 1),
+            "start_precision": "month",
+            "end_label": "R7年度3月",
+            "end_month": D(2026, 3, 1),
+            "changed_by": "app",
+            "changed_at": utc(2025, 3, 31, 1, 0),
+        },
+        {
+            "event_id": 2,
+            "city_code": "14216",
+            "step_code": "s4_1",
+            "status_code": "in_progress",
+            "changed_by": "app",
+            "changed_at": utc(2025, 5, 2, 0, 0),
+        },
+        {
+            "event_id": 3,
+            "city_code": "14216",
+            "step_code": "s2",
+            "status_code": "done",
+            "changed_by": "app",
+            "changed_at": utc(2025, 3, 30, 16, 0),
+        },
+        {
+            "event_id": 4,
+            "city_code": "14216",
+            "step_code": "s3",
+            "status_code": "in_progress",
+            "changed_by": "app",
+            "changed_at": utc(2025, 4, 1, 3, 0),
+        },
         # appended later but with an earlier clock: append order (event_id) decides among events
-        {"event_id": 5, "city_code": "14216", "step_code": "s4_1", "status_code": "done", "changed_by": "app",
-         "changed_at": utc(2025, 5, 1, 0, 0)},
+        {
+            "event_id": 5,
+            "city_code": "14216",
+            "step_code": "s4_1",
+            "status_code": "done",
+            "changed_by": "app",
+            "changed_at": utc(2025, 5, 1, 0, 0),
+        },
     )
     current = ops.current_progress(baseline, events)
     assert current.schema == pl.Schema(ops.CURRENT_SCHEMA)
     blank = dict.fromkeys(("start_label", "start_month", "start_precision", "end_label", "end_month", "note"))
     assert current.to_dicts() == [
-        blank | {"city_code": "14213", "step_code": "s1", "status_code": "undecided", "start_label": "未定",
-                 "updated_by": "file", "updated_on": None, "updated_at": None, "source": "file", "event_id": None},
-        blank | {"city_code": "14216", "step_code": "s1", "status_code": "done", "start_label": "R6年度8月",
-                 "start_month": D(2024, 8, 1), "start_precision": "month", "end_label": "R7年度3月",
-                 "end_month": D(2026, 3, 1), "updated_by": "app", "updated_on": D(2025, 3, 31),
-                 "updated_at": utc(2025, 3, 31, 1, 0), "source": "app", "event_id": 1},
-        blank | {"city_code": "14216", "step_code": "s2", "status_code": "done", "updated_by": "app",
-                 "updated_on": D(2025, 3, 31), "updated_at": utc(2025, 3, 30, 16, 0), "source": "app", "event_id": 3},
-        blank | {"city_code": "14216", "step_code": "s3", "status_code": "done", "start_label": "R6年度11月",
-                 "start_month": D(2024, 11, 1), "start_precision": "month", "end_label": "R6年度1月",
-                 "end_month": D(2025, 1, 1), "updated_by": "file", "updated_on": D(2025, 4, 2), "updated_at": None,
-                 "source": "file", "event_id": None},
-        blank | {"city_code": "14216", "step_code": "s4_1", "status_code": "done", "updated_by": "app",
-                 "updated_on": D(2025, 5, 1), "updated_at": utc(2025, 5, 1, 0, 0), "source": "app", "event_id": 5},
+        blank
+        | {
+            "city_code": "14213",
+            "step_code": "s1",
+            "status_code": "undecided",
+            "start_label": "未定",
+            "updated_by": "file",
+            "updated_on": None,
+            "updated_at": None,
+            "source": "file",
+            "event_id": None,
+        },
+        blank
+        | {
+            "city_code": "14216",
+            "step_code": "s1",
+            "status_code": "done",
+            "start_label": "R6年度8月",
+            "start_month": D(2024, 8, 1),
+            "start_precision": "month",
+            "end_label": "R7年度3月",
+            "end_month": D(2026, 3, 1),
+            "updated_by": "app",
+            "updated_on": D(2025, 3, 31),
+            "updated_at": utc(2025, 3, 31, 1, 0),
+            "source": "app",
+            "event_id": 1,
+        },
+        blank
+        | {
+            "city_code": "14216",
+            "step_code": "s2",
+            "status_code": "done",
+            "updated_by": "app",
+            "updated_on": D(2025, 3, 31),
+            "updated_at": utc(2025, 3, 30, 16, 0),
+            "source": "app",
+            "event_id": 3,
+        },
+        blank
+        | {
+            "city_code": "14216",
+            "step_code": "s3",
+            "status_code": "done",
+            "start_label": "R6年度11月",
+            "start_month": D(2024, 11, 1),
+            "start_precision": "month",
+            "end_label": "R6年度1月",
+            "end_month": D(2025, 1, 1),
+            "updated_by": "file",
+            "updated_on": D(2025, 4, 2),
+            "updated_at": None,
+            "source": "file",
+            "event_id": None,
+        },
+        blank
+        | {
+            "city_code": "14216",
+            "step_code": "s4_1",
+            "status_code": "done",
+            "updated_by": "app",
+            "updated_on": D(2025, 5, 1),
+            "updated_at": utc(2025, 5, 1, 0, 0),
+            "source": "app",
+            "event_id": 5,
+        },
     ]
 
 
@@ -551,14 +667,15 @@ def test_one_writer_many_readers_never_see_a_torn_state(tmp_path):
     readers = [
         subprocess.Popen(
             [sys.executable, "-c", READER, str(store), str(expected), env_path],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(2)
     ]
     results: list[dict] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(watch(store, expected, deadline_s=60))) for _ in range(3)
-    ]
+    threads = [threading.Thread(target=lambda: results.append(watch(store, expected, deadline_s=60))) for _ in range(3)]
     for thread in threads:
         thread.start()
     writer = subprocess.run(

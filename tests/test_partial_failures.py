@@ -24,7 +24,7 @@ from streamlit.testing.v1 import AppTest
 from etl import cli
 from etl.errors import ChangesNeedConfirmation, SourceError
 from etl.pipeline import build
-from etl.sources.survey import CONTENT, NAME
+from etl.sources.survey import CONTENT
 from warehouse.query import quality
 
 # The tests marked slow build an altered bundle in full (Great Expectations over every table): they run
@@ -98,15 +98,22 @@ def test_bad_values_in_non_key_columns_leave_every_row_in(tmp_path, published, s
     assert scalar(published, EXHIBITION_VISITORS) == scalar(sample_warehouse, EXHIBITION_VISITORS)
     assert scalar(published, "select open_days from event where id = 'EX-EBINA'") == 8
     assert scalar(published, "select start_date from event where id = 'EX-EBINA'") == dt.date(2025, 2, 21)
-    assert scalar(
-        published, "select distributed_on from organization where name = ?", [ebina_first.replace("（", "(").replace("）", ")")]
-    ) is None
+    assert (
+        scalar(
+            published,
+            "select distributed_on from organization where name = ?",
+            [ebina_first.replace("（", "(").replace("）", ")")],
+        )
+        is None
+    )
     # The answer keeps its known content labels.
     assert scalar(published, "select count(*) from attribute where link_type = 'content'") == scalar(
         sample_warehouse, "select count(*) from attribute where link_type = 'content'"
     )
     assert result.rows_quarantined == 0
-    assert sorted(run_rows(published, "select file_name, column_name, value, scope from quarantine where run_id = $run")) == [
+    assert sorted(
+        run_rows(published, "select file_name, column_name, value, scope from quarantine where run_id = $run")
+    ) == [
         (DISTRIBUTION, "配布日", "12月頃", "cell"),
         (SURVEY, CONTENT, "宇宙旅行", "cell"),
     ]
@@ -123,7 +130,9 @@ PER_CITY = (
 
 
 @pytest.mark.slow
-def test_unreadable_open_days_leave_the_exhibition_and_its_dependants_in(tmp_path, published, sample_warehouse, monkeypatch, sign_in):
+def test_unreadable_open_days_leave_the_exhibition_and_its_dependants_in(
+    tmp_path, published, sample_warehouse, monkeypatch, sign_in
+):
     inputs = fresh_inputs(tmp_path)
     cells(EVENTS, "イベント", J2="約8日")(inputs)
     book = openpyxl.load_workbook(inputs.bundle / EVENTS, read_only=True)
@@ -175,7 +184,9 @@ def test_unreadable_open_days_leave_the_exhibition_and_its_dependants_in(tmp_pat
 
 
 @pytest.mark.slow
-def test_an_unreadable_contract_amount_makes_the_costs_unknown(tmp_path, published, sample_warehouse, monkeypatch, sign_in):
+def test_an_unreadable_contract_amount_makes_the_costs_unknown(
+    tmp_path, published, sample_warehouse, monkeypatch, sign_in
+):
     inputs = fresh_inputs(tmp_path)
     book = openpyxl.load_workbook(inputs.bundle / EVENTS, read_only=True)
     contract_id = book["契約"]["A2"].value
@@ -184,13 +195,17 @@ def test_an_unreadable_contract_amount_makes_the_costs_unknown(tmp_path, publish
 
     build(inputs.bundle, published)
 
-    assert scalar(published, "select count(*) from contract") == scalar(sample_warehouse, "select count(*) from contract")
+    assert scalar(published, "select count(*) from contract") == scalar(
+        sample_warehouse, "select count(*) from contract"
+    )
     assert scalar(published, "select amount_yen from contract where id = ?", [contract_id]) is None
     assert run_rows(
         published, "select sheet, row_number, column_name, value, scope from quarantine where run_id = $run"
     ) == [("契約", 2, "金額（円）", "未定", "cell")]
     joint = "select art_contract_yen, cost_per_contact_yen from mart_event_kpis where city_code is null"
-    assert scalar(sample_warehouse, "select count(*) from contract where id = ? and project like '%アート%'", [contract_id])
+    assert scalar(
+        sample_warehouse, "select count(*) from contract where id = ? and project like '%アート%'", [contract_id]
+    )
     with duckdb.connect(str(published), read_only=True) as con:
         assert con.execute(joint).fetchone() == (None, None)
 
@@ -257,10 +272,14 @@ def test_an_event_set_aside_is_one_root_cause_and_the_guard_stops_the_publish(tm
     comments = scalar(sample_warehouse, "select count(*) from event_comment where event_id = 'EX-EBINA'")
     root = f"{EVENTS}, sheet イベント, row 2"
     # No unrelated "unknown event id" rows: one record per dependent sheet, naming the root and the count.
-    assert run_rows(published, "select count(*) from quarantine where run_id = $run and check_name = 'match.event'") == [(0,)]
+    assert run_rows(
+        published, "select count(*) from quarantine where run_id = $run and check_name = 'match.event'"
+    ) == [(0,)]
     assert sorted(
         run_rows(published, "select sheet, dependants from quarantine where run_id = $run and scope = 'dependants'")
-    ) == sorted((sheet, n) for sheet, n in (("アンケート集計", tallies), ("自由記述", comments), ("開催回", sessions)) if n)
+    ) == sorted(
+        (sheet, n) for sheet, n in (("アンケート集計", tallies), ("自由記述", comments), ("開催回", sessions)) if n
+    )
     cause = result.root_causes[0]
     assert (cause["root_cause"], cause["rows_set_aside"], cause["dependent_rows"]) == (
         root,
@@ -311,7 +330,10 @@ def test_an_empty_city_sheet_is_named_as_the_cause(tmp_path, published, sample_w
     by_root = {c["root_cause"]: c for c in result.root_causes}
     assert by_root[root]["dependent_rows"] > 0
     assert set(by_root[root]["dependent_sheets"].split("、")) <= {SURVEY, "地図", MAP} | set(
-        s for (s,) in run_rows(published, "select distinct sheet from quarantine where run_id = $run and sheet is not null")
+        s
+        for (s,) in run_rows(
+            published, "select distinct sheet from quarantine where run_id = $run and sheet is not null"
+        )
     )
 
 
@@ -336,7 +358,9 @@ def test_html_saved_as_the_map_is_not_kml(tmp_path, published):
     (inputs.bundle / MAP).write_bytes(b"<!DOCTYPE html><html><body>Google My Maps</body></html>")
     with pytest.raises(SourceError) as failure:
         build(inputs.bundle, published)
-    assert str(failure.value) == f"{MAP}: KML ではありません（中身は HTML です） (not a KML document: it is an HTML page)"
+    assert (
+        str(failure.value) == f"{MAP}: KML ではありません（中身は HTML です） (not a KML document: it is an HTML page)"
+    )
 
 
 @pytest.mark.slow
@@ -350,7 +374,9 @@ def test_cli_limit_options_and_root_cause_summary(tmp_path, published, capsys):
     assert code == 1
     assert "limit 1000 bytes; set TSUNAGARI_MAX_FILE_BYTES or --max-file-bytes" in err
     assert "Traceback" not in err
-    assert cli.main(["build", "--source", str(inputs.bundle), "--warehouse", str(published), "--change-share", "x"]) == 1
+    assert (
+        cli.main(["build", "--source", str(inputs.bundle), "--warehouse", str(published), "--change-share", "x"]) == 1
+    )
     assert "TSUNAGARI_CHANGE_SHARE" in capsys.readouterr().err
 
     cells(EVENTS, "イベント", E2="横浜市")(inputs)

@@ -267,9 +267,9 @@ def test_unknown_label_is_left_out_and_the_answer_loads(tmp_path):
     con = duckdb.connect(str(result.warehouse), read_only=True)
     # A multi-answer cell's unknown label is a cell-level record: the answer and its other values count.
     assert con.execute("select count(*) from survey_response").fetchone() == (63,)
-    assert con.execute(
-        "select file_name, row_number, column_name, value, scope from quarantine"
-    ).fetchall() == [("survey_answers.csv", 2, "支援の形態（当てはまるものをすべて選択してください）", "宇宙旅行", "cell")]
+    assert con.execute("select file_name, row_number, column_name, value, scope from quarantine").fetchall() == [
+        ("survey_answers.csv", 2, "支援の形態（当てはまるものをすべて選択してください）", "宇宙旅行", "cell")
+    ]
     assert con.execute(
         "select rows_read, rows_loaded, rows_quarantined from etl_source_file where file_name = 'survey_answers.csv'"
     ).fetchone() == (63, 63, 0)

@@ -75,7 +75,10 @@ def test_progress_grid_is_the_file_for_every_city_and_step(sample_con):
     assert grid.height == 4 * 10
     assert grid.select("city_code", "step_code").unique().height == 40
     listed = grid.filter(pl.col("status_code").is_not_null())
-    assert sorted(listed.select("city_code", "step_code", "status_code", "start_label", "end_label", "recorded_by").rows()) == file_rows()
+    assert (
+        sorted(listed.select("city_code", "step_code", "status_code", "start_label", "end_label", "recorded_by").rows())
+        == file_rows()
+    )
     assert grid["step_label"].to_list()[:10] == ["①", "②", "③", "④-1", "④-2", "⑤", "⑥", "⑦", "⑧", "⑨"]
     assert grid["city_name_ja"].unique(maintain_order=True).to_list() == ["大和市", "海老名市", "座間市", "綾瀬市"]
     zama_s42 = grid.filter((pl.col("city_code") == "14216") & (pl.col("step_code") == "s4_2")).row(0, named=True)
@@ -95,7 +98,9 @@ def test_progress_grid_for_one_city(sample_con):
 
 
 def test_phases_reached_without_events_matches_the_mart(sample_con):
-    view = q.progress_view(q.progress_grid(sample_con), pl.DataFrame(schema=ops.PROGRESS_EVENT_SCHEMA), q.statuses(sample_con))
+    view = q.progress_view(
+        q.progress_grid(sample_con), pl.DataFrame(schema=ops.PROGRESS_EVENT_SCHEMA), q.statuses(sample_con)
+    )
     reached = q.phases_reached(view, q.phases(sample_con))
     mart = query.city_phases(sample_con)
     columns = ["city_code", "phase_code", "phase_label", "steps_total", "steps_done", "steps_in_progress"]
@@ -105,14 +110,25 @@ def test_phases_reached_without_events_matches_the_mart(sample_con):
 
 def events(*rows: dict) -> pl.DataFrame:
     """Progress events as the store returns them."""
-    return pl.DataFrame([dict.fromkeys(ops.PROGRESS_EVENT_SCHEMA) | row for row in rows], schema=ops.PROGRESS_EVENT_SCHEMA)
+    return pl.DataFrame(
+        [dict.fromkeys(ops.PROGRESS_EVENT_SCHEMA) | row for row in rows], schema=ops.PROGRESS_EVENT_SCHEMA
+    )
 
 
 def test_an_event_moves_a_city_to_the_next_phase(sample_con):
     later = dt.datetime(2025, 5, 1, 1, tzinfo=dt.UTC)
     update = events(
-        {"event_id": 1, "city_code": "14216", "step_code": "s9", "status_code": "in_progress", "start_label": "R7年度4月",
-         "start_month": D(2025, 4, 1), "start_precision": "month", "changed_by": "座間市地域福祉課", "changed_at": later}
+        {
+            "event_id": 1,
+            "city_code": "14216",
+            "step_code": "s9",
+            "status_code": "in_progress",
+            "start_label": "R7年度4月",
+            "start_month": D(2025, 4, 1),
+            "start_precision": "month",
+            "changed_by": "座間市地域福祉課",
+            "changed_at": later,
+        }
     )
     view = q.progress_view(q.progress_grid(sample_con), update, q.statuses(sample_con))
     reached = q.phases_reached(view, q.phases(sample_con))
@@ -126,13 +142,32 @@ def test_an_event_moves_a_city_to_the_next_phase(sample_con):
 def test_history_lists_file_rows_then_events_newest_first(sample_con):
     grid = q.progress_grid(sample_con, "14216")
     update = events(
-        {"event_id": 7, "city_code": "14216", "step_code": "s4_2", "status_code": "done", "start_label": "R6年度2月~",
-         "start_month": D(2025, 2, 1), "start_precision": "month", "end_label": "R7年度3月", "end_month": D(2026, 3, 1),
-         "changed_by": "座間市地域福祉課", "changed_at": dt.datetime(2026, 4, 1, 0, 30, tzinfo=dt.UTC),
-         "previous_source": "file", "previous_status_code": "in_progress", "previous_start_label": "R6年度2月~",
-         "previous_start_month": D(2025, 2, 1), "previous_start_precision": "month"},
-        {"event_id": 8, "city_code": "14213", "step_code": "s1", "status_code": "done",
-         "changed_by": "大和市健康福祉総務課", "changed_at": dt.datetime(2026, 4, 2, tzinfo=dt.UTC)},
+        {
+            "event_id": 7,
+            "city_code": "14216",
+            "step_code": "s4_2",
+            "status_code": "done",
+            "start_label": "R6年度2月~",
+            "start_month": D(2025, 2, 1),
+            "start_precision": "month",
+            "end_label": "R7年度3月",
+            "end_month": D(2026, 3, 1),
+            "changed_by": "座間市地域福祉課",
+            "changed_at": dt.datetime(2026, 4, 1, 0, 30, tzinfo=dt.UTC),
+            "previous_source": "file",
+            "previous_status_code": "in_progress",
+            "previous_start_label": "R6年度2月~",
+            "previous_start_month": D(2025, 2, 1),
+            "previous_start_precision": "month",
+        },
+        {
+            "event_id": 8,
+            "city_code": "14213",
+            "step_code": "s1",
+            "status_code": "done",
+            "changed_by": "大和市健康福祉総務課",
+            "changed_at": dt.datetime(2026, 4, 2, tzinfo=dt.UTC),
+        },
     )
     history = q.progress_history(grid, update)
     assert history.height == 11, "10 file rows of 座間市 and its one event; 大和市's event is not in this grid"
@@ -172,10 +207,26 @@ def test_notes_from_file_and_app(sample_con):
         (D(2024, 12, 20), "change"),
     ]
     added = pl.DataFrame(
-        [{"event_id": 1, "city_code": "14216", "noted_on": D(2024, 10, 15), "kind": "change", "text": "追加",
-          "changed_by": "座間市地域福祉課", "changed_at": dt.datetime(2025, 4, 1, tzinfo=dt.UTC)},
-         {"event_id": 2, "city_code": "14218", "noted_on": D(2024, 1, 1), "kind": "issue", "text": "他市",
-          "changed_by": "綾瀬市福祉総務課", "changed_at": dt.datetime(2025, 4, 1, tzinfo=dt.UTC)}],
+        [
+            {
+                "event_id": 1,
+                "city_code": "14216",
+                "noted_on": D(2024, 10, 15),
+                "kind": "change",
+                "text": "追加",
+                "changed_by": "座間市地域福祉課",
+                "changed_at": dt.datetime(2025, 4, 1, tzinfo=dt.UTC),
+            },
+            {
+                "event_id": 2,
+                "city_code": "14218",
+                "noted_on": D(2024, 1, 1),
+                "kind": "issue",
+                "text": "他市",
+                "changed_by": "綾瀬市福祉総務課",
+                "changed_at": dt.datetime(2025, 4, 1, tzinfo=dt.UTC),
+            },
+        ],
         schema=ops.NOTE_EVENT_SCHEMA,
     )
     merged = q.notes_view(file_notes, added, "14216")
@@ -194,7 +245,9 @@ def test_notes_from_file_and_app(sample_con):
 @pytest.fixture()
 def sample_view(sample_con):
     """The merged view of the sample with no in-app events."""
-    return q.progress_view(q.progress_grid(sample_con), pl.DataFrame(schema=ops.PROGRESS_EVENT_SCHEMA), q.statuses(sample_con))
+    return q.progress_view(
+        q.progress_grid(sample_con), pl.DataFrame(schema=ops.PROGRESS_EVENT_SCHEMA), q.statuses(sample_con)
+    )
 
 
 def test_matrix_table(sample_view):
@@ -227,7 +280,16 @@ def test_status_grid_spec(sample_con, sample_view):
     rows = next(iter(spec["datasets"].values()))
     assert len(rows) == 40
     assert spec["layer"][1]["encoding"]["text"]["field"] == "status"
-    assert [t["title"] for t in cells["tooltip"]] == ["市", "ステップ", "段階", "状態", "開始", "完了", "備考", "最終更新"]
+    assert [t["title"] for t in cells["tooltip"]] == [
+        "市",
+        "ステップ",
+        "段階",
+        "状態",
+        "開始",
+        "完了",
+        "備考",
+        "最終更新",
+    ]
 
 
 def test_timeline_spec(sample_con, sample_view):
@@ -306,9 +368,9 @@ def test_manager_updates_a_step_and_the_matrix_changes(app, monkeypatch, tmp_pat
         "座間市地域福祉課", "進行中", "完了", "R7年度3月 (2026-03)",
     )  # fmt: skip
     stored = ops.read_progress_events(tmp_path / "operations.sqlite")
-    assert stored.select("city_code", "step_code", "status_code", "end_month", "note", "previous_status_code").rows() == [
-        ("14216", "s4_2", "done", D(2026, 3, 1), "県の協力を得て設計を終えた", "in_progress")
-    ]
+    assert stored.select(
+        "city_code", "step_code", "status_code", "end_month", "note", "previous_status_code"
+    ).rows() == [("14216", "s4_2", "done", D(2026, 3, 1), "県の協力を得て設計を終えた", "in_progress")]
 
 
 def test_an_update_can_move_the_phase(app, monkeypatch):
@@ -345,18 +407,28 @@ def test_manager_from_secrets(app):
     app.secrets["manager"] = {"name": "綾瀬市福祉総務課", "city": "14218"}
     at = open_page(app)
     assert any("綾瀬市福祉総務課（綾瀬市）として更新します" in c.value for c in at.caption)
-    assert at.selectbox(key="pf_step__ja").options == ["① 主担当部署・主担当者の設定", "② 担当者の初動", "③ 地域の現状把握",
-                                                   "④-1 取組テーマ決定", "④-2 連携PFの企画・設計",
-                                                   "⑤ 関係団体のリストアップ・初期メンバーへの声掛け",
-                                                   "⑥ 域内住民・団体への情報発信", "⑦ 連携PFの運営", "⑧ 地域協議会の設置",
-                                                   "⑨ PFの拡大・活性化"]
+    assert at.selectbox(key="pf_step__ja").options == [
+        "① 主担当部署・主担当者の設定",
+        "② 担当者の初動",
+        "③ 地域の現状把握",
+        "④-1 取組テーマ決定",
+        "④-2 連携PFの企画・設計",
+        "⑤ 関係団体のリストアップ・初期メンバーへの声掛け",
+        "⑥ 域内住民・団体への情報発信",
+        "⑦ 連携PFの運営",
+        "⑧ 地域協議会の設置",
+        "⑨ PFの拡大・活性化",
+    ]
 
 
 def test_unusable_manager_setting_is_explained(app, monkeypatch):
     monkeypatch.setenv("TSUNAGARI_MANAGER", "座間市地域福祉課")
     at = open_page(app)
     assert not at.exception
-    assert at.warning[0].value == "担当者の設定「座間市地域福祉課」を読めません。「担当部署名:市区町村コード」の形で設定してください。"
+    assert (
+        at.warning[0].value
+        == "担当者の設定「座間市地域福祉課」を読めません。「担当部署名:市区町村コード」の形で設定してください。"
+    )
     assert not [b for b in at.button if (b.key or "").startswith("pf_submit")]
 
 

@@ -62,7 +62,9 @@ def test_runs_keep_history_newest_first(broken_con):
 def test_source_files_of_the_latest_run(broken_con):
     latest = quality.runs(broken_con)["run_id"][0]
     files = quality.source_files(broken_con, latest).filter(pl.col("kind") != "seed")
-    counts = {r["file_name"]: (r["rows_read"], r["rows_loaded"], r["rows_quarantined"]) for r in files.iter_rows(named=True)}
+    counts = {
+        r["file_name"]: (r["rows_read"], r["rows_loaded"], r["rows_quarantined"]) for r in files.iter_rows(named=True)
+    }
     assert counts.pop("survey_answers.csv") == (63, 63, 0)
     assert all(loaded == read and bad == 0 for read, loaded, bad in counts.values())
 
@@ -71,7 +73,13 @@ def test_quarantined_personal_value_is_masked_for_public(broken_con):
     latest = quality.runs(broken_con)["run_id"][0]
     public = quality.quarantined(broken_con, latest)
     assert public.select("file_name", "sheet", "row_number", "column_name", "value").to_dicts() == [
-        {"file_name": "survey_answers.csv", "sheet": None, "row_number": 2, "column_name": "ご連絡先メールアドレス", "value": "＊＊＊"}
+        {
+            "file_name": "survey_answers.csv",
+            "sheet": None,
+            "row_number": 2,
+            "column_name": "ご連絡先メールアドレス",
+            "value": "＊＊＊",
+        }
     ]
     admin = quality.quarantined(broken_con, latest, viewer=Viewer("admin"))
     assert admin["value"].to_list() == [BAD_EMAIL]
@@ -106,9 +114,12 @@ def test_trend_chart_spec():
     assert spec["encoding"]["x"]["field"] == "started_at"
     values = spec["datasets"][spec["data"]["name"]]
     assert [(v["run_id"], v["measure"], v["value"]) for v in values] == [
-        ("a", "読込", 9), ("b", "読込", 10),
-        ("a", "隔離", 0), ("b", "隔離", 1),
-        ("a", "不合格", 2), ("b", "不合格", 0),
+        ("a", "読込", 9),
+        ("b", "読込", 10),
+        ("a", "隔離", 0),
+        ("b", "隔離", 1),
+        ("a", "不合格", 2),
+        ("b", "不合格", 0),
     ]
 
 

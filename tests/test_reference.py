@@ -39,22 +39,50 @@ def test_parse_towns_keeps_points_and_quarantines_missing_coordinates():
     ).encode()
     towns, bad = reference.parse_towns(data, "towns/大和市.json", "14213")
     assert towns.drop("_file", "_sheet", "_row").to_dicts() == [
-        {"id": "14213:中央一丁目", "city_code": "14213", "town": "中央一丁目", "koaza": None, "name": "中央一丁目",
-         "latitude": 35.48, "longitude": 139.45, "postal_code": "2420021"},
-        {"id": "14213:上和田字東", "city_code": "14213", "town": "上和田", "koaza": "字東", "name": "上和田字東",
-         "latitude": 35.43, "longitude": 139.47, "postal_code": None},
+        {
+            "id": "14213:中央一丁目",
+            "city_code": "14213",
+            "town": "中央一丁目",
+            "koaza": None,
+            "name": "中央一丁目",
+            "latitude": 35.48,
+            "longitude": 139.45,
+            "postal_code": "2420021",
+        },
+        {
+            "id": "14213:上和田字東",
+            "city_code": "14213",
+            "town": "上和田",
+            "koaza": "字東",
+            "name": "上和田字東",
+            "latitude": 35.43,
+            "longitude": 139.47,
+            "postal_code": None,
+        },
     ]
     assert bad.to_dicts() == [
-        {"file_name": "towns/大和市.json", "sheet": None, "row_number": 3, "column_name": "lat", "value": "基地内",
-         "reason": "代表点の座標がありません (town has no coordinates)", "check_name": "reference.town",
-         "scope": "row", "root_cause": None, "dependants": None}
+        {
+            "file_name": "towns/大和市.json",
+            "sheet": None,
+            "row_number": 3,
+            "column_name": "lat",
+            "value": "基地内",
+            "reason": "代表点の座標がありません (town has no coordinates)",
+            "check_name": "reference.town",
+            "scope": "row",
+            "root_cause": None,
+            "dependants": None,
+        }
     ]
 
 
 def test_parse_towns_rejects_non_array():
     with pytest.raises(SourceError) as failure:
         reference.parse_towns(b'{"towns": []}', "towns/座間市.json", "14216")
-    assert str(failure.value) == "towns/座間市.json: 町丁目の一覧（JSON 配列）ではありません (expected a JSON array of towns)"
+    assert (
+        str(failure.value)
+        == "towns/座間市.json: 町丁目の一覧（JSON 配列）ではありません (expected a JSON array of towns)"
+    )
 
 
 def test_parse_boundaries_from_zip_merges_parts_and_ignores_other_cities():
@@ -62,9 +90,21 @@ def test_parse_boundaries_from_zip_merges_parts_and_ignores_other_cities():
     collection = {
         "type": "FeatureCollection",
         "features": [
-            {"type": "Feature", "properties": {"N03_004": "座間市", "N03_007": "14216"}, "geometry": {"type": "Polygon", "coordinates": square}},
-            {"type": "Feature", "properties": {"N03_004": "座間市", "N03_007": "14216"}, "geometry": {"type": "Polygon", "coordinates": square}},
-            {"type": "Feature", "properties": {"N03_004": "横浜市", "N03_007": "14100"}, "geometry": {"type": "Polygon", "coordinates": square}},
+            {
+                "type": "Feature",
+                "properties": {"N03_004": "座間市", "N03_007": "14216"},
+                "geometry": {"type": "Polygon", "coordinates": square},
+            },
+            {
+                "type": "Feature",
+                "properties": {"N03_004": "座間市", "N03_007": "14216"},
+                "geometry": {"type": "Polygon", "coordinates": square},
+            },
+            {
+                "type": "Feature",
+                "properties": {"N03_004": "横浜市", "N03_007": "14100"},
+                "geometry": {"type": "Polygon", "coordinates": square},
+            },
         ],
     }
     buffer = io.BytesIO()
@@ -118,7 +158,12 @@ def test_build_with_synthetic_reference(reference_build):
 
 def test_fetch_offline_fails_cleanly(vocab, tmp_path):
     with pytest.raises(OSError):
-        reference.fetch(tmp_path / "cache", vocab, towns_url="http://127.0.0.1:9/{pref}/{city}.json", n03_url="http://127.0.0.1:9/n03.zip")
+        reference.fetch(
+            tmp_path / "cache",
+            vocab,
+            towns_url="http://127.0.0.1:9/{pref}/{city}.json",
+            n03_url="http://127.0.0.1:9/n03.zip",
+        )
     assert list((tmp_path / "cache" / "towns").glob("*.json")) == []
 
 

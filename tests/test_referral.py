@@ -68,7 +68,9 @@ def raw_pins() -> dict[str, tuple[float, float]]:
     ns = {"k": "http://www.opengis.net/kml/2.2"}
     pins = {}
     for placemark in ElementTree.fromstring(kml).iter("{http://www.opengis.net/kml/2.2}Placemark"):
-        fields = {d.get("name"): d.findtext("k:value", "", ns) for d in placemark.iter("{http://www.opengis.net/kml/2.2}Data")}
+        fields = {
+            d.get("name"): d.findtext("k:value", "", ns) for d in placemark.iter("{http://www.opengis.net/kml/2.2}Data")
+        }
         name = fields.get("団体名") or placemark.findtext("k:name", "", ns)
         lng, lat = (float(v) for v in placemark.findtext(".//k:coordinates", "", ns).strip().split(",")[:2])
         pins[unicodedata.normalize("NFKC", name).strip()] = (lat, lng)
@@ -261,7 +263,10 @@ def test_page_lists_the_nearest_and_says_how_many_fit(ref_warehouse, monkeypatch
     at.multiselect(key="referral_forms__ja").set_value(["form:ibasho"])
     at.selectbox(key="referral_town__ja").set_value(AYASE_TOWN).run()
     assert not at.exception
-    assert at.success[0].value == "半径 5.0 km 以内に、条件をすべて満たす団体が 3 件あります。近い順に 2 件を表示します（1 市）。"
+    assert (
+        at.success[0].value
+        == "半径 5.0 km 以内に、条件をすべて満たす団体が 3 件あります。近い順に 2 件を表示します（1 市）。"
+    )
     assert list(at.dataframe[0].value["name"]) == ["(サンプル)ひきこもり家族会 つむぎの会", "(サンプル)しらさぎの会"]
 
 
@@ -270,9 +275,7 @@ def test_distances_agree_with_the_raw_files(ref_con):
     found = referral.find_referrals(ref_con, HIKIKOMORI_IBASHO, origin_at(ref_con, AYASE_TOWN), 10.0, TODAY)
     lat, lng = synthetic_town("綾瀬市", "中央テスト一丁目")
     pins = raw_pins()
-    expected = [
-        round(haversine_km(lat, lng, *pins[name]), 2) if name in pins else None for name in found.frame["name"]
-    ]
+    expected = [round(haversine_km(lat, lng, *pins[name]), 2) if name in pins else None for name in found.frame["name"]]
     assert found.frame["distance_km"].to_list() == expected
     assert expected == [3.10, 3.53, 5.89, 6.41, None]
 
@@ -360,7 +363,9 @@ def test_stale_pins_are_flagged_against_today(ref_con):
     fresh = referral.find_referrals(ref_con, HIKIKOMORI_IBASHO, origin, 5.0, dt.date(2025, 3, 31))
     later = referral.find_referrals(ref_con, HIKIKOMORI_IBASHO, origin, 5.0, dt.date(2026, 3, 31))
     assert fresh.frame.select("last_verified", "stale").rows() == [
-        (dt.date(2025, 1, 5), False), (dt.date(2024, 11, 5), False), (None, None)
+        (dt.date(2025, 1, 5), False),
+        (dt.date(2024, 11, 5), False),
+        (None, None),
     ]
     assert later.frame["stale"].to_list() == [True, True, None]
 
@@ -420,7 +425,16 @@ def test_sheet_holds_ticked_contacts_and_notes_only(ref_con):
     assert "(サンプル)しらさぎの会" not in sheet  # not ticked
     # Nothing about the resident: no town, no point, no distance, no need.
     row = referral.town(ref_con, AYASE_TOWN)
-    for resident in ("中央テスト", str(row["latitude"]), str(row["longitude"]), "km", "支援の形態", "活動内容", "対象者", "3.1"):
+    for resident in (
+        "中央テスト",
+        str(row["latitude"]),
+        str(row["longitude"]),
+        "km",
+        "支援の形態",
+        "活動内容",
+        "対象者",
+        "3.1",
+    ):
         assert resident not in sheet
 
 
@@ -450,8 +464,15 @@ def test_lattice_is_regular_over_the_area():
 
 def test_selected_point_reads_the_lattice_layer_only():
     point = {"id": "3-4", "latitude": 35.41, "longitude": 139.37}
-    assert charts.selected_point({"selection": {"indices": {charts.LATTICE_LAYER: [140]}, "objects": {charts.LATTICE_LAYER: [point]}}}) == point
-    assert charts.selected_point({"selection": {"indices": {}, "objects": {charts.ORGS_LAYER: [{"name": "x"}]}}}) is None
+    assert (
+        charts.selected_point(
+            {"selection": {"indices": {charts.LATTICE_LAYER: [140]}, "objects": {charts.LATTICE_LAYER: [point]}}}
+        )
+        == point
+    )
+    assert (
+        charts.selected_point({"selection": {"indices": {}, "objects": {charts.ORGS_LAYER: [{"name": "x"}]}}}) is None
+    )
     assert charts.selected_point({"selection": {"indices": {}, "objects": {}}}) is None
     assert charts.selected_point(None) is None
 
@@ -708,7 +729,9 @@ def test_page_draws_density_above_the_pin_limit(ref_warehouse, ref_con, monkeypa
     at = open_page(ref_warehouse, monkeypatch)
     assert not at.exception
     assert "地図上の位置がある団体が 58 団体あり、点で示せる上限（10 団体）を超えるため" in at.caption[1].value
-    assert at.caption[2].value.startswith("赤: お住まいの場所　青: 条件をすべて満たす団体　橙: 一部の条件に合う団体　緑の六角形:")
+    assert at.caption[2].value.startswith(
+        "赤: お住まいの場所　青: 条件をすべて満たす団体　橙: 一部の条件に合う団体　緑の六角形:"
+    )
     ids = [layer["id"] for layer in deck_spec(at)["layers"]]
     assert ids == [charts.DENSITY_LAYER, charts.OUTLINE_LAYER]  # hexagons and outlines only: no organisation pins
     hexagons = deck_spec(at)["layers"][0]["data"]
@@ -720,7 +743,11 @@ def test_page_draws_density_above_the_pin_limit(ref_warehouse, ref_con, monkeypa
     at.selectbox(key="referral_town__ja").set_value(AYASE_TOWN).run()
     assert not at.exception
     expected = referral.find_referrals(ref_con, HIKIKOMORI_IBASHO, origin_at(ref_con, AYASE_TOWN), 5.0, TODAY).frame
-    assert at.session_state["referral_results_ids"] == expected["organization_id"].to_list() == [TSUMUGI, SHIRASAGI, OHISAMA]
+    assert (
+        at.session_state["referral_results_ids"]
+        == expected["organization_id"].to_list()
+        == [TSUMUGI, SHIRASAGI, OHISAMA]
+    )
     assert list(at.dataframe[0].value["name"]) == expected["name"].to_list()
     layers = {layer["id"]: layer for layer in deck_spec(at)["layers"]}
     assert charts.ORGS_LAYER not in layers
@@ -738,7 +765,10 @@ def test_page_draws_density_above_the_pin_limit(ref_warehouse, ref_con, monkeypa
     lat, lng = 35.4372, 139.4267
     point = min(lattice["data"], key=lambda p: haversine_km(lat, lng, p["latitude"], p["longitude"]))
     at.session_state["referral_map"] = {
-        "selection": {"indices": {charts.LATTICE_LAYER: [lattice["data"].index(point)]}, "objects": {charts.LATTICE_LAYER: [point]}}
+        "selection": {
+            "indices": {charts.LATTICE_LAYER: [lattice["data"].index(point)]},
+            "objects": {charts.LATTICE_LAYER: [point]},
+        }
     }
     at.run()
     chosen = f"選んだ場所: 地図の点（緯度 {point['latitude']:.4f}、経度 {point['longitude']:.4f}）・最寄りの町丁目: "

@@ -81,7 +81,9 @@ def test_sign_in_panel_local_accounts(sample_warehouse, tmp_path, monkeypatch, s
     monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(sample_warehouse))
     monkeypatch.setenv("TSUNAGARI_OPERATIONS", str(tmp_path / "operations.sqlite"))  # the sign-in is audited
     monkeypatch.setenv("TSUNAGARI_ROLES", str(write(tmp_path / "roles.toml", ROLES)))
-    monkeypatch.setenv("TSUNAGARI_LOCAL_USERS", str(write(tmp_path / "u.toml", f'[users.analyst]\npassword_hash = "{secret_hash}"\n')))
+    monkeypatch.setenv(
+        "TSUNAGARI_LOCAL_USERS", str(write(tmp_path / "u.toml", f'[users.analyst]\npassword_hash = "{secret_hash}"\n'))
+    )
     at = AppTest.from_file(APP, default_timeout=30).run()
     assert "公開モード" in at.sidebar.caption[-1].value
     at.sidebar.text_input(key="local_sign_in_user").input("analyst")
@@ -152,7 +154,11 @@ def page_text(at: AppTest) -> str:
 
 @pytest.mark.parametrize(
     ("broken", "text"),
-    [("roles", BROKEN_ROLES["toml_syntax"]), ("roles", BROKEN_ROLES["unknown_role"]), ("users", BROKEN_USERS["toml_syntax"])],
+    [
+        ("roles", BROKEN_ROLES["toml_syntax"]),
+        ("roles", BROKEN_ROLES["unknown_role"]),
+        ("users", BROKEN_USERS["toml_syntax"]),
+    ],
 )
 def test_a_malformed_config_file_runs_every_page_as_public(
     sample_warehouse, tmp_path, monkeypatch, secret_hash, caplog, broken, text
@@ -184,7 +190,9 @@ def test_a_malformed_config_file_runs_every_page_as_public(
         at.switch_page("pages/activity.py").run()
         assert not at.exception, [e.value for e in at.exception]
         assert str(tmp_path) not in page_text(at)
-    assert any(str(broken_file) in record.getMessage() for record in caplog.records), "the operator's log names the file"
+    assert any(str(broken_file) in record.getMessage() for record in caplog.records), (
+        "the operator's log names the file"
+    )
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,9 @@ def regenerated(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sample")
     subprocess.run(
         [sys.executable, "-m", "data.generate_sample", "--out", str(out)],
-        cwd=ROOT, check=True, capture_output=True,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
     )
     return out
 

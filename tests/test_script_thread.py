@@ -46,7 +46,11 @@ def test_the_scan_finds_callbacks() -> None:
         "frame.select(pl.col('a').replace_strict(mapping))\n"
     )
     assert [found.split(" ")[1] for found in callback_calls(source)] == [
-        ".map_elements(", ".map_elements(", ".map_rows(", ".map_batches(", ".apply("
+        ".map_elements(",
+        ".map_elements(",
+        ".map_rows(",
+        ".map_batches(",
+        ".apply(",
     ]
 
 

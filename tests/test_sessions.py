@@ -120,7 +120,10 @@ def test_a_ticket_is_redeemed_once_and_only_while_fresh():
 
 
 def test_the_way_back_stays_on_this_app():
-    assert sessions.safe_path("/tsunagari/data?x_table=organization", "/tsunagari") == "/tsunagari/data?x_table=organization"
+    assert (
+        sessions.safe_path("/tsunagari/data?x_table=organization", "/tsunagari")
+        == "/tsunagari/data?x_table=organization"
+    )
     assert sessions.safe_path("/tsunagari/", "tsunagari") == "/tsunagari/"
     assert sessions.safe_path("/data?x=1", "") == "/data?x=1"
     for outside in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "/other/data", "data"):

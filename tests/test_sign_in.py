@@ -34,7 +34,7 @@ def audit(path) -> list[dict]:
 def test_failures_of_one_name_lock_it_for_a_growing_time(tmp_path):
     path = tmp_path / "operations.sqlite"
     free = ops.SIGN_IN_FREE_FAILURES["user"]
-    for attempt in range(free):
+    for _attempt in range(free):
         assert ops.sign_in_wait("admin", CLIENT, path=path, now=NOW) == 0
         assert ops.record_sign_in_failure("admin", CLIENT, "wrong_password", known_user=True, path=path, now=NOW) == 0
     first = ops.record_sign_in_failure("admin", CLIENT, "wrong_password", known_user=True, path=path, now=NOW)
@@ -45,7 +45,9 @@ def test_failures_of_one_name_lock_it_for_a_growing_time(tmp_path):
     ops.record_sign_in_failure("admin", CLIENT, "locked", known_user=True, path=path, now=seconds(1))
     assert ops.sign_in_wait("admin", CLIENT, path=path, now=seconds(1)) == first - 1
     # After the lock, the next wrong password locks twice as long.
-    second = ops.record_sign_in_failure("admin", CLIENT, "wrong_password", known_user=True, path=path, now=seconds(first))
+    second = ops.record_sign_in_failure(
+        "admin", CLIENT, "wrong_password", known_user=True, path=path, now=seconds(first)
+    )
     assert second == 2 * first
     # Other names are not locked by this one.
     assert ops.sign_in_wait("analyst", "198.51.100.1", path=path, now=seconds(first)) == 0
@@ -66,7 +68,10 @@ def test_one_client_trying_many_names_is_locked(tmp_path):
     path = tmp_path / "operations.sqlite"
     free = ops.SIGN_IN_FREE_FAILURES["client"]
     for number in range(free):
-        assert ops.record_sign_in_failure(f"guess{number}", CLIENT, "wrong_password", known_user=False, path=path, now=NOW) == 0
+        assert (
+            ops.record_sign_in_failure(f"guess{number}", CLIENT, "wrong_password", known_user=False, path=path, now=NOW)
+            == 0
+        )
     assert ops.record_sign_in_failure("guess-last", CLIENT, "wrong_password", known_user=False, path=path, now=NOW) > 0
     assert ops.sign_in_wait("anyone-else", CLIENT, path=path, now=seconds(1)) > 0
     assert ops.sign_in_wait("anyone-else", "198.51.100.1", path=path, now=seconds(1)) == 0
@@ -89,8 +94,18 @@ def test_failed_sign_ins_are_audited_without_the_password_or_unknown_names(tmp_p
     ops.record_sign_in(Viewer("admin", None, "admin"), "local", client=CLIENT, path=path, now=NOW)
     found = audit(path)
     assert [(r["action"], r["identity"], r["role"], r["detail"]) for r in found] == [
-        ("sign_in_failed", "admin", "public", {"method": "local", "reason": "wrong_password", "client": CLIENT, "known_user": True}),
-        ("sign_in_failed", None, "public", {"method": "local", "reason": "wrong_password", "client": CLIENT, "known_user": False}),
+        (
+            "sign_in_failed",
+            "admin",
+            "public",
+            {"method": "local", "reason": "wrong_password", "client": CLIENT, "known_user": True},
+        ),
+        (
+            "sign_in_failed",
+            None,
+            "public",
+            {"method": "local", "reason": "wrong_password", "client": CLIENT, "known_user": False},
+        ),
         ("sign_in", "admin", "admin", {"method": "local", "client": CLIENT}),
     ]
     # A password typed into the name field is nowhere in the store, not even in the throttle table.
@@ -297,7 +312,6 @@ def test_forged_expired_and_orphaned_cookies_are_refused(app, tmp_path, monkeypa
     monkeypatch.setattr(sessions, "_clock", lambda: short.expires + 1)
     at.run()
     assert signed_in_as(at).startswith("公開モード") and "intake_job" not in at.session_state
-
 
 
 def test_every_page_prompt_shows_the_pages_own_title_in_both_languages():

@@ -81,7 +81,9 @@ def test_upgrade_keeps_the_previous_release_records(old_instance: Path, tmp_path
     assert (migrated.from_version, migrated.to_version) == (0, ops.schema_version()) and migrated.backup.exists()
     # ... and writes beside them: its new tables are there, the old rows stay as they were.
     now = NOW
-    ops.record_note_event(ops.NoteUpdate("14216", dt.date(2026, 4, 19), "change", "新版で記録"), ZAMA, now=now, viewer=ADMIN)
+    ops.record_note_event(
+        ops.NoteUpdate("14216", dt.date(2026, 4, 19), "change", "新版で記録"), ZAMA, now=now, viewer=ADMIN
+    )
     ops.record_audit(ADMIN, "download", "data/organisations.csv", {"rows": 157}, now=now)
     for table in OLD_TABLES:
         assert rows(store, table)[: len(before[table])] == before[table], table
@@ -107,7 +109,9 @@ def bookkeeping_rows(warehouse: Path) -> dict[str, set[tuple]]:
         found = {}
         for table in BOOKKEEPING:
             columns = [c for c in ddl_columns(con, table) if c != "schema_fingerprint"]
-            found[table] = set(con.execute(f"select {', '.join(columns)} from {table}").fetchall())  # names from the DDL
+            found[table] = set(
+                con.execute(f"select {', '.join(columns)} from {table}").fetchall()
+            )  # names from the DDL
         return found
     finally:
         con.close()
@@ -207,8 +211,9 @@ def test_a_store_of_the_previous_release_is_migrated_once_after_a_backup(tmp_pat
     migrated = ops.migrate(store, now=NOW)
     assert (migrated.from_version, migrated.to_version) == (0, ops.schema_version())
     # The backup came first: the store as the old release left it, owner-only, named after the version it precedes.
-    assert re.fullmatch(rf"operations\.sqlite\.pre-v{ops.schema_version()}-20260420T010000\.\d{{6}}Z\.sqlite3",
-                        migrated.backup.name)
+    assert re.fullmatch(
+        rf"operations\.sqlite\.pre-v{ops.schema_version()}-20260420T010000\.\d{{6}}Z\.sqlite3", migrated.backup.name
+    )
     assert migrated.backup.parent == tmp_path and stat.S_IMODE(migrated.backup.stat().st_mode) == 0o600
     assert everything(migrated.backup) == before and user_version(migrated.backup) == 0
     # Every row and id kept, the version recorded, and the schema exactly a new store's.
@@ -249,8 +254,11 @@ def append_only_tables() -> set[str]:
 def test_append_only_triggers_are_defined_once_and_on_every_event_table(tmp_path: Path) -> None:
     # One definition: the trigger text is in the template only, nowhere else in the package.
     package = ROOT / "warehouse"
-    holders = [path for path in package.rglob("*") if path.suffix in (".py", ".sql")
-               and "append-only: updates are not allowed" in path.read_text(encoding="utf-8")]
+    holders = [
+        path
+        for path in package.rglob("*")
+        if path.suffix in (".py", ".sql") and "append-only: updates are not allowed" in path.read_text(encoding="utf-8")
+    ]
     assert holders == [MIGRATIONS / "append_only.sql"]
     tables = append_only_tables()
     for made_by, store in (("new", tmp_path / "new.sqlite"), ("previous release", tmp_path / "old.sqlite")):
@@ -261,7 +269,8 @@ def test_append_only_triggers_are_defined_once_and_on_every_event_table(tmp_path
         try:
             # Every table with event ids is declared append-only (a new event table cannot be forgotten).
             event_tables = {
-                name for (name,) in con.execute("select name from sqlite_master where type = 'table'")
+                name
+                for (name,) in con.execute("select name from sqlite_master where type = 'table'")
                 if "event_id" in [row[1] for row in con.execute(f'pragma table_info("{name}")')]
             }
             assert event_tables == tables, made_by
@@ -279,8 +288,10 @@ def test_append_only_triggers_are_defined_once_and_on_every_event_table(tmp_path
     assert ops.record_audit(ADMIN, "download", "x.csv", path=tmp_path / "new.sqlite", now=NOW) == 1
     con = sqlite3.connect(tmp_path / "new.sqlite")
     with pytest.raises(sqlite3.DatabaseError, match="append-only: event ids are never reused"):
-        con.execute("insert or replace into audit_event (event_id, at, role, action, target, detail) "
-                    "values (1, 'x', 'admin', 'download', 't', '{}')")
+        con.execute(
+            "insert or replace into audit_event (event_id, at, role, action, target, detail) "
+            "values (1, 'x', 'admin', 'download', 't', '{}')"
+        )
     con.close()
 
 

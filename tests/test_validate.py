@@ -493,7 +493,7 @@ def test_referential_rules_are_all_declared(suites):
         ("taxonomy_term", "taxonomy_id", "taxonomy.id"),
     }
     assert required <= refs
-    for table, column, ref in refs:
+    for _table, _column, ref in refs:
         parent, _, parent_column = ref.rpartition(".")
         assert parent_column in COLUMNS[parent], ref
 
@@ -951,7 +951,10 @@ def test_two_references_on_one_column_are_both_checked():
     suites = {
         "a": {"name": "a", "expectations": []},
         "b": {"name": "b", "expectations": []},
-        "child": {"name": "child", "expectations": [rule("a.code", "aにない (not in a)"), rule("b.code", "bにない (not in b)")]},
+        "child": {
+            "name": "child",
+            "expectations": [rule("a.code", "aにない (not in a)"), rule("b.code", "bにない (not in b)")],
+        },
     }
     lineage = {"_file": ["f.csv"] * 5, "_sheet": [None] * 5, "_row": [2, 3, 4, 5, 6]}
     child = pl.DataFrame({"code": ["x", "y", "z", "z", None], **lineage}, schema_overrides={"_sheet": pl.String})

@@ -28,7 +28,13 @@ KMZ_DATE = (1980, 1, 1, 0, 0, 0)  # fixed zip timestamp: the same pins give the 
 _NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 # What ElementTree escapes in an attribute value, in its order.
 _ATTRIBUTE_ENTITIES = (
-    ("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("\r", "&#13;"), ("\n", "&#10;"), ("\t", "&#09;")
+    ("&", "&amp;"),
+    ("<", "&lt;"),
+    (">", "&gt;"),
+    ('"', "&quot;"),
+    ("\r", "&#13;"),
+    ("\n", "&#10;"),
+    ("\t", "&#09;"),
 )
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 # Directory columns shown in a pin's popup, in order (the page supplies their labels).
@@ -121,8 +127,7 @@ def _styles(colour_hex: str, *, my_maps: bool) -> str:
     text += f"    <StyleMap id={_attribute(ident)}>\n"
     for state in ("normal", "highlight"):
         text += (
-            f"      <Pair>\n        <key>{state}</key>\n"
-            f"        <styleUrl>#{ident}-{state}</styleUrl>\n      </Pair>\n"
+            f"      <Pair>\n        <key>{state}</key>\n        <styleUrl>#{ident}-{state}</styleUrl>\n      </Pair>\n"
         )
     return text + "    </StyleMap>\n"
 
@@ -255,9 +260,7 @@ def directory_pins(rows: pl.DataFrame, popup_labels: Mapping[str, str]) -> list[
     return pins
 
 
-def directory_layers(
-    rows: pl.DataFrame, legend: pl.DataFrame, popup_labels: Mapping[str, str]
-) -> list[Layer]:
+def directory_layers(rows: pl.DataFrame, legend: pl.DataFrame, popup_labels: Mapping[str, str]) -> list[Layer]:
     """One layer per map colour that has pins, in legend order (the seven gradient forms, then the greys).
 
     An organisation sits in one layer only, its primary form's (the lowest on the gradient), so the layers

@@ -106,7 +106,9 @@ def strip_personal_reasons(frame: pl.DataFrame) -> pl.DataFrame:
     personal = frame.select(personal_expr().fill_null(False)).to_series().to_list()
     reasons = frame["reason"].to_list()
     values = frame["value"].to_list()
-    cleaned = [redact(reason, [value]) if hit else reason for hit, reason, value in zip(personal, reasons, values, strict=True)]
+    cleaned = [
+        redact(reason, [value]) if hit else reason for hit, reason, value in zip(personal, reasons, values, strict=True)
+    ]
     return frame.with_columns(pl.Series("reason", cleaned, dtype=pl.String))
 
 
@@ -184,7 +186,9 @@ def mask_validation(frame: pl.DataFrame, role: str) -> pl.DataFrame:
 
 # A row of the validation report (etl.validate.build_data_docs): seven cells, details last.
 _REPORT_ROW = re.compile(
-    r'(<tr class="\w+"><td>' + re.escape(PERSONAL_TABLE_PREFIX) + r"[^<]*</td>(?:<td>[^<]*</td>){5})<td>[^<]+</td>(</tr>)"
+    r'(<tr class="\w+"><td>'
+    + re.escape(PERSONAL_TABLE_PREFIX)
+    + r"[^<]*</td>(?:<td>[^<]*</td>){5})<td>[^<]+</td>(</tr>)"
 )
 _REPORT_FATAL = re.compile(r"(<li>" + re.escape(PERSONAL_TABLE_PREFIX) + r"[^<\]]*\])[^<]*(</li>)")
 

@@ -87,7 +87,9 @@ def _load(ddl_dir: Path) -> dict[str, Table]:
         # One empty row through DuckDB's Arrow export gives the polars dtype of every column's DuckDB type.
         flat = [(name, column, data_type) for name, specs in columns.items() for column, data_type, _ in specs]
         probe = ", ".join(f"cast(null as {data_type}) as c{i}" for i, (_, _, data_type) in enumerate(flat))
-        dtypes = dict(zip(((n, c) for n, c, _ in flat), pl.from_arrow(con.sql(f"select {probe}").to_arrow_table()).dtypes))
+        dtypes = dict(
+            zip(((n, c) for n, c, _ in flat), pl.from_arrow(con.sql(f"select {probe}").to_arrow_table()).dtypes)
+        )
         tables = {}
         for name, specs in columns.items():
             primary = keys.get(name, {}).get("PRIMARY KEY", [()])[0]

@@ -66,8 +66,7 @@ def sunburst_data(counts: pl.DataFrame, group: str | None = None) -> tuple[pl.Da
         r_outer=pl.lit(INNER_RING[1]),
         theta_mid=(pl.col("theta") + pl.col("theta2")) / 2,
         r_mid=pl.lit(mid),
-        text=pl.when(_fits("group_label", mid)).then(pl.col("group_label"))
-        .otherwise(pl.lit("")),
+        text=pl.when(_fits("group_label", mid)).then(pl.col("group_label")).otherwise(pl.lit("")),
     )
 
     span = pl.col("theta2") - pl.col("theta")
@@ -89,10 +88,7 @@ def sunburst_data(counts: pl.DataFrame, group: str | None = None) -> tuple[pl.Da
             theta_mid=(pl.col("theta") + pl.col("theta2")) / 2,
             r_mid=pl.lit(mid),
         )
-        .with_columns(
-            text=pl.when(_fits("category_label", mid)).then(pl.col("category_label"))
-            .otherwise(pl.lit(""))
-        )
+        .with_columns(text=pl.when(_fits("category_label", mid)).then(pl.col("category_label")).otherwise(pl.lit("")))
     )
     return groups, categories
 

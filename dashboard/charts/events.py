@@ -576,7 +576,10 @@ def survey_table(answers: pl.DataFrame, lang: str) -> pl.DataFrame:
     return answers.select(
         pl.Series(
             "event",
-            [event_label(kind, title, None, lang) for kind, title in zip(answers["kind"], answers["title"], strict=True)],
+            [
+                event_label(kind, title, None, lang)
+                for kind, title in zip(answers["kind"], answers["title"], strict=True)
+            ],
             dtype=pl.String,
         ),
         "question",

@@ -230,7 +230,9 @@ def density_layer(
     orgs = cells["orgs"].to_list()
     records = [
         {"lng": round(float(lng), 6), "lat": round(float(lat), 6), "count": n, "fill": [*colours[k], alpha]}
-        for (lng, lat, n), k in zip(cells.select("longitude", "latitude", "orgs").iter_rows(), density_classes(orgs), strict=True)
+        for (lng, lat, n), k in zip(
+            cells.select("longitude", "latitude", "orgs").iter_rows(), density_classes(orgs), strict=True
+        )
     ]
     if tip is not None:
         records = [record | {tip_field: tip(record["count"])} for record in records]

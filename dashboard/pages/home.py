@@ -21,9 +21,11 @@ kpis = query.home_kpis(con, city, viewer)
 phases = query.city_phases(con, viewer)
 run = query.latest_run(con, viewer)
 cities = query.cities(con)
-scope = t("app.all_cities") if city is None else cities.filter(cities["code"] == city)[
-    "name_ja" if lang == "ja" else "name_en"
-][0]
+scope = (
+    t("app.all_cities")
+    if city is None
+    else cities.filter(cities["code"] == city)["name_ja" if lang == "ja" else "name_en"][0]
+)
 
 st.title(t("home.title"))
 st.caption(t("home.subtitle", scope=scope))

@@ -24,9 +24,8 @@ from dashboard.format import number
 from dashboard.i18n import catalogue
 from etl import intake
 from etl.steps import Step, StepEvent
-from warehouse import masking, query
+from warehouse import masking, query, schema
 from warehouse import operations as ops
-from warehouse import schema
 
 t = state.t
 lang = state.lang()
@@ -129,7 +128,9 @@ elif viewer.role == "city_manager":
     st.caption(t("intake.city_fixed", city=city_label(city_code)))
 else:
     city_choices = {"all": t("intake.city_all"), **city_names}
-    chosen = state.localized_selectbox(t("intake.city"), list(city_choices), city_choices.__getitem__, key="intake_city")
+    chosen = state.localized_selectbox(
+        t("intake.city"), list(city_choices), city_choices.__getitem__, key="intake_city"
+    )
     city_code = None if chosen == "all" else chosen
     st.caption(t("intake.city_merge"))
 limit = intake.max_upload_bytes()
@@ -254,7 +255,9 @@ def show_dry_run(job: Path, result: dict) -> None:
             st.caption(t("intake.kpis_caption"))
             for column, row in zip(st.columns(len(changed)), changed, strict=True):
                 digits = 0 if float(row["after"] or 0).is_integer() and float(row["before"] or 0).is_integer() else 1
-                delta = None if row["before"] is None or row["after"] is None else round(row["after"] - row["before"], 1)
+                delta = (
+                    None if row["before"] is None or row["after"] is None else round(row["after"] - row["before"], 1)
+                )
                 column.metric(kpi_label(row["column"]), number(row["after"], digits), delta=delta, border=True)
         else:
             st.info(t("intake.kpis_none"))
@@ -290,13 +293,17 @@ def show_dry_run(job: Path, result: dict) -> None:
                 },
             )
         if result.get("quarantine_hidden"):
-            st.caption(t("intake.quarantine_scope", city=city_label(viewer.city_code), hidden=result["quarantine_hidden"]))
+            st.caption(
+                t("intake.quarantine_scope", city=city_label(viewer.city_code), hidden=result["quarantine_hidden"])
+            )
         if not result["quarantine"]:
             st.success(t("intake.quarantine_none"))
         else:
             st.caption(t("intake.quarantine_caption"))
             if result["quarantine_total"] > len(result["quarantine"]):
-                st.caption(t("intake.quarantine_more", total=result["quarantine_total"], shown=len(result["quarantine"])))
+                st.caption(
+                    t("intake.quarantine_more", total=result["quarantine_total"], shown=len(result["quarantine"]))
+                )
             show_table(
                 result["quarantine"],
                 {c: QUARANTINE[c] for c in QUARANTINE_SHOWN} | {"new": pl.Boolean},
@@ -451,7 +458,9 @@ log = ops.read_intake()
 if viewer.role != "admin":
     log = log.filter(pl.col("submitted_by") == (viewer.identity or viewer.role))
 log = log.sort("event_id", descending=True).head(HISTORY_ROWS)
-st.caption(t("intake.history_caption_admin" if viewer.role == "admin" else "intake.history_caption_manager", n=HISTORY_ROWS))
+st.caption(
+    t("intake.history_caption_admin" if viewer.role == "admin" else "intake.history_caption_manager", n=HISTORY_ROWS)
+)
 if log.is_empty():
     st.info(t("intake.history_none"))
 else:
@@ -486,7 +495,11 @@ else:
 if intake.may_roll_back(viewer):
     st.subheader(t("intake.rollback"))
     st.caption(t("intake.rollback_caption"))
-    kept = [record for record in intake.kept_runs(intake.warehouses_dir()) if run is None or record["run_id"] != run["run_id"]]
+    kept = [
+        record
+        for record in intake.kept_runs(intake.warehouses_dir())
+        if run is None or record["run_id"] != run["run_id"]
+    ]
     if not kept:
         st.info(t("intake.rollback_none"))
     else:

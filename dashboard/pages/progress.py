@@ -204,7 +204,9 @@ if manager is not None:
         noted_on = st.date_input(t("progress.note_date"), value=today, max_value=today, key="pf_note_date")
         slots = {"noted_on": st.empty()}
         kind_names = {code: t(f"progress.kind.{code}") for code in ops.NOTE_KINDS}
-        kind = state.localized_selectbox(t("progress.note_kind"), list(kind_names), kind_names.__getitem__, key="pf_note_kind")
+        kind = state.localized_selectbox(
+            t("progress.note_kind"), list(kind_names), kind_names.__getitem__, key="pf_note_kind"
+        )
         slots["kind"] = st.empty()
         text = st.text_area(t("progress.note_text"), key="pf_note_text")
         slots["text"] = st.empty()

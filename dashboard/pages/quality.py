@@ -26,7 +26,9 @@ if runs.is_empty():
     st.stop()
 
 # The labels carry dates in the UI language: localized, so the chosen run survives a language switch.
-run_labels = {rid: f"{rid} — {date_label(done, lang)}" for rid, done in runs.select("run_id", "finished_at").iter_rows()}
+run_labels = {
+    rid: f"{rid} — {date_label(done, lang)}" for rid, done in runs.select("run_id", "finished_at").iter_rows()
+}
 run_id = state.localized_selectbox(t("quality.run"), list(run_labels), run_labels.__getitem__, "quality_run")
 run = runs.filter(runs["run_id"] == run_id).row(0, named=True)
 
@@ -35,7 +37,9 @@ cards[0].metric(t("quality.files"), number(run["files"]))
 cards[1].metric(t("quality.rows_read"), number(run["rows_read"]))
 cards[2].metric(t("quality.rows_loaded"), number(run["rows_loaded"]))
 cards[3].metric(t("quality.rows_quarantined"), number(run["rows_quarantined"]))
-cards[4].metric(t("quality.checks"), t("quality.checks_value", passed=run["checks"] - run["checks_failed"], total=run["checks"]))
+cards[4].metric(
+    t("quality.checks"), t("quality.checks_value", passed=run["checks"] - run["checks_failed"], total=run["checks"])
+)
 left_out = quality.values_left_out(con, run_id)
 if run["checks_failed"] == 0 and run["rows_quarantined"] == 0 and left_out == 0:
     st.success(t("quality.all_ok"))
@@ -46,7 +50,13 @@ else:
     st.warning(t("quality.some_failed", failed=run["checks_failed"], rows=run["rows_quarantined"]))
 
 files_tab, checks_tab, quarantine_tab, docs_tab, trend_tab = st.tabs(
-    [t("quality.tab_files"), t("quality.tab_checks"), t("quality.tab_quarantine"), t("quality.tab_docs"), t("quality.tab_trend")]
+    [
+        t("quality.tab_files"),
+        t("quality.tab_checks"),
+        t("quality.tab_quarantine"),
+        t("quality.tab_docs"),
+        t("quality.tab_trend"),
+    ]
 )
 
 with files_tab:
@@ -102,7 +112,9 @@ with quarantine_tab:
     else:
         st.caption(t("quality.quarantine_help"))
         file_labels = {"": t("quality.all_files")} | {name: name for name in sorted(set(rows["file_name"].to_list()))}
-        chosen = state.localized_selectbox(t("quality.col_file"), list(file_labels), file_labels.__getitem__, "quality_file")
+        chosen = state.localized_selectbox(
+            t("quality.col_file"), list(file_labels), file_labels.__getitem__, "quality_file"
+        )
         shown = quality.quarantined(con, run_id, chosen or None, viewer)
         st.dataframe(
             shown,
@@ -119,7 +131,10 @@ with quarantine_tab:
             },
         )
         audit.personal_view(
-            "quarantine", shown.height, roles=quality.PERSONAL_ROLES, filters={"run_id": run_id, "file_name": chosen or None}
+            "quarantine",
+            shown.height,
+            roles=quality.PERSONAL_ROLES,
+            filters={"run_id": run_id, "file_name": chosen or None},
         )
         csv_download(
             t("quality.download_quarantine"),
@@ -169,7 +184,17 @@ with trend_tab:
     labels = {key: t(f"quality.{key}") for key in ("rows_read", "rows_quarantined", "checks_failed")}
     st.altair_chart(trend_chart(runs, labels, lang), width="stretch")
     st.dataframe(
-        runs.select("run_id", "status", "started_at", "seconds", "files", "rows_read", "rows_quarantined", "checks", "checks_failed"),
+        runs.select(
+            "run_id",
+            "status",
+            "started_at",
+            "seconds",
+            "files",
+            "rows_read",
+            "rows_quarantined",
+            "checks",
+            "checks_failed",
+        ),
         hide_index=True,
         width="stretch",
         column_config={

@@ -251,11 +251,7 @@ if rows is not None:
     row_city = dict(zip(rows["organization_id"], rows["city"], strict=True))
 else:
     # Too many to list: only an organisation already chosen stays pickable (when it is still within the filters).
-    chosen_row = (
-        directory.organisation_detail(con, kept_pick, lang, today, viewer)
-        if kept_pick
-        else None
-    )
+    chosen_row = directory.organisation_detail(con, kept_pick, lang, today, viewer) if kept_pick else None
     chosen_row = chosen_row if chosen_row and directory.within(con, kept_pick, filters, viewer) else None
     ids = [kept_pick] if chosen_row else []
     names = {kept_pick: chosen_row["name"]} if chosen_row else {}
@@ -362,6 +358,7 @@ else:
         width="stretch",
         column_config={"item": t("map.item"), "value": t("map.value")},
     )
+
 
 def list_table(found: pl.DataFrame) -> pl.DataFrame:
     """The list of organisations as shown and downloaded, with translated column names."""

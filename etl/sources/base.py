@@ -77,6 +77,7 @@ def dependants_record(
         "dependants": count,
     }
 
+
 # Every table a source fills, as its DDL states it; reference geography (ref_*) is etl/reference.py's.
 TABLE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     name: columns for name, columns in ddl.frame_schemas().items() if not name.startswith("ref_")
@@ -391,7 +392,9 @@ def not_a(what_ja: str, what_en: str, path: Path, *, zip_ok: bool = True) -> Sou
     found = sniff(head)
     if found is None or (found[0] == "ZIP" and zip_ok):
         return None
-    return SourceError(path.name, f"{what_ja}ではありません（中身は {found[0]} です） (not {what_en}: it is {found[1]})")
+    return SourceError(
+        path.name, f"{what_ja}ではありません（中身は {found[0]} です） (not {what_en}: it is {found[1]})"
+    )
 
 
 def read_xlsx(
@@ -426,7 +429,13 @@ def read_xlsx(
                 raise
             except DAMAGED as exc:
                 # A member cut short, overwritten or failing its CRC shows only when its sheet is read.
-                raise damaged(path.name, "Excel ファイルが壊れているか途中で切れています", "damaged or truncated .xlsx file", exc, sheet=sheet) from exc
+                raise damaged(
+                    path.name,
+                    "Excel ファイルが壊れているか途中で切れています",
+                    "damaged or truncated .xlsx file",
+                    exc,
+                    sheet=sheet,
+                ) from exc
     finally:
         workbook.close()
     raw = pl.concat(frames, how="diagonal_relaxed")
@@ -602,9 +611,7 @@ def _scan_sheet(
             for span, column in spans
             if span.min_row <= row_number <= span.max_row
         ]
-        records.append(
-            values | {"_file": file_name, "_sheet": sheet, "_row": row_number, "_issues": issues + formulas}
-        )
+        records.append(values | {"_file": file_name, "_sheet": sheet, "_row": row_number, "_issues": issues + formulas})
     found = [CellRange(merge.ref) for merge in parser.merged_cells.mergeCell] if parser.merged_cells else []
     # The same set openpyxl's full load iterates (worksheet.merged_cells.ranges), in the same order.
     return raw_frame(records, positions.values()), list(MultiCellRange(found).ranges)
@@ -626,7 +633,7 @@ def read_csv(
     except csv.Error as exc:
         raise SourceError(
             path.name,
-            f"CSV として読めません（引用符 \" の閉じ忘れなど） (malformed CSV: {exc})",
+            f'CSV として読めません（引用符 " の閉じ忘れなど） (malformed CSV: {exc})',
             row=len(rows) + 1,
         ) from exc
     if not rows:

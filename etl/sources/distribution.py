@@ -14,8 +14,8 @@ from etl.normalise import normalise_phone, org_name_key, parse_count, parse_emai
 from etl.sources.base import (
     Context,
     RowCheck,
-    empty_sheet_root,
     Transformed,
+    empty_sheet_root,
     extra_columns,
     quarantine_frame,
     read_xlsx,

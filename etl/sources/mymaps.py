@@ -67,7 +67,9 @@ def _not_kml(file_name: str, data: bytes) -> None:
     """Refuse bytes that are another type of file (HTML, PDF, an image …) as not KML, not as an attack."""
     found = sniff(data[:1024])
     if found is not None:
-        raise SourceError(file_name, f"KML ではありません（中身は {found[0]} です） (not a KML document: it is {found[1]})")
+        raise SourceError(
+            file_name, f"KML ではありません（中身は {found[0]} です） (not a KML document: it is {found[1]})"
+        )
 
 
 def _kml_bytes(path: Path) -> bytes:
@@ -90,7 +92,12 @@ def _kml_bytes(path: Path) -> bytes:
     except SourceError:
         raise
     except DAMAGED as exc:
-        raise damaged(path.name, "KMZ として読めません（壊れているか途中で切れています）", "not a valid KMZ: damaged or truncated", exc) from exc
+        raise damaged(
+            path.name,
+            "KMZ として読めません（壊れているか途中で切れています）",
+            "not a valid KMZ: damaged or truncated",
+            exc,
+        ) from exc
     _not_kml(path.name, data)
     return data
 

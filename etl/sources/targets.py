@@ -33,7 +33,6 @@ VARIANTS = {"KPI": ["指標", "KPIコード"], "目標値": ["目標"], "設定�
 NO_DATA_ROWS = "データ行がありません (no data rows)"
 
 
-
 @dataclass(frozen=True)
 class Kpi:
     """One KPI a target may be set for: code, Japanese name, unit, and how it is judged."""

@@ -290,6 +290,8 @@ def reference_json(relative: str, edit: Callable[[Any], Any]) -> Mutation:
 
     def apply(inputs: Inputs) -> None:
         path = inputs.reference / relative
-        path.write_text(json.dumps(edit(json.loads(path.read_text(encoding="utf-8"))), ensure_ascii=False), encoding="utf-8")
+        path.write_text(
+            json.dumps(edit(json.loads(path.read_text(encoding="utf-8"))), ensure_ascii=False), encoding="utf-8"
+        )
 
     return apply

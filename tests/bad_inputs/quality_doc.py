@@ -53,7 +53,12 @@ def render() -> str:
     """Markdown of every suite: one table per warehouse table, one line per expectation group."""
     lines = [BEGIN, ""]
     for suite in load_suites().values():
-        lines += [f"#### `{suite['name']}`", "", "| expectation | columns | condition | level | reason |", "| --- | --- | --- | --- | --- |"]
+        lines += [
+            f"#### `{suite['name']}`",
+            "",
+            "| expectation | columns | condition | level | reason |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         groups: dict[tuple[str, str, str, str], list[str]] = {}
         for exp in suite["expectations"]:
             kwargs = exp["kwargs"]

@@ -177,9 +177,7 @@ def drawn_fraction(image: Image.Image) -> tuple[float, int]:
         return 0.0, 0
     colours = rgb.getcolors(maxcolors=total) or []
     background = max(colours)[1]
-    drawn = sum(
-        count for count, colour in colours if max(abs(a - b) for a, b in zip(colour, background)) > _TOLERANCE
-    )
+    drawn = sum(count for count, colour in colours if max(abs(a - b) for a, b in zip(colour, background)) > _TOLERANCE)
     return drawn / total, len(colours)
 
 

@@ -91,7 +91,7 @@ def submit_sign_in(page: Page, name: str, *, where: str = '[data-testid="stSideb
     A local sign-in ends with the browser visiting the session route (it sets the lasting cookie) and
     coming back to the same page and query string: a new page load, waited for here.
     """
-    form = page.locator(f"{where} [data-testid=\"stForm\"]")
+    form = page.locator(f'{where} [data-testid="stForm"]')
     form.get_by_role("textbox", name="ユーザー名").fill(name)
     form.get_by_role("textbox", name="パスワード").fill(ACCOUNT_PASSWORD)
     with page.expect_navigation(wait_until="domcontentloaded"):

@@ -28,7 +28,7 @@ from .server import streamlit_server
 pytestmark = pytest.mark.e2e
 
 BROKEN_APP = textwrap.dedent(
-    '''
+    """
     import streamlit as st
 
     def fine():
@@ -58,7 +58,7 @@ BROKEN_APP = textwrap.dedent(
         st.Page(console_error, title="console error", url_path="console-error"),
         st.Page(blank_canvas, title="blank canvas", url_path="blank-canvas"),
     ]).run()
-    '''
+    """
 )
 
 

@@ -175,9 +175,27 @@ def test_referral_and_printed_sheet(browser, tmp_path, artifacts) -> None:
         for tab in new_tab(browser, base_url):
             page = tab.open("/tsunagi")
             main = page.locator('[data-testid="stMain"]')
-            pick(page, main.locator('[data-testid="stMultiSelect"]').filter(has_text="活動内容"), "ひきこもり", "ひきこもり", multi=True)
-            pick(page, main.locator('[data-testid="stMultiSelect"]').filter(has_text="支援の形態"), "居場所づくり", "居場所づくり", multi=True)
-            pick(page, main.locator('[data-testid="stSelectbox"]').filter(has_text="町丁目"), "中央テスト一丁目", "綾瀬市", multi=False)
+            pick(
+                page,
+                main.locator('[data-testid="stMultiSelect"]').filter(has_text="活動内容"),
+                "ひきこもり",
+                "ひきこもり",
+                multi=True,
+            )
+            pick(
+                page,
+                main.locator('[data-testid="stMultiSelect"]').filter(has_text="支援の形態"),
+                "居場所づくり",
+                "居場所づくり",
+                multi=True,
+            )
+            pick(
+                page,
+                main.locator('[data-testid="stSelectbox"]').filter(has_text="町丁目"),
+                "中央テスト一丁目",
+                "綾瀬市",
+                multi=False,
+            )
 
             results = main.locator('[data-testid="stDataFrame"]').first
             results.scroll_into_view_if_needed()

@@ -39,7 +39,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(warehouse: Path, accounts: dict[str, str], store: Path) -> Iterator[str]:
     """A dashboard of its own (its own secret and revoked list) with the e2e accounts."""
-    with dashboard_server(warehouse, store.with_name("dashboard.log"), env={**accounts, "TSUNAGARI_OPERATIONS": str(store)}) as url:
+    with dashboard_server(
+        warehouse, store.with_name("dashboard.log"), env={**accounts, "TSUNAGARI_OPERATIONS": str(store)}
+    ) as url:
         yield url
 
 
@@ -64,7 +66,16 @@ def open_with_cookie(browser: Browser, base_url: str, value: str) -> Iterator[Ta
     for tab in new_tab(browser, base_url):
         host = urlsplit(base_url).hostname
         tab.page.context.add_cookies(
-            [{"name": sessions.COOKIE_NAME, "value": value, "domain": host, "path": "/", "httpOnly": True, "sameSite": "Strict"}]
+            [
+                {
+                    "name": sessions.COOKIE_NAME,
+                    "value": value,
+                    "domain": host,
+                    "path": "/",
+                    "httpOnly": True,
+                    "sameSite": "Strict",
+                }
+            ]
         )
         tab.open("/")
         yield tab

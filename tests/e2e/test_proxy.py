@@ -18,8 +18,8 @@ from playwright.sync_api import Browser, expect
 
 from .checks import RUN_COUNTER_SCRIPT, ConsoleWatch, assert_healthy, rerun, wait_for_app
 from .conftest import ACTION_TIMEOUT_MS, NAVIGATION_TIMEOUT_MS, VIEWPORT, Tab, sign_in
-from .pages import PAGES
 from .fake_idp import fake_idp
+from .pages import PAGES
 from .proxy import Proxy, nginx_proxy
 from .server import DASHBOARD_APP, ROOT, build_warehouse, free_port, streamlit_server
 from .test_journeys import metric_value, pick
@@ -57,8 +57,9 @@ def proxied(warehouse: Path, accounts: dict[str, str], proxy_folder: Path) -> It
     env = {"TSUNAGARI_WAREHOUSE": str(warehouse), **accounts, **settings}
     try:
         with (
-            streamlit_server(DASHBOARD_APP, cwd=ROOT, log_path=folder / "dashboard.log", env=env, base_path=BASE_PATH)
-            as direct,
+            streamlit_server(
+                DASHBOARD_APP, cwd=ROOT, log_path=folder / "dashboard.log", env=env, base_path=BASE_PATH
+            ) as direct,
             nginx_proxy(urlsplit(direct).port, folder / "nginx") as proxy,
         ):
             yield proxy
@@ -69,9 +70,7 @@ def proxied(warehouse: Path, accounts: dict[str, str], proxy_folder: Path) -> It
 @pytest.fixture
 def proxied_tab(browser: Browser, proxied: Proxy) -> Iterator[tuple[Tab, list[str]]]:
     """A browser tab on https://localhost:PORT/tsunagari (self-signed certificate accepted) and every URL it requested."""
-    context = browser.new_context(
-        viewport=VIEWPORT, locale="ja-JP", accept_downloads=True, ignore_https_errors=True
-    )
+    context = browser.new_context(viewport=VIEWPORT, locale="ja-JP", accept_downloads=True, ignore_https_errors=True)
     context.set_default_timeout(ACTION_TIMEOUT_MS)
     context.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
     context.add_init_script(RUN_COUNTER_SCRIPT)
@@ -116,14 +115,21 @@ def test_proxy_routes(proxied: Proxy) -> None:
     assert _status(proxied.https + "/_stcore/health")[0] == 404
 
 
-def test_sign_in_every_page_download_and_deep_link(proxied: Proxy, proxied_tab, proxy_folder: Path, artifacts: Path) -> None:
+def test_sign_in_every_page_download_and_deep_link(
+    proxied: Proxy, proxied_tab, proxy_folder: Path, artifacts: Path
+) -> None:
     """Through nginx: sign in (local account), open every page from the navigation, download Home's CSV, follow a deep link."""
     tab, requested = proxied_tab
     page = tab.open("/")
     sign_in(page, "admin")
     # The lasting sign-in's cookie is scoped to the sub-path and Secure behind TLS; a reload keeps it.
     [cookie] = [c for c in page.context.cookies() if c["name"] == "tsunagari_session"]
-    assert (cookie["path"], cookie["secure"], cookie["httpOnly"], cookie["sameSite"]) == (BASE_PATH + "/", True, True, "Strict")
+    assert (cookie["path"], cookie["secure"], cookie["httpOnly"], cookie["sameSite"]) == (
+        BASE_PATH + "/",
+        True,
+        True,
+        "Strict",
+    )
     page.reload(wait_until="domcontentloaded")
     wait_for_app(page)
     expect(page.locator('[data-testid="stSidebar"]').get_by_text("e2e-admin（", exact=False)).to_be_visible()
@@ -142,7 +148,9 @@ def test_sign_in_every_page_download_and_deep_link(proxied: Proxy, proxied_tab, 
 
     with rerun(page):
         nav.locator("a").filter(has_text=PAGES[0].title).first.click()
-    button = main.locator('[data-testid="stDownloadButton"] button').filter(has=page.get_by_text(re.compile(r"^\s*CSV")))
+    button = main.locator('[data-testid="stDownloadButton"] button').filter(
+        has=page.get_by_text(re.compile(r"^\s*CSV"))
+    )
     expect(button).to_have_count(1)
     with page.expect_download() as info:
         button.click()
@@ -163,7 +171,9 @@ def test_sign_in_every_page_download_and_deep_link(proxied: Proxy, proxied_tab, 
     assert_healthy(page, tab.console)
 
     origin = proxied.https
-    outside = [url for url in requested if url.startswith(origin) and not urlsplit(url).path.startswith(BASE_PATH + "/")]
+    outside = [
+        url for url in requested if url.startswith(origin) and not urlsplit(url).path.startswith(BASE_PATH + "/")
+    ]
     assert not outside, f"requests outside {BASE_PATH}/: {outside[:5]}"
     access = proxied.access_log.read_text(encoding="utf-8", errors="replace")
     assert re.search(rf'"GET {re.escape(BASE_PATH)}/_stcore/stream[^"]*" 101 ', access), (
@@ -227,7 +237,9 @@ def test_oidc_sign_in_under_the_sub_path(warehouse: Path, browser: Browser, tmp_
                     with rerun(page):
                         page.locator('[data-testid="stSidebarNav"] a').filter(has_text=staff.title).first.click()
                     for text in staff.key_texts:
-                        expect(page.locator('[data-testid="stMain"]').get_by_text(text, exact=True).first).to_be_visible()
+                        expect(
+                            page.locator('[data-testid="stMain"]').get_by_text(text, exact=True).first
+                        ).to_be_visible()
                     assert_healthy(page, console)
                 finally:
                     context.close()
@@ -246,7 +258,9 @@ def test_referral_sheet_through_the_proxy(browser: Browser, tmp_path: Path, arti
             streamlit_server(DASHBOARD_APP, cwd=ROOT, log_path=log, env=env, base_path=BASE_PATH) as direct,
             nginx_proxy(urlsplit(direct).port, tmp_path / "nginx") as proxy,
         ):
-            context = browser.new_context(viewport=VIEWPORT, locale="ja-JP", accept_downloads=True, ignore_https_errors=True)
+            context = browser.new_context(
+                viewport=VIEWPORT, locale="ja-JP", accept_downloads=True, ignore_https_errors=True
+            )
             context.set_default_timeout(ACTION_TIMEOUT_MS)
             context.add_init_script(RUN_COUNTER_SCRIPT)
             console = ConsoleWatch().attach(context)
@@ -254,8 +268,20 @@ def test_referral_sheet_through_the_proxy(browser: Browser, tmp_path: Path, arti
                 tab = Tab(context.new_page(), console, proxy.https + BASE_PATH)
                 page = tab.open("/tsunagi")
                 main = page.locator('[data-testid="stMain"]')
-                pick(page, main.locator('[data-testid="stMultiSelect"]').filter(has_text="活動内容"), "ひきこもり", "ひきこもり", multi=True)
-                pick(page, main.locator('[data-testid="stSelectbox"]').filter(has_text="町丁目"), "中央テスト一丁目", "綾瀬市", multi=False)
+                pick(
+                    page,
+                    main.locator('[data-testid="stMultiSelect"]').filter(has_text="活動内容"),
+                    "ひきこもり",
+                    "ひきこもり",
+                    multi=True,
+                )
+                pick(
+                    page,
+                    main.locator('[data-testid="stSelectbox"]').filter(has_text="町丁目"),
+                    "中央テスト一丁目",
+                    "綾瀬市",
+                    multi=False,
+                )
                 results = main.locator('[data-testid="stDataFrame"]').first
                 results.scroll_into_view_if_needed()
                 box = results.bounding_box()

@@ -199,9 +199,7 @@ def _manager_accounts(folder: Path) -> dict[str, str]:
     (folder / "users.toml").write_text(
         f'[users.{MANAGER}]\npassword_hash = "{hash_password(PASSWORD)}"\n', encoding="utf-8"
     )
-    (folder / "roles.toml").write_text(
-        f'[[identity]]\nid = "{MANAGER}"\nrole = "admin"\n', encoding="utf-8"
-    )
+    (folder / "roles.toml").write_text(f'[[identity]]\nid = "{MANAGER}"\nrole = "admin"\n', encoding="utf-8")
     return {"TSUNAGARI_LOCAL_USERS": str(folder / "users.toml"), "TSUNAGARI_ROLES": str(folder / "roles.toml")}
 
 
@@ -302,7 +300,9 @@ def test_soak_server_keeps_answering(light_browser: Browser, tmp_path: Path) -> 
 
             assert not health.failures, (
                 f"/_stcore/health did not answer within {HEALTH_LIMIT_S} s ({len(health.failures)} of "
-                f"{health.samples} probes):\n" + "\n".join(health.failures[:20]) + f"\n--- server log:\n{tail(log_path)}"
+                f"{health.samples} probes):\n"
+                + "\n".join(health.failures[:20])
+                + f"\n--- server log:\n{tail(log_path)}"
             )
             # The load really happened: every visitor went round its pages, the manager's dry runs ran and were
             # polled while the kind changed.

@@ -310,7 +310,10 @@ def write_bundle(directory: Path) -> Path:
     write_xlsx(directory / "pf_progress.xlsx", progress_sheets())
     write_csv(
         directory / "kpi_targets.csv",
-        [["KPI", "市", "目標値", "単位", "設定者", "設定日"], ["展示会来場者数", "", "3,000", "名", "海老名市生活支援課", "令和6年11月15日"]],
+        [
+            ["KPI", "市", "目標値", "単位", "設定者", "設定日"],
+            ["展示会来場者数", "", "3,000", "名", "海老名市生活支援課", "令和6年11月15日"],
+        ],
         encoding="utf-8",
     )
     return directory

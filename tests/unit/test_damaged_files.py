@@ -11,7 +11,16 @@ from etl.errors import EtlError, SourceError
 from etl.sources import base, cities, distribution, events, mymaps
 from etl.sources.base import Limits, use_limits
 
-from .builders import cities_rows, distribution_sheets, events_sheets, kml_text, placemark, write_csv, write_kmz, write_xlsx
+from .builders import (
+    cities_rows,
+    distribution_sheets,
+    events_sheets,
+    kml_text,
+    placemark,
+    write_csv,
+    write_kmz,
+    write_xlsx,
+)
 
 HTML = b"<!DOCTYPE html>\n<html><head><title>My Maps</title></head><body>sign in</body></html>"
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n"
@@ -68,7 +77,9 @@ def test_html_saved_as_the_map_is_not_kml_rather_than_an_attack(tmp_path, name):
     path.write_bytes(HTML)
     with pytest.raises(SourceError) as error:
         mymaps.extract(path)
-    assert str(error.value) == f"{name}: KML ではありません（中身は HTML です） (not a KML document: it is an HTML page)"
+    assert (
+        str(error.value) == f"{name}: KML ではありません（中身は HTML です） (not a KML document: it is an HTML page)"
+    )
     assert "安全でない" not in str(error.value)
 
 
@@ -139,7 +150,9 @@ def test_truncated_csv_keeps_its_rows_or_names_the_file(tmp_path):
 
 
 def test_limits_default_to_the_constants_and_read_the_environment():
-    assert Limits.from_env({}) == Limits(base.MAX_FILE_BYTES, base.MAX_UNCOMPRESSED_BYTES, base.MAX_COMPRESSION_RATIO, base.MAX_ARCHIVE_MEMBERS)
+    assert Limits.from_env({}) == Limits(
+        base.MAX_FILE_BYTES, base.MAX_UNCOMPRESSED_BYTES, base.MAX_COMPRESSION_RATIO, base.MAX_ARCHIVE_MEMBERS
+    )
     env = {
         "TSUNAGARI_MAX_FILE_BYTES": "1000",
         "TSUNAGARI_MAX_UNPACKED_BYTES": "2_000",
@@ -160,7 +173,9 @@ def test_environment_limit_is_applied_and_named_in_the_error(tmp_path, monkeypat
 
 
 def test_member_count_limit_from_use_limits(tmp_path):
-    path = write_kmz(tmp_path / "resource_map.kmz", {"doc.kml": kml_text({"L": [placemark("a", 139.4, 35.45)]}), "a.png": b"x"})
+    path = write_kmz(
+        tmp_path / "resource_map.kmz", {"doc.kml": kml_text({"L": [placemark("a", 139.4, 35.45)]}), "a.png": b"x"}
+    )
     with use_limits(Limits.from_env({}).replace(max_archive_members=1)), pytest.raises(SourceError) as error:
         mymaps.extract(path)
     assert str(error.value) == (

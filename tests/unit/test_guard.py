@@ -56,7 +56,10 @@ def test_an_emptied_file_a_vanished_city_and_event():
 def test_a_figure_moving_more_than_the_share_needs_confirmation():
     moved = {**figures().headline, ("visitors", "14216"): 790.0, ("visitors", None): 790.0}
     changes = compare(figures(), figures(headline=moved))
-    assert [(c.subject, c.before, c.after) for c in changes] == [("visitors:all", 1000.0, 790.0), ("visitors:14216", 1000.0, 790.0)]
+    assert [(c.subject, c.before, c.after) for c in changes] == [
+        ("visitors:all", 1000.0, 790.0),
+        ("visitors:14216", 1000.0, 790.0),
+    ]
     assert changes[0].message_ja == "4市全体の来場者数が 1,000 → 790（-21.0%）"
     # Within the share, or with a wider share, it passes.
     within = {**figures().headline, ("visitors", "14216"): 800.0, ("visitors", None): 800.0}

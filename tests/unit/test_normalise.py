@@ -24,7 +24,6 @@ from etl.normalise import (
 from .builders import SEEDS
 
 
-
 @pytest.mark.parametrize(
     ("name", "expected"),
     [

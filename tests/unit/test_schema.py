@@ -40,9 +40,9 @@ def test_frame_schemas_and_quarantine_schema_are_the_ddl():
     assert set(TABLE_SCHEMAS) == set(tables) - set(schema.OPS_TABLES) - {"ref_town", "ref_city_boundary", "ref_source"}
     assert TABLE_SCHEMAS["organization"] == tables["organization"].polars
     assert list(QUARANTINE_SCHEMA) == [c.name for c in tables["quarantine"].columns if c.name != "run_id"]
-    assert TOWN_COLUMNS == tables["ref_town"].polars | LINEAGE
-    assert BOUNDARY_COLUMNS == tables["ref_city_boundary"].polars | LINEAGE
-    assert SOURCE_COLUMNS == tables["ref_source"].polars
+    assert tables["ref_town"].polars | LINEAGE == TOWN_COLUMNS
+    assert tables["ref_city_boundary"].polars | LINEAGE == BOUNDARY_COLUMNS
+    assert tables["ref_source"].polars == SOURCE_COLUMNS
 
 
 def test_no_suite_repeats_a_rule_the_ddl_states():
@@ -78,7 +78,9 @@ def added_column(tmp_path: Path) -> Path:
     events = ddl / "030_events.sql"
     text = events.read_text(encoding="utf-8")
     assert "    open_days integer\n);" in text
-    events.write_text(text.replace("    open_days integer\n);", "    open_days integer,\n    memo varchar not null\n);"))
+    events.write_text(
+        text.replace("    open_days integer\n);", "    open_days integer,\n    memo varchar not null\n);")
+    )
     return ddl
 
 
@@ -86,14 +88,35 @@ def city_and_event(memo: list[str | None] | None) -> dict[str, pl.DataFrame]:
     """A valid city and two events of it; with a memo column when memo is given."""
     lineage = {"_file": "x.csv", "_sheet": None}
     city = pl.DataFrame(
-        [{"code": "14216", "name_ja": "座間市", "name_en": "Zama", "sort_order": 1, "population": 1, "population_date": None}
-         | lineage | {"_row": 2}],
+        [
+            {
+                "code": "14216",
+                "name_ja": "座間市",
+                "name_en": "Zama",
+                "sort_order": 1,
+                "population": 1,
+                "population_date": None,
+            }
+            | lineage
+            | {"_row": 2}
+        ],
         schema=schema.load()["city"].polars | LINEAGE,
     )
     events = [
-        {"id": f"WS-{i}", "kind": "workshop", "title": "t", "artist_or_programme": None, "city_code": "14216",
-         "venue": "v", "venue_address": None, "start_date": dt.date(2025, 1, 1), "end_date": dt.date(2025, 1, 1),
-         "open_days": 1} | lineage | {"_row": i + 2}
+        {
+            "id": f"WS-{i}",
+            "kind": "workshop",
+            "title": "t",
+            "artist_or_programme": None,
+            "city_code": "14216",
+            "venue": "v",
+            "venue_address": None,
+            "start_date": dt.date(2025, 1, 1),
+            "end_date": dt.date(2025, 1, 1),
+            "open_days": 1,
+        }
+        | lineage
+        | {"_row": i + 2}
         for i in range(2)
     ]
     event = pl.DataFrame(events, schema=schema.load()["event"].polars | LINEAGE)
@@ -110,8 +133,11 @@ def test_a_column_added_to_the_ddl_is_in_the_schema_and_the_expectations(tmp_pat
     suites = load_suites(EXPECTATIONS_DIR, ddl_dir=ddl)
     (columns,) = [e for e in suites["event"]["expectations"] if e["type"] == "expect_table_columns_to_match_set"]
     assert columns["kwargs"]["column_set"][-4:] == ["memo", "_file", "_sheet", "_row"]
-    assert {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "memo"},
-            "meta": {"reason_ja": REQUIRED_REASON, "level": "row"}} in suites["event"]["expectations"]
+    assert {
+        "type": "expect_column_values_to_not_be_null",
+        "kwargs": {"column": "memo"},
+        "meta": {"reason_ja": REQUIRED_REASON, "level": "row"},
+    } in suites["event"]["expectations"]
     suites = {name: suites[name] for name in ("city", "event")}
 
     missing = validate(city_and_event(None), suites)
@@ -120,8 +146,12 @@ def test_a_column_added_to_the_ddl_is_in_the_schema_and_the_expectations(tmp_pat
     outcome = validate(city_and_event(["ok", None]), suites)
     assert outcome.ok, outcome.fatal
     assert outcome.quarantine.select("row_number", "column_name", "reason", "check_name").to_dicts() == [
-        {"row_number": 3, "column_name": "memo", "reason": REQUIRED_REASON,
-         "check_name": "gx.expect_column_values_to_not_be_null"}
+        {
+            "row_number": 3,
+            "column_name": "memo",
+            "reason": REQUIRED_REASON,
+            "check_name": "gx.expect_column_values_to_not_be_null",
+        }
     ]
     assert outcome.tables["event"].get_column("id").to_list() == ["WS-0"]
 

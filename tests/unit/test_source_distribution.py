@@ -198,8 +198,24 @@ def test_bad_key_sets_the_row_aside_and_bad_other_values_become_null(tmp_path, c
     assert result.quarantine.select(
         "row_number", "column_name", "value", "reason", "check_name", "scope", "root_cause"
     ).rows() == [
-        (3, "法人格", "宇宙法人", "未知の法人格「宇宙法人」 (unknown category: legal form)", "normalise.legal_form", "cell", row3),
-        (3, "配布日", "令和6年2月30日", "存在しない日付です「令和6年2月30日」 (impossible date)", "normalise.date", "cell", row3),
+        (
+            3,
+            "法人格",
+            "宇宙法人",
+            "未知の法人格「宇宙法人」 (unknown category: legal form)",
+            "normalise.legal_form",
+            "cell",
+            row3,
+        ),
+        (
+            3,
+            "配布日",
+            "令和6年2月30日",
+            "存在しない日付です「令和6年2月30日」 (impossible date)",
+            "normalise.date",
+            "cell",
+            row3,
+        ),
         (4, "団体名", None, "必須項目が空です (required value is missing)", "normalise.required", "row", row4),
         (4, "所在市", "横浜市", "未知の市「横浜市」 (unknown category: city)", "normalise.city", "row", row4),
         (

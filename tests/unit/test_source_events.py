@@ -273,7 +273,9 @@ def test_unreadable_or_missing_open_days_is_a_cell_record_and_the_event_stays(tm
     result = run(tmp_path, ctx, sheets)
     event = result.tables["event"].filter(pl.col("id") == "EX-1")
     assert event["open_days"].to_list() == [None]
-    assert event.drop("open_days").rows() == clean.tables["event"].filter(pl.col("id") == "EX-1").drop("open_days").rows()
+    assert (
+        event.drop("open_days").rows() == clean.tables["event"].filter(pl.col("id") == "EX-1").drop("open_days").rows()
+    )
     # Its sessions, tallies and comments are not dependants of anything: every one loads.
     for name in ("event_session", "event_survey_result", "event_comment"):
         assert result.tables[name].rows() == clean.tables[name].rows()

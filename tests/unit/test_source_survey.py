@@ -155,9 +155,10 @@ def test_unknown_label_is_left_out_and_the_answer_stays(tmp_path, ctx):
     result = run(tmp_path, ctx, rows)
     assert result.tables["survey_response"]["id"].to_list() == ["RES-ORG-A", "RES-ORG-B"]
     assert sorted(result.tables["attribute"]["link_id"].unique().to_list()) == ["SVC-ORG-A", "SVC-ORG-B"]
-    assert result.tables["attribute"].filter(
-        (pl.col("link_id") == "SVC-ORG-A") & (pl.col("link_type") == "form")
-    ).height == 0
+    assert (
+        result.tables["attribute"].filter((pl.col("link_id") == "SVC-ORG-A") & (pl.col("link_type") == "form")).height
+        == 0
+    )
     assert result.quarantine.to_dicts() == [
         {
             "file_name": FILE,
@@ -181,7 +182,9 @@ def test_a_multi_answer_cell_keeps_its_known_labels(tmp_path, ctx):
     assert result.tables["survey_response"].height == 2
     content = result.tables["attribute"].filter((pl.col("link_id") == "SVC-ORG-B") & (pl.col("link_type") == "content"))
     assert content.height == 1
-    assert result.quarantine.select("row_number", "column_name", "value", "scope").rows() == [(3, CONTENT, "ほげ", "cell")]
+    assert result.quarantine.select("row_number", "column_name", "value", "scope").rows() == [
+        (3, CONTENT, "ほげ", "cell")
+    ]
 
 
 def test_several_bad_cells_give_one_record_each(tmp_path, ctx):
@@ -210,8 +213,18 @@ def test_several_bad_cells_give_one_record_each(tmp_path, ctx):
             "ほげ",
             "未知の活動内容「ほげ」 (unknown category: activity content)",
         ),
-        (3, "活動している市（当てはまるものをすべて選択してください）", "横浜市", "未知の市「横浜市」 (unknown category: city)"),
-        (3, "活動している市（当てはまるものをすべて選択してください）", "川崎市", "未知の市「川崎市」 (unknown category: city)"),
+        (
+            3,
+            "活動している市（当てはまるものをすべて選択してください）",
+            "横浜市",
+            "未知の市「横浜市」 (unknown category: city)",
+        ),
+        (
+            3,
+            "活動している市（当てはまるものをすべて選択してください）",
+            "川崎市",
+            "未知の市「川崎市」 (unknown category: city)",
+        ),
         (
             3,
             "人とのつながりや孤独・孤立に関連する取組を行っていますか",

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import duckdb
 import polars as pl
-
-from etl import reference
 import pytest
 
+from etl import reference
 from etl.pipeline import BOOKKEEPING
 from etl.sources.base import TABLE_SCHEMAS
 from etl.vocab import LINEAGE, SEED_FILES, UnknownLabel, Vocabulary

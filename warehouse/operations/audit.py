@@ -16,8 +16,8 @@ from pathlib import Path
 
 import polars as pl
 
-from warehouse.operations.store import UTC_TYPE, read_table, store_path, utc_now, utc_text, write_transaction
 from common.roles import Viewer
+from warehouse.operations.store import UTC_TYPE, read_table, store_path, utc_now, utc_text, write_transaction
 
 # The table's CHECK holds the same list (migrations/0001_initial.sql): a new action needs a migration too.
 AUDIT_ACTIONS = (

@@ -14,9 +14,9 @@ import datetime as dt
 import hashlib
 from pathlib import Path
 
+from common.roles import Viewer
 from warehouse.operations.audit import append_audit
 from warehouse.operations.store import has_table, read_transaction, store_path, utc_now, utc_text, write_transaction
-from common.roles import Viewer
 
 # Free failures before the first lock: per user name, and per client (several staff may share an address).
 SIGN_IN_FREE_FAILURES = {"user": 5, "client": 20}
@@ -81,9 +81,9 @@ def record_sign_in_failure(
                 [scope, key],
             ).fetchone()
             if reason == "wrong_password":
-                recent = row is not None and (
-                    moment - dt.datetime.fromisoformat(row[1])
-                ).total_seconds() < SIGN_IN_FORGET_S
+                recent = (
+                    row is not None and (moment - dt.datetime.fromisoformat(row[1])).total_seconds() < SIGN_IN_FORGET_S
+                )
                 failures = row[0] + 1 if recent else 1
                 lock = sign_in_lock_seconds(scope, failures)
                 locked_until = utc_text(moment + dt.timedelta(seconds=lock)) if lock else None

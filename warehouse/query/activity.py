@@ -88,6 +88,8 @@ def respondents(con: duckdb.DuckDBPyConnection, filters: ActivityFilter, viewer:
 
 # Answering organisations in scope: the denominator N, summed over the build-time cells (one clause per query).
 _N = "n as (select coalesce(sum(o.orgs), 0)::bigint as n from mart_activity_cells as o{where})"
+
+
 def _n(filters: ActivityFilter) -> tuple[str, list]:
     """The n CTE (answering organisations within the filters) and its parameters."""
     fragments, params = organisation_filter("o", filters)
@@ -99,7 +101,9 @@ def _scoped_counts(filters: ActivityFilter, taxonomy: str, keys: str = "") -> tu
     organisation (target_id null) within the filters."""
     fragments, params = organisation_filter("m", filters)
     sql = (
-        "select " + keys + "m.term_id, sum(m.orgs)::bigint as orgs from mart_activity_counts as m"
+        "select "
+        + keys
+        + "m.term_id, sum(m.orgs)::bigint as orgs from mart_activity_counts as m"
         + where(["m.target_id is null", "m.taxonomy_id = ?", *fragments])
         + " group by all"
     )
@@ -212,15 +216,24 @@ def breakdown(
         cell_fragments, value_params = organisation_filter("o", filters)
         column = key.removeprefix("m.")
         values = (
-            "select o." + column + " as by_key, sum(o.orgs)::bigint as respondents from mart_activity_cells as o"
+            "select o."
+            + column
+            + " as by_key, sum(o.orgs)::bigint as respondents from mart_activity_cells as o"
             + where(["o.survey_answered", *cell_fragments])
             + " group by all"
         )
     sql = (
         "with by_values as (select v.by_key, d.code as by_code, d." + label + " as by_label, "
-        "d.sort_order as by_order, v.respondents from (" + values + ") as v join " + vocabulary + " as d on d."
-        + ("id" if by == "target" else "code") + " = v.by_key"
-        + "), counts as (select " + key + " as by_key, m.term_id, sum(m.orgs)::bigint as orgs "
+        "d.sort_order as by_order, v.respondents from ("
+        + values
+        + ") as v join "
+        + vocabulary
+        + " as d on d."
+        + ("id" if by == "target" else "code")
+        + " = v.by_key"
+        + "), counts as (select "
+        + key
+        + " as by_key, m.term_id, sum(m.orgs)::bigint as orgs "
         "from mart_activity_counts as m" + where([rows, "m.taxonomy_id = ?", *fragments]) + " group by all), "
         "terms as (select * from taxonomy_term as t where t.taxonomy_id = ? and " + term_filter + ") "
         "select v.by_code, v.by_label, v.respondents, t.code as term_code, t." + TERM_NAME[lang] + " as term_label, "
@@ -259,9 +272,14 @@ def reach(
         "coalesce(sum(o.orgs) filter (where o.survey_answered), 0)::bigint as answered, "
         "round(100.0 * coalesce(sum(o.orgs) filter (where o.survey_answered), 0)::bigint "
         "/ sum(o.orgs)::bigint, 1) as rate_pct "
-        "from mart_activity_cells as o left join " + table + " as d on d.code = o." + column
+        "from mart_activity_cells as o left join "
+        + table
+        + " as d on d.code = o."
+        + column
         + where(fragments)
-        + " group by d.code, d." + NAME_COLUMN[lang] + ", d.sort_order order by d.sort_order nulls last"
+        + " group by d.code, d."
+        + NAME_COLUMN[lang]
+        + ", d.sort_order order by d.sort_order nulls last"
     )
     return fetch(con, sql, [UNKNOWN, *params])
 
@@ -303,8 +321,11 @@ def _non_respondents(
     name = NAME_COLUMN[lang]
     base = (
         "select o.name, c." + name + " as city, l." + name + " as legal_form, h." + name + " as channel, "
-        "o.phone, {contact} from (select * from mart_activity_follow_up as o" + where(fragments)
-        + " order by o.list_order" + (" limit ?" if limit is not None else "") + ") as o "
+        "o.phone, {contact} from (select * from mart_activity_follow_up as o"
+        + where(fragments)
+        + " order by o.list_order"
+        + (" limit ?" if limit is not None else "")
+        + ") as o "
         "join city as c on c.code = o.city_code "
         "left join legal_form as l on l.code = o.legal_form_code "
         "left join channel as h on h.code = o.distribution_channel_code {join} "

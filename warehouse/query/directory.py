@@ -114,12 +114,12 @@ def directory_filter(filters: DirectoryFilter) -> tuple[list[str], list]:
     fragments, params = profile_filter(filters)
     if not fragments:
         return [], []
-    return [
-        "m.profile_id in (select m.profile_id from mart_directory_profile as m" + where(fragments) + ")"
-    ], params
+    return ["m.profile_id in (select m.profile_id from mart_directory_profile as m" + where(fragments) + ")"], params
 
 
-def facets(con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+def facets(
+    con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, lang: str, viewer: Viewer = PUBLIC
+) -> pl.DataFrame:
     """Every facet option with the mapped organisations it would give under the other facets' filters.
 
     Columns: facet, code, label (null for the survey facet: the page words it), parent_code (content
@@ -133,7 +133,10 @@ def facets(con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, lang: str, 
         fragments, values = profile_filter(filters, ignore=_GROUP[facet])
         branches.append(
             "select ? as facet, code, sum(orgs)::bigint as orgs from ("
-            "select m.orgs, " + _VALUES[facet] + " as code from mart_directory_profile as m" + where(fragments)
+            "select m.orgs, "
+            + _VALUES[facet]
+            + " as code from mart_directory_profile as m"
+            + where(fragments)
             + ") group by code"
         )
         params += [facet, *values]
@@ -150,9 +153,7 @@ def facets(con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, lang: str, 
     return fetch(con, sql, params)
 
 
-def summary(
-    con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, today: dt.date, viewer: Viewer = PUBLIC
-) -> dict:
+def summary(con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, today: dt.date, viewer: Viewer = PUBLIC) -> dict:
     """Mapped organisations within the filters: shown, answered (survey) and stale (as organisations counts them)."""
     fragments, params = directory_filter(filters)
     row = fetch_one(
@@ -240,12 +241,12 @@ def organisation_detail(
     con: duckdb.DuckDBPyConnection, organization_id: str, lang: str, today: dt.date, viewer: Viewer = PUBLIC
 ) -> dict | None:
     """One mapped organisation's public record (the columns of organisations), or None."""
-    return fetch_one(
-        con, _records(lang, ["m.organization_id = ?"]), [today, today, STALE_DAYS, organization_id]
-    )
+    return fetch_one(con, _records(lang, ["m.organization_id = ?"]), [today, today, STALE_DAYS, organization_id])
 
 
-def legend(con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+def legend(
+    con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, lang: str, viewer: Viewer = PUBLIC
+) -> pl.DataFrame:
     """Map colours: the seven gradient forms in gradient order, then off_gradient and no_answer when present.
 
     Columns: legend_group, label (null for the two grey groups: the page words them), colour_hex,
@@ -255,7 +256,8 @@ def legend(con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, lang: str, 
     fragments, params = profile_filter(filters)
     sql = (
         "with shown as (select m.legend_group, sum(m.orgs)::bigint as orgs from mart_directory_profile as m"
-        + where(fragments) + " group by m.legend_group), "
+        + where(fragments)
+        + " group by m.legend_group), "
         "greys as (select * from (select 'off_gradient' as legend_group, (select m.colour_hex from mart_org_directory "
         "as m where m.legend_group = 'off_gradient' limit 1) as colour_hex union all select 'no_answer', "
         "(select m.colour_hex from mart_org_directory as m where m.legend_group = 'no_answer' limit 1)) "

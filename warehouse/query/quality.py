@@ -6,7 +6,15 @@ import duckdb
 import polars as pl
 
 from common.roles import PUBLIC, Viewer
-from warehouse.masking import MASK, PERSONAL_COLUMNS, PERSONAL_ROLES, PERSONAL_SHEETS, mask_quarantine, mask_report_html, mask_validation
+from warehouse.masking import (
+    MASK,
+    PERSONAL_COLUMNS,
+    PERSONAL_ROLES,
+    PERSONAL_SHEETS,
+    mask_quarantine,
+    mask_report_html,
+    mask_validation,
+)
 from warehouse.query import fetch, fetch_one
 
 __all__ = ["MASK", "PERSONAL_COLUMNS", "PERSONAL_ROLES", "PERSONAL_SHEETS"]
@@ -94,9 +102,7 @@ def data_docs(con: duckdb.DuckDBPyConnection, run_id: str, viewer: Viewer = PUBL
 
 
 # A quarantine table written before root causes were recorded: every record stands for its own row.
-_LEGACY_ROOT = (
-    "file_name || coalesce(', sheet ' || sheet, '') || coalesce(', row ' || row_number::varchar, '')"
-)
+_LEGACY_ROOT = "file_name || coalesce(', sheet ' || sheet, '') || coalesce(', row ' || row_number::varchar, '')"
 
 
 def root_causes(con: duckdb.DuckDBPyConnection, run_id: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:

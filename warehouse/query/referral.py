@@ -215,7 +215,7 @@ def _box(latitude: float, longitude: float, radius_km: float) -> dict[str, float
         ratio = math.sin(span / 2) / math.sqrt(math.cos(math.radians(latitude)) * math.cos(far))
         if ratio < 1:
             reach = math.degrees(2 * math.asin(ratio)) + _BOX_MARGIN_DEG
-            if -180 <= longitude - reach and longitude + reach <= 180:
+            if longitude - reach >= -180 and longitude + reach <= 180:
                 west, east = longitude - reach, longitude + reach
     return {"south": south, "north": north, "west": west, "east": east}
 
@@ -294,7 +294,9 @@ def find_referrals(
         "parts as (select form_hit, content_hit, target_hit, facet, "
         "x." + name + " || ': ' || string_agg(label, $term_join order by sort_order, term_id) as part, "
         "list(term_id order by sort_order, term_id) as terms "
-        "from terms join taxonomy as x on x.id = facet group by form_hit, content_hit, target_hit, facet, x." + name + "), "
+        "from terms join taxonomy as x on x.id = facet group by form_hit, content_hit, target_hit, facet, x."
+        + name
+        + "), "
         "w as (select form_hit, content_hit, target_hit, "
         "string_agg(part, ' / ' order by list_position($facet_order::varchar[], facet)) as why, "
         "flatten(list(terms order by list_position($facet_order::varchar[], facet))) as matched_term_ids "
@@ -336,7 +338,9 @@ def find_referrals(
         # Only the first `limit` rows are labelled and returned (the fallback's ordering is the full matches' order
         # too: every row of m matches fully); the total counts them all without labelling them.
         nearby |= {"limit": limit}
-        full = fetch(con, sql.format(matches=matches, area=area, best=_BEST["fallback"], limit=_LIMIT["fallback"]), nearby)
+        full = fetch(
+            con, sql.format(matches=matches, area=area, best=_BEST["fallback"], limit=_LIMIT["fallback"]), nearby
+        )
         count_sql = (
             "with h as (select d.*, " + measured + " from mart_referral_directory as d where " + area + ") "
             "select count(*) as n from h as m where " + matches
