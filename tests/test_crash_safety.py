@@ -103,9 +103,10 @@ def arm(point: str) -> None:
         real_build = pipeline.build
 
         def build(*args, progress=lambda _: None, **kwargs):
-            def watched(message: str) -> None:
-                progress(message)
-                if message.startswith(spec):
+            def watched(event) -> None:
+                progress(event)
+                # The event's English text (etl.steps.TEXT), as the CLI prints it.
+                if str(event).startswith(spec):
                     die()
 
             return real_build(*args, progress=watched, **kwargs)
