@@ -879,8 +879,10 @@ def run_job(job: Path) -> dict:
             raise PermissionError(f"{request.submitted_by} (role {owner.role}) may not send files")
         result = WORKERS[request.action](request, job, report, owner)
     except Exception as error:  # noqa: BLE001 - the worker's boundary: every failure must reach result.json
-        traceback.print_exc()
         result = masked_result({"status": "failed", "error": f"{type(error).__name__}: {error}"}, owner.role)
+        # The frames, then the masked message: the job's log never quotes a personal value an error carried.
+        sys.stderr.write("".join(traceback.format_tb(error.__traceback__)))
+        print(result["error"], file=sys.stderr)
     result = {"action": request.action, "job_id": request.job_id} | result
     try:
         _record(request, result, owner)
@@ -905,7 +907,16 @@ def main(argv: list[str] | None = None) -> int:
     from warehouse import operations
 
     # The store at this release's schema before the job writes to it (the app's launcher has usually done it).
-    operations.migrate(Path(request.operations) if request.operations else None)
+    try:
+        operations.migrate(Path(request.operations) if request.operations else None)
+    except operations.StoreVersionError as error:
+        # A store written by a newer release: the job fails with that reason where the page reads it, and the
+        # store is left as it is (no traceback: this is a deployment state, not a bug).
+        result = {"action": request.action, "job_id": request.job_id, "status": "failed", "error": str(error)}
+        write_json(args.job / RESULT, result)
+        Reporter(args.job)(StepEvent(Step.FAILED, detail=str(error)))
+        print(error, file=sys.stderr)
+        return 1
     return 0 if run_job(args.job)["status"] == "ok" else 1
 
 

@@ -19,8 +19,9 @@ import pytest
 
 import dashboard.__main__ as launcher
 from common.roles import Viewer
-from etl import backup, cli, intake_worker, upgrade
+from etl import backup, cli, intake, intake_worker, upgrade
 from etl.pipeline import BOOKKEEPING, ddl_columns
+from etl.steps import Step
 from warehouse import operations as ops
 from warehouse.fingerprint import recorded_fingerprint, schema_fingerprint
 from warehouse.operations import store as store_module
@@ -311,6 +312,28 @@ def test_a_store_newer_than_the_code_is_refused(tmp_path: Path, capsys: pytest.C
     assert operations_cli(["migrate", "--store", str(store)]) == 1
     assert newer in capsys.readouterr().err
     assert not list(tmp_path.glob("*.pre-*")), "nothing is backed up or changed"
+    assert user_version(store) == ops.schema_version() + 1
+
+
+def test_an_intake_job_on_a_newer_store_fails_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    store = tmp_path / "operations.sqlite"
+    ops.record_audit(ADMIN, "download", "x.csv", path=store, now=NOW)
+    con = sqlite3.connect(store)
+    con.execute(f"pragma user_version = {ops.schema_version() + 1}")
+    con.close()
+    monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
+    monkeypatch.setenv("TSUNAGARI_ARCHIVE", str(tmp_path / "archive"))
+    monkeypatch.setenv("TSUNAGARI_JOBS", str(tmp_path / "jobs"))
+    request = intake.new_request("rollback", ADMIN, operations=store, target_run_id="20260101T000000Z-00000000")
+    job = intake.create_job(request, None, tmp_path / "jobs")
+    assert intake_worker.main(["rollback", "--job", str(job)]) == 1
+    result = intake.read_result(job)
+    assert result is not None and result["status"] == "failed"
+    assert "newer than this release knows" in result["error"]
+    assert [entry.event.step for entry in intake.read_progress(job)] == [Step.FAILED]
+    assert "Traceback" not in capsys.readouterr().err
     assert user_version(store) == ops.schema_version() + 1
 
 
