@@ -8,6 +8,7 @@ import asyncio
 import json
 import re
 import shutil
+import sqlite3
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,7 +20,9 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from dashboard.registry import PAGES
 from tests.e2e.server import DASHBOARD_APP, ROOT, streamlit_server
+from warehouse import operations as ops
 from warehouse.fingerprint import code_fingerprint
+from warehouse.readiness import readiness
 
 READY = "/_tsunagari/ready"
 # Streamlit's log lines with their level, as the soak test reads them.
@@ -133,3 +136,18 @@ def test_not_ready_without_a_warehouse_or_with_another_schema(sample_warehouse: 
     lines = [line for line in log.read_text(errors="replace").splitlines() if "dashboard.ready" in line]
     assert len(lines) == 3, lines
     assert "WARNING" in lines[0] and "missing" in lines[0] and "schema" in lines[1] and "ready again" in lines[2]
+
+
+def test_the_store_is_ready_only_at_this_release_version(sample_warehouse: Path, tmp_path: Path) -> None:
+    store = tmp_path / "operations.sqlite"
+    ops.migrate(store)
+    answer = readiness(sample_warehouse, store)["checks"]["operations_store"]
+    assert answer["ok"] and answer["version"] == answer["code_version"] == ops.schema_version(), answer
+    for version, said in ((ops.schema_version() + 1, "newer release"), (0, "not migrated")):
+        con = sqlite3.connect(store)
+        con.execute(f"pragma user_version = {version}")
+        con.close()
+        report = readiness(sample_warehouse, store)
+        answer = report["checks"]["operations_store"]
+        assert not report["ready"] and not answer["ok"] and said in answer["reason"], answer
+        assert answer["version"] == version and str(tmp_path) not in json.dumps(report)

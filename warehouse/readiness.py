@@ -1,8 +1,8 @@
 """Whether this instance can serve: the checks behind `<base>/_tsunagari/ready` and `python -m etl.health`.
 
 Ready means the published warehouse opens read-only and names the run that published it, its schema
-fingerprint is the code's (warehouse.fingerprint), and the operational store passes SQLite's quick_check
-(absent is fine while its folder is writable: the first write creates it). Every reason here is for a
+fingerprint is the code's (warehouse.fingerprint), and the operational store passes SQLite's quick_check at
+this release's schema version (absent is fine while its folder is writable: the first write creates it). Every reason here is for a
 public answer: it names no file or folder and no person; the command line adds the paths.
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse.fingerprint import code_fingerprint, recorded_fingerprint
+from warehouse.operations.store import schema_version
 from warehouse.query import WarehouseMissing, connect
 
 # The app's readiness route under its base URL (served by dashboard/__main__.py).
@@ -73,13 +74,20 @@ def check_store(path: Path) -> Check:
         con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=10)
         try:
             result = con.execute("pragma quick_check").fetchone()[0]
+            version = int(con.execute("pragma user_version").fetchone()[0])
         finally:
             con.close()
     except sqlite3.Error as error:
         return Check(False, f"unreadable ({type(error).__name__})")
     if result != "ok":
         return Check(False, "quick_check failed")
-    return writable(path.parent, Check(True, "quick_check ok"))
+    facts = {"version": version, "code_version": schema_version()}
+    if version > schema_version():
+        return Check(False, "written by a newer release: run that release or restore the pre-upgrade backup", facts)
+    if version < schema_version():
+        # The launcher migrates before it serves; an older store here means the migration has not run.
+        return Check(False, "not migrated to this release: run python -m warehouse.operations migrate", facts)
+    return writable(path.parent, Check(True, "quick_check ok", facts))
 
 
 def writable(folder: Path, passed: Check) -> Check:
