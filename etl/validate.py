@@ -37,15 +37,7 @@ MAX_CHECKS_PER_TABLE = 5
 DETAIL_VALUES = 10
 
 QUARANTINE_SCHEMA = ddl.quarantine_schema()
-RESULTS_SCHEMA = {
-    "table_name": pl.String,
-    "expectation": pl.String,
-    "column_name": pl.String,
-    "success": pl.Boolean,
-    "element_count": pl.Int64,
-    "unexpected_count": pl.Int64,
-    "details": pl.String,
-}
+RESULTS_SCHEMA = ddl.results_schema()
 SCHEMA_REASON = "列の構成が定義と一致しません (columns do not match the table definition)"
 LINEAGE_REASON = "取込元ファイルの記録がありません (source file lineage is missing)"
 REQUIRED_REASON = "必須項目が空です (required value is missing)"

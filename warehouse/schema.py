@@ -112,3 +112,8 @@ def frame_schemas(ddl_dir: Path = DDL_DIR) -> dict[str, dict[str, pl.DataType]]:
 def quarantine_schema(ddl_dir: Path = DDL_DIR) -> dict[str, pl.DataType]:
     """Polars schema of a quarantine frame: the quarantine table's columns but run_id (set when stored)."""
     return {c: t for c, t in load(ddl_dir)["quarantine"].polars.items() if c != "run_id"}
+
+
+def results_schema(ddl_dir: Path = DDL_DIR) -> dict[str, pl.DataType]:
+    """Polars schema of a validation results frame: etl_validation's columns but run_id (set when stored)."""
+    return {c: t for c, t in load(ddl_dir)["etl_validation"].polars.items() if c != "run_id"}
