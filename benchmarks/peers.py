@@ -349,7 +349,11 @@ def compare_pandas(warehouse: Path, repeat: int, budget_s: float) -> dict:
 
 
 def environment() -> dict:
-    """Versions of the peers, for the record."""
-    from importlib.metadata import version
+    """Versions of the peers, for the record (None for a peer that is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return {"datasette": version("datasette"), "pandas": pd.__version__, "sqlite": sqlite3.sqlite_version}
+    try:
+        datasette = version("datasette")
+    except PackageNotFoundError:
+        datasette = None
+    return {"datasette": datasette, "pandas": pd.__version__, "sqlite": sqlite3.sqlite_version}

@@ -1385,7 +1385,8 @@ def main(argv: list[str] | None = None) -> None:
         "command": "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:]),
         "started": dt.datetime.now().isoformat(timespec="seconds"),
         "machine": machine(),
-        "peers": peers.environment(),
+        # Versions only where the peers run: --skip-peers works without them installed.
+        "peers": None if args.skip_peers else peers.environment(),
         "targets": TARGETS,
         "sizes": [],
     }

@@ -228,3 +228,20 @@ def test_replicated_region_copies_every_organisation_under_new_ids(built_path, t
             == 0
         )
         assert con.execute("select count(*) from mart_org_directory").fetchone()[0] == 2 * directory_rows
+
+
+def test_peer_versions_are_recorded_without_the_peers_installed(monkeypatch):
+    from importlib import metadata
+
+    from benchmarks import peers
+
+    real = metadata.version
+
+    def without_datasette(name: str) -> str:
+        if name == "datasette":
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(metadata, "version", without_datasette)
+    recorded = peers.environment()
+    assert recorded["datasette"] is None and recorded["pandas"] and recorded["sqlite"]
