@@ -10,6 +10,7 @@ import datetime as dt
 import io
 import itertools
 import os
+import re
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -25,6 +26,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet._reader import FORMULA_TAG, INLINE_STRING, WorkSheetParser
 from openpyxl.worksheet.cell_range import CellRange, MultiCellRange
 from openpyxl.xml.constants import SHEET_MAIN_NS
+from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum
 
 from common.text import nfkc
 from etl.encoding import read_text
@@ -376,6 +378,7 @@ DAMAGED = (
     AttributeError,
     OSError,
     UnicodeError,
+    CalamineError,
 )
 
 
@@ -475,40 +478,76 @@ class _SheetParser(WorkSheetParser):
         return super().parse_cell(element)
 
 
-class _Workbook:
-    """An .xlsx opened for streaming: its worksheets' titles and XML paths, shared strings and styles.
+# What sends a sheet to openpyxl's parser: formula cells (<f>; their text, shared ones translated, is
+# the cell's value), error cells (t="e") and merged ranges. Anything else calamine reads with the same
+# values (a test reads every workbook of the repository both ways).
+_NEEDS_OPENPYXL = re.compile(rb'<(?:\w+:)?f[\s>/]|\st="e"|<(?:\w+:)?mergeCell[\s>/]')
+# Bytes of XML read at a time while scanning a sheet part; the overlap keeps a tag split across chunks.
+_SCAN_CHUNK = 1 << 20
+_SCAN_OVERLAP = 32
 
-    openpyxl's read_only mode streams rows, but opening the workbook sizes every worksheet and,
-    when a sheet has no <dimension> record (openpyxl's own write-only files), that parses the whole
-    sheet once more. Only the workbook parts are read here; each wanted sheet is then parsed once
-    with openpyxl's own sheet parser, the one a full load uses, so values and data types
-    (formulas: data_type "f") are the same as a full load gives.
+
+class _Workbook:
+    """An .xlsx opened for reading: its worksheets' titles and XML parts, read by calamine or openpyxl.
+
+    Calamine (Rust) reads plain sheets: values and types are what openpyxl gives, many times faster. A
+    sheet holding formulas, error cells or merged ranges is parsed with openpyxl's own sheet parser, the
+    one a full load uses, so the formula text (data_type "f") and the merges come out as they always have.
+    openpyxl's read_only mode would size every worksheet and, when a sheet has no <dimension> record
+    (openpyxl's own write-only files), parse the whole sheet once more: only the workbook parts are read
+    here, and the shared strings and styles only when a sheet needs openpyxl.
     """
 
     def __init__(self, path: Path) -> None:
         self.reader = ExcelReader(path, read_only=True, data_only=False, keep_links=False)
+        self.book: CalamineWorkbook | None = None
+        self._styled = False
         try:
             self.reader.read_manifest()
-            self.reader.read_strings()
             self.reader.read_workbook()
-            apply_stylesheet(self.reader.archive, self.reader.wb)
             # Sheet titles → XML part, in workbook order; chartsheets hold no rows.
             self.sheets = {
                 sheet.name: rel.target
                 for sheet, rel in self.reader.parser.find_sheets()
                 if rel.target in self.reader.valid_files and "chartsheet" not in rel.Type
             }
+            self.book = CalamineWorkbook.from_path(str(path))
+            self.plain_titles = {m.name for m in self.book.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet}
         except BaseException:
             self.close()
             raise
 
     def close(self) -> None:
-        """Close the archive."""
+        """Close the archive and calamine's workbook."""
         self.reader.archive.close()
+        if self.book is not None:
+            self.book.close()
+
+    def plain(self, title: str) -> bool:
+        """True when calamine can read the sheet: no formula, error cell or merged range in its XML."""
+        if title not in self.plain_titles:
+            return False
+        tail = b""
+        with self.reader.archive.open(self.sheets[title]) as part:
+            while chunk := part.read(_SCAN_CHUNK):
+                if _NEEDS_OPENPYXL.search(tail + chunk):
+                    return False
+                tail = chunk[-_SCAN_OVERLAP:]
+        return True
+
+    def values(self, title: str) -> tuple[int, int, Iterator[list[Any]]]:
+        """A plain sheet's (first row, first column, rows of values) from calamine; 1-based, "" = empty."""
+        sheet = self.book.get_sheet_by_name(title)
+        start = sheet.start or (0, 0)
+        return start[0] + 1, start[1] + 1, sheet.iter_rows()
 
     def rows(self, title: str) -> tuple[Iterator[tuple[int, list[dict]]], _SheetParser]:
         """Stream a sheet's rows as (row number, cells); the parser's merged_cells fills once they are exhausted
         (<mergeCells> follows the rows in the XML)."""
+        if not self._styled:
+            self.reader.read_strings()
+            apply_stylesheet(self.reader.archive, self.reader.wb)
+            self._styled = True
         wb = self.reader.wb
         source = self.reader.archive.open(self.sheets[title])
         parser = _SheetParser(
@@ -536,12 +575,43 @@ def _read_sheet(
     file_name: str,
 ) -> pl.DataFrame:
     """Read one worksheet: header row 1, data from row 2, merged cells and formulas flagged per row."""
+    if workbook.plain(title):
+        return _scan_plain(workbook, title, sheet, expected, variants, file_name)
     records, merges = _scan_sheet(workbook, title, sheet, expected, variants, file_name, None)
     if merges:
         # Merges are listed after the rows, so a sheet that has any is read a second time knowing
         # them (rare: merged cells are a data-entry fault the city is told to fix).
         records, _ = _scan_sheet(workbook, title, sheet, expected, variants, file_name, merges)
     return records
+
+
+def _scan_plain(
+    workbook: _Workbook,
+    title: str,
+    sheet: str,
+    expected: Sequence[str],
+    variants: Mapping[str, Sequence[str]],
+    file_name: str,
+) -> pl.DataFrame:
+    """A sheet without formulas, error cells or merges, through calamine: the records _scan_sheet makes."""
+    first_row, first_column, rows = workbook.values(title)
+    first = next(rows, None) if first_row == 1 else None
+    # Calamine reads every number as a float; openpyxl gives a whole number in the XML as an int.
+    header: list[Any] = [None] * (first_column - 1) + [
+        None if v == "" else int(v) if isinstance(v, float) and v.is_integer() else v for v in first or ()
+    ]
+    positions = _match_headers(header, expected, variants, file_name, sheet)
+    # (index in a calamine row, column name) of the expected columns, in sheet order.
+    wanted = [(index - first_column + 1, name) for index, name in positions.items() if index >= first_column - 1]
+    records = []
+    # Row 1 is the header when the sheet starts there; otherwise the header is missing and rows count on.
+    number = first_row + 1 if first_row == 1 else first_row
+    for row in rows:
+        values = {name: cell_text(row[i]) for i, name in wanted if i < len(row) and row[i] != ""}
+        if not all(is_blank(v) for v in values.values()):
+            records.append(values | {"_file": file_name, "_sheet": sheet, "_row": number, "_issues": []})
+        number += 1
+    return raw_frame(records, positions.values())
 
 
 def _scan_sheet(
