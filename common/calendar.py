@@ -10,11 +10,14 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from common.text import nfkc
 
 # 記入日 and the cities' calendar are Japanese dates; events are stored in UTC.
 LOCAL_TZ = "Asia/Tokyo"
+# Shown after every time of day, so no reader takes a Japan time for UTC or the reverse.
+LOCAL_TZ_LABEL = "JST"
 # 年度 runs April to March: January–March belong to the 年度 of the previous calendar year.
 FISCAL_YEAR_FIRST_MONTH = 4
 
@@ -136,6 +139,17 @@ def date_label(value: dt.date | dt.datetime | None, lang: str) -> str:
     if lang == "ja":
         return f"{wareki(day)}（{day.isoformat()}）{clock}".rstrip()
     return f"{day.isoformat()} ({era.letter}{year}){clock}"
+
+
+def moment_label(value: dt.datetime | str | None, lang: str) -> str:
+    """A moment (naive = UTC, as DuckDB stores it; aware; or ISO text) in Japan time, labelled: 令和7年3月31日（2025-03-31） 14:30 JST."""
+    if value is None:
+        return "—"
+    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    local = moment.astimezone(ZoneInfo(LOCAL_TZ)).replace(tzinfo=None)
+    return f"{date_label(local, lang)} {LOCAL_TZ_LABEL}"
 
 
 def nendo_label(month: dt.date | None, precision: str = "month") -> str | None:

@@ -9,6 +9,7 @@ from dashboard import audit, auth, data, state
 from dashboard.charts import activity as charts
 from dashboard.downloads import csv_bytes, csv_download, download_button
 from dashboard.format import number
+from dashboard.provenance import show_provenance
 from warehouse import query
 from warehouse.query import activity
 
@@ -232,3 +233,5 @@ else:
             key="activity_download_non_respondents",
             filters=audit_filters,
         )
+
+show_provenance("activities")

@@ -19,6 +19,7 @@ from dashboard.charts import coverage as charts
 from dashboard.charts import map as map_charts
 from dashboard.downloads import csv_bytes, download_button
 from dashboard.format import number
+from dashboard.provenance import show_provenance
 from warehouse import query
 from warehouse.query import coverage, directory
 
@@ -441,3 +442,5 @@ else:
         partial(coverage.candidates, con, intents, city, lang, None, viewer),
     )
     st.caption(t("coverage.candidates_note"))
+
+show_provenance("coverage-map")

@@ -9,6 +9,7 @@ from dashboard import auth, data, state
 from dashboard.charts import events as charts
 from dashboard.downloads import csv_download
 from dashboard.format import number
+from dashboard.provenance import show_provenance
 from warehouse import query
 from warehouse.query import events as events_query
 
@@ -246,3 +247,5 @@ else:
             # st.text: the comment is shown as written, never parsed as Markdown or HTML.
             st.text(f"“{row['comment']}”")
             st.text(t("events.comment_source", venue=row["venue"], title=row["title"], city=row[f"city_{lang}"]))
+
+show_provenance("art-events")

@@ -20,6 +20,7 @@ from dashboard.downloads import (
     xlsx_from_batches,
 )
 from dashboard.format import number
+from dashboard.provenance import show_provenance
 from warehouse import exports, query
 from warehouse.query import explore
 
@@ -234,6 +235,7 @@ st.caption(t("explore.subtitle"))
 catalogue = load_catalogue(con, identity)
 if not catalogue:
     st.info(t("explore.no_datasets"))
+    show_provenance("data")
     st.stop()
 
 if TABLE_KEY not in st.session_state:
@@ -400,3 +402,5 @@ for column, (label, payload, file_name, what, icon) in zip(st.columns(len(open_d
         label, data=payload, file_name=file_name, mime=mime, what=what, action="export", container=column, icon=icon
     )
 st.caption(t("explore.cli"))
+
+show_provenance("data")

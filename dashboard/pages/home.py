@@ -9,6 +9,7 @@ from dashboard import auth, data, state
 from dashboard.charts import home as charts
 from dashboard.downloads import csv_download
 from dashboard.format import number
+from dashboard.provenance import show_provenance
 from warehouse import query
 
 t = state.t
@@ -100,3 +101,5 @@ else:
     fresh[2].metric(t("home.quarantined"), t("unit.rows", n=number(run["quarantined"])))
     status = "home.status_ok" if run["expectations_failed"] == 0 and run["quarantined"] == 0 else "home.status_warn"
     (st.success if status == "home.status_ok" else st.warning)(t(status, run_id=run["run_id"]))
+
+show_provenance("overview")

@@ -22,6 +22,7 @@ from common.calendar import LOCAL_TZ, date_label
 from dashboard import audit, auth, data, state
 from dashboard.format import number
 from dashboard.i18n import catalogue
+from dashboard.provenance import show_provenance
 from etl import intake
 from etl.steps import Step, StepEvent
 from warehouse import masking, query, schema
@@ -42,6 +43,7 @@ st.title(t("intake.title"))
 st.caption(t("intake.caption"))
 if not intake.may_submit(viewer):
     st.info(t("intake.not_allowed"), icon=":material/lock:")
+    show_provenance("upload")
     st.stop()
 
 con = data.connection()
@@ -554,6 +556,8 @@ if intake.may_roll_back(viewer):
                 "message": t("intake.col_message"),
             },
         )
+
+show_provenance("upload")
 
 if running:
     # Poll the worker: a short sleep, then a rerun reads its progress again (the worker is another process).

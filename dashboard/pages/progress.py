@@ -13,6 +13,7 @@ from common.calendar import LOCAL_TZ, date_label, nendo_label
 from dashboard import auth, data, state
 from dashboard.charts import progress as charts
 from dashboard.downloads import csv_download
+from dashboard.provenance import show_provenance
 from warehouse import operations as ops
 from warehouse.query import progress as query
 
@@ -229,3 +230,5 @@ history = charts.history_table(query.progress_history(grid, events), status_tabl
 labels = {column: t(f"progress.col.{column}") for column in history.columns}
 st.dataframe(history, hide_index=True, width="stretch", column_config=labels)
 csv_download(t("progress.history_download"), history.rename(labels), "tsunagari_pf_history", what="pf_history")
+
+show_provenance("platform")

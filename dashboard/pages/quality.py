@@ -9,6 +9,7 @@ from dashboard import audit, auth, data, state
 from dashboard.charts.quality import trend_chart
 from dashboard.downloads import csv_download, html_download
 from dashboard.format import number
+from dashboard.provenance import show_provenance
 from warehouse import operations
 from warehouse.query import quality
 
@@ -23,6 +24,7 @@ st.caption(t("quality.caption"))
 runs = quality.runs(con)
 if runs.is_empty():
     st.info(t("quality.no_runs"))
+    show_provenance("data-quality")
     st.stop()
 
 # The labels carry dates in the UI language: localized, so the chosen run survives a language switch.
@@ -227,3 +229,5 @@ if viewer.role == "admin":
             | {"at": st.column_config.DatetimeColumn(t("audit.col_at"), format="YYYY-MM-DD HH:mm:ss")},
         )
         csv_download(t("audit.download"), audit, "tsunagari_audit_log", what="audit_log", key="audit_download")
+
+show_provenance("data-quality")

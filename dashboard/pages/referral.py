@@ -16,6 +16,7 @@ from dashboard import auth, data, state
 from dashboard.charts import referral as charts
 from dashboard.downloads import html_download
 from dashboard.format import number
+from dashboard.provenance import show_provenance
 from dashboard.referral_sheet import build_sheet
 from warehouse import query
 from warehouse.query import referral
@@ -330,3 +331,5 @@ else:
     st.caption(t("referral.print_hint"))
     with st.expander(t("referral.preview"), expanded=True):
         st.iframe(sheet, height=640)
+
+show_provenance("tsunagi")

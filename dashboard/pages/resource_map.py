@@ -20,6 +20,7 @@ from dashboard import auth, data, state
 from dashboard.charts import map as charts
 from dashboard.downloads import csv_bytes, download_button, download_row
 from dashboard.format import number
+from dashboard.provenance import show_provenance
 from warehouse import kml, query
 from warehouse.query import directory
 
@@ -443,3 +444,5 @@ if shown["shown"]:
 for key in PERSISTED:
     if key in st.session_state:
         st.session_state[kept(key)] = st.session_state[key]
+
+show_provenance("map")
