@@ -141,15 +141,26 @@ def date_label(value: dt.date | dt.datetime | None, lang: str) -> str:
     return f"{day.isoformat()} ({era.letter}{year}){clock}"
 
 
-def moment_label(value: dt.datetime | str | None, lang: str) -> str:
-    """A moment (naive = UTC, as DuckDB stores it; aware; or ISO text) in Japan time, labelled: 令和7年3月31日（2025-03-31） 14:30 JST."""
+def local_moment(value: dt.datetime | str | None) -> dt.datetime | None:
+    """A moment (naive = UTC, as DuckDB stores it; aware; or ISO text) as a naive Japan time."""
     if value is None:
-        return "—"
+        return None
     moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    local = moment.astimezone(ZoneInfo(LOCAL_TZ)).replace(tzinfo=None)
-    return f"{date_label(local, lang)} {LOCAL_TZ_LABEL}"
+    return moment.astimezone(ZoneInfo(LOCAL_TZ)).replace(tzinfo=None)
+
+
+def moment_label(value: dt.datetime | str | None, lang: str) -> str:
+    """A moment in Japan time in 和暦 and 西暦, labelled: 令和7年3月31日（2025-03-31） 14:30 JST; — when missing."""
+    local = local_moment(value)
+    return "—" if local is None else f"{date_label(local, lang)} {LOCAL_TZ_LABEL}"
+
+
+def short_moment(value: dt.datetime | str | None) -> str:
+    """moment_label's short form for narrow places (metric values): 2025-03-31 14:30 JST."""
+    local = local_moment(value)
+    return "—" if local is None else f"{local:%Y-%m-%d %H:%M} {LOCAL_TZ_LABEL}"
 
 
 def nendo_label(month: dt.date | None, precision: str = "month") -> str | None:

@@ -20,7 +20,7 @@ from dashboard.downloads import (
     xlsx_from_batches,
 )
 from dashboard.format import number
-from dashboard.provenance import show_provenance
+from dashboard.provenance import admin_pointer, show_provenance
 from warehouse import exports, query
 from warehouse.query import explore
 
@@ -401,6 +401,6 @@ for column, (label, payload, file_name, what, icon) in zip(st.columns(len(open_d
     download_button(
         label, data=payload, file_name=file_name, mime=mime, what=what, action="export", container=column, icon=icon
     )
-st.caption(t("explore.cli"))
+admin_pointer("README.md")
 
 show_provenance("data")

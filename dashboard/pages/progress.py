@@ -13,7 +13,7 @@ from common.calendar import LOCAL_TZ, date_label, nendo_label
 from dashboard import auth, data, state
 from dashboard.charts import progress as charts
 from dashboard.downloads import csv_download
-from dashboard.provenance import show_provenance
+from dashboard.provenance import admin_pointer, show_provenance
 from warehouse import operations as ops
 from warehouse.query import progress as query
 
@@ -112,7 +112,8 @@ st.subheader(t("progress.update"))
 if flash := ss.pop("pf_flash", None):
     st.success(flash, icon=":material/check_circle:")
 if manager is None:
-    st.info(t("progress.needs_manager"))
+    st.info(t("progress.user.needs_manager"))
+    admin_pointer("docs/progress-updates.md")
     if manager_problem is not None:
         st.warning(t(f"progress.manager_{manager_problem.code}", value=manager_problem.value))
 else:

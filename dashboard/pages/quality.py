@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
-from common.calendar import date_label
+from common.calendar import LOCAL_TZ, moment_label
 from dashboard import audit, auth, data, state
 from dashboard.charts.quality import trend_chart
 from dashboard.downloads import csv_download, html_download
@@ -29,7 +30,7 @@ if runs.is_empty():
 
 # The labels carry dates in the UI language: localized, so the chosen run survives a language switch.
 run_labels = {
-    rid: f"{rid} — {date_label(done, lang)}" for rid, done in runs.select("run_id", "finished_at").iter_rows()
+    rid: f"{rid} — {moment_label(done, lang)}" for rid, done in runs.select("run_id", "finished_at").iter_rows()
 }
 run_id = state.localized_selectbox(t("quality.run"), list(run_labels), run_labels.__getitem__, "quality_run")
 run = runs.filter(runs["run_id"] == run_id).row(0, named=True)
@@ -189,7 +190,8 @@ with trend_tab:
         runs.select(
             "run_id",
             "status",
-            "started_at",
+            # Stored in UTC; shown in Japan time under a JST header.
+            pl.col("started_at").dt.replace_time_zone("UTC").dt.convert_time_zone(LOCAL_TZ),
             "seconds",
             "files",
             "rows_read",
@@ -202,7 +204,7 @@ with trend_tab:
         column_config={
             "run_id": t("quality.run"),
             "status": t("quality.col_status"),
-            "started_at": st.column_config.DatetimeColumn(t("quality.col_started")),
+            "started_at": st.column_config.DatetimeColumn(t("quality.user.col_started"), format="YYYY-MM-DD HH:mm"),
             "seconds": st.column_config.NumberColumn(t("quality.col_seconds"), format="%.1f"),
             "files": t("quality.files"),
             "rows_read": t("quality.rows_read"),

@@ -16,7 +16,7 @@ from dashboard import auth, data, state
 from dashboard.charts import referral as charts
 from dashboard.downloads import html_download
 from dashboard.format import number
-from dashboard.provenance import show_provenance
+from dashboard.provenance import admin_pointer, show_provenance
 from dashboard.referral_sheet import build_sheet
 from warehouse import query
 from warehouse.query import referral
@@ -97,7 +97,8 @@ if need.age is not None:
 st.subheader(t("referral.where_title"))
 towns = referral.towns(con, lang, viewer)
 if towns.is_empty():
-    st.info(t("referral.no_reference"), icon=":material/info:")
+    st.info(t("referral.user.no_reference"), icon=":material/info:")
+    admin_pointer("README.md")
     method = "map"
 else:
     # Streamlit keeps a radio's value by its shown label too: one widget key per language, as

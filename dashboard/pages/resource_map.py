@@ -303,7 +303,7 @@ else:
     if basemap:
         credits.append(f"[{t('map.tile_credit')}]({charts.GSI_CREDIT_URL})")
     elif not tile_url:
-        credits.append(t("map.tile_off"))
+        credits.append(t("map.user.tile_off"))
     credit = directory.boundary_credit(con, viewer)
     if outlines.is_empty():
         credits.append(t("map.no_outlines"))
