@@ -15,16 +15,16 @@ def number(value: float | int | None, digits: int = 0) -> str:
 
 
 def yen(value: float | int | None, lang: str) -> str:
-    """A yen amount grouped in thousands: 7,700,000 円 (Japanese) or ¥7,700,000 (English); — for missing."""
+    """A yen amount grouped in thousands: 7,700,000 円 (Japanese) or 7,700,000 yen (English); — for missing."""
     if value is None:
         return MISSING
-    return f"{number(value)} 円" if lang == "ja" else f"¥{number(value)}"
+    return f"{number(value)} 円" if lang == "ja" else f"{number(value)} yen"
 
 
 def _cell(value: object) -> str:
     """One non-missing cell as text: numbers grouped in thousands, anything else as str()."""
     if isinstance(value, bool):
-        return str(value)
+        return str(value).lower()
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
@@ -39,7 +39,7 @@ def display(frame: pl.DataFrame) -> pl.DataFrame:
     columns = []
     for name, dtype in frame.schema.items():
         column = frame[name]
-        if column.null_count() == 0 or dtype == pl.Boolean or dtype.is_nested():
+        if column.null_count() == 0 or dtype.is_nested():
             columns.append(column)
         elif dtype == pl.String:
             columns.append(column.fill_null(MISSING))

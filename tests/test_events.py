@@ -366,11 +366,11 @@ def test_contracts_in_man_yen_and_yen(sample_con, book):
     assert charts.contracts_table(contracts, "ja").select(
         "contractor", "amount_man_yen", "amount_yen", "period"
     ).rows() == [
-        ("株式会社Little Barrel", "770", 7_700_000, "令和6年11月（2024-11） ～ 令和7年3月（2025-03）"),
+        ("株式会社Little Barrel", "770", "7,700,000 円", "令和6年11月（2024-11） ～ 令和7年3月（2025-03）"),
         (
             "一般社団法人市民連帯経済つながるかながわ",
             "29.9",
-            299_000,
+            "299,000 円",
             "令和6年12月（2024-12） ～ 令和7年2月（2025-02）",
         ),
     ]
@@ -809,7 +809,7 @@ def test_page_shows_the_four_cities_figures(open_page):
     assert cells(events_table, "unique_consultees") == ["7", "17", "10", None, None, None]
     contracts = next(d.value for d in at.dataframe if "amount_man_yen" in d.value.columns)
     assert list(contracts["amount_man_yen"]) == ["770", "29.9"]
-    assert list(contracts["amount_yen"]) == [7_700_000, 299_000]
+    assert list(contracts["amount_yen"]) == ["7,700,000 円", "299,000 円"]
 
 
 def test_page_quotes_the_comments(page):

@@ -9,7 +9,7 @@ import altair as alt
 import polars as pl
 
 from common.calendar import date_label, wareki_month, wareki_month_short, wareki_short
-from dashboard.format import number
+from dashboard.format import number, yen
 from dashboard.i18n import translate
 
 KIND_COLOURS = {"exhibition": "#2e75b6", "workshop": "#70ad47", "symposium": "#ed7d31"}
@@ -597,7 +597,7 @@ def contracts_table(contracts: pl.DataFrame, lang: str) -> pl.DataFrame:
             "contractor": c["contractor"],
             "project": c["project"],
             "amount_man_yen": None if c["amount_yen"] is None else man_yen(c["amount_yen"]),
-            "amount_yen": c["amount_yen"],
+            "amount_yen": yen(c["amount_yen"], lang),
             "period": f"{month_label(c['period_start'], lang)} ～ {month_label(c['period_end'], lang)}",
         }
         for c in contracts.iter_rows(named=True)
@@ -606,7 +606,7 @@ def contracts_table(contracts: pl.DataFrame, lang: str) -> pl.DataFrame:
         "contractor": pl.String,
         "project": pl.String,
         "amount_man_yen": pl.String,
-        "amount_yen": pl.Int64,
+        "amount_yen": pl.String,
         "period": pl.String,
     }
     return pl.DataFrame(rows, schema=schema, orient="row")

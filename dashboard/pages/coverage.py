@@ -18,7 +18,7 @@ from dashboard import auth, data, state
 from dashboard.charts import coverage as charts
 from dashboard.charts import map as map_charts
 from dashboard.downloads import csv_bytes, download_button
-from dashboard.format import number
+from dashboard.format import display, number
 from dashboard.provenance import admin_pointer, show_provenance
 from warehouse import query
 from warehouse.query import coverage, directory
@@ -80,7 +80,7 @@ def table(
     """
     labels = {field: t(f"coverage.col.{label}") for field, label in columns.items()}
     shown = frame.select(list(columns)).rename(labels)
-    st.dataframe(shown, hide_index=True, width="stretch", key=f"{key}_table")
+    st.dataframe(display(shown), hide_index=True, width="stretch", key=f"{key}_table")
     rows = shown.height if total is None else total
     if rows > shown.height and full is not None:
         st.caption(t("coverage.list_head", total=number(rows), n=number(shown.height)))

@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard import auth, data, state
 from dashboard.charts import events as charts
 from dashboard.downloads import csv_download
-from dashboard.format import number
+from dashboard.format import display, number
 from dashboard.provenance import admin_pointer, show_provenance
 from warehouse import query
 from warehouse.query import events as events_query
@@ -47,7 +47,7 @@ def table(frame: pl.DataFrame, key: str) -> None:
     # As Arrow: Streamlit 1.67 serialises a pyarrow Table as it is and sends anything else (polars included)
     # through pandas first; to_arrow() is mostly zero-copy.
     st.dataframe(
-        frame.to_arrow(),
+        display(frame).to_arrow(),
         hide_index=True,
         width="stretch",
         key=key,

@@ -19,7 +19,7 @@ from dashboard.downloads import (
     parquet_from_batches,
     xlsx_from_batches,
 )
-from dashboard.format import number
+from dashboard.format import display, number
 from dashboard.provenance import admin_pointer, show_provenance
 from warehouse import exports, query
 from warehouse.query import explore
@@ -333,7 +333,7 @@ else:
     )
     meanings = {c.name: c.comment for c in chosen.columns}
     st.dataframe(
-        frame,
+        display(frame),
         hide_index=True,
         width="stretch",
         column_config={c: st.column_config.Column(c, help=meanings.get(c) or None) for c in frame.columns},

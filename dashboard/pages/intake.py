@@ -19,7 +19,7 @@ import streamlit as st
 
 from common.calendar import moment_label
 from dashboard import audit, auth, data, state
-from dashboard.format import number
+from dashboard.format import display, number
 from dashboard.i18n import catalogue
 from dashboard.provenance import admin_pointer, show_provenance
 from etl import intake
@@ -81,7 +81,7 @@ def show_table(rows: list[dict], schema: dict[str, pl.DataType], labels: dict[st
     frame = pl.DataFrame(
         [[row.get(name) for name in schema] for row in rows], schema=schema, orient="row", strict=False
     )
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=labels)
+    st.dataframe(display(frame), hide_index=True, width="stretch", column_config=labels)
 
 
 def start(job: Path) -> None:

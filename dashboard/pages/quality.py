@@ -9,7 +9,7 @@ from common.calendar import LOCAL_TZ, moment_label
 from dashboard import audit, auth, data, state
 from dashboard.charts.quality import trend_chart
 from dashboard.downloads import csv_download, html_download
-from dashboard.format import number
+from dashboard.format import display, number
 from dashboard.provenance import show_provenance
 from warehouse import operations
 from warehouse.query import quality
@@ -65,7 +65,7 @@ files_tab, checks_tab, quarantine_tab, docs_tab, trend_tab = st.tabs(
 with files_tab:
     files = quality.source_files(con, run_id)
     st.dataframe(
-        files,
+        display(files),
         hide_index=True,
         width="stretch",
         column_config={
@@ -94,7 +94,7 @@ with checks_tab:
     )
     failed_only = st.toggle(t("quality.failed_only"), key="quality_failed_only")
     st.dataframe(
-        quality.expectations(con, run_id, failed_only=failed_only, viewer=viewer),
+        display(quality.expectations(con, run_id, failed_only=failed_only, viewer=viewer)),
         hide_index=True,
         width="stretch",
         column_config={
@@ -120,7 +120,7 @@ with quarantine_tab:
         )
         shown = quality.quarantined(con, run_id, chosen or None, viewer)
         st.dataframe(
-            shown,
+            display(shown),
             hide_index=True,
             width="stretch",
             column_config={
@@ -154,7 +154,7 @@ with quarantine_tab:
         st.subheader(t("quality.root_causes"))
         st.caption(t("quality.root_causes_help"))
         st.dataframe(
-            causes,
+            display(causes),
             hide_index=True,
             width="stretch",
             column_config={
@@ -224,7 +224,7 @@ if viewer.role == "admin":
     else:
         st.metric(t("audit.total"), number(audit.height))
         st.dataframe(
-            audit,
+            display(audit),
             hide_index=True,
             width="stretch",
             column_config={column: t(f"audit.col_{column}") for column in audit.columns}

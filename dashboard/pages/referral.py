@@ -15,7 +15,7 @@ from common.calendar import date_label
 from dashboard import auth, data, state
 from dashboard.charts import referral as charts
 from dashboard.downloads import html_download
-from dashboard.format import number
+from dashboard.format import MISSING, number
 from dashboard.provenance import admin_pointer, show_provenance
 from dashboard.referral_sheet import build_sheet
 from warehouse import query
@@ -251,7 +251,12 @@ else:
     shown = frame.select(
         "name",
         "city",
-        "distance_km",
+        # Text, so an organisation without a pin shows — rather than None.
+        pl.Series(
+            "distance_km",
+            [None if km is None else f"{number(km, 2)} km" for km in frame["distance_km"]],
+            dtype=pl.String,
+        ).fill_null(MISSING),
         "covers_city",
         "why",
         "age_fit",
@@ -271,7 +276,7 @@ else:
     column_config = {
         "name": st.column_config.TextColumn(t("referral.col.name"), width="medium"),
         "city": t("referral.col.city"),
-        "distance_km": st.column_config.NumberColumn(t("referral.col.distance_km"), format="%.2f km"),
+        "distance_km": st.column_config.TextColumn(t("referral.col.distance_km")),
         "covers_city": st.column_config.CheckboxColumn(
             t("referral.col.covers_city"), help=t("referral.col.covers_city_help")
         ),

@@ -10,6 +10,7 @@ import duckdb
 import polars as pl
 
 from common.roles import PUBLIC, Viewer
+from common.text import town_sort_key
 from warehouse import macros
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -233,3 +234,12 @@ def latest_run(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict 
         "(select count(*) from quarantine q where q.run_id = r.run_id) as quarantined "
         "from r",
     )
+
+
+def sort_towns(frame: pl.DataFrame, city_order: str, town: str) -> pl.DataFrame:
+    """Rows ordered by city, then 町丁目 in numeric order (一, 二 … 十, 十一), then as they came.
+
+    The key is computed in plain Python on the caller's thread (no polars callback) and dropped again.
+    """
+    key = pl.Series("_town_key", [town_sort_key(name) for name in frame[town].to_list()], dtype=pl.String)
+    return frame.with_columns(key).sort(city_order, "_town_key", maintain_order=True).drop("_town_key")
