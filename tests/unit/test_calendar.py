@@ -17,10 +17,12 @@ from common.calendar import (
     era_year,
     fiscal_year,
     fiscal_year_start,
+    moment_label,
     nendo_label,
     parse_date,
     parse_nendo_month,
     parse_wareki_month,
+    short_moment,
     vega_nendo_label,
     wareki,
     wareki_month,
@@ -358,3 +360,27 @@ def test_public_functions_have_one_line_docstrings(module):
         if name.startswith("_") or not callable(item) or getattr(item, "__module__", "") != module.__name__:
             continue
         assert item.__doc__ and "\n" not in item.__doc__.strip(), name
+
+
+@pytest.mark.parametrize(
+    ("value", "lang", "expected"),
+    [
+        # Naive = UTC, as DuckDB stores etl_run times: 2025-03-31 23:30 UTC is the next morning in Japan.
+        (dt.datetime(2025, 3, 31, 23, 30), "ja", "令和7年4月1日（2025-04-01） 08:30 JST"),
+        (dt.datetime(2025, 3, 31, 23, 30), "en", "2025-04-01 (R7) 08:30 JST"),
+        (
+            dt.datetime(2025, 4, 1, 8, 30, tzinfo=dt.timezone(dt.timedelta(hours=9))),
+            "ja",
+            "令和7年4月1日（2025-04-01） 08:30 JST",
+        ),
+        ("2025-03-31T23:30:00+00:00", "en", "2025-04-01 (R7) 08:30 JST"),
+        (None, "ja", "—"),
+    ],
+)
+def test_moment_label_is_japan_time_labelled(value, lang, expected):
+    assert moment_label(value, lang) == expected
+
+
+def test_short_moment():
+    assert short_moment(dt.datetime(2025, 3, 31, 23, 30)) == "2025-04-01 08:30 JST"
+    assert short_moment(None) == "—"
