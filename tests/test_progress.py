@@ -345,7 +345,7 @@ def test_page_shows_matrix_phases_and_history(app):
     history = at.dataframe[1].value
     assert len(history) == 40
     assert set(history["source"]) == {"取込ファイル"}
-    assert "担当者の設定が必要" in at.info[0].value
+    assert "担当者がログインすると" in at.info[0].value
     assert not [b for b in at.button if (b.key or "").startswith("pf_submit")], "no form without a manager"
 
 
