@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import streamlit as st
@@ -17,7 +18,9 @@ st.set_page_config(page_title="つながり Tsunagari", page_icon=":material/div
 try:
     cities = query.cities(data.connection())
 except query.WarehouseMissing as missing:
-    st.error(state.translate("ja", "app.no_warehouse", path=str(missing)))
+    # The path and the fix are for the operator (server log), not for the visitor.
+    logging.getLogger(__name__).error("no published warehouse at %s: build one (README)", missing)
+    st.error(state.translate("ja", "app.user.no_warehouse"))
     st.stop()
 
 state.init_from_url(cities["code"].to_list())

@@ -63,7 +63,8 @@ def show_errors(slots: dict[str, object], errors: dict[str, ops.Problem]) -> Non
 st.title(t("progress.title"))
 st.caption(t("progress.subtitle", scope=t("app.all_cities") if city is None else city_names[city]))
 if view["status_code"].is_null().all():
-    st.info(t("progress.empty"))
+    st.info(t("progress.user.empty"))
+    admin_pointer("docs/source-formats.md")
 
 st.subheader(t("progress.reached"))
 reached = query.phases_reached(view, phase_table)
