@@ -181,7 +181,7 @@ def test_history_lists_file_rows_then_events_newest_first(sample_con):
     assert history["step_label"].to_list()[1:4] == ["①", "②", "③"]
     table = charts.history_table(history, q.statuses(sample_con), "ja")
     assert table.row(0, named=True) == {
-        "changed": "令和8年4月1日（2026-04-01） 09:30",
+        "changed": "令和8年4月1日（2026-04-01） 09:30 JST",
         "city": "座間市",
         "step": "④-2 連携PFの企画・設計",
         "changed_by": "座間市地域福祉課",

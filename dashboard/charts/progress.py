@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from zoneinfo import ZoneInfo
 
 import altair as alt
 import polars as pl
 
-from common.calendar import LOCAL_TZ, date_label, fiscal_year, nendo_label, vega_nendo_label
+from common.calendar import date_label, fiscal_year, moment_label, nendo_label, vega_nendo_label
 from dashboard.i18n import translate
 
 # Status colours by code: done is the app's primary blue, in progress a lighter blue.
@@ -219,13 +218,13 @@ def history_table(history: pl.DataFrame, statuses: pl.DataFrame, lang: str) -> p
     """The change history with labels: when, city, step, who, source, status/start/end before → after, note."""
     name = _name(lang)
     status_names = dict(zip(statuses["code"], statuses[f"name_{name}"], strict=True))
-    local = ZoneInfo(LOCAL_TZ)
     rows = []
     for row in history.iter_rows(named=True):
-        moment = row["changed_at"].astimezone(local).replace(tzinfo=None) if row["changed_at"] else row["changed_on"]
+        # An in-app change has its moment (Japan time, labelled JST); a file row only its date.
+        changed = moment_label(row["changed_at"], lang) if row["changed_at"] else date_label(row["changed_on"], lang)
         rows.append(
             {
-                "changed": date_label(moment, lang),
+                "changed": changed,
                 "city": row[f"city_name_{name}"],
                 "step": step_title(row, lang),
                 "changed_by": row["changed_by"] or "—",

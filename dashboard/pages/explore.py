@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from common.calendar import date_label
+from common.calendar import date_label, moment_label
 from dashboard import data, state
 from dashboard.downloads import (
     MIME_TYPES,
@@ -255,9 +255,9 @@ info[0].metric(t("explore.rows_total"), t("unit.rows", n=number(chosen.rows)))
 info[1].metric(t("explore.columns_total"), number(len(chosen.columns)))
 refreshed = explore.last_refresh(con)
 info[2].metric(
-    t("explore.last_refresh"),
-    date_label(refreshed.date() if refreshed else None, lang),
-    help=t("explore.last_refresh_help", at=f"{refreshed:%Y-%m-%d %H:%M}") if refreshed else None,
+    t("home.user.last_build"),
+    moment_label(refreshed, lang),
+    help=t("home.user.last_build_help", moment=moment_label(refreshed, lang)) if refreshed else None,
 )
 if key(name, "cols") not in st.session_state:
     st.session_state[key(name, "cols")] = list(chosen.column_names)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import streamlit as st
 
-from common.calendar import LOCAL_TZ, date_label, nendo_label
+from common.calendar import LOCAL_TZ, date_label, moment_label, nendo_label
 from dashboard import auth, data, state
 from dashboard.charts import progress as charts
 from dashboard.downloads import csv_download
@@ -185,12 +185,11 @@ for tab, code in zip(st.tabs([city_names[code] for code in shown_cities]), shown
             st.markdown(f"**{t(f'progress.kind.{kind}')}**")
             for note in of_kind.iter_rows(named=True):
                 if note["source"] == "app":
-                    at = note["recorded_at"].astimezone(ZoneInfo(LOCAL_TZ)).replace(tzinfo=None)
                     meta = t(
                         "progress.note_from_app",
                         date=date_label(note["noted_on"], lang),
                         by=note["recorded_by"],
-                        at=date_label(at, lang),
+                        at=moment_label(note["recorded_at"], lang),
                     )
                 else:
                     meta = t("progress.note_from_file", date=date_label(note["noted_on"], lang))
