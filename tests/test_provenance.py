@@ -47,15 +47,14 @@ def published_finish(warehouse) -> dt.datetime:
 
 def raw_survey_period() -> tuple[dt.date, dt.date]:
     """From the raw files: the first 配布日 on any distribution sheet, the last answer's タイムスタンプ."""
-    sample = SAMPLE
-    workbook = openpyxl.load_workbook(sample / "distribution_list.xlsx", read_only=True)
+    workbook = openpyxl.load_workbook(SAMPLE / "distribution_list.xlsx", read_only=True)
     sent = []
     for sheet in workbook.worksheets:
         rows = list(sheet.iter_rows(values_only=True))
         at = rows[0].index("配布日")
         sent += [parse_date(row[at]) for row in rows[1:] if row and row[at] not in (None, "")]
     workbook.close()
-    with open(sample / "survey_answers.csv", encoding="cp932", newline="") as handle:
+    with open(SAMPLE / "survey_answers.csv", encoding="cp932", newline="") as handle:
         answered = [
             dt.datetime.strptime(r["タイムスタンプ"], "%Y/%m/%d %H:%M:%S").date() for r in csv.DictReader(handle)
         ]
