@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import openpyxl
-import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -189,4 +188,3 @@ def test_no_table_shows_none(app, sign_in, spec):
         frame = table.value
         missing = [c for c in frame.columns if frame[c].isna().any() or (frame[c].astype(str) == "None").any()]
         assert missing == [], f"{spec.title}: columns with a missing cell shown as None: {missing}"
-    assert all(isinstance(table.value, pd.DataFrame) for table in at.dataframe)
