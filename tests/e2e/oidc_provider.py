@@ -10,10 +10,19 @@ as an organisation's provider does for its own applications; PKCE (S256) is requ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
+import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+START_TIMEOUT_S = 60
 
 LOGIN_TEMPLATE = """<!doctype html><html lang="en"><head><title>Test provider sign-in</title></head><body>
 <h1>Test provider sign-in</h1>
@@ -159,6 +168,62 @@ def main(config_path: str) -> None:
 
 urlpatterns: list = []
 Validator: type | None = None
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A running provider: its issuer, the discovery URL to give the app, and the client it knows."""
+
+    issuer: str
+    metadata_url: str
+    client_id: str
+    client_secret: str
+
+
+@contextlib.contextmanager
+def running_provider(folder: Path, *, redirect_uris: list[str], users: list[dict]) -> Iterator[Provider]:
+    """The provider on a free 127.0.0.1 port in a process group of its own; stopped on exit.
+
+    users: dicts with username, password, email and optionally email_verified (default true).
+    """
+    from .server import ROOT, _stop, free_port, tail
+
+    port = free_port()
+    client = {"client_id": "tsunagari-e2e", "client_secret": secrets.token_urlsafe(24), "redirect_uris": redirect_uris}
+    config = folder / "provider.json"
+    config.write_text(json.dumps({"port": port, "folder": str(folder), "client": client, "users": users}), "utf-8")
+    log_path = folder / "provider.log"
+    issuer = f"http://127.0.0.1:{port}/o"
+    provider = Provider(
+        issuer, issuer + "/.well-known/openid-configuration", client["client_id"], client["client_secret"]
+    )
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.e2e.oidc_provider", str(config)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"OIDC provider exited with {process.returncode}:\n{tail(log_path)}")
+                try:
+                    with urllib.request.urlopen(provider.metadata_url, timeout=2) as response:
+                        if json.load(response).get("issuer") == issuer:
+                            break
+                except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"OIDC provider not serving after {START_TIMEOUT_S} s:\n{tail(log_path)}")
+                time.sleep(0.2)
+            yield provider
+        finally:
+            _stop(process)
+
 
 if __name__ == "__main__":
     main(sys.argv[1])
