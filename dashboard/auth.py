@@ -350,8 +350,8 @@ def sign_in_panel(*, form: bool = True) -> None:
         if st.user.is_logged_in:
             if usable and not st.session_state.get(SIGN_IN_AUDITED_KEY):
                 # A reload or a new tab is a new session with the same ID token: one audit row per token.
-                token = id_token_key(st.user.to_dict())
-                operations.record_sign_in(current, "oidc", client=client_address(), token=token)
+                key = id_token_key(st.user.to_dict())
+                operations.record_sign_in(current, "oidc", client=client_address(), sign_in_id=key)
                 st.session_state[SIGN_IN_AUDITED_KEY] = True
             st.button(t("auth.sign_out"), on_click=_sign_out, args=(current, "oidc"), key="sign_out")
         elif usable and form:

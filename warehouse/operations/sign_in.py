@@ -113,22 +113,23 @@ def record_sign_in(
     method: str,
     *,
     client: str | None = None,
-    token: str | None = None,
+    sign_in_id: str | None = None,
     path: Path | None = None,
     now: dt.datetime | None = None,
 ) -> int | None:
     """Audit a successful sign-in and forget its user name's failures; returns the audit event id.
 
-    token: a digest naming the ID token of an OIDC sign-in. Every reload and new tab presents the same
-    token again; only its first presentation is a sign-in, so a token already audited adds no row (None).
+    sign_in_id: a digest naming the ID token of an OIDC sign-in (kept as detail.id_token_digest). Every reload
+    and new tab presents the same token again; only its first presentation is a sign-in, so a token already
+    audited adds no row (None).
     """
     moment = utc_now(now)
     with write_transaction(path or store_path()) as con:
-        if token is not None:
+        if sign_in_id is not None:
             seen = con.execute(
                 "select 1 from audit_event where action = 'sign_in' and target = ? and identity is ? "
-                "and json_extract(detail, '$.token') = ? limit 1",
-                [method, viewer.identity, token],
+                "and json_extract(detail, '$.id_token_digest') = ? limit 1",
+                [method, viewer.identity, sign_in_id],
             ).fetchone()
             if seen is not None:
                 return None
@@ -138,6 +139,6 @@ def record_sign_in(
         detail = (
             {"method": method}
             | ({"client": client} if client is not None else {})
-            | ({"token": token} if token is not None else {})
+            | ({"id_token_digest": sign_in_id} if sign_in_id is not None else {})
         )
         return append_audit(con, viewer, "sign_in", method, detail, moment)
