@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import secrets
 import subprocess
 import sys
@@ -21,6 +22,10 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 START_TIMEOUT_S = 60
 
@@ -172,8 +177,9 @@ Validator: type | None = None
 
 @dataclass(frozen=True)
 class Provider:
-    """A running provider: its issuer, the discovery URL to give the app, and the client it knows."""
+    """A running provider: its origin and issuer, the discovery URL to give the app, and the client it knows."""
 
+    origin: str
     issuer: str
     metadata_url: str
     client_id: str
@@ -193,9 +199,10 @@ def running_provider(folder: Path, *, redirect_uris: list[str], users: list[dict
     config = folder / "provider.json"
     config.write_text(json.dumps({"port": port, "folder": str(folder), "client": client, "users": users}), "utf-8")
     log_path = folder / "provider.log"
-    issuer = f"http://127.0.0.1:{port}/o"
+    origin = f"http://127.0.0.1:{port}"
+    issuer = origin + "/o"
     provider = Provider(
-        issuer, issuer + "/.well-known/openid-configuration", client["client_id"], client["client_secret"]
+        origin, issuer, issuer + "/.well-known/openid-configuration", client["client_id"], client["client_secret"]
     )
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -227,3 +234,11 @@ def running_provider(folder: Path, *, redirect_uris: list[str], users: list[dict
 
 if __name__ == "__main__":
     main(sys.argv[1])
+
+
+def sign_in_at_provider(page: Page, provider: Provider, user: dict) -> None:
+    """Wait for the provider's own sign-in form, fill in the user's name and password and send it."""
+    page.wait_for_url(re.compile(re.escape(provider.origin) + "/accounts/login/"))
+    page.get_by_label("Username").fill(user["username"])
+    page.get_by_label("Password").fill(user["password"])
+    page.get_by_role("button", name="Sign in to the provider").click()
