@@ -11,6 +11,11 @@ session key except the non-personal preferences in KEEP_KEYS, and has the browse
 (guard_session) forgets the same keys. So a key a page adds later (a job, an upload, a selection) is
 forgotten without being listed anywhere.
 Failed local sign-ins are throttled per user name and per client in the operational store.
+
+An OIDC sign-in (st.login) starts from the button through follow_sign_in, which sends the browser to
+Streamlit's /auth/login with the page and query as `next` (the launcher brings it back there). The role is
+the ID token's e-mail's in the role file, none for an e-mail the provider marks unverified; the audit log
+gets one sign-in per ID token, however many sessions (reloads, tabs) present it.
 """
 
 from __future__ import annotations
