@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,6 +27,11 @@ DEFAULT_FONT = Path("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf")
 FONT_FAMILY = "IPAexGothic"
 # Chart images at twice the charts' CSS size: sharp when printed at the page widths used.
 IMAGE_SCALE = 2
+# On a page a chart without a width of its own stretches to the column (st.altair_chart width="stretch");
+# on paper it gets the text width in CSS pixels instead of Vega-Lite's narrow default.
+PAPER_WIDTH_PX = 640
+CHART_THREADS = 2
+_COMPOSITE = ("facet", "concat", "hconcat", "vconcat", "repeat")
 
 # progress(step, done, total): called before each step (done = steps finished so far).
 Progress = Callable[[str, int, int], None]
@@ -55,15 +61,26 @@ def _register_font(directory: str) -> None:
     vl_convert.register_font_directory(directory)
 
 
+def _paper_spec(chart) -> dict:
+    """A chart's Vega-Lite spec for paper: the pack's font, and the text width where the page would stretch it."""
+    spec = chart.to_dict()
+    spec.setdefault("config", {})["font"] = FONT_FAMILY
+    if spec.get("width") in (None, "container") and not any(key in spec for key in _COMPOSITE):
+        spec["width"] = PAPER_WIDTH_PX
+    return spec
+
+
 def chart_images(pack: model.Pack) -> dict[str, bytes]:
-    """PNG of every chart of the pack, keyed by figure name, drawn by vl-convert from the builders' specs."""
+    """PNG of every chart of the pack, keyed by figure name, drawn by vl-convert from the builders' specs.
+
+    vl-convert renders in Rust and lets go of the GIL meanwhile, so the charts are drawn two at a time.
+    """
     _register_font(str(font_path().parent))
-    images = {}
-    for figure in pack.figures():
-        spec = figure.chart.to_dict()
-        spec.setdefault("config", {})["font"] = FONT_FAMILY
-        images[figure.name] = vl_convert.vegalite_to_png(spec, scale=IMAGE_SCALE)
-    return images
+    figures = pack.figures()
+    specs = [_paper_spec(figure.chart) for figure in figures]
+    with ThreadPoolExecutor(max_workers=CHART_THREADS, thread_name_prefix="pack-chart") as pool:
+        images = list(pool.map(lambda spec: vl_convert.vegalite_to_png(spec, scale=IMAGE_SCALE), specs))
+    return {figure.name: image for figure, image in zip(figures, images, strict=True)}
 
 
 def make(

@@ -12,7 +12,7 @@ from typing import Any
 
 import altair as alt
 
-from common.calendar import date_label, fiscal_year_start, nendo_label
+from common.calendar import date_label, fiscal_year_start, nendo_label, wareki_short
 from dashboard.charts import activity as activity_charts
 from dashboard.charts import events as event_charts
 from dashboard.charts import progress as progress_charts
@@ -113,8 +113,15 @@ def display(value: Any, kind: str, lang: str) -> str:
     if kind == "man_yen":
         return _t(lang, "unit.man_yen", n=event_charts.man_yen(round(value * 10_000)))
     if kind == "date":
-        return date_label(value, lang)
+        return short_date(value, lang)
     return str(value)
+
+
+def short_date(day: dt.date, lang: str) -> str:
+    """A table's date in 和暦 and 西暦, short enough for a column: R6.12.1（2024-12-01）."""
+    if lang == "ja":
+        return f"{wareki_short(day)}（{day.isoformat()}）"
+    return f"{day.isoformat()} ({wareki_short(day)})"
 
 
 def scope_name(figures: ReportFigures) -> str:

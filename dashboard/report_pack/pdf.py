@@ -32,7 +32,7 @@ class _Document(FPDF):
         if self.page_no() > 1:
             self.set_font(FONT, size=7)
             self.set_text_color(110)
-            self.cell(0, 5, self.running_head, new_x="LMARGIN", new_y="NEXT")
+            self.cell(0, 5, self.running_head, align="L", new_x="LMARGIN", new_y="NEXT")
             self.set_text_color(0)
 
     def footer(self) -> None:
@@ -57,7 +57,7 @@ def _widths(table: Table, lang: str) -> tuple[float, ...]:
 def _table(pdf: FPDF, table: Table, lang: str) -> None:
     """Caption above, then the table: header shaded and repeated on each page, numbers right-aligned."""
     pdf.set_font(FONT, size=9)
-    pdf.multi_cell(0, 5, table.caption, new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 5, table.caption, align="L", new_x="LMARGIN", new_y="NEXT")
     columns = len(table.columns)
     pdf.set_font(FONT, size=9 if columns <= 5 else 8 if columns <= 8 else 6.5)
     align = tuple("RIGHT" if column.kind in NUMERIC else "LEFT" for column in table.columns)
@@ -105,18 +105,18 @@ def write(pack: Pack, images: dict[str, bytes], font: Path) -> bytes:
     pdf.set_creator("Tsunagari")
     pdf.add_page()
     pdf.set_font(FONT, size=16)
-    pdf.multi_cell(0, 9, pack.title, new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 9, pack.title, align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(FONT, size=10)
-    pdf.multi_cell(0, 6, pack.subtitle, new_x="LMARGIN", new_y="NEXT")
-    pdf.multi_cell(0, 6, pack.as_of, new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 6, pack.subtitle, align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 6, pack.as_of, align="L", new_x="LMARGIN", new_y="NEXT")
     for part in pack.sections:
         pdf.ln(4)
         pdf.set_font(FONT, size=14)
-        pdf.multi_cell(0, 8, part.title, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 8, part.title, align="L", new_x="LMARGIN", new_y="NEXT")
         for block in part.blocks:
             if isinstance(block, Text):
                 pdf.set_font(FONT, size=11 if block.key else 10)
-                pdf.multi_cell(0, 6, block.text, new_x="LMARGIN", new_y="NEXT")
+                pdf.multi_cell(0, 6, block.text, align="L", new_x="LMARGIN", new_y="NEXT")
                 pdf.ln(1)
             elif isinstance(block, Figure):
                 _figure(pdf, block, images[block.name])
@@ -125,6 +125,6 @@ def write(pack: Pack, images: dict[str, bytes], font: Path) -> bytes:
     closing = sources_table(pack)
     pdf.add_page()
     pdf.set_font(FONT, size=14)
-    pdf.multi_cell(0, 8, closing.title, new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 8, closing.title, align="L", new_x="LMARGIN", new_y="NEXT")
     _table(pdf, closing, pack.lang)
     return bytes(pdf.output())
