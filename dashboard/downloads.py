@@ -37,6 +37,8 @@ MIME_TYPES = {
     "geojson": "application/geo+json",
     "zip": "application/zip",
     "html": "text/html",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "pdf": "application/pdf",
 }
 __all__ = ["FORMULA_STARTS", "neutralise", "neutralised"]
 
