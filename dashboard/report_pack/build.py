@@ -100,7 +100,8 @@ def make(
     if unknown:
         raise ValueError(f"unknown pack formats: {sorted(unknown)}")
     started = time.perf_counter()
-    steps = ["figures", "charts", *(f for f in FORMATS if f in formats)]
+    drawn = any(extension in formats for extension in ("docx", "pdf"))  # the workbook holds no chart
+    steps = ["figures", *(["charts"] if drawn else []), *(f for f in FORMATS if f in formats)]
 
     def step(name: str) -> None:
         if progress is not None:
@@ -109,8 +110,10 @@ def make(
     step("figures")
     figures = report.figures(con, city_code, nendo, lang, viewer, today=today, store=store)
     pack = model.build_pack(figures, today)
-    step("charts")
-    images = chart_images(pack)
+    images = {}
+    if drawn:
+        step("charts")
+        images = chart_images(pack)
     writers = {
         "docx": lambda: word.write(pack, images),
         "pdf": lambda: pdf.write(pack, images, font_path()),
