@@ -20,6 +20,26 @@ OUTLINE_COLOUR = "#4a4a4a"
 TEXT_DARK = "#1f2933"
 
 
+def _signed_area(ring: list[list[float]]) -> float:
+    """Shoelace area of a lon/lat ring: positive when counter-clockwise."""
+    return sum(x1 * y2 - x2 * y1 for (x1, y1, *_), (x2, y2, *_) in zip(ring, ring[1:] + ring[:1])) / 2
+
+
+def _polygon_for_d3(rings: list) -> list:
+    """Exterior ring clockwise, holes counter-clockwise: d3-geo (Vega's projection) reads the GeoJSON
+    right-hand rule the other way round and would otherwise fill the whole globe but the city."""
+    return [ring[::-1] if (_signed_area(ring) > 0) == (index == 0) else ring for index, ring in enumerate(rings)]
+
+
+def d3_geometry(geometry: dict) -> dict:
+    """A Polygon or MultiPolygon with its rings wound as d3-geo expects; other geometries unchanged."""
+    if geometry.get("type") == "Polygon":
+        return {**geometry, "coordinates": _polygon_for_d3(geometry["coordinates"])}
+    if geometry.get("type") == "MultiPolygon":
+        return {**geometry, "coordinates": [_polygon_for_d3(polygon) for polygon in geometry["coordinates"]]}
+    return geometry
+
+
 def legend_label(row: dict, lang: str) -> str:
     """A legend row's name: the form's label, or the map page's words for off-gradient and unanswered pins."""
     return row["label"] or translate(lang, f"map.legend.{row['legend_group']}")
@@ -53,7 +73,11 @@ def map_chart(points: pl.DataFrame, boundaries: pl.DataFrame, legend: pl.DataFra
     layers: list[alt.Chart] = []
     if not boundaries.is_empty():
         features = [
-            {"type": "Feature", "geometry": json.loads(row["geometry_geojson"]), "properties": {"name": row["name"]}}
+            {
+                "type": "Feature",
+                "geometry": d3_geometry(json.loads(row["geometry_geojson"])),
+                "properties": {"name": row["name"]},
+            }
             for row in boundaries.iter_rows(named=True)
         ]
         layers.append(
@@ -61,10 +85,13 @@ def map_chart(points: pl.DataFrame, boundaries: pl.DataFrame, legend: pl.DataFra
             .mark_geoshape(fill="#f4f6f8", stroke=OUTLINE_COLOUR, strokeWidth=1.2)
             .encode()
         )
+    layers.append(dots)
+    if not boundaries.is_empty():
+        # City names last, over the pins.
         layers.append(
             alt.Chart(alt.Data(values=features))
             .transform_calculate(lon="geoCentroid(null, datum)[0]", lat="geoCentroid(null, datum)[1]")
             .mark_text(fontSize=13, fontWeight="bold", color=TEXT_DARK, opacity=0.75)
             .encode(longitude="lon:Q", latitude="lat:Q", text="properties.name:N")
         )
-    return alt.layer(*layers, dots).project(type="mercator").properties(width=width, height=height)
+    return alt.layer(*layers).project(type="mercator").properties(width=width, height=height)

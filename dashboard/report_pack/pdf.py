@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 from fpdf import FPDF
+from fpdf.enums import WrapMode
 from fpdf.fonts import FontFace
 from PIL import Image
 
@@ -21,9 +22,11 @@ NUMERIC = ("int", "dec1", "pct", "yen", "man_yen")
 class _Document(FPDF):
     """A4 portrait with the title in the running head and page numbers in the foot."""
 
-    def __init__(self, running_head: str) -> None:
+    def __init__(self, running_head: str, lang: str) -> None:
         super().__init__(orientation="P", unit="mm", format="A4")
         self.running_head = running_head
+        # Japanese has no spaces to break lines at: wrap at any character (English wraps at words).
+        self.wrap = WrapMode.CHAR if lang == "ja" else WrapMode.WORD
         self.set_margins(15, 15, 15)
         self.set_auto_page_break(auto=True, margin=15)
 
@@ -54,10 +57,10 @@ def _widths(table: Table, lang: str) -> tuple[float, ...]:
     return tuple(share / scale * 100 for share in shares)
 
 
-def _table(pdf: FPDF, table: Table, lang: str) -> None:
+def _table(pdf: _Document, table: Table, lang: str) -> None:
     """Caption above, then the table: header shaded and repeated on each page, numbers right-aligned."""
     pdf.set_font(FONT, size=9)
-    pdf.multi_cell(0, 5, table.caption, align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 5, table.caption, align="L", new_x="LMARGIN", new_y="NEXT", wrapmode=pdf.wrap)
     columns = len(table.columns)
     pdf.set_font(FONT, size=9 if columns <= 5 else 8 if columns <= 8 else 6.5)
     align = tuple("RIGHT" if column.kind in NUMERIC else "LEFT" for column in table.columns)
@@ -68,6 +71,7 @@ def _table(pdf: FPDF, table: Table, lang: str) -> None:
         headings_style=FontFace(fill_color=HEADER_FILL),
         line_height=pdf.font_size * 1.6,
         repeat_headings=1,
+        wrapmode=pdf.wrap,
     ) as grid:
         heading = grid.row()
         for column in table.columns:
@@ -79,7 +83,7 @@ def _table(pdf: FPDF, table: Table, lang: str) -> None:
     pdf.ln(4)
 
 
-def _figure(pdf: FPDF, figure: Figure, image: bytes) -> None:
+def _figure(pdf: _Document, figure: Figure, image: bytes) -> None:
     """The chart at the text width (or shorter when tall), centred, caption below."""
     with Image.open(io.BytesIO(image)) as picture:
         width_px, height_px = picture.size
@@ -92,31 +96,31 @@ def _figure(pdf: FPDF, figure: Figure, image: bytes) -> None:
         pdf.add_page()
     pdf.image(io.BytesIO(image), x=pdf.l_margin + (PAGE_WIDTH_MM - width) / 2, w=width, h=height)
     pdf.set_font(FONT, size=9)
-    pdf.multi_cell(0, 5, figure.caption, align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 5, figure.caption, align="C", new_x="LMARGIN", new_y="NEXT", wrapmode=pdf.wrap)
     pdf.ln(3)
 
 
 def write(pack: Pack, images: dict[str, bytes], font: Path) -> bytes:
     """The .pdf bytes, with the TrueType font embedded (subset) so every glyph shows and copies as text."""
-    pdf = _Document(pack.title)
+    pdf = _Document(pack.title, pack.lang)
     pdf.add_font(FONT, "", str(font))
     pdf.set_title(pack.title)
     pdf.set_lang(pack.lang)
     pdf.set_creator("Tsunagari")
     pdf.add_page()
     pdf.set_font(FONT, size=16)
-    pdf.multi_cell(0, 9, pack.title, align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 9, pack.title, align="L", new_x="LMARGIN", new_y="NEXT", wrapmode=pdf.wrap)
     pdf.set_font(FONT, size=10)
-    pdf.multi_cell(0, 6, pack.subtitle, align="L", new_x="LMARGIN", new_y="NEXT")
-    pdf.multi_cell(0, 6, pack.as_of, align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 6, pack.subtitle, align="L", new_x="LMARGIN", new_y="NEXT", wrapmode=pdf.wrap)
+    pdf.multi_cell(0, 6, pack.as_of, align="L", new_x="LMARGIN", new_y="NEXT", wrapmode=pdf.wrap)
     for part in pack.sections:
         pdf.ln(4)
         pdf.set_font(FONT, size=14)
-        pdf.multi_cell(0, 8, part.title, align="L", new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 8, part.title, align="L", new_x="LMARGIN", new_y="NEXT", wrapmode=pdf.wrap)
         for block in part.blocks:
             if isinstance(block, Text):
                 pdf.set_font(FONT, size=11 if block.key else 10)
-                pdf.multi_cell(0, 6, block.text, align="L", new_x="LMARGIN", new_y="NEXT")
+                pdf.multi_cell(0, 6, block.text, align="L", new_x="LMARGIN", new_y="NEXT", wrapmode=pdf.wrap)
                 pdf.ln(1)
             elif isinstance(block, Figure):
                 _figure(pdf, block, images[block.name])
@@ -125,6 +129,6 @@ def write(pack: Pack, images: dict[str, bytes], font: Path) -> bytes:
     closing = sources_table(pack)
     pdf.add_page()
     pdf.set_font(FONT, size=14)
-    pdf.multi_cell(0, 8, closing.title, align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 8, closing.title, align="L", new_x="LMARGIN", new_y="NEXT", wrapmode=pdf.wrap)
     _table(pdf, closing, pack.lang)
     return bytes(pdf.output())
