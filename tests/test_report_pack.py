@@ -393,3 +393,42 @@ def test_cli_writes_the_files_and_audits(warehouse, raw, tmp_path):
     assert '"city": "14218"' in audit[0]["detail"] and f'"nendo": {raw["years"][0]}' in audit[0]["detail"]
     refused = subprocess.run([*args, "--year", "1999"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert refused.returncode == 2 and "1999" in refused.stderr
+
+
+# --- the section on 概要 ---------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def home(warehouse, tmp_path, monkeypatch):
+    """概要 over the sample warehouse, with an operational store of its own."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(warehouse))
+    monkeypatch.setenv("TSUNAGARI_OPERATIONS", str(tmp_path / "operations.sqlite"))
+    return AppTest.from_file("../dashboard/app.py", default_timeout=60)
+
+
+HEADING = "報告書用資料（Word・PDF・Excel）"
+
+
+def test_section_is_for_staff_only(home):
+    at = home.run()
+    assert not at.exception
+    assert HEADING not in [header.value for header in at.subheader]
+
+
+def test_staff_make_a_pack_on_home_and_it_is_audited(home, sign_in, tmp_path, raw):
+    at = sign_in(home, "analyst").run()
+    assert HEADING in [header.value for header in at.subheader]
+    [generate] = [button for button in at.button if button.label == "資料を作成"]
+    at = generate.click().run()
+    assert not at.exception
+    job = at.session_state["report_pack_job"]
+    assert job.request.viewer.role == "analyst" and job.request.nendo == raw["years"][0]
+    assert job.wait(120).error is None
+    at = at.run()
+    assert any(message.value.startswith("作成しました") for message in at.success)
+    audit = operations.read_audit(tmp_path / "operations.sqlite").to_dicts()
+    made = [row for row in audit if row["target"].endswith("/report_pack")]
+    assert [(row["identity"], row["role"], row["action"]) for row in made] == [("tester", "analyst", "export")]
+    assert f'"nendo": {raw["years"][0]}' in made[0]["detail"] and '"city": null' in made[0]["detail"]
