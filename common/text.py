@@ -28,3 +28,9 @@ def clean_text(value: Any) -> str | None:
     text = unicodedata.normalize("NFKC", value if isinstance(value, str) else str(value))
     lines = [_LINE_SPACE.sub(" ", line).strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     return "\n".join(lines).strip("\n") or None
+
+
+def display_width(value: object) -> int:
+    """Width of a value in Excel character units: full-width (CJK) characters count two."""
+    text = "" if value is None else str(value)
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
