@@ -30,6 +30,12 @@ def clean_text(value: Any) -> str | None:
     return "\n".join(lines).strip("\n") or None
 
 
+def display_width(value: object) -> int:
+    """Width of a value in Excel character units: full-width (CJK) characters count two."""
+    text = "" if value is None else str(value)
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
 _KANJI_DIGITS = {d: i for i, d in enumerate("〇一二三四五六七八九")}
 # A kanji numeral (十一, 二十, 百三) only where a 丁目, 番, 号 or 条 follows: inside a name (一之宮, 四谷) it stays text.
 _KANJI_NUMBER = re.compile(r"([〇一二三四五六七八九十百千]+)(?=丁目|番|号|条)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from common.calendar import moment_label, short_moment
-from dashboard import auth, data, state
+from dashboard import auth, data, pack_section, state
 from dashboard.charts import home as charts
 from dashboard.downloads import csv_download
 from dashboard.format import number
@@ -110,5 +110,7 @@ else:
     fresh[2].metric(t("home.quarantined"), t("unit.rows", n=number(run["quarantined"])))
     status = "home.status_ok" if run["expectations_failed"] == 0 and run["quarantined"] == 0 else "home.status_warn"
     (st.success if status == "home.status_ok" else st.warning)(t(status, run_id=run["run_id"]))
+
+pack_section.render(con)
 
 show_provenance("overview")
