@@ -501,7 +501,6 @@ VOCAB_COLUMNS: dict[str, str] = {
     "legend_group": "legend_group",
     "term_id": "term",
     "taxonomy_term_id": "term",
-    "target_id": "term",
     "group_id": "term",
     "parent_id": "term",
     "taxonomy_id": "taxonomy",
