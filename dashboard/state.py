@@ -131,6 +131,30 @@ def localized_multiselect(
     return list(values)
 
 
+def _css_string(text: str) -> str:
+    """A CSS string literal of text (for content:)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+
+def file_uploader_texts() -> None:
+    """Put the file uploader's own texts (its button and drop-zone line) in the current language.
+
+    Streamlit 1.67 has no parameter for them (they are English in every language), so a style replaces the
+    text with a CSS content string: screen readers read it as the button's name. The widget's label, in the
+    catalogue, states the file types and size limit.
+    """
+    dropzone = '[data-testid="stFileUploaderDropzone"]'
+    instructions = '[data-testid="stFileUploaderDropzoneInstructions"]'
+    st.html(
+        "<style>"
+        f'{dropzone} button [data-testid="stMarkdownContainer"] p {{ display: none; }}'
+        f'{dropzone} button [data-testid="stMarkdownContainer"]::after {{ content: {_css_string(t("app.upload_button"))}; }}'
+        f"{instructions} span {{ display: none; }}"
+        f"{instructions} > div::after {{ content: {_css_string(t('app.upload_drop'))}; }}"
+        "</style>"
+    )
+
+
 def set_choice(key: str, value: Any) -> None:
     """Set a localized widget's value from code (e.g. a chart click) before the widget is drawn."""
     st.session_state[key] = value
