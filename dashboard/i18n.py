@@ -55,3 +55,16 @@ def with_phase_markers(frame: pl.DataFrame, lang: str) -> pl.DataFrame:
     """The frame with phase_label in lang, from its phase_code (the warehouse keeps the report's (ア)–(エ))."""
     markers = {code: phase_marker(lang, code) for code in PHASE_CODES}
     return frame.with_columns(pl.col("phase_code").replace_strict(markers, default=None).alias("phase_label"))
+
+
+def with_survey_texts(answers: pl.DataFrame, lang: str) -> pl.DataFrame:
+    """Venue-survey answers with question and choice in lang where the catalogue has them (else as written)."""
+    messages = catalogue(lang)
+
+    def texts(name: str) -> dict[str, str]:
+        prefix = f"survey_{name}."
+        return {key.removeprefix(prefix): text for key, text in messages.items() if key.startswith(prefix)}
+
+    return answers.with_columns(
+        pl.col(name).replace(texts(name)) for name in ("question", "choice") if name in answers.columns
+    )

@@ -33,7 +33,7 @@ BOTH_LANGUAGES = {"言語", "日本語", "Language", "English"}
 NAMES_IN_JAPANESE = {
     "Tsunagari", "CSV", "BOM", "Excel", "xlsx", "Parquet", "HSDS", "Open", "Referral", "GeoJSON", "KML", "KMZ",
     "NPO", "FAX", "KPI", "Google", "OpenStreetMap", "ETL", "UTC", "JST", "URL", "OIDC", "WCAG", "Great",
-    "Expectations", "DuckDB", "SHA", "JSON", "HTML", "Geolonia", "CC", "BY", "PDF", "Forms",
+    "Expectations", "DuckDB", "SHA", "JSON", "HTML", "Geolonia", "PDF", "UTF", "zip",
 }  # fmt: skip
 # The signed-in account's name (e2e-admin) is the user's own data.
 ACCOUNT_WORDS = {word for name in ACCOUNTS for word in LATIN_WORD.findall(name)}
@@ -42,7 +42,13 @@ SKIPPED = (
     '[data-testid*="Icon"], script, style, noscript'  # icons are ligature words: "info", "lock", "upload"
 )
 # Proper names of standards and products that contain ordinary English words.
-PROPER_NAMES = ("Open Referral Human Services Data Specification", "Great Expectations", "Google Forms")
+PROPER_NAMES = (
+    "Open Referral",
+    "Human Services Data Specification",
+    "datapackage.json",  # the data package standard's own file, named in the open-data description
+    "Great Expectations",
+    "Google Forms",
+)
 VISIBLE_TEXT = f"""() => {{
   const out = [];
   for (const root of document.querySelectorAll('[data-testid="stSidebar"], [data-testid="stMain"]')) {{
@@ -53,7 +59,9 @@ VISIBLE_TEXT = f"""() => {{
       const text = node.textContent.trim();
       if (text) out.push(text);
     }}
+    // A date picker's placeholder is its format (YYYY-MM-DD), not text.
     for (const input of root.querySelectorAll('input[placeholder], textarea[placeholder]')) {{
+      if (input.closest('[data-testid="stDateInput"]')) continue;
       if (input.checkVisibility() && input.placeholder.trim()) out.push(input.placeholder.trim());
     }}
   }}
