@@ -132,3 +132,12 @@ def test_no_widget_falls_back_to_streamlit_placeholders(sample_warehouse, monkey
             if lang == "en":
                 assert not JAPANESE.search(placeholder or ""), f"{spec.url_path}: {widget.label!r}"
     assert checked > 10
+
+
+@pytest.mark.parametrize(("lang", "shown"), [("ja", "未定"), ("en", "Undecided")])
+def test_an_undecided_start_month_reads_in_the_language(lang, shown):
+    from dashboard.charts import progress as progress_charts
+
+    for written in ("未定", "未定~"):
+        assert progress_charts._start({"to_start_month": None, "to_start_label": written}, "to", lang) == shown
+    assert progress_charts._start({"to_start_month": None, "to_start_label": None}, "to", lang) == "—"

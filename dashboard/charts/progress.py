@@ -213,7 +213,9 @@ def _start(row: dict, side: str, lang: str) -> str:
     """A history row's start month (from_ or to_ side) in 和暦 and 西暦, or its label such as 未定."""
     month = row[f"{side}_start_month"]
     if month is None:
-        return row[f"{side}_start_label"] or "—"
+        label = row[f"{side}_start_label"]
+        # 未定 is the file's word for "no month yet" (common.calendar), shown in the viewer's language.
+        return translate(lang, "app.undecided") if label and label.strip().rstrip("~〜") == "未定" else label or "—"
     return month_label(month, lang, row[f"{side}_start_precision"])
 
 
