@@ -39,7 +39,9 @@ NAMES_IN_JAPANESE = {
 ACCOUNT_WORDS = {word for name in ACCOUNTS for word in LATIN_WORD.findall(name)}
 SKIPPED = (
     '[data-testid="stDataFrame"], [data-testid="stVegaLiteChart"], [data-testid="stDeckGlJsonChart"], '
-    '[data-testid*="Icon"], script, style, noscript'  # icons are ligature words: "info", "lock", "upload"
+    '[data-testid*="Icon"], script, style, noscript, '  # icons are ligature words: "info", "lock", "upload"
+    # A date field's empty segments show its format (yyyy/mm/dd), by the browser's locale, not the app's.
+    '[data-testid="stDateInputField"]'
 )
 # Proper names of standards and products that contain ordinary English words.
 PROPER_NAMES = (
