@@ -163,19 +163,37 @@ def short_moment(value: dt.datetime | str | None) -> str:
     return "—" if local is None else f"{local:%Y-%m-%d %H:%M} {LOCAL_TZ_LABEL}"
 
 
-def nendo_label(month: dt.date | None, precision: str = "month") -> str | None:
-    """A date back as the file writes it: 2025-02-01 → "R6年度2月"; precision fiscal_year → "R7年度"."""
+def fy_label(month: dt.date | None, precision: str = "month") -> str | None:
+    """English of nendo_label: 2025-02-01 → "FY2024 Feb"; precision fiscal_year → "FY2025"."""
     if month is None:
         return None
+    fiscal = f"FY{fiscal_year(month)}"
+    return fiscal if precision == "fiscal_year" else f"{fiscal} {month:%b}"
+
+
+def nendo_label(month: dt.date | None, precision: str = "month", lang: str = "ja") -> str | None:
+    """A date back as the file writes it: 2025-02-01 → "R6年度2月"; precision fiscal_year → "R7年度"; English FY2024 Feb."""
+    if month is None:
+        return None
+    if lang != "ja":
+        return fy_label(month, precision)
     era, year = _fiscal_era(fiscal_year(month))
     nendo = f"{era.letter}{year_text(year)}年度"
     return nendo if precision == "fiscal_year" else f"{nendo}{month.month}月"
 
 
-def vega_nendo_label(value: str) -> str:
-    """Vega expression of nendo_label for a UTC date expression (e.g. datum.value): "R6年度2月"."""
+def _vega_fiscal_year(value: str) -> str:
+    """Vega expression of the 年度 (western year) of a UTC date expression."""
     month = f"utcmonth({value})"  # 0 = January
-    fiscal = f"({month} < {FISCAL_YEAR_FIRST_MONTH - 1} ? utcyear({value}) - 1 : utcyear({value}))"
+    return f"({month} < {FISCAL_YEAR_FIRST_MONTH - 1} ? utcyear({value}) - 1 : utcyear({value}))"
+
+
+def vega_nendo_label(value: str, lang: str = "ja") -> str:
+    """Vega expression of nendo_label for a UTC date expression (e.g. datum.value): "R6年度2月" / "FY2024 Feb"."""
+    fiscal = _vega_fiscal_year(value)
+    if lang != "ja":
+        return f"'FY' + {fiscal} + ' ' + utcFormat({value}, '%b')"
+    month = f"utcmonth({value})"  # 0 = January
     expr = "''"
     for era in reversed(ERAS):
         first = (

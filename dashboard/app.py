@@ -33,11 +33,17 @@ auth.guard_session()
 role = auth.viewer().role
 navigation = st.navigation(
     [
-        st.Page(str(HERE / spec.script), title=spec.title, url_path=spec.url_path, icon=spec.icon, default=spec.default)
+        st.Page(
+            str(HERE / spec.script),
+            title=state.t(spec.nav_key),
+            url_path=spec.url_path,
+            icon=spec.icon,
+            default=spec.default,
+        )
         if spec.allows(role)
         else st.Page(
             auth.restricted_page(spec.title_key),
-            title=spec.title,
+            title=state.t(spec.nav_key),
             url_path=spec.url_path,
             icon=spec.icon,
             visibility="hidden",
@@ -45,9 +51,9 @@ navigation = st.navigation(
         for spec in PAGES
     ]
 )
-# The audit log names the page a download came from (dashboard/downloads.py); titles are unique, and the
-# registry's url_path also names the default page (whose StreamlitPage.url_path is "").
-spec = next(spec for spec in PAGES if spec.title == navigation.title)
+# The audit log names the page a download came from (dashboard/downloads.py); titles are unique in each
+# language, and the registry's url_path also names the default page (whose StreamlitPage.url_path is "").
+spec = next(spec for spec in PAGES if state.t(spec.nav_key) == navigation.title)
 st.session_state[downloads.PAGE_KEY] = spec.url_path
 
 with st.sidebar:

@@ -30,9 +30,9 @@ D = dt.date
     ("month", "lang", "precision", "text"),
     [
         (D(2025, 2, 1), "ja", "month", "R6年度2月 (2025-02)"),
-        (D(2025, 2, 1), "en", "month", "2025-02 (R6年度2月)"),
+        (D(2025, 2, 1), "en", "month", "FY2024 Feb (2025-02)"),
         (D(2025, 4, 1), "ja", "fiscal_year", "R7年度 (2025年度)"),
-        (D(2025, 4, 1), "en", "fiscal_year", "FY2025 (R7年度)"),
+        (D(2025, 4, 1), "en", "fiscal_year", "FY2025"),
         (None, "ja", "month", "—"),
     ],
 )
@@ -264,7 +264,7 @@ def test_matrix_table(sample_view):
     zama = table["14216"].to_list()
     assert zama[0] == "完了: R6年度8月 (2024-08) → R6年度10月 (2024-10)"
     assert zama[7:] == ["未着手: R7年度 (2025年度) 予定", "未定", "未着手: R7年度 (2025年度) 予定"]
-    assert charts.matrix_table(sample_view, "en")["14216"][0] == "Done: 2024-08 (R6年度8月) → 2024-10 (R6年度10月)"
+    assert charts.matrix_table(sample_view, "en")["14216"][0] == "Done: FY2024 Aug (2024-08) → FY2024 Oct (2024-10)"
 
 
 def test_status_grid_spec(sample_con, sample_view):
@@ -299,7 +299,7 @@ def test_timeline_spec(sample_con, sample_view):
     assert [layer["mark"]["type"] for layer in layers] == ["bar", "point", "point", "rule"]
     x = layers[0]["encoding"]["x"]
     assert (x["field"], x["type"], x["scale"]["type"], x["axis"]["labelExpr"]) == (
-        "bar_start", "temporal", "utc", charts.MONTH_AXIS_LABEL,
+        "bar_start", "temporal", "utc", charts.month_axis_label("ja"),
     )  # fmt: skip
     assert layers[0]["encoding"]["x2"]["field"] == "bar_end"
     assert layers[3]["transform"] == [{"calculate": "utc(2025, 2, 31)", "as": "today"}]
@@ -458,7 +458,7 @@ def test_city_selection_and_english(app):
     at.radio(key="lang").set_value("en").run()
     assert not at.exception
     assert at.title[0].value == "Platform-building process"
-    assert at.dataframe[0].value["14218"].iloc[0] == "Done: 2024-08 (R6年度8月) → 2024-10 (R6年度10月)"
+    assert at.dataframe[0].value["14218"].iloc[0] == "Done: FY2024 Aug (2024-08) → FY2024 Oct (2024-10)"
 
 
 def test_the_chosen_step_survives_a_language_switch(app, monkeypatch):

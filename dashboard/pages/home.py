@@ -9,6 +9,7 @@ from dashboard import auth, data, pack_section, state
 from dashboard.charts import home as charts
 from dashboard.downloads import csv_download
 from dashboard.format import number
+from dashboard.i18n import with_phase_markers
 from dashboard.provenance import show_provenance
 from warehouse import query
 
@@ -69,14 +70,16 @@ shown = phases if city is None else phases.filter(phases["city_code"] == city)
 st.altair_chart(charts.phase_chart(shown, lang), width="stretch")
 phase_name = "phase_name_ja" if lang == "ja" else "phase_name_en"
 st.dataframe(
-    shown.select(
+    with_phase_markers(shown, lang)
+    .select(
         ("name_ja" if lang == "ja" else "name_en"),
         "phase_label",
         phase_name,
         "steps_done",
         "steps_in_progress",
         "steps_total",
-    ).to_arrow(),  # Streamlit serialises a pyarrow Table as it is; polars would go through pandas first
+    )
+    .to_arrow(),  # Streamlit serialises a pyarrow Table as it is; polars would go through pandas first
     hide_index=True,
     width="stretch",
     column_config={

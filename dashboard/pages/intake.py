@@ -130,6 +130,7 @@ else:
     city_code = None if chosen == "all" else chosen
     st.caption(t("intake.city_merge"))
 limit = intake.max_upload_bytes()
+state.file_uploader_texts()
 uploaded = st.file_uploader(
     t("intake.file", types=" / ".join("." + ext for ext in spec.extensions), limit_mb=f"{limit / MIB:g}"),
     type=list(spec.extensions),

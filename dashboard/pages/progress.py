@@ -69,7 +69,7 @@ if view["status_code"].is_null().all():
 st.subheader(t("progress.reached"))
 reached = query.phases_reached(view, phase_table)
 for column, row in zip(st.columns(max(reached.height, 1)), reached.iter_rows(named=True), strict=False):
-    value = row["phase_label"] if row["phase_code"] else t("progress.reached_none")
+    value = t(f"phase_marker.{row['phase_code']}") if row["phase_code"] else t("progress.reached_none")
     phase_name = row[f"phase_{name}"] if row["phase_code"] else None
     help_text = t(
         "progress.reached_help",

@@ -324,6 +324,7 @@ st.selectbox(
     format_func=pick_labels.__getitem__,
     key=ORG_KEY,
     help=t("map.pick_help"),
+    placeholder=t("app.choose_one"),
 )
 if not st.session_state[ORG_KEY]:
     st.info(t("map.pick_hint"))
