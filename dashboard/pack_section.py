@@ -87,7 +87,11 @@ def render(con) -> None:
     running = job is not None and not job.status().finished
     with st.form("report_pack_form", border=False):
         nendo = st.selectbox(
-            t("pack.ui.year"), years, format_func=lambda year: nendo_text(year, lang), key="report_pack_year"
+            t("pack.ui.year"),
+            years,
+            format_func=lambda year: nendo_text(year, lang),
+            key="report_pack_year",
+            placeholder=t("app.choose_one"),
         )
         if st.form_submit_button(t("pack.ui.generate"), disabled=running, icon=":material/description:"):
             _start(state.city(), nendo)
