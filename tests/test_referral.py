@@ -564,7 +564,8 @@ def test_density_map_keeps_results_as_pins_under_the_lattice(ref_con):
     spec = json.loads(deck.to_json())
     # Hexagons under the outlines and the clickable lattice; no organisation pins; results and origin on top.
     assert [layer["id"] for layer in spec["layers"]] == [
-        charts.DENSITY_LAYER, charts.OUTLINE_LAYER, charts.LATTICE_LAYER, charts.RESULTS_LAYER, charts.ORIGIN_LAYER
+        charts.DENSITY_LAYER, charts.OUTLINE_LAYER, charts.LATTICE_LAYER, charts.RESULTS_LAYER, charts.RANKS_LAYER,
+        charts.ORIGIN_LAYER,
     ]  # fmt: skip
     hexagons = spec["layers"][0]
     assert hexagons["@@type"] == "ColumnLayer" and hexagons["radius"] == 500 and hexagons["diskResolution"] == 6
