@@ -238,16 +238,24 @@ def search(
 ) -> pl.DataFrame:
     """Mapped organisations within the filters whose name holds text (the columns of organisations), at most limit.
 
-    The text is compared NFKC-folded and without spaces against the matching key (name_key: NFKC, casefold,
-    no spaces or punctuation) and, as typed but lower-cased, against the name itself; empty text finds nothing.
+    The text, NFKC-folded and without spaces, is looked for in the matching key (name_key: NFKC, casefold, no
+    legal-form words, spaces or punctuation) and in the lower-cased name without spaces; empty text finds nothing.
     """
     folded = "".join(unicodedata.normalize("NFKC", text).casefold().split())
-    typed = text.strip().lower()
     if not folded:
         return organisations(con, filters, lang, today, viewer).clear()
     fragments, params = directory_filter(filters)
-    sql = _records(lang, ["(strpos(m.name_key, ?) > 0 or strpos(lower(m.name), ?) > 0)", *fragments]) + " limit ?"
-    return fetch(con, sql, [today, today, STALE_DAYS, folded, typed, *params, limit])
+    sql = (
+        _records(
+            lang,
+            [
+                "(strpos(m.name_key, ?) > 0 or strpos(replace(replace(lower(m.name), ' ', ''), '　', ''), ?) > 0)",
+                *fragments,
+            ],
+        )
+        + " limit ?"
+    )
+    return fetch(con, sql, [today, today, STALE_DAYS, folded, folded, *params, limit])
 
 
 def within(
