@@ -8,11 +8,11 @@ import math
 import zipfile
 from collections import defaultdict
 from pathlib import Path
-from xml.etree import ElementTree
 
 import duckdb
 import polars as pl
 import pytest
+from defusedxml import ElementTree
 from streamlit.testing.v1 import AppTest
 
 from dashboard.charts import map as charts

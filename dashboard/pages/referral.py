@@ -177,17 +177,8 @@ else:
             origin_label += t("referral.point_near", town=town_labels[near["id"]])
         st.caption(t("referral.point_chosen", point=origin_label))
 
-radius = st.slider(
-    t("referral.radius"),
-    min_value=1.0,
-    max_value=20.0,
-    value=referral.DEFAULT_RADIUS_KM,
-    step=0.5,
-    format="%.1f km",
-    key="referral_radius",
-    help=t("referral.radius_help"),
-)
-
+# The radius slider sits under the map (its ring is drawn there); its value is read first, for the search.
+radius = float(st.session_state.get("referral_radius", referral.DEFAULT_RADIUS_KM))
 found: referral.Referrals | None = None
 if need.facets() and origin is not None:
     found = referral.find_referrals(con, need, origin, radius, today, lang, referral.RESULT_ROWS, viewer)
@@ -214,6 +205,17 @@ deck = charts.referral_map(
 st.pydeck_chart(deck, on_select="rerun", selection_mode="single-object", key=MAP_KEY, height=480)
 legend = t("referral.map_legend_density" if many else "referral.map_legend")
 st.caption(legend + (" " + t("referral.tile_credit") if tiles else ""))
+st.slider(
+    t("referral.radius"),
+    min_value=1.0,
+    max_value=20.0,
+    value=referral.DEFAULT_RADIUS_KM,
+    step=0.5,
+    format="%.1f km",
+    key="referral_radius",
+    help=t("referral.radius_help"),
+)
+
 
 # 3. 紹介先: ranked organisations, ticked for the sheet
 st.subheader(t("referral.results_title"))

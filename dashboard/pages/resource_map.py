@@ -48,6 +48,9 @@ URL_SEARCH, URL_ORG, URL_DENSITY = "m_q", "m_org", "m_density"
 URL_READ_KEY = "map_url_read"  # set once the query string has been read in this session
 GOOGLE_MAPS = "https://www.google.com/maps/search/?api=1&query={lat:.6f},{lng:.6f}"
 MAP_HEIGHT_PX = 500
+# The width the first view is fitted to: between the map's column at 1440 px (about 570) and a phone (about 360),
+# so the four cities fill most of a desktop map and still fit on a phone.
+MAP_FIT_WIDTH_PX = 420
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
 
 t = state.t
@@ -336,7 +339,7 @@ with map_column:
     else:
         everywhere = directory.extent(con, None, viewer)
         focus = directory.extent(con, city, viewer) if city else everywhere
-        view = charts.fit_view(charts.bbox_of(focus), (charts.MAP_SIZE_PX[0], MAP_HEIGHT_PX))
+        view = charts.fit_view(charts.bbox_of(focus), (MAP_FIT_WIDTH_PX, MAP_HEIGHT_PX))
         tile_url = os.environ.get(TILE_URL_ENV, charts.GSI_PALE).strip()
         try:
             basemap = charts.basemap_layers(
