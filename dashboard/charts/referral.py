@@ -34,11 +34,12 @@ RESULTS_LAYER = "referral-results"
 RADIUS_LAYER = "referral-radius"
 RANKS_LAYER = "referral-ranks"
 RADIUS_COLOUR = [46, 117, 182]  # the search radius: a thin ring and a faint fill of the results' blue
-MAP_SIZE_PX = (720, 480)  # the size the view around a search radius is fitted to (the page's map height)
+# The size views are fitted to: the page's map height, and a width between the map at 1440 px and a phone's
+# (about 360), so the four cities or the search radius also fit on a phone.
+MAP_SIZE_PX = (420, 480)
 TILE_ENV = "TSUNAGARI_TILE_URL"
 DEFAULT_TILE_URL = "https://cyberjapandata.gsi.go.jp/xyz/pale/{z}/{x}/{y}.png"
 TILE_ZOOM = 13  # one fixed zoom of raster tiles laid over the area as bitmaps (16 tiles)
-VIEW = {"latitude": 35.468, "longitude": 139.425, "zoom": 11.5}
 # RGBA colours
 LATTICE_COLOUR = [90, 90, 90, 55]
 ORG_COLOUR = [120, 120, 120, 170]
@@ -344,7 +345,7 @@ def referral_map(
         layers=layers,
         initial_view_state=radius_view(origin, radius_km)
         if origin is not None and radius_km is not None
-        else pdk.ViewState(**VIEW),
+        else map_charts.fit_view((AREA[2], AREA[0], AREA[3], AREA[1]), MAP_SIZE_PX),
         map_provider=None,
         tooltip={"text": "{tooltip}"},
     )
