@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from common.roles import PUBLIC, Viewer
 from dashboard.charts import activity as charts
+from dashboard.format import MISSING
 from warehouse.query import activity as query
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -614,7 +615,8 @@ def test_every_download_is_exactly_the_table_shown(page):
     buttons = page.get("download_button")
     assert len(tables) == len(buttons) == 8
     for table, button in zip(tables, buttons, strict=True):
-        shown = pl.from_pandas(table).cast(pl.String)
+        # The screen shows a missing cell as —; the CSV leaves it empty.
+        shown = pl.from_pandas(table).cast(pl.String).with_columns(pl.all().replace(MISSING, None))
         assert csv_frame(download_payload(button)).equals(shown), button.proto.label
     follow_up = csv_frame(download_payload(buttons[-1]))
     assert follow_up.height == 94 and set(follow_up["担当者名"]) == {query.MASK}

@@ -15,7 +15,8 @@ from common.calendar import date_label
 from dashboard import auth, data, state
 from dashboard.charts import referral as charts
 from dashboard.downloads import html_download
-from dashboard.format import number
+from dashboard.format import MISSING, number
+from dashboard.provenance import admin_pointer, show_provenance
 from dashboard.referral_sheet import build_sheet
 from warehouse import query
 from warehouse.query import referral
@@ -97,7 +98,8 @@ if need.age is not None:
 st.subheader(t("referral.where_title"))
 towns = referral.towns(con, lang, viewer)
 if towns.is_empty():
-    st.info(t("referral.no_reference"), icon=":material/info:")
+    st.info(t("referral.user.no_reference"), icon=":material/info:")
+    admin_pointer("README.md")
     method = "map"
 else:
     # Streamlit keeps a radio's value by its shown label too: one widget key per language, as
@@ -251,15 +253,16 @@ else:
         st.session_state.pop(RESULTS_KEY, None)
         st.session_state[RESULTS_IDS_KEY] = ids
     # What a referral needs first (rank, name, distance, phone, last checked) fits the screen's width; the
-    # reasons follow. Distance is text, so an organisation without a pin reads "—", never "None".
+    # reasons follow.
     shown = frame.select(
         pl.int_range(1, frame.height + 1).alias("rank"),
         "name",
+        # Text, so an organisation without a pin shows — rather than None.
         pl.Series(
             "distance_km",
-            [t("referral.table.distance_unknown") if km is None else f"{km:.2f} km" for km in frame["distance_km"]],
+            [None if km is None else f"{number(km, 2)} km" for km in frame["distance_km"]],
             dtype=pl.String,
-        ),
+        ).fill_null(MISSING),
         "phone",
         pl.Series(
             "last_verified",
@@ -348,3 +351,5 @@ else:
     st.caption(t("referral.print_hint"))
     with st.expander(t("referral.preview"), expanded=True):
         st.iframe(sheet, height=640)
+
+show_provenance("tsunagi")
