@@ -7,13 +7,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import auth, data, downloads, state
+from dashboard import auth, data, downloads, state, style
 from dashboard.registry import PAGES
 from warehouse import query
 
 HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="つながり Tsunagari", page_icon=":material/diversity_3:", layout="wide")
+style.inject()
 
 try:
     cities = query.cities(data.connection())

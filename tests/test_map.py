@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import zipfile
 from collections import defaultdict
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
+from defusedxml import ElementTree
 from streamlit.testing.v1 import AppTest
 
 from dashboard.charts import map as charts
@@ -19,6 +21,7 @@ from warehouse.query.directory import DirectoryFilter
 
 APP = "../dashboard/app.py"
 PAGE = "pages/resource_map.py"
+SAMPLE_KMZ = Path(__file__).resolve().parents[1] / "data" / "sample" / "resource_map.kmz"
 TODAY = dt.date(2025, 3, 1)
 DONGURI = (
     "ORG-a2bb2ec35624"  # (サンプル)NPO法人 就労支援センターどんぐり: answered, FAX, serves outside the four cities
@@ -616,3 +619,99 @@ def test_many_organisations_show_density_until_filtered(page, monkeypatch):
     at = at.multiselect(key="map_filter_form").select("ibasho").run()
     assert len(spec_layers(at)[charts.POINTS_LAYER]["data"]) == 18
     assert len(at.selectbox(key="map_org").options) == 19
+
+
+# --- map-first: the card, search by name, the link's m_* state (issue #21) ----------------------------
+
+
+def raw_placemark(fragment: str) -> dict[str, str]:
+    """The sample's raw My Maps placemark whose name holds fragment: its ExtendedData fields and lng/lat."""
+    ns = {"k": "http://www.opengis.net/kml/2.2"}
+    with zipfile.ZipFile(SAMPLE_KMZ) as archive:
+        root = ElementTree.fromstring(archive.read("doc.kml"))
+    placemark = next(p for p in root.iter(f"{{{ns['k']}}}Placemark") if fragment in p.findtext("k:name", "", ns))
+    fields = {d.get("name"): d.findtext("k:value", "", ns).strip() for d in placemark.iter(f"{{{ns['k']}}}Data")}
+    lng, lat, _ = placemark.findtext("k:Point/k:coordinates", "", ns).strip().split(",")
+    return fields | {"lng": lng, "lat": lat}
+
+
+def params(at: AppTest, name: str) -> list[str]:
+    """A query parameter's values as a list (AppTest gives one value as a plain string)."""
+    value = at.query_params.get(name, [])
+    return [value] if isinstance(value, str) else list(value)
+
+
+def card_text(at: AppTest) -> str:
+    """Every Markdown block of the run, joined (the card is Markdown)."""
+    return "\n".join(m.value for m in at.markdown)
+
+
+def test_card_beside_the_map_links_to_google_maps(page):
+    raw = raw_placemark("どんぐり")
+    at = page.selectbox(key="map_org").select(DONGURI).run()
+    assert not at.exception
+    card = card_text(at).replace("\\", "")  # Markdown escapes dropped: the text as read
+    assert f"**住所**: {raw['住所']}" in card
+    assert f"**電話番号**: [{raw['電話番号']}](tel:{raw['電話番号'].replace('-', '')})" in card
+    assert f"**活動日時**: {raw['活動時間']}" in card
+    year, month, day = (int(part) for part in raw["最終確認日"].split("/"))
+    assert f"**最終確認日**: 令和{year - 2018}年{month}月{day}日（{year:04d}-{month:02d}-{day:02d}）" in card
+    link = f"https://www.google.com/maps/search/?api=1&query={float(raw['lat']):.6f},{float(raw['lng']):.6f}"
+    assert f"[Google マップで開く]({link})" in card
+    # The card sits in the column beside the map (one horizontal block holds both).
+    assert len(at.get("deck_gl_json_chart")) == 1
+    assert params(at, "m_org") == [DONGURI]
+
+
+def test_search_by_name_narrows_pins_and_picks_the_one_found(page, sample_con):
+    names = [
+        row[0]
+        for row in sample_con.execute("select name from mart_org_directory where latitude is not null").fetchall()
+    ]
+    at = page.text_input(key="map_search").input("の会").run()
+    assert not at.exception
+    expected = sorted(name for name in names if "の会" in name)
+    assert sorted(p["name"] for p in spec_layers(at)[charts.POINTS_LAYER]["data"]) == expected
+    assert len(at.selectbox(key="map_org").options) == len(expected) + 1
+    assert any(f"{len(expected)} 件" in caption.value for caption in at.caption)
+    # Full-width letters and spaces fold: one organisation is found, and it is chosen.
+    at = at.text_input(key="map_search").input("ＮＰＯ法人 就労支援センターどんぐり").run()
+    assert at.selectbox(key="map_org").value == DONGURI
+    assert [p["organization_id"] for p in spec_layers(at)[charts.POINTS_LAYER]["data"]] == [DONGURI]
+    assert params(at, "m_q") == ["ＮＰＯ法人 就労支援センターどんぐり"]
+    at = at.text_input(key="map_search").input("存在しない名前xyz").run()
+    assert any("存在しない名前xyz" in info.value for info in at.info)
+    assert not at.get("deck_gl_json_chart")
+
+
+def test_filters_and_selection_live_in_the_url(page):
+    at = page.multiselect(key="map_filter_form").select("ibasho").run()
+    at = at.multiselect(key="map_filter_city").select("14213").select("14215").run()
+    at = at.radio(key="map_filter_survey").set_value("answered").run()
+    assert params(at, "m_form") == ["ibasho"]
+    assert params(at, "m_city") == ["14213", "14215"]
+    assert params(at, "m_survey") == ["answered"]
+    # Unset filters leave the query string.
+    at = at.radio(key="map_filter_survey").set_value("all").run()
+    assert params(at, "m_survey") == []
+
+
+def test_a_link_reproduces_the_view(sample_warehouse, monkeypatch):
+    monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(sample_warehouse))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(
+        {"m_form": ["ibasho", "no-such-form"], "m_city": "14213", "m_org": DONGURI, "m_q": "", "m_density": "1"}
+    )
+    at = at.run().switch_page(PAGE).run()
+    assert not at.exception
+    assert at.multiselect(key="map_filter_form").value == ["ibasho"]  # an unknown code is dropped
+    assert at.multiselect(key="map_filter_city").value == ["14213"]
+    assert metrics(at)["表示中の団体"] == "9 / 150 団体"
+    assert at.toggle(key="map_density").value is True
+    # どんぐり (海老名市, not 居場所) is outside these filters: the selection falls back to none.
+    assert at.selectbox(key="map_org").value == ""
+    linked = AppTest.from_file(APP, default_timeout=60)
+    linked.query_params.update({"m_org": DONGURI})
+    linked = linked.run().switch_page(PAGE).run()
+    assert linked.selectbox(key="map_org").value == DONGURI
+    assert "就労支援センターどんぐり" in card_text(linked)

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import unicodedata
 import zipfile
 from pathlib import Path
@@ -564,7 +565,8 @@ def test_density_map_keeps_results_as_pins_under_the_lattice(ref_con):
     spec = json.loads(deck.to_json())
     # Hexagons under the outlines and the clickable lattice; no organisation pins; results and origin on top.
     assert [layer["id"] for layer in spec["layers"]] == [
-        charts.DENSITY_LAYER, charts.OUTLINE_LAYER, charts.LATTICE_LAYER, charts.RESULTS_LAYER, charts.ORIGIN_LAYER
+        charts.DENSITY_LAYER, charts.OUTLINE_LAYER, charts.LATTICE_LAYER, charts.RESULTS_LAYER, charts.RANKS_LAYER,
+        charts.ORIGIN_LAYER,
     ]  # fmt: skip
     hexagons = spec["layers"][0]
     assert hexagons["@@type"] == "ColumnLayer" and hexagons["radius"] == 500 and hexagons["diskResolution"] == 6
@@ -809,3 +811,36 @@ def test_page_keeps_every_choice_across_a_language_switch(ref_warehouse, monkeyp
     at.radio(key="referral_method__ja").set_value("town").run()
     assert at.selectbox(key="referral_town__ja").value == AYASE_TOWN
     assert list(at.dataframe[0].value["name"]) == names
+
+
+def test_map_draws_the_radius_and_ranks_and_the_table_reads_without_scrolling(ref_warehouse, ref_con, monkeypatch):
+    at = open_page(ref_warehouse, monkeypatch)
+    at.multiselect(key="referral_contents__ja").set_value(["content:hikikomori"])
+    at.multiselect(key="referral_forms__ja").set_value(["form:ibasho"])
+    at.selectbox(key="referral_town__ja").set_value(AYASE_TOWN).run()
+    assert not at.exception
+    town = referral.town(ref_con, AYASE_TOWN)
+    layers = {layer["id"]: layer for layer in deck_spec(at)["layers"]}
+    ring = layers[charts.RADIUS_LAYER]
+    assert ring["data"] == [{"latitude": town["latitude"], "longitude": town["longitude"]}]
+    assert ring["getRadius"] == referral.DEFAULT_RADIUS_KM * 1000 and ring["pickable"] is False
+    # The two located results carry their ranks; the third (no pin) is listed but not drawn.
+    table = at.dataframe[0].value
+    located = [i for i, km in enumerate(table["distance_km"]) if km != "—"]
+    assert [r["rank"] for r in layers[charts.RANKS_LAYER]["data"]] == [str(i + 1) for i in located]
+    assert [r["tooltip"].split(".")[0] for r in layers[charts.RESULTS_LAYER]["data"]] == [str(i + 1) for i in located]
+    view = deck_spec(at)["initialViewState"]
+    assert abs(view["latitude"] - town["latitude"]) < 1e-3 and abs(view["longitude"] - town["longitude"]) < 1e-3
+    # The fields a referral needs come first; distance is "—" (never None) for the organisation without a pin.
+    assert list(table.columns)[:5] == ["rank", "name", "distance_km", "phone", "last_verified"]
+    assert list(table["rank"]) == [1, 2, 3]
+    assert table["distance_km"][2] == "—" and table["name"][2] == "(サンプル)おひさまの会"
+    assert all(re.fullmatch(r"\d+\.\d\d km", km) for km in table["distance_km"][:2])
+    config = json.loads(at.dataframe[0].proto.columns)
+    widths = {name: config[name].get("width") for name in ("rank", "name", "distance_km", "phone", "last_verified")}
+    assert all(isinstance(width, int) for width in widths.values()), widths
+    assert widths["name"] >= 15 * max(len(name) for name in table["name"])  # the longest name is not cut
+    # Together they fit the main column of a 1440 px screen with the sidebar open (about 980 px).
+    assert sum(widths.values()) <= 980
+    at.radio(key="lang").set_value("en").run()
+    assert at.dataframe[0].value["distance_km"][2] == "—"

@@ -322,7 +322,8 @@ def legend_html(legend: pl.DataFrame) -> str:
     for row in legend.iter_rows(named=True):
         colour = row["colour_hex"] if _HEX.match(row["colour_hex"] or "") else "#000000"
         items.append(
-            '<span style="white-space:nowrap;margin-right:0.9em">'
+            # inline-block, not nowrap: a long label wraps inside its own item on a narrow screen.
+            '<span style="display:inline-block;max-width:100%;margin-right:0.9em">'
             f'<span style="display:inline-block;width:0.75em;height:0.75em;border-radius:50%;'
             f'background:{colour};border:1px solid #5f6b7a;margin-right:0.3em;vertical-align:middle"></span>'
             f"{html.escape(row['label'])} ({row['orgs']})</span>"

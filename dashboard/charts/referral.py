@@ -31,10 +31,15 @@ DENSITY_LAYER = "referral-density"
 ORIGIN_LAYER = "referral-origin"
 OUTLINE_LAYER = "referral-city-outlines"
 RESULTS_LAYER = "referral-results"
+RADIUS_LAYER = "referral-radius"
+RANKS_LAYER = "referral-ranks"
+RADIUS_COLOUR = [46, 117, 182]  # the search radius: a thin ring and a faint fill of the results' blue
+# The size views are fitted to: the page's map height, and a width between the map at 1440 px and a phone's
+# (about 360), so the four cities or the search radius also fit on a phone.
+MAP_SIZE_PX = (420, 480)
 TILE_ENV = "TSUNAGARI_TILE_URL"
 DEFAULT_TILE_URL = "https://cyberjapandata.gsi.go.jp/xyz/pale/{z}/{x}/{y}.png"
 TILE_ZOOM = 13  # one fixed zoom of raster tiles laid over the area as bitmaps (16 tiles)
-VIEW = {"latitude": 35.468, "longitude": 139.425, "zoom": 11.5}
 # RGBA colours
 LATTICE_COLOUR = [90, 90, 90, 55]
 ORG_COLOUR = [120, 120, 120, 170]
@@ -133,6 +138,53 @@ def tile_layers(url: str, area: tuple[float, float, float, float] = AREA, zoom: 
     return layers
 
 
+def radius_layer(origin: Mapping[str, float], radius_km: float) -> pdk.Layer:
+    """The search radius around the resident's point: a ring on the ground (metres), not pickable."""
+    return pdk.Layer(
+        "ScatterplotLayer",
+        id=RADIUS_LAYER,
+        data=[{"latitude": origin["latitude"], "longitude": origin["longitude"]}],
+        get_position=["longitude", "latitude"],
+        get_radius=radius_km * 1000,
+        filled=True,
+        get_fill_color=[*RADIUS_COLOUR, 22],
+        stroked=True,
+        get_line_color=[*RADIUS_COLOUR, 220],
+        line_width_min_pixels=2,
+        pickable=False,
+    )
+
+
+def ranks_layer(located: pl.DataFrame) -> pdk.Layer:
+    """The results' rank numbers (1, 2, …) drawn on their pins, so the map and the table can be read together."""
+    return pdk.Layer(
+        "TextLayer",
+        id=RANKS_LAYER,
+        data=located.select("latitude", "longitude", rank=pl.col("rank").cast(pl.String)).to_dicts(),
+        get_position=["longitude", "latitude"],
+        get_text="rank",
+        get_size=12,
+        get_color=[255, 255, 255, 255],
+        font_weight=700,
+        get_text_anchor=String("middle"),
+        get_alignment_baseline=String("center"),
+        pickable=False,
+    )
+
+
+def radius_view(origin: Mapping[str, float], radius_km: float) -> pdk.ViewState:
+    """The view that holds the whole search radius around the resident's point."""
+    half_lat = radius_km * 1000 / METRES_PER_DEGREE_LAT
+    half_lng = half_lat / math.cos(math.radians(origin["latitude"]))
+    bbox = (
+        origin["longitude"] - half_lng,
+        origin["latitude"] - half_lat,
+        origin["longitude"] + half_lng,
+        origin["latitude"] + half_lat,
+    )
+    return map_charts.fit_view(bbox, MAP_SIZE_PX)
+
+
 def density_layer(cells: pl.DataFrame, lang: str) -> pdk.Layer:
     """Hexagons of the warehouse's grid (HEX_RADIUS_M), coloured by organisations per hexagon, with a count tooltip.
 
@@ -160,6 +212,7 @@ def referral_map(
     tiles: str | None = None,
     fallback: bool = False,
     cells: pl.DataFrame | None = None,
+    radius_km: float | None = None,
 ) -> pdk.Deck:
     """Map: optional tiles and city outlines, the clickable lattice (candidates), mapped organisations, results, origin.
 
@@ -169,6 +222,8 @@ def referral_map(
     With cells (directory_density) and organisations None, density hexagons replace the organisations'
     pins and lie under the outlines and the lattice, so a click on a lattice dot still picks the resident's
     point (a click on a hexagon, like one on an organisation, keeps the point chosen before).
+    With an origin and radius_km the search radius is drawn as a ring and the view fits it; located results
+    carry their rank number on the pin.
     """
     if organisations is None and cells is None:
         raise ValueError("the map needs the organisations' points or their density cells")
@@ -193,6 +248,8 @@ def referral_map(
                 pickable=False,
             )
         )
+    if origin is not None and radius_km is not None:
+        layers.append(radius_layer(origin, radius_km))
     if candidates is not None:
         data = candidates.with_columns(tooltip=pl.lit(_t(lang, "map_pick_tooltip"))).to_dicts()
         layers.append(
@@ -254,11 +311,13 @@ def referral_map(
                 stroked=True,
                 line_width_min_pixels=1,
                 get_radius=120,
-                radius_min_pixels=6,
-                radius_max_pixels=14,
+                # Large enough to carry a two-digit rank.
+                radius_min_pixels=10,
+                radius_max_pixels=16,
                 pickable=True,
             )
         )
+        layers.append(ranks_layer(located))
     if origin is not None:
         layers.append(
             pdk.Layer(
@@ -284,7 +343,9 @@ def referral_map(
         )
     return pdk.Deck(
         layers=layers,
-        initial_view_state=pdk.ViewState(**VIEW),
+        initial_view_state=radius_view(origin, radius_km)
+        if origin is not None and radius_km is not None
+        else map_charts.fit_view((AREA[2], AREA[0], AREA[3], AREA[1]), MAP_SIZE_PX),
         map_provider=None,
         tooltip={"text": "{tooltip}"},
     )

@@ -28,6 +28,7 @@ RESULTS_IDS_KEY = "referral_results_ids"  # the listed organisations; ticks are 
 UNKNOWN_CITY = "unknown"
 METHOD_KEY = "referral_method"
 TOWN_KEY = "referral_town"
+NAME_WIDTH_PX = (160, 420)  # the results' name column: narrowest, widest
 
 t = state.t
 con = data.connection()
@@ -178,17 +179,8 @@ else:
             origin_label += t("referral.point_near", town=town_labels[near["id"]])
         st.caption(t("referral.point_chosen", point=origin_label))
 
-radius = st.slider(
-    t("referral.radius"),
-    min_value=1.0,
-    max_value=20.0,
-    value=referral.DEFAULT_RADIUS_KM,
-    step=0.5,
-    format="%.1f km",
-    key="referral_radius",
-    help=t("referral.radius_help"),
-)
-
+# The radius slider sits under the map (its ring is drawn there); its value is read first, for the search.
+radius = float(st.session_state.get("referral_radius", referral.DEFAULT_RADIUS_KM))
 found: referral.Referrals | None = None
 if need.facets() and origin is not None:
     found = referral.find_referrals(con, need, origin, radius, today, lang, referral.RESULT_ROWS, viewer)
@@ -210,10 +202,22 @@ deck = charts.referral_map(
     tiles=tiles,
     fallback=bool(found and found.fallback),
     cells=referral.directory_density(con, viewer) if many else None,
+    radius_km=radius,
 )
 st.pydeck_chart(deck, on_select="rerun", selection_mode="single-object", key=MAP_KEY, height=480)
 legend = t("referral.map_legend_density" if many else "referral.map_legend")
 st.caption(legend + (" " + t("referral.tile_credit") if tiles else ""))
+st.slider(
+    t("referral.radius"),
+    min_value=1.0,
+    max_value=20.0,
+    value=referral.DEFAULT_RADIUS_KM,
+    step=0.5,
+    format="%.1f km",
+    key="referral_radius",
+    help=t("referral.radius_help"),
+)
+
 
 # 3. 紹介先: ranked organisations, ticked for the sheet
 st.subheader(t("referral.results_title"))
@@ -248,19 +252,17 @@ else:
     if st.session_state.get(RESULTS_IDS_KEY) != ids:
         st.session_state.pop(RESULTS_KEY, None)
         st.session_state[RESULTS_IDS_KEY] = ids
+    # What a referral needs first (rank, name, distance, phone, last checked) fits the screen's width; the
+    # reasons follow.
     shown = frame.select(
+        pl.int_range(1, frame.height + 1).alias("rank"),
         "name",
-        "city",
         # Text, so an organisation without a pin shows — rather than None.
         pl.Series(
             "distance_km",
             [None if km is None else f"{number(km, 2)} km" for km in frame["distance_km"]],
             dtype=pl.String,
         ).fill_null(MISSING),
-        "covers_city",
-        "why",
-        "age_fit",
-        "service_area",
         "phone",
         pl.Series(
             "last_verified",
@@ -270,22 +272,34 @@ else:
             ],
             dtype=pl.String,
         ),
+        "city",
+        "why",
+        "covers_city",
+        "age_fit",
+        "service_area",
     )
     if need.age is None:
         shown = shown.drop("age_fit")
+    longest = max((len(name) for name in frame["name"]), default=0)
     column_config = {
-        "name": st.column_config.TextColumn(t("referral.col.name"), width="medium"),
-        "city": t("referral.col.city"),
-        "distance_km": st.column_config.TextColumn(t("referral.col.distance_km")),
+        "rank": st.column_config.NumberColumn(t("referral.table.rank"), width=44, pinned=True),
+        # Wide enough for the longest name found (about 15 px a character), pinned while the rest scrolls.
+        "name": st.column_config.TextColumn(
+            t("referral.col.name"), width=min(NAME_WIDTH_PX[1], max(NAME_WIDTH_PX[0], 15 * longest + 24)), pinned=True
+        ),
+        "city": st.column_config.TextColumn(t("referral.col.city"), width="small"),
+        "distance_km": st.column_config.TextColumn(
+            t("referral.col.distance_km"), width=84, help=t("referral.table.distance_help")
+        ),
         "covers_city": st.column_config.CheckboxColumn(
             t("referral.col.covers_city"), help=t("referral.col.covers_city_help")
         ),
         "why": st.column_config.TextColumn(t("referral.col.why"), width="large"),
         "age_fit": st.column_config.CheckboxColumn(t("referral.col.age_fit")),
         "service_area": t("referral.col.service_area"),
-        "phone": t("referral.col.phone"),
+        "phone": st.column_config.TextColumn(t("referral.col.phone"), width=124),
         "last_verified": st.column_config.TextColumn(
-            t("referral.col.last_verified"), help=t("referral.col.last_verified_help")
+            t("referral.col.last_verified"), width=236, help=t("referral.col.last_verified_help")
         ),
     }
     event = st.dataframe(

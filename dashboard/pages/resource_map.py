@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import html
 import os
 import re
 
@@ -37,9 +38,20 @@ MAP_KEY = "map"
 ORG_KEY = "map_org"
 LAST_PICK_KEY = "map_last_pick"
 DENSITY_KEY = "map_density"
+SEARCH_KEY = "map_search"
 NONE = ""
 # Widget values kept across other pages' runs (see keep_widget_values).
-PERSISTED = (*FILTER_KEYS.values(), DENSITY_KEY, ORG_KEY)
+PERSISTED = (*FILTER_KEYS.values(), DENSITY_KEY, ORG_KEY, SEARCH_KEY)
+# The page's state in the query string (m_* keys, as the explorer's x_*), so a link reproduces the view.
+URL_PREFIX = "m_"
+URL_FACETS = {facet: f"{URL_PREFIX}{facet}" for facet in FILTER_KEYS}
+URL_SEARCH, URL_ORG, URL_DENSITY = "m_q", "m_org", "m_density"
+URL_READ_KEY = "map_url_read"  # set once the query string has been read in this session
+GOOGLE_MAPS = "https://www.google.com/maps/search/?api=1&query={lat:.6f},{lng:.6f}"
+MAP_HEIGHT_PX = 500
+# The width the first view is fitted to: between the map's column at 1440 px (about 570) and a phone (about 360),
+# so the four cities fill most of a desktop map and still fit on a phone.
+MAP_FIT_WIDTH_PX = 420
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
 
 t = state.t
@@ -79,7 +91,47 @@ def keep_widget_values() -> None:
             st.session_state[key] = st.session_state[kept(key)]
 
 
+def read_url(options: dict[str, list[str]]) -> None:
+    """Put a link's m_* state into the widgets (the session's first run of this page); unknown codes are dropped."""
+    params = st.query_params
+    for facet, name in URL_FACETS.items():
+        if facet == "survey":
+            if params.get(name) in directory.SURVEY_STATUSES:
+                st.session_state[FILTER_KEYS[facet]] = params.get(name)
+        elif wanted := [code for code in params.get_all(name) if code in options.get(facet, ())]:
+            st.session_state[FILTER_KEYS[facet]] = wanted
+    if text := params.get(URL_SEARCH, "").strip():
+        st.session_state[SEARCH_KEY] = text
+    if org := params.get(URL_ORG):
+        st.session_state[ORG_KEY] = org
+    if params.get(URL_DENSITY) == "1":
+        st.session_state[DENSITY_KEY] = True
+
+
+def write_url() -> None:
+    """Mirror the filters, search, density and selection in the query string (m_* keys), leaving others alone."""
+    wanted: dict[str, list[str]] = {}
+    for facet, name in URL_FACETS.items():
+        if values := chosen(facet):
+            wanted[name] = list(values)
+    if text := st.session_state.get(SEARCH_KEY, "").strip():
+        wanted[URL_SEARCH] = [text]
+    if org := st.session_state.get(ORG_KEY):
+        wanted[URL_ORG] = [org]
+    if st.session_state.get(DENSITY_KEY):
+        wanted[URL_DENSITY] = ["1"]
+    for name in [name for name in st.query_params if name.startswith(URL_PREFIX) and name not in wanted]:
+        del st.query_params[name]
+    for name, values in wanted.items():
+        if st.query_params.get_all(name) != values:
+            st.query_params[name] = values if len(values) > 1 else values[0]
+
+
 keep_widget_values()
+if URL_READ_KEY not in st.session_state:
+    st.session_state[URL_READ_KEY] = True
+    every = cached_facets(con, identity, directory.DirectoryFilter(), lang)
+    read_url({facet: every.filter(pl.col("facet") == facet)["code"].to_list() for facet in FILTER_KEYS})
 
 
 def chosen(facet: str) -> tuple[str, ...]:
@@ -161,7 +213,13 @@ def codes(facet: str) -> list[str]:
     return counts.filter(pl.col("facet") == facet)["code"].to_list()
 
 
-with st.expander(t("map.filters"), expanded=True):
+# Above the map, compactly: the search by name and the density switch, then the facets folded away.
+search_column, density_column = st.columns([3, 2], vertical_alignment="bottom")
+search_column.text_input(
+    t("map.card.search"), key=SEARCH_KEY, placeholder=t("map.card.search_placeholder"), help=t("map.card.search_help")
+)
+active = sum(1 for facet in FILTER_KEYS if chosen(facet))
+with st.expander(t("map.card.filters_active", n=active) if active else t("map.filters"), expanded=False):
     st.caption(t("map.facet_help"))
     left, right = st.columns(2)
     facet_multiselect(left, "content_group", counts, groups)
@@ -196,12 +254,6 @@ many = shown["shown"] > directory.PIN_LIMIT
 # The facets as the audit log records them with a download (only those set).
 audit_filters = {facet: list(codes) for facet, codes in dataclasses.asdict(filters).items() if codes}
 total = directory.mapped_total(con, viewer)
-figures = st.columns(3)
-figures[0].metric(t("map.shown"), t("map.shown_value", n=number(shown["shown"]), total=number(total)))
-figures[1].metric(t("map.answered"), t("unit.orgs", n=number(shown["answered"])))
-figures[2].metric(
-    t("map.stale"), t("unit.orgs", n=number(shown["stale"])), help=t("map.stale_help", today=date_label(today, lang))
-)
 
 legend = directory.legend(con, filters, lang, viewer)
 # Labels in plain Python on the script thread (a handful of groups): t() reads the session, which polars
@@ -238,6 +290,10 @@ def listed_rows() -> pl.DataFrame:
 
 
 rows = None if many else listed_rows()
+# A search by name narrows the pins and the pick list to the organisations whose name holds the text.
+search_text = st.session_state.get(SEARCH_KEY, "").strip()
+matches = labelled(directory.search(con, search_text, filters, lang, today, viewer)) if search_text else None
+candidates = matches if matches is not None else rows
 
 # A click on a pin arrives as the chart's state before the chart is drawn again: it picks the organisation.
 picked = charts.selected_organisation(st.session_state.get(MAP_KEY))
@@ -246,10 +302,11 @@ if picked != st.session_state.get(LAST_PICK_KEY):
     if picked is not None:
         st.session_state[ORG_KEY] = picked
 kept_pick = st.session_state.get(ORG_KEY) or None
-if rows is not None:
-    ids = rows["organization_id"].to_list()
-    names = dict(zip(rows["organization_id"], rows["name"], strict=True))
-    row_city = dict(zip(rows["organization_id"], rows["city"], strict=True))
+chosen_row = None
+if candidates is not None:
+    ids = candidates["organization_id"].to_list()
+    names = dict(zip(candidates["organization_id"], candidates["name"], strict=True))
+    row_city = dict(zip(candidates["organization_id"], candidates["city"], strict=True))
 else:
     # Too many to list: only an organisation already chosen stays pickable (when it is still within the filters).
     chosen_row = directory.organisation_detail(con, kept_pick, lang, today, viewer) if kept_pick else None
@@ -257,109 +314,166 @@ else:
     ids = [kept_pick] if chosen_row else []
     names = {kept_pick: chosen_row["name"]} if chosen_row else {}
     row_city = {kept_pick: chosen_row["city"]} if chosen_row else {}
+if matches is not None and matches.height == 1:
+    # One organisation found: it is the one meant.
+    st.session_state[ORG_KEY] = ids[0]
 if st.session_state.get(ORG_KEY) not in ids:
     st.session_state[ORG_KEY] = NONE
 selected = st.session_state[ORG_KEY] or None
 
+density = (
+    density_column.toggle(t("map.density"), key=DENSITY_KEY, help=t("map.density_help"), disabled=many) or many
+) and matches is None
 if many:
     st.info(t("map.many", n=number(shown["shown"]), limit=number(directory.PIN_LIMIT)))
-density = st.toggle(t("map.density"), key=DENSITY_KEY, help=t("map.density_help"), disabled=many) or many
-if shown["shown"] == 0:
-    st.info(t("map.empty"))
-else:
-    everywhere = directory.extent(con, None, viewer)
-    focus = directory.extent(con, city, viewer) if city else everywhere
-    view = charts.fit_view(charts.bbox_of(focus))
-    tile_url = os.environ.get(TILE_URL_ENV, charts.GSI_PALE).strip()
-    try:
-        basemap = charts.basemap_layers(
-            tile_url, charts.bbox_of(everywhere, charts.PAD_DEG), charts.bbox_of(focus, charts.PAD_DEG / 2), view.zoom
-        )
-    except ValueError:
-        basemap = []
-        st.warning(t("map.tile_invalid"))
-    outlines = directory.boundaries(con, viewer)
-    if rows is not None:
-        points = rows
-    elif selected:
-        points = pl.DataFrame([chosen_row]).select("organization_id", "latitude", "longitude")
-    else:
-        points = pl.DataFrame(schema={"organization_id": pl.String, "latitude": pl.Float64, "longitude": pl.Float64})
-    deck = charts.map_deck(
-        points,
-        outlines,
-        lang=lang,
-        view=view,
-        basemap=basemap,
-        highlight_city=city,
-        selected=selected,
-        density=density,
-        cells=directory.density(con, filters, viewer) if density else None,
-    )
-    st.pydeck_chart(deck, on_select="rerun", selection_mode="single-object", key=MAP_KEY)
-    st.caption(t("map.legend_title"))
-    st.markdown(charts.legend_html(legend), unsafe_allow_html=True)
-    credits = []
-    if basemap:
-        credits.append(f"[{t('map.tile_credit')}]({charts.GSI_CREDIT_URL})")
-    elif not tile_url:
-        credits.append(t("map.user.tile_off"))
-    credit = directory.boundary_credit(con, viewer)
-    if outlines.is_empty():
-        credits.append(t("map.no_outlines"))
-    elif credit:
-        credits.append(t("map.outline_credit", credit=credit))
-    st.caption("  \n".join(credits))
+if matches is not None:
+    found_text = "map.card.search_found_limit" if matches.height >= directory.SEARCH_LIMIT else "map.card.search_found"
+    st.caption(t(found_text, text=search_text, n=number(matches.height)))
 
-# Detail: the picked pin, or an organisation chosen by name.
-st.subheader(t("map.detail"))
-if many:
-    st.caption(t("map.many_pick", limit=number(directory.PIN_LIMIT)))
-pick_labels = {NONE: t("map.pick_none")} | {
-    code: t("map.pick_label", name=names[code], city=row_city[code]) for code in ids
-}
-st.selectbox(
-    t("map.pick"),
-    options=list(pick_labels),
-    format_func=pick_labels.__getitem__,
-    key=ORG_KEY,
-    help=t("map.pick_help"),
-    placeholder=t("app.choose_one"),
-)
-if not st.session_state[ORG_KEY]:
-    st.info(t("map.pick_hint"))
-else:
-    record = directory.organisation_detail(con, st.session_state[ORG_KEY], lang, today, viewer)
-    st.markdown(f"**{markdown_text(record['name'])}**")
-    st.caption(" · ".join(v for v in (record["city"], record["legal_form"]) if v))
-    if record["stale"]:
-        st.warning(t("map.stale_detail", days=record["verified_days_ago"]))
-    if not record["survey_answered"]:
-        st.info(t("map.no_answer_detail"))
-    items = {
-        "colour": colour_labels[record["legend_group"]],
-        "forms": listed(record["forms"]),
-        "contents": listed(record["contents"]),
-        "targets": listed(record["targets"]),
-        "area": listed(record["area"]),
-        "hours": record["hours"],
-        "phone": record["phone"],
-        "fax": record["fax"],
-        "address": record["address"],
-        "languages": record["languages"],
-        "accessibility": record["accessibility"],
-        "pf_intent": record["pf_intent"],
-        "last_verified": verified_label(record["last_verified"], record["stale"]),
+# The map and, beside it, the chosen organisation's card (below it on a narrow screen).
+map_column, card_column = st.columns([3, 2], gap="medium")
+with map_column:
+    if shown["shown"] == 0:
+        st.info(t("map.empty"))
+    elif matches is not None and matches.is_empty():
+        st.info(t("map.card.search_none", text=search_text))
+    else:
+        everywhere = directory.extent(con, None, viewer)
+        focus = directory.extent(con, city, viewer) if city else everywhere
+        view = charts.fit_view(charts.bbox_of(focus), (MAP_FIT_WIDTH_PX, MAP_HEIGHT_PX))
+        tile_url = os.environ.get(TILE_URL_ENV, charts.GSI_PALE).strip()
+        try:
+            basemap = charts.basemap_layers(
+                tile_url,
+                charts.bbox_of(everywhere, charts.PAD_DEG),
+                charts.bbox_of(focus, charts.PAD_DEG / 2),
+                view.zoom,
+            )
+        except ValueError:
+            basemap = []
+            st.warning(t("map.tile_invalid"))
+        outlines = directory.boundaries(con, viewer)
+        if candidates is not None:
+            points = candidates
+        elif selected:
+            points = pl.DataFrame([chosen_row]).select("organization_id", "latitude", "longitude")
+        else:
+            points = pl.DataFrame(
+                schema={"organization_id": pl.String, "latitude": pl.Float64, "longitude": pl.Float64}
+            )
+        deck = charts.map_deck(
+            points,
+            outlines,
+            lang=lang,
+            view=view,
+            basemap=basemap,
+            highlight_city=city,
+            selected=selected,
+            density=density,
+            cells=directory.density(con, filters, viewer) if density else None,
+        )
+        st.pydeck_chart(deck, on_select="rerun", selection_mode="single-object", key=MAP_KEY, height=MAP_HEIGHT_PX)
+        st.markdown(
+            f"<small>{html.escape(t('map.legend_title'))}</small>" + charts.legend_html(legend),
+            unsafe_allow_html=True,
+        )
+        credits = []
+        if basemap:
+            credits.append(f"[{t('map.tile_credit')}]({charts.GSI_CREDIT_URL})")
+        elif not tile_url:
+            credits.append(t("map.user.tile_off"))
+        credit = directory.boundary_credit(con, viewer)
+        if outlines.is_empty():
+            credits.append(t("map.no_outlines"))
+        elif credit:
+            credits.append(t("map.outline_credit", credit=credit))
+        st.caption("  \n".join(credits))
+
+
+def google_maps_url(latitude: float, longitude: float) -> str:
+    """Google Maps search link to a point (its coordinates, so nothing but the pin is sent)."""
+    return GOOGLE_MAPS.format(lat=latitude, lng=longitude)
+
+
+def phone_link(phone: str) -> str:
+    """The phone number as a tel: link (digits and + only in the link)."""
+    digits = re.sub(r"[^0-9+]", "", phone)
+    return f"[{markdown_text(phone)}](tel:{digits})" if digits else markdown_text(phone)
+
+
+with card_column:
+    # Detail: the picked pin, or an organisation chosen by name.
+    st.subheader(t("map.detail"))
+    if many and matches is None:
+        st.caption(t("map.many_pick", limit=number(directory.PIN_LIMIT)))
+    pick_labels = {NONE: t("map.pick_none")} | {
+        code: t("map.pick_label", name=names[code], city=row_city[code]) for code in ids
     }
-    detail = pl.DataFrame(
-        {"item": [t(f"map.col.{key}") for key in items], "value": [v or t("map.not_given") for v in items.values()]}
+    st.selectbox(
+        t("map.pick"),
+        options=list(pick_labels),
+        format_func=pick_labels.__getitem__,
+        key=ORG_KEY,
+        help=t("map.pick_help"),
+        placeholder=t("app.choose_one"),
     )
-    st.dataframe(
-        detail,
-        hide_index=True,
-        width="stretch",
-        column_config={"item": t("map.item"), "value": t("map.value")},
-    )
+    if not st.session_state[ORG_KEY]:
+        st.info(t("map.pick_hint"))
+    else:
+        record = directory.organisation_detail(con, st.session_state[ORG_KEY], lang, today, viewer)
+        verified = verified_label(record["last_verified"], record["stale"])
+        with st.container(border=True, key="map_card"):
+            st.markdown(f"**{markdown_text(record['name'])}**")
+            st.caption(" · ".join(v for v in (record["city"], record["legal_form"]) if v))
+            lines = [
+                (t("map.col.address"), markdown_text(record["address"]) if record["address"] else None),
+                (t("map.col.phone"), phone_link(record["phone"]) if record["phone"] else None),
+                (t("map.col.hours"), markdown_text(record["hours"]) if record["hours"] else None),
+                (t("map.col.last_verified"), markdown_text(verified)),
+            ]
+            st.markdown(
+                "  \n".join(f"**{label}**: {value or markdown_text(t('map.not_given'))}" for label, value in lines)
+            )
+            st.markdown(
+                f"[{t('map.card.google_maps')}]({google_maps_url(record['latitude'], record['longitude'])})",
+                help=t("map.card.google_maps_help"),
+            )
+        if record["stale"]:
+            st.warning(t("map.stale_detail", days=record["verified_days_ago"]))
+        if not record["survey_answered"]:
+            st.info(t("map.no_answer_detail"))
+        items = {
+            "colour": colour_labels[record["legend_group"]],
+            "forms": listed(record["forms"]),
+            "contents": listed(record["contents"]),
+            "targets": listed(record["targets"]),
+            "area": listed(record["area"]),
+            "hours": record["hours"],
+            "phone": record["phone"],
+            "fax": record["fax"],
+            "address": record["address"],
+            "languages": record["languages"],
+            "accessibility": record["accessibility"],
+            "pf_intent": record["pf_intent"],
+            "last_verified": verified,
+        }
+        detail = pl.DataFrame(
+            {"item": [t(f"map.col.{key}") for key in items], "value": [v or t("map.not_given") for v in items.values()]}
+        )
+        with st.expander(t("map.card.all_items")):
+            st.dataframe(
+                detail,
+                hide_index=True,
+                width="stretch",
+                column_config={"item": t("map.item"), "value": t("map.value")},
+            )
+
+figures = st.columns(3)
+figures[0].metric(t("map.shown"), t("map.shown_value", n=number(shown["shown"]), total=number(total)))
+figures[1].metric(t("map.answered"), t("unit.orgs", n=number(shown["answered"])))
+figures[2].metric(
+    t("map.stale"), t("unit.orgs", n=number(shown["stale"])), help=t("map.stale_help", today=date_label(today, lang))
+)
 
 
 def list_table(found: pl.DataFrame) -> pl.DataFrame:
@@ -441,9 +555,10 @@ if shown["shown"]:
         filters=audit_filters,
     )
 
-# Keep this run's final choices (a pin picked on the map, categories dropped with their field).
+# Keep this run's final choices (a pin picked on the map, categories dropped with their field), and link to them.
 for key in PERSISTED:
     if key in st.session_state:
         st.session_state[kept(key)] = st.session_state[key]
+write_url()
 
 show_provenance("map")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from dataclasses import dataclass, fields
 
 import duckdb
@@ -21,6 +22,8 @@ HEX_METRES = macros.HEX_METRES
 PIN_LIMIT = 5_000
 # A density hexagon's centre (WGS84 degrees) from the mart's axial cell_q, cell_r (alias m).
 CELL_CENTRE = "hex_centre_longitude(m.cell_q) as longitude, hex_centre_latitude(m.cell_q, m.cell_r) as latitude"
+# At most this many organisations answer a search by name (the pick list stays short).
+SEARCH_LIMIT = 50
 SURVEY_STATUSES = ("answered", "not_answered")
 # Identifier allow-lists: label columns per language (taxonomy terms; the mart's label lists).
 TERM_NAME = {"ja": "name", "en": "name_en"}
@@ -222,6 +225,37 @@ def organisations(
     """
     fragments, params = directory_filter(filters)
     return fetch(con, _records(lang, fragments), [today, today, STALE_DAYS, *params])
+
+
+def search(
+    con: duckdb.DuckDBPyConnection,
+    text: str,
+    filters: DirectoryFilter,
+    lang: str,
+    today: dt.date,
+    viewer: Viewer = PUBLIC,
+    limit: int = SEARCH_LIMIT,
+) -> pl.DataFrame:
+    """Mapped organisations within the filters whose name holds text (the columns of organisations), at most limit.
+
+    The text, NFKC-folded and without spaces, is looked for in the matching key (name_key: NFKC, casefold, no
+    legal-form words, spaces or punctuation) and in the lower-cased name without spaces; empty text finds nothing.
+    """
+    folded = "".join(unicodedata.normalize("NFKC", text).casefold().split())
+    if not folded:
+        return organisations(con, filters, lang, today, viewer).clear()
+    fragments, params = directory_filter(filters)
+    sql = (
+        _records(
+            lang,
+            [
+                "(strpos(m.name_key, ?) > 0 or strpos(replace(replace(lower(m.name), ' ', ''), '　', ''), ?) > 0)",
+                *fragments,
+            ],
+        )
+        + " limit ?"
+    )
+    return fetch(con, sql, [today, today, STALE_DAYS, folded, folded, *params, limit])
 
 
 def within(
