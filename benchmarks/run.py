@@ -55,6 +55,14 @@ TARGETS = {
     "facet_p95_ms_1m": 15.0,
     "facet_speedup": 15.0,
     "map_payload_mb_100k": 10.0,
+    # What a person waits for in the browser (benchmarks/browser.py), at every size measured.
+    "click_median_s": 1.0,
+    "click_p95_s": 2.0,
+    "new_tab_s": 2.0,
+    "first_visit_s": 2.0,
+    "interaction_median_s": 1.0,
+    "build_s_100k": 8.0,
+    "build_peak_gb_1m": 4.0,
 }
 STAGES = ("extract", "validate", "stage", "marts", "checksum", "publish")
 
@@ -1044,7 +1052,33 @@ def bench_size(orgs: int, args, work: Path) -> dict:
         except Exception as error:  # noqa: BLE001
             result["pandas"] = {"error": f"{type(error).__name__}: {error}"[:300]}
             log(f"size {orgs}: pandas failed: {result['pandas']['error']}")
+    if not args.skip_browser:
+        result["browser"] = browser_stage(warehouse, args.browser_rounds, f"size {orgs}")
     result["load_after"] = os.getloadavg()
+    return result
+
+
+def browser_stage(warehouse: Path, rounds: int, label: str) -> dict:
+    """The browser figures of one warehouse (benchmarks/browser.py); a failure is recorded, not raised."""
+    from benchmarks import browser
+
+    log(f"{label}: browser ({rounds} rounds)")
+    try:
+        figures = browser.measure(warehouse, rounds, log=lambda m: log(f"{label}: {m}"))
+    except Exception as error:  # noqa: BLE001 (recorded in the results)
+        return {"error": f"{type(error).__name__}: {error}"[:300]}
+    log(f"{label}: browser new tab {figures['new_tab_warm_s']:.2f} s (cold server {figures['new_tab_cold_s']:.2f} s)")
+    return figures
+
+
+def sample_stage(args, work: Path) -> dict:
+    """The shipped sample (data/sample) built by the real pipeline and measured in the browser."""
+    warehouse = work / "warehouses" / "sample.duckdb"
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    log("sample: build")
+    result: dict[str, Any] = {"orgs": "sample", "build": run_build(ROOT / "data" / "sample", warehouse, work)}
+    if not args.skip_browser:
+        result["browser"] = browser_stage(warehouse, args.browser_rounds, "sample")
     return result
 
 
@@ -1239,6 +1273,121 @@ def tables(results: dict) -> str:
     return "\n".join(out)
 
 
+def browser_table(results: dict) -> str:
+    """Click-to-settled seconds in Chromium per page and interaction: median / p95 (first visit)."""
+    measured = [r for r in [results.get("sample"), *results["sizes"]] if r and "browser" in r]
+    if not measured:
+        return ""
+    heads = ["sample" if r["orgs"] == "sample" else f"{r['orgs']:,}" for r in measured]
+    lines = [
+        "### Browser: click to settled (s), median / p95 (first visit after the build)",
+        "",
+        "| | " + " | ".join(heads) + " |",
+        "|---|" + "---:|" * len(heads),
+    ]
+
+    def row(label: str, show: Callable[[dict], str]) -> None:
+        cells = []
+        for r in measured:
+            try:
+                cells.append("error" if "error" in r["browser"] else show(r["browser"]))
+            except (KeyError, TypeError):
+                cells.append("—")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    row("new tab, cold server", lambda b: f"{b['new_tab_cold_s']:.2f}")
+    row("new tab, warm server", lambda b: f"{b['new_tab_warm_s']:.2f}")
+    titles = next((r["browser"]["pages"] for r in measured if "pages" in r["browser"]), {})
+    for path, entry in titles.items():
+
+        def show(b: dict, path: str = path) -> str:
+            page = b["pages"][path]
+            if "median_s" not in page:
+                return "error"
+            return f"{page['median_s']:.2f} / {page['p95_s']:.2f} ({page['first_visit_s']:.2f})"
+
+        row(entry["title"], show)
+    names = {name for r in measured for name in r["browser"].get("interactions", {}) if name != "errors"}
+    for name in sorted(names):
+        row(
+            name,
+            lambda b, name=name: f"{b['interactions'][name]['median_s']:.2f} / {b['interactions'][name]['p95_s']:.2f}",
+        )
+    return "\n".join(lines) + "\n"
+
+
+def browser_verdicts(results: dict) -> list[str]:
+    """The browser targets at every size measured, and the build targets the browser issue added."""
+    lines = []
+    for r in [results.get("sample"), *results["sizes"]]:
+        if not r or "browser" not in r:
+            continue
+        label = "sample" if r["orgs"] == "sample" else f"{r['orgs']:,}"
+        b = r["browser"]
+        if "error" in b:
+            lines.append(f"- browser at {label}: **not measured** — {b['error']}")
+            continue
+        pages = {entry["title"]: entry for entry in b["pages"].values() if "median_s" in entry}
+        failed = [entry["title"] for entry in b["pages"].values() if "median_s" not in entry]
+
+        def over(key: str, limit: float, pages: dict = pages) -> list[str]:
+            return [f"{t} {e[key]:.2f} s" for t, e in pages.items() if e.get(key) is not None and e[key] > limit]
+
+        checks = (
+            (f"click median ≤ {TARGETS['click_median_s']:.1f} s", over("median_s", TARGETS["click_median_s"])),
+            (f"click p95 ≤ {TARGETS['click_p95_s']:.1f} s", over("p95_s", TARGETS["click_p95_s"])),
+            (
+                f"first visit after a build ≤ {TARGETS['first_visit_s']:.1f} s",
+                over("first_visit_s", TARGETS["first_visit_s"]),
+            ),
+        )
+        for target, misses in checks:
+            lines.append(
+                _verdict(
+                    f"{target} at {label}", not misses and not failed, "over: " + (", ".join(misses + failed) or "none")
+                )
+            )
+        lines.append(
+            _verdict(
+                f"new tab ≤ {TARGETS['new_tab_s']:.1f} s at {label}",
+                b["new_tab_warm_s"] <= TARGETS["new_tab_s"],
+                f"{b['new_tab_warm_s']:.2f} s (cold server {b['new_tab_cold_s']:.2f} s)",
+            )
+        )
+        acts = {n: v for n, v in b.get("interactions", {}).items() if n != "errors"}
+        slow = [
+            f"{n} {v['median_s']:.2f} s" for n, v in acts.items() if v["median_s"] > TARGETS["interaction_median_s"]
+        ]
+        errors = list(b.get("interactions", {}).get("errors", {}))
+        lines.append(
+            _verdict(
+                f"filtering interactions median ≤ {TARGETS['interaction_median_s']:.1f} s at {label}",
+                not slow and not errors,
+                "over: " + (", ".join(slow + [f"{n} failed" for n in errors]) or "none"),
+            )
+        )
+    for r in results["sizes"]:
+        build = r.get("build", {})
+        if r["orgs"] == 100_000 and "total_s" in build:
+            lines.append(
+                _verdict(
+                    f"build ≤ {TARGETS['build_s_100k']:.0f} s at 100,000",
+                    build["total_s"] <= TARGETS["build_s_100k"],
+                    f"{build['total_s']:,.1f} s",
+                )
+            )
+        if r["orgs"] == 1_000_000 and "max_rss_mb" in build:
+            gb = build["max_rss_mb"] / 1024
+            lines.append(
+                _verdict(
+                    f"build peak memory ≤ {TARGETS['build_peak_gb_1m']:.0f} GB at 1,000,000",
+                    gb <= TARGETS["build_peak_gb_1m"],
+                    f"{gb:,.1f} GB",
+                )
+            )
+    return lines
+
+
 def _peer(entry: dict, key: str) -> str:
     """p50 / p95 in ms of one side of a peer comparison."""
     if "error" in entry:
@@ -1362,6 +1511,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-build", action="store_true", help="reuse warehouses built by an earlier run")
     parser.add_argument("--skip-peers", action="store_true", help="leave out Datasette and pandas")
     parser.add_argument("--skip-cold-start", action="store_true", help="leave out the dashboard cold start")
+    parser.add_argument("--skip-browser", action="store_true", help="leave out the browser stage (Chromium)")
+    parser.add_argument(
+        "--browser-rounds", type=int, default=4, help="timed clicks per page in the browser stage (default 4)"
+    )
     parser.add_argument(
         "--replicate",
         default="",
@@ -1392,6 +1545,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     log(f"machine: {results['machine']}")
     out = work / "results.json"
+    results["sample"] = sample_stage(args, work)
     for orgs in sizes:
         results["sizes"].append(bench_size(orgs, args, work))
         out.write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
@@ -1402,7 +1556,14 @@ def main(argv: list[str] | None = None) -> None:
     results["elapsed_s"] = time.perf_counter() - began
     results["load_end"] = os.getloadavg()
     out.write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
-    report = tables(results) + "\n### Targets at the largest size\n\n" + "\n".join(verdicts(results)) + "\n"
+    report = (
+        tables(results)
+        + "\n"
+        + browser_table(results)
+        + "\n### Targets at the largest size\n\n"
+        + "\n".join(verdicts(results) + browser_verdicts(results))
+        + "\n"
+    )
     (work / "results.md").write_text(report, encoding="utf-8")
     print()
     print(report)

@@ -1,0 +1,27 @@
+"""The benchmark's browser stage (benchmarks/browser.py) runs through every page and interaction.
+
+Speeds are never asserted here (they live in the benchmark); this proves the stage measures what it
+says: every page of the registry, the first visits, both new-tab opens and the filtering interactions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks import browser
+from dashboard.registry import PAGES
+
+
+def test_browser_stage_measures_every_page_and_interaction(warehouse: Path):
+    figures = browser.measure(warehouse, rounds=1, log=lambda _: None)
+    assert {path: entry.get("error") for path, entry in figures["pages"].items()} == {
+        spec.url_path: None for spec in PAGES
+    }
+    for spec in PAGES:
+        entry = figures["pages"][spec.url_path]
+        assert entry["title"] == spec.title
+        assert entry["first_visit_s"] > 0 and entry["median_s"] > 0 and len(entry["runs_s"]) == 1
+    assert figures["new_tab_cold_s"] > 0 and figures["new_tab_warm_s"] > 0
+    interactions = figures["interactions"]
+    assert interactions["errors"] == {}
+    assert {name for name in interactions if name != "errors"} == {"city switch", "language switch", "facet change"}
