@@ -25,6 +25,7 @@ joint = kpis if city is None else events_query.kpis(con, None, viewer)
 events = events_query.events(con, city, viewer)
 sessions = events_query.sessions(con, city, viewer)
 answers = events_query.survey_answers(con, city, viewer)
+questions = events_query.survey_questions(con, city, viewer)
 comments = events_query.comments(con, city, viewer)
 contracts = events_query.contracts(con, viewer)
 targets = events_query.targets(con, city, viewer)
@@ -101,18 +102,8 @@ if held["workshop"]:
         consultee_people(kpis["workshop_unique_consultees"]),
         help=t("events.help.restricted") if kpis["consultees_hidden"] else t("events.def.unique_consultees"),
     )
-if kpis["survey_positive_pct"] is not None:
-    more[2].metric(
-        t("events.kpi.survey_positive_pct"),
-        t("events.unit.pct", n=number(kpis["survey_positive_pct"], 1)),
-        help=t(
-            "events.help.survey_positive",
-            positive=number(kpis["survey_positive"]),
-            answers=number(kpis["survey_answers"]),
-        ),
-    )
 if not events.is_empty():
-    more[3].metric(t("events.kpi.total_reach"), people(kpis["total_reach"]), help=t("events.def.total_reach"))
+    more[2].metric(t("events.kpi.total_reach"), people(kpis["total_reach"]), help=t("events.def.total_reach"))
 
 st.subheader(t("events.records"))
 if events.is_empty():
@@ -188,7 +179,10 @@ st.subheader(t("events.survey"))
 if answers.is_empty():
     st.info(t("events.none.survey", scope=scope))
 else:
-    st.altair_chart(charts.survey_chart(answers, lang), width="stretch")
+    # Each question on its own, with its text: the events asked different questions (no share mixes them).
+    for question in questions.iter_rows(named=True):
+        st.markdown("- " + charts.survey_question_label(question, lang).replace("\n", " — "))
+    st.altair_chart(charts.survey_chart(answers, questions, lang), width="stretch")
     st.caption(t("events.def.survey_positive"))
     table(charts.survey_table(answers, lang), "survey_table")
 

@@ -1,0 +1,76 @@
+"""WCAG 2.1 AA as axe-core checks it: every page, both languages, signed in as admin (issue 21, item 8).
+
+axe-core is the npm package pinned in tools/axe/package-lock.json, installed by `npm ci` in
+`tools/system-deps.sh browser` (which `make test` and `make e2e` run). It is injected into every frame of
+each page once the page has finished drawing, and run with the WCAG 2.0/2.1 A and AA rule tags; a
+violation of impact serious or critical fails the page, listing the rule, its help text and the elements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from .checks import assert_healthy, screenshot_afterwards
+from .conftest import Tab, new_tab, sign_in
+from .pages import PAGES, PageCase
+from .server import ROOT
+
+pytestmark = pytest.mark.e2e
+
+AXE = ROOT / "tools" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+FAILING_IMPACTS = {"serious", "critical"}
+LANGUAGES = ("ja", "en")
+
+
+@pytest.fixture(scope="module")
+def admin_tab(browser: Browser, app_url: str) -> Iterator[Tab]:
+    """One tab signed in as admin (the sign-in lasts across page loads), so every page is shown."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE.relative_to(ROOT)} missing: run ./tools/system-deps.sh browser", pytrace=False)
+    for tab in new_tab(browser, app_url):
+        tab.open("/")
+        sign_in(tab.page, "admin")
+        yield tab
+
+
+def run_axe(page: Page) -> list[dict]:
+    """axe-core's violations on the page as it is now (all frames), restricted to the WCAG A/AA tags."""
+    source = AXE.read_text(encoding="utf-8")
+    for frame in page.frames:
+        if not frame.is_detached():
+            frame.evaluate(source)  # evaluate, not a script tag: no CSP or load-order issue in iframes
+    return page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})"
+        "  .then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        "    nodes: v.nodes.map(n => ({target: n.target.join(' '), summary: n.failureSummary,"
+        "      html: n.html.slice(0, 200)}))})))",
+        TAGS,
+    )
+
+
+def describe(violations: list[dict]) -> str:
+    lines = []
+    for violation in violations:
+        lines.append(f"[{violation['impact']}] {violation['id']}: {violation['help']} ({len(violation['nodes'])})")
+        for node in violation["nodes"][:8]:
+            lines.append(f"    {node['target']}  {node['html']}")
+            lines.append("      " + (node["summary"] or "").replace("\n", "\n      "))
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("case", PAGES, ids=[case.url_path for case in PAGES])
+def test_axe(admin_tab: Tab, artifacts: Path, case: PageCase, language: str) -> None:
+    """No serious or critical WCAG 2.1 A/AA violation on the page in this language."""
+    query = "?lang=en" if language == "en" else ""
+    with screenshot_afterwards(admin_tab.page, artifacts / f"a11y-{case.url_path}-{language}.png"):
+        page = admin_tab.open(case.route + query)
+        assert_healthy(page, admin_tab.console)
+        page.wait_for_load_state("load")
+        violations = [v for v in run_axe(page) if v["impact"] in FAILING_IMPACTS]
+        assert not violations, f"{case.title} ({language}): axe-core found\n{describe(violations)}"
