@@ -224,7 +224,7 @@ def button(at: AppTest, label: str):
 
 
 def test_a_download_click_is_audited(app, sign_in, store):
-    at = sign_in(app, "analyst").run()
+    at = sign_in(app, "liaison").run()
     at.switch_page("pages/activity.py").run()
     at.multiselect(key="filter_legal_form__ja").set_value(["npo"]).run()
     assert ops.read_audit(store).is_empty(), "rendering a download button is not a download"
@@ -235,7 +235,7 @@ def test_a_download_click_is_audited(app, sign_in, store):
     shown = len(at.dataframe[-1].value)
     assert rows(store) == [
         (
-            1, "tester", "analyst", None, "download", "activities/tsunagari_non_respondents.csv",
+            1, "tester", "liaison", None, "download", "activities/tsunagari_non_respondents.csv",
             {"city": None, "file_name": "tsunagari_non_respondents.csv", "filters": {"legal_form": ["npo"], "pf_intent": []},
              "lang": "ja", "rows": shown, "what": "non_respondents"},
         )

@@ -4,6 +4,10 @@ axe-core is the npm package pinned in tools/axe/package-lock.json, installed by 
 `tools/system-deps.sh browser` (which `make test` and `make e2e` run). It is injected into every frame of
 each page once the page has finished drawing, and run with the WCAG 2.0/2.1 A and AA rule tags; a
 violation of impact serious or critical fails the page, listing the rule, its help text and the elements.
+
+Keyboard: on every page, pressing Tab from the top must reach every visible control (buttons, links, inputs,
+sliders, tabs, expanders); a radio group or a tab list counts as reached when one of its members is (arrow
+keys move inside it, as WAI-ARIA prescribes).
 """
 
 from __future__ import annotations
@@ -74,3 +78,51 @@ def test_axe(admin_tab: Tab, artifacts: Path, case: PageCase, language: str) -> 
         page.wait_for_load_state("load")
         violations = [v for v in run_axe(page) if v["impact"] in FAILING_IMPACTS]
         assert not violations, f"{case.title} ({language}): axe-core found\n{describe(violations)}"
+
+
+# Marks every visible control with data-kbd=<group>; radio groups and tab lists are one group each.
+MARK_CONTROLS = """
+() => {
+  const selector = 'button, input:not([type=hidden]), select, textarea, a[href], summary, '
+    + '[role=slider], [role=tab], [role=switch], [role=checkbox], [role=combobox], [role=radio]';
+  const groups = [];
+  for (const el of document.querySelectorAll(selector)) {
+    const box = el.getBoundingClientRect();
+    const style = getComputedStyle(el);
+    if (el.disabled || el.getAttribute('aria-disabled') === 'true' || el.closest('[aria-hidden=true]')) continue;
+    if (style.visibility === 'hidden' || style.display === 'none') continue;
+    const shown = box.width > 0 && box.height > 0 || el.closest('label')?.getBoundingClientRect().width > 0;
+    if (!shown) continue;
+    const group = el.closest('[role=radiogroup], [role=tablist]') ?? el;
+    if (!group.dataset.kbd) {
+      group.dataset.kbd = String(groups.length);
+      groups.push((el.getAttribute('aria-label') || el.innerText || el.getAttribute('placeholder')
+        || el.outerHTML).trim().slice(0, 80));
+    }
+  }
+  return groups;
+}
+"""
+FOCUSED_GROUP = "() => document.activeElement?.closest('[data-kbd]')?.dataset.kbd ?? null"
+EXTRA_TABS = 40  # beyond one press per control: controls with inner stops (a data grid, a map's zoom buttons)
+
+
+@pytest.mark.parametrize("case", PAGES, ids=[case.url_path for case in PAGES])
+def test_every_control_is_reachable_by_keyboard(admin_tab: Tab, case: PageCase) -> None:
+    """Tab from the top of the page reaches every visible control (a radio group or tab list as one)."""
+    page = admin_tab.open(case.route)
+    page.wait_for_load_state("load")
+    groups = page.evaluate(MARK_CONTROLS)
+    assert groups, f"{case.title}: no control found"
+    page.locator("body").focus()
+    page.evaluate("() => document.activeElement?.blur()")
+    reached: set[str] = set()
+    for _ in range(len(groups) * 3 + EXTRA_TABS):
+        page.keyboard.press("Tab")
+        found = page.evaluate(FOCUSED_GROUP)
+        if found is not None:
+            reached.add(found)
+        if len(reached) == len(groups):
+            break
+    missing = [groups[int(i)] for i in sorted(set(map(str, range(len(groups)))) - reached, key=int)]
+    assert not missing, f"{case.title}: not reachable by Tab: {missing}"
