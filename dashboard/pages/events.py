@@ -55,6 +55,13 @@ def table(frame: pl.DataFrame, key: str) -> None:
     )
 
 
+def chart_table(kind: str | None, key: str) -> None:
+    """A chart's figures as a table, its text equivalent: the sessions it draws (one kind, or all)."""
+    shown = sessions if kind is None else sessions.filter(pl.col("kind") == kind)
+    with st.expander(t("events.chart_table", n=shown.height)):
+        table(charts.sessions_table(shown, lang), key)
+
+
 st.title(t("events.title"))
 st.caption(t("events.subtitle", scope=scope))
 not_held = [charts.kind_label(kind, lang) for kind, count in held.items() if count == 0]
@@ -125,6 +132,7 @@ if not held["exhibition"]:
     st.info(t("events.none.exhibition", scope=scope))
 else:
     st.altair_chart(charts.exhibition_days_chart(sessions, lang), width="stretch")
+    chart_table("exhibition", "exhibition_days_table")
     st.caption(t("events.def.per_day"))
     for row in events.filter(events["kind"] == "exhibition").iter_rows(named=True):
         if row["open_days"] is None:
@@ -146,6 +154,7 @@ if not held["workshop"]:
     st.info(t("events.none.workshop", scope=scope))
 else:
     st.altair_chart(charts.workshop_sessions_chart(sessions, lang), width="stretch")
+    chart_table("workshop", "workshop_sessions_table")
     st.caption(t("events.def.participations"))
     st.caption(t("events.def.unique_participants"))
     st.caption(t("events.def.unique_consultees"))
@@ -174,6 +183,7 @@ else:
         )
     )
     st.altair_chart(charts.timeline_chart(sessions, lang), width="stretch")
+    chart_table(None, "timeline_table")
 
 st.subheader(t("events.survey"))
 if answers.is_empty():
