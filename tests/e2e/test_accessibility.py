@@ -90,6 +90,9 @@ MARK_CONTROLS = """
     const box = el.getBoundingClientRect();
     const style = getComputedStyle(el);
     if (el.disabled || el.getAttribute('aria-disabled') === 'true' || el.closest('[aria-hidden=true]')) continue;
+    // tabindex=-1 takes a part of a composite control out of the tab order on purpose (a select's "Open"
+    // chevron: the select's own input takes the focus); a table's toolbar shows once the table has the focus.
+    if (el.getAttribute('tabindex') === '-1' || el.closest('[data-testid=stElementToolbar]')) continue;
     if (style.visibility === 'hidden' || style.display === 'none') continue;
     const shown = box.width > 0 && box.height > 0 || el.closest('label')?.getBoundingClientRect().width > 0;
     if (!shown) continue;
