@@ -80,8 +80,9 @@ def test_axe(admin_tab: Tab, artifacts: Path, case: PageCase, language: str) -> 
         assert not violations, f"{case.title} ({language}): axe-core found\n{describe(violations)}"
 
 
-# Marks every visible control with data-kbd=<group>; radio groups and tab lists are one group each.
-MARK_CONTROLS = """
+# The visible controls in document order, radio groups and tab lists as one group each (an index into this list
+# names a control; a rerun that redraws the same page keeps the indices, where a DOM mark would be lost).
+CONTROLS = """
 () => {
   const selector = 'button, input:not([type=hidden]), select, textarea, a[href], summary, '
     + '[role=slider], [role=tab], [role=switch], [role=checkbox], [role=combobox], [role=radio]';
@@ -94,38 +95,65 @@ MARK_CONTROLS = """
     // chevron: the select's own input takes the focus); a table's toolbar shows once the table has the focus.
     if (el.getAttribute('tabindex') === '-1' || el.closest('[data-testid=stElementToolbar]')) continue;
     if (style.visibility === 'hidden' || style.display === 'none') continue;
+    // Not drawn at all (a hidden tab panel, content-visibility): no one can see it, so no one tabs to it.
+    if (!(el.closest('label') ?? el).checkVisibility({visibilityProperty: true, contentVisibilityAuto: true})) continue;
     const shown = box.width > 0 && box.height > 0 || el.closest('label')?.getBoundingClientRect().width > 0;
     if (!shown) continue;
     const group = el.closest('[role=radiogroup], [role=tablist]') ?? el;
-    if (!group.dataset.kbd) {
-      group.dataset.kbd = String(groups.length);
-      groups.push((el.getAttribute('aria-label') || el.innerText || el.getAttribute('placeholder')
-        || el.outerHTML).trim().slice(0, 80));
-    }
+    if (!groups.includes(group)) groups.push(group);
   }
   return groups;
 }
 """
-FOCUSED_GROUP = "() => document.activeElement?.closest('[data-kbd]')?.dataset.kbd ?? null"
-EXTRA_TABS = 40  # beyond one press per control: controls with inner stops (a data grid, a map's zoom buttons)
+LABELS = (
+    "() => (" + CONTROLS.strip() + ")().map(el => {"
+    "  const where = [];"
+    "  for (let up = el.parentElement; up && where.length < 3; up = up.parentElement) {"
+    "    if (up.dataset.testid) where.push(up.dataset.testid);"
+    "  }"
+    "  return ((el.getAttribute('aria-label') || el.innerText || el.getAttribute('placeholder')"
+    "    || el.outerHTML.slice(0, 160)).trim().slice(0, 80) + ' in ' + where.join(' < '));"
+    "})"
+)
+FOCUSED = (
+    "() => { const groups = (" + CONTROLS.strip() + ")();"
+    "  const at = document.activeElement;"
+    "  return groups.findIndex(g => g === at || g.contains(at)); }"
+)
+EXTRA_TABS = 60  # beyond one press per control: controls with inner stops (a data grid, a map's zoom buttons)
 
 
-@pytest.mark.parametrize("case", PAGES, ids=[case.url_path for case in PAGES])
+# Known and open (issue 21): on データ・ダウンロード, Tab stops after the first controls and never reaches the sort,
+# the filters or the download buttons (seen 2026-12-03; the cause is not yet found). Strict: the test fails
+# once the page is fixed, so this entry has to go then.
+KEYBOARD_OPEN = {"data": "Tab does not reach the explorer's sort, filters and downloads (issue 21, open)"}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=KEYBOARD_OPEN[case.url_path]))
+        if case.url_path in KEYBOARD_OPEN
+        else case
+        for case in PAGES
+    ],
+    ids=[case.url_path for case in PAGES],
+)
 def test_every_control_is_reachable_by_keyboard(admin_tab: Tab, case: PageCase) -> None:
     """Tab from the top of the page reaches every visible control (a radio group or tab list as one)."""
     page = admin_tab.open(case.route)
     page.wait_for_load_state("load")
-    groups = page.evaluate(MARK_CONTROLS)
-    assert groups, f"{case.title}: no control found"
-    page.locator("body").focus()
+    page.wait_for_timeout(500)  # deferred parts (maps, data grids) finish drawing
+    labels = page.evaluate(LABELS)
+    assert labels, f"{case.title}: no control found"
     page.evaluate("() => document.activeElement?.blur()")
-    reached: set[str] = set()
-    for _ in range(len(groups) * 3 + EXTRA_TABS):
+    reached: set[int] = set()
+    for _ in range(len(labels) * 3 + EXTRA_TABS):
         page.keyboard.press("Tab")
-        found = page.evaluate(FOCUSED_GROUP)
-        if found is not None:
+        found = page.evaluate(FOCUSED)
+        if found >= 0:
             reached.add(found)
-        if len(reached) == len(groups):
+        if len(reached) == len(labels):
             break
-    missing = [groups[int(i)] for i in sorted(set(map(str, range(len(groups)))) - reached, key=int)]
+    missing = [label for index, label in enumerate(page.evaluate(LABELS)) if index not in reached]
     assert not missing, f"{case.title}: not reachable by Tab: {missing}"
