@@ -10,11 +10,14 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from common.text import nfkc
 
 # 記入日 and the cities' calendar are Japanese dates; events are stored in UTC.
 LOCAL_TZ = "Asia/Tokyo"
+# Shown after every time of day, so no reader takes a Japan time for UTC or the reverse.
+LOCAL_TZ_LABEL = "JST"
 # 年度 runs April to March: January–March belong to the 年度 of the previous calendar year.
 FISCAL_YEAR_FIRST_MONTH = 4
 
@@ -138,19 +141,59 @@ def date_label(value: dt.date | dt.datetime | None, lang: str) -> str:
     return f"{day.isoformat()} ({era.letter}{year}){clock}"
 
 
-def nendo_label(month: dt.date | None, precision: str = "month") -> str | None:
-    """A date back as the file writes it: 2025-02-01 → "R6年度2月"; precision fiscal_year → "R7年度"."""
+def local_moment(value: dt.datetime | str | None) -> dt.datetime | None:
+    """A moment (naive = UTC, as DuckDB stores it; aware; or ISO text) as a naive Japan time."""
+    if value is None:
+        return None
+    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(ZoneInfo(LOCAL_TZ)).replace(tzinfo=None)
+
+
+def moment_label(value: dt.datetime | str | None, lang: str) -> str:
+    """A moment in Japan time in 和暦 and 西暦, labelled: 令和7年3月31日（2025-03-31） 14:30 JST; — when missing."""
+    local = local_moment(value)
+    return "—" if local is None else f"{date_label(local, lang)} {LOCAL_TZ_LABEL}"
+
+
+def short_moment(value: dt.datetime | str | None) -> str:
+    """moment_label's short form for narrow places (metric values): 2025-03-31 14:30 JST."""
+    local = local_moment(value)
+    return "—" if local is None else f"{local:%Y-%m-%d %H:%M} {LOCAL_TZ_LABEL}"
+
+
+def fy_label(month: dt.date | None, precision: str = "month") -> str | None:
+    """English of nendo_label: 2025-02-01 → "FY2024 Feb"; precision fiscal_year → "FY2025"."""
     if month is None:
         return None
+    fiscal = f"FY{fiscal_year(month)}"
+    return fiscal if precision == "fiscal_year" else f"{fiscal} {month:%b}"
+
+
+def nendo_label(month: dt.date | None, precision: str = "month", lang: str = "ja") -> str | None:
+    """A date back as the file writes it: 2025-02-01 → "R6年度2月"; precision fiscal_year → "R7年度"; English FY2024 Feb."""
+    if month is None:
+        return None
+    if lang != "ja":
+        return fy_label(month, precision)
     era, year = _fiscal_era(fiscal_year(month))
     nendo = f"{era.letter}{year_text(year)}年度"
     return nendo if precision == "fiscal_year" else f"{nendo}{month.month}月"
 
 
-def vega_nendo_label(value: str) -> str:
-    """Vega expression of nendo_label for a UTC date expression (e.g. datum.value): "R6年度2月"."""
+def _vega_fiscal_year(value: str) -> str:
+    """Vega expression of the 年度 (western year) of a UTC date expression."""
     month = f"utcmonth({value})"  # 0 = January
-    fiscal = f"({month} < {FISCAL_YEAR_FIRST_MONTH - 1} ? utcyear({value}) - 1 : utcyear({value}))"
+    return f"({month} < {FISCAL_YEAR_FIRST_MONTH - 1} ? utcyear({value}) - 1 : utcyear({value}))"
+
+
+def vega_nendo_label(value: str, lang: str = "ja") -> str:
+    """Vega expression of nendo_label for a UTC date expression (e.g. datum.value): "R6年度2月" / "FY2024 Feb"."""
+    fiscal = _vega_fiscal_year(value)
+    if lang != "ja":
+        return f"'FY' + {fiscal} + ' ' + utcFormat({value}, '%b')"
+    month = f"utcmonth({value})"  # 0 = January
     expr = "''"
     for era in reversed(ERAS):
         first = (

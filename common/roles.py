@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,3 +97,24 @@ def viewer_for(identity: str | None, roles: dict[str, Viewer]) -> Viewer:
     if not identity:
         return PUBLIC
     return roles.get(identity.strip().lower(), Viewer(identity=identity.strip().lower()))
+
+
+def email_unverified(claims: Mapping) -> bool:
+    """True when the provider says the e-mail is not verified (email_verified false, or the text "false")."""
+    verified = claims.get("email_verified", True)
+    return verified is False or (isinstance(verified, str) and verified.strip().lower() == "false")
+
+
+def oidc_viewer(claims: Mapping, roles: dict[str, Viewer]) -> Viewer:
+    """The Viewer of an OIDC sign-in's ID token claims: the role of its e-mail in the role file.
+
+    An e-mail the provider has not verified grants no role (anyone may type someone else's address into
+    an account): the person is signed in under it, as public. A provider that sends no email_verified
+    vouches for its addresses itself (directories of staff accounts usually omit the claim).
+    """
+    email = claims.get("email")
+    if not isinstance(email, str) or not email.strip():
+        return PUBLIC
+    if email_unverified(claims):
+        return Viewer(identity=email.strip().lower())
+    return viewer_for(email, roles)

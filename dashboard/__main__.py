@@ -18,6 +18,12 @@ Streamlit cannot set a cookie from a script, so the launcher adds one route besi
 routes: `<base>/_tsunagari/session?ticket=…` redeems a one-time ticket and sets or clears the local-account
 session cookie (dashboard/sessions.py), then sends the browser back to the page.
 
+Streamlit's OIDC sign-in always comes back to the app's start. The launcher wraps its /auth/login and
+/oauth2callback routes so that it comes back to the page the sign-in began on (a staff link opened signed
+out, its query string included): /auth/login takes that page as `next`, keeps it in the signed session
+cookie Streamlit already uses for the sign-in's state, under that state; the callback sends the browser there
+once the sign-in succeeded. A failed or replayed callback ends at the start as before.
+
 Before the server starts, the operational store is brought to this release's schema (warehouse.operations
 migrate: an online backup first when migrations are pending); a store newer than this release stops it.
 """
@@ -25,7 +31,9 @@ migrate: an online backup first when migrations are pending); a store newer than
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -37,6 +45,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.url_util import make_url_path
 from streamlit.web import cli
 from streamlit.web.server.starlette import starlette_app
+from streamlit.web.server.starlette.starlette_server_config import USER_COOKIE_NAME
 
 from dashboard import sessions
 from warehouse import operations, readiness
@@ -133,10 +142,69 @@ async def session_route(request: Request) -> Response:
     return response
 
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+# Key of the page to come back to in Streamlit's session cookie, per sign-in state (tabs may sign in at once).
+NEXT_SESSION_PREFIX = "tsunagari_next_"
+
+
+def _oauth_state(url: str) -> str | None:
+    """The `state` parameter of a URL (the provider's authorize URL Streamlit redirects to)."""
+    values = parse_qs(urlsplit(url).query).get("state")
+    return values[0] if values else None
+
+
+def _signed_in(response: Response) -> bool:
+    """Whether Streamlit's callback set the identity cookie (a failed callback sets none or clears it)."""
+    prefix = USER_COOKIE_NAME + "="
+    for header in response.headers.getlist("set-cookie"):
+        value = header[len(prefix) :].split(";", 1)[0] if header.startswith(prefix) else ""
+        if value.strip('"'):
+            return True
+    return False
+
+
+def login_keeping_next(login: Endpoint) -> Endpoint:
+    """Streamlit's /auth/login, which also keeps `next` (a path on this app) for the callback, under the sign-in's state."""
+
+    async def endpoint(request: Request) -> Response:
+        response = await login(request)
+        base = config.get_option("server.baseUrlPath") or ""
+        wanted = request.query_params.get(sessions.NEXT_PARAM)
+        state = _oauth_state(response.headers.get("location", ""))
+        if wanted and state and response.status_code in (302, 303, 307):
+            request.session[NEXT_SESSION_PREFIX + state] = sessions.safe_path(wanted, base)
+        return response
+
+    return endpoint
+
+
+def callback_to_next(callback: Endpoint) -> Endpoint:
+    """Streamlit's /oauth2callback, which sends a successful sign-in to the page it began on."""
+
+    async def endpoint(request: Request) -> Response:
+        state = request.query_params.get("state")
+        # Taken out whatever the outcome: a state is redeemed once.
+        wanted = request.session.pop(NEXT_SESSION_PREFIX + state, None) if state else None
+        response = await callback(request)
+        if wanted and _signed_in(response) and "location" in response.headers:
+            response.headers["location"] = sessions.safe_path(wanted, config.get_option("server.baseUrlPath") or "")
+        return response
+
+    return endpoint
+
+
 def auth_and_session_routes(base_url: str | None) -> list[BaseRoute]:
-    """Streamlit's own sign-in routes plus the local-account session route, under the same base URL."""
-    path = make_url_path(base_url or "", sessions.ROUTE)
-    return [*_streamlit_auth_routes(base_url), Route(path, session_route, methods=["GET"])]
+    """Streamlit's own sign-in routes (login and callback coming back to the page) plus the session route."""
+    base = base_url or ""
+    wrappers = {
+        make_url_path(base, "auth/login"): login_keeping_next,
+        make_url_path(base, "oauth2callback"): callback_to_next,
+    }
+    routes: list[BaseRoute] = []
+    for route in _streamlit_auth_routes(base_url):
+        wrap = wrappers.get(route.path) if isinstance(route, Route) else None
+        routes.append(Route(route.path, wrap(route.endpoint), methods=route.methods) if wrap else route)
+    return [*routes, Route(make_url_path(base, sessions.ROUTE), session_route, methods=["GET"])]
 
 
 def main() -> None:

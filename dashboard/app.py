@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import streamlit as st
@@ -17,7 +18,9 @@ st.set_page_config(page_title="つながり Tsunagari", page_icon=":material/div
 try:
     cities = query.cities(data.connection())
 except query.WarehouseMissing as missing:
-    st.error(state.translate("ja", "app.no_warehouse", path=str(missing)))
+    # The path and the fix are for the operator (server log), not for the visitor.
+    logging.getLogger(__name__).error("no published warehouse at %s: build one (README)", missing)
+    st.error(state.translate("ja", "app.user.no_warehouse"))
     st.stop()
 
 state.init_from_url(cities["code"].to_list())
@@ -30,11 +33,17 @@ auth.guard_session()
 role = auth.viewer().role
 navigation = st.navigation(
     [
-        st.Page(str(HERE / spec.script), title=spec.title, url_path=spec.url_path, icon=spec.icon, default=spec.default)
+        st.Page(
+            str(HERE / spec.script),
+            title=state.t(spec.nav_key),
+            url_path=spec.url_path,
+            icon=spec.icon,
+            default=spec.default,
+        )
         if spec.allows(role)
         else st.Page(
             auth.restricted_page(spec.title_key),
-            title=spec.title,
+            title=state.t(spec.nav_key),
             url_path=spec.url_path,
             icon=spec.icon,
             visibility="hidden",
@@ -42,9 +51,9 @@ navigation = st.navigation(
         for spec in PAGES
     ]
 )
-# The audit log names the page a download came from (dashboard/downloads.py); titles are unique, and the
-# registry's url_path also names the default page (whose StreamlitPage.url_path is "").
-spec = next(spec for spec in PAGES if spec.title == navigation.title)
+# The audit log names the page a download came from (dashboard/downloads.py); titles are unique in each
+# language, and the registry's url_path also names the default page (whose StreamlitPage.url_path is "").
+spec = next(spec for spec in PAGES if state.t(spec.nav_key) == navigation.title)
 st.session_state[downloads.PAGE_KEY] = spec.url_path
 
 with st.sidebar:

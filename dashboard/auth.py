@@ -11,14 +11,21 @@ session key except the non-personal preferences in KEEP_KEYS, and has the browse
 (guard_session) forgets the same keys. So a key a page adds later (a job, an upload, a selection) is
 forgotten without being listed anywhere.
 Failed local sign-ins are throttled per user name and per client in the operational store.
+
+An OIDC sign-in (st.login) starts from the button through follow_sign_in, which sends the browser to
+Streamlit's /auth/login with the page and query as `next` (the launcher brings it back there). The role is
+the ID token's e-mail's in the role file, none for an e-mail the provider marks unverified; the audit log
+gets one sign-in per ID token, however many sessions (reloads, tabs) present it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -27,8 +34,9 @@ from streamlit import config
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.url_util import make_url_path
+from streamlit.user_info import generate_login_redirect_url
 
-from common.roles import PUBLIC, RoleConfigError, Viewer, load_roles, roles_path, users_path, viewer_for
+from common.roles import PUBLIC, RoleConfigError, Viewer, load_roles, oidc_viewer, roles_path, users_path, viewer_for
 from dashboard import roles, sessions, state
 from dashboard.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from warehouse import operations
@@ -39,8 +47,11 @@ LOCAL_USER_KEY = "local_user"
 SESSION_KEY = "local_session"
 # Set by a sign-in: the browser is still to visit the session route (follow_sign_in).
 PENDING_COOKIE_KEY = "session_cookie_pending"
-# Set once the audit log has this session's OIDC sign-in (a sign-in arrives as a new session).
+# Set once this session's OIDC ID token is in the audit log (the store is asked once per session, not per run).
 SIGN_IN_AUDITED_KEY = "sign_in_audited"
+# Set by the OIDC sign-in button: the browser is still to go to the provider (follow_sign_in).
+PENDING_OIDC_KEY = "oidc_sign_in_pending"
+
 # Who the session's state belongs to: (identity, role, city) of the viewer at the last run.
 OWNER_KEY = "session_owner"
 # What survives a sign-out or a change of identity: language and city, and the city selectbox per language.
@@ -107,7 +118,7 @@ def viewer() -> Viewer:
         return PUBLIC
     if oidc_configured():
         if st.user.is_logged_in:
-            return viewer_for(st.user.get("email"), mapping)
+            return oidc_viewer(st.user.to_dict(), mapping)
         return PUBLIC
     return viewer_for(st.session_state.get(LOCAL_USER_KEY), mapping)
 
@@ -227,16 +238,40 @@ def _sign_out(current: Viewer, method: str) -> None:
     st.logout()
 
 
-def follow_sign_in(page_path: str) -> None:
-    """After a local sign-in in this run: send the browser through the session route back to this page and query.
+def id_token_key(claims: Mapping) -> str | None:
+    """A digest naming the ID token the claims came from (issuer, subject, issue time, nonce), None without them."""
+    parts = [claims.get(name) for name in ("iss", "sub", "iat", "nonce")]
+    if any(part is None for part in parts[:3]):
+        return None
+    return hashlib.sha256(json.dumps(parts, default=str).encode("utf-8")).hexdigest()
 
-    Called by the entry point before the page runs, with the page's URL path ("" for the default page).
+
+def oidc_login_url(login_url: str, next_path: str) -> str:
+    """Streamlit's sign-in URL (<base>/auth/login?provider=…) with the page to come back to."""
+    return f"{login_url}&{urlencode({sessions.NEXT_PARAM: next_path})}"
+
+
+def _start_oidc_sign_in() -> None:
+    """on_click of the OIDC sign-in: the browser goes to the provider once this run knows the page (follow_sign_in)."""
+    st.session_state[PENDING_OIDC_KEY] = True
+
+
+def follow_sign_in(page_path: str) -> None:
+    """After a sign-in in this run: send the browser on, so that it comes back to this page and query.
+
+    A local sign-in goes through the session route (the lasting cookie); an OIDC sign-in to the provider
+    through Streamlit's /auth/login with the page as `next`. Called by the entry point before the page
+    runs, with the page's URL path ("" for the default page).
     """
+    here = make_url_path(_base_path(), page_path) + _query()
+    if st.session_state.pop(PENDING_OIDC_KEY, False) and oidc_configured():
+        _redirect(oidc_login_url(generate_login_redirect_url("default"), here))
+        return
     if not st.session_state.pop(PENDING_COOKIE_KEY, False):
         return
     session = st.session_state.get(SESSION_KEY)
     if session is not None:
-        _redirect(_ticket_url(sessions.START, session, make_url_path(_base_path(), page_path) + _query()))
+        _redirect(_ticket_url(sessions.START, session, here))
 
 
 def _sign_in_local(users: dict[str, str], mapping: dict[str, Viewer], name: str, password: str) -> None:
@@ -293,7 +328,7 @@ def restricted_page(title_key: str) -> Callable[[], None]:
         if not usable:
             st.caption(t("auth.config_broken"))
         elif oidc_configured():
-            st.button(t("auth.sign_in"), on_click=st.login, key="page_sign_in")
+            st.button(t("auth.sign_in"), on_click=_start_oidc_sign_in, key="page_sign_in")
         elif users:
             _sign_in_form(users, mapping, "page_sign_in")
         else:
@@ -319,11 +354,13 @@ def sign_in_panel(*, form: bool = True) -> None:
     if oidc_configured():
         if st.user.is_logged_in:
             if usable and not st.session_state.get(SIGN_IN_AUDITED_KEY):
-                operations.record_sign_in(current, "oidc", client=client_address())
+                # A reload or a new tab is a new session with the same ID token: one audit row per token.
+                key = id_token_key(st.user.to_dict())
+                operations.record_sign_in(current, "oidc", client=client_address(), sign_in_id=key)
                 st.session_state[SIGN_IN_AUDITED_KEY] = True
             st.button(t("auth.sign_out"), on_click=_sign_out, args=(current, "oidc"), key="sign_out")
         elif usable and form:
-            st.button(t("auth.sign_in"), on_click=st.login, key="sign_in")
+            st.button(t("auth.sign_in"), on_click=_start_oidc_sign_in, key="sign_in")
         return
     if st.session_state.get(LOCAL_USER_KEY):
         # With a broken role file the viewer is public: the sign-out is still recorded under the account.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from common.roles import Viewer
+from common.text import display_width
 from dashboard import auth, state
 from warehouse import operations
 from warehouse.neutralise import FORMULA_STARTS, neutralise, neutralised
@@ -37,6 +37,8 @@ MIME_TYPES = {
     "geojson": "application/geo+json",
     "zip": "application/zip",
     "html": "text/html",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "pdf": "application/pdf",
 }
 __all__ = ["FORMULA_STARTS", "neutralise", "neutralised"]
 
@@ -76,12 +78,6 @@ def csv_from_batches(batches: Iterable[pa.RecordBatch]) -> bytes:
         frame = neutralised(flattened(pl.from_arrow(batch)))
         frame.write_csv(buffer, include_header=index == 0, line_terminator="\r\n")
     return buffer.getvalue()
-
-
-def display_width(value: object) -> int:
-    """Width of a value in Excel character units: full-width (CJK) characters count two."""
-    text = "" if value is None else str(value)
-    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
 
 
 def _xlsx_cell(value: object) -> object:

@@ -10,6 +10,8 @@ import tomllib
 from functools import cache
 from pathlib import Path
 
+import polars as pl
+
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 LANGUAGES = ("ja", "en")
 DEFAULT_LANGUAGE = "ja"
@@ -39,3 +41,30 @@ def catalogue(lang: str) -> dict[str, str]:
 def translate(lang: str, key: str, **values: object) -> str:
     """Message for key in lang, formatted with values; a missing key raises KeyError."""
     return catalogue(lang)[key].format(**values)
+
+
+PHASE_CODES = ("a", "i", "u", "e")  # pf_phase.code in order, (ア)–(エ)
+
+
+def phase_marker(lang: str, code: str | None) -> str | None:
+    """The marker of a PF phase in lang: (ア) in Japanese, (a) in English; None without a phase."""
+    return None if code is None else translate(lang, f"phase_marker.{code}")
+
+
+def with_phase_markers(frame: pl.DataFrame, lang: str) -> pl.DataFrame:
+    """The frame with phase_label in lang, from its phase_code (the warehouse keeps the report's (ア)–(エ))."""
+    markers = {code: phase_marker(lang, code) for code in PHASE_CODES}
+    return frame.with_columns(pl.col("phase_code").replace_strict(markers, default=None).alias("phase_label"))
+
+
+def with_survey_texts(answers: pl.DataFrame, lang: str) -> pl.DataFrame:
+    """Venue-survey answers with question and choice in lang where the catalogue has them (else as written)."""
+    messages = catalogue(lang)
+
+    def texts(name: str) -> dict[str, str]:
+        prefix = f"survey_{name}."
+        return {key.removeprefix(prefix): text for key, text in messages.items() if key.startswith(prefix)}
+
+    return answers.with_columns(
+        pl.col(name).replace(texts(name)) for name in ("question", "choice") if name in answers.columns
+    )

@@ -38,6 +38,11 @@ class PageSpec:
         """Catalogue key of the title the page shows (its st.title), in the current language."""
         return f"{self.namespace or PurePosixPath(self.script).stem}.title"
 
+    @property
+    def nav_key(self) -> str:
+        """Catalogue key of the navigation title; in Japanese it is the fixed title."""
+        return f"nav.{self.url_path}"
+
     def allows(self, role: str) -> bool:
         """Whether a viewer with this role sees the page in the navigation."""
         return role in self.roles

@@ -31,6 +31,9 @@ from warehouse.operations import store_path
 LOG = logging.getLogger(__name__)
 COOKIE_NAME = "tsunagari_session"
 ROUTE = "_tsunagari/session"
+# The query parameter of Streamlit's <base>/auth/login naming the page an OIDC sign-in comes back to (the
+# launcher keeps it with the sign-in's state, dashboard/__main__.py; dashboard/auth.py sets it).
+NEXT_PARAM = "next"
 HOURS_ENV = "TSUNAGARI_SESSION_HOURS"
 SECRET_ENV = "TSUNAGARI_SESSION_SECRET"  # noqa: S105 - the variable's name, not a secret
 DEFAULT_HOURS = 8.0

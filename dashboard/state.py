@@ -97,9 +97,17 @@ def localized_selectbox(
     current = st.session_state.get(key)
     if st.session_state.get(widget_key) not in options:
         st.session_state[widget_key] = current if current in options else options[0]
+    # Streamlit's own placeholder is English ("Choose an option") in both languages.
+    widget_options.setdefault("placeholder", t("app.choose_one"))
     value = container.selectbox(label, options, format_func=format_func, key=widget_key, **widget_options)
     st.session_state[key] = value
     return value
+
+
+def localized_value(key: str) -> Any:
+    """The value a localized widget holds now: its widget's state this run, else the value kept under key."""
+    widget_key = _widget_key(key)
+    return st.session_state[widget_key] if widget_key in st.session_state else st.session_state.get(key)
 
 
 def localized_multiselect(
@@ -116,9 +124,35 @@ def localized_multiselect(
     current = [value for value in st.session_state.get(key, []) if value in options]
     if widget_key not in st.session_state or any(v not in options for v in st.session_state[widget_key]):
         st.session_state[widget_key] = current
+    # Streamlit's own placeholder is English ("Choose options") in both languages.
+    widget_options.setdefault("placeholder", t("app.choose"))
     values = container.multiselect(label, options, format_func=format_func, key=widget_key, **widget_options)
     st.session_state[key] = list(values)
     return list(values)
+
+
+def _css_string(text: str) -> str:
+    """A CSS string literal of text (for content:)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+
+def file_uploader_texts() -> None:
+    """Put the file uploader's own texts (its button and drop-zone line) in the current language.
+
+    Streamlit 1.67 has no parameter for them (they are English in every language), so a style replaces the
+    text with a CSS content string: screen readers read it as the button's name. The widget's label, in the
+    catalogue, states the file types and size limit.
+    """
+    dropzone = '[data-testid="stFileUploaderDropzone"]'
+    instructions = '[data-testid="stFileUploaderDropzoneInstructions"]'
+    st.html(
+        "<style>"
+        f'{dropzone} button [data-testid="stMarkdownContainer"] p {{ display: none; }}'
+        f'{dropzone} button [data-testid="stMarkdownContainer"]::after {{ content: {_css_string(t("app.upload_button"))}; }}'
+        f"{instructions} span {{ display: none; }}"
+        f"{instructions} > div::after {{ content: {_css_string(t('app.upload_drop'))}; }}"
+        "</style>"
+    )
 
 
 def set_choice(key: str, value: Any) -> None:

@@ -25,6 +25,7 @@ from openpyxl.styles import Font
 from openpyxl.writer.excel import ExcelWriter
 
 from common.calendar import wareki, wareki_short
+from etl import sources
 from warehouse import kml
 
 SEED = 20250331
@@ -37,7 +38,8 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "sample"
 
 SAMPLE_PREFIX = "（サンプル）"
 CITIES = ("大和市", "海老名市", "座間市", "綾瀬市")
-SHEETS = ("座間市", "綾瀬市", "大和市", "海老名市", "自主調査")
+# The sheets, headers and sheet names the ETL reads (etl/sources), written as the ETL expects them.
+SHEETS = tuple(sources.distribution.SHEETS)
 OWN_LIST = "自主調査"
 ORG_COUNT = {"大和市": 52, "海老名市": 38, "座間市": 37, "綾瀬市": 30}
 ANSWER_COUNT = {"大和市": 19, "海老名市": 16, "座間市": 16, "綾瀬市": 12}
@@ -674,41 +676,8 @@ DISTRIBUTION_NOTES = (
     "代表アドレス宛て",
 )
 
-DISTRIBUTION_HEADER = (
-    "No",
-    "団体名",
-    "法人格",
-    "所在市",
-    "住所",
-    "電話番号",
-    "FAX",
-    "担当者名",
-    "担当者メール",
-    "担当者電話",
-    "配布方法",
-    "配布日",
-    "備考",
-)
-SURVEY_HEADER = (
-    "タイムスタンプ",
-    "団体名",
-    "所在市",
-    "法人格",
-    "ご回答者のお名前",
-    "ご連絡先メールアドレス",
-    "ご連絡先電話番号",
-    "活動内容（当てはまるものをすべて選択してください）",
-    "支援の形態（当てはまるものをすべて選択してください）",
-    "主な対象者（当てはまるものをすべて選択してください）",
-    "活動している市（当てはまるものをすべて選択してください）",
-    "活動日時",
-    "対応言語",
-    "バリアフリー対応",
-    "人とのつながりや孤独・孤立に関連する取組を行っていますか",
-    "官民連携プラットフォームへの参画意向",
-    "ご紹介いただける団体があればご記入ください",
-    "孤独・孤立問題に取り組むアイデア",
-)
+DISTRIBUTION_HEADER = tuple(sources.distribution.COLUMNS)
+SURVEY_HEADER = tuple(sources.survey.COLUMNS)
 BAD_LEGAL_LABEL = "不明な法人格"  # not in warehouse/seeds/legal_form.csv: the ETL quarantines the cell
 MAP_FIELDS = ("団体名", "住所", "電話番号", "活動時間", "最終確認日")
 MAP_NAME = "4市 地域資源マップ（サンプル）"
@@ -1483,32 +1452,16 @@ def events_sheets(rng: random.Random, people: People) -> dict[str, tuple[tuple[s
             "令和7年2月",
         ],
     ]
-    return {
-        "イベント": (
-            (
-                "イベントID",
-                "種別",
-                "名称",
-                "アーティスト・プログラム",
-                "市",
-                "会場",
-                "会場住所",
-                "開始日",
-                "終了日",
-                "開催日数",
-            ),
-            events,
-        ),
-        "開催回": (
-            ("イベントID", "回", "開催日", "開始時刻", "終了時刻", "参加者数", "うち相談者数", "来場者数"),
-            sessions,
-        ),
-        "参加者名簿": (("参加者ID", "氏名", "区分"), participants),
-        "出欠": (("参加者ID", "イベントID", "回"), attendance),
-        "アンケート集計": (("イベントID", "設問", "選択肢", "選択肢順", "回答数"), tallies),
-        "自由記述": (("イベントID", "会場", "コメント"), [list(row) for row in COMMENTS]),
-        "契約": (("契約ID", "事業名", "発注先", "金額（円）", "期間開始", "期間終了"), contracts),
+    rows = {
+        sources.events.EVENTS: events,
+        sources.events.SESSIONS: sessions,
+        sources.events.PARTICIPANTS: participants,
+        sources.events.ATTENDANCE: attendance,
+        sources.events.SURVEY: tallies,
+        sources.events.COMMENTS: [list(row) for row in COMMENTS],
+        sources.events.CONTRACTS: contracts,
     }
+    return {sheet: (tuple(header), rows[sheet]) for sheet, header in sources.events.SHEETS.items()}
 
 
 def _participants(rng: random.Random, people: People) -> tuple[list[list], list[list]]:
@@ -1694,10 +1647,8 @@ def progress_sheets() -> dict[str, tuple[tuple[str, ...], list[list]]]:
         [city, day if position % 2 else wareki(day), kind, text]
         for position, (city, day, kind, text) in enumerate(PF_NOTES)
     ]
-    return {
-        "進捗": (("市", "ステップ", "状態", "開始", "完了", "備考", "記入者", "記入日"), rows),
-        "振り返り": (("市", "日付", "区分", "内容"), notes),
-    }
+    sheets = {sources.progress.PROGRESS: rows, sources.progress.NOTES: notes}
+    return {sheet: (tuple(header), sheets[sheet]) for sheet, header in sources.progress.SHEETS.items()}
 
 
 def _workbook(sheets: dict[str, tuple[tuple[str, ...], list[list]]]) -> Workbook:
@@ -1766,7 +1717,7 @@ def cities_bytes() -> bytes:
     """cities.csv (UTF-8)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(("市区町村コード", "市名", "人口", "人口基準日"))
+    writer.writerow(sources.cities.COLUMNS)
     writer.writerows((code, name, population, POPULATION_DATE) for code, name, population in POPULATIONS)
     return buffer.getvalue().encode("utf-8")
 
@@ -1786,7 +1737,7 @@ def targets_bytes() -> bytes:
     """kpi_targets.csv (UTF-8): a few targets for the art-project KPIs."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(("KPI", "市", "目標値", "単位", "設定者", "設定日"))
+    writer.writerow(sources.targets.COLUMNS)
     writer.writerows(KPI_TARGETS)
     return buffer.getvalue().encode("utf-8")
 
@@ -1825,7 +1776,7 @@ def _check_vocabulary(distribution: dict[str, list[list]], survey: bytes, progre
             if label != OUTSIDE:
                 known("city", label)
         known("intent", row[15])
-    for row in progress["進捗"][1]:
+    for row in progress[sources.progress.PROGRESS][1]:
         known("city", row[0])
         known("step", row[1])
         known("status", row[2])

@@ -72,7 +72,7 @@ from etl.intake import (
     upload_path,
     write_json,
 )
-from etl.pipeline import SEEDS_DIR, build, build_lock, temp_path
+from etl.pipeline import SEEDS_DIR, build, build_lock, fsync_dir, temp_path
 from etl.steps import Step, StepEvent
 
 # Retention of archived source bundles and kept warehouses (docs/intake.md, "Retention"): how many of
@@ -475,15 +475,6 @@ def intake_lock(warehouse: Path, report: Reporter) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _fsync_dir(path: Path) -> None:
-    """Flush a directory entry so a rename survives a power cut."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def keep_warehouse(warehouse: Path, kept: Path) -> str:
     """Copy the published warehouse to kept/<run_id>.duckdb (with <run_id>.json) unless kept already.
 
@@ -512,7 +503,7 @@ def keep_warehouse(warehouse: Path, kept: Path) -> str:
             "submission": json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else None,
         },
     )
-    _fsync_dir(kept)
+    fsync_dir(kept)
     return run.run_id
 
 
@@ -610,7 +601,7 @@ def prune(warehouse: Path, root: Path, kept: Path, now: dt.datetime | None = Non
             shutil.rmtree(path)
             removed_archives.append(path.name)
     if removed_runs:
-        _fsync_dir(kept)
+        fsync_dir(kept)
     return Pruned(removed_runs, removed_archives)
 
 
@@ -791,7 +782,7 @@ def rollback(request: Request, job: Path, report: Reporter, owner: Viewer) -> di
                 with open(tmp, "rb") as handle:
                     os.fsync(handle.fileno())
                 os.replace(tmp, warehouse)
-                _fsync_dir(warehouse.parent)
+                fsync_dir(warehouse.parent)
             finally:
                 tmp.unlink(missing_ok=True)
         now = latest_published(warehouse)

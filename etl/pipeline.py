@@ -381,7 +381,7 @@ def build(
             # The warehouse holds the pii schema (contact persons, respondents): owner-only, like the store.
             os.chmod(tmp, 0o600)
             os.replace(tmp, warehouse)
-            _fsync_dir(warehouse.parent)
+            fsync_dir(warehouse.parent)
         finally:
             tmp.unlink(missing_ok=True)
             Path(str(tmp) + ".wal").unlink(missing_ok=True)
@@ -468,8 +468,8 @@ def data_docs_html(outcome) -> str:
         return build_data_docs(outcome, Path(tmp)).read_text(encoding="utf-8")
 
 
-def _fsync_dir(path: Path) -> None:
-    """Flush the directory entry so the rename survives a power cut."""
+def fsync_dir(path: Path) -> None:
+    """Flush a directory entry so a rename into it survives a power cut."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -18,8 +18,11 @@ nothing outside this module (the dashboard least of all) should pay for it.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,12 @@ LINEAGE_REASON = "取込元ファイルの記録がありません (source file 
 REQUIRED_REASON = "必須項目が空です (required value is missing)"
 _UNIQUENESS = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
 _RESULT_FORMAT = {"result_format": "COMPLETE", "return_unexpected_index_query": False}
+# Setting up a GX context with its assets, suites and definitions costs seconds (about 0.6 s per
+# table here), more than running them on the sample; a process that builds again with the same
+# rules (tests, a benchmark, a long-lived worker) reuses the runner. Bounded: rule sets seen last.
+_RUNNER_CACHE_SIZE = 4
+_runners: OrderedDict[str, _GxRunner] = OrderedDict()
+_runners_lock = threading.Lock()
 
 
 @dataclass
@@ -235,7 +244,7 @@ class _Run:
                     self.children[_parent(rule.ref)].add(child)
         self.schema_ok: dict[str, bool] = {}
         self._reported: set[tuple[str, int]] = set()
-        self._gx = _GxRunner(self.rules) if self.rules else None
+        self._gx = _runner(self.rules) if self.rules else None
 
     def _check_ref(self, rule: _Rule) -> None:
         """Disable a $ref rule whose parent table or column is absent; a missing parent table is fatal."""
@@ -400,6 +409,27 @@ class _Run:
         )
 
 
+def _runner(rules: dict[str, list[_Rule]]) -> _GxRunner:
+    """The GX runner for these rules: reused when an earlier validate() in this process had the same ones."""
+    shape = [
+        (table, r.index, r.type, _gx_kwargs(r), r.active, r.ref is not None, r.columns)
+        for table, table_rules in sorted(rules.items())
+        for r in table_rules
+    ]
+    key = hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()
+    with _runners_lock:
+        runner = _runners.get(key)
+        if runner is not None:
+            _runners.move_to_end(key)
+            return runner
+    runner = _GxRunner(rules)
+    with _runners_lock:
+        _runners[key] = runner
+        while len(_runners) > _RUNNER_CACHE_SIZE:
+            _runners.popitem(last=False)
+    return runner
+
+
 class _GxRunner:
     """The GX side: one ephemeral context with pandas assets, suites and ValidationDefinitions per table.
 
@@ -414,6 +444,8 @@ class _GxRunner:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
+        # One context is not safe for two threads at once; a reused runner may meet two builds.
+        self.lock = threading.Lock()
         self.context = gx.get_context(mode="ephemeral")
         # GX draws a tqdm bar per validation otherwise, flooding the ETL's stderr.
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -457,6 +489,11 @@ class _GxRunner:
 
     def run(self, table: str, frame: pl.DataFrame, dangling: dict[int, pl.Series | None]) -> dict[int, dict]:
         """Validate one frame (and its referential rules on the dangling values) and summarise per rule index."""
+        with self.lock:
+            return self._run_table(table, frame, dangling)
+
+    def _run_table(self, table: str, frame: pl.DataFrame, dangling: dict[int, pl.Series | None]) -> dict[int, dict]:
+        """run() under the runner's lock."""
         summaries = self._run(self.definitions[table], frame.to_pandas(), frame.height)
         for layer, definition in self.layers.get(table, []):
             columns = [dangling[rule.index] for rule in layer if dangling.get(rule.index) is not None]

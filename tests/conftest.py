@@ -11,6 +11,9 @@ import duckdb
 import pytest
 from streamlit.runtime.pages_manager import PagesManager
 
+# Before any test module imports openpyxl: the project's xlsx bytes never depend on lxml being installed.
+import common  # noqa: F401
+
 # As `python -m dashboard` does for the server: dashboard/pages/ is not a legacy v1 pages folder.
 PagesManager.uses_pages_directory = False
 

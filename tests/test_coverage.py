@@ -688,7 +688,7 @@ def test_page_without_reference_explains_and_keeps_the_rest(sample_warehouse, mo
         "PF参加を希望": "20 団体",
     }
     notice = [info.value for info in at.info if "参照地理データ" in info.value]
-    assert len(notice) == 1 and "README" in notice[0] and "--reference" in notice[0]
+    assert len(notice) == 1 and "README" not in notice[0] and "--reference" not in notice[0]
     assert at.get("deck_gl_json_chart") == []
     assert len(at.get("vega_lite_chart")) == 3  # matrix, flow, candidates
     assert frame_with(at, "把握していない市").height == 48
@@ -862,7 +862,7 @@ def test_tiles_can_be_switched_off(reference_warehouse, monkeypatch):
     at = open_page(reference_warehouse, monkeypatch, tile_url="")
     spec = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
     assert not any(layer["id"].startswith("tile-") for layer in spec["layers"])
-    assert any("背景地図はオフです" in c.value for c in at.caption)
+    assert any("背景地図は表示していません" in c.value for c in at.caption)
 
 
 def test_many_pins_are_drawn_as_hexagons(reference_warehouse, monkeypatch, ref_con):

@@ -67,7 +67,7 @@ FAST_KILLS = (
     KillPoint("progress:change guard", swapped=False, temp_left=True),  # temp file complete and closed
     KillPoint("progress:publish", swapped=False, temp_left=True),
     KillPoint("after:os.replace", swapped=True, temp_left=False),  # swapped, directory not yet flushed
-    KillPoint("after:_fsync_dir", swapped=True, temp_left=False),
+    KillPoint("after:fsync_dir", swapped=True, temp_left=False),
     KillPoint("after:build", swapped=True, temp_left=False),  # lock released, temp names cleaned up
 )
 # The real command line: during start-up, inside Great Expectations (before its third validation),

@@ -558,7 +558,7 @@ def test_page_opens_on_the_directory(app):
     at.switch_page(PAGE).run()
     assert not at.exception
     assert at.title[0].value == "データ・ダウンロード"
-    assert at.selectbox(key="x_table").value == "organization"
+    assert at.selectbox(key="x_table__ja").value == "organization"
     assert metric(at, "全行数") == "157 行"
     assert metric(at, "該当する行") == "157 行"
     assert len(preview(at)) == 100
@@ -569,14 +569,14 @@ def test_page_opens_on_the_directory(app):
 def test_choose_a_table_filter_and_see_the_count_change(app, sample_con):
     at = app.run()
     at.switch_page(PAGE).run()
-    at.selectbox(key="x_table").select("location").run()
+    at.selectbox(key="x_table__ja").select("location").run()
     assert not at.exception
     assert metric(at, "該当する行") == "150 行"
-    at.multiselect(key="x__location__f__city_code").select("14218").run()
+    at.multiselect(key="x__location__f__city_code__ja").select("14218").run()
     expected = sample_con.execute("select count(*) from location where city_code = '14218'").fetchone()[0]
     assert metric(at, "該当する行") == f"{expected} 行"
     assert len(preview(at)) == expected
-    assert set(preview(at)["city_code"]) == {"14218"}
+    assert set(preview(at)["city_code"]) == {"綾瀬市"}, "codes shown as their labels"
     assert dict(at.query_params)["x_f_city_code"] in ("14218", ["14218"])
     at.text_input(key="x__location__f__name").input("居場所").run()
     both = sample_con.execute(
@@ -593,7 +593,7 @@ def test_paging_and_filter_change_back_to_page_one(app):
     assert len(preview(at)) == 57
     assert any("2 / 2 ページ（101〜157 行目" in c.value for c in at.caption)
     assert dict(at.query_params)["x_page"] in ("2", ["2"])
-    at.multiselect(key="x__organization__f__survey_answered").select(True).run()
+    at.multiselect(key="x__organization__f__survey_answered__ja").select(True).run()
     assert metric(at, "該当する行") == "63 行"
     assert at.number_input(key="x__organization__page").value == 1
     assert len(preview(at)) == 63
@@ -628,7 +628,7 @@ def test_the_url_restores_the_view(app):
     at = app.run()
     at.switch_page(PAGE).run()
     assert not at.exception
-    assert at.multiselect(key="x__organization__f__city_code").value == ["14216"]
+    assert at.multiselect(key="x__organization__f__city_code__ja").value == ["14216"]
     assert metric(at, "該当する行") == "37 行"
     shown = preview(at)
     assert list(shown.columns) == ["id", "name", "city_code"]
@@ -647,14 +647,14 @@ def test_sidebar_city_limits_the_view(app):
 def test_choices_survive_a_language_switch(app, sample_con):
     at = app.run()
     at.switch_page(PAGE).run()
-    at.selectbox(key="x_table").select("location").run()
-    at.multiselect(key="x__location__f__city_code").select("14218").run()
-    at.selectbox(key="x__location__sort").select("name").run()
+    at.selectbox(key="x_table__ja").select("location").run()
+    at.multiselect(key="x__location__f__city_code__ja").select("14218").run()
+    at.selectbox(key="x__location__sort__ja").select("name").run()
     at.radio(key="lang").set_value("en").run()
     assert not at.exception
     assert at.title[0].value == "Data explorer & downloads"
-    assert at.selectbox(key="x_table").value == "location"
-    assert at.multiselect(key="x__location__f__city_code").value == ["14218"]
+    assert at.selectbox(key="x_table__en").value == "location"
+    assert at.multiselect(key="x__location__f__city_code__en").value == ["14218"]
     expected = sample_con.execute("select count(*) from location where city_code = '14218'").fetchone()[0]
     assert metric(at, "Matching rows") == f"{expected} rows"
     assert list(preview(at)["name"]) == sorted(preview(at)["name"])
@@ -663,8 +663,9 @@ def test_choices_survive_a_language_switch(app, sample_con):
 def test_facets_show_counts_under_the_other_filters(app, sample_con):
     at = app.run()
     at.switch_page(PAGE).run()
-    at.multiselect(key="x__organization__f__survey_answered").select(True).run()
+    at.multiselect(key="x__organization__f__survey_answered__ja").select(True).run()
     counts = sample_con.execute(
-        "select city_code, count(*) from organization where survey_answered group by all order by 2 desc, 1"
+        "select c.name_ja, count(*) from organization o join city c on c.code = o.city_code "
+        "where o.survey_answered group by o.city_code, c.name_ja order by 2 desc, o.city_code"
     ).fetchall()
-    assert " · ".join(f"{code} {n}" for code, n in counts) in [c.value for c in at.caption]
+    assert " · ".join(f"{name} {n}" for name, n in counts) in [c.value for c in at.caption], "codes by their labels"

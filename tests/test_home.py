@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -53,7 +55,9 @@ def test_home_shows_joint_figures(app):
         "WS参加（実人数）": "60 名",
         "シンポジウム参加者": "126 名",
     }
-    assert shown["検証（Great Expectations）"].endswith("合格")
+    # Every check passed: "N / N" (the full sentence naming Great Expectations is in the metric's help).
+    assert re.fullmatch(r"([\d,]+) / \1", shown["検証の合格"])
+    assert "Great Expectations" in next(m for m in at.metric if m.label == "検証の合格").proto.help
     assert shown["隔離した行"] == "0 行"
 
 

@@ -22,6 +22,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from common.roles import Viewer
+from dashboard.format import MISSING
 from dashboard.registry import PAGES
 from etl import intake, intake_worker
 from etl.sources import progress as progress_source
@@ -851,7 +852,7 @@ def test_quarantined_row_is_shown_and_nothing_is_published(app, live, bad_survey
     assert not at.exception
     assert metrics(at)["隔離される行"] == "1"
     quarantined = next(df.value for df in at.dataframe if "reason" in df.value.columns)
-    assert quarantined["sheet"].isna().all()  # a CSV has no sheet
+    assert (quarantined["sheet"] == MISSING).all()  # a CSV has no sheet (shown as —, never None)
     assert quarantined.drop(columns="sheet").to_dict("records") == [
         {
             "file_name": "survey_answers.csv",

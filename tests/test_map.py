@@ -592,7 +592,7 @@ def test_page_without_tiles_and_with_outlines(reference_warehouse, monkeypatch):
     assert len(layers[charts.OUTLINE_LAYER]["data"]["features"]) == 4
     assert not any(layer["@@type"] == "BitmapLayer" for layer in layers.values())
     captions = " ".join(c.value for c in at.caption)
-    assert "背景地図はオフです" in captions and "市境:" in captions
+    assert "背景地図は表示していません" in captions and "市境:" in captions
 
 
 def test_downloads_are_offered(page):

@@ -30,9 +30,9 @@ D = dt.date
     ("month", "lang", "precision", "text"),
     [
         (D(2025, 2, 1), "ja", "month", "R6年度2月 (2025-02)"),
-        (D(2025, 2, 1), "en", "month", "2025-02 (R6年度2月)"),
+        (D(2025, 2, 1), "en", "month", "FY2024 Feb (2025-02)"),
         (D(2025, 4, 1), "ja", "fiscal_year", "R7年度 (2025年度)"),
-        (D(2025, 4, 1), "en", "fiscal_year", "FY2025 (R7年度)"),
+        (D(2025, 4, 1), "en", "fiscal_year", "FY2025"),
         (None, "ja", "month", "—"),
     ],
 )
@@ -181,7 +181,7 @@ def test_history_lists_file_rows_then_events_newest_first(sample_con):
     assert history["step_label"].to_list()[1:4] == ["①", "②", "③"]
     table = charts.history_table(history, q.statuses(sample_con), "ja")
     assert table.row(0, named=True) == {
-        "changed": "令和8年4月1日（2026-04-01） 09:30",
+        "changed": "令和8年4月1日（2026-04-01） 09:30 JST",
         "city": "座間市",
         "step": "④-2 連携PFの企画・設計",
         "changed_by": "座間市地域福祉課",
@@ -264,7 +264,7 @@ def test_matrix_table(sample_view):
     zama = table["14216"].to_list()
     assert zama[0] == "完了: R6年度8月 (2024-08) → R6年度10月 (2024-10)"
     assert zama[7:] == ["未着手: R7年度 (2025年度) 予定", "未定", "未着手: R7年度 (2025年度) 予定"]
-    assert charts.matrix_table(sample_view, "en")["14216"][0] == "Done: 2024-08 (R6年度8月) → 2024-10 (R6年度10月)"
+    assert charts.matrix_table(sample_view, "en")["14216"][0] == "Done: FY2024 Aug (2024-08) → FY2024 Oct (2024-10)"
 
 
 def test_status_grid_spec(sample_con, sample_view):
@@ -299,7 +299,7 @@ def test_timeline_spec(sample_con, sample_view):
     assert [layer["mark"]["type"] for layer in layers] == ["bar", "point", "point", "rule"]
     x = layers[0]["encoding"]["x"]
     assert (x["field"], x["type"], x["scale"]["type"], x["axis"]["labelExpr"]) == (
-        "bar_start", "temporal", "utc", charts.MONTH_AXIS_LABEL,
+        "bar_start", "temporal", "utc", charts.month_axis_label("ja"),
     )  # fmt: skip
     assert layers[0]["encoding"]["x2"]["field"] == "bar_end"
     assert layers[3]["transform"] == [{"calculate": "utc(2025, 2, 31)", "as": "today"}]
@@ -345,7 +345,7 @@ def test_page_shows_matrix_phases_and_history(app):
     history = at.dataframe[1].value
     assert len(history) == 40
     assert set(history["source"]) == {"取込ファイル"}
-    assert "担当者の設定が必要" in at.info[0].value
+    assert "担当者がログインすると" in at.info[0].value
     assert not [b for b in at.button if (b.key or "").startswith("pf_submit")], "no form without a manager"
 
 
@@ -458,7 +458,7 @@ def test_city_selection_and_english(app):
     at.radio(key="lang").set_value("en").run()
     assert not at.exception
     assert at.title[0].value == "Platform-building process"
-    assert at.dataframe[0].value["14218"].iloc[0] == "Done: 2024-08 (R6年度8月) → 2024-10 (R6年度10月)"
+    assert at.dataframe[0].value["14218"].iloc[0] == "Done: FY2024 Aug (2024-08) → FY2024 Oct (2024-10)"
 
 
 def test_the_chosen_step_survives_a_language_switch(app, monkeypatch):

@@ -691,7 +691,8 @@ def test_page_without_reference_works_from_a_map_click(sample_warehouse, monkeyp
     assert not at.exception
     notice = at.info[1].value
     assert notice.startswith("参照地理データ（町丁目の代表点）が読み込まれていないため")
-    assert "--reference" in notice and "README" in notice
+    # How to load the geography is for administrators (README), never told to a visitor.
+    assert "--reference" not in notice and "README" not in notice
     assert [radio.key for radio in at.radio if radio.key.startswith("referral_method")] == []  # only the map is offered
     spec = deck_spec(at)
     lattice = next(layer for layer in spec["layers"] if layer["id"] == charts.LATTICE_LAYER)

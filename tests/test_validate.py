@@ -1023,3 +1023,19 @@ def test_data_docs_are_self_contained_html(clean_outcome, tmp_path):
     assert f"{clean_outcome.results.height} checks, 0 failed, 0 quarantine entries" in page
     assert "expect_table_columns_to_match_set(14 columns, exact)" in page
     assert "http" not in page and "<script" not in page
+
+
+def test_a_second_validate_with_the_same_rules_reuses_the_gx_runner_and_agrees(suites):
+    from etl import validate as module
+
+    tables = with_rows(clean_tables(), "location", {1: {"latitude": 36.2}})
+    first = validate(tables, suites)
+    runners = dict(module._runners)
+    second = validate(tables, suites)
+    assert dict(module._runners) == runners  # no new runner: the same rules, the same context
+    assert quarantined(second) == quarantined(first)
+    assert second.results.to_dicts() == first.results.to_dicts()
+    # Other rules (a table's suite changed) get a runner of their own.
+    changed = {**suites, "location": {**suites["location"], "expectations": suites["location"]["expectations"][:-1]}}
+    validate(tables, changed)
+    assert len(module._runners) == min(len(runners) + 1, module._RUNNER_CACHE_SIZE)

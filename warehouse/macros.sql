@@ -53,3 +53,14 @@ create or replace macro hex_centre_longitude(q) as
     hex_metres() * 1.5 * q / (hex_lng_metres() * cos(radians(hex_latitude())));
 create or replace macro hex_centre_latitude(q, r) as
     hex_metres() * sqrt(3.0) * (r + q / 2.0) / hex_lat_metres();
+
+-- A KPI target's verdict: actual ≥ target (≤ where lower is better, such as a cost); null without an actual.
+create or replace macro target_achieved(actual, target, higher_is_better) as
+    case
+        when actual is null then null
+        when higher_is_better then actual >= target
+        else actual <= target
+    end;
+
+-- The actual as a share of its target, %, one decimal.
+create or replace macro attainment_pct(actual, target) as round(100.0 * actual / target, 1)::double;

@@ -9,8 +9,8 @@ import altair as alt
 import polars as pl
 
 from common.calendar import date_label, wareki_month, wareki_month_short, wareki_short
-from dashboard.format import number
-from dashboard.i18n import translate
+from dashboard.format import number, yen
+from dashboard.i18n import translate, with_survey_texts
 
 KIND_COLOURS = {"exhibition": "#2e75b6", "workshop": "#70ad47", "symposium": "#ed7d31"}
 CONSULTEE_COLOURS = ("#c55a11", "#f4b183")  # consultees, other participants
@@ -67,8 +67,8 @@ def kind_label(kind: str, lang: str) -> str:
 
 def event_label(kind: str, title: str, artist: str | None, lang: str) -> str:
     """How an event is named on charts: its kind and title, with the artist for workshops."""
-    label = f"{kind_label(kind, lang)}｜{title}"
-    return f"{label}（{artist}）" if kind == "workshop" and artist else label
+    label = translate(lang, "event_name.title", kind=kind_label(kind, lang), title=title)
+    return translate(lang, "event_name.artist", label=label, artist=artist) if kind == "workshop" and artist else label
 
 
 def _time_range(start: dt.time | None, end: dt.time | None) -> str:
@@ -338,8 +338,16 @@ def survey_question_label(question: dict, lang: str) -> str:
     )
 
 
+def survey_question_lines(questions: pl.DataFrame, lang: str) -> list[str]:
+    """Each question's text (in lang where the catalogue has it) and its own share, one line each, for the page."""
+    shown = with_survey_texts(questions, lang)
+    return [survey_question_label(q, lang).replace("\n", " — ") for q in shown.iter_rows(named=True)]
+
+
 def survey_chart(answers: pl.DataFrame, questions: pl.DataFrame, lang: str) -> alt.FacetChart:
     """Venue-survey answers per question (a row each, headed by its full text and share) and event, as stacked counts."""
+    answers = with_survey_texts(answers, lang)
+    questions = with_survey_texts(questions, lang)
     ordered = answers.sort("start_date", "event_id", "choice_order")
     headers = {q["question"]: survey_question_label(q, lang) for q in questions.iter_rows(named=True)}
     data = ordered.select(
@@ -605,6 +613,7 @@ def sessions_table(sessions: pl.DataFrame, lang: str) -> pl.DataFrame:
 
 def survey_table(answers: pl.DataFrame, lang: str) -> pl.DataFrame:
     """Venue-survey counts per event and choice, with each choice's share of the event's answers."""
+    answers = with_survey_texts(answers, lang)
     return answers.select(
         pl.Series(
             "event",
@@ -629,7 +638,7 @@ def contracts_table(contracts: pl.DataFrame, lang: str) -> pl.DataFrame:
             "contractor": c["contractor"],
             "project": c["project"],
             "amount_man_yen": None if c["amount_yen"] is None else man_yen(c["amount_yen"]),
-            "amount_yen": c["amount_yen"],
+            "amount_yen": yen(c["amount_yen"], lang),
             "period": f"{month_label(c['period_start'], lang)} ～ {month_label(c['period_end'], lang)}",
         }
         for c in contracts.iter_rows(named=True)
@@ -638,7 +647,7 @@ def contracts_table(contracts: pl.DataFrame, lang: str) -> pl.DataFrame:
         "contractor": pl.String,
         "project": pl.String,
         "amount_man_yen": pl.String,
-        "amount_yen": pl.Int64,
+        "amount_yen": pl.String,
         "period": pl.String,
     }
     return pl.DataFrame(rows, schema=schema, orient="row")

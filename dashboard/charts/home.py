@@ -5,24 +5,31 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
+from dashboard.i18n import PHASE_CODES, phase_marker, with_phase_markers
+
 
 def phase_chart(phases: pl.DataFrame, lang: str) -> alt.Chart:
     """Bar per city up to the phase it has reached (1 = (ア) … 4 = (エ))."""
     name = "name_ja" if lang == "ja" else "name_en"
     phase_name = "phase_name_ja" if lang == "ja" else "phase_name_en"
-    data = phases.select(
-        pl.col(name).alias("city"),
-        pl.col("phase_order").alias("phase"),
-        (pl.col("phase_label").fill_null("") + pl.col(phase_name).fill_null("—")).alias("label"),
-        "steps_done",
-        "steps_in_progress",
-        "steps_total",
-    ).to_pandas()
+    data = (
+        with_phase_markers(phases, lang)
+        .select(
+            pl.col(name).alias("city"),
+            pl.col("phase_order").alias("phase"),
+            (pl.col("phase_label").fill_null("") + pl.col(phase_name).fill_null("—")).alias("label"),
+            "steps_done",
+            "steps_in_progress",
+            "steps_total",
+        )
+        .to_pandas()
+    )
     titles = {
         "ja": ("到達段階", "市", "段階", "完了", "進行中", "ステップ数"),
         "en": ("Phase reached", "City", "Phase", "Done", "In progress", "Steps"),
     }[lang]
-    axis_labels = "['', '(ア)', '(イ)', '(ウ)', '(エ)'][datum.value]"
+    markers = ", ".join(f"'{phase_marker(lang, code)}'" for code in PHASE_CODES)
+    axis_labels = f"['', {markers}][datum.value]"
     base = alt.Chart(data).encode(
         y=alt.Y("city:N", title=titles[1], sort=None),
         x=alt.X(

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from zoneinfo import ZoneInfo
 
 import altair as alt
 import polars as pl
 
-from common.calendar import LOCAL_TZ, date_label, fiscal_year, nendo_label, vega_nendo_label
-from dashboard.i18n import translate
+from common.calendar import date_label, fiscal_year, moment_label, nendo_label, vega_nendo_label
+from dashboard.i18n import phase_marker, translate
 
 # Status colours by code: done is the app's primary blue, in progress a lighter blue.
 STATUS_COLOURS = {
@@ -23,20 +22,22 @@ STATUS_COLOURS = {
 _DARK = ("done",)
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
 
-# Vega expression for a month axis tick (UTC dates): its 年度 label and its western month.
-MONTH_AXIS_LABEL = f"[{vega_nendo_label('datum.value')}, utcFormat(datum.value, '%Y-%m')]"
+
+def month_axis_label(lang: str) -> str:
+    """Vega expression for a month axis tick (UTC dates): its 年度 label (FY in English) and its western month."""
+    return f"[{vega_nendo_label('datum.value', lang)}, utcFormat(datum.value, '%Y-%m')]"
 
 
 def month_label(month: dt.date | None, lang: str, precision: str | None = "month") -> str:
-    """A 年度 month in 和暦 and 西暦: "R6年度2月 (2025-02)"; English puts 西暦 first; — when missing."""
+    """A 年度 month with its western month: "R6年度2月 (2025-02)", in English "FY2024 Feb (2025-02)"; — when missing."""
     if month is None:
         return "—"
-    nendo = nendo_label(month, precision or "month")
+    nendo = nendo_label(month, precision or "month", lang)
     if precision == "fiscal_year":
         western = translate(lang, "progress.fiscal_year_western", year=fiscal_year(month))
-    else:
-        western = f"{month:%Y-%m}"
-    return f"{nendo} ({western})" if lang == "ja" else f"{western} ({nendo})"
+        # English FY2025 is already western.
+        return f"{nendo} ({western})" if lang == "ja" else nendo
+    return f"{nendo} ({month:%Y-%m})"
 
 
 def escape_markdown(text: str) -> str:
@@ -78,7 +79,7 @@ def matrix_table(view: pl.DataFrame, lang: str) -> pl.DataFrame:
             row["step_code"],
             {
                 "step": step_title(row, lang),
-                "phase": f"{row['phase_label']} {row[f'phase_name_{_name(lang)}']}",
+                "phase": f"{phase_marker(lang, row['phase_code'])} {row[f'phase_name_{_name(lang)}']}",
             },
         )
         line[row["city_code"]] = cell_text(row, lang)
@@ -94,7 +95,7 @@ def _display_frame(view: pl.DataFrame, lang: str) -> pl.DataFrame:
     for row in view.iter_rows(named=True):
         labels["city"].append(row[f"city_name_{name}"])
         labels["step"].append(step_title(row, lang))
-        labels["phase"].append(f"{row['phase_label']} {row[f'phase_name_{name}']}")
+        labels["phase"].append(f"{phase_marker(lang, row['phase_code'])} {row[f'phase_name_{name}']}")
         labels["status"].append(row[f"status_name_{name}"] or "—")
         labels["start"].append(month_label(row["start_month"], lang, row["start_precision"]))
         labels["end"].append(month_label(row["end_month"], lang))
@@ -168,7 +169,7 @@ def timeline(view: pl.DataFrame, statuses: pl.DataFrame, lang: str, today: dt.da
     steps = ordered.sort("step_order")["step"].unique(maintain_order=True).to_list()
     cities = ordered.sort("city_order")["city"].unique(maintain_order=True).to_list()
     x_axis = alt.Axis(
-        labelExpr=MONTH_AXIS_LABEL,
+        labelExpr=month_axis_label(lang),
         tickCount={"interval": "month", "step": 3},
         grid=True,
         title=translate(lang, "progress.chart.month_axis"),
@@ -211,7 +212,9 @@ def _start(row: dict, side: str, lang: str) -> str:
     """A history row's start month (from_ or to_ side) in 和暦 and 西暦, or its label such as 未定."""
     month = row[f"{side}_start_month"]
     if month is None:
-        return row[f"{side}_start_label"] or "—"
+        label = row[f"{side}_start_label"]
+        # 未定 is the file's word for "no month yet" (common.calendar), shown in the viewer's language.
+        return translate(lang, "app.undecided") if label and label.strip().rstrip("~〜") == "未定" else label or "—"
     return month_label(month, lang, row[f"{side}_start_precision"])
 
 
@@ -219,13 +222,13 @@ def history_table(history: pl.DataFrame, statuses: pl.DataFrame, lang: str) -> p
     """The change history with labels: when, city, step, who, source, status/start/end before → after, note."""
     name = _name(lang)
     status_names = dict(zip(statuses["code"], statuses[f"name_{name}"], strict=True))
-    local = ZoneInfo(LOCAL_TZ)
     rows = []
     for row in history.iter_rows(named=True):
-        moment = row["changed_at"].astimezone(local).replace(tzinfo=None) if row["changed_at"] else row["changed_on"]
+        # An in-app change has its moment (Japan time, labelled JST); a file row only its date.
+        changed = moment_label(row["changed_at"], lang) if row["changed_at"] else date_label(row["changed_on"], lang)
         rows.append(
             {
-                "changed": date_label(moment, lang),
+                "changed": changed,
                 "city": row[f"city_name_{name}"],
                 "step": step_title(row, lang),
                 "changed_by": row["changed_by"] or "—",

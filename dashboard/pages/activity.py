@@ -8,7 +8,8 @@ import streamlit as st
 from dashboard import audit, auth, data, state
 from dashboard.charts import activity as charts
 from dashboard.downloads import csv_bytes, csv_download, download_button
-from dashboard.format import number
+from dashboard.format import display, number
+from dashboard.provenance import show_provenance
 from warehouse import query
 from warehouse.query import activity
 
@@ -29,7 +30,7 @@ def show_table(frame: pl.DataFrame, columns: dict[str, str], name: str) -> None:
     """Expander with the table, then the CSV of exactly that table (field → message key; "" keeps the name)."""
     shown = frame.select(list(columns)).rename({field: t(key) if key else field for field, key in columns.items()})
     with st.expander(t("activity.table")):
-        st.dataframe(shown, hide_index=True, width="stretch")
+        st.dataframe(display(shown), hide_index=True, width="stretch")
     csv_download(
         t("activity.download"),
         shown,
@@ -216,7 +217,7 @@ else:
         missing = activity.non_respondents_head(con, filters, lang, activity.NON_RESPONDENT_ROWS, viewer)
         labels = {c: t(f"activity.col.{c}") for c in missing.columns}
         follow_up = missing.rename(labels)
-        st.dataframe(follow_up, hide_index=True, width="stretch")
+        st.dataframe(display(follow_up), hide_index=True, width="stretch")
         audit.personal_view(
             "non_respondent_contacts", missing.height, roles=activity.CONTACT_ROLES, filters=audit_filters
         )
@@ -234,3 +235,5 @@ else:
             key="activity_download_non_respondents",
             filters=audit_filters,
         )
+
+show_provenance("activities")

@@ -18,7 +18,8 @@ from dashboard import auth, data, state
 from dashboard.charts import coverage as charts
 from dashboard.charts import map as map_charts
 from dashboard.downloads import csv_bytes, download_button
-from dashboard.format import number
+from dashboard.format import display, number
+from dashboard.provenance import admin_pointer, show_provenance
 from warehouse import query
 from warehouse.query import coverage, directory
 
@@ -79,7 +80,7 @@ def table(
     """
     labels = {field: t(f"coverage.col.{label}") for field, label in columns.items()}
     shown = frame.select(list(columns)).rename(labels)
-    st.dataframe(shown, hide_index=True, width="stretch", key=f"{key}_table")
+    st.dataframe(display(shown), hide_index=True, width="stretch", key=f"{key}_table")
     rows = shown.height if total is None else total
     if rows > shown.height and full is not None:
         st.caption(t("coverage.list_head", total=number(rows), n=number(shown.height)))
@@ -131,7 +132,7 @@ figures[0].metric(t("coverage.answering"), t("unit.orgs", n=number(answering)), 
 figures[1].metric(
     t("coverage.gap_cells"),
     t("coverage.gap_cells_value", n=number(gaps.height), total=number(matrix.height)),
-    help=t("coverage.gap_rule", ratio=number(coverage.GAP_RATIO * 100)),
+    help=t("coverage.user.gap_rule", ratio=number(coverage.GAP_RATIO * 100)),
 )
 figures[2].metric(
     t("coverage.reaching"), t("unit.orgs", n=number(reach["reaching_beyond"].sum())), help=t("coverage.reaching_help")
@@ -141,7 +142,7 @@ figures[3].metric(t("coverage.joining"), t("unit.orgs", n=number(joining)), help
 # 1. City × support form
 st.subheader(t("coverage.matrix_title"))
 st.caption(t(f"coverage.basis_caption.{basis}"))
-st.caption(t("coverage.gap_rule", ratio=number(coverage.GAP_RATIO * 100)))
+st.caption(t("coverage.user.gap_rule", ratio=number(coverage.GAP_RATIO * 100)))
 if answering == 0:
     st.info(t("coverage.no_answers"))
 else:
@@ -217,7 +218,8 @@ else:
 st.subheader(t("coverage.towns_title"))
 status = coverage.reference_status(con, viewer)
 if status["towns"] == 0:
-    st.info(t("coverage.no_reference"))
+    st.info(t("coverage.user.no_reference"))
+    admin_pointer("README.md")
 else:
     st.caption(t("coverage.towns_caption"))
     left, right = st.columns(2)
@@ -283,7 +285,7 @@ else:
         if basemap:
             credits.append(f"[{t('coverage.tile_credit')}]({map_charts.GSI_CREDIT_URL})")
         elif not tile_url:
-            credits.append(t("coverage.tile_off"))
+            credits.append(t("map.user.tile_off"))
         credits += [
             t("coverage.data_credit", credit=c) for c in (status["town_credit"], status["boundary_credit"]) if c
         ]
@@ -455,3 +457,5 @@ else:
         partial(coverage.candidates, con, intents, city, lang, None, viewer),
     )
     st.caption(t("coverage.candidates_note"))
+
+show_provenance("coverage-map")

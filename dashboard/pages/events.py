@@ -8,7 +8,8 @@ import streamlit as st
 from dashboard import auth, data, state
 from dashboard.charts import events as charts
 from dashboard.downloads import csv_download
-from dashboard.format import number
+from dashboard.format import display, number
+from dashboard.provenance import admin_pointer, show_provenance
 from warehouse import query
 from warehouse.query import events as events_query
 
@@ -39,7 +40,7 @@ def people(value: float | None) -> str:
 
 def consultee_people(value: float | None) -> str:
     """A consultee head count, or the restricted notice when this viewer may not see it."""
-    return t("events.restricted") if kpis["consultees_hidden"] else people(value)
+    return t("events.user.restricted") if kpis["consultees_hidden"] else people(value)
 
 
 def table(frame: pl.DataFrame, key: str) -> None:
@@ -47,7 +48,7 @@ def table(frame: pl.DataFrame, key: str) -> None:
     # As Arrow: Streamlit 1.67 serialises a pyarrow Table as it is and sends anything else (polars included)
     # through pandas first; to_arrow() is mostly zero-copy.
     st.dataframe(
-        frame.to_arrow(),
+        display(frame).to_arrow(),
         hide_index=True,
         width="stretch",
         key=key,
@@ -190,18 +191,19 @@ if answers.is_empty():
     st.info(t("events.none.survey", scope=scope))
 else:
     # Each question on its own, with its text: the events asked different questions (no share mixes them).
-    for question in questions.iter_rows(named=True):
-        st.markdown("- " + charts.survey_question_label(question, lang).replace("\n", " — "))
+    for line in charts.survey_question_lines(questions, lang):
+        st.markdown("- " + line)
     st.altair_chart(charts.survey_chart(answers, questions, lang), width="stretch")
     st.caption(t("events.def.survey_positive"))
     table(charts.survey_table(answers, lang), "survey_table")
 
 st.subheader(t("events.targets"))
 if targets.is_empty():
-    st.info(t("events.none.targets", scope=scope))
+    st.info(t("events.user.no_targets", scope=scope))
+    admin_pointer("docs/source-formats.md")
 else:
     st.altair_chart(charts.targets_chart(targets, lang), width="stretch")
-    st.caption(t("events.def.targets"))
+    st.caption(t("events.user.targets"))
     table(charts.targets_table(targets, lang), "targets_table")
 
 st.subheader(t("events.costs"))
@@ -250,3 +252,5 @@ else:
             # st.text: the comment is shown as written, never parsed as Markdown or HTML.
             st.text(f"“{row['comment']}”")
             st.text(t("events.comment_source", venue=row["venue"], title=row["title"], city=row[f"city_{lang}"]))
+
+show_provenance("art-events")

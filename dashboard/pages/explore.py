@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from common.calendar import date_label
+from common.calendar import date_label, moment_label
 from common.roles import Viewer
-from dashboard import auth, data, state
+from dashboard import auth, data, labels, state
 from dashboard.downloads import (
     MIME_TYPES,
     XLSX_MAX_ROWS,
@@ -20,7 +20,8 @@ from dashboard.downloads import (
     parquet_from_batches,
     xlsx_from_batches,
 )
-from dashboard.format import number
+from dashboard.format import display, number
+from dashboard.provenance import admin_pointer, show_provenance
 from warehouse import exports, query
 from warehouse.query import explore
 
@@ -32,9 +33,11 @@ identity = query.file_identity(query.warehouse_path())
 viewer = auth.viewer()
 
 TABLE_KEY = "x_table"
+LABELLED_KEY = "x_labelled"
 DEFAULT_DATASET = "organization"  # the directory's main table opens first
-# Streamlit keeps a select widget's value by its shown label, so labels here never change with the language
-# or the counts (a changing label would drop the choice): counts go in a caption under each facet.
+# Streamlit keeps a select widget's value by its shown label: labels that follow the language go through
+# state.localized_* (one widget per language, the value kept under the key below), and counts, which
+# change with the filters, go in a caption under each facet.
 NULL_LABEL = "—"
 
 
@@ -42,6 +45,12 @@ NULL_LABEL = "—"
 def load_catalogue(_con, warehouse: tuple[int, int], role: str) -> dict[str, explore.Dataset]:
     """The catalogue of one published warehouse version as a role may see it (work lists are staff's)."""
     return explore.catalogue(_con, Viewer(role))
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def load_seed_labels(_con, warehouse: tuple[int, int]) -> dict[str, dict[str, tuple[str, str]]]:
+    """Japanese and English labels of the seeded vocabularies of one published warehouse version."""
+    return explore.seed_labels(_con)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -110,19 +119,25 @@ def typed_dates(name: str, column: str, low_limit) -> None:
         st.session_state[key(name, "d", column)] = (low or low_limit, high)
 
 
-def value_label(value: object) -> str:
-    """A facet value as shown: — for NULL, true/false for booleans (language-neutral, so a choice survives a switch)."""
+def value_label(value: object, codes: dict[str, str] | None = None) -> str:
+    """A facet value as shown: — for NULL, はい/いいえ for booleans, a code's label when the column is coded."""
     if value is None:
         return NULL_LABEL
     if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+        return labels.boolean_label(lang, value)
+    return (codes or {}).get(str(value), str(value))
+
+
+def column_label(name: str) -> str:
+    """A column's label in the current language."""
+    return labels.column_label(lang, name)
 
 
 def rule_from_state(name: str, column: explore.Column, facets: tuple[str, ...]) -> explore.Filter | None:
     """The filter a column's control holds (read from widget state, so every facet can count under the others)."""
     if column.name in facets:
-        values = st.session_state.get(key(name, "f", column.name)) or []
+        # The facet's widget (one per language) holds this run's choice before the widget is drawn again.
+        values = state.localized_value(key(name, "f", column.name)) or []
         return explore.OneOf(tuple(values)) if values else None
     if column.kind == "text":
         text = st.session_state.get(key(name, "f", column.name)) or ""
@@ -143,37 +158,40 @@ def filter_widget(view: explore.View, column: explore.Column, facets: tuple[str,
     """Draw the control of one column; a facet counts its values under the view's other filters."""
     name = view.dataset.name
     meaning = column.comment or ""
+    label = column_label(column.name)
     if column.name in facets:
         # A facet no other filter narrows shows the counts kept for the whole table.
         if explore.unfiltered(view, column.name):
             counts = dict(load_facet_totals(con, identity, viewer.role, name)[column.name])
         else:
             counts = dict(explore.facet_counts(con, view, column.name).iter_rows())
-        selected = st.session_state.get(key(name, "f", column.name)) or []
+        selected = state.localized_value(key(name, "f", column.name)) or []
         options = list(counts) + [value for value in selected if value not in counts]
-        st.multiselect(
-            column.name,
+        codes = value_labels.get(column.name)
+        shown = {value: value_label(value, codes) for value in options}
+        state.localized_multiselect(
+            label,
             options,
+            format_func=shown.__getitem__,
             key=key(name, "f", column.name),
-            format_func=value_label,
             placeholder=t("explore.any"),
             help=meaning or None,
         )
-        st.caption(" · ".join(f"{value_label(v)} {number(n)}" for v, n in counts.items()) or t("explore.empty_short"))
+        st.caption(" · ".join(f"{shown[v]} {number(n)}" for v, n in counts.items()) or t("explore.empty_short"))
     elif column.kind == "text":
-        st.text_input(column.name, key=key(name, "f", column.name), help=t("explore.contains_help", meaning=meaning))
+        st.text_input(label, key=key(name, "f", column.name), help=t("explore.contains_help", meaning=meaning))
     elif column.kind == "number":
         whole = not column.data_type.startswith(("FLOAT", "DOUBLE", "DECIMAL", "REAL"))
         low_col, high_col = st.columns(2)
         low_col.number_input(
-            t("explore.min", column=column.name),
+            t("explore.min", column=label),
             value=None,
             step=1 if whole else None,
             key=key(name, "lo", column.name),
             help=meaning or None,
         )
         high_col.number_input(
-            t("explore.max", column=column.name),
+            t("explore.max", column=label),
             value=None,
             step=1 if whole else None,
             key=key(name, "hi", column.name),
@@ -185,7 +203,7 @@ def filter_widget(view: explore.View, column: explore.Column, facets: tuple[str,
             # A restored or typed range may lie outside the data; the picker must still hold it.
             low_limit, high_limit = min(low_limit, *picked), max(high_limit, *picked)
         picked = st.date_input(
-            t("explore.date_pick", column=column.name),
+            t("explore.date_pick", column=label),
             value=(),
             min_value=low_limit,
             max_value=high_limit,
@@ -194,9 +212,9 @@ def filter_widget(view: explore.View, column: explore.Column, facets: tuple[str,
             help=meaning or None,
         )
         st.text_input(
-            t("explore.date_typed", column=column.name),
+            t("explore.date_typed", column=label),
             key=key(name, "w", column.name),
-            placeholder="令和7年2月1日",
+            placeholder=t("explore.date_typed_placeholder"),
             help=t("explore.date_typed_help"),
             on_change=typed_dates,
             args=(name, column.name, low_limit),
@@ -236,6 +254,7 @@ st.caption(t("explore.subtitle"))
 catalogue = load_catalogue(con, identity, viewer.role)
 if not catalogue:
     st.info(t("explore.no_datasets"))
+    show_provenance("data")
     st.stop()
 
 if TABLE_KEY not in st.session_state:
@@ -245,29 +264,37 @@ if TABLE_KEY not in st.session_state:
     restored = st.session_state[TABLE_KEY]
     restore(restored, catalogue[restored], *load_profile(con, identity, viewer.role, restored))
 
-name = st.selectbox(t("explore.dataset"), list(catalogue), key=TABLE_KEY)
+value_labels = labels.value_labels(load_seed_labels(con, identity), lang)
+table_names = {
+    table: t("explore.table_format", label=labels.table_label(lang, table), name=table) for table in catalogue
+}
+name = state.localized_selectbox(t("explore.dataset"), list(catalogue), table_names.__getitem__, TABLE_KEY)
 chosen = explore.dataset(catalogue, name)
 facets, limits = load_profile(con, identity, viewer.role, name)
 
-st.caption(f"{t('explore.kind_' + chosen.kind)}: {chosen.description or t('explore.no_description')}")
+description = labels.table_description(lang, name, chosen.description)
+st.caption(f"{t('explore.kind_' + chosen.kind)}: {description or t('explore.no_description')}")
 info = st.columns([1, 1, 3])
 info[0].metric(t("explore.rows_total"), t("unit.rows", n=number(chosen.rows)))
 info[1].metric(t("explore.columns_total"), number(len(chosen.columns)))
 refreshed = explore.last_refresh(con)
 info[2].metric(
-    t("explore.last_refresh"),
-    date_label(refreshed.date() if refreshed else None, lang),
-    help=t("explore.last_refresh_help", at=f"{refreshed:%Y-%m-%d %H:%M}") if refreshed else None,
+    t("home.user.last_build"),
+    moment_label(refreshed, lang),
+    help=t("home.user.last_build_help", moment=moment_label(refreshed, lang)) if refreshed else None,
 )
 if key(name, "cols") not in st.session_state:
     st.session_state[key(name, "cols")] = list(chosen.column_names)
-shown = st.multiselect(t("explore.shown_columns"), list(chosen.column_names), key=key(name, "cols"))
+shown = state.localized_multiselect(
+    t("explore.shown_columns"), list(chosen.column_names), column_label, key=key(name, "cols")
+)
 order = st.columns([3, 1])
-sort = order[0].selectbox(
+sort = state.localized_selectbox(
     t("explore.sort"),
     ["", *chosen.column_names],
-    key=key(name, "sort"),
-    format_func=lambda c: c or NULL_LABEL,
+    lambda c: column_label(c) if c else NULL_LABEL,
+    key(name, "sort"),
+    container=order[0],
     help=t("explore.sort_help"),
 )
 descending = order[1].toggle(t("explore.descending"), key=key(name, "desc"), disabled=not sort)
@@ -332,19 +359,27 @@ else:
         )
     )
     meanings = {c.name: c.comment for c in chosen.columns}
+    # Codes shown as their labels; the machine name stays in each header's help and in the downloads.
     st.dataframe(
-        frame,
+        display(labels.labelled_frame(frame, value_labels)),
         hide_index=True,
         width="stretch",
-        column_config={c: st.column_config.Column(c, help=meanings.get(c) or None) for c in frame.columns},
+        column_config={
+            c: st.column_config.Column(column_label(c), help=f"{c}: {meanings.get(c) or ''}".rstrip(": "))
+            for c in frame.columns
+        },
     )
 sync_url(view, page)
 with st.expander(t("explore.columns_help")):
     st.dataframe(
-        [{"name": c.name, "type": c.data_type, "meaning": c.comment or ""} for c in chosen.columns],
+        [
+            {"label": column_label(c.name), "name": c.name, "type": c.data_type, "meaning": c.comment or ""}
+            for c in chosen.columns
+        ],
         hide_index=True,
         width="stretch",
         column_config={
+            "label": t("explore.col_label"),
             "name": t("explore.col_name"),
             "type": t("explore.col_type"),
             "meaning": t("explore.col_meaning"),
@@ -363,11 +398,21 @@ audit_view = {
     "filters": {column: explore.encode_filter(chosen.column(column), rule) for column, rule in view.filters},
 }
 too_large = matching > XLSX_MAX_ROWS
+labelled = st.toggle(t("explore.labelled_header"), key=LABELLED_KEY, help=t("explore.labelled_header_help"))
+header = labels.labelled_header(lang, view.columns or chosen.column_names)
+
+
+def rows():
+    """The view's batches, under the labelled header when asked for (CSV and Excel; Parquet keeps the names)."""
+    batches = explore.stream(con, view)
+    return labels.with_header(batches, header) if labelled else batches
+
+
 # Deferred downloads (data is a callable): nothing is generated until the click, then batch by batch.
 download_row(
     [
-        (t("explore.csv"), "csv", lambda: csv_from_batches(explore.stream(con, view))),
-        (t("explore.xlsx"), "xlsx", lambda: xlsx_from_batches(explore.stream(con, view), sheet=name)),
+        (t("explore.csv"), "csv", lambda: csv_from_batches(rows())),
+        (t("explore.xlsx"), "xlsx", lambda: xlsx_from_batches(rows(), sheet=name)),
         (t("explore.parquet"), "parquet", lambda: parquet_from_batches(explore.stream(con, view))),
     ],
     name,
@@ -401,4 +446,6 @@ for column, (label, payload, file_name, what, icon) in zip(st.columns(len(open_d
     download_button(
         label, data=payload, file_name=file_name, mime=mime, what=what, action="export", container=column, icon=icon
     )
-st.caption(t("explore.cli"))
+admin_pointer("README.md")
+
+show_provenance("data")

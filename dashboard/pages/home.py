@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from common.calendar import date_label
-from dashboard import auth, data, state
+from common.calendar import moment_label, short_moment
+from dashboard import auth, data, pack_section, state
 from dashboard.charts import home as charts
 from dashboard.downloads import csv_download
 from dashboard.format import number
+from dashboard.i18n import with_phase_markers
+from dashboard.provenance import show_provenance
 from warehouse import query
 
 t = state.t
@@ -68,14 +70,16 @@ shown = phases if city is None else phases.filter(phases["city_code"] == city)
 st.altair_chart(charts.phase_chart(shown, lang), width="stretch")
 phase_name = "phase_name_ja" if lang == "ja" else "phase_name_en"
 st.dataframe(
-    shown.select(
+    with_phase_markers(shown, lang)
+    .select(
         ("name_ja" if lang == "ja" else "name_en"),
         "phase_label",
         phase_name,
         "steps_done",
         "steps_in_progress",
         "steps_total",
-    ).to_arrow(),  # Streamlit serialises a pyarrow Table as it is; polars would go through pandas first
+    )
+    .to_arrow(),  # Streamlit serialises a pyarrow Table as it is; polars would go through pandas first
     hide_index=True,
     width="stretch",
     column_config={
@@ -94,9 +98,22 @@ if run is None:
     st.warning(t("home.no_run"))
 else:
     fresh = st.columns(3)
-    fresh[0].metric(t("home.last_build"), date_label(run["finished_at"], lang))
+    # The store keeps UTC; people read Japan time, labelled so no one takes it for UTC.
+    fresh[0].metric(
+        t("home.user.last_build"),
+        short_moment(run["finished_at"]),
+        help=t("home.user.last_build_help", moment=moment_label(run["finished_at"], lang)),
+    )
     passed = run["expectations"] - run["expectations_failed"]
-    fresh[1].metric(t("home.checks"), t("home.checks_value", passed=passed, total=run["expectations"]))
+    fresh[1].metric(
+        t("home.user.checks"),
+        t("home.user.checks_value", passed=number(passed), total=number(run["expectations"])),
+        help=t("home.user.checks_help", passed=number(passed), total=number(run["expectations"])),
+    )
     fresh[2].metric(t("home.quarantined"), t("unit.rows", n=number(run["quarantined"])))
     status = "home.status_ok" if run["expectations_failed"] == 0 and run["quarantined"] == 0 else "home.status_warn"
     (st.success if status == "home.status_ok" else st.warning)(t(status, run_id=run["run_id"]))
+
+pack_section.render(con)
+
+show_provenance("overview")

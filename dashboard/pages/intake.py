@@ -13,15 +13,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import polars as pl
 import streamlit as st
 
-from common.calendar import LOCAL_TZ, date_label
+from common.calendar import moment_label
 from dashboard import audit, auth, data, state
-from dashboard.format import number
+from dashboard.format import display, number
 from dashboard.i18n import catalogue
+from dashboard.provenance import admin_pointer, show_provenance
 from etl import intake
 from etl.steps import Step, StepEvent
 from warehouse import masking, query, schema
@@ -31,7 +31,6 @@ t = state.t
 lang = state.lang()
 ss = st.session_state
 viewer = auth.viewer()
-LOCAL = ZoneInfo(LOCAL_TZ)
 JOB, PROC = "intake_job", "intake_proc"
 HISTORY_ROWS = 50
 MIB = 1024 * 1024
@@ -42,6 +41,7 @@ st.title(t("intake.title"))
 st.caption(t("intake.caption"))
 if not intake.may_submit(viewer):
     st.info(t("intake.not_allowed"), icon=":material/lock:")
+    show_provenance("upload")
     st.stop()
 
 con = data.connection()
@@ -52,13 +52,8 @@ run = query.latest_run(con)
 
 
 def local_label(value: dt.datetime | str | None) -> str:
-    """A UTC moment (naive from DuckDB, aware or ISO text from the store) as a date and time in Japan."""
-    if value is None:
-        return "—"
-    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return date_label(moment.astimezone(LOCAL), lang)
+    """A UTC moment (naive from DuckDB, aware or ISO text from the store) as a date and time in Japan, labelled JST."""
+    return moment_label(value, lang)
 
 
 def kind_label(code: str) -> str:
@@ -86,7 +81,7 @@ def show_table(rows: list[dict], schema: dict[str, pl.DataType], labels: dict[st
     frame = pl.DataFrame(
         [[row.get(name) for name in schema] for row in rows], schema=schema, orient="row", strict=False
     )
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=labels)
+    st.dataframe(display(frame), hide_index=True, width="stretch", column_config=labels)
 
 
 def start(job: Path) -> None:
@@ -119,7 +114,8 @@ kind = state.localized_selectbox(t("intake.kind"), list(kind_names), kind_names.
 spec = intake.KINDS[kind]
 if len(kind_names) < len(intake.KINDS):
     st.caption(t("intake.joint_admin_only"))
-st.caption(t("intake.files_expected", files=" / ".join(spec.file_names)))
+st.caption(t("intake.user.files_expected", files=" / ".join(spec.file_names)))
+admin_pointer("docs/source-formats.md")
 city_code: str | None = None
 if not spec.city_specific:
     st.caption(t("intake.joint"))
@@ -134,6 +130,7 @@ else:
     city_code = None if chosen == "all" else chosen
     st.caption(t("intake.city_merge"))
 limit = intake.max_upload_bytes()
+state.file_uploader_texts()
 uploaded = st.file_uploader(
     t("intake.file", types=" / ".join("." + ext for ext in spec.extensions), limit_mb=f"{limit / MIB:g}"),
     type=list(spec.extensions),
@@ -554,6 +551,8 @@ if intake.may_roll_back(viewer):
                 "message": t("intake.col_message"),
             },
         )
+
+show_provenance("upload")
 
 if running:
     # Poll the worker: a short sleep, then a rerun reads its progress again (the worker is another process).

@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import streamlit as st
 
-from common.calendar import LOCAL_TZ, date_label, nendo_label
+from common.calendar import LOCAL_TZ, date_label, moment_label, nendo_label
 from dashboard import auth, data, state
 from dashboard.charts import progress as charts
 from dashboard.downloads import csv_download
+from dashboard.provenance import admin_pointer, show_provenance
 from warehouse import operations as ops
 from warehouse.query import progress as query
 
@@ -62,12 +63,13 @@ def show_errors(slots: dict[str, object], errors: dict[str, ops.Problem]) -> Non
 st.title(t("progress.title"))
 st.caption(t("progress.subtitle", scope=t("app.all_cities") if city is None else city_names[city]))
 if view["status_code"].is_null().all():
-    st.info(t("progress.empty"))
+    st.info(t("progress.user.empty"))
+    admin_pointer("docs/source-formats.md")
 
 st.subheader(t("progress.reached"))
 reached = query.phases_reached(view, phase_table)
 for column, row in zip(st.columns(max(reached.height, 1)), reached.iter_rows(named=True), strict=False):
-    value = row["phase_label"] if row["phase_code"] else t("progress.reached_none")
+    value = t(f"phase_marker.{row['phase_code']}") if row["phase_code"] else t("progress.reached_none")
     phase_name = row[f"phase_{name}"] if row["phase_code"] else None
     help_text = t(
         "progress.reached_help",
@@ -111,7 +113,8 @@ st.subheader(t("progress.update"))
 if flash := ss.pop("pf_flash", None):
     st.success(flash, icon=":material/check_circle:")
 if manager is None:
-    st.info(t("progress.needs_manager"))
+    st.info(t("progress.user.needs_manager"))
+    admin_pointer("docs/progress-updates.md")
     if manager_problem is not None:
         st.warning(t(f"progress.manager_{manager_problem.code}", value=manager_problem.value))
 else:
@@ -182,12 +185,11 @@ for tab, code in zip(st.tabs([city_names[code] for code in shown_cities]), shown
             st.markdown(f"**{t(f'progress.kind.{kind}')}**")
             for note in of_kind.iter_rows(named=True):
                 if note["source"] == "app":
-                    at = note["recorded_at"].astimezone(ZoneInfo(LOCAL_TZ)).replace(tzinfo=None)
                     meta = t(
                         "progress.note_from_app",
                         date=date_label(note["noted_on"], lang),
                         by=note["recorded_by"],
-                        at=date_label(at, lang),
+                        at=moment_label(note["recorded_at"], lang),
                     )
                 else:
                     meta = t("progress.note_from_file", date=date_label(note["noted_on"], lang))
@@ -229,3 +231,5 @@ history = charts.history_table(query.progress_history(grid, events), status_tabl
 labels = {column: t(f"progress.col.{column}") for column in history.columns}
 st.dataframe(history, hide_index=True, width="stretch", column_config=labels)
 csv_download(t("progress.history_download"), history.rename(labels), "tsunagari_pf_history", what="pf_history")
+
+show_provenance("platform")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
-from common.calendar import date_label
+from common.calendar import LOCAL_TZ, moment_label
 from dashboard import audit, auth, data, state
 from dashboard.charts.quality import trend_chart
 from dashboard.downloads import csv_download, html_download
-from dashboard.format import number
+from dashboard.format import display, number
+from dashboard.provenance import show_provenance
 from warehouse import operations
 from warehouse.query import quality
 
@@ -23,11 +25,12 @@ st.caption(t("quality.caption"))
 runs = quality.runs(con)
 if runs.is_empty():
     st.info(t("quality.no_runs"))
+    show_provenance("data-quality")
     st.stop()
 
 # The labels carry dates in the UI language: localized, so the chosen run survives a language switch.
 run_labels = {
-    rid: f"{rid} — {date_label(done, lang)}" for rid, done in runs.select("run_id", "finished_at").iter_rows()
+    rid: f"{rid} — {moment_label(done, lang)}" for rid, done in runs.select("run_id", "finished_at").iter_rows()
 }
 run_id = state.localized_selectbox(t("quality.run"), list(run_labels), run_labels.__getitem__, "quality_run")
 run = runs.filter(runs["run_id"] == run_id).row(0, named=True)
@@ -62,7 +65,7 @@ files_tab, checks_tab, quarantine_tab, docs_tab, trend_tab = st.tabs(
 with files_tab:
     files = quality.source_files(con, run_id)
     st.dataframe(
-        files,
+        display(files),
         hide_index=True,
         width="stretch",
         column_config={
@@ -91,7 +94,7 @@ with checks_tab:
     )
     failed_only = st.toggle(t("quality.failed_only"), key="quality_failed_only")
     st.dataframe(
-        quality.expectations(con, run_id, failed_only=failed_only, viewer=viewer),
+        display(quality.expectations(con, run_id, failed_only=failed_only, viewer=viewer)),
         hide_index=True,
         width="stretch",
         column_config={
@@ -117,7 +120,7 @@ with quarantine_tab:
         )
         shown = quality.quarantined(con, run_id, chosen or None, viewer)
         st.dataframe(
-            shown,
+            display(shown),
             hide_index=True,
             width="stretch",
             column_config={
@@ -151,7 +154,7 @@ with quarantine_tab:
         st.subheader(t("quality.root_causes"))
         st.caption(t("quality.root_causes_help"))
         st.dataframe(
-            causes,
+            display(causes),
             hide_index=True,
             width="stretch",
             column_config={
@@ -187,7 +190,8 @@ with trend_tab:
         runs.select(
             "run_id",
             "status",
-            "started_at",
+            # Stored in UTC; shown in Japan time under a JST header.
+            pl.col("started_at").dt.replace_time_zone("UTC").dt.convert_time_zone(LOCAL_TZ),
             "seconds",
             "files",
             "rows_read",
@@ -200,7 +204,7 @@ with trend_tab:
         column_config={
             "run_id": t("quality.run"),
             "status": t("quality.col_status"),
-            "started_at": st.column_config.DatetimeColumn(t("quality.col_started")),
+            "started_at": st.column_config.DatetimeColumn(t("quality.user.col_started"), format="YYYY-MM-DD HH:mm"),
             "seconds": st.column_config.NumberColumn(t("quality.col_seconds"), format="%.1f"),
             "files": t("quality.files"),
             "rows_read": t("quality.rows_read"),
@@ -220,10 +224,12 @@ if viewer.role == "admin":
     else:
         st.metric(t("audit.total"), number(audit.height))
         st.dataframe(
-            audit,
+            display(audit),
             hide_index=True,
             width="stretch",
             column_config={column: t(f"audit.col_{column}") for column in audit.columns}
             | {"at": st.column_config.DatetimeColumn(t("audit.col_at"), format="YYYY-MM-DD HH:mm:ss")},
         )
         csv_download(t("audit.download"), audit, "tsunagari_audit_log", what="audit_log", key="audit_download")
+
+show_provenance("data-quality")

@@ -15,7 +15,8 @@ from common.calendar import date_label
 from dashboard import auth, data, state
 from dashboard.charts import referral as charts
 from dashboard.downloads import html_download
-from dashboard.format import number
+from dashboard.format import MISSING, number
+from dashboard.provenance import admin_pointer, show_provenance
 from dashboard.referral_sheet import build_sheet
 from warehouse import query
 from warehouse.query import referral
@@ -96,7 +97,8 @@ if need.age is not None:
 st.subheader(t("referral.where_title"))
 towns = referral.towns(con, lang, viewer)
 if towns.is_empty():
-    st.info(t("referral.no_reference"), icon=":material/info:")
+    st.info(t("referral.user.no_reference"), icon=":material/info:")
+    admin_pointer("README.md")
     method = "map"
 else:
     # Streamlit keeps a radio's value by its shown label too: one widget key per language, as
@@ -249,7 +251,12 @@ else:
     shown = frame.select(
         "name",
         "city",
-        "distance_km",
+        # Text, so an organisation without a pin shows — rather than None.
+        pl.Series(
+            "distance_km",
+            [None if km is None else f"{number(km, 2)} km" for km in frame["distance_km"]],
+            dtype=pl.String,
+        ).fill_null(MISSING),
         "covers_city",
         "why",
         "age_fit",
@@ -269,7 +276,7 @@ else:
     column_config = {
         "name": st.column_config.TextColumn(t("referral.col.name"), width="medium"),
         "city": t("referral.col.city"),
-        "distance_km": st.column_config.NumberColumn(t("referral.col.distance_km"), format="%.2f km"),
+        "distance_km": st.column_config.TextColumn(t("referral.col.distance_km")),
         "covers_city": st.column_config.CheckboxColumn(
             t("referral.col.covers_city"), help=t("referral.col.covers_city_help")
         ),
@@ -330,3 +337,5 @@ else:
     st.caption(t("referral.print_hint"))
     with st.expander(t("referral.preview"), expanded=True):
         st.iframe(sheet, height=640)
+
+show_provenance("tsunagi")

@@ -20,6 +20,7 @@ from dashboard import auth, data, state
 from dashboard.charts import map as charts
 from dashboard.downloads import csv_bytes, download_button, download_row
 from dashboard.format import number
+from dashboard.provenance import show_provenance
 from warehouse import kml, query
 from warehouse.query import directory
 
@@ -302,7 +303,7 @@ else:
     if basemap:
         credits.append(f"[{t('map.tile_credit')}]({charts.GSI_CREDIT_URL})")
     elif not tile_url:
-        credits.append(t("map.tile_off"))
+        credits.append(t("map.user.tile_off"))
     credit = directory.boundary_credit(con, viewer)
     if outlines.is_empty():
         credits.append(t("map.no_outlines"))
@@ -323,6 +324,7 @@ st.selectbox(
     format_func=pick_labels.__getitem__,
     key=ORG_KEY,
     help=t("map.pick_help"),
+    placeholder=t("app.choose_one"),
 )
 if not st.session_state[ORG_KEY]:
     st.info(t("map.pick_hint"))
@@ -443,3 +445,5 @@ if shown["shown"]:
 for key in PERSISTED:
     if key in st.session_state:
         st.session_state[kept(key)] = st.session_state[key]
+
+show_provenance("map")

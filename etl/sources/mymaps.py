@@ -102,17 +102,22 @@ def _kml_bytes(path: Path) -> bytes:
     return data
 
 
+def _refused(file_name: str, exc: DefusedXmlException | ParseError) -> SourceError:
+    """The file's error for XML the safe parser refused: unsafe (DTD, entities) or not well-formed."""
+    if isinstance(exc, DefusedXmlException):
+        return SourceError(
+            file_name, f"安全でない XML です（DTD・実体参照は使えません） (unsafe XML: {type(exc).__name__})"
+        )
+    return SourceError(file_name, f"XML として読めません (not well-formed XML: {exc})")
+
+
 def parse_kml(data: bytes, file_name: str) -> Element:
     """Parse KML bytes safely (no DTD, no entities, no external references) and check the root is <kml>."""
     _not_kml(file_name, data)
     try:
         root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except DefusedXmlException as exc:
-        raise SourceError(
-            file_name, f"安全でない XML です（DTD・実体参照は使えません） (unsafe XML: {type(exc).__name__})"
-        ) from exc
-    except ParseError as exc:
-        raise SourceError(file_name, f"XML として読めません (not well-formed XML: {exc})") from exc
+    except (DefusedXmlException, ParseError) as exc:
+        raise _refused(file_name, exc) from exc
     if _local(root.tag) != "kml":
         raise SourceError(file_name, f"KML ではありません（ルート要素 <{_local(root.tag)}>） (not a KML document)")
     return root
@@ -194,12 +199,8 @@ def _stream_placemarks(data: bytes, file_name: str) -> Iterator[tuple[Element, l
                 folder = folder[1]
             elif tag == "name" and depth == 0 and folder is not None and open_tags[-1:] == ["Folder"] and not folder[2]:
                 folder[0], folder[2] = element.text, True
-    except DefusedXmlException as exc:
-        raise SourceError(
-            file_name, f"安全でない XML です（DTD・実体参照は使えません） (unsafe XML: {type(exc).__name__})"
-        ) from exc
-    except ParseError as exc:
-        raise SourceError(file_name, f"XML として読めません (not well-formed XML: {exc})") from exc
+    except (DefusedXmlException, ParseError) as exc:
+        raise _refused(file_name, exc) from exc
     except (ValueError, UnicodeError) as exc:
         raise damaged(file_name, "XML として読めません", "not well-formed XML", exc) from exc
     if root_tag != "kml":

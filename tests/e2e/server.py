@@ -73,13 +73,20 @@ def _stop(process: subprocess.Popen) -> None:
 
 @contextlib.contextmanager
 def streamlit_server(
-    script: Path, *, cwd: Path, log_path: Path, env: dict[str, str] | None = None, base_path: str = ""
+    script: Path,
+    *,
+    cwd: Path,
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    base_path: str = "",
+    port: int | None = None,
 ) -> Iterator[str]:
     """`streamlit run SCRIPT` on a free local port; yields the base URL once /_stcore/health answers ok.
 
     base_path: the sub-path the server was configured with (e.g. "/tsunagari" through `env`), part of every URL.
+    port: a port chosen beforehand (an OIDC redirect URI names it before the server starts); else a free one.
     """
-    port = free_port()
+    port = port or free_port()
     # The dashboard starts through its launcher (python -m dashboard), exactly as `make run` does.
     launcher = ["-m", "dashboard"] if script.resolve() == DASHBOARD_APP else ["-m", "streamlit", "run", str(script)]
     command = [

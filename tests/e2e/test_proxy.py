@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, expect
 
 from .checks import RUN_COUNTER_SCRIPT, ConsoleWatch, assert_healthy, rerun, wait_for_app
 from .conftest import ACTION_TIMEOUT_MS, NAVIGATION_TIMEOUT_MS, VIEWPORT, Tab, sign_in
-from .fake_idp import fake_idp
+from .oidc_provider import running_provider, sign_in_at_provider
 from .pages import PAGES
 from .proxy import Proxy, nginx_proxy
 from .server import DASHBOARD_APP, ROOT, build_warehouse, free_port, streamlit_server
@@ -186,36 +186,38 @@ def test_sign_in_every_page_download_and_deep_link(
     )
 
 
-OIDC_EMAIL = "e2e-oidc@city.example.jp"
+OIDC_USER = {"username": "e2e-oidc", "password": "e2e-oidc-つながり", "email": "e2e-oidc@city.example.jp"}
 
 
 def test_oidc_sign_in_under_the_sub_path(warehouse: Path, browser: Browser, tmp_path: Path) -> None:
-    """OIDC through the proxy: the provider is given https://…/tsunagari/oauth2callback, the user comes back signed in."""
+    """OIDC through the proxy: the provider knows only https://…/tsunagari/oauth2callback, the user comes back signed in."""
     https_port = free_port()
     origin = f"https://localhost:{https_port}"
-    with fake_idp(OIDC_EMAIL) as idp:
-        secrets_file = tmp_path / "secrets.toml"
-        secrets_file.write_text(
-            "[auth]\n"
-            f'redirect_uri = "{origin}{BASE_PATH}/oauth2callback"\n'
-            f'cookie_secret = "{idp.client_secret}-cookie"\n'
-            f'client_id = "{idp.client_id}"\n'
-            f'client_secret = "{idp.client_secret}"\n'
-            f'server_metadata_url = "{idp.issuer}/.well-known/openid-configuration"\n',
-            encoding="utf-8",
-        )
-        roles_file = tmp_path / "roles.toml"
-        roles_file.write_text(f'[[identity]]\nid = "{OIDC_EMAIL}"\nrole = "analyst"\n', encoding="utf-8")
-        env = {
-            "TSUNAGARI_WAREHOUSE": str(warehouse),
-            "TSUNAGARI_ROLES": str(roles_file),
-            **service_settings(),
-            "STREAMLIT_SECRETS_FILES": str(secrets_file),
-            # The test provider speaks plain HTTP on 127.0.0.1; a real one is HTTPS.
-            "AUTHLIB_INSECURE_TRANSPORT": "1",
-        }
-        log = tmp_path / "dashboard.log"
-        try:
+    # The provider (django-oauth-toolkit, tests/e2e/oidc_provider.py) refuses any other redirect URI.
+    redirect_uri = f"{origin}{BASE_PATH}/oauth2callback"
+    try:
+        with running_provider(tmp_path, redirect_uris=[redirect_uri], users=[OIDC_USER]) as idp:
+            secrets_file = tmp_path / "secrets.toml"
+            secrets_file.write_text(
+                "[auth]\n"
+                f'redirect_uri = "{redirect_uri}"\n'
+                f'cookie_secret = "{idp.client_secret}-cookie"\n'
+                f'client_id = "{idp.client_id}"\n'
+                f'client_secret = "{idp.client_secret}"\n'
+                f'server_metadata_url = "{idp.metadata_url}"\n',
+                encoding="utf-8",
+            )
+            roles_file = tmp_path / "roles.toml"
+            roles_file.write_text(f'[[identity]]\nid = "{OIDC_USER["email"]}"\nrole = "analyst"\n', encoding="utf-8")
+            env = {
+                "TSUNAGARI_WAREHOUSE": str(warehouse),
+                "TSUNAGARI_ROLES": str(roles_file),
+                **service_settings(),
+                "STREAMLIT_SECRETS_FILES": str(secrets_file),
+                # The test provider speaks plain HTTP on 127.0.0.1; a real one is HTTPS.
+                "AUTHLIB_INSECURE_TRANSPORT": "1",
+            }
+            log = tmp_path / "dashboard.log"
             with (
                 streamlit_server(DASHBOARD_APP, cwd=ROOT, log_path=log, env=env, base_path=BASE_PATH) as direct,
                 nginx_proxy(urlsplit(direct).port, tmp_path / "nginx", https_port=https_port) as proxy,
@@ -228,11 +230,11 @@ def test_oidc_sign_in_under_the_sub_path(warehouse: Path, browser: Browser, tmp_
                     tab = Tab(context.new_page(), console, proxy.https + BASE_PATH)
                     page = tab.open("/")
                     sidebar = page.locator('[data-testid="stSidebar"]')
-                    with page.expect_navigation(url=re.compile(re.escape(origin + BASE_PATH))):
-                        sidebar.get_by_role("button", name="ログイン").click()
+                    sidebar.get_by_role("button", name="ログイン").click()
+                    sign_in_at_provider(page, idp, OIDC_USER)
+                    page.wait_for_url(re.compile(re.escape(origin + BASE_PATH + "/")))
                     wait_for_app(page)
-                    expect(sidebar.get_by_text(f"{OIDC_EMAIL}（", exact=False)).to_be_visible()
-                    assert idp.redirect_uris == [f"{origin}{BASE_PATH}/oauth2callback"], idp.redirect_uris
+                    expect(sidebar.get_by_text(f"{OIDC_USER['email']}（", exact=False)).to_be_visible()
                     staff = next(case for case in PAGES if case.role == "analyst")
                     with rerun(page):
                         page.locator('[data-testid="stSidebarNav"] a').filter(has_text=staff.title).first.click()
@@ -243,8 +245,9 @@ def test_oidc_sign_in_under_the_sub_path(warehouse: Path, browser: Browser, tmp_
                     assert_healthy(page, console)
                 finally:
                     context.close()
-        except (RuntimeError, ValueError) as error:
-            pytest.fail(f"{error}\n{log.read_text(errors='replace')[-3000:] if log.exists() else ''}", pytrace=False)
+    except (RuntimeError, ValueError) as error:
+        log = tmp_path / "dashboard.log"
+        pytest.fail(f"{error}\n{log.read_text(errors='replace')[-3000:] if log.exists() else ''}", pytrace=False)
 
 
 def test_referral_sheet_through_the_proxy(browser: Browser, tmp_path: Path, artifacts: Path) -> None:

@@ -17,10 +17,12 @@ from common.calendar import (
     era_year,
     fiscal_year,
     fiscal_year_start,
+    moment_label,
     nendo_label,
     parse_date,
     parse_nendo_month,
     parse_wareki_month,
+    short_moment,
     vega_nendo_label,
     wareki,
     wareki_month,
@@ -156,6 +158,21 @@ def test_nendo_label_round_trips_through_the_parser():
         month = (month + dt.timedelta(days=32)).replace(day=1)
 
 
+@pytest.mark.parametrize(
+    ("month", "precision", "label"),
+    [
+        (D(2024, 10, 1), "month", "FY2024 Oct"),
+        (D(2025, 2, 1), "month", "FY2024 Feb"),
+        (D(2025, 4, 1), "month", "FY2025 Apr"),
+        (D(2025, 4, 1), "fiscal_year", "FY2025"),
+        (D(2020, 3, 1), "fiscal_year", "FY2019"),
+        (None, "month", None),
+    ],
+)
+def test_nendo_label_in_english_is_fy(month, precision, label):
+    assert nendo_label(month, precision, "en") == label
+
+
 # The Vega expression is JavaScript: node.js evaluates it where the machine has it.
 NODE = shutil.which("node")
 
@@ -175,6 +192,20 @@ def test_vega_nendo_label_agrees_with_nendo_label():
     )
     out = subprocess.run([NODE, "-e", script], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out == [nendo_label(m) for m in months]
+
+
+@pytest.mark.skipif(NODE is None, reason="needs node.js to evaluate the Vega expression")
+def test_vega_nendo_label_in_english_agrees_with_fy_label():
+    months = [D(2024, 3, 1), D(2024, 4, 1), D(2024, 10, 1), D(2025, 1, 1), D(2025, 3, 1)]
+    # utcFormat(d, '%b') is the English short month name; Intl gives the same for en-US.
+    script = (
+        "const utcyear = d => d.getUTCFullYear(), utcmonth = d => d.getUTCMonth();"
+        "const utcFormat = d => d.toLocaleString('en-US', {month: 'short', timeZone: 'UTC'});"
+        f"const days = {[m.isoformat() for m in months]};"
+        f"for (const day of days) {{ const datum = {{value: new Date(day + 'T00:00:00Z')}}; console.log({vega_nendo_label('datum.value', 'en')}); }}"
+    )
+    out = subprocess.run([NODE, "-e", script], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out == [nendo_label(m, "month", "en") for m in months]
 
 
 def test_vega_nendo_label_names_every_era_of_the_table():
@@ -358,3 +389,27 @@ def test_public_functions_have_one_line_docstrings(module):
         if name.startswith("_") or not callable(item) or getattr(item, "__module__", "") != module.__name__:
             continue
         assert item.__doc__ and "\n" not in item.__doc__.strip(), name
+
+
+@pytest.mark.parametrize(
+    ("value", "lang", "expected"),
+    [
+        # Naive = UTC, as DuckDB stores etl_run times: 2025-03-31 23:30 UTC is the next morning in Japan.
+        (dt.datetime(2025, 3, 31, 23, 30), "ja", "令和7年4月1日（2025-04-01） 08:30 JST"),
+        (dt.datetime(2025, 3, 31, 23, 30), "en", "2025-04-01 (R7) 08:30 JST"),
+        (
+            dt.datetime(2025, 4, 1, 8, 30, tzinfo=dt.timezone(dt.timedelta(hours=9))),
+            "ja",
+            "令和7年4月1日（2025-04-01） 08:30 JST",
+        ),
+        ("2025-03-31T23:30:00+00:00", "en", "2025-04-01 (R7) 08:30 JST"),
+        (None, "ja", "—"),
+    ],
+)
+def test_moment_label_is_japan_time_labelled(value, lang, expected):
+    assert moment_label(value, lang) == expected
+
+
+def test_short_moment():
+    assert short_moment(dt.datetime(2025, 3, 31, 23, 30)) == "2025-04-01 08:30 JST"
+    assert short_moment(None) == "—"

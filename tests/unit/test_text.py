@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.text import clean_text, nfkc
+from common.text import clean_text, kanji_number, nfkc, town_sort_key
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,46 @@ def test_nfkc(value, expected):
 )
 def test_clean_text(value, expected):
     assert clean_text(value) == expected
+
+
+def test_town_sort_key_orders_chome_by_number():
+    # As the reference geography lists them (character order), and as a person counts them.
+    listed = [
+        "中央一丁目",
+        "中央七丁目",
+        "中央三丁目",
+        "中央二丁目",
+        "中央十一丁目",
+        "中央十丁目",
+        "中央二十丁目",
+        "中央",
+    ]
+    assert sorted(listed, key=town_sort_key) == [
+        "中央",
+        "中央一丁目",
+        "中央二丁目",
+        "中央三丁目",
+        "中央七丁目",
+        "中央十丁目",
+        "中央十一丁目",
+        "中央二十丁目",
+    ]
+
+
+def test_town_sort_key_mixes_written_forms_and_keeps_names():
+    # Arabic and full-width digits count as numbers too; a numeral inside a name (一之宮, 四谷) stays text.
+    assert sorted(["上土棚10丁目", "上土棚２丁目", "上土棚三丁目"], key=town_sort_key) == [
+        "上土棚２丁目",
+        "上土棚三丁目",
+        "上土棚10丁目",
+    ]
+    assert town_sort_key("一之宮") == "一之宮"
+    assert town_sort_key("四谷二丁目") == "四谷00000002丁目"
+    assert town_sort_key(None) == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("一", 1), ("十", 10), ("十一", 11), ("二十", 20), ("二十三", 23), ("百三", 103), ("一〇", 10)]
+)
+def test_kanji_number(text, value):
+    assert kanji_number(text) == value

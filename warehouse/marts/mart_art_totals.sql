@@ -1,4 +1,4 @@
--- art-project event totals for each city and for the four cities together (city_code null): the one place where participations, visitors and open days are summed; mart_event_kpis and mart_city_kpis read it
+-- art-project event totals for each city and for the four cities together (city_code null): the one place where participations, visitors and open days are summed; mart_event_kpis, mart_city_kpis and pii.mart_city_consultees read it
 -- grain: city_code
 -- columns:
 --   city_code                 city.code of the events' host city; null = 4市全体 (all four cities)
@@ -26,7 +26,7 @@ event_session as (
 ),
 
 attendance as (
-    select * from pii.event_attendance
+    select * from int_event_attendance
 ),
 
 scopes as (
@@ -60,13 +60,11 @@ sessions as (
 
 people as (
     select
-        e.city_code,
-        count(distinct a.participant_id) as workshop_unique_participants
-    from attendance as a
-    join event_session as s on s.id = a.session_id
-    join event as e on e.id = s.event_id
-    where e.kind = 'workshop'
-    group by grouping sets ((e.city_code), ())
+        city_code,
+        count(distinct participant_id) as workshop_unique_participants
+    from attendance
+    where kind = 'workshop'
+    group by grouping sets ((city_code), ())
 ),
 
 final as (

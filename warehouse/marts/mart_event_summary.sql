@@ -33,7 +33,7 @@ event_session as (
 ),
 
 attendance as (
-    select * from pii.event_attendance
+    select * from int_event_attendance
 ),
 
 answers as (
@@ -56,11 +56,10 @@ sessions as (
 
 people as (
     select
-        s.event_id,
-        count(distinct a.participant_id) as unique_participants
-    from attendance as a
-    join event_session as s on s.id = a.session_id
-    group by s.event_id
+        event_id,
+        count(distinct participant_id) as unique_participants
+    from attendance
+    group by event_id
 ),
 
 survey as (

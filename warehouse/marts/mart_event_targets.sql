@@ -95,12 +95,8 @@ final as (
             when d.unit = '%' then 1
             else 0
         end as decimals,
-        case
-            when a.actual is null then null
-            when d.higher_is_better then a.actual >= t.target_value
-            else a.actual <= t.target_value
-        end as achieved,
-        round(100.0 * a.actual / t.target_value, 1)::double as attainment_pct
+        target_achieved(a.actual, t.target_value, d.higher_is_better) as achieved,
+        attainment_pct(a.actual, t.target_value) as attainment_pct
     from kpi_target as t
     join definitions as d on d.kpi_code = t.kpi_code
     left join actuals as a on a.kpi_code = t.kpi_code and a.city_code is not distinct from t.city_code

@@ -88,8 +88,17 @@ class RollbackRecord:
     message: str | None = None
 
 
-def _insert_event(path: Path, table: str, schema: Mapping[str, pl.DataType], values: Mapping[str, object]) -> int:
-    """Append one row to an intake table in its own write transaction; returns its event id."""
+def _insert_record(
+    path: Path, table: str, schema: Mapping[str, pl.DataType], record: object, stamp: str, now: dt.datetime | None
+) -> int:
+    """Append a record's fields as one row of an intake table in its own write transaction; returns its event id.
+
+    The record's own time (stamp) and the time of recording are stored as UTC text.
+    """
+    values = {name: getattr(record, name) for name in schema if hasattr(record, name)} | {
+        stamp: utc_text(utc_now(getattr(record, stamp))),
+        "recorded_at": utc_text(utc_now(now)),
+    }
     columns = [name for name in schema if name != "event_id"]
     with write_transaction(path) as con:
         cursor = con.execute(
@@ -105,24 +114,14 @@ def record_intake(record: IntakeRecord, *, path: Path | None = None, now: dt.dat
         raise ValueError(f"unknown intake action {record.action!r}")
     if record.outcome not in INTAKE_OUTCOMES:
         raise ValueError(f"unknown intake outcome {record.outcome!r}")
-    values = {
-        **{name: getattr(record, name) for name in INTAKE_COLUMNS if hasattr(record, name)},
-        "submitted_at": utc_text(utc_now(record.submitted_at)),
-        "recorded_at": utc_text(utc_now(now)),
-    }
-    return _insert_event(path or store_path(), "intake_submission", INTAKE_COLUMNS, values)
+    return _insert_record(path or store_path(), "intake_submission", INTAKE_COLUMNS, record, "submitted_at", now)
 
 
 def record_rollback(record: RollbackRecord, *, path: Path | None = None, now: dt.datetime | None = None) -> int:
     """Append one rollback (who, when, from run, to run) to the audit; returns its event id."""
     if record.outcome not in ROLLBACK_OUTCOMES:
         raise ValueError(f"unknown rollback outcome {record.outcome!r}")
-    values = {
-        **{name: getattr(record, name) for name in ROLLBACK_COLUMNS if hasattr(record, name)},
-        "requested_at": utc_text(utc_now(record.requested_at)),
-        "recorded_at": utc_text(utc_now(now)),
-    }
-    return _insert_event(path or store_path(), "intake_rollback", ROLLBACK_COLUMNS, values)
+    return _insert_record(path or store_path(), "intake_rollback", ROLLBACK_COLUMNS, record, "requested_at", now)
 
 
 def read_intake(path: Path | None = None) -> pl.DataFrame:

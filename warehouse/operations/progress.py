@@ -41,10 +41,8 @@ NOTE_KINDS = ("breakthrough", "issue", "change")
 
 _MONTH = pl.Date
 _UTC = UTC_TYPE
-PROGRESS_EVENT_SCHEMA: dict[str, pl.DataType] = {
-    "event_id": pl.Int64,
-    "city_code": pl.String,
-    "step_code": pl.String,
+# A step's state as a manager sets it: the columns every progress schema below shares, in this order.
+_STATE_SCHEMA: dict[str, pl.DataType] = {
     "status_code": pl.String,
     "start_label": pl.String,
     "start_month": _MONTH,
@@ -52,17 +50,16 @@ PROGRESS_EVENT_SCHEMA: dict[str, pl.DataType] = {
     "end_label": pl.String,
     "end_month": _MONTH,
     "note": pl.String,
+}
+_STEP_SCHEMA: dict[str, pl.DataType] = {"city_code": pl.String, "step_code": pl.String, **_STATE_SCHEMA}
+PROGRESS_EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "event_id": pl.Int64,
+    **_STEP_SCHEMA,
     "changed_by": pl.String,
     "changed_at": _UTC,
     "previous_source": pl.String,
     "previous_event_id": pl.Int64,
-    "previous_status_code": pl.String,
-    "previous_start_label": pl.String,
-    "previous_start_month": _MONTH,
-    "previous_start_precision": pl.String,
-    "previous_end_label": pl.String,
-    "previous_end_month": _MONTH,
-    "previous_note": pl.String,
+    **{f"previous_{name}": dtype for name, dtype in _STATE_SCHEMA.items()},
 }
 NOTE_EVENT_SCHEMA: dict[str, pl.DataType] = {
     "event_id": pl.Int64,
@@ -74,35 +71,15 @@ NOTE_EVENT_SCHEMA: dict[str, pl.DataType] = {
     "changed_at": _UTC,
 }
 CURRENT_SCHEMA: dict[str, pl.DataType] = {
-    "city_code": pl.String,
-    "step_code": pl.String,
-    "status_code": pl.String,
-    "start_label": pl.String,
-    "start_month": _MONTH,
-    "start_precision": pl.String,
-    "end_label": pl.String,
-    "end_month": _MONTH,
-    "note": pl.String,
+    **_STEP_SCHEMA,
     "updated_by": pl.String,
     "updated_on": pl.Date,
     "updated_at": _UTC,
     "source": pl.String,
     "event_id": pl.Int64,
 }
-_BASELINE_SCHEMA: dict[str, pl.DataType] = {
-    "city_code": pl.String,
-    "step_code": pl.String,
-    "status_code": pl.String,
-    "start_label": pl.String,
-    "start_month": _MONTH,
-    "start_precision": pl.String,
-    "end_label": pl.String,
-    "end_month": _MONTH,
-    "note": pl.String,
-    "recorded_by": pl.String,
-    "recorded_on": pl.Date,
-}
-_STATE = ("status_code", "start_label", "start_month", "start_precision", "end_label", "end_month", "note")
+_BASELINE_SCHEMA: dict[str, pl.DataType] = {**_STEP_SCHEMA, "recorded_by": pl.String, "recorded_on": pl.Date}
+_STATE = tuple(_STATE_SCHEMA)
 
 
 # --- configuration -------------------------------------------------------------------------------

@@ -109,13 +109,36 @@ def record_sign_in_failure(
 
 
 def record_sign_in(
-    viewer: Viewer, method: str, *, client: str | None = None, path: Path | None = None, now: dt.datetime | None = None
-) -> int:
-    """Audit a successful sign-in and forget its user name's failures; returns the audit event id."""
+    viewer: Viewer,
+    method: str,
+    *,
+    client: str | None = None,
+    sign_in_id: str | None = None,
+    path: Path | None = None,
+    now: dt.datetime | None = None,
+) -> int | None:
+    """Audit a successful sign-in and forget its user name's failures; returns the audit event id.
+
+    sign_in_id: a digest naming the ID token of an OIDC sign-in (kept as detail.id_token_digest). Every reload
+    and new tab presents the same token again; only its first presentation is a sign-in, so a token already
+    audited adds no row (None).
+    """
     moment = utc_now(now)
     with write_transaction(path or store_path()) as con:
+        if sign_in_id is not None:
+            seen = con.execute(
+                "select 1 from audit_event where action = 'sign_in' and target = ? and identity is ? "
+                "and json_extract(detail, '$.id_token_digest') = ? limit 1",
+                [method, viewer.identity, sign_in_id],
+            ).fetchone()
+            if seen is not None:
+                return None
         if viewer.identity:
             scope, key = _throttle_keys(viewer.identity, "")[0]
             con.execute("delete from sign_in_throttle where scope = ? and key = ?", [scope, key])
-        detail = {"method": method} | ({"client": client} if client is not None else {})
+        detail = (
+            {"method": method}
+            | ({"client": client} if client is not None else {})
+            | ({"id_token_digest": sign_in_id} if sign_in_id is not None else {})
+        )
         return append_audit(con, viewer, "sign_in", method, detail, moment)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import duckdb
 import polars as pl
 
 from common.roles import PUBLIC, Viewer
+from common.text import town_sort_key
 from warehouse import macros, masking
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,25 +154,63 @@ def consultee_scope(con: duckdb.DuckDBPyConnection, viewer: Viewer) -> Consultee
     )
 
 
+@dataclass(frozen=True)
+class ConsulteeJoin:
+    """A query's consultee figures for the rows the viewer may see: what to select and join, with bound values.
+
+    shown is the SQL condition true on those rows (scope.condition); a viewer allowed none gets the hidden
+    figures and no join, so the query never reads the pii schema.
+    """
+
+    shown: str
+    shown_params: list
+    figures: str
+    joined: str
+    join_params: list
+
+
+def consultee_join(
+    con: duckdb.DuckDBPyConnection, viewer: Viewer, city_column: str, table: str, on: str, figures: str, hidden: str
+) -> ConsulteeJoin:
+    """Left join the pii table (as k) on `on` where the row's city_column may show consultees; names from code."""
+    scope = consultee_scope(con, viewer)
+    shown, shown_params = scope.condition(city_column)
+    if not scope.any:
+        return ConsulteeJoin(shown, shown_params, hidden, "", [])
+    return ConsulteeJoin(shown, shown_params, figures, f" left join {table} as k on {on} and {shown}", shown_params)
+
+
+def city_figures(con: duckdb.DuckDBPyConnection, mart: str, city_code: str | None) -> dict:
+    """One scope's row of a per-city mart (city_code None = the four cities together); mart named by code."""
+    row = fetch_one(con, f"select * from {mart} where city_code is not distinct from ?", [city_code])
+    if row is None:
+        raise LookupError(f"no figures in {mart} for city {city_code!r}")
+    return row
+
+
+def city_consultees(
+    con: duckdb.DuckDBPyConnection, viewer: Viewer, city_code: str | None, columns: Sequence[str]
+) -> dict | None:
+    """Columns of pii.mart_city_consultees for one scope ({} when it has no row); None unless may_see_consultees."""
+    if not may_see_consultees(viewer, city_code):
+        return None
+    found = fetch_one(
+        con,
+        "select " + ", ".join(columns) + " from pii.mart_city_consultees where city_code is not distinct from ?",
+        [city_code],
+    )
+    return found or {}
+
+
 def home_kpis(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> dict:
     """Joint figures for Home: one city, or the four together when city_code is None.
 
     workshop_consultee_participations is null and consultees_hidden true unless may_see_consultees.
     """
-    row = fetch_one(con, "select * from mart_city_kpis where city_code is not distinct from ?", [city_code])
-    if row is None:
-        raise LookupError(f"no figures for city {city_code!r}")
-    hidden = not may_see_consultees(viewer, city_code)
-    consultees = None
-    if not hidden:
-        found = fetch_one(
-            con,
-            "select coalesce(workshop_consultee_participations, 0) as n from pii.mart_city_consultees "
-            "where city_code is not distinct from ?",
-            [city_code],
-        )
-        consultees = found["n"] if found else 0
-    return row | {"workshop_consultee_participations": consultees, "consultees_hidden": hidden}
+    row = city_figures(con, "mart_city_kpis", city_code)
+    found = city_consultees(con, viewer, city_code, ["workshop_consultee_participations"])
+    consultees = None if found is None else found.get("workshop_consultee_participations") or 0
+    return row | {"workshop_consultee_participations": consultees, "consultees_hidden": found is None}
 
 
 def city_kpis_table(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
@@ -181,23 +221,24 @@ def city_kpis_table(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer = 
     """
     name = NAME_COLUMN[lang]
     everyone = "4市全体" if lang == "ja" else "All four cities"
-    scope = consultee_scope(con, viewer)
-    shown, shown_params = scope.condition("m.city_code")
-    if scope.any:
-        consultees = "coalesce(k.workshop_consultee_participations, 0)"
-        joined = " left join pii.mart_city_consultees as k on k.city_code is not distinct from m.city_code and " + shown
-        join_params = shown_params
-    else:
-        consultees, joined, join_params = "null::bigint", "", []
+    k = consultee_join(
+        con,
+        viewer,
+        "m.city_code",
+        "pii.mart_city_consultees",
+        "k.city_code is not distinct from m.city_code",
+        figures="coalesce(k.workshop_consultee_participations, 0)",
+        hidden="null::bigint",
+    )
     frame = fetch(
         con,
         "select coalesce(c." + name + ", ?) as city, m.* exclude (city_code), "
-        f"case when {shown} then {consultees} end as workshop_consultee_participations, "
-        f"not {shown} as consultees_hidden "
+        f"case when {k.shown} then {k.figures} end as workshop_consultee_participations, "
+        f"not {k.shown} as consultees_hidden "
         "from mart_city_kpis as m left join city as c on c.code = m.city_code"
-        + joined
+        + k.joined
         + " order by c.sort_order nulls last",
-        [everyone, *shown_params, *shown_params, *join_params],
+        [everyone, *k.shown_params, *k.shown_params, *k.join_params],
     )
     # The CSV keeps its column order: the consultee figure follows the unique participants.
     columns = [c for c in frame.columns if c != "workshop_consultee_participations"]
@@ -231,3 +272,12 @@ def latest_run(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict 
         "(select count(*) from quarantine q where q.run_id = r.run_id) as quarantined "
         "from r",
     )
+
+
+def sort_towns(frame: pl.DataFrame, city_order: str, town: str) -> pl.DataFrame:
+    """Rows ordered by city, then 町丁目 in numeric order (一, 二 … 十, 十一), then as they came.
+
+    The key is computed in plain Python on the caller's thread (no polars callback) and dropped again.
+    """
+    key = pl.Series("_town_key", [town_sort_key(name) for name in frame[town].to_list()], dtype=pl.String)
+    return frame.with_columns(key).sort(city_order, "_town_key", maintain_order=True).drop("_town_key")

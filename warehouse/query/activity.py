@@ -77,12 +77,12 @@ def content_groups(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer = P
 def respondents(con: duckdb.DuckDBPyConnection, filters: ActivityFilter, viewer: Viewer = PUBLIC) -> int:
     """N: organisations that answered the survey within the filters."""
     fragments, params = organisation_filter("o", filters)
-    row = fetch_one(
-        con,
-        "select coalesce(sum(o.orgs), 0)::bigint as n from mart_activity_cells as o"
-        + where(["o.survey_answered", *fragments]),
-        params,
-    )
+    return _org_count(con, "mart_activity_cells as o", ["o.survey_answered", *fragments], params)
+
+
+def _org_count(con: duckdb.DuckDBPyConnection, source: str, fragments: list[str], params: list) -> int:
+    """Organisations summed over the build-time cells (source names them o, from the caller's code) the filters keep."""
+    row = fetch_one(con, "select coalesce(sum(o.orgs), 0)::bigint as n from " + source + where(fragments), params)
     return row["n"] if row else 0
 
 
@@ -307,24 +307,24 @@ def follow_up_filter(filters: ActivityFilter, viewer: Viewer) -> tuple[list[str]
 def non_respondent_count(con: duckdb.DuckDBPyConnection, filters: ActivityFilter, viewer: Viewer = PUBLIC) -> int:
     """How many organisations within the city and legal-form filters did not answer (a published figure)."""
     fragments, params = organisation_filter("o", filters, intent=False)
-    return _count(con, fragments, params)
+    return _non_respondent_count(con, fragments, params)
 
 
 def follow_up_count(con: duckdb.DuckDBPyConnection, filters: ActivityFilter, viewer: Viewer) -> int:
     """The rows of non_respondents for this viewer (a city manager: their own city's); StaffOnly if not allowed."""
     fragments, params = follow_up_filter(filters, viewer)
-    return _count(con, fragments, params)
+    return _non_respondent_count(con, fragments, params)
 
 
-def _count(con: duckdb.DuckDBPyConnection, fragments: list[str], params: list) -> int:
+def _non_respondent_count(con: duckdb.DuckDBPyConnection, fragments: list[str], params: list) -> int:
     """Non-respondents under the given organisation filter fragments."""
-    row = fetch_one(
+    # Joined to city as non_respondents is, so the count is that list's length.
+    return _org_count(
         con,
-        "select coalesce(sum(o.orgs), 0)::bigint as n from mart_activity_cells as o join city as c on c.code = o.city_code"
-        + where(["not o.survey_answered", *fragments]),
+        "mart_activity_cells as o join city as c on c.code = o.city_code",
+        ["not o.survey_answered", *fragments],
         params,
     )
-    return row["n"] if row else 0
 
 
 def non_respondents(

@@ -6,7 +6,7 @@ import duckdb
 import polars as pl
 
 from common.roles import PUBLIC, Viewer
-from warehouse.query import NAME_COLUMN, city_filter, directory, fetch, fetch_one, where
+from warehouse.query import NAME_COLUMN, city_filter, directory, fetch, fetch_one, sort_towns, where
 
 # Identifier allow-list: the only taxonomy label columns a query may select.
 TERM_NAME = {"ja": "name", "en": "name_en"}
@@ -176,13 +176,14 @@ def town_nearest(
     sql = (
         "select m.town_id, m.city_code, c." + name + " as city, m.town_name, m.latitude, m.longitude, "
         "round(m.nearest_km, 3) as nearest_km, coalesce(m.nearest_km <= ?, false) as covered, "
-        "m.nearest_name, n." + name + " as nearest_city "
+        "m.nearest_name, n." + name + " as nearest_city, c.sort_order as city_order "
         "from mart_coverage_town_form as m join city as c on c.code = m.city_code "
         "left join city as n on n.code = m.nearest_city_code"
         + where(["m.form_code = ?", *fragments])
         + " order by c.sort_order, m.town_id"
     )
-    return fetch(con, sql, [float(radius_km), form_code, *params])
+    frame = fetch(con, sql, [float(radius_km), form_code, *params])
+    return sort_towns(frame, "city_order", "town_name").drop("city_order")
 
 
 def town_coverage(con: duckdb.DuckDBPyConnection, radius_km: float, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:

@@ -13,7 +13,7 @@ import duckdb
 import polars as pl
 
 from common.roles import PUBLIC, Viewer
-from warehouse.query import city_filter, consultee_scope, fetch, fetch_one, may_see_consultees, where
+from warehouse.query import city_consultees, city_figures, city_filter, consultee_join, fetch, where
 
 # Event kinds in display order (event.kind).
 KINDS = ("exhibition", "workshop", "symposium")
@@ -29,19 +29,9 @@ def kpis(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer =
 
     The CONSULTEE_KPIS are null and consultees_hidden is true unless may_see_consultees(viewer, city_code).
     """
-    row = fetch_one(con, "select * from mart_event_kpis where city_code is not distinct from ?", [city_code])
-    if row is None:
-        raise LookupError(f"no event figures for city {city_code!r}")
-    hidden = not may_see_consultees(viewer, city_code)
-    found = None
-    if not hidden:
-        found = fetch_one(
-            con,
-            "select " + ", ".join(CONSULTEE_KPIS) + " from pii.mart_city_consultees "
-            "where city_code is not distinct from ?",
-            [city_code],
-        )
-    return row | {k: (found or {}).get(k) for k in CONSULTEE_KPIS} | {"consultees_hidden": hidden}
+    row = city_figures(con, "mart_event_kpis", city_code)
+    found = city_consultees(con, viewer, city_code, CONSULTEE_KPIS)
+    return row | {k: (found or {}).get(k) for k in CONSULTEE_KPIS} | {"consultees_hidden": found is None}
 
 
 def events(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> pl.DataFrame:
@@ -51,26 +41,23 @@ def events(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer
     of the cities may_see_consultees allows; consultees_hidden marks the other rows.
     """
     fragments, params = city_filter("e.city_code", city_code)
-    scope = consultee_scope(con, viewer)
-    shown, shown_params = scope.condition("e.city_code")
-    if scope.any:
-        figures = "k.consultee_participations, k.unique_consultees"
-        joined = " left join pii.mart_event_consultees as k on k.event_id = e.event_id and " + shown
-        join_params = shown_params
-    else:
-        figures, joined, join_params = (
-            "null::bigint as consultee_participations, null::bigint as unique_consultees",
-            "",
-            [],
-        )
+    k = consultee_join(
+        con,
+        viewer,
+        "e.city_code",
+        "pii.mart_event_consultees",
+        "k.event_id = e.event_id",
+        figures="k.consultee_participations, k.unique_consultees",
+        hidden="null::bigint as consultee_participations, null::bigint as unique_consultees",
+    )
     return fetch(
         con,
-        f"select e.*, {_CITY_NAMES}, {figures}, not {shown} as consultees_hidden "
+        f"select e.*, {_CITY_NAMES}, {k.figures}, not {k.shown} as consultees_hidden "
         "from mart_event_summary as e join city as c on c.code = e.city_code"
-        + joined
+        + k.joined
         + where(fragments)
         + f" order by e.start_date, {_KIND_ORDER}, e.event_id",
-        [*shown_params, *join_params, *params],
+        [*k.shown_params, *k.join_params, *params],
     )
 
 
@@ -81,24 +68,25 @@ def sessions(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: View
     may_see_consultees allows; consultees_hidden marks the other rows.
     """
     fragments, params = city_filter("e.city_code", city_code)
-    scope = consultee_scope(con, viewer)
-    shown, shown_params = scope.condition("e.city_code")
-    if scope.any:
-        consultees = "k.consultees::integer"
-        joined = " left join pii.event_session_consultees as k on k.session_id = s.id and " + shown
-        join_params = shown_params
-    else:
-        consultees, joined, join_params = "null::integer", "", []
+    k = consultee_join(
+        con,
+        viewer,
+        "e.city_code",
+        "pii.event_session_consultees",
+        "k.session_id = s.id",
+        figures="k.consultees::integer",
+        hidden="null::integer",
+    )
     return fetch(
         con,
         "select s.id as session_id, s.event_id, e.kind, e.title, e.artist_or_programme, e.city_code, "
         f"{_CITY_NAMES}, e.venue, e.start_date as event_start, s.seq, s.session_date, s.start_time, s.end_time, "
-        f"s.participants, {consultees} as consultees, s.visitors, not {shown} as consultees_hidden "
+        f"s.participants, {k.figures} as consultees, s.visitors, not {k.shown} as consultees_hidden "
         "from event_session as s join event as e on e.id = s.event_id join city as c on c.code = e.city_code"
-        + joined
+        + k.joined
         + where(fragments)
         + f" order by s.session_date, s.start_time nulls last, {_KIND_ORDER}, s.event_id, s.seq",
-        [*shown_params, *join_params, *params],
+        [*k.shown_params, *k.join_params, *params],
     )
 
 
@@ -168,25 +156,26 @@ def targets(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewe
     only where may_see_consultees allows the target's city; elsewhere it stays null and actual_hidden is true.
     """
     fragments, params = ([], []) if city_code is None else city_filter("t.city_code", city_code)
-    scope = consultee_scope(con, viewer)
-    shown, shown_params = scope.condition("t.city_code")
-    if scope.any:
-        filled = (
+    k = consultee_join(
+        con,
+        viewer,
+        "t.city_code",
+        "pii.mart_event_consultee_targets",
+        "k.target_id = t.target_id",
+        figures=(
             " replace (case when k.target_id is null then t.actual else k.actual end as actual, "
             "case when k.target_id is null then t.achieved else k.achieved end as achieved, "
             "case when k.target_id is null then t.attainment_pct else k.attainment_pct end as attainment_pct)"
-        )
-        joined = " left join pii.mart_event_consultee_targets as k on k.target_id = t.target_id and " + shown
-        join_params = shown_params
-    else:
-        filled, joined, join_params = "", "", []
+        ),
+        hidden="",
+    )
     return fetch(
         con,
-        f"select t.*{filled}, {_CITY_NAMES}, "
-        f"(list_contains(?::varchar[], t.kpi_code) and not {shown}) as actual_hidden "
+        f"select t.*{k.figures}, {_CITY_NAMES}, "
+        f"(list_contains(?::varchar[], t.kpi_code) and not {k.shown}) as actual_hidden "
         "from mart_event_targets as t left join city as c on c.code = t.city_code"
-        + joined
+        + k.joined
         + where(fragments)
         + " order by t.sort_order, c.sort_order nulls first",
-        [list(CONSULTEE_KPIS), *shown_params, *join_params, *params],
+        [list(CONSULTEE_KPIS), *k.shown_params, *k.join_params, *params],
     )

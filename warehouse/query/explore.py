@@ -490,3 +490,62 @@ def bounds(con: duckdb.DuckDBPyConnection, data: Dataset, viewer: Viewer = PUBLI
     finally:
         cursor.close()
     return {column.name: (row[2 * i], row[2 * i + 1]) for i, column in enumerate(wanted)}
+
+
+# Coded columns of the published tables and the vocabulary their values come from: the explorer shows a
+# value's label in the viewer's language (downloads keep the codes). Vocabularies built from the seeds are
+# read from the warehouse (seed_labels); the others are labelled in the dashboard's message catalogue.
+VOCAB_COLUMNS: dict[str, str] = {
+    "city_code": "city",
+    "from_city_code": "city",
+    "to_city_code": "city",
+    "known_by_city_code": "city",
+    "list_city_code": "city",
+    "nearest_city_code": "city",
+    "legal_form_code": "legal_form",
+    "distribution_channel_code": "channel",
+    "pf_intent_code": "pf_intent",
+    "phase_code": "pf_phase",
+    "step_code": "pf_step",
+    "status_code": "pf_status",
+    "form_code": "form",
+    "primary_form_code": "form",
+    "legend_group": "legend_group",
+    "term_id": "term",
+    "taxonomy_term_id": "term",
+    "group_id": "term",
+    "parent_id": "term",
+    "taxonomy_id": "taxonomy",
+    "link_type": "taxonomy",
+    "basis": "basis",
+    "known_by": "known_by",
+    "polarity": "polarity",
+    "survey_status": "survey_status",
+    "start_precision": "precision",
+    "kind": "kind",
+    "facet": "facet",
+    "kpi_code": "kpi",
+    "status": "run_status",
+}
+SEED_VOCABULARIES = ("city", "legal_form", "channel", "pf_intent", "pf_phase", "pf_step", "pf_status", "form", "term")
+_SEED_LABELS = """
+select 'city' as vocabulary, code, name_ja, name_en from city
+union all select 'legal_form', code, name_ja, name_en from legal_form
+union all select 'channel', code, name_ja, name_en from channel
+union all select 'pf_intent', code, name_ja, name_en from pf_intent
+union all select 'pf_phase', code, name_ja, name_en from pf_phase
+union all select 'pf_step', code, label || ' ' || name_ja, label || ' ' || name_en from pf_step
+union all select 'pf_status', code, name_ja, name_en from pf_status
+union all select 'form', code, name, name_en from taxonomy_term where taxonomy_id = 'form'
+union all select 'term', id, name, name_en from taxonomy_term
+union all select 'legend_group', code, name, name_en from taxonomy_term where taxonomy_id = 'form'
+union all select 'taxonomy', id, name, name_en from taxonomy
+"""
+
+
+def seed_labels(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, tuple[str, str]]]:
+    """Japanese and English label of every code of the seeded vocabularies, by vocabulary (VOCAB_COLUMNS' names)."""
+    labels: dict[str, dict[str, tuple[str, str]]] = {}
+    for vocabulary, code, ja, en in fetch(con, _SEED_LABELS).iter_rows():
+        labels.setdefault(vocabulary, {})[code] = (ja, en)
+    return labels

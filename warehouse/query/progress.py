@@ -122,6 +122,9 @@ def phases_reached(view: pl.DataFrame, phase_table: pl.DataFrame) -> pl.DataFram
 
 _CHANGE = ("status_code", "start_label", "start_month", "start_precision", "end_label", "end_month", "note")
 
+# A note as written, whether it came from the file or the app.
+_NOTE = ("city_code", "noted_on", "kind", "text")
+
 
 def progress_history(grid: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
     """Every change, newest first: the file's rows (from nothing, on 記入日) and each in-app event (from → to).
@@ -165,20 +168,14 @@ def progress_history(grid: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
 def notes_view(file_notes: pl.DataFrame, note_events: pl.DataFrame, city_code: str | None = None) -> pl.DataFrame:
     """File notes and in-app notes together (one city, or all), oldest first; a note is never replaced."""
     from_file = file_notes.select(
-        "city_code",
-        "noted_on",
-        "kind",
-        "text",
+        *_NOTE,
         pl.lit("file").alias("source"),
         pl.lit(None, pl.String).alias("recorded_by"),
         pl.lit(None, pl.Datetime("us", "UTC")).alias("recorded_at"),
         pl.lit(None, pl.Int64).alias("event_id"),
     )
     from_app = note_events.select(
-        "city_code",
-        "noted_on",
-        "kind",
-        "text",
+        *_NOTE,
         pl.lit("app").alias("source"),
         pl.col("changed_by").alias("recorded_by"),
         pl.col("changed_at").alias("recorded_at"),

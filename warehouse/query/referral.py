@@ -18,7 +18,7 @@ import polars as pl
 
 from common.roles import PUBLIC, Viewer
 from warehouse import macros
-from warehouse.query import NAME_COLUMN, directory, fetch, fetch_one, where
+from warehouse.query import NAME_COLUMN, directory, fetch, fetch_one, sort_towns, where
 
 # Facets a need can ask for (attribute.link_type values): the allow-list, and the order of "why".
 FACETS = ("form", "content", "target")
@@ -131,12 +131,15 @@ def need_terms(con: duckdb.DuckDBPyConnection, taxonomy: str, lang: str, viewer:
 
 
 def towns(con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer = PUBLIC) -> pl.DataFrame:
-    """Every 町丁目 of the reference geography (id, city_code, city, name, latitude, longitude), by city then name."""
-    return fetch(
+    """Every 町丁目 of the reference geography (id, city_code, city, name, latitude, longitude), by city then
+    name in numeric order (一丁目, 二丁目 … 十丁目, 十一丁目)."""
+    frame = fetch(
         con,
-        "select t.id, t.city_code, c." + NAME_COLUMN[lang] + " as city, t.name, t.latitude, t.longitude "
+        "select t.id, t.city_code, c." + NAME_COLUMN[lang] + " as city, t.name, t.latitude, t.longitude, "
+        "c.sort_order as city_order "
         "from ref_town as t join city as c on c.code = t.city_code order by c.sort_order, t.name",
     )
+    return sort_towns(frame, "city_order", "name").drop("city_order")
 
 
 def town(con: duckdb.DuckDBPyConnection, town_id: str, viewer: Viewer = PUBLIC) -> dict | None:

@@ -7,83 +7,55 @@
 --   workshop_consultee_share_pct  workshop_consultee_participations ÷ workshop_participations (mart_event_kpis) × 100, one decimal
 with
 
-city as (
-    select * from city
+-- The scopes (every city and the four together), their workshops and participations, counted once there.
+totals as (
+    select * from mart_art_totals
 ),
 
-event as (
-    select * from event
-),
-
-event_session as (
-    select * from event_session
-),
-
-session_consultees as (
-    select * from pii.event_session_consultees
+event_consultees as (
+    select * from pii.mart_event_consultees
 ),
 
 attendance as (
-    select * from pii.event_attendance
+    select * from int_event_attendance
 ),
 
 participant as (
     select * from pii.event_participant
 ),
 
-scopes as (
-    select code as city_code from city
-    union all
-    select null
-),
-
-workshops as (
+-- Each workshop's うち相談者数 is already summed over its sessions; a scope adds up its workshops.
+sessions as (
     select
         city_code,
-        count(*) as workshops
-    from event
+        sum(consultee_participations)::bigint as workshop_consultee_participations
+    from event_consultees
     where kind = 'workshop'
     group by grouping sets ((city_code), ())
 ),
 
-sessions as (
-    select
-        e.city_code,
-        sum(s.participants)::bigint as workshop_participations,
-        sum(c.consultees)::bigint as workshop_consultee_participations
-    from event_session as s
-    join event as e on e.id = s.event_id
-    left join session_consultees as c on c.session_id = s.id
-    where e.kind = 'workshop'
-    group by grouping sets ((e.city_code), ())
-),
-
 people as (
     select
-        e.city_code,
+        a.city_code,
         count(distinct a.participant_id) as workshop_unique_consultees
     from attendance as a
-    join event_session as s on s.id = a.session_id
-    join event as e on e.id = s.event_id
     join participant as p on p.participant_id = a.participant_id
-    where e.kind = 'workshop' and p.is_consultee
-    group by grouping sets ((e.city_code), ())
+    where a.kind = 'workshop' and p.is_consultee
+    group by grouping sets ((a.city_code), ())
 ),
 
 -- Like mart_event_kpis: a scope that held no workshop has no figure (null), not 0.
 counted as (
     select
-        sc.city_code,
-        case when coalesce(w.workshops, 0) > 0 then coalesce(se.workshop_participations, 0) end
-            as workshop_participations,
-        case when coalesce(w.workshops, 0) > 0 then coalesce(se.workshop_consultee_participations, 0) end
+        t.city_code,
+        case when t.workshops > 0 then coalesce(t.workshop_participations, 0) end as workshop_participations,
+        case when t.workshops > 0 then coalesce(se.workshop_consultee_participations, 0) end
             as workshop_consultee_participations,
-        case when coalesce(w.workshops, 0) > 0 then coalesce(pe.workshop_unique_consultees, 0) end
+        case when t.workshops > 0 then coalesce(pe.workshop_unique_consultees, 0) end
             as workshop_unique_consultees
-    from scopes as sc
-    left join workshops as w on w.city_code is not distinct from sc.city_code
-    left join sessions as se on se.city_code is not distinct from sc.city_code
-    left join people as pe on pe.city_code is not distinct from sc.city_code
+    from totals as t
+    left join sessions as se on se.city_code is not distinct from t.city_code
+    left join people as pe on pe.city_code is not distinct from t.city_code
 ),
 
 final as (

@@ -40,12 +40,8 @@ final as (
     select
         t.target_id,
         a.actual,
-        case
-            when a.actual is null then null
-            when t.higher_is_better then a.actual >= t.target_value
-            else a.actual <= t.target_value
-        end as achieved,
-        round(100.0 * a.actual / t.target_value, 1)::double as attainment_pct
+        target_achieved(a.actual, t.target_value, t.higher_is_better) as achieved,
+        attainment_pct(a.actual, t.target_value) as attainment_pct
     from targets as t
     join actuals as a on a.kpi_code = t.kpi_code and a.city_code is not distinct from t.city_code
 )

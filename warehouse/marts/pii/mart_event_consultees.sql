@@ -1,4 +1,4 @@
--- sensitive: consultee (相談者) figures per art-project event; read only through warehouse.query for viewers allowed to see them (may_see_consultees)
+-- sensitive: consultee (相談者) figures per art-project event; read only through warehouse.query for viewers allowed to see them (may_see_consultees); pii.mart_city_consultees adds its workshops up per city
 -- grain: event_id
 -- columns:
 --   event_id                  event.id
@@ -21,7 +21,7 @@ session_consultees as (
 ),
 
 attendance as (
-    select * from pii.event_attendance
+    select * from int_event_attendance
 ),
 
 participant as (
@@ -39,13 +39,12 @@ sessions as (
 
 people as (
     select
-        s.event_id,
+        a.event_id,
         count(distinct a.participant_id) as unique_consultees
     from attendance as a
-    join event_session as s on s.id = a.session_id
     join participant as p on p.participant_id = a.participant_id
     where p.is_consultee
-    group by s.event_id
+    group by a.event_id
 ),
 
 final as (

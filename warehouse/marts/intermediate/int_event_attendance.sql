@@ -1,0 +1,36 @@
+-- intermediate (built before the marts, dropped after them): one row per participant and event session they attended, with the session's event, its kind and host city (no consultee flag: main marts read it too, so the pii marts join pii.event_participant themselves); read by mart_art_totals, mart_event_summary, pii.mart_city_consultees and pii.mart_event_consultees
+-- grain: session_id, participant_id
+-- columns:
+--   session_id       event_session.id attended
+--   participant_id   参加者ID (pii.event_attendance.participant_id, pseudonymous)
+--   event_id         event.id of the session
+--   kind             the event's kind: exhibition, workshop or symposium
+--   city_code        city.code of the event's host city
+with
+
+event as (
+    select * from event
+),
+
+event_session as (
+    select * from event_session
+),
+
+attendance as (
+    select * from pii.event_attendance
+),
+
+-- distinct: a person counts once per session however often the 出欠 sheet lists them
+final as (
+    select distinct
+        a.session_id,
+        a.participant_id,
+        s.event_id,
+        e.kind,
+        e.city_code
+    from attendance as a
+    join event_session as s on s.id = a.session_id
+    join event as e on e.id = s.event_id
+)
+
+select * from final
