@@ -67,8 +67,23 @@ def describe(violations: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# Known and open (issue 21): since the merge of main's 相談つなぎ layout on 2026-12-03, the page has a button
+# without an accessible name (axe button-name, critical). Strict: the test fails once it is fixed, so this entry
+# has to go then.
+AXE_OPEN = {"tsunagi": "a button without an accessible name on 相談つなぎ (issue 21, open)"}
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
-@pytest.mark.parametrize("case", PAGES, ids=[case.url_path for case in PAGES])
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=AXE_OPEN[case.url_path]))
+        if case.url_path in AXE_OPEN
+        else case
+        for case in PAGES
+    ],
+    ids=[case.url_path for case in PAGES],
+)
 def test_axe(admin_tab: Tab, artifacts: Path, case: PageCase, language: str) -> None:
     """No serious or critical WCAG 2.1 A/AA violation on the page in this language."""
     query = "?lang=en" if language == "en" else ""
@@ -123,22 +138,7 @@ FOCUSED = (
 EXTRA_TABS = 60  # beyond one press per control: controls with inner stops (a data grid, a map's zoom buttons)
 
 
-# Known and open (issue 21): on データ・ダウンロード, Tab stops after the first controls and never reaches the sort,
-# the filters or the download buttons (seen 2026-12-03; the cause is not yet found). Strict: the test fails
-# once the page is fixed, so this entry has to go then.
-KEYBOARD_OPEN = {"data": "Tab does not reach the explorer's sort, filters and downloads (issue 21, open)"}
-
-
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=KEYBOARD_OPEN[case.url_path]))
-        if case.url_path in KEYBOARD_OPEN
-        else case
-        for case in PAGES
-    ],
-    ids=[case.url_path for case in PAGES],
-)
+@pytest.mark.parametrize("case", PAGES, ids=[case.url_path for case in PAGES])
 def test_every_control_is_reachable_by_keyboard(admin_tab: Tab, case: PageCase) -> None:
     """Tab from the top of the page reaches every visible control (a radio group or tab list as one)."""
     page = admin_tab.open(case.route)
