@@ -94,6 +94,19 @@ def sign_in(tmp_path, monkeypatch):
     return apply
 
 
+@pytest.fixture()
+def consultees_withheld(monkeypatch):
+    """The visibility rule as if consultee counts were withheld: admins all cities, a city manager their own.
+
+    The cities publish these counts, so warehouse/masking.py makes them public; the queries keep the
+    withholding path (pii schema read only when allowed), and these tests keep proving it under a stricter rule.
+    """
+    from warehouse import masking
+
+    monkeypatch.setitem(masking.VISIBILITY, "consultee_counts", masking.NAMED)
+    monkeypatch.setattr(masking, "ALL_CITY_STAFF", ("admin",))
+
+
 def _tier(item) -> int:
     """Run order: unit tests first, then integration, then the real-browser suite (slowest feedback last)."""
     parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts

@@ -20,6 +20,8 @@ from streamlit.testing.v1 import AppTest
 from common.roles import PUBLIC, Viewer
 from dashboard.charts import activity as charts
 from dashboard.format import MISSING
+from dashboard.i18n import translate
+from warehouse import masking
 from warehouse.query import activity as query
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -266,14 +268,16 @@ def _first_list_contacts(sample_con) -> dict[str, tuple]:
     return chosen
 
 
-def test_non_respondents_mask_contacts_for_public_and_analyst(sample_con):
+def test_the_follow_up_list_is_staff_only(sample_con):
+    """An internal work list: public and analysts get neither the list nor, through it, the pii schema."""
     for viewer in (PUBLIC, Viewer("analyst")):
-        rows = query.non_respondents(sample_con, EVERYONE, "ja", viewer)
-        assert rows.height == 157 - 63
-        assert rows.columns == [
-            "name", "city", "legal_form", "channel", "phone", "contact_name", "contact_email", "contact_phone",
-        ]  # fmt: skip
-        assert set(rows["contact_name"]) == set(rows["contact_email"]) == set(rows["contact_phone"]) == {query.MASK}
+        assert not query.may_see_follow_up(viewer)
+        with pytest.raises(query.StaffOnly):
+            query.non_respondents(sample_con, EVERYONE, "ja", viewer)
+        with pytest.raises(query.StaffOnly):
+            query.follow_up_count(sample_con, EVERYONE, viewer)
+        # How many did not answer is a published figure.
+        assert query.non_respondent_count(sample_con, EVERYONE, viewer) == 157 - 63
 
 
 @pytest.mark.parametrize("role", ["liaison", "admin"])
@@ -281,28 +285,35 @@ def test_non_respondents_show_contacts_to_authorised_roles(sample_con, role):
     rows = query.non_respondents(sample_con, EVERYONE, "ja", Viewer(role))
     ids = dict(sample_con.execute("select name, id from organization where not survey_answered").fetchall())
     chosen = _first_list_contacts(sample_con)
-    assert rows.height == 94
+    assert rows.height == 94 == query.follow_up_count(sample_con, EVERYONE, Viewer(role))
+    assert rows.columns == [
+        "name", "city", "legal_form", "channel", "phone", "contact_name", "contact_email", "contact_phone",
+    ]  # fmt: skip
     assert {r["name"]: (r["contact_name"], r["contact_email"], r["contact_phone"]) for r in rows.to_dicts()} == {
         name: chosen.get(org, (None, None, None)) for name, org in ids.items()
     }
-    assert query.MASK not in set(rows["contact_name"])
 
 
 def test_non_respondents_show_a_city_manager_their_own_city_only(sample_con):
-    rows = query.non_respondents(sample_con, EVERYONE, "ja", Viewer("city_manager", "14216", "zama"))
+    manager = Viewer("city_manager", "14216", "zama")
+    rows = query.non_respondents(sample_con, EVERYONE, "ja", manager)
     cities = dict(sample_con.execute("select name, city_code from organization where not survey_answered").fetchall())
     ids = dict(sample_con.execute("select name, id from organization where not survey_answered").fetchall())
     chosen = _first_list_contacts(sample_con)
-    masked = (query.MASK, query.MASK, query.MASK)
-    assert rows.height == 94
+    own = {name for name, city in cities.items() if city == "14216"}
+    assert 0 < len(own) < 94
+    assert rows.height == len(own) == query.follow_up_count(sample_con, EVERYONE, manager)
     assert {r["name"]: (r["contact_name"], r["contact_email"], r["contact_phone"]) for r in rows.to_dicts()} == {
-        name: chosen.get(org, (None, None, None)) if cities[name] == "14216" else masked for name, org in ids.items()
+        name: chosen.get(ids[name], (None, None, None)) for name in own
     }
-    assert {r["city"] for r in rows.to_dicts() if r["contact_name"] != query.MASK} == {"座間市"}
+    # Another city chosen in the filter: nothing of it.
+    assert query.non_respondents(sample_con, query.ActivityFilter(city_code="14218"), "ja", manager).height == 0
 
 
 def test_non_respondents_follow_the_filters(sample_con):
-    rows = query.non_respondents(sample_con, query.ActivityFilter(city_code="14218", legal_forms=("npo",)), "ja")
+    rows = query.non_respondents(
+        sample_con, query.ActivityFilter(city_code="14218", legal_forms=("npo",)), "ja", Viewer("liaison")
+    )
     assert rows.height == 11 - 5
     assert set(rows["city"]) == {"綾瀬市"} and set(rows["legal_form"]) == {"NPO法人"}
     assert set(rows["channel"]) <= {"メール", "郵送", "手渡し", "FAX"}
@@ -499,6 +510,19 @@ def page(sample_warehouse, monkeypatch):
     return at.switch_page(PAGE).run()
 
 
+@pytest.fixture
+def staff_page(sample_warehouse, monkeypatch, sign_in):
+    """A function opening 活動分布 signed in as a role (and city), with download payloads readable."""
+    monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(sample_warehouse))
+    monkeypatch.setattr("streamlit.testing.v1.app_test.MemoryMediaFileStorage", RecordingStorage)
+
+    def apply(role: str, city: str | None = None) -> AppTest:
+        at = sign_in(AppTest.from_file(APP, default_timeout=60), role, city)
+        return at.run().switch_page(PAGE).run()
+
+    return apply
+
+
 def download_payload(button) -> bytes:
     """Bytes a download button serves (its proto holds the media URL; the test storage holds the file)."""
     file_id = Path(button.proto.url).stem
@@ -613,22 +637,36 @@ def test_every_download_is_exactly_the_table_shown(page):
     page.selectbox(key="activity_by__ja").select("target").run()
     tables = [element.value for element in page.dataframe]
     buttons = page.get("download_button")
-    assert len(tables) == len(buttons) == 8
+    assert len(tables) == len(buttons) == 7  # the follow-up list is staff's
     for table, button in zip(tables, buttons, strict=True):
         # The screen shows a missing cell as —; the CSV leaves it empty.
         shown = pl.from_pandas(table).cast(pl.String).with_columns(pl.all().replace(MISSING, None))
         assert csv_frame(download_payload(button)).equals(shown), button.proto.label
-    follow_up = csv_frame(download_payload(buttons[-1]))
-    assert follow_up.height == 94 and set(follow_up["担当者名"]) == {query.MASK}
     categories = csv_frame(download_payload(buttons[0]))["カテゴリ"].to_list()
     assert categories == ["こども食堂", "若者支援", "学習支援", "不登校"]
 
 
-def test_follow_up_list_is_masked_for_the_public(page):
-    assert any("権限のある利用者" in c.value for c in page.caption)
-    follow_up = page.dataframe[-1].value
-    assert len(follow_up) == 94
-    assert set(follow_up["担当者名"]) == set(follow_up["担当者電話"]) == {query.MASK}
+def test_follow_up_list_is_not_shown_to_the_public(page):
+    assert any(translate("ja", "activity.follow_up_staff_only") == c.value for c in page.caption)
+    assert any("94 団体が未回答" in c.value for c in page.caption)
+    assert not any("担当者名" in d.value.columns for d in page.dataframe)
+    assert "activity_download_non_respondents" not in [b.key for b in page.get("download_button")]
+
+
+@pytest.mark.parametrize("role, city", [("liaison", None), ("admin", None), ("city_manager", "14216")])
+def test_follow_up_list_for_staff(staff_page, sample_con, role, city):
+    at = staff_page(role, city)
+    assert not at.exception
+    follow_up = at.dataframe[-1].value
+    cities = [
+        c for (c,) in sample_con.execute("select city_code from organization where not survey_answered").fetchall()
+    ]
+    assert len(follow_up) == (len(cities) if city is None else cities.count(city))
+    if city is not None:
+        assert set(follow_up["市"]) == {"座間市"}
+        assert translate("ja", "activity.follow_up_own_city") in [c.value for c in at.caption]
+    listed = csv_frame(download_payload(at.get("download_button")[-1]))
+    assert listed.height == len(follow_up) and masking.MASK not in set(listed["担当者名"].drop_nulls())
 
 
 def test_breakdown_small_multiples(page):
@@ -676,9 +714,9 @@ def test_non_respondents_head_and_count(sample_con):
         assert head.to_dicts() == everyone.head(10).to_dicts()
 
 
-def test_long_follow_up_list_is_cut_on_screen(page, monkeypatch):
+def test_long_follow_up_list_is_cut_on_screen(staff_page, monkeypatch):
     monkeypatch.setattr(query, "NON_RESPONDENT_ROWS", 10)
-    at = page.run()
+    at = staff_page("liaison")
     assert not at.exception
     assert len(at.dataframe[-1].value) == 10
     assert any("最初の 10 団体" in c.value for c in at.caption)

@@ -7,12 +7,13 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import openpyxl
 import pytest
 
 from common.roles import PUBLIC, ROLES, Viewer
 from etl import pipeline
 from etl.errors import EtlError
-from warehouse import docs
+from warehouse import docs, masking
 from warehouse.query import city_kpis_table, home_kpis, may_see_consultees
 from warehouse.query import events as q
 
@@ -25,7 +26,14 @@ SENSITIVE = re.compile(r"consultee|相談者", re.IGNORECASE)
 PII_SOURCES = ("pii.event_session_consultees", "is_consultee", "pii.mart_")
 
 
-def test_may_see_consultees_is_admin_or_the_own_city_manager():
+def test_consultee_counts_are_published_figures_every_role_sees():
+    """The cities publish the counts (WS① 23 participants, 17 of them consultees): public, by masking.may_see."""
+    assert masking.VISIBILITY["consultee_counts"] == masking.PUBLISHED
+    viewers = [Viewer(role) for role in ROLES] + [Viewer("city_manager", c) for c in CITIES]
+    assert all(may_see_consultees(viewer, city) for viewer in viewers for city in (*CITIES, None))
+
+
+def test_a_stricter_rule_reaches_every_query(consultees_withheld):
     allowed = {
         (viewer.role, viewer.city_code, city)
         for viewer in [Viewer(role) for role in ROLES if role != "city_manager"]
@@ -101,7 +109,7 @@ def test_build_marts_creates_pii_marts_after_the_main_ones(tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("role", ["public", "analyst", "liaison"])
-def test_viewers_without_the_right_never_read_the_pii_schema(sample_warehouse, tmp_path, role):
+def test_viewers_without_the_right_never_read_the_pii_schema(sample_warehouse, tmp_path, role, consultees_withheld):
     path = tmp_path / "warehouse.duckdb"
     shutil.copy(sample_warehouse, path)
     with duckdb.connect(str(path)) as con:
@@ -123,6 +131,27 @@ def test_viewers_without_the_right_never_read_the_pii_schema(sample_warehouse, t
         con.close()
 
 
-def test_public_is_the_default_viewer(sample_con):
+def test_public_is_the_default_viewer(sample_con, consultees_withheld):
     assert q.kpis(sample_con, None) == q.kpis(sample_con, None, PUBLIC)
     assert q.kpis(sample_con, None)["consultees_hidden"] is True
+
+
+def test_the_public_sees_the_event_level_consultee_counts(sample_con):
+    """Each workshop session's consultee count as the events workbook records it, shown to a visitor not signed in."""
+    workbook = openpyxl.load_workbook(ROOT / "data" / "sample" / "events.xlsx", read_only=True)
+    rows = list(workbook["開催回"].iter_rows(values_only=True))
+    workbook.close()
+    raw = [dict(zip(rows[0], row, strict=True)) for row in rows[1:] if any(row)]
+    recorded = {(r["イベントID"], r["回"]): r["うち相談者数"] for r in raw if r["うち相談者数"] is not None}
+    assert recorded and max(recorded.values()) > 0
+    sessions = q.sessions(sample_con, None, PUBLIC)
+    shown = {
+        (row["event_id"], row["seq"]): row["consultees"]
+        for row in sessions.iter_rows(named=True)
+        if row["consultees"] is not None
+    }
+    assert shown == recorded
+    assert not sessions["consultees_hidden"].any()
+    kpis = q.kpis(sample_con, None, PUBLIC)
+    assert kpis["consultees_hidden"] is False
+    assert kpis["workshop_consultee_participations"] == sum(recorded.values())

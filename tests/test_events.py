@@ -193,7 +193,7 @@ def test_city_kpis_match_the_workbook(sample_con, book, city_codes, city):
 
 
 @pytest.mark.parametrize("viewer", NOT_FOR_AYASE.values(), ids=NOT_FOR_AYASE.keys())
-def test_consultee_kpis_are_hidden_without_the_right(sample_con, book, city_codes, viewer):
+def test_consultee_kpis_are_hidden_without_the_right(sample_con, book, city_codes, viewer, consultees_withheld):
     for city in (None, AYASE):
         assert q.kpis(sample_con, city, viewer) == hidden(raw_kpis(book, city_codes, city))
     # The four cities' figure would reveal the other cities' consultees to a city manager.
@@ -247,7 +247,7 @@ def test_exhibitions_per_venue_and_per_day(sample_con, book):
     ]
 
 
-def test_workshop_sessions_participations_and_consultees(sample_con, book):
+def test_workshop_sessions_participations_and_consultees(sample_con, book, consultees_withheld):
     columns = ("session_date", "event_id", "seq", "participants", "consultees", "consultees_hidden")
     sessions = q.sessions(sample_con, None, ADMIN).filter(pl.col("kind") == "workshop")
     raw = sorted(
@@ -316,6 +316,35 @@ def test_sessions_are_every_row_of_the_sheet(sample_con, book):
         dt.date(2025, 3, 2),
     )
     assert set(sessions.columns).isdisjoint({"participant_id", "name"})
+
+
+def raw_questions(book: dict, events: set[str] | None = None) -> dict[str, tuple[int, int, float]]:
+    """Per question (設問) of the tallies: (positive answers, all answers, share) over the given events (None = all)."""
+    found: dict[str, list[int]] = {}
+    for r in book["アンケート集計"]:
+        if events is None or r["イベントID"] in events:
+            counts = found.setdefault(r["設問"], [0, 0])
+            counts[0] += r["回答数"] if r["選択肢"] in POSITIVE else 0
+            counts[1] += r["回答数"]
+    return {question: (p, n, half_up(100 * p / n, 1)) for question, (p, n) in found.items()}
+
+
+def question_lines(at: AppTest) -> list[str]:
+    """The page's per-question survey lines (markdown list items quoting a question)."""
+    return [m.value for m in at.markdown if m.value.startswith("- 「")]
+
+
+def test_survey_figures_stand_per_question(sample_con, book):
+    """No share mixes two questions: each question's figure over its own answers, with its text."""
+    questions = q.survey_questions(sample_con, None)
+    assert {
+        r["question"]: (r["positive"], r["answers"], r["positive_pct"]) for r in questions.iter_rows(named=True)
+    } == (raw_questions(book))
+    assert len(questions) == 2  # the exhibitions' question and the symposium's
+    # The report's 9割程 answer to the symposium's question.
+    assert raw_questions(book)["孤独・孤立支援にアートにできることがあると感じましたか"] == (72, 80, 90.0)
+    label = charts.survey_question_label(questions.row(0, named=True), "ja")
+    assert label.split("\n")[0] == "「孤独・孤立支援にアートにできることがあると感じましたか」"
 
 
 def test_survey_distributions_match_the_tallies(sample_con, book):
@@ -564,7 +593,7 @@ def consultee_targets(sample_warehouse, tmp_path_factory) -> Path:
     return path
 
 
-def test_consultee_targets_show_their_actual_only_with_the_right(consultee_targets):
+def test_consultee_targets_show_their_actual_only_with_the_right(consultee_targets, consultees_withheld):
     con = duckdb.connect(str(consultee_targets), read_only=True)
     columns = ("kpi_code", "city_code", "actual", "decimals", "achieved", "attainment_pct", "actual_hidden")
     try:
@@ -651,9 +680,13 @@ def test_timeline_chart_spans_the_sessions_in_wareki_and_western(sample_con):
 
 
 def test_survey_chart_stacks_counts_in_questionnaire_order(sample_con):
-    chart = charts.survey_chart(q.survey_answers(sample_con, None), "ja")
+    chart = charts.survey_chart(q.survey_answers(sample_con, None), q.survey_questions(sample_con, None), "ja")
     spec = chart.to_dict()
-    bars = spec["layer"][0]
+    # One row per question, headed by the question's whole text (never cut: no label limit).
+    header = spec["facet"]["row"]["header"]
+    assert (header["labelLimit"], header["labelOrient"]) == (0, "top")
+    assert spec["facet"]["row"]["sort"][0].startswith("「孤独・孤立支援にアートにできることがあると感じましたか」\n")
+    bars = spec["spec"]["layer"][0]
     assert bars["mark"]["type"] == "bar"
     assert (bars["encoding"]["x"]["field"], bars["encoding"]["x"]["stack"]) == ("answers", "zero")
     assert bars["encoding"]["color"]["scale"] == {
@@ -694,7 +727,7 @@ def test_targets_chart_is_a_bullet_per_target(sample_con):
     ]
 
 
-def test_workshop_chart_without_consultee_figures_shows_participants_only(sample_con):
+def test_workshop_chart_without_consultee_figures_shows_participants_only(sample_con, consultees_withheld):
     everyone = "参加者（相談者の内訳は権限のある担当者のみ表示）"
     chart = charts.workshop_sessions_chart(q.sessions(sample_con, None, PUBLIC), "ja")
     rows = chart_rows(chart)
@@ -728,7 +761,12 @@ def test_session_charts_accept_empty_data(sample_con, builder):
 
 
 def test_survey_and_target_charts_accept_empty_data(sample_con):
-    assert chart_rows(charts.survey_chart(q.survey_answers(sample_con, AYASE), "ja")) == []
+    assert (
+        chart_rows(
+            charts.survey_chart(q.survey_answers(sample_con, AYASE), q.survey_questions(sample_con, AYASE), "ja")
+        )
+        == []
+    )
     assert chart_rows(charts.targets_chart(q.targets(sample_con, AYASE), "ja")) == []
 
 
@@ -777,7 +815,7 @@ def texts(elements) -> list[str]:
     return [e.value for e in elements]
 
 
-def test_page_shows_the_four_cities_figures(open_page):
+def test_page_shows_the_four_cities_figures(open_page, book):
     at = open_page("admin")
     assert not at.exception
     assert at.title[0].value == "イベント実績"
@@ -788,12 +826,15 @@ def test_page_shows_the_four_cities_figures(open_page):
         "シンポジウム参加者数": "126 名",
         "WS相談者の参加数（延べ）": "50 名",
         "WS相談者数（実人数）": "31 名",
-        "アンケート肯定的回答の割合": "88.4 %",
         "来場・参加者数（延べ合計）": "3,426 名",
         "参加者数 — 孤独・孤立にアートができること": "126 名",
         "延べ1人当たり事業費": "2,248 円",
         "1人当たり事業費（WS実人数ベース）": "2,275 円",
     }
+    assert sorted(question_lines(at)) == sorted(
+        f"- 「{question}」 — 肯定的回答 {pct} %（「すごく感じた」「感じた」{positive} 件 ÷ 全回答 {answers} 件）"
+        for question, (positive, answers, pct) in raw_questions(book).items()
+    )
     captions = texts(at.caption)
     assert "海老名中央公園・ビナウォーク: 2,345 名 ÷ 8 日 = 293.125 → 293 名/日" in captions
     assert "座間市役所: 853 名 ÷ 10 日 = 85.3 → 85.3 名/日" in captions
@@ -832,7 +873,10 @@ def test_yamato_held_only_the_symposium(page):
     ]
     shown = metrics(at)
     assert shown["シンポジウム参加者数"] == "126 名"
-    assert shown["アンケート肯定的回答の割合"] == "90.0 %"
+    assert question_lines(at) == [
+        "- 「孤独・孤立支援にアートにできることがあると感じましたか」 — "
+        "肯定的回答 90.0 %（「すごく感じた」「感じた」72 件 ÷ 全回答 80 件）"
+    ]
     assert "展示会来場者数" not in shown and "WS参加者数（延べ）" not in shown
     # Costs stay the four cities' figures: the contract is a joint one.
     assert shown["延べ1人当たり事業費"] == "2,248 円"
@@ -847,7 +891,7 @@ def test_yamato_held_only_the_symposium(page):
 
 
 @pytest.mark.parametrize("role, city", [("public", None), ("analyst", None), ("liaison", None), ("city_manager", ZAMA)])
-def test_page_withholds_consultee_figures(open_page, role, city):
+def test_page_withholds_consultee_figures(open_page, role, city, consultees_withheld):
     at = open_page(role, city)
     assert not at.exception
     shown = metrics(at)
@@ -862,7 +906,7 @@ def test_page_withholds_consultee_figures(open_page, role, city):
     assert len(at.get("vega_lite_chart")) == 5
 
 
-def test_city_manager_sees_own_city_consultees_only(open_page):
+def test_city_manager_sees_own_city_consultees_only(open_page, consultees_withheld):
     at = open_page("city_manager", AYASE)
     assert not at.exception
     shown = metrics(at)
@@ -899,7 +943,7 @@ def test_ayase_held_only_workshops(open_page):
     assert len(at.get("vega_lite_chart")) == 2  # workshop sessions, timeline
 
 
-def test_zama_and_english(page):
+def test_zama_and_english(page, book, city_codes):
     at = page
     at.selectbox(key="city__ja").select(ZAMA).run()
     assert not at.exception
@@ -911,4 +955,10 @@ def test_zama_and_english(page):
     assert shown["Exhibition visitors"] == "853 people"
     assert "Zama held no event of these kinds: Workshop, Symposium." in texts(at.info)
     at.selectbox(key="city__en").select(EBINA).run()
-    assert metrics(at)["Workshop participations by consultees"] == "Restricted"
+    # The cities publish these counts: a visitor who is not signed in sees them.
+    ebina = {
+        e["イベントID"] for e in book["イベント"] if city_codes[e["市"]] == EBINA and e["イベントID"].startswith("WS-")
+    }
+    consultees = sum(s["うち相談者数"] for s in book["開催回"] if s["イベントID"] in ebina)
+    assert consultees > 0
+    assert metrics(at)["Workshop participations by consultees"] == f"{consultees} people"

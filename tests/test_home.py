@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -13,7 +14,6 @@ from warehouse.query import city_kpis_table, home_kpis
 
 APP = "../dashboard/app.py"
 YAMATO, EBINA, ZAMA, AYASE = "14213", "14215", "14216", "14218"
-RESTRICTED = "権限のある担当者のみ表示"
 # Workshop participations by consultees (WS相談者参加数, 延べ) per city, then the four together (None):
 # 海老名市 WS② 9 + 8, 綾瀬市 WS① 17 + WS③ 6 + 5 + 5; the report's 50 in all.
 CONSULTEES = {YAMATO: 0, EBINA: 17, ZAMA: 0, AYASE: 33, None: 50}
@@ -122,6 +122,14 @@ def test_url_paths_never_clash_with_page_file_names():
 
 
 def test_home_consultee_figure_follows_the_rule(sample_con):
+    # Published figures: every viewer sees each city's and the four cities' count.
+    for viewer in (PUBLIC, *WITHOUT_THE_RIGHT.values()):
+        for city, count in CONSULTEES.items():
+            row = home_kpis(sample_con, city, viewer)
+            assert (row["workshop_consultee_participations"], row["consultees_hidden"]) == (count, False)
+
+
+def test_home_consultee_figure_under_a_stricter_rule(sample_con, consultees_withheld):
     for city, count in CONSULTEES.items():
         assert home_kpis(sample_con, city, Viewer("admin"))["workshop_consultee_participations"] == count
     assert home_kpis(sample_con, AYASE, Viewer("city_manager", AYASE))["workshop_consultee_participations"] == 33
@@ -134,7 +142,7 @@ def test_home_consultee_figure_follows_the_rule(sample_con):
     assert (row["workshop_consultee_participations"], row["consultees_hidden"]) == (None, True)
 
 
-def test_city_table_and_csv_withhold_consultees(sample_con):
+def test_city_table_and_csv_withhold_consultees(sample_con, consultees_withheld):
     column = ("city", "workshop_consultee_participations", "consultees_hidden")
     admin = city_kpis_table(sample_con, "ja", Viewer("admin"))
     assert admin.select(column).rows() == [
@@ -154,15 +162,16 @@ def test_city_table_and_csv_withhold_consultees(sample_con):
         assert table["workshop_participations"].to_list() == [0, 41, 0, 61, 102]
     zama = city_kpis_table(sample_con, "ja", WITHOUT_THE_RIGHT["other-city manager"])
     assert zama["workshop_consultee_participations"].to_list() == [None, None, 0, None, None]
-    csv = charts.city_kpis_download(ayase, "ja")
+    csv = charts.city_kpis_download(ayase)
     assert "consultees_hidden" not in csv.columns
-    assert csv["workshop_consultee_participations"].to_list() == [RESTRICTED] * 3 + ["33", RESTRICTED]
-    assert charts.city_kpis_download(admin, "en")["workshop_consultee_participations"].to_list() == [
-        "0", "17", "0", "33", "50",
-    ]  # fmt: skip
-    assert set(
-        charts.city_kpis_download(city_kpis_table(sample_con, "en"), "en")["workshop_consultee_participations"]
-    ) == {"Shown to authorised staff only"}
+    # A withheld figure is empty in the CSV's number column, never a notice in words.
+    assert csv["workshop_consultee_participations"].dtype == pl.Int64
+    assert csv["workshop_consultee_participations"].to_list() == [None] * 3 + [33, None]
+    assert charts.city_kpis_download(admin)["workshop_consultee_participations"].to_list() == [0, 17, 0, 33, 50]
+    assert (
+        charts.city_kpis_download(city_kpis_table(sample_con, "en"))["workshop_consultee_participations"].to_list()
+        == [None] * 5
+    )
 
 
 @pytest.mark.parametrize("role, city", [("admin", None), ("city_manager", AYASE), ("analyst", None)])

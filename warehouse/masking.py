@@ -7,6 +7,10 @@ library and polars, so neither etl/ nor warehouse/ gains an import cycle through
 A personal value is a quarantined cell of a personal column (PERSONAL_COLUMNS: contact persons,
 respondents, participants) or any cell of a personal sheet (PERSONAL_SHEETS: the participant roster).
 Only PERSONAL_ROLES see them; everyone else sees MASK in the value and in every text that quoted it.
+
+It also holds the visibility rule of the published data (VISIBILITY, may_see), which the pages, the
+queries and the exports all ask: figures the city publishes are public, whatever names a person or is an
+internal work list is staff's.
 """
 
 from __future__ import annotations
@@ -46,6 +50,47 @@ MASK = "＊＊＊"
 # Shorter values are not searched for inside a text: masking every "1" or "a" would garble the message
 # without protecting anything (characters).
 MIN_REDACT_CHARS = 2
+
+
+# Who sees what of the published data (issue 21). One rule for pages and exports:
+# - PUBLISHED: figures the city publishes in its report are public, event-level consultee counts included
+#   (e.g. WS① 23 participants, 17 of them consultees): a count names no one.
+# - NAMED: anything naming a person (the contact persons of organisations) is staff's;
+# - WORK_LIST: internal work lists (活動分布's survey follow-up list of non-responding organisations) are
+#   staff's.
+# Staff means a city manager for their own city, the liaison and admins for every city; analysts are not
+# staff here (they see every published table, never names or work lists). Quarantined personal values are
+# stricter still (PERSONAL_ROLES).
+PUBLISHED, NAMED, WORK_LIST = "published", "named", "work_list"
+VISIBILITY = {
+    "consultee_counts": PUBLISHED,
+    "organisation_contacts": NAMED,
+    "follow_up_list": WORK_LIST,
+}
+# Warehouse datasets that are work lists: never in the public explorer or its exports.
+WORK_LIST_DATASETS = {"mart_activity_follow_up": "follow_up_list"}
+ALL_CITY_STAFF = ("liaison", "admin")
+CITY_STAFF = ("city_manager",)
+STAFF_ROLES = (*CITY_STAFF, *ALL_CITY_STAFF)
+
+
+def may_see(what: str, role: str, viewer_city: str | None, city_code: str | None) -> bool:
+    """Whether a role (of viewer_city) may see `what` (a VISIBILITY key) of a city; city_code None = the four together."""
+    if VISIBILITY[what] == PUBLISHED:
+        return True
+    if role in ALL_CITY_STAFF:
+        return True
+    return role in CITY_STAFF and city_code is not None and city_code == viewer_city
+
+
+def may_see_any(what: str, role: str) -> bool:
+    """Whether a role may see `what` of at least one city (a city manager: their own)."""
+    return VISIBILITY[what] == PUBLISHED or role in STAFF_ROLES
+
+
+def may_see_everywhere(what: str, role: str) -> bool:
+    """Whether a role may see `what` of every city at once (a dataset without a city filter, an export)."""
+    return VISIBILITY[what] == PUBLISHED or role in ALL_CITY_STAFF
 
 
 def may_see_personal(role: str) -> bool:

@@ -53,6 +53,7 @@ class ReportFigures:
     events: pl.DataFrame
     sessions: pl.DataFrame
     survey_answers: pl.DataFrame
+    survey_questions: pl.DataFrame
     contracts: pl.DataFrame
     progress: pl.DataFrame
     statuses: pl.DataFrame
@@ -114,6 +115,7 @@ def figures(
         events=events.events(con, city_code, viewer),
         sessions=events.sessions(con, city_code, viewer),
         survey_answers=events.survey_answers(con, city_code, viewer),
+        survey_questions=events.survey_questions(con, city_code, viewer),
         contracts=events.contracts(con, viewer),
         progress=view.with_columns(pl.lit(None, pl.String).alias(column) for column in PROGRESS_BLANKED),
         statuses=statuses,

@@ -355,3 +355,10 @@ def town_deck(
         "style": {"backgroundColor": "#ffffff", "color": TEXT_DARK, "fontSize": "12px", "maxWidth": "320px"},
     }
     return pdk.Deck(layers=layers, initial_view_state=fit_view(town_bbox(towns)), map_provider=None, tooltip=tooltip)
+
+
+def cross_table(frame: pl.DataFrame, rows: str, columns: str, values: str, corner: str) -> pl.DataFrame:
+    """A heat map's figures as a table (its text equivalent): one row per `rows` label, one column per `columns` label."""
+    order = frame[columns].unique(maintain_order=True).to_list()
+    table = frame.pivot(on=columns, index=rows, values=values, sort_columns=False, aggregate_function="sum")
+    return table.select(rows, *order).rename({rows: corner})

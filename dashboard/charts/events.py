@@ -326,10 +326,30 @@ def _choice_colours(answers: pl.DataFrame) -> tuple[list[str], list[str]]:
     return domain, colours
 
 
-def survey_chart(answers: pl.DataFrame, lang: str) -> alt.Chart:
-    """Venue-survey answers per event as stacked bars of counts, choices in questionnaire order."""
+def survey_question_label(question: dict, lang: str) -> str:
+    """A question's full text and its own positive share (two lines, never cut: the chart's row header)."""
+    return translate(
+        lang,
+        "events.chart.survey_question",
+        question=question["question"],
+        pct=number(question["positive_pct"], 1),
+        positive=number(question["positive"]),
+        answers=number(question["answers"]),
+    )
+
+
+def survey_question_lines(questions: pl.DataFrame, lang: str) -> list[str]:
+    """Each question's text (in lang where the catalogue has it) and its own share, one line each, for the page."""
+    shown = with_survey_texts(questions, lang)
+    return [survey_question_label(q, lang).replace("\n", " — ") for q in shown.iter_rows(named=True)]
+
+
+def survey_chart(answers: pl.DataFrame, questions: pl.DataFrame, lang: str) -> alt.FacetChart:
+    """Venue-survey answers per question (a row each, headed by its full text and share) and event, as stacked counts."""
     answers = with_survey_texts(answers, lang)
+    questions = with_survey_texts(questions, lang)
     ordered = answers.sort("start_date", "event_id", "choice_order")
+    headers = {q["question"]: survey_question_label(q, lang) for q in questions.iter_rows(named=True)}
     data = ordered.select(
         pl.Series(
             "event",
@@ -346,6 +366,7 @@ def survey_chart(answers: pl.DataFrame, lang: str) -> alt.Chart:
             dtype=pl.String,
         ),
         "question",
+        pl.Series("question_header", [headers.get(q, q) for q in ordered["question"]], dtype=pl.String),
         "choice",
         "choice_order",
         pl.col("answers").cast(pl.Int64),
@@ -391,7 +412,25 @@ def survey_chart(answers: pl.DataFrame, lang: str) -> alt.Chart:
             tooltip=tooltip,
         )
     )
-    return alt.layer(bars, labels, data=data.to_pandas()).properties(height=alt.Step(34))
+    # One row per question: the header holds the question's whole text on its own line (labelLimit 0), so a
+    # long question is never cut off the way an axis label would be.
+    header = alt.Header(
+        title=None,
+        labelAngle=0,
+        labelOrient="top",
+        labelAnchor="start",
+        labelAlign="left",
+        labelLimit=0,
+        labelFontSize=13,
+        labelExpr="split(datum.value, '\\n')",
+    )
+    row = alt.Row("question_header:N", sort=list(headers.values()), header=header)
+    return (
+        alt.layer(bars, labels)
+        .properties(height=alt.Step(34))
+        .facet(row=row, data=data.to_pandas())
+        .resolve_scale(y="independent")
+    )
 
 
 def targets_chart(targets: pl.DataFrame, lang: str) -> alt.FacetChart:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
-from dashboard.i18n import PHASE_CODES, phase_marker, translate, with_phase_markers
+from dashboard.i18n import PHASE_CODES, phase_marker, with_phase_markers
 
 
 def phase_chart(phases: pl.DataFrame, lang: str) -> alt.Chart:
@@ -51,12 +51,11 @@ def phase_chart(phases: pl.DataFrame, lang: str) -> alt.Chart:
     return (bars + text).properties(height=alt.Step(34))
 
 
-def city_kpis_download(table: pl.DataFrame, lang: str) -> pl.DataFrame:
-    """The per-city figures for the CSV: a consultee figure withheld from the viewer reads as the notice, not a blank."""
-    notice = translate(lang, "home.restricted")
+def city_kpis_download(table: pl.DataFrame) -> pl.DataFrame:
+    """The per-city figures for the CSV: a consultee figure withheld from the viewer is empty (null), never text in a number column."""
     return table.with_columns(
         pl.when(pl.col("consultees_hidden"))
-        .then(pl.lit(notice))
-        .otherwise(pl.col("workshop_consultee_participations").cast(pl.String))
+        .then(pl.lit(None, dtype=pl.Int64))
+        .otherwise(pl.col("workshop_consultee_participations").cast(pl.Int64))
         .alias("workshop_consultee_participations")
     ).drop("consultees_hidden")

@@ -207,10 +207,12 @@ else:
         st.info(t("activity.no_non_respondents"))
     else:
         st.caption(t("activity.non_respondents_caption", n=number(missing_total)))
-        if viewer.role not in activity.CONTACT_ROLES:
-            st.caption(t("activity.contacts_masked"))
-        elif viewer.role == "city_manager":
-            st.caption(t("activity.contacts_own_city"))
+    if missing_total and not activity.may_see_follow_up(viewer):
+        st.caption(t("activity.follow_up_staff_only"))
+    elif missing_total:
+        if viewer.role == "city_manager":
+            st.caption(t("activity.follow_up_own_city"))
+        listed = activity.follow_up_count(con, filters, viewer)
         # The screen lists the first rows; a longer list's CSV is made on the click, with every row.
         missing = activity.non_respondents_head(con, filters, lang, activity.NON_RESPONDENT_ROWS, viewer)
         labels = {c: t(f"activity.col.{c}") for c in missing.columns}
@@ -219,17 +221,17 @@ else:
         audit.personal_view(
             "non_respondent_contacts", missing.height, roles=activity.CONTACT_ROLES, filters=audit_filters
         )
-        if missing_total > missing.height:
+        if listed > missing.height:
             st.caption(t("activity.non_respondents_first", n=number(missing.height)))
         download_button(
             t("activity.download"),
             data=csv_bytes(follow_up)
-            if missing_total == missing.height
+            if listed == missing.height
             else lambda: csv_bytes(activity.non_respondents(con, filters, lang, viewer).rename(labels)),
             file_name="tsunagari_non_respondents.csv",
             mime="text/csv",
             what="non_respondents",
-            rows=missing_total,
+            rows=listed,
             key="activity_download_non_respondents",
             filters=audit_filters,
         )

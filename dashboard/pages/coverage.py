@@ -342,7 +342,14 @@ else:
     )
     st.markdown(f"**{t('coverage.flow_title')}**")
     st.caption(t("coverage.flow_caption"))
-    st.altair_chart(charts.flow_heatmap(coverage.flow(con, lang, viewer), lang, city))
+    flows = coverage.flow(con, lang, viewer)
+    st.altair_chart(charts.flow_heatmap(flows, lang, city))
+    with st.expander(t("coverage.flow_table")):
+        st.dataframe(
+            charts.cross_table(flows, "from_label", "to_label", "orgs", t("coverage.flow_from")),
+            hide_index=True,
+            width="stretch",
+        )
     st.markdown(f"**{t('coverage.reaching_title')}**")
     st.caption(t("coverage.reaching_caption"))
     reaching = coverage.reach_organisations(con, lang, coverage.LIST_ROWS, viewer)
@@ -422,7 +429,14 @@ chosen_total = list_total(
     chosen,
     lambda: joining if (intents, city) == (("join",), None) else coverage.candidate_count(con, intents, city, viewer),
 )
-st.altair_chart(charts.count_heatmap(coverage.candidate_matrix(con, intents, lang, viewer), lang, city))
+candidate_cells = coverage.candidate_matrix(con, intents, lang, viewer)
+st.altair_chart(charts.count_heatmap(candidate_cells, lang, city))
+with st.expander(t("coverage.candidates_matrix_table")):
+    st.dataframe(
+        charts.cross_table(candidate_cells, "form_label", "city_label", "orgs", t("coverage.col.form")),
+        hide_index=True,
+        width="stretch",
+    )
 st.caption(t("coverage.candidates_scope", scope=scope, n=number(chosen_total)))
 if chosen.is_empty():
     st.info(t("coverage.candidates_empty", scope=scope))

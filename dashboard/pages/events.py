@@ -26,6 +26,7 @@ joint = kpis if city is None else events_query.kpis(con, None, viewer)
 events = events_query.events(con, city, viewer)
 sessions = events_query.sessions(con, city, viewer)
 answers = events_query.survey_answers(con, city, viewer)
+questions = events_query.survey_questions(con, city, viewer)
 comments = events_query.comments(con, city, viewer)
 contracts = events_query.contracts(con, viewer)
 targets = events_query.targets(con, city, viewer)
@@ -53,6 +54,13 @@ def table(frame: pl.DataFrame, key: str) -> None:
         key=key,
         column_config={c: t(f"events.col.{c}") for c in frame.columns},
     )
+
+
+def chart_table(kind: str | None, key: str) -> None:
+    """A chart's figures as a table, its text equivalent: the sessions it draws (one kind, or all)."""
+    shown = sessions if kind is None else sessions.filter(pl.col("kind") == kind)
+    with st.expander(t("events.chart_table", n=shown.height)):
+        table(charts.sessions_table(shown, lang), key)
 
 
 st.title(t("events.title"))
@@ -102,18 +110,8 @@ if held["workshop"]:
         consultee_people(kpis["workshop_unique_consultees"]),
         help=t("events.help.restricted") if kpis["consultees_hidden"] else t("events.def.unique_consultees"),
     )
-if kpis["survey_positive_pct"] is not None:
-    more[2].metric(
-        t("events.kpi.survey_positive_pct"),
-        t("events.unit.pct", n=number(kpis["survey_positive_pct"], 1)),
-        help=t(
-            "events.help.survey_positive",
-            positive=number(kpis["survey_positive"]),
-            answers=number(kpis["survey_answers"]),
-        ),
-    )
 if not events.is_empty():
-    more[3].metric(t("events.kpi.total_reach"), people(kpis["total_reach"]), help=t("events.def.total_reach"))
+    more[2].metric(t("events.kpi.total_reach"), people(kpis["total_reach"]), help=t("events.def.total_reach"))
 
 st.subheader(t("events.records"))
 if events.is_empty():
@@ -135,6 +133,7 @@ if not held["exhibition"]:
     st.info(t("events.none.exhibition", scope=scope))
 else:
     st.altair_chart(charts.exhibition_days_chart(sessions, lang), width="stretch")
+    chart_table("exhibition", "exhibition_days_table")
     st.caption(t("events.def.per_day"))
     for row in events.filter(events["kind"] == "exhibition").iter_rows(named=True):
         if row["open_days"] is None:
@@ -156,6 +155,7 @@ if not held["workshop"]:
     st.info(t("events.none.workshop", scope=scope))
 else:
     st.altair_chart(charts.workshop_sessions_chart(sessions, lang), width="stretch")
+    chart_table("workshop", "workshop_sessions_table")
     st.caption(t("events.def.participations"))
     st.caption(t("events.def.unique_participants"))
     st.caption(t("events.def.unique_consultees"))
@@ -184,12 +184,16 @@ else:
         )
     )
     st.altair_chart(charts.timeline_chart(sessions, lang), width="stretch")
+    chart_table(None, "timeline_table")
 
 st.subheader(t("events.survey"))
 if answers.is_empty():
     st.info(t("events.none.survey", scope=scope))
 else:
-    st.altair_chart(charts.survey_chart(answers, lang), width="stretch")
+    # Each question on its own, with its text: the events asked different questions (no share mixes them).
+    for line in charts.survey_question_lines(questions, lang):
+        st.markdown("- " + line)
+    st.altair_chart(charts.survey_chart(answers, questions, lang), width="stretch")
     st.caption(t("events.def.survey_positive"))
     table(charts.survey_table(answers, lang), "survey_table")
 

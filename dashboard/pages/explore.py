@@ -9,7 +9,8 @@ from __future__ import annotations
 import streamlit as st
 
 from common.calendar import date_label, moment_label
-from dashboard import data, labels, state
+from common.roles import Viewer
+from dashboard import auth, data, labels, state
 from dashboard.downloads import (
     MIME_TYPES,
     XLSX_MAX_ROWS,
@@ -29,6 +30,7 @@ con = data.connection()
 lang = state.lang()
 city = state.city()
 identity = query.file_identity(query.warehouse_path())
+viewer = auth.viewer()
 
 TABLE_KEY = "x_table"
 LABELLED_KEY = "x_labelled"
@@ -40,9 +42,9 @@ NULL_LABEL = "—"
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def load_catalogue(_con, warehouse: tuple[int, int]) -> dict[str, explore.Dataset]:
-    """The catalogue of one published warehouse version."""
-    return explore.catalogue(_con)
+def load_catalogue(_con, warehouse: tuple[int, int], role: str) -> dict[str, explore.Dataset]:
+    """The catalogue of one published warehouse version as a role may see it (work lists are staff's)."""
+    return explore.catalogue(_con, Viewer(role))
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -52,9 +54,9 @@ def load_seed_labels(_con, warehouse: tuple[int, int]) -> dict[str, dict[str, tu
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def load_profile(_con, warehouse: tuple[int, int], name: str) -> tuple[tuple[str, ...], dict[str, tuple]]:
+def load_profile(_con, warehouse: tuple[int, int], role: str, name: str) -> tuple[tuple[str, ...], dict[str, tuple]]:
     """Facet columns and (min, max) of number/date columns of one dataset of one warehouse version."""
-    chosen = explore.dataset(load_catalogue(_con, warehouse), name)
+    chosen = explore.dataset(load_catalogue(_con, warehouse, role), name)
     return (
         explore.facet_columns(chosen, explore.distinct_counts(_con, chosen)),
         explore.bounds(_con, chosen),
@@ -62,10 +64,10 @@ def load_profile(_con, warehouse: tuple[int, int], name: str) -> tuple[tuple[str
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def load_facet_totals(_con, warehouse: tuple[int, int], name: str) -> dict[str, list[tuple]]:
+def load_facet_totals(_con, warehouse: tuple[int, int], role: str, name: str) -> dict[str, list[tuple]]:
     """(value, rows) of every facet column of one dataset over all its rows, once per warehouse version."""
-    chosen = explore.dataset(load_catalogue(_con, warehouse), name)
-    facets, _ = load_profile(_con, warehouse, name)
+    chosen = explore.dataset(load_catalogue(_con, warehouse, role), name)
+    facets, _ = load_profile(_con, warehouse, role, name)
     return {column: frame.rows() for column, frame in explore.facet_totals(_con, chosen, facets).items()}
 
 
@@ -160,7 +162,7 @@ def filter_widget(view: explore.View, column: explore.Column, facets: tuple[str,
     if column.name in facets:
         # A facet no other filter narrows shows the counts kept for the whole table.
         if explore.unfiltered(view, column.name):
-            counts = dict(load_facet_totals(con, identity, name)[column.name])
+            counts = dict(load_facet_totals(con, identity, viewer.role, name)[column.name])
         else:
             counts = dict(explore.facet_counts(con, view, column.name).iter_rows())
         selected = state.localized_value(key(name, "f", column.name)) or []
@@ -249,7 +251,7 @@ def sync_url(view: explore.View, page: int) -> None:
 st.title(t("explore.title"))
 st.caption(t("explore.subtitle"))
 
-catalogue = load_catalogue(con, identity)
+catalogue = load_catalogue(con, identity, viewer.role)
 if not catalogue:
     st.info(t("explore.no_datasets"))
     show_provenance("data")
@@ -260,7 +262,7 @@ if TABLE_KEY not in st.session_state:
     first = wanted_table if wanted_table in catalogue else DEFAULT_DATASET
     st.session_state[TABLE_KEY] = first if first in catalogue else next(iter(catalogue))
     restored = st.session_state[TABLE_KEY]
-    restore(restored, catalogue[restored], *load_profile(con, identity, restored))
+    restore(restored, catalogue[restored], *load_profile(con, identity, viewer.role, restored))
 
 value_labels = labels.value_labels(load_seed_labels(con, identity), lang)
 table_names = {
@@ -268,7 +270,7 @@ table_names = {
 }
 name = state.localized_selectbox(t("explore.dataset"), list(catalogue), table_names.__getitem__, TABLE_KEY)
 chosen = explore.dataset(catalogue, name)
-facets, limits = load_profile(con, identity, name)
+facets, limits = load_profile(con, identity, viewer.role, name)
 
 description = labels.table_description(lang, name, chosen.description)
 st.caption(f"{t('explore.kind_' + chosen.kind)}: {description or t('explore.no_description')}")

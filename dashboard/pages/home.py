@@ -60,7 +60,7 @@ events[2].metric(
 )
 events[3].metric(t("home.symposium"), t("unit.people", n=number(kpis["symposium_participants"])))
 
-table = charts.city_kpis_download(query.city_kpis_table(con, lang, viewer), lang)
+table = charts.city_kpis_download(query.city_kpis_table(con, lang, viewer))
 csv_download(
     t("home.download"), table.rename({c: t(f"kpi.{c}") for c in table.columns}), "tsunagari_kpis", what="city_kpis"
 )

@@ -475,7 +475,7 @@ def art_section(b: _Builder) -> Section:
         section.blocks.append(
             b.figure(
                 "survey",
-                event_charts.survey_chart(answers, lang),
+                event_charts.survey_chart(answers, f.survey_questions, lang),
                 total_answers,
                 _t(lang, "unit_answers"),
                 "venue_survey",

@@ -12,7 +12,7 @@ import polars as pl
 
 from common.roles import PUBLIC, Viewer
 from common.text import town_sort_key
-from warehouse import macros
+from warehouse import macros, masking
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_WAREHOUSE = ROOT / "var" / "warehouse.duckdb"
@@ -117,14 +117,12 @@ def cities(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 
 def may_see_consultees(viewer: Viewer, city_code: str | None) -> bool:
-    """The one rule for consultee figures (相談者, sensitive): admin always; a city manager for their own city only.
+    """Whether the viewer may see a city's consultee figures (None = the four cities): masking.may_see's rule.
 
-    city_code None means the four cities together: only an admin sees those, because the total would
-    reveal the other cities' figures to a city manager.
+    The cities publish these counts in their report, so today everyone may; the queries still ask, so a
+    change of the rule in warehouse/masking.py reaches every page and export.
     """
-    if viewer.role == "admin":
-        return True
-    return viewer.role == "city_manager" and city_code is not None and city_code == viewer.city_code
+    return masking.may_see("consultee_counts", viewer.role, viewer.city_code, city_code)
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ import duckdb
 import polars as pl
 
 from common.roles import PUBLIC, Viewer
+from warehouse import masking
 from warehouse.query import NAME_COLUMN, city_filter, fetch, fetch_one, where
 
-# Roles that may read the contact persons of organisations (pii.organization_contact).
-CONTACT_ROLES = ("city_manager", "liaison", "admin")
-# What everyone else sees in place of a contact person's details.
-MASK = "＊＊＊"
+# Roles that may read the follow-up list and its contact persons (pii.organization_contact): staff, by
+# warehouse/masking.py's rule (a city manager their own city's rows only).
+CONTACT_ROLES = masking.STAFF_ROLES
 # The contact person's columns of the follow-up list (identifiers, never values).
 CONTACT_COLUMNS = ("contact_name", "contact_email", "contact_phone")
 # Non-respondents listed on screen (the CSV carries them all).
@@ -284,9 +284,40 @@ def reach(
     return fetch(con, sql, [UNKNOWN, *params])
 
 
-def non_respondent_count(con: duckdb.DuckDBPyConnection, filters: ActivityFilter, viewer: Viewer = PUBLIC) -> int:
-    """How many organisations within the city and legal-form filters did not answer (the rows of non_respondents)."""
+class StaffOnly(PermissionError):
+    """The follow-up list is an internal work list: the viewer's role may not read it."""
+
+
+def may_see_follow_up(viewer: Viewer) -> bool:
+    """Whether the viewer may see the follow-up list (of some city): masking.may_see_any's rule."""
+    return masking.may_see_any("follow_up_list", viewer.role)
+
+
+def follow_up_filter(filters: ActivityFilter, viewer: Viewer) -> tuple[list[str], list]:
+    """The list's filters for this viewer: a city manager's own city only; StaffOnly for a viewer not allowed."""
+    if not may_see_follow_up(viewer):
+        raise StaffOnly("the follow-up list is for staff")
     fragments, params = organisation_filter("o", filters, intent=False)
+    if not masking.may_see_everywhere("follow_up_list", viewer.role):
+        fragments.append("o.city_code = ?")
+        params.append(viewer.city_code)
+    return fragments, params
+
+
+def non_respondent_count(con: duckdb.DuckDBPyConnection, filters: ActivityFilter, viewer: Viewer = PUBLIC) -> int:
+    """How many organisations within the city and legal-form filters did not answer (a published figure)."""
+    fragments, params = organisation_filter("o", filters, intent=False)
+    return _non_respondent_count(con, fragments, params)
+
+
+def follow_up_count(con: duckdb.DuckDBPyConnection, filters: ActivityFilter, viewer: Viewer) -> int:
+    """The rows of non_respondents for this viewer (a city manager: their own city's); StaffOnly if not allowed."""
+    fragments, params = follow_up_filter(filters, viewer)
+    return _non_respondent_count(con, fragments, params)
+
+
+def _non_respondent_count(con: duckdb.DuckDBPyConnection, fragments: list[str], params: list) -> int:
+    """Non-respondents under the given organisation filter fragments."""
     # Joined to city as non_respondents is, so the count is that list's length.
     return _org_count(
         con,
@@ -299,7 +330,7 @@ def non_respondent_count(con: duckdb.DuckDBPyConnection, filters: ActivityFilter
 def non_respondents(
     con: duckdb.DuckDBPyConnection, filters: ActivityFilter, lang: str, viewer: Viewer = PUBLIC
 ) -> pl.DataFrame:
-    """Organisations that did not answer, for follow-up; contacts for CONTACT_ROLES (a city manager: own city)."""
+    """Organisations that did not answer, with contacts, for follow-up: staff only (a city manager: own city)."""
     return _non_respondents(con, filters, lang, None, viewer)
 
 
@@ -313,37 +344,28 @@ def non_respondents_head(
 def _non_respondents(
     con: duckdb.DuckDBPyConnection, filters: ActivityFilter, lang: str, limit: int | None, viewer: Viewer
 ) -> pl.DataFrame:
-    """non_respondents, cut to `limit` rows when given (the LIMIT is bound)."""
-    # The contact shown is the one from the organisation's first source list (else the first list by name);
-    # other roles get the mask from a bound value, and their query never reads the pii schema.
+    """non_respondents, cut to `limit` rows when given (the LIMIT is bound); StaffOnly for other viewers."""
+    # A viewer who may not see the list never reaches the query (nor the pii schema). The contact shown is
+    # the one from the organisation's first source list (else the first list by name).
     # mart_activity_follow_up holds the non-respondents in list order: the filters and LIMIT apply before the labels.
-    fragments, params = organisation_filter("o", filters, intent=False)
+    fragments, params = follow_up_filter(filters, viewer)
     name = NAME_COLUMN[lang]
-    base = (
+    sql = (
         "select o.name, c." + name + " as city, l." + name + " as legal_form, h." + name + " as channel, "
-        "o.phone, {contact} from (select * from mart_activity_follow_up as o"
+        "o.phone, "
+        + ", ".join("p." + c for c in CONTACT_COLUMNS)
+        + " from (select * from mart_activity_follow_up as o"
         + where(fragments)
         + " order by o.list_order"
         + (" limit ?" if limit is not None else "")
         + ") as o "
         "join city as c on c.code = o.city_code "
         "left join legal_form as l on l.code = o.legal_form_code "
-        "left join channel as h on h.code = o.distribution_channel_code {join} "
+        "left join channel as h on h.code = o.distribution_channel_code "
+        "left join (select * from pii.organization_contact as x "
+        "qualify row_number() over (partition by x.organization_id order by "
+        "x.source_list <> (select first_source_list from organization where id = x.organization_id), "
+        "x.source_list) = 1) as p on p.organization_id = o.organization_id "
         "order by o.list_order"
     )
-    params = [*params, limit] if limit is not None else params
-    if viewer.role in CONTACT_ROLES:
-        join = (
-            "left join (select * from pii.organization_contact as x "
-            "qualify row_number() over (partition by x.organization_id order by "
-            "x.source_list <> (select first_source_list from organization where id = x.organization_id), "
-            "x.source_list) = 1) as p on p.organization_id = o.organization_id"
-        )
-        if viewer.role != "city_manager":
-            return fetch(con, base.format(contact=", ".join("p." + c for c in CONTACT_COLUMNS), join=join), params)
-        # A city manager reads their own city's contacts only; the other cities' rows carry the mask.
-        contact = ", ".join("case when o.city_code = ? then p." + c + " else ? end as " + c for c in CONTACT_COLUMNS)
-        own_city = [viewer.city_code, MASK] * len(CONTACT_COLUMNS)
-        return fetch(con, base.format(contact=contact, join=join), [*own_city, *params])
-    sql = base.format(contact="? as contact_name, ? as contact_email, ? as contact_phone", join="")
-    return fetch(con, sql, [MASK, MASK, MASK, *params])
+    return fetch(con, sql, [*params, limit] if limit is not None else params)

@@ -103,6 +103,26 @@ def survey_answers(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer
     )
 
 
+def survey_questions(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> pl.DataFrame:
+    """Venue-survey figures per question over the city's events: answers, positive answers and their share.
+
+    Each question stands alone: the events asked different questions, so one share over all of them would
+    mix answers to different questions. Questions in the order their first event was held.
+    """
+    fragments, params = city_filter("a.city_code", city_code)
+    return fetch(
+        con,
+        "select a.question, count(distinct a.event_id)::bigint as events, sum(a.answers)::bigint as answers, "
+        "coalesce(sum(a.answers) filter (where a.polarity = 'positive'), 0)::bigint as positive, "
+        "round(100.0 * coalesce(sum(a.answers) filter (where a.polarity = 'positive'), 0) "
+        "/ nullif(sum(a.answers), 0), 1)::double as positive_pct "
+        "from mart_event_answers as a join event as e on e.id = a.event_id"
+        + where(fragments)
+        + " group by a.question order by min(e.start_date), a.question",
+        params,
+    )
+
+
 def comments(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> pl.DataFrame:
     """Free-text survey comments of the city's events, in the order the workbook lists them."""
     fragments, params = city_filter("e.city_code", city_code)

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from common.calendar import parse_date
 from common.roles import PUBLIC, Viewer
-from warehouse import models
+from warehouse import masking, models
 from warehouse.query import city_filter, fetch, fetch_one, where
 
 MARTS_DIR = Path(__file__).resolve().parent.parent / "marts"
@@ -137,7 +137,11 @@ def mart_header(path: Path) -> tuple[str | None, dict[str, str]]:
 
 
 def catalogue(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict[str, Dataset]:
-    """Published tables and marts of schema main (minus EXCLUDED), tables first, each with row count."""
+    """Published tables and marts of schema main (minus EXCLUDED and the work lists the viewer may not see), tables first, each with row count.
+
+    A work list (masking.WORK_LIST_DATASETS) has no per-city scope here, so only roles that may see it for
+    every city (masking.may_see_everywhere) find it; a city manager reads their own city's on 活動分布.
+    """
     tables = fetch(
         con,
         "select table_name, comment from duckdb_tables() where database_name = current_database() "
@@ -148,7 +152,15 @@ def catalogue(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict[s
         "select table_name, column_name, data_type, comment from duckdb_columns() "
         "where database_name = current_database() and schema_name = 'main' order by table_name, column_index",
     )
-    names = [name for name in tables["table_name"] if name not in EXCLUDED]
+    names = [
+        name
+        for name in tables["table_name"]
+        if name not in EXCLUDED
+        and (
+            name not in masking.WORK_LIST_DATASETS
+            or masking.may_see_everywhere(masking.WORK_LIST_DATASETS[name], viewer.role)
+        )
+    ]
     if not names:
         return {}
     counts = dict(
