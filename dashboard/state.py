@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -140,8 +141,9 @@ def file_uploader_texts() -> None:
     """Put the file uploader's own texts (its button and drop-zone line) in the current language.
 
     Streamlit 1.67 has no parameter for them (they are English in every language), so a style replaces the
-    text with a CSS content string: screen readers read it as the button's name. The widget's label, in the
-    catalogue, states the file types and size limit.
+    text with a CSS content string, and a small script gives the button the same text as its accessible name
+    (generated content is not a name that every assistive technology or axe-core reads). The widget's label,
+    in the catalogue, states the file types and size limit.
     """
     dropzone = '[data-testid="stFileUploaderDropzone"]'
     instructions = '[data-testid="stFileUploaderDropzoneInstructions"]'
@@ -153,6 +155,20 @@ def file_uploader_texts() -> None:
         f"{instructions} > div::after {{ content: {_css_string(t('app.upload_drop'))}; }}"
         "</style>"
     )
+    # One observer per browser tab (reruns only change the text it applies): uploaders drawn later get it too.
+    script = (
+        "<script>(() => {"
+        f"window.__tsunagariUploadLabel = {json.dumps(t('app.upload_button'))};"
+        f"const apply = () => document.querySelectorAll('{dropzone} button')"
+        ".forEach((b) => { if (b.getAttribute('aria-label') !== window.__tsunagariUploadLabel)"
+        " b.setAttribute('aria-label', window.__tsunagariUploadLabel); });"
+        "apply();"
+        "if (!window.__tsunagariUploadObserver) {"
+        "window.__tsunagariUploadObserver = new MutationObserver(apply);"
+        "window.__tsunagariUploadObserver.observe(document.body, {subtree: true, childList: true}); }"
+        "})();</script>"
+    )
+    st.html(script, unsafe_allow_javascript=True)
 
 
 def set_choice(key: str, value: Any) -> None:
