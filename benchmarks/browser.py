@@ -85,18 +85,11 @@ def summary(values: list[float]) -> dict[str, Any]:
     return {"median_s": statistics.median(values), "p95_s": p95(values), "runs_s": values} if values else {}
 
 
-def free_port() -> int:
-    """A local TCP port nobody listens on now."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def dashboard(warehouse: Path, accounts: dict[str, str], log: Path) -> Iterator[str]:
     """`python -m dashboard` on a free port reading `warehouse`; yields its URL once healthy."""
+    from benchmarks.peers import free_port
+
     port = free_port()
     command = [
         sys.executable, "-m", "dashboard",
@@ -120,12 +113,17 @@ def dashboard(warehouse: Path, accounts: dict[str, str], log: Path) -> Iterator[
                 raise RuntimeError(f"dashboard not healthy after {START_TIMEOUT_S} s; see {log}")
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
+
+
+def stop(process: subprocess.Popen, wait_s: float = 15) -> None:
+    """Terminate a server process, killing it when it does not exit within wait_s seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=wait_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def throwaway_account(folder: Path) -> tuple[dict[str, str], str]:

@@ -880,6 +880,7 @@ def server_start(env: dict) -> dict:
     """Start `python -m dashboard` on a free loopback port; seconds until /_stcore/health and / answer."""
     import http.client
 
+    from benchmarks import browser
     from benchmarks.peers import free_port
 
     port = free_port()
@@ -916,12 +917,7 @@ def server_start(env: dict) -> dict:
                 time.sleep(0.1)
         return {"error": "server did not answer"}
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        browser.stop(process, wait_s=10)
 
 
 # --- machine ---------------------------------------------------------------------------------------------

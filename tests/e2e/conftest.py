@@ -12,21 +12,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from benchmarks.browser import CHROMIUM_ARGS  # one set of launch flags for this machine's Chromium
+
 from .checks import RUN_COUNTER_SCRIPT, ConsoleWatch, wait_for_app
 from .server import ROOT, build_warehouse, streamlit_server
 
 CHROMIUM = Path(os.environ.get("TSUNAGARI_E2E_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-dev-shm-usage",
-    "--disable-gpu",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",  # WebGL (deck.gl) on the software rasteriser
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 VIEWPORT = {"width": 1400, "height": 1000}
 ACTION_TIMEOUT_MS = 15_000  # any single click / wait / expect
