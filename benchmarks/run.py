@@ -429,6 +429,7 @@ def page_referral(con, ctx: Context) -> None:
 
 def page_activity(con, ctx: Context) -> None:
     """活動分布 with no filter: N, contents, forms, city × form, the first breakdown, reach, non-respondents."""
+    from common.roles import Viewer
     from warehouse import query
     from warehouse.query import activity
 
@@ -446,7 +447,10 @@ def page_activity(con, ctx: Context) -> None:
     for dimension in activity.REACH_DIMENSIONS:
         activity.reach(con, filters, LANG, dimension)
     activity.non_respondent_count(con, filters)
-    activity.non_respondents_head(con, filters, LANG, activity.NON_RESPONDENT_ROWS)
+    # The follow-up list is for staff (warehouse/masking.py): timed as the liaison sees it, all four cities.
+    staff = Viewer(role="liaison")
+    activity.follow_up_count(con, filters, staff)
+    activity.non_respondents_head(con, filters, LANG, activity.NON_RESPONDENT_ROWS, staff)
 
 
 def page_events(con, ctx: Context) -> None:
