@@ -159,7 +159,8 @@ def file_uploader_texts() -> None:
     script = (
         "<script>(() => {"
         f"window.__tsunagariUploadLabel = {json.dumps(t('app.upload_button'))};"
-        f"const apply = () => document.querySelectorAll('{dropzone} button')"
+        # Only the browse button (the one showing the replaced text), not a chosen file's remove button.
+        f"const apply = () => document.querySelectorAll('{dropzone} button:has([data-testid=\"stMarkdownContainer\"])')"
         ".forEach((b) => { if (b.getAttribute('aria-label') !== window.__tsunagariUploadLabel)"
         " b.setAttribute('aria-label', window.__tsunagariUploadLabel); });"
         "apply();"
