@@ -185,17 +185,25 @@ def nav_link(page, url_path: str, default: bool):
     raise LookupError(f"no navigation link for {url_path}")
 
 
-def measure(warehouse: Path, rounds: int = DEFAULT_ROUNDS, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Every browser figure for one warehouse."""
-    from playwright.sync_api import sync_playwright
+def measure(
+    warehouse: Path, rounds: int = DEFAULT_ROUNDS, log: Callable[[str], None] = print, browser: Any = None
+) -> dict[str, Any]:
+    """Every browser figure for one warehouse; `browser`: a Playwright Browser to use (default: a new Chromium)."""
+    if browser is None:
+        from playwright.sync_api import sync_playwright
 
+        with sync_playwright() as pw:
+            own = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+            try:
+                return measure(warehouse, rounds, log, own)
+            finally:
+                own.close()
     from dashboard.registry import PAGES
 
     result: dict[str, Any] = {"rounds": rounds, "pages": {}, "interactions": {}}
     with tempfile.TemporaryDirectory(prefix="tsunagari-bench-") as tmp:
         accounts, password = throwaway_account(Path(tmp))
-        with dashboard(warehouse, accounts, Path(tmp) / "dashboard.log") as url, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        with dashboard(warehouse, accounts, Path(tmp) / "dashboard.log") as url:
 
             def new_tab():
                 context = browser.new_context(viewport=VIEWPORT, locale="ja-JP")
@@ -242,7 +250,6 @@ def measure(warehouse: Path, rounds: int = DEFAULT_ROUNDS, log: Callable[[str], 
             warm_context, warm = new_tab()
             result["new_tab_warm_s"] = timed(warm, lambda: warm.goto(url + "/", wait_until="commit"), navigation=True)
             warm_context.close()
-            browser.close()
     return result
 
 

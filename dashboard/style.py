@@ -16,6 +16,19 @@ CSS = """
 """
 
 
+# A chart box that may scroll must be reachable by keyboard (WCAG 2.1.1; axe scrollable-region-focusable): each
+# Vega-Lite box joins the tab order, so arrow keys scroll it. One observer per browser tab covers charts drawn later.
+SCRIPT = """<script>(() => {
+  if (window.__tsunagariChartFocus) return;
+  const apply = () => document.querySelectorAll('[data-testid="stVegaLiteChart"]:not([tabindex])')
+    .forEach((chart) => chart.setAttribute('tabindex', '0'));
+  apply();
+  window.__tsunagariChartFocus = new MutationObserver(apply);
+  window.__tsunagariChartFocus.observe(document.body, {subtree: true, childList: true});
+})();</script>"""
+
+
 def inject() -> None:
-    """Add the shared CSS to the page (a style-only st.html takes no space)."""
+    """Add the shared CSS (and the chart boxes' keyboard access) to the page; neither takes space."""
     st.html(f"<style>{CSS}</style>")
+    st.html(SCRIPT, unsafe_allow_javascript=True)

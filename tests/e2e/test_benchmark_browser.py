@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks import browser
+from benchmarks import browser as bench_browser
 from dashboard.registry import PAGES
 
 
-def test_browser_stage_measures_every_page_and_interaction(warehouse: Path):
-    figures = browser.measure(warehouse, rounds=1, log=lambda _: None)
+def test_browser_stage_measures_every_page_and_interaction(warehouse: Path, browser):
+    # The suite's own Chromium: a second Playwright in this process would clash with its event loop.
+    figures = bench_browser.measure(warehouse, rounds=1, log=lambda _: None, browser=browser)
     assert {path: entry.get("error") for path, entry in figures["pages"].items()} == {
         spec.url_path: None for spec in PAGES
     }
