@@ -142,7 +142,7 @@ def build_child(source: Path, warehouse: Path, out: Path) -> None:
         marks.append((time.perf_counter(), event))
         print(f"    build {time.perf_counter() - started:8.1f} s  {str(event)[:110]}", flush=True)
 
-    result = pipeline.build(source, warehouse, progress=progress, reference_dir=source / "reference")
+    result = pipeline.build(source, warehouse, progress=progress, reference_dir=reference_for(source))
     finished = time.perf_counter()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     # Stage boundaries: the pipeline's progress events, then the wrapped stage functions.
@@ -175,6 +175,14 @@ def build_child(source: Path, warehouse: Path, out: Path) -> None:
         "default_limits": defaults,
     }
     out.write_text(json.dumps(report, indent=1), encoding="utf-8")
+
+
+def reference_for(source: Path) -> Path | None:
+    """The bundle's own reference geography, else the one `make run` uses (../shared/reference), else none."""
+    for candidate in (source / "reference", ROOT.parent / "shared" / "reference"):
+        if (candidate / "towns").is_dir():
+            return candidate
+    return None
 
 
 def run_build(source: Path, warehouse: Path, work: Path) -> dict:
