@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partialmethod
 from pathlib import Path
 
 import polars as pl
@@ -179,9 +180,16 @@ class Vocabulary:
             raise UnknownLabel(kind, "」「".join(unknown))
         return codes
 
-    def city(self, label: object) -> str:
-        """City code (14213 …) of a city label."""
-        return self.lookup("city", label)
+    # One lookup per kind, which the sources pass around as normalisers (vocab.channel): lookup with its kind.
+    city = partialmethod(lookup, "city")  # city code: 14213 …
+    legal_form = partialmethod(lookup, "legal_form")
+    channel = partialmethod(lookup, "channel")  # distribution channel
+    pf_intent = partialmethod(lookup, "pf_intent")  # platform-participation intent
+    content = partialmethod(lookup, "content")  # content category term id: content:hikikomori
+    form = partialmethod(lookup, "form")  # support-form term id: form:employment
+    target = partialmethod(lookup, "target")  # target-group term id: target:children
+    pf_step = partialmethod(lookup, "pf_step")  # platform-building step code: s4_1
+    pf_status = partialmethod(lookup, "pf_status")  # step status code
 
     def tables(self) -> dict[str, pl.DataFrame]:
         """The vocabulary warehouse tables (DDL columns plus lineage), city without populations."""

@@ -79,7 +79,7 @@ def vocab() -> Vocabulary:
     ],
 )
 def test_lookup(vocab, kind, label, expected):
-    assert vocab.lookup(kind, label) == expected
+    assert getattr(vocab, kind)(label) == expected
 
 
 @pytest.mark.parametrize(
@@ -100,7 +100,7 @@ def test_lookup(vocab, kind, label, expected):
 )
 def test_unknown_label(vocab, kind, label, message):
     with pytest.raises(UnknownLabel) as error:
-        vocab.lookup(kind, label)
+        getattr(vocab, kind)(label)
     assert str(error.value) == message
     assert isinstance(error.value, ValueError)
     assert error.value.kind == kind
