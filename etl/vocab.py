@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partialmethod
 from pathlib import Path
 
 import polars as pl
@@ -179,41 +180,16 @@ class Vocabulary:
             raise UnknownLabel(kind, "」「".join(unknown))
         return codes
 
-    def city(self, label: object) -> str:
-        """City code (14213 …) of a city label."""
-        return self.lookup("city", label)
-
-    def legal_form(self, label: object) -> str:
-        """Legal-form code of a label."""
-        return self.lookup("legal_form", label)
-
-    def channel(self, label: object) -> str:
-        """Distribution-channel code of a label."""
-        return self.lookup("channel", label)
-
-    def pf_intent(self, label: object) -> str:
-        """Platform-participation-intent code of a label."""
-        return self.lookup("pf_intent", label)
-
-    def content(self, label: object) -> str:
-        """Content category term id (content:hikikomori) of a label."""
-        return self.lookup("content", label)
-
-    def form(self, label: object) -> str:
-        """Support-form term id (form:employment) of a label."""
-        return self.lookup("form", label)
-
-    def target(self, label: object) -> str:
-        """Target-group term id (target:children) of a label."""
-        return self.lookup("target", label)
-
-    def pf_step(self, label: object) -> str:
-        """Platform-building step code (s4_1) of a label."""
-        return self.lookup("pf_step", label)
-
-    def pf_status(self, label: object) -> str:
-        """Step status code of a label."""
-        return self.lookup("pf_status", label)
+    # One lookup per kind, which the sources pass around as normalisers (vocab.channel): lookup with its kind.
+    city = partialmethod(lookup, "city")  # city code: 14213 …
+    legal_form = partialmethod(lookup, "legal_form")
+    channel = partialmethod(lookup, "channel")  # distribution channel
+    pf_intent = partialmethod(lookup, "pf_intent")  # platform-participation intent
+    content = partialmethod(lookup, "content")  # content category term id: content:hikikomori
+    form = partialmethod(lookup, "form")  # support-form term id: form:employment
+    target = partialmethod(lookup, "target")  # target-group term id: target:children
+    pf_step = partialmethod(lookup, "pf_step")  # platform-building step code: s4_1
+    pf_status = partialmethod(lookup, "pf_status")  # step status code
 
     def tables(self) -> dict[str, pl.DataFrame]:
         """The vocabulary warehouse tables (DDL columns plus lineage), city without populations."""
@@ -304,43 +280,47 @@ class Vocabulary:
                 "_row",
             )
         )
+        no_rank, no_colour = pl.lit(None, pl.Int32), pl.lit(None, pl.String)
         categories = content.select(
-            pl.concat_str(pl.lit("content:"), "code").alias("id"),
-            pl.lit("content").alias("taxonomy_id"),
-            "code",
-            pl.concat_str(pl.lit("content:group_"), "group_code").alias("parent_id"),
-            pl.col("ja").alias("name"),
-            pl.col("en").alias("name_en"),
-            "sort_order",
-            pl.lit(None, pl.Int32).alias("gradient_rank"),
-            pl.lit(None, pl.String).alias("color_hex"),
-            *LINEAGE,
+            _term_columns(
+                "content",
+                pl.concat_str(pl.lit("content:group_"), "group_code"),
+                pl.col("sort_order"),
+                no_rank,
+                no_colour,
+            )
         )
         forms = self.frames["taxonomy_form"].select(
-            pl.concat_str(pl.lit("form:"), "code").alias("id"),
-            pl.lit("form").alias("taxonomy_id"),
-            "code",
-            pl.lit(None, pl.String).alias("parent_id"),
-            pl.col("ja").alias("name"),
-            pl.col("en").alias("name_en"),
-            pl.col("report_order").cast(pl.Int32).alias("sort_order"),
-            pl.col("gradient_rank").cast(pl.Int32),
-            "color_hex",
-            *LINEAGE,
+            _term_columns(
+                "form",
+                pl.lit(None, pl.String),
+                pl.col("report_order").cast(pl.Int32),
+                pl.col("gradient_rank").cast(pl.Int32),
+                pl.col("color_hex"),
+            )
         )
         targets = self.frames["taxonomy_target"].select(
-            pl.concat_str(pl.lit("target:"), "code").alias("id"),
-            pl.lit("target").alias("taxonomy_id"),
-            "code",
-            pl.lit(None, pl.String).alias("parent_id"),
-            pl.col("ja").alias("name"),
-            pl.col("en").alias("name_en"),
-            pl.col("sort_order").cast(pl.Int32),
-            pl.lit(None, pl.Int32).alias("gradient_rank"),
-            pl.lit(None, pl.String).alias("color_hex"),
-            *LINEAGE,
+            _term_columns("target", pl.lit(None, pl.String), pl.col("sort_order").cast(pl.Int32), no_rank, no_colour)
         )
         terms = pl.concat([groups, categories], how="vertical_relaxed").sort(
             "sort_order", pl.col("parent_id").is_not_null(), maintain_order=True
         )
         return pl.concat([terms, forms, targets], how="vertical_relaxed")
+
+
+def _term_columns(
+    taxonomy: str, parent_id: pl.Expr, sort_order: pl.Expr, gradient_rank: pl.Expr, color_hex: pl.Expr
+) -> list[pl.Expr | str]:
+    """taxonomy_term's columns from a seed frame with code, ja and en (id = taxonomy:code), then lineage."""
+    return [
+        pl.concat_str(pl.lit(f"{taxonomy}:"), "code").alias("id"),
+        pl.lit(taxonomy).alias("taxonomy_id"),
+        "code",
+        parent_id.alias("parent_id"),
+        pl.col("ja").alias("name"),
+        pl.col("en").alias("name_en"),
+        sort_order.alias("sort_order"),
+        gradient_rank.alias("gradient_rank"),
+        color_hex.alias("color_hex"),
+        *LINEAGE,
+    ]

@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 from functools import partial
 
+import altair as alt
 import polars as pl
 import streamlit as st
 
@@ -96,6 +97,32 @@ def table(
         rows=rows,
         key=f"{key}_download",
     )
+
+
+def scoped_list(
+    what: str,
+    head: pl.DataFrame,
+    total: int,
+    columns: dict[str, str],
+    name: str,
+    key: str,
+    full: Callable[[], pl.DataFrame],
+) -> None:
+    """A list's caption (scope and length), then its table (see table), or the coverage.<what>_empty notice."""
+    st.caption(t(f"coverage.{what}_scope", scope=scope, n=number(total)))
+    if head.is_empty():
+        st.info(t(f"coverage.{what}_empty", scope=scope))
+    else:
+        table(head, columns, name, key, total, full)
+
+
+def heatmap(chart: alt.Chart, cells: pl.DataFrame, rows: str, columns: str, expander: str, corner: str) -> None:
+    """A heat map of organisation counts, and under it an expander (coverage.<expander>) with its cross table."""
+    st.altair_chart(chart)
+    with st.expander(t(f"coverage.{expander}")):
+        st.dataframe(
+            charts.cross_table(cells, rows, columns, "orgs", t(f"coverage.{corner}")), hide_index=True, width="stretch"
+        )
 
 
 def list_total(head: pl.DataFrame, count: Callable[[], int]) -> int:
@@ -343,13 +370,7 @@ else:
     st.markdown(f"**{t('coverage.flow_title')}**")
     st.caption(t("coverage.flow_caption"))
     flows = coverage.flow(con, lang, viewer)
-    st.altair_chart(charts.flow_heatmap(flows, lang, city))
-    with st.expander(t("coverage.flow_table")):
-        st.dataframe(
-            charts.cross_table(flows, "from_label", "to_label", "orgs", t("coverage.flow_from")),
-            hide_index=True,
-            width="stretch",
-        )
+    heatmap(charts.flow_heatmap(flows, lang, city), flows, "from_label", "to_label", "flow_table", "flow_from")
     st.markdown(f"**{t('coverage.reaching_title')}**")
     st.caption(t("coverage.reaching_caption"))
     reaching = coverage.reach_organisations(con, lang, coverage.LIST_ROWS, viewer)
@@ -397,26 +418,23 @@ def single_source(limit: int | None) -> pl.DataFrame:
 
 single = single_source(coverage.LIST_ROWS)
 single_total = list_total(single, lambda: coverage.single_source_count(con, city, viewer))
-st.caption(t("coverage.single_scope", scope=scope, n=number(single_total)))
-if single.is_empty():
-    st.info(t("coverage.single_empty", scope=scope))
-else:
-    table(
-        single,
-        {
-            "known_by": "known_by",
-            "known_city": "known_city",
-            "name": "name",
-            "city": "located",
-            "legal_form": "legal_form",
-            "phone": "phone",
-            "survey_answered": "survey_answered",
-        },
-        "coverage_single_source",
-        "coverage_single",
-        single_total,
-        partial(single_source, None),
-    )
+scoped_list(
+    "single",
+    single,
+    single_total,
+    {
+        "known_by": "known_by",
+        "known_city": "known_city",
+        "name": "name",
+        "city": "located",
+        "legal_form": "legal_form",
+        "phone": "phone",
+        "survey_answered": "survey_answered",
+    },
+    "coverage_single_source",
+    "coverage_single",
+    partial(single_source, None),
+)
 
 # 4. Platform candidates
 st.subheader(t("coverage.candidates_title"))
@@ -430,32 +448,31 @@ chosen_total = list_total(
     lambda: joining if (intents, city) == (("join",), None) else coverage.candidate_count(con, intents, city, viewer),
 )
 candidate_cells = coverage.candidate_matrix(con, intents, lang, viewer)
-st.altair_chart(charts.count_heatmap(candidate_cells, lang, city))
-with st.expander(t("coverage.candidates_matrix_table")):
-    st.dataframe(
-        charts.cross_table(candidate_cells, "form_label", "city_label", "orgs", t("coverage.col.form")),
-        hide_index=True,
-        width="stretch",
-    )
-st.caption(t("coverage.candidates_scope", scope=scope, n=number(chosen_total)))
-if chosen.is_empty():
-    st.info(t("coverage.candidates_empty", scope=scope))
-else:
-    table(
-        chosen,
-        {
-            "name": "name",
-            "city": "located",
-            "legal_form": "legal_form",
-            "phone": "phone",
-            "forms": "forms",
-            "pf_intent": "pf_intent",
-        },
-        "pf_candidates" if city is None else f"pf_candidates_{city}",
-        "coverage_candidates",
-        chosen_total,
-        partial(coverage.candidates, con, intents, city, lang, None, viewer),
-    )
+heatmap(
+    charts.count_heatmap(candidate_cells, lang, city),
+    candidate_cells,
+    "form_label",
+    "city_label",
+    "candidates_matrix_table",
+    "col.form",
+)
+scoped_list(
+    "candidates",
+    chosen,
+    chosen_total,
+    {
+        "name": "name",
+        "city": "located",
+        "legal_form": "legal_form",
+        "phone": "phone",
+        "forms": "forms",
+        "pf_intent": "pf_intent",
+    },
+    "pf_candidates" if city is None else f"pf_candidates_{city}",
+    "coverage_candidates",
+    partial(coverage.candidates, con, intents, city, lang, None, viewer),
+)
+if not chosen.is_empty():
     st.caption(t("coverage.candidates_note"))
 
 show_provenance("coverage-map")

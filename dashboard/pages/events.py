@@ -56,6 +56,14 @@ def table(frame: pl.DataFrame, key: str) -> None:
     )
 
 
+def kind_heading(kind: str) -> bool:
+    """The kind's subheader, and a notice instead of its figures when the scope held none; True when held."""
+    st.subheader(t(f"events.{kind}"))
+    if not held[kind]:
+        st.info(t(f"events.none.{kind}", scope=scope))
+    return bool(held[kind])
+
+
 def chart_table(kind: str | None, key: str) -> None:
     """A chart's figures as a table, its text equivalent: the sessions it draws (one kind, or all)."""
     shown = sessions if kind is None else sessions.filter(pl.col("kind") == kind)
@@ -128,10 +136,7 @@ else:
             what="event_sessions",
         )
 
-st.subheader(t("events.exhibition"))
-if not held["exhibition"]:
-    st.info(t("events.none.exhibition", scope=scope))
-else:
+if kind_heading("exhibition"):
     st.altair_chart(charts.exhibition_days_chart(sessions, lang), width="stretch")
     chart_table("exhibition", "exhibition_days_table")
     st.caption(t("events.def.per_day"))
@@ -150,20 +155,14 @@ else:
             )
         )
 
-st.subheader(t("events.workshop"))
-if not held["workshop"]:
-    st.info(t("events.none.workshop", scope=scope))
-else:
+if kind_heading("workshop"):
     st.altair_chart(charts.workshop_sessions_chart(sessions, lang), width="stretch")
     chart_table("workshop", "workshop_sessions_table")
     st.caption(t("events.def.participations"))
     st.caption(t("events.def.unique_participants"))
     st.caption(t("events.def.unique_consultees"))
 
-st.subheader(t("events.symposium"))
-if not held["symposium"]:
-    st.info(t("events.none.symposium", scope=scope))
-else:
+if kind_heading("symposium"):
     for row in events.filter(events["kind"] == "symposium").iter_rows(named=True):
         st.metric(
             t("events.symposium_metric", title=row["title"]),
@@ -219,13 +218,17 @@ else:
     costs = st.columns(2)
     costs[0].metric(t("events.kpi.cost_per_contact_yen"), t("events.unit.yen", n=number(joint["cost_per_contact_yen"])))
     costs[1].metric(t("events.kpi.cost_per_person_yen"), t("events.unit.yen", n=number(joint["cost_per_person_yen"])))
+    # Both definitions add up the same contract, visitors and symposium figures.
+    common = {
+        "contract": number(joint["art_contract_yen"]),
+        "visitors": number(joint["exhibition_visitors"] or 0),
+        "symposium": number(joint["symposium_participants"] or 0),
+    }
     st.caption(
         t(
             "events.def.cost_per_contact",
-            contract=number(joint["art_contract_yen"]),
-            visitors=number(joint["exhibition_visitors"] or 0),
+            **common,
             participations=number(joint["workshop_participations"] or 0),
-            symposium=number(joint["symposium_participants"] or 0),
             total=number(joint["total_reach"]),
             cost=number(joint["cost_per_contact_yen"]),
         )
@@ -233,10 +236,8 @@ else:
     st.caption(
         t(
             "events.def.cost_per_person",
-            contract=number(joint["art_contract_yen"]),
-            visitors=number(joint["exhibition_visitors"] or 0),
+            **common,
             unique=number(joint["workshop_unique_participants"] or 0),
-            symposium=number(joint["symposium_participants"] or 0),
             total=number(joint["total_people"]),
             cost=number(joint["cost_per_person_yen"]),
         )

@@ -22,6 +22,7 @@ from dashboard.downloads import (
 )
 from dashboard.format import display, number
 from dashboard.provenance import admin_pointer, show_provenance
+from dashboard.tables import data_table
 from warehouse import exports, query
 from warehouse.query import explore
 
@@ -360,25 +361,21 @@ else:
     )
     meanings = {c.name: c.comment for c in chosen.columns}
     # Codes shown as their labels; the machine name stays in each header's help and in the downloads.
-    st.dataframe(
+    data_table(
         display(labels.labelled_frame(frame, value_labels)),
-        hide_index=True,
-        width="stretch",
-        column_config={
+        {
             c: st.column_config.Column(column_label(c), help=f"{c}: {meanings.get(c) or ''}".rstrip(": "))
             for c in frame.columns
         },
     )
 sync_url(view, page)
 with st.expander(t("explore.columns_help")):
-    st.dataframe(
+    data_table(
         [
             {"label": column_label(c.name), "name": c.name, "type": c.data_type, "meaning": c.comment or ""}
             for c in chosen.columns
         ],
-        hide_index=True,
-        width="stretch",
-        column_config={
+        {
             "label": t("explore.col_label"),
             "name": t("explore.col_name"),
             "type": t("explore.col_type"),

@@ -11,6 +11,7 @@ from dashboard.downloads import csv_download
 from dashboard.format import number
 from dashboard.i18n import with_phase_markers
 from dashboard.provenance import show_provenance
+from dashboard.tables import data_table
 from warehouse import query
 
 t = state.t
@@ -69,7 +70,7 @@ st.subheader(t("home.phase"))
 shown = phases if city is None else phases.filter(phases["city_code"] == city)
 st.altair_chart(charts.phase_chart(shown, lang), width="stretch")
 phase_name = "phase_name_ja" if lang == "ja" else "phase_name_en"
-st.dataframe(
+data_table(
     with_phase_markers(shown, lang)
     .select(
         ("name_ja" if lang == "ja" else "name_en"),
@@ -80,9 +81,7 @@ st.dataframe(
         "steps_total",
     )
     .to_arrow(),  # Streamlit serialises a pyarrow Table as it is; polars would go through pandas first
-    hide_index=True,
-    width="stretch",
-    column_config={
+    {
         "name_ja": t("col.city"),
         "name_en": t("col.city"),
         "phase_label": t("col.phase_label"),

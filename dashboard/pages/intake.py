@@ -22,6 +22,7 @@ from dashboard import audit, auth, data, state
 from dashboard.format import display, number
 from dashboard.i18n import catalogue
 from dashboard.provenance import admin_pointer, show_provenance
+from dashboard.tables import data_table
 from etl import intake
 from etl.steps import Step, StepEvent
 from warehouse import masking, query, schema
@@ -81,7 +82,7 @@ def show_table(rows: list[dict], schema: dict[str, pl.DataType], labels: dict[st
     frame = pl.DataFrame(
         [[row.get(name) for name in schema] for row in rows], schema=schema, orient="row", strict=False
     )
-    st.dataframe(display(frame), hide_index=True, width="stretch", column_config=labels)
+    data_table(display(frame), labels)
 
 
 def start(job: Path) -> None:
@@ -461,7 +462,7 @@ st.caption(
 if log.is_empty():
     st.info(t("intake.history_none"))
 else:
-    st.dataframe(
+    data_table(
         log.select(
             labels(log, "submitted_at", local_label),
             labels(log, "action", lambda a: t(f"intake.action_{a}")),
@@ -473,9 +474,7 @@ else:
             "run_id",
             "message",
         ),
-        hide_index=True,
-        width="stretch",
-        column_config={
+        {
             "submitted_at": t("intake.col_when"),
             "action": t("intake.col_action"),
             "outcome": t("intake.col_outcome"),
@@ -531,7 +530,7 @@ if intake.may_roll_back(viewer):
     if not audit.is_empty():
         st.markdown("**" + t("intake.rollback_audit") + "**")
         audit = audit.sort("event_id", descending=True)
-        st.dataframe(
+        data_table(
             audit.select(
                 labels(audit, "requested_at", local_label),
                 labels(audit, "outcome", lambda o: t(f"intake.outcome_{o}")),
@@ -540,9 +539,7 @@ if intake.may_roll_back(viewer):
                 "rolled_back_by",
                 "message",
             ),
-            hide_index=True,
-            width="stretch",
-            column_config={
+            {
                 "requested_at": t("intake.col_when"),
                 "outcome": t("intake.col_outcome"),
                 "from_run_id": t("intake.col_from"),

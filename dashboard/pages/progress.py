@@ -14,6 +14,7 @@ from dashboard import auth, data, state
 from dashboard.charts import progress as charts
 from dashboard.downloads import csv_download
 from dashboard.provenance import admin_pointer, show_provenance
+from dashboard.tables import data_table
 from warehouse import operations as ops
 from warehouse.query import progress as query
 
@@ -85,11 +86,9 @@ st.subheader(t("progress.matrix"))
 st.caption(t("progress.matrix_caption"))
 st.altair_chart(charts.status_grid(view, status_table, lang), width="stretch")
 matrix = charts.matrix_table(view, lang)
-st.dataframe(
+data_table(
     matrix,
-    hide_index=True,
-    width="stretch",
-    column_config={
+    {
         "step": st.column_config.TextColumn(t("progress.col_step"), pinned=True),
         "phase": t("progress.col_phase"),
         **{code: st.column_config.TextColumn(city_names[code], width="large") for code in matrix.columns[2:]},
@@ -229,7 +228,7 @@ st.subheader(t("progress.history"))
 st.caption(t("progress.history_caption"))
 history = charts.history_table(query.progress_history(grid, events), status_table, lang)
 labels = {column: t(f"progress.col.{column}") for column in history.columns}
-st.dataframe(history, hide_index=True, width="stretch", column_config=labels)
+data_table(history, labels)
 csv_download(t("progress.history_download"), history.rename(labels), "tsunagari_pf_history", what="pf_history")
 
 show_provenance("platform")

@@ -11,6 +11,7 @@ from dashboard.charts.quality import trend_chart
 from dashboard.downloads import csv_download, html_download
 from dashboard.format import display, number
 from dashboard.provenance import show_provenance
+from dashboard.tables import data_table
 from warehouse import operations
 from warehouse.query import quality
 
@@ -64,11 +65,9 @@ files_tab, checks_tab, quarantine_tab, docs_tab, trend_tab = st.tabs(
 
 with files_tab:
     files = quality.source_files(con, run_id)
-    st.dataframe(
+    data_table(
         display(files),
-        hide_index=True,
-        width="stretch",
-        column_config={
+        {
             "file_name": t("quality.col_file"),
             "kind": t("quality.col_kind"),
             "sha256": st.column_config.TextColumn("SHA-256", width="small"),
@@ -81,11 +80,9 @@ with files_tab:
     )
 
 with checks_tab:
-    st.dataframe(
+    data_table(
         quality.expectation_summary(con, run_id),
-        hide_index=True,
-        width="stretch",
-        column_config={
+        {
             "table_name": t("quality.col_table"),
             "checks": t("quality.checks"),
             "failed": t("quality.col_failed"),
@@ -93,11 +90,9 @@ with checks_tab:
         },
     )
     failed_only = st.toggle(t("quality.failed_only"), key="quality_failed_only")
-    st.dataframe(
+    data_table(
         display(quality.expectations(con, run_id, failed_only=failed_only, viewer=viewer)),
-        hide_index=True,
-        width="stretch",
-        column_config={
+        {
             "table_name": t("quality.col_table"),
             "expectation": t("quality.col_expectation"),
             "column_name": t("quality.col_column"),
@@ -119,11 +114,9 @@ with quarantine_tab:
             t("quality.col_file"), list(file_labels), file_labels.__getitem__, "quality_file"
         )
         shown = quality.quarantined(con, run_id, chosen or None, viewer)
-        st.dataframe(
+        data_table(
             display(shown),
-            hide_index=True,
-            width="stretch",
-            column_config={
+            {
                 "file_name": t("quality.col_file"),
                 "sheet": t("quality.col_sheet"),
                 "row_number": t("quality.col_row"),
@@ -153,11 +146,9 @@ with quarantine_tab:
     if not causes.is_empty():
         st.subheader(t("quality.root_causes"))
         st.caption(t("quality.root_causes_help"))
-        st.dataframe(
+        data_table(
             display(causes),
-            hide_index=True,
-            width="stretch",
-            column_config={
+            {
                 "root_cause": t("quality.col_root_cause"),
                 "rows_set_aside": st.column_config.NumberColumn(t("quality.col_rows_set_aside"), format="%d"),
                 "dependent_rows": st.column_config.NumberColumn(t("quality.col_dependent_rows"), format="%d"),
@@ -186,7 +177,7 @@ with docs_tab:
 with trend_tab:
     labels = {key: t(f"quality.{key}") for key in ("rows_read", "rows_quarantined", "checks_failed")}
     st.altair_chart(trend_chart(runs, labels, lang), width="stretch")
-    st.dataframe(
+    data_table(
         runs.select(
             "run_id",
             "status",
@@ -199,9 +190,7 @@ with trend_tab:
             "checks",
             "checks_failed",
         ),
-        hide_index=True,
-        width="stretch",
-        column_config={
+        {
             "run_id": t("quality.run"),
             "status": t("quality.col_status"),
             "started_at": st.column_config.DatetimeColumn(t("quality.user.col_started"), format="YYYY-MM-DD HH:mm"),
@@ -223,11 +212,9 @@ if viewer.role == "admin":
         st.info(t("audit.empty"))
     else:
         st.metric(t("audit.total"), number(audit.height))
-        st.dataframe(
+        data_table(
             display(audit),
-            hide_index=True,
-            width="stretch",
-            column_config={column: t(f"audit.col_{column}") for column in audit.columns}
+            {column: t(f"audit.col_{column}") for column in audit.columns}
             | {"at": st.column_config.DatetimeColumn(t("audit.col_at"), format="YYYY-MM-DD HH:mm:ss")},
         )
         csv_download(t("audit.download"), audit, "tsunagari_audit_log", what="audit_log", key="audit_download")

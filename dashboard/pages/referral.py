@@ -7,6 +7,7 @@ and the sheet prints organisations' public contacts (and the staff's notes) only
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import polars as pl
 import streamlit as st
@@ -53,33 +54,26 @@ targets = referral.need_terms(con, "target", lang, viewer)
 content_labels = {row["id"]: f"{row['group_label']} › {row['label']}" for row in contents.iter_rows(named=True)}
 form_labels = dict(zip(forms["id"], forms["label"], strict=True))
 target_labels = dict(zip(targets["id"], targets["label"], strict=True))
-# The terms' labels follow the language: localized widgets keep the chosen ids across a switch.
+
+
+def facet(name: str, labels: dict[Any, str], container: Any) -> None:
+    """A multiselect of one facet's terms (referral.<name>), the chosen ids kept under referral_<name>."""
+    # The terms' labels follow the language: localized widgets keep the chosen ids across a switch.
+    state.localized_multiselect(
+        t(f"referral.{name}"),
+        list(labels),
+        labels.__getitem__,
+        f"referral_{name}",
+        container=container,
+        placeholder=t("referral.choose"),
+    )
+
+
 left, right = st.columns(2)
-state.localized_multiselect(
-    t("referral.contents"),
-    list(content_labels),
-    content_labels.__getitem__,
-    "referral_contents",
-    container=left,
-    placeholder=t("referral.choose"),
-)
-state.localized_multiselect(
-    t("referral.forms"),
-    list(form_labels),
-    form_labels.__getitem__,
-    "referral_forms",
-    container=right,
-    placeholder=t("referral.choose"),
-)
+facet("contents", content_labels, left)
+facet("forms", form_labels, right)
 left, right = st.columns([3, 1])
-state.localized_multiselect(
-    t("referral.targets"),
-    list(target_labels),
-    target_labels.__getitem__,
-    "referral_targets",
-    container=left,
-    placeholder=t("referral.choose"),
-)
+facet("targets", target_labels, left)
 age = right.number_input(
     t("referral.age"), min_value=0, max_value=120, value=None, step=1, key="referral_age", help=t("referral.age_help")
 )

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from benchmarks import browser as bench_browser
 from dashboard.registry import PAGES
+
+# A real browser against a real server: the browser suite, not make test-fast.
+pytestmark = pytest.mark.e2e
 
 
 def test_browser_stage_measures_every_page_and_interaction(warehouse: Path, browser):

@@ -94,28 +94,27 @@ content_groups as (
     group by organization_id
 ),
 
-forms as (
+-- Forms and targets are listed alike: codes and both labels in the taxonomy's order (only forms have a gradient).
+term_lists as (
     select
         organization_id,
-        list(code order by sort_order) as form_codes,
-        list(name order by sort_order) as forms_ja,
-        list(name_en order by sort_order) as forms_en,
+        taxonomy_id,
+        list(code order by sort_order) as codes,
+        list(name order by sort_order) as names_ja,
+        list(name_en order by sort_order) as names_en,
         arg_min(code, gradient_rank) filter (where gradient_rank is not null) as primary_form_code,
         min(gradient_rank) as gradient_rank
     from terms
-    where taxonomy_id = 'form'
-    group by organization_id
+    where taxonomy_id in ('form', 'target')
+    group by organization_id, taxonomy_id
+),
+
+forms as (
+    select * from term_lists where taxonomy_id = 'form'
 ),
 
 targets as (
-    select
-        organization_id,
-        list(code order by sort_order) as target_codes,
-        list(name order by sort_order) as targets_ja,
-        list(name_en order by sort_order) as targets_en
-    from terms
-    where taxonomy_id = 'target'
-    group by organization_id
+    select * from term_lists where taxonomy_id = 'target'
 ),
 
 -- Density hexagons (warehouse/macros.sql hex_cell), computed once here so the map aggregates by integer cell.
@@ -161,16 +160,16 @@ directory as (
         s.accessibility,
         coalesce(c.content_codes, []) as content_codes,
         coalesce(g.content_group_codes, []) as content_group_codes,
-        coalesce(f.form_codes, []) as form_codes,
-        coalesce(t.target_codes, []) as target_codes,
+        coalesce(f.codes, []) as form_codes,
+        coalesce(t.codes, []) as target_codes,
         coalesce(a.area_city_codes, []) as area_city_codes,
         coalesce(a.serves_outside, false) as serves_outside,
         coalesce(c.contents_ja, []) as contents_ja,
         coalesce(c.contents_en, []) as contents_en,
-        coalesce(f.forms_ja, []) as forms_ja,
-        coalesce(f.forms_en, []) as forms_en,
-        coalesce(t.targets_ja, []) as targets_ja,
-        coalesce(t.targets_en, []) as targets_en,
+        coalesce(f.names_ja, []) as forms_ja,
+        coalesce(f.names_en, []) as forms_en,
+        coalesce(t.names_ja, []) as targets_ja,
+        coalesce(t.names_en, []) as targets_en,
         coalesce(a.area_ja, []) as area_ja,
         coalesce(a.area_en, []) as area_en,
         f.primary_form_code,

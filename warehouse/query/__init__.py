@@ -168,6 +168,23 @@ class ConsulteeJoin:
     joined: str
     join_params: list
 
+    def fetch(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        sql: str,
+        fragments: list[str],
+        params: list,
+        order: str,
+        first: tuple = (),
+    ) -> pl.DataFrame:
+        """sql (its select list using shown once) with this join, the filter and order; values bound in text order.
+
+        first: values of placeholders sql's select list has before shown.
+        """
+        return fetch(
+            con, sql + self.joined + where(fragments) + order, [*first, *self.shown_params, *self.join_params, *params]
+        )
+
 
 def consultee_join(
     con: duckdb.DuckDBPyConnection, viewer: Viewer, city_column: str, table: str, on: str, figures: str, hidden: str

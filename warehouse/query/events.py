@@ -50,14 +50,13 @@ def events(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer
         figures="k.consultee_participations, k.unique_consultees",
         hidden="null::bigint as consultee_participations, null::bigint as unique_consultees",
     )
-    return fetch(
+    return k.fetch(
         con,
         f"select e.*, {_CITY_NAMES}, {k.figures}, not {k.shown} as consultees_hidden "
-        "from mart_event_summary as e join city as c on c.code = e.city_code"
-        + k.joined
-        + where(fragments)
-        + f" order by e.start_date, {_KIND_ORDER}, e.event_id",
-        [*k.shown_params, *k.join_params, *params],
+        "from mart_event_summary as e join city as c on c.code = e.city_code",
+        fragments,
+        params,
+        f" order by e.start_date, {_KIND_ORDER}, e.event_id",
     )
 
 
@@ -77,16 +76,15 @@ def sessions(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: View
         figures="k.consultees::integer",
         hidden="null::integer",
     )
-    return fetch(
+    return k.fetch(
         con,
         "select s.id as session_id, s.event_id, e.kind, e.title, e.artist_or_programme, e.city_code, "
         f"{_CITY_NAMES}, e.venue, e.start_date as event_start, s.seq, s.session_date, s.start_time, s.end_time, "
         f"s.participants, {k.figures} as consultees, s.visitors, not {k.shown} as consultees_hidden "
-        "from event_session as s join event as e on e.id = s.event_id join city as c on c.code = e.city_code"
-        + k.joined
-        + where(fragments)
-        + f" order by s.session_date, s.start_time nulls last, {_KIND_ORDER}, s.event_id, s.seq",
-        [*k.shown_params, *k.join_params, *params],
+        "from event_session as s join event as e on e.id = s.event_id join city as c on c.code = e.city_code",
+        fragments,
+        params,
+        f" order by s.session_date, s.start_time nulls last, {_KIND_ORDER}, s.event_id, s.seq",
     )
 
 
@@ -169,13 +167,13 @@ def targets(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewe
         ),
         hidden="",
     )
-    return fetch(
+    return k.fetch(
         con,
         f"select t.*{k.figures}, {_CITY_NAMES}, "
         f"(list_contains(?::varchar[], t.kpi_code) and not {k.shown}) as actual_hidden "
-        "from mart_event_targets as t left join city as c on c.code = t.city_code"
-        + k.joined
-        + where(fragments)
-        + " order by t.sort_order, c.sort_order nulls first",
-        [list(CONSULTEE_KPIS), *k.shown_params, *k.join_params, *params],
+        "from mart_event_targets as t left join city as c on c.code = t.city_code",
+        fragments,
+        params,
+        " order by t.sort_order, c.sort_order nulls first",
+        first=(list(CONSULTEE_KPIS),),
     )

@@ -15,7 +15,7 @@ from warehouse.masking import (
     mask_report_html,
     mask_validation,
 )
-from warehouse.query import fetch, fetch_one
+from warehouse.query import fetch, fetch_one, where
 
 __all__ = ["MASK", "PERSONAL_COLUMNS", "PERSONAL_ROLES", "PERSONAL_SHEETS"]
 
@@ -61,7 +61,7 @@ def expectations(
     frame = fetch(
         con,
         "select table_name, expectation, column_name, success, element_count, unexpected_count, details "
-        "from etl_validation where " + " and ".join(fragments) + " order by table_name, expectation",
+        "from etl_validation" + where(fragments) + " order by table_name, expectation",
         params,
     )
     return mask_validation(frame, viewer.role)
@@ -88,8 +88,9 @@ def quarantined(
         params.append(file_name)
     frame = fetch(
         con,
-        "select file_name, sheet, row_number, column_name, value, reason, check_name from quarantine "
-        "where " + " and ".join(fragments) + " order by file_name, sheet nulls first, row_number, column_name",
+        "select file_name, sheet, row_number, column_name, value, reason, check_name from quarantine"
+        + where(fragments)
+        + " order by file_name, sheet nulls first, row_number, column_name",
         params,
     )
     return mask_quarantine(frame, viewer.role)
@@ -99,6 +100,17 @@ def data_docs(con: duckdb.DuckDBPyConnection, run_id: str, viewer: Viewer = PUBL
     """The validation report (HTML) written for one run, if any; failing values of personal tables masked for other roles."""
     row = fetch_one(con, "select html from etl_data_docs where run_id = ?", [run_id])
     return None if row is None else mask_report_html(row["html"], viewer.role)
+
+
+def _quarantine_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The quarantine table's columns: a warehouse written before scopes and root causes lacks some."""
+    return {
+        row[0]
+        for row in fetch(
+            con,
+            "select column_name from information_schema.columns where table_schema = 'main' and table_name = 'quarantine'",
+        ).iter_rows()
+    }
 
 
 # A quarantine table written before root causes were recorded: every record stands for its own row.
@@ -112,14 +124,7 @@ def root_causes(con: duckdb.DuckDBPyConnection, run_id: str, viewer: Viewer = PU
     aside with it. Only names, counts, columns and checks are returned, never a value, so nothing here is
     personal. Ordered by the rows each cause removed, most first.
     """
-    columns = {
-        row[0]
-        for row in fetch(
-            con,
-            "select column_name from information_schema.columns where table_schema = 'main' and table_name = 'quarantine'",
-        ).iter_rows()
-    }
-    scoped = {"scope", "root_cause", "dependants"} <= columns
+    scoped = {"scope", "root_cause", "dependants"} <= _quarantine_columns(con)
     root = f"coalesce(root_cause, {_LEGACY_ROOT})" if scoped else _LEGACY_ROOT
     scope = "coalesce(scope, 'row')" if scoped else "'row'"
     dependants = "dependants" if scoped else "null::integer"
@@ -144,11 +149,6 @@ def root_causes(con: duckdb.DuckDBPyConnection, run_id: str, viewer: Viewer = PU
 
 def values_left_out(con: duckdb.DuckDBPyConnection, run_id: str, viewer: Viewer = PUBLIC) -> int:
     """How many values one run left out (null) while loading their rows: its cell-level quarantine records."""
-    has_scope = fetch_one(
-        con,
-        "select count(*) as n from information_schema.columns "
-        "where table_schema = 'main' and table_name = 'quarantine' and column_name = 'scope'",
-    )["n"]
-    if not has_scope:
+    if "scope" not in _quarantine_columns(con):
         return 0
     return fetch_one(con, "select count(*) as n from quarantine where run_id = ? and scope = 'cell'", [run_id])["n"]

@@ -1,4 +1,4 @@
--- intermediate (built before the marts, dropped after them): one row per participant and event session they attended, with the session's event, its kind and host city (no consultee flag: main marts read it too, so the pii marts join pii.event_participant themselves); read by mart_art_totals, mart_event_summary, pii.mart_city_consultees and pii.mart_event_consultees
+-- intermediate (built before the marts, dropped after them): one row per participant and event session they attended, with the session's event, its kind and host city (no consultee flag: main marts read it too; int_consultee_attendance keeps the consultees' rows for the pii marts); read by mart_art_totals, mart_event_summary and int_consultee_attendance
 -- grain: session_id, participant_id
 -- columns:
 --   session_id       event_session.id attended

@@ -16,12 +16,8 @@ event_consultees as (
     select * from pii.mart_event_consultees
 ),
 
-attendance as (
-    select * from int_event_attendance
-),
-
-participant as (
-    select * from pii.event_participant
+consultees as (
+    select * from int_consultee_attendance
 ),
 
 -- Each workshop's うち相談者数 is already summed over its sessions; a scope adds up its workshops.
@@ -36,12 +32,11 @@ sessions as (
 
 people as (
     select
-        a.city_code,
-        count(distinct a.participant_id) as workshop_unique_consultees
-    from attendance as a
-    join participant as p on p.participant_id = a.participant_id
-    where a.kind = 'workshop' and p.is_consultee
-    group by grouping sets ((a.city_code), ())
+        city_code,
+        count(distinct participant_id) as workshop_unique_consultees
+    from consultees
+    where kind = 'workshop'
+    group by grouping sets ((city_code), ())
 ),
 
 -- Like mart_event_kpis: a scope that held no workshop has no figure (null), not 0.

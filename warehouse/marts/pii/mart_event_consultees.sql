@@ -20,12 +20,8 @@ session_consultees as (
     select * from pii.event_session_consultees
 ),
 
-attendance as (
-    select * from int_event_attendance
-),
-
-participant as (
-    select * from pii.event_participant
+consultees as (
+    select * from int_consultee_attendance
 ),
 
 sessions as (
@@ -39,12 +35,10 @@ sessions as (
 
 people as (
     select
-        a.event_id,
-        count(distinct a.participant_id) as unique_consultees
-    from attendance as a
-    join participant as p on p.participant_id = a.participant_id
-    where p.is_consultee
-    group by a.event_id
+        event_id,
+        count(distinct participant_id) as unique_consultees
+    from consultees
+    group by event_id
 ),
 
 final as (
