@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING
 
 import polars as pl
 import streamlit as st
@@ -22,6 +23,9 @@ from dashboard.format import display, number
 from dashboard.provenance import admin_pointer, show_provenance
 from warehouse import query
 from warehouse.query import coverage, directory
+
+if TYPE_CHECKING:
+    import altair as alt
 
 TILE_URL_ENV = "TSUNAGARI_TILE_URL"
 BASIS_KEY = "coverage_basis"
@@ -96,6 +100,13 @@ def table(
         rows=rows,
         key=f"{key}_download",
     )
+
+
+def heat_table(chart: alt.LayerChart, title: str, figures: pl.DataFrame) -> None:
+    """A heat map, then its figures as a table in an expander titled title (the chart's text equivalent)."""
+    st.altair_chart(chart)
+    with st.expander(title):
+        st.dataframe(figures, hide_index=True, width="stretch")
 
 
 def list_total(head: pl.DataFrame, count: Callable[[], int]) -> int:
@@ -343,13 +354,11 @@ else:
     st.markdown(f"**{t('coverage.flow_title')}**")
     st.caption(t("coverage.flow_caption"))
     flows = coverage.flow(con, lang, viewer)
-    st.altair_chart(charts.flow_heatmap(flows, lang, city))
-    with st.expander(t("coverage.flow_table")):
-        st.dataframe(
-            charts.cross_table(flows, "from_label", "to_label", "orgs", t("coverage.flow_from")),
-            hide_index=True,
-            width="stretch",
-        )
+    heat_table(
+        charts.flow_heatmap(flows, lang, city),
+        t("coverage.flow_table"),
+        charts.cross_table(flows, "from_label", "to_label", "orgs", t("coverage.flow_from")),
+    )
     st.markdown(f"**{t('coverage.reaching_title')}**")
     st.caption(t("coverage.reaching_caption"))
     reaching = coverage.reach_organisations(con, lang, coverage.LIST_ROWS, viewer)
@@ -430,13 +439,11 @@ chosen_total = list_total(
     lambda: joining if (intents, city) == (("join",), None) else coverage.candidate_count(con, intents, city, viewer),
 )
 candidate_cells = coverage.candidate_matrix(con, intents, lang, viewer)
-st.altair_chart(charts.count_heatmap(candidate_cells, lang, city))
-with st.expander(t("coverage.candidates_matrix_table")):
-    st.dataframe(
-        charts.cross_table(candidate_cells, "form_label", "city_label", "orgs", t("coverage.col.form")),
-        hide_index=True,
-        width="stretch",
-    )
+heat_table(
+    charts.count_heatmap(candidate_cells, lang, city),
+    t("coverage.candidates_matrix_table"),
+    charts.cross_table(candidate_cells, "form_label", "city_label", "orgs", t("coverage.col.form")),
+)
 st.caption(t("coverage.candidates_scope", scope=scope, n=number(chosen_total)))
 if chosen.is_empty():
     st.info(t("coverage.candidates_empty", scope=scope))

@@ -43,6 +43,21 @@ def consultee_people(value: float | None) -> str:
     return t("events.user.restricted") if kpis["consultees_hidden"] else people(value)
 
 
+def cost_caption(per: str, workshop: str, workshop_figure: str, total: str) -> None:
+    """How a cost KPI (per contact or per person) is computed, with the joint figures it divides by."""
+    st.caption(
+        t(
+            f"events.def.cost_per_{per}",
+            contract=number(joint["art_contract_yen"]),
+            visitors=number(joint["exhibition_visitors"] or 0),
+            symposium=number(joint["symposium_participants"] or 0),
+            total=number(joint[total]),
+            cost=number(joint[f"cost_per_{per}_yen"]),
+            **{workshop: number(joint[workshop_figure] or 0)},
+        )
+    )
+
+
 def table(frame: pl.DataFrame, key: str) -> None:
     """A display frame with translated column labels."""
     # As Arrow: Streamlit 1.67 serialises a pyarrow Table as it is and sends anything else (polars included)
@@ -219,28 +234,8 @@ else:
     costs = st.columns(2)
     costs[0].metric(t("events.kpi.cost_per_contact_yen"), t("events.unit.yen", n=number(joint["cost_per_contact_yen"])))
     costs[1].metric(t("events.kpi.cost_per_person_yen"), t("events.unit.yen", n=number(joint["cost_per_person_yen"])))
-    st.caption(
-        t(
-            "events.def.cost_per_contact",
-            contract=number(joint["art_contract_yen"]),
-            visitors=number(joint["exhibition_visitors"] or 0),
-            participations=number(joint["workshop_participations"] or 0),
-            symposium=number(joint["symposium_participants"] or 0),
-            total=number(joint["total_reach"]),
-            cost=number(joint["cost_per_contact_yen"]),
-        )
-    )
-    st.caption(
-        t(
-            "events.def.cost_per_person",
-            contract=number(joint["art_contract_yen"]),
-            visitors=number(joint["exhibition_visitors"] or 0),
-            unique=number(joint["workshop_unique_participants"] or 0),
-            symposium=number(joint["symposium_participants"] or 0),
-            total=number(joint["total_people"]),
-            cost=number(joint["cost_per_person_yen"]),
-        )
-    )
+    cost_caption("contact", "participations", "workshop_participations", "total_reach")
+    cost_caption("person", "unique", "workshop_unique_participants", "total_people")
 
 st.subheader(t("events.comments"))
 if comments.is_empty():
