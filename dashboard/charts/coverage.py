@@ -319,8 +319,10 @@ def town_deck(
         ]
     else:
         points = pin_records(pins)
+    # The rings need positions only (no tooltip): the organisations' records are sent once, with the pins.
+    rings = [{"lng": p["lng"], "lat": p["lat"]} for p in points] if cells is None else points
     # Radius in metres on the ground.
-    layers.append(_points_layer(RINGS_LAYER, points, RING, radius_km * 1000, stroked=False, pickable=False))
+    layers.append(_points_layer(RINGS_LAYER, rings, RING, radius_km * 1000, stroked=False, pickable=False))
     layers.append(
         pdk.Layer(
             "ScatterplotLayer",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import polars as pl
 import streamlit as st
 
 from dashboard import auth, data, state
 from dashboard.charts import events as charts
-from dashboard.downloads import csv_download
+from dashboard.downloads import csv_bytes, csv_download, download_button
 from dashboard.format import display, number
 from dashboard.provenance import admin_pointer, show_provenance
 from warehouse import query
@@ -27,10 +29,15 @@ events = events_query.events(con, city, viewer)
 sessions = events_query.sessions(con, city, viewer)
 answers = events_query.survey_answers(con, city, viewer)
 questions = events_query.survey_questions(con, city, viewer)
-comments = events_query.comments(con, city, viewer)
+comments = events_query.comments(con, city, viewer, events_query.COMMENT_ROWS)
 contracts = events_query.contracts(con, viewer)
 targets = events_query.targets(con, city, viewer)
 held = {"exhibition": kpis["exhibitions"], "workshop": kpis["workshops"], "symposium": kpis["symposia"]}
+# The charts and the notes per event draw the first CHART_EVENTS events by date (the tables list every one): a
+# region with thousands of events would otherwise send the browser a chart row and a note per event.
+charted_events = events.head(charts.CHART_EVENTS)
+charted_ids = charted_events["event_id"]
+charted = sessions.filter(pl.col("event_id").is_in(charted_ids.implode()))
 
 
 def people(value: float | None) -> str:
@@ -58,6 +65,12 @@ def cost_caption(per: str, workshop: str, workshop_figure: str, total: str) -> N
     )
 
 
+def comments_csv(labels: dict[str, str]) -> bytes:
+    """Every comment of the scope as CSV under the labels (made when the download is clicked)."""
+    every = events_query.comments(con, city, viewer)
+    return csv_bytes(every.select("title", "venue", pl.col(f"city_{lang}").alias("city"), "comment").rename(labels))
+
+
 def table(frame: pl.DataFrame, key: str) -> None:
     """A display frame with translated column labels."""
     # As Arrow: Streamlit 1.67 serialises a pyarrow Table as it is and sends anything else (polars included)
@@ -73,7 +86,7 @@ def table(frame: pl.DataFrame, key: str) -> None:
 
 def chart_table(kind: str | None, key: str) -> None:
     """A chart's figures as a table, its text equivalent: the sessions it draws (one kind, or all)."""
-    shown = sessions if kind is None else sessions.filter(pl.col("kind") == kind)
+    shown = charted if kind is None else charted.filter(pl.col("kind") == kind)
     with st.expander(t("events.chart_table", n=shown.height)):
         table(charts.sessions_table(shown, lang), key)
 
@@ -85,6 +98,8 @@ if events.is_empty():
     st.info(t("events.no_events", scope=scope))
 elif not_held:
     st.info(t("events.not_held", scope=scope, kinds=t("events.list_separator").join(not_held)))
+if events.height > charted_events.height:
+    st.caption(t("events.charts_first", n=number(charted_events.height), total=number(events.height)))
 
 # An exhibition whose 開催日数 was unreadable (null): the summed days and the per-day mean are unknown.
 days_unknown = events.filter((events["kind"] == "exhibition") & events["open_days"].is_null()).height
@@ -147,10 +162,10 @@ st.subheader(t("events.exhibition"))
 if not held["exhibition"]:
     st.info(t("events.none.exhibition", scope=scope))
 else:
-    st.altair_chart(charts.exhibition_days_chart(sessions, lang), width="stretch")
+    st.altair_chart(charts.exhibition_days_chart(charted, lang), width="stretch")
     chart_table("exhibition", "exhibition_days_table")
     st.caption(t("events.def.per_day"))
-    for row in events.filter(events["kind"] == "exhibition").iter_rows(named=True):
+    for row in charted_events.filter(charted_events["kind"] == "exhibition").iter_rows(named=True):
         if row["open_days"] is None:
             st.caption(t("events.def.per_day_unknown", venue=row["venue"], visitors=number(row["visitors"])))
             continue
@@ -169,7 +184,7 @@ st.subheader(t("events.workshop"))
 if not held["workshop"]:
     st.info(t("events.none.workshop", scope=scope))
 else:
-    st.altair_chart(charts.workshop_sessions_chart(sessions, lang), width="stretch")
+    st.altair_chart(charts.workshop_sessions_chart(charted, lang), width="stretch")
     chart_table("workshop", "workshop_sessions_table")
     st.caption(t("events.def.participations"))
     st.caption(t("events.def.unique_participants"))
@@ -179,7 +194,7 @@ st.subheader(t("events.symposium"))
 if not held["symposium"]:
     st.info(t("events.none.symposium", scope=scope))
 else:
-    for row in events.filter(events["kind"] == "symposium").iter_rows(named=True):
+    for row in charted_events.filter(charted_events["kind"] == "symposium").iter_rows(named=True):
         st.metric(
             t("events.symposium_metric", title=row["title"]),
             people(row["participations"]),
@@ -198,7 +213,7 @@ else:
             n=sessions.height,
         )
     )
-    st.altair_chart(charts.timeline_chart(sessions, lang), width="stretch")
+    st.altair_chart(charts.timeline_chart(charted, lang), width="stretch")
     chart_table(None, "timeline_table")
 
 st.subheader(t("events.survey"))
@@ -208,7 +223,10 @@ else:
     # Each question on its own, with its text: the events asked different questions (no share mixes them).
     for line in charts.survey_question_lines(questions, lang):
         st.markdown("- " + line)
-    st.altair_chart(charts.survey_chart(answers, questions, lang), width="stretch")
+    st.altair_chart(
+        charts.survey_chart(answers.filter(pl.col("event_id").is_in(charted_ids.implode())), questions, lang),
+        width="stretch",
+    )
     st.caption(t("events.def.survey_positive"))
     table(charts.survey_table(answers, lang), "survey_table")
 
@@ -247,5 +265,18 @@ else:
             # st.text: the comment is shown as written, never parsed as Markdown or HTML.
             st.text(f"“{row['comment']}”")
             st.text(t("events.comment_source", venue=row["venue"], title=row["title"], city=row[f"city_{lang}"]))
+    # Only a longer list than the page quotes is counted, and its CSV made on the click.
+    total = events_query.comment_count(con, city, viewer) if comments.height == events_query.COMMENT_ROWS else 0
+    if total > comments.height:
+        st.caption(t("events.comments_first", n=number(comments.height), total=number(total)))
+        download_button(
+            t("events.comments_download"),
+            data=partial(comments_csv, {c: t(f"events.col.{c}") for c in ("title", "venue", "city", "comment")}),
+            file_name="tsunagari_event_comments.csv",
+            mime="text/csv",
+            what="event_comments",
+            rows=total,
+            key="event_comments_download",
+        )
 
 show_provenance("art-events")
