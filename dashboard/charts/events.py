@@ -28,6 +28,8 @@ UNIT_KEYS = {"名": "people", "名/日": "per_day", "%": "pct", "円": "yen"}
 LABEL_MIN_SHARE = 6.0
 # Events drawn on the page's charts (the first by date): one chart row each; the tables list every event.
 CHART_EVENTS = 30
+# Sessions listed on the page (the first by date); the CSV carries every one.
+SESSION_ROWS = 1_000
 
 
 def month_label(day: dt.date | None, lang: str) -> str:

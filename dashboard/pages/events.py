@@ -9,11 +9,17 @@ import streamlit as st
 
 from dashboard import auth, data, state
 from dashboard.charts import events as charts
-from dashboard.downloads import csv_bytes, csv_download, download_button
+from dashboard.downloads import csv_bytes, download_button
 from dashboard.format import display, number
 from dashboard.provenance import admin_pointer, show_provenance
 from warehouse import query
 from warehouse.query import events as events_query
+
+# The session table's columns (charts.sessions_table), for the CSV's labels.
+SESSION_COLUMNS = (
+    "date", "time", "kind", "title", "seq", "artist_or_programme", "venue", "city", "participants", "consultees",
+    "visitors",
+)  # fmt: skip
 
 t = state.t
 con = data.connection()
@@ -38,6 +44,7 @@ held = {"exhibition": kpis["exhibitions"], "workshop": kpis["workshops"], "sympo
 charted_events = events.head(charts.CHART_EVENTS)
 charted_ids = charted_events["event_id"]
 charted = sessions.filter(pl.col("event_id").is_in(charted_ids.implode()))
+charted_answers = answers.filter(pl.col("event_id").is_in(charted_ids.implode()))
 
 
 def people(value: float | None) -> str:
@@ -69,6 +76,11 @@ def comments_csv(labels: dict[str, str]) -> bytes:
     """Every comment of the scope as CSV under the labels (made when the download is clicked)."""
     every = events_query.comments(con, city, viewer)
     return csv_bytes(every.select("title", "venue", pl.col(f"city_{lang}").alias("city"), "comment").rename(labels))
+
+
+def sessions_csv(every: pl.DataFrame, labels: dict[str, str], lang: str) -> bytes:
+    """Every session of the scope as CSV under the labels (made when the download is clicked)."""
+    return csv_bytes(charts.sessions_table(every, lang).rename(labels))
 
 
 def table(frame: pl.DataFrame, key: str) -> None:
@@ -149,13 +161,18 @@ if events.is_empty():
 else:
     table(charts.events_table(events, lang), "events_table")
     with st.expander(t("events.sessions_expander", n=sessions.height)):
-        session_table = charts.sessions_table(sessions, lang)
-        table(session_table, "sessions_table")
-        csv_download(
+        # The screen lists the first SESSION_ROWS; a longer list's CSV is made on the click, with every row.
+        table(charts.sessions_table(sessions.head(charts.SESSION_ROWS), lang), "sessions_table")
+        if sessions.height > charts.SESSION_ROWS:
+            st.caption(t("events.sessions_first", n=number(charts.SESSION_ROWS), total=number(sessions.height)))
+        download_button(
             t("events.download"),
-            session_table.rename({c: t(f"events.col.{c}") for c in session_table.columns}),
-            "tsunagari_event_sessions",
+            data=partial(sessions_csv, sessions, {c: t(f"events.col.{c}") for c in SESSION_COLUMNS}, lang),
+            file_name="tsunagari_event_sessions.csv",
+            mime="text/csv",
             what="event_sessions",
+            rows=sessions.height,
+            key="event_sessions_download",
         )
 
 st.subheader(t("events.exhibition"))
@@ -224,11 +241,11 @@ else:
     for line in charts.survey_question_lines(questions, lang):
         st.markdown("- " + line)
     st.altair_chart(
-        charts.survey_chart(answers.filter(pl.col("event_id").is_in(charted_ids.implode())), questions, lang),
+        charts.survey_chart(charted_answers, questions, lang),
         width="stretch",
     )
     st.caption(t("events.def.survey_positive"))
-    table(charts.survey_table(answers, lang), "survey_table")
+    table(charts.survey_table(charted_answers, lang), "survey_table")
 
 st.subheader(t("events.targets"))
 if targets.is_empty():
