@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
 import math
 import re
@@ -962,3 +963,32 @@ def test_zama_and_english(page, book, city_codes):
     consultees = sum(s["うち相談者数"] for s in book["開催回"] if s["イベントID"] in ebina)
     assert consultees > 0
     assert metrics(at)["Workshop participations by consultees"] == f"{consultees} people"
+
+
+def test_comment_head_and_count_follow_the_full_list(sample_con):
+    every = q.comments(sample_con, None)
+    assert q.comment_count(sample_con, None) == every.height == 8
+    assert q.comments(sample_con, None, limit=3).equals(every.head(3))
+    assert q.comment_count(sample_con, AYASE) == 0
+
+
+def test_a_long_event_list_charts_its_first_events_and_quotes_the_first_comments(open_page, monkeypatch):
+    monkeypatch.setattr(charts, "CHART_EVENTS", 2)
+    monkeypatch.setattr(q, "COMMENT_ROWS", 3)
+    monkeypatch.setattr(charts, "SESSION_ROWS", 10)
+    at = open_page()
+    assert not at.exception
+    assert (
+        "図・図の表と開催ごとの注記は開催日順の最初の 2 件（全 6 件中）を示します。開催記録の表には全件があります。"
+        in texts(at.caption)
+    )
+    assert "最初の 3 件を表示しています（全 8 件）。全件はCSVでダウンロードできます。" in texts(at.caption)
+    assert len([t.value for t in at.text if t.value.startswith("“")]) == 3
+    assert "最初の 10 件を表示しています（全 25 件）。全件はCSVでダウンロードできます。" in texts(at.caption)
+    assert at.dataframe[1].value.shape[0] == 10
+    # The records table still lists every event; the timeline draws the first two only.
+    assert at.dataframe[0].value.shape[0] == 6
+    (timeline,) = [c for c in at.get("vega_lite_chart") if '"x2"' in c.proto.spec]
+    (dataset,) = timeline.proto.datasets
+    drawn = set(pl.read_ipc_stream(io.BytesIO(dataset.data.data))["event"])
+    assert len(drawn) == 2

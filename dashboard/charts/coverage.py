@@ -277,6 +277,19 @@ def pin_records(pins: pl.DataFrame) -> list[dict]:
     ]
 
 
+def _points_layer(layer_id: str, points: list[dict], colour: list[int], radius_m: float, **options: Any) -> pdk.Layer:
+    """A ScatterplotLayer of records with lng/lat, one fill colour and one radius in metres on the ground."""
+    return pdk.Layer(
+        "ScatterplotLayer",
+        id=layer_id,
+        data=points,
+        get_position=["lng", "lat"],
+        get_fill_color=colour,
+        get_radius=radius_m,
+        **options,
+    )
+
+
 def town_deck(
     towns: pl.DataFrame,
     pins: pl.DataFrame,
@@ -306,18 +319,10 @@ def town_deck(
         ]
     else:
         points = pin_records(pins)
-    layers.append(
-        pdk.Layer(
-            "ScatterplotLayer",
-            id=RINGS_LAYER,
-            data=points,
-            get_position=["lng", "lat"],
-            get_radius=radius_km * 1000,  # metres on the ground
-            get_fill_color=RING,
-            stroked=False,
-            pickable=False,
-        )
-    )
+    # The rings need positions only (no tooltip): the organisations' records are sent once, with the pins.
+    rings = [{"lng": p["lng"], "lat": p["lat"]} for p in points] if cells is None else points
+    # Radius in metres on the ground.
+    layers.append(_points_layer(RINGS_LAYER, rings, RING, radius_km * 1000, stroked=False, pickable=False))
     layers.append(
         pdk.Layer(
             "ScatterplotLayer",
@@ -338,16 +343,8 @@ def town_deck(
         layers.append(density_layer(cells, tip=lambda n: html.escape(_t(lang, "hex_tip", n=f"{n:,}"))))
     else:
         layers.append(
-            pdk.Layer(
-                "ScatterplotLayer",
-                id=PINS_LAYER,
-                data=points,
-                get_position=["lng", "lat"],
-                get_fill_color=PIN,
-                get_radius=PIN_RADIUS_M,
-                radius_min_pixels=2,
-                radius_max_pixels=6,
-                pickable=True,
+            _points_layer(
+                PINS_LAYER, points, PIN, PIN_RADIUS_M, radius_min_pixels=2, radius_max_pixels=6, pickable=True
             )
         )
     tooltip = {

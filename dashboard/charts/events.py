@@ -26,6 +26,10 @@ RESTRICTED_COLOUR = "#e0e0e0"  # a target whose actual value is withheld from th
 UNIT_KEYS = {"名": "people", "名/日": "per_day", "%": "pct", "円": "yen"}
 # A count is printed inside its survey segment only when the segment is at least this share wide (%).
 LABEL_MIN_SHARE = 6.0
+# Events drawn on the page's charts (the first by date): one chart row each; the tables list every event.
+CHART_EVENTS = 30
+# Sessions listed on the page (the first by date); the CSV carries every one.
+SESSION_ROWS = 1_000
 
 
 def month_label(day: dt.date | None, lang: str) -> str:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import polars as pl
 import streamlit as st
 
 from dashboard import auth, data, state
 from dashboard.charts import events as charts
-from dashboard.downloads import csv_download
+from dashboard.downloads import csv_bytes, download_button
 from dashboard.format import display, number
 from dashboard.provenance import admin_pointer, show_provenance
 from warehouse import query
 from warehouse.query import events as events_query
+
+# The session table's columns (charts.sessions_table), for the CSV's labels.
+SESSION_COLUMNS = (
+    "date", "time", "kind", "title", "seq", "artist_or_programme", "venue", "city", "participants", "consultees",
+    "visitors",
+)  # fmt: skip
 
 t = state.t
 con = data.connection()
@@ -27,10 +35,16 @@ events = events_query.events(con, city, viewer)
 sessions = events_query.sessions(con, city, viewer)
 answers = events_query.survey_answers(con, city, viewer)
 questions = events_query.survey_questions(con, city, viewer)
-comments = events_query.comments(con, city, viewer)
+comments = events_query.comments(con, city, viewer, events_query.COMMENT_ROWS)
 contracts = events_query.contracts(con, viewer)
 targets = events_query.targets(con, city, viewer)
 held = {"exhibition": kpis["exhibitions"], "workshop": kpis["workshops"], "symposium": kpis["symposia"]}
+# The charts and the notes per event draw the first CHART_EVENTS events by date (the tables list every one): a
+# region with thousands of events would otherwise send the browser a chart row and a note per event.
+charted_events = events.head(charts.CHART_EVENTS)
+charted_ids = charted_events["event_id"]
+charted = sessions.filter(pl.col("event_id").is_in(charted_ids.implode()))
+charted_answers = answers.filter(pl.col("event_id").is_in(charted_ids.implode()))
 
 
 def people(value: float | None) -> str:
@@ -41,6 +55,32 @@ def people(value: float | None) -> str:
 def consultee_people(value: float | None) -> str:
     """A consultee head count, or the restricted notice when this viewer may not see it."""
     return t("events.user.restricted") if kpis["consultees_hidden"] else people(value)
+
+
+def cost_caption(per: str, workshop: str, workshop_figure: str, total: str) -> None:
+    """How a cost KPI (per contact or per person) is computed, with the joint figures it divides by."""
+    st.caption(
+        t(
+            f"events.def.cost_per_{per}",
+            contract=number(joint["art_contract_yen"]),
+            visitors=number(joint["exhibition_visitors"] or 0),
+            symposium=number(joint["symposium_participants"] or 0),
+            total=number(joint[total]),
+            cost=number(joint[f"cost_per_{per}_yen"]),
+            **{workshop: number(joint[workshop_figure] or 0)},
+        )
+    )
+
+
+def comments_csv(labels: dict[str, str]) -> bytes:
+    """Every comment of the scope as CSV under the labels (made when the download is clicked)."""
+    every = events_query.comments(con, city, viewer)
+    return csv_bytes(every.select("title", "venue", pl.col(f"city_{lang}").alias("city"), "comment").rename(labels))
+
+
+def sessions_csv(every: pl.DataFrame, labels: dict[str, str], lang: str) -> bytes:
+    """Every session of the scope as CSV under the labels (made when the download is clicked)."""
+    return csv_bytes(charts.sessions_table(every, lang).rename(labels))
 
 
 def table(frame: pl.DataFrame, key: str) -> None:
@@ -66,7 +106,7 @@ def kind_heading(kind: str) -> bool:
 
 def chart_table(kind: str | None, key: str) -> None:
     """A chart's figures as a table, its text equivalent: the sessions it draws (one kind, or all)."""
-    shown = sessions if kind is None else sessions.filter(pl.col("kind") == kind)
+    shown = charted if kind is None else charted.filter(pl.col("kind") == kind)
     with st.expander(t("events.chart_table", n=shown.height)):
         table(charts.sessions_table(shown, lang), key)
 
@@ -78,6 +118,8 @@ if events.is_empty():
     st.info(t("events.no_events", scope=scope))
 elif not_held:
     st.info(t("events.not_held", scope=scope, kinds=t("events.list_separator").join(not_held)))
+if events.height > charted_events.height:
+    st.caption(t("events.charts_first", n=number(charted_events.height), total=number(events.height)))
 
 # An exhibition whose 開催日数 was unreadable (null): the summed days and the per-day mean are unknown.
 days_unknown = events.filter((events["kind"] == "exhibition") & events["open_days"].is_null()).height
@@ -127,20 +169,25 @@ if events.is_empty():
 else:
     table(charts.events_table(events, lang), "events_table")
     with st.expander(t("events.sessions_expander", n=sessions.height)):
-        session_table = charts.sessions_table(sessions, lang)
-        table(session_table, "sessions_table")
-        csv_download(
+        # The screen lists the first SESSION_ROWS; a longer list's CSV is made on the click, with every row.
+        table(charts.sessions_table(sessions.head(charts.SESSION_ROWS), lang), "sessions_table")
+        if sessions.height > charts.SESSION_ROWS:
+            st.caption(t("events.sessions_first", n=number(charts.SESSION_ROWS), total=number(sessions.height)))
+        download_button(
             t("events.download"),
-            session_table.rename({c: t(f"events.col.{c}") for c in session_table.columns}),
-            "tsunagari_event_sessions",
+            data=partial(sessions_csv, sessions, {c: t(f"events.col.{c}") for c in SESSION_COLUMNS}, lang),
+            file_name="tsunagari_event_sessions.csv",
+            mime="text/csv",
             what="event_sessions",
+            rows=sessions.height,
+            key="event_sessions_download",
         )
 
 if kind_heading("exhibition"):
-    st.altair_chart(charts.exhibition_days_chart(sessions, lang), width="stretch")
+    st.altair_chart(charts.exhibition_days_chart(charted, lang), width="stretch")
     chart_table("exhibition", "exhibition_days_table")
     st.caption(t("events.def.per_day"))
-    for row in events.filter(events["kind"] == "exhibition").iter_rows(named=True):
+    for row in charted_events.filter(charted_events["kind"] == "exhibition").iter_rows(named=True):
         if row["open_days"] is None:
             st.caption(t("events.def.per_day_unknown", venue=row["venue"], visitors=number(row["visitors"])))
             continue
@@ -156,14 +203,14 @@ if kind_heading("exhibition"):
         )
 
 if kind_heading("workshop"):
-    st.altair_chart(charts.workshop_sessions_chart(sessions, lang), width="stretch")
+    st.altair_chart(charts.workshop_sessions_chart(charted, lang), width="stretch")
     chart_table("workshop", "workshop_sessions_table")
     st.caption(t("events.def.participations"))
     st.caption(t("events.def.unique_participants"))
     st.caption(t("events.def.unique_consultees"))
 
 if kind_heading("symposium"):
-    for row in events.filter(events["kind"] == "symposium").iter_rows(named=True):
+    for row in charted_events.filter(charted_events["kind"] == "symposium").iter_rows(named=True):
         st.metric(
             t("events.symposium_metric", title=row["title"]),
             people(row["participations"]),
@@ -182,7 +229,7 @@ else:
             n=sessions.height,
         )
     )
-    st.altair_chart(charts.timeline_chart(sessions, lang), width="stretch")
+    st.altair_chart(charts.timeline_chart(charted, lang), width="stretch")
     chart_table(None, "timeline_table")
 
 st.subheader(t("events.survey"))
@@ -192,9 +239,12 @@ else:
     # Each question on its own, with its text: the events asked different questions (no share mixes them).
     for line in charts.survey_question_lines(questions, lang):
         st.markdown("- " + line)
-    st.altair_chart(charts.survey_chart(answers, questions, lang), width="stretch")
+    st.altair_chart(
+        charts.survey_chart(charted_answers, questions, lang),
+        width="stretch",
+    )
     st.caption(t("events.def.survey_positive"))
-    table(charts.survey_table(answers, lang), "survey_table")
+    table(charts.survey_table(charted_answers, lang), "survey_table")
 
 st.subheader(t("events.targets"))
 if targets.is_empty():
@@ -218,30 +268,8 @@ else:
     costs = st.columns(2)
     costs[0].metric(t("events.kpi.cost_per_contact_yen"), t("events.unit.yen", n=number(joint["cost_per_contact_yen"])))
     costs[1].metric(t("events.kpi.cost_per_person_yen"), t("events.unit.yen", n=number(joint["cost_per_person_yen"])))
-    # Both definitions add up the same contract, visitors and symposium figures.
-    common = {
-        "contract": number(joint["art_contract_yen"]),
-        "visitors": number(joint["exhibition_visitors"] or 0),
-        "symposium": number(joint["symposium_participants"] or 0),
-    }
-    st.caption(
-        t(
-            "events.def.cost_per_contact",
-            **common,
-            participations=number(joint["workshop_participations"] or 0),
-            total=number(joint["total_reach"]),
-            cost=number(joint["cost_per_contact_yen"]),
-        )
-    )
-    st.caption(
-        t(
-            "events.def.cost_per_person",
-            **common,
-            unique=number(joint["workshop_unique_participants"] or 0),
-            total=number(joint["total_people"]),
-            cost=number(joint["cost_per_person_yen"]),
-        )
-    )
+    cost_caption("contact", "participations", "workshop_participations", "total_reach")
+    cost_caption("person", "unique", "workshop_unique_participants", "total_people")
 
 st.subheader(t("events.comments"))
 if comments.is_empty():
@@ -253,5 +281,18 @@ else:
             # st.text: the comment is shown as written, never parsed as Markdown or HTML.
             st.text(f"“{row['comment']}”")
             st.text(t("events.comment_source", venue=row["venue"], title=row["title"], city=row[f"city_{lang}"]))
+    # Only a longer list than the page quotes is counted, and its CSV made on the click.
+    total = events_query.comment_count(con, city, viewer) if comments.height == events_query.COMMENT_ROWS else 0
+    if total > comments.height:
+        st.caption(t("events.comments_first", n=number(comments.height), total=number(total)))
+        download_button(
+            t("events.comments_download"),
+            data=partial(comments_csv, {c: t(f"events.col.{c}") for c in ("title", "venue", "city", "comment")}),
+            file_name="tsunagari_event_comments.csv",
+            mime="text/csv",
+            what="event_comments",
+            rows=total,
+            key="event_comments_download",
+        )
 
 show_provenance("art-events")

@@ -121,20 +121,41 @@ def survey_questions(con: duckdb.DuckDBPyConnection, city_code: str | None, view
     )
 
 
-def comments(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> pl.DataFrame:
-    """Free-text survey comments of the city's events, in the order the workbook lists them."""
+# Comments quoted on the page (its first COMMENT_ROWS, in order); the CSV carries every one.
+COMMENT_ROWS = 50
+
+
+def _comment_rows(city_code: str | None) -> tuple[str, list]:
+    """FROM and WHERE of comments (events and cities joined) and their parameters."""
     fragments, params = city_filter("e.city_code", city_code)
+    return (
+        " from event_comment as m join event as e on e.id = m.event_id join city as c on c.code = e.city_code"
+        + where(fragments),
+        params,
+    )
+
+
+def comments(
+    con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC, limit: int | None = None
+) -> pl.DataFrame:
+    """Free-text survey comments of the city's events, in the order the workbook lists them (the first `limit`)."""
+    rows, params = _comment_rows(city_code)
     return fetch(
         con,
         "select m.id as comment_id, m.event_id, e.kind, e.title, coalesce(m.venue, e.venue) as venue, "
-        f"e.city_code, {_CITY_NAMES}, m.comment "
-        "from event_comment as m join event as e on e.id = m.event_id join city as c on c.code = e.city_code"
-        + where(fragments)
+        f"e.city_code, {_CITY_NAMES}, m.comment"
+        + rows
         # The id ends in the workbook row (EX-ZAMA-C4); compare it as a number so C10 follows C9.
         + f" order by e.start_date, {_KIND_ORDER}, m.event_id, "
-        "try_cast(regexp_extract(m.id, '-C(\\d+)$', 1) as integer), m.id",
-        params,
+        "try_cast(regexp_extract(m.id, '-C(\\d+)$', 1) as integer), m.id" + ("" if limit is None else " limit ?"),
+        params if limit is None else [*params, limit],
     )
+
+
+def comment_count(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> int:
+    """How many rows comments lists for the city (None = the four cities)."""
+    rows, params = _comment_rows(city_code)
+    return fetch(con, "select count(*) as n" + rows, params)["n"][0]
 
 
 def contracts(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> pl.DataFrame:
