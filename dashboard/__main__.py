@@ -25,11 +25,13 @@ cookie Streamlit already uses for the sign-in's state, under that state; the cal
 once the sign-in succeeded. A failed or replayed callback ends at the start as before.
 
 Before the server starts, the operational store is brought to this release's schema (warehouse.operations
-migrate: an online backup first when migrations are pending); a store newer than this release stops it.
+migrate: an online backup first when migrations are pending); a store newer than this release stops it. The
+modules the first pages need (PRELOAD) are imported then too, so the first visitor does not wait for them.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -58,6 +60,10 @@ LOG = get_logger("dashboard.ready")
 # The reasons of the last answer (None: ready), so a poller every few seconds does not repeat them in the log.
 _last_reasons: list[str | None] = [None]
 _streamlit_auth_routes = starlette_app.create_auth_routes
+# Libraries imported before the server starts, so the first visitor's run does not wait for them (about a second:
+# 概要's report-pack section loads vl-convert, python-docx, fpdf2 and openpyxl; the charts altair and pydeck). Only
+# third-party modules: the project's own define Streamlit caches, which belong to the running server.
+PRELOAD = ("polars", "altair", "pydeck", "vl_convert", "docx", "fpdf", "openpyxl", "PIL.Image")
 
 
 async def _not_found(request: Request) -> Response:
@@ -223,6 +229,8 @@ def main() -> None:
     if not any(option.split("=")[0] == ERROR_DETAILS for option in options):
         options = [ERROR_DETAILS, "type", *options]
     sys.argv = ["streamlit", "run", str(APP), *options]
+    for name in PRELOAD:
+        importlib.import_module(name)
     sys.exit(cli.main())
 
 

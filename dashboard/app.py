@@ -17,7 +17,7 @@ st.set_page_config(page_title="つながり Tsunagari", page_icon=":material/div
 style.inject()
 
 try:
-    cities = query.cities(data.connection())
+    cities = data.cached(query.cities)
 except query.WarehouseMissing as missing:
     # The path and the fix are for the operator (server log), not for the visitor.
     logging.getLogger(__name__).error("no published warehouse at %s: build one (README)", missing)

@@ -153,7 +153,9 @@ def outline_layer(boundaries: pl.DataFrame, highlight_city: str | None) -> pdk.L
         id=OUTLINE_LAYER,
         data={"type": "FeatureCollection", "features": features},
         stroked=True,
-        filled=True,
+        # Only a highlighted city is tinted: without one, no fill layer is built (in the browser each layer type
+        # costs its own WebGL program, compiled again on every visit).
+        filled=highlight_city is not None,
         get_line_color="properties.line",
         get_fill_color="properties.fill",
         get_line_width="properties.width",

@@ -172,6 +172,33 @@ def ranks_layer(located: pl.DataFrame) -> pdk.Layer:
     )
 
 
+def marker_layer(
+    layer_id: str,
+    data: list[dict],
+    colour: list[int],
+    *,
+    line_px: float,
+    radius_m: float,
+    radius_px: tuple[float, float],
+    pickable: bool,
+) -> pdk.Layer:
+    """Filled markers with a white outline (the ranked results, the resident's point) at latitude/longitude."""
+    return pdk.Layer(
+        "ScatterplotLayer",
+        id=layer_id,
+        data=data,
+        get_position=["longitude", "latitude"],
+        get_fill_color=colour,
+        get_line_color=[255, 255, 255, 255],
+        stroked=True,
+        line_width_min_pixels=line_px,
+        get_radius=radius_m,
+        radius_min_pixels=radius_px[0],
+        radius_max_pixels=radius_px[1],
+        pickable=pickable,
+    )
+
+
 def radius_view(origin: Mapping[str, float], radius_km: float) -> pdk.ViewState:
     """The view that holds the whole search radius around the resident's point."""
     half_lat = radius_km * 1000 / METRES_PER_DEGREE_LAT
@@ -291,53 +318,37 @@ def referral_map(
     if ranked:
         located = results.with_row_index("rank", offset=1).filter(pl.col("latitude").is_not_null())
         colour = PARTIAL_COLOUR if fallback else MATCH_COLOUR
+        tooltip = (
+            pl.col("rank").cast(pl.String)
+            + pl.lit(". ")
+            + pl.col("name")
+            + pl.lit("（")
+            + pl.col("city")
+            + pl.lit("）")
+        )
+        # Large enough to carry a two-digit rank.
         layers.append(
-            pdk.Layer(
-                "ScatterplotLayer",
-                id=RESULTS_LAYER,
-                data=located.select(
-                    "latitude",
-                    "longitude",
-                    tooltip=pl.col("rank").cast(pl.String)
-                    + pl.lit(". ")
-                    + pl.col("name")
-                    + pl.lit("（")
-                    + pl.col("city")
-                    + pl.lit("）"),
-                ).to_dicts(),
-                get_position=["longitude", "latitude"],
-                get_fill_color=colour,
-                get_line_color=[255, 255, 255, 255],
-                stroked=True,
-                line_width_min_pixels=1,
-                get_radius=120,
-                # Large enough to carry a two-digit rank.
-                radius_min_pixels=10,
-                radius_max_pixels=16,
+            marker_layer(
+                RESULTS_LAYER,
+                located.select("latitude", "longitude", tooltip=tooltip).to_dicts(),
+                colour,
+                line_px=1,
+                radius_m=120,
+                radius_px=(10, 16),
                 pickable=True,
             )
         )
         layers.append(ranks_layer(located))
     if origin is not None:
+        point = {"latitude": origin["latitude"], "longitude": origin["longitude"]}
         layers.append(
-            pdk.Layer(
-                "ScatterplotLayer",
-                id=ORIGIN_LAYER,
-                data=[
-                    {
-                        "latitude": origin["latitude"],
-                        "longitude": origin["longitude"],
-                        "tooltip": _t(lang, "map_origin_tooltip"),
-                    }
-                ],
-                get_position=["longitude", "latitude"],
-                get_fill_color=ORIGIN_COLOUR,
-                get_line_color=[255, 255, 255, 255],
-                stroked=True,
-                line_width_min_pixels=2,
-                get_radius=150,
-                radius_min_pixels=8,
-                radius_max_pixels=16,
+            marker_layer(
+                ORIGIN_LAYER,
+                [point | {"tooltip": _t(lang, "map_origin_tooltip")}],
+                ORIGIN_COLOUR,
+                line_px=2,
+                radius_m=150,
+                radius_px=(8, 16),
                 pickable=False,
             )
         )

@@ -29,6 +29,7 @@ RESULTS_IDS_KEY = "referral_results_ids"  # the listed organisations; ticks are 
 UNKNOWN_CITY = "unknown"
 METHOD_KEY = "referral_method"
 TOWN_KEY = "referral_town"
+SEARCH_KEY = "referral_search"  # the last search and its answer (this session only)
 NAME_WIDTH_PX = (160, 420)  # the results' name column: narrowest, widest
 
 t = state.t
@@ -38,7 +39,7 @@ lang = state.lang()
 viewer = auth.viewer()
 today = dt.date.today()
 
-cities = query.cities(con)
+cities = data.cached(query.cities)
 city_names = dict(zip(cities["code"], cities[query.NAME_COLUMN[lang]], strict=True))
 city_names_ja = dict(zip(cities["code"], cities["name_ja"], strict=True))
 
@@ -48,9 +49,9 @@ st.info(t("referral.privacy"), icon=":material/lock:")
 
 # 1. 相談内容: facets of the need (any chosen term of a facet fits; every facet chosen has to fit)
 st.subheader(t("referral.need_title"))
-contents = referral.need_terms(con, "content", lang, viewer)
-forms = referral.need_terms(con, "form", lang, viewer)
-targets = referral.need_terms(con, "target", lang, viewer)
+contents = data.cached(referral.need_terms, "content", lang, viewer)
+forms = data.cached(referral.need_terms, "form", lang, viewer)
+targets = data.cached(referral.need_terms, "target", lang, viewer)
 content_labels = {row["id"]: f"{row['group_label']} › {row['label']}" for row in contents.iter_rows(named=True)}
 form_labels = dict(zip(forms["id"], forms["label"], strict=True))
 target_labels = dict(zip(targets["id"], targets["label"], strict=True))
@@ -90,7 +91,7 @@ if need.age is not None:
 
 # 2. お住まい: a 町丁目, an address resolved to its 町丁目, or a point clicked on the map
 st.subheader(t("referral.where_title"))
-towns = referral.towns(con, lang, viewer)
+towns = data.cached(referral.towns, lang, viewer)
 if towns.is_empty():
     st.info(t("referral.user.no_reference"), icon=":material/info:")
     admin_pointer("README.md")
@@ -177,25 +178,32 @@ else:
 radius = float(st.session_state.get("referral_radius", referral.DEFAULT_RADIUS_KM))
 found: referral.Referrals | None = None
 if need.facets() and origin is not None:
-    found = referral.find_referrals(con, need, origin, radius, today, lang, referral.RESULT_ROWS, viewer)
+    # A rerun that changes none of the search (a ticked row, a note, the sheet's language) reuses its answer; it is
+    # kept in this session only, like the inputs themselves.
+    asked = (need, origin, radius, today, lang, viewer)
+    last = st.session_state.get(SEARCH_KEY)
+    if last is None or last[0] != asked:
+        last = (asked, referral.find_referrals(con, need, origin, radius, today, lang, referral.RESULT_ROWS, viewer))
+        st.session_state[SEARCH_KEY] = last
+    found = last[1]
 
 tiles = charts.tile_url()
 # The organisations reach the browser one by one only up to PIN_LIMIT; more are drawn as density hexagons
 # aggregated in the warehouse. The results are always pins, and the lattice (the click) is the same either way.
-mapped = referral.mapped_count(con, viewer)
+mapped = data.cached(referral.mapped_count, viewer)
 many = mapped > referral.PIN_LIMIT
 if many:
     st.caption(t("referral.map_many", n=number(mapped), limit=number(referral.PIN_LIMIT)))
 deck = charts.referral_map(
-    None if many else referral.directory_points(con, lang, viewer),
+    None if many else data.cached(referral.directory_points, lang, viewer),
     found.frame if found else None,
     {"latitude": origin.latitude, "longitude": origin.longitude} if origin else None,
     lang,
     candidates=charts.lattice() if method == "map" else None,
-    outlines=referral.city_outlines(con, viewer),
+    outlines=data.cached(referral.city_outlines, viewer),
     tiles=tiles,
     fallback=bool(found and found.fallback),
-    cells=referral.directory_density(con, viewer) if many else None,
+    cells=data.cached(referral.directory_density, viewer) if many else None,
     radius_km=radius,
 )
 st.pydeck_chart(deck, on_select="rerun", selection_mode="single-object", key=MAP_KEY, height=480)

@@ -21,6 +21,7 @@ from dashboard import auth, data, state
 from dashboard.charts import map as charts
 from dashboard.downloads import csv_bytes, download_button, download_row
 from dashboard.format import number
+from dashboard.i18n import translate
 from dashboard.provenance import show_provenance
 from warehouse import kml, query
 from warehouse.query import directory
@@ -60,13 +61,6 @@ city = state.city()
 lang = state.lang()
 viewer = auth.viewer()
 today = dt.date.today()
-identity = query.file_identity(query.warehouse_path())
-
-
-@st.cache_data(max_entries=256, show_spinner=False)
-def cached_facets(_con, warehouse: tuple[int, int], filters: directory.DirectoryFilter, lang: str) -> pl.DataFrame:
-    """Facet counts of one filter set on one published warehouse version (public figures: the same for every viewer)."""
-    return directory.facets(_con, filters, lang)
 
 
 def kept(key: str) -> str:
@@ -130,7 +124,7 @@ def write_url() -> None:
 keep_widget_values()
 if URL_READ_KEY not in st.session_state:
     st.session_state[URL_READ_KEY] = True
-    every = cached_facets(con, identity, directory.DirectoryFilter(), lang)
+    every = data.cached(directory.facets, directory.DirectoryFilter(), lang)
     read_url({facet: every.filter(pl.col("facet") == facet)["code"].to_list() for facet in FILTER_KEYS})
 
 
@@ -182,12 +176,17 @@ def markdown_text(text: str) -> str:
     return MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
+def tr(key: str, **values: object) -> str:
+    """A message in this run's language that needs no session: the files are written off the script thread."""
+    return translate(lang, key, **values)
+
+
 def verified_label(day: dt.date | None, stale: bool) -> str:
     """最終確認日 in 和暦 + 西暦, marked when older than STALE_DAYS."""
-    return t("map.verified_stale" if stale else "map.verified", date=date_label(day, lang))
+    return tr("map.verified_stale" if stale else "map.verified", date=date_label(day, lang))
 
 
-cities = query.cities(con)
+cities = data.cached(query.cities)
 city_names = dict(zip(cities["code"], cities[query.NAME_COLUMN[lang]], strict=True))
 st.title(t("map.title"))
 st.caption(t("map.subtitle", scope=t("app.all_cities") if city is None else city_names[city]))
@@ -195,7 +194,7 @@ st.caption(t("map.scope_all") if city is None else t("map.scope_city", city=city
 
 # Facet filters: counts first (from the choices as they stand), then the widgets that show them.
 filters = current_filters()
-counts = cached_facets(con, identity, filters, lang)
+counts = data.cached(directory.facets, filters, lang)
 groups = counts.filter(pl.col("facet") == "content_group")["code"].to_list()
 categories = counts.filter(pl.col("facet") == "content_category")
 if filters.content_group:
@@ -205,7 +204,7 @@ if not set(filters.content_category) <= set(category_options):
     # A field was unchosen: its categories leave the filter, and the counts follow.
     keep_valid("content_category", category_options)
     filters = current_filters()
-    counts = cached_facets(con, identity, filters, lang)
+    counts = data.cached(directory.facets, filters, lang)
 
 
 def codes(facet: str) -> list[str]:
@@ -249,13 +248,13 @@ with st.expander(t("map.card.filters_active", n=active) if active else t("map.fi
 
 # The organisations themselves reach this page only when the filters leave at most PIN_LIMIT of them; a larger
 # set is drawn as density hexagons aggregated in the warehouse, and its files are made on a click.
-shown = directory.summary(con, filters, today, viewer)
+shown = data.cached(directory.summary, filters, today, viewer)
 many = shown["shown"] > directory.PIN_LIMIT
 # The facets as the audit log records them with a download (only those set).
 audit_filters = {facet: list(codes) for facet, codes in dataclasses.asdict(filters).items() if codes}
-total = directory.mapped_total(con, viewer)
+total = data.cached(directory.mapped_total, viewer)
 
-legend = directory.legend(con, filters, lang, viewer)
+legend = data.cached(directory.legend, filters, lang, viewer)
 # Labels in plain Python on the script thread (a handful of groups): t() reads the session, which polars
 # worker threads cannot reach.
 legend = legend.with_columns(
@@ -283,13 +282,13 @@ def labelled(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def listed_rows() -> pl.DataFrame:
-    """Every organisation within the filters, labelled, the selected city first (the list and the files)."""
-    found = labelled(directory.organisations(con, filters, lang, today, viewer))
+def listed_rows(found: pl.DataFrame) -> pl.DataFrame:
+    """Organisations within the filters (directory.organisations), labelled, the selected city first (list, files)."""
+    found = labelled(found)
     return found.sort(pl.col("city_code") != city, maintain_order=True) if city is not None else found
 
 
-rows = None if many else listed_rows()
+rows = None if many else listed_rows(data.cached(directory.organisations, filters, lang, today, viewer))
 # A search by name narrows the pins and the pick list to the organisations whose name holds the text.
 search_text = st.session_state.get(SEARCH_KEY, "").strip()
 matches = labelled(directory.search(con, search_text, filters, lang, today, viewer)) if search_text else None
@@ -338,8 +337,8 @@ with map_column:
     elif matches is not None and matches.is_empty():
         st.info(t("map.card.search_none", text=search_text))
     else:
-        everywhere = directory.extent(con, None, viewer)
-        focus = directory.extent(con, city, viewer) if city else everywhere
+        everywhere = data.cached(directory.extent, None, viewer)
+        focus = data.cached(directory.extent, city, viewer) if city else everywhere
         view = charts.fit_view(charts.bbox_of(focus), (MAP_FIT_WIDTH_PX, MAP_HEIGHT_PX))
         tile_url = os.environ.get(TILE_URL_ENV, charts.GSI_PALE).strip()
         try:
@@ -352,7 +351,7 @@ with map_column:
         except ValueError:
             basemap = []
             st.warning(t("map.tile_invalid"))
-        outlines = directory.boundaries(con, viewer)
+        outlines = data.cached(directory.boundaries, viewer)
         if candidates is not None:
             points = candidates
         elif selected:
@@ -370,7 +369,7 @@ with map_column:
             highlight_city=city,
             selected=selected,
             density=density,
-            cells=directory.density(con, filters, viewer) if density else None,
+            cells=data.cached(directory.density, filters, viewer) if density else None,
         )
         st.pydeck_chart(deck, on_select="rerun", selection_mode="single-object", key=MAP_KEY, height=MAP_HEIGHT_PX)
         st.markdown(
@@ -382,7 +381,7 @@ with map_column:
             credits.append(f"[{t('map.tile_credit')}]({charts.GSI_CREDIT_URL})")
         elif not tile_url:
             credits.append(t("map.user.tile_off"))
-        credit = directory.boundary_credit(con, viewer)
+        credit = data.cached(directory.boundary_credit, viewer)
         if outlines.is_empty():
             credits.append(t("map.no_outlines"))
         elif credit:
@@ -479,22 +478,22 @@ figures[2].metric(
 def list_table(found: pl.DataFrame) -> pl.DataFrame:
     """The list of organisations as shown and downloaded, with translated column names."""
     return found.select(
-        pl.col("name").alias(t("map.col.name")),
-        pl.col("city").alias(t("map.col.city")),
-        pl.col("colour_label").alias(t("map.col.colour")),
-        pl.col("forms").list.join(t("map.list_sep")).alias(t("map.col.forms")),
-        pl.col("legal_form").alias(t("map.col.legal_form")),
-        pl.col("verified_label").alias(t("map.col.last_verified")),
-        pl.col("stale").alias(t("map.col.stale")),
+        pl.col("name").alias(tr("map.col.name")),
+        pl.col("city").alias(tr("map.col.city")),
+        pl.col("colour_label").alias(tr("map.col.colour")),
+        pl.col("forms").list.join(tr("map.list_sep")).alias(tr("map.col.forms")),
+        pl.col("legal_form").alias(tr("map.col.legal_form")),
+        pl.col("verified_label").alias(tr("map.col.last_verified")),
+        pl.col("stale").alias(tr("map.col.stale")),
     )
 
 
 def kml_document(found: pl.DataFrame) -> bytes:
     """The organisations as a KML document, one layer per map colour."""
-    popup_labels = {column: t(f"map.col.{column}") for column in kml.POPUP_COLUMNS}
+    popup_labels = {column: tr(f"map.col.{column}") for column in kml.POPUP_COLUMNS}
     return kml.kml_bytes(
-        t("map.kml_title", date=today.isoformat()),
-        t("map.kml_description"),
+        tr("map.kml_title", date=today.isoformat()),
+        tr("map.kml_description"),
         kml.directory_layers(found, legend, popup_labels),
     )
 
@@ -505,23 +504,26 @@ def geojson_document(found: pl.DataFrame) -> bytes:
 
 
 if shown["shown"]:
-    # A large set is fetched and written only when a file is asked for (Streamlit's deferred download).
+    # Files are written only when one is asked for (Streamlit's deferred download, on a server thread, so they read
+    # no session); a large set is fetched then too.
     if rows is not None:
         table = list_table(rows)
-        document = kml_document(rows)
-        files = {
-            "csv": csv_bytes(table),
-            "kml": document,
-            "kmz": kml.kmz_bytes(document),
-            "geojson": geojson_document(rows),
-        }
+
+        def source(rows: pl.DataFrame = rows) -> pl.DataFrame:
+            """The listed organisations."""
+            return rows
     else:
-        files = {
-            "csv": lambda: csv_bytes(list_table(listed_rows())),
-            "kml": lambda: kml_document(listed_rows()),
-            "kmz": lambda: kml.kmz_bytes(kml_document(listed_rows())),
-            "geojson": lambda: geojson_document(listed_rows()),
-        }
+
+        def source() -> pl.DataFrame:
+            """Every organisation within the filters, fetched at the click."""
+            return listed_rows(directory.organisations(con, filters, lang, today, viewer))
+
+    files = {
+        "csv": lambda: csv_bytes(list_table(source())),
+        "kml": lambda: kml_document(source()),
+        "kmz": lambda: kml.kmz_bytes(kml_document(source())),
+        "geojson": lambda: geojson_document(source()),
+    }
     with st.expander(t("map.table")):
         if rows is not None:
             st.dataframe(table, hide_index=True, width="stretch")
