@@ -909,6 +909,54 @@ def table(name: str, records: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
 
 
+_MISSING = object()
+
+
+def parse_column(values: Sequence[Any], parse: Callable[[Any], Any], *, repeats: bool = False) -> tuple[list, set[int]]:
+    """Parse a whole column as RowCheck.get parses each cell: the values (None where blank or failed) and the
+    positions whose parse raised. repeats: parse each distinct value once (a column of few distinct labels)."""
+    out: list[Any] = []
+    failed: set[int] = set()
+    memo: dict[Any, Any] = {}
+    append = out.append
+    for index, raw in enumerate(values):
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            append(None)
+            continue
+        if repeats:
+            found = memo.get(raw, _MISSING)
+            if found is not _MISSING:
+                if found is _FAILED:
+                    failed.add(index)
+                    append(None)
+                else:
+                    append(found)
+                continue
+        try:
+            value = parse(raw)
+        except ValueError:
+            failed.add(index)
+            value = None
+            if repeats:
+                memo[raw] = _FAILED
+        else:
+            if repeats:
+                memo[raw] = value
+        append(value)
+    return out, failed
+
+
+_FAILED = object()
+
+
+def select_table(name: str, rows: pl.DataFrame) -> pl.DataFrame:
+    """Output frame of warehouse table name from a frame: its DDL columns and dtypes plus lineage (missing → null)."""
+    schema = TABLE_SCHEMAS[name] | LINEAGE
+    return rows.select(
+        (pl.col(c) if c in rows.columns else pl.lit(None)).cast(dtype).alias(c) for c, dtype in schema.items()
+    )
+
+
 def sheet_rows(raw: pl.DataFrame, sheet: str) -> list[dict[str, Any]]:
     """The raw rows of one sheet, in file order."""
     return raw.filter(pl.col("_sheet") == sheet).sort("_row").to_dicts() if "_sheet" in raw.columns else []
