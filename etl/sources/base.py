@@ -448,7 +448,7 @@ def read_xlsx(
             if title is None:
                 raise SourceError(path.name, f"シート「{sheet}」がありません (missing sheet)", sheet=sheet)
             try:
-                frames.append(_read_sheet(workbook, title, sheet, expected, variants, path.name))
+                frames.append(_read_sheet(workbook, _SheetSpec(title, sheet, expected, variants, path.name)))
             except SourceError:
                 raise
             except DAMAGED as exc:
@@ -587,41 +587,44 @@ class _Workbook:
         return rows(), parser
 
 
+@dataclass(frozen=True)
+class _SheetSpec:
+    """One sheet a reader expects: its title in the workbook, the name the contract gives it, its columns."""
+
+    title: str
+    sheet: str
+    expected: Sequence[str]
+    variants: Mapping[str, Sequence[str]]
+    file_name: str
+
+
 def _read_sheet(
     workbook: _Workbook,
-    title: str,
-    sheet: str,
-    expected: Sequence[str],
-    variants: Mapping[str, Sequence[str]],
-    file_name: str,
+    spec: _SheetSpec,
 ) -> pl.DataFrame:
     """Read one worksheet: header row 1, data from row 2, merged cells and formulas flagged per row."""
-    if workbook.plain(title):
-        return _scan_plain(workbook, title, sheet, expected, variants, file_name)
-    records, merges = _scan_sheet(workbook, title, sheet, expected, variants, file_name, None)
+    if workbook.plain(spec.title):
+        return _scan_plain(workbook, spec)
+    records, merges = _scan_sheet(workbook, spec, None)
     if merges:
         # Merges are listed after the rows, so a sheet that has any is read a second time knowing
         # them (rare: merged cells are a data-entry fault the city is told to fix).
-        records, _ = _scan_sheet(workbook, title, sheet, expected, variants, file_name, merges)
+        records, _ = _scan_sheet(workbook, spec, merges)
     return records
 
 
 def _scan_plain(
     workbook: _Workbook,
-    title: str,
-    sheet: str,
-    expected: Sequence[str],
-    variants: Mapping[str, Sequence[str]],
-    file_name: str,
+    spec: _SheetSpec,
 ) -> pl.DataFrame:
     """A sheet without formulas, error cells or merges, through calamine: the records _scan_sheet makes."""
-    first_row, first_column, rows = workbook.values(title)
+    first_row, first_column, rows = workbook.values(spec.title)
     first = next(rows, None) if first_row == 1 else None
     # Calamine reads every number as a float; openpyxl gives a whole number in the XML as an int.
     header: list[Any] = [None] * (first_column - 1) + [
         None if v == "" else int(v) if isinstance(v, float) and v.is_integer() else v for v in first or ()
     ]
-    positions = _match_headers(header, expected, variants, file_name, sheet)
+    positions = _match_headers(header, spec.expected, spec.variants, spec.file_name, spec.sheet)
     # (index in a calamine row, column name) of the expected columns, in sheet order.
     wanted = [(index - first_column + 1, name) for index, name in positions.items() if index >= first_column - 1]
     indexes = [index for index, _ in wanted]
@@ -641,29 +644,29 @@ def _scan_plain(
             numbers.append(number)
         number += 1
     return raw_columns(
-        dict(zip((name for _, name in wanted), columns, strict=True)), positions.values(), file_name, sheet, numbers
+        dict(zip((name for _, name in wanted), columns, strict=True)),
+        positions.values(),
+        spec.file_name,
+        spec.sheet,
+        numbers,
     )
 
 
 def _scan_sheet(
     workbook: _Workbook,
-    title: str,
-    sheet: str,
-    expected: Sequence[str],
-    variants: Mapping[str, Sequence[str]],
-    file_name: str,
+    spec: _SheetSpec,
     merges: list[CellRange] | None,
 ) -> tuple[pl.DataFrame, list[CellRange]]:
     """One pass over a sheet; with the sheet's merges known, cells hidden by a merge read as empty
     (as a full load makes them) and every row a merge covers carries a merged-cells issue."""
-    rows, parser = workbook.rows(title)
+    rows, parser = workbook.rows(spec.title)
     first = next(rows, None)
     header: list[Any] = []
     if first is not None and first[0] == 1:
         for cell in first[1]:
             header.extend([None] * (cell["column"] - len(header)))
             header[cell["column"] - 1] = cell["value"]
-    positions = _match_headers(header, expected, variants, file_name, sheet)
+    positions = _match_headers(header, spec.expected, spec.variants, spec.file_name, spec.sheet)
     hidden: set[tuple[int, int]] = set()
     anchors: dict[tuple[int, int], Any] = {}
     spans: list[tuple[CellRange, str]] = []
@@ -712,7 +715,8 @@ def _scan_sheet(
             for span, column in spans
             if span.min_row <= row_number <= span.max_row
         ]
-        records.append(values | {"_file": file_name, "_sheet": sheet, "_row": row_number, "_issues": issues + formulas})
+        lineage = {"_file": spec.file_name, "_sheet": spec.sheet, "_row": row_number}
+        records.append(values | lineage | {"_issues": issues + formulas})
     found = [CellRange(merge.ref) for merge in parser.merged_cells.mergeCell] if parser.merged_cells else []
     # The same set openpyxl's full load iterates (worksheet.merged_cells.ranges), in the same order.
     return raw_frame(records, positions.values()), list(MultiCellRange(found).ranges)
