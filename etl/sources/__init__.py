@@ -119,25 +119,33 @@ class _Done:
     sheets: list[tuple[str, str, int]]
 
 
-def _extract(module_name: str, path: Path, limits: Limits) -> pl.DataFrame:
-    """One source file's raw frame under the build's limits (run in a worker process)."""
+def _read(module: object, path: Path) -> tuple[pl.DataFrame, str | None]:
+    """A source's raw frame and its text encoding (None for a workbook or map), in one read where the module can."""
+    if hasattr(module, "read"):
+        return module.read(path)
+    return module.extract(path), module.encoding(path) if hasattr(module, "encoding") else None
+
+
+def _extract(module_name: str, path: Path, limits: Limits) -> tuple[pl.DataFrame, str | None]:
+    """One source file's raw frame and encoding under the build's limits (run in a worker process)."""
     with use_limits(limits):
-        return importlib.import_module(module_name).extract(path)
+        return _read(importlib.import_module(module_name), path)
 
 
-def _process(module_name: str, path: Path, ctx: Context, limits: Limits, raw: pl.DataFrame | None = None) -> _Done:
-    """Extract (unless raw is given) and transform one source; in this process or a worker."""
+def _process(
+    module_name: str, path: Path, ctx: Context, limits: Limits, read: tuple[pl.DataFrame, str | None] | None = None
+) -> _Done:
+    """Extract (unless read gives the raw frame and encoding) and transform one source; here or in a worker."""
     module = importlib.import_module(module_name)
     with use_limits(limits):
-        if raw is None:
-            raw = module.extract(path)
+        raw, encoding = _read(module, path) if read is None else read
         sheets = []
         if hasattr(module, "SHEETS"):
             found = raw["_sheet"].value_counts() if raw.height else None
             counts = dict(found.iter_rows()) if found is not None else {}
             sheets = [(path.name, sheet, int(counts.get(sheet, 0))) for sheet in module.SHEETS]
         result: Transformed = module.transform(raw, ctx)
-        result.encoding = module.encoding(path) if hasattr(module, "encoding") else None
+        result.encoding = encoding
     return _Done(path, result, sheets)
 
 

@@ -82,8 +82,12 @@ SUPERSEDED = "重複回答（新しい回答を採用） (superseded by a later 
 
 def extract(path: Path) -> pl.DataFrame:
     """Read the survey CSV (CP932, UTF-8 or UTF-8 with BOM) into a raw frame with lineage."""
-    raw, _ = read_csv(path, COLUMNS, VARIANTS)
-    return raw
+    return read(path)[0]
+
+
+def read(path: Path) -> tuple[pl.DataFrame, str]:
+    """The raw frame and the detected encoding, from one read of the file (a large CSV takes seconds to detect)."""
+    return read_csv(path, COLUMNS, VARIANTS)
 
 
 def encoding(path: Path) -> str | None:
