@@ -952,6 +952,19 @@ def table(name: str, records: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame({c: [record.get(c) for record in rows] for c in schema}, schema=schema, strict=False)
 
 
+class Organizations:
+    """The organisations by name key, each made a dict only when asked for (a million to_dicts cost seconds)."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.columns = frame.columns
+        self.rows = dict(zip(frame["name_key"].to_list(), frame.rows(), strict=True))
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The organisation with this name key, or None."""
+        row = self.rows.get(key)
+        return None if row is None else dict(zip(self.columns, row, strict=True))
+
+
 _MISSING = object()
 
 

@@ -24,6 +24,7 @@ from etl.sources.base import (
     TABLE_SCHEMAS,
     Context,
     Dependants,
+    Organizations,
     RowCheck,
     Transformed,
     check_file,
@@ -332,19 +333,6 @@ def _warnings(raw: pl.DataFrame) -> list[str]:
     )
 
 
-class _Organizations:
-    """The organisations by name key, each made a dict only when asked for (a million to_dicts cost seconds)."""
-
-    def __init__(self, frame: pl.DataFrame) -> None:
-        self.columns = frame.columns
-        self.rows = dict(zip(frame["name_key"].to_list(), frame.rows(), strict=True))
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        """The organisation with this name key, or None."""
-        row = self.rows.get(key)
-        return None if row is None else dict(zip(self.columns, row, strict=True))
-
-
 def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
     """Locations matched to organisations by name key, with coordinates checked against the four cities.
 
@@ -356,7 +344,7 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
         raise ValueError("mymaps transform needs Context.organizations from the distribution list")
     raw = raw.sort("_row")
     height = raw.height
-    organizations = _Organizations(ctx.organizations)
+    organizations = Organizations(ctx.organizations)
 
     def column(name: str) -> list[Any]:
         """A raw column's values (a field no pin has is all blank)."""

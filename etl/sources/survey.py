@@ -14,6 +14,7 @@ from etl.normalise import normalise_phone, org_name_key, parse_email, parse_time
 from etl.sources.base import (
     Context,
     Dependants,
+    Organizations,
     RowCheck,
     Transformed,
     extra_columns,
@@ -245,8 +246,7 @@ def _answers(raw: pl.DataFrame, ctx: Context, quarantine: list[dict[str, Any]], 
     Each column is parsed whole by the same parsers; a row any of whose values fails, lacks a required value,
     matches no organisation or carries an extract issue is parsed again by _parse_row, which writes its records.
     """
-    organizations = ctx.organizations
-    by_key = dict(zip(organizations["name_key"].to_list(), organizations.select("id", "name").rows(), strict=True))
+    organizations = Organizations(ctx.organizations)
     height = raw.height
     parsed: dict[str, list[Any]] = {}
     slow: set[int] = set()
@@ -256,7 +256,7 @@ def _answers(raw: pl.DataFrame, ctx: Context, quarantine: list[dict[str, Any]], 
         if required:
             slow.update(i for i, value in enumerate(values) if value is None)
         parsed[name] = values
-    matched = [by_key.get(org_name_key(name) or "") if name is not None else None for name in parsed["name"]]
+    matched = [organizations.get(org_name_key(name) or "") if name is not None else None for name in parsed["name"]]
     slow.update(i for i, organization in enumerate(matched) if organization is None)
     slow.update(i for i, issues in enumerate(raw["_issues"].list.len().to_list()) if issues)
     keep = pl.Series([i not in slow for i in range(height)])
@@ -268,8 +268,8 @@ def _answers(raw: pl.DataFrame, ctx: Context, quarantine: list[dict[str, Any]], 
             first.setdefault(code, label)
         names.append(first)
     columns = {
-        "organization_id": [None if org is None else org[0] for org in matched],
-        "organization_name": [None if org is None else org[1] for org in matched],
+        "organization_id": [None if org is None else org["id"] for org in matched],
+        "organization_name": [None if org is None else org["name"] for org in matched],
         **{c: parsed[c] for c in ANSWER if c in parsed},
         "content": [v or [] for v in parsed["content"]],
         "form": [v or [] for v in parsed["form"]],
@@ -280,11 +280,10 @@ def _answers(raw: pl.DataFrame, ctx: Context, quarantine: list[dict[str, Any]], 
         **{c: raw[c].to_list() for c in LINEAGE},
     }
     fast = pl.DataFrame(columns, schema=ANSWER).filter(keep)
-    organizations_by_key = {key: {"id": org[0], "name": org[1]} for key, org in by_key.items()}
     loaded = []
     for row in raw[sorted(slow)].to_dicts() if slow else []:
         check = RowCheck(row)
-        values = _parse_row(check, ctx, organizations_by_key)
+        values = _parse_row(check, ctx, organizations)
         if check.ok:
             loaded.append(_answer(values | check.lineage))
         elif check.root is not None:
