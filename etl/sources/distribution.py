@@ -158,7 +158,9 @@ def _parse_sheet(
         parsed[name] = part[name].to_list()
     keep = [i not in slow for i in range(height)]
     columns = {c: parsed[c] for c in PARSED if c != "id"}
-    fast = pl.DataFrame(columns, schema={c: t for c, t in PARSED.items() if c != "id"}).filter(pl.Series(keep))
+    fast = pl.DataFrame(columns, schema={c: t for c, t in PARSED.items() if c != "id"}).filter(
+        pl.Series(keep, dtype=pl.Boolean)
+    )
     loaded = []
     for row in part[sorted(slow)].to_dicts() if slow else []:
         check = RowCheck(row)

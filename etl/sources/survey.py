@@ -259,7 +259,7 @@ def _answers(raw: pl.DataFrame, ctx: Context, quarantine: list[dict[str, Any]], 
     matched = [organizations.get(org_name_key(name) or "") if name is not None else None for name in parsed["name"]]
     slow.update(i for i, organization in enumerate(matched) if organization is None)
     slow.update(i for i, issues in enumerate(raw["_issues"].list.len().to_list()) if issues)
-    keep = pl.Series([i not in slow for i in range(height)])
+    keep = pl.Series([i not in slow for i in range(height)], dtype=pl.Boolean)
     # One (city, first label) per city, in first-seen order, as _areas keeps them.
     names = []
     for areas in parsed["areas"]:
