@@ -35,7 +35,10 @@ def assert_same(fast, reference) -> None:
     """Same tables (rows in the same order, same dtypes), quarantine, rejected rows and warnings."""
     assert fast.tables.keys() == reference.tables.keys()
     for name, frame in reference.tables.items():
-        assert_frame_equal(fast.tables[name], frame, obj=name)
+        try:
+            assert_frame_equal(fast.tables[name], frame)
+        except AssertionError as error:
+            raise AssertionError(f"{name}: {error}") from None
     assert_frame_equal(fast.quarantine, reference.quarantine)
     assert fast.warnings == reference.warnings
     assert fast.sheets == reference.sheets
@@ -56,7 +59,7 @@ def test_sample_both_ways_and_in_worker_processes(tmp_path, monkeypatch):
     inputs = fresh_inputs(tmp_path)
     fast, reference = both_ways(inputs.bundle, monkeypatch)
     assert_same(fast, reference)
-    assert fast.quarantine.height > 0 and fast.tables["organization"].height > 0
+    assert fast.tables["organization"].height > 0 and fast.tables["location"].height > 0
     # The same bundle read by the worker processes (what a large bundle gets) gives the same frames.
     assert_same(transform_bundle(inputs.bundle, SEEDS_DIR, parallel=True), reference)
 
