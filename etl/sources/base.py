@@ -353,9 +353,24 @@ def _match_headers(
 
 def raw_frame(records: list[dict[str, Any]], columns: Iterable[str]) -> pl.DataFrame:
     """Raw frame: every source column as String, then lineage and extract issues."""
-    schema = {c: pl.String for c in columns} | LINEAGE | {"_issues": ISSUES}
+    schema = {c: pl.String for c in columns} | LINEAGE
     # Column by column: polars builds a frame from lists many times faster than from row dicts.
-    return pl.DataFrame({c: [record.get(c) for record in records] for c in schema}, schema=schema)
+    frame = pl.DataFrame({c: [record.get(c) for record in records] for c in schema}, schema=schema)
+    return frame.with_columns(issues_series([record.get("_issues") or [] for record in records]))
+
+
+def issues_series(issues: Sequence[list[dict[str, Any]]]) -> pl.Series:
+    """The _issues column from each row's list of issues, built from the few rows that have any (polars
+    converts a list of structs one Python row at a time, seconds for a million empty lists)."""
+    fields = list(ISSUE.to_schema())
+    flat = [(i, *(found[k] for k in fields)) for i, row in enumerate(issues) for found in row]
+    index = pl.DataFrame({"_i": range(len(issues))}, schema={"_i": pl.Int64})
+    if not flat:
+        return index.with_columns(_issues=pl.lit([], ISSUES))["_issues"]
+    parts = pl.DataFrame(flat, schema={"_i": pl.Int64} | dict(ISSUE.to_schema()), orient="row")
+    grouped = parts.group_by("_i", maintain_order=True).agg(_issues=pl.struct(*fields))
+    joined = index.join(grouped, on="_i", how="left", maintain_order="left")
+    return joined.select(pl.col("_issues").fill_null(pl.lit([], ISSUES)).cast(ISSUES)).to_series()
 
 
 def raw_columns(
@@ -375,7 +390,7 @@ def raw_columns(
     frame = pl.DataFrame(data, schema=schema)
     if issues is None:
         return frame.with_columns(_issues=pl.lit([], dtype=ISSUES))
-    return frame.with_columns(pl.Series("_issues", issues, dtype=ISSUES))
+    return frame.with_columns(issues_series(issues))
 
 
 def issue(column: str | None, value: Any, reason: str, check: str) -> dict[str, str | None]:
@@ -503,6 +518,8 @@ class _SheetParser(WorkSheetParser):
 # the cell's value), error cells (t="e") and merged ranges. Anything else calamine reads with the same
 # values (a test reads every workbook of the repository both ways).
 _NEEDS_OPENPYXL = re.compile(rb'<(?:\w+:)?f[\s>/]|\st="e"|<(?:\w+:)?mergeCell[\s>/]')
+# Every match of _NEEDS_OPENPYXL contains one of these (a tag named f or mergeCell, with or without a prefix).
+_NEEDS_MARKS = (b"<f", b":f", b't="e"', b"mergeCell")
 # Bytes of XML read at a time while scanning a sheet part; the overlap keeps a tag split across chunks.
 _SCAN_CHUNK = 1 << 20
 _SCAN_OVERLAP = 32
@@ -551,7 +568,9 @@ class _Workbook:
         tail = b""
         with self.reader.archive.open(self.sheets[title]) as part:
             while chunk := part.read(_SCAN_CHUNK):
-                if _NEEDS_OPENPYXL.search(tail + chunk):
+                # memchr-fast finds first: the regex runs only on a chunk that may hold one of its tags.
+                window = tail + chunk
+                if any(mark in window for mark in _NEEDS_MARKS) and _NEEDS_OPENPYXL.search(window):
                     return False
                 tail = chunk[-_SCAN_OVERLAP:]
         return True
