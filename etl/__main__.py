@@ -4,4 +4,6 @@ import sys
 
 from etl.cli import main
 
-sys.exit(main())
+# Guarded: a worker process the build spawns imports the main module again.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -26,6 +26,10 @@ class SourceError(EtlError):
         self.message = message
         super().__init__(str(self))
 
+    def __reduce__(self) -> tuple:
+        """Pickle by its fields (a worker process raises it to the build)."""
+        return (_source_error, (self.file, self.message, self.sheet, self.row, self.column))
+
     def __str__(self) -> str:
         """Render as 'file, sheet S, row R, column C: message'."""
         where = [self.file]
@@ -36,6 +40,11 @@ class SourceError(EtlError):
         if self.column is not None:
             where.append(f"column {self.column}")
         return ", ".join(where) + ": " + self.message
+
+
+def _source_error(file: str, message: str, sheet: str | None, row: int | None, column: str | None) -> SourceError:
+    """A SourceError from its pickled fields."""
+    return SourceError(file, message, sheet=sheet, row=row, column=column)
 
 
 class ValidationFailed(EtlError):

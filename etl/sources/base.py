@@ -353,8 +353,44 @@ def _match_headers(
 
 def raw_frame(records: list[dict[str, Any]], columns: Iterable[str]) -> pl.DataFrame:
     """Raw frame: every source column as String, then lineage and extract issues."""
-    schema = {c: pl.String for c in columns} | LINEAGE | {"_issues": ISSUES}
-    return pl.DataFrame(records, schema=schema, orient="row") if records else pl.DataFrame(schema=schema)
+    schema = {c: pl.String for c in columns} | LINEAGE
+    # Column by column: polars builds a frame from lists many times faster than from row dicts.
+    frame = pl.DataFrame({c: [record.get(c) for record in records] for c in schema}, schema=schema)
+    return frame.with_columns(issues_series([record.get("_issues") or [] for record in records]))
+
+
+def issues_series(issues: Sequence[list[dict[str, Any]]]) -> pl.Series:
+    """The _issues column from each row's list of issues, built from the few rows that have any (polars
+    converts a list of structs one Python row at a time, seconds for a million empty lists)."""
+    fields = list(ISSUE.to_schema())
+    flat = [(i, *(found[k] for k in fields)) for i, row in enumerate(issues) for found in row]
+    index = pl.DataFrame({"_i": range(len(issues))}, schema={"_i": pl.Int64})
+    if not flat:
+        return index.with_columns(_issues=pl.lit([], ISSUES))["_issues"]
+    parts = pl.DataFrame(flat, schema={"_i": pl.Int64} | dict(ISSUE.to_schema()), orient="row")
+    grouped = parts.group_by("_i", maintain_order=True).agg(_issues=pl.struct(*fields))
+    joined = index.join(grouped, on="_i", how="left", maintain_order="left")
+    return joined.select(pl.col("_issues").fill_null(pl.lit([], ISSUES)).cast(ISSUES)).to_series()
+
+
+def raw_columns(
+    values: Mapping[str, list[Any]],
+    columns: Iterable[str],
+    file_name: str,
+    sheet: str | None,
+    numbers: list[int],
+    issues: list[list[dict[str, Any]]] | None = None,
+) -> pl.DataFrame:
+    """Raw frame from whole columns (the frame raw_frame makes of the same rows): every source column as
+    String (one with no values null), then lineage and extract issues (none: every row's list empty)."""
+    height = len(numbers)
+    data = {c: values.get(c, [None] * height) for c in columns}
+    data |= {"_file": [file_name] * height, "_sheet": [sheet] * height, "_row": numbers}
+    schema = {c: pl.String for c in columns} | LINEAGE
+    frame = pl.DataFrame(data, schema=schema)
+    if issues is None:
+        return frame.with_columns(_issues=pl.lit([], dtype=ISSUES))
+    return frame.with_columns(issues_series(issues))
 
 
 def issue(column: str | None, value: Any, reason: str, check: str) -> dict[str, str | None]:
@@ -427,7 +463,7 @@ def read_xlsx(
             if title is None:
                 raise SourceError(path.name, f"シート「{sheet}」がありません (missing sheet)", sheet=sheet)
             try:
-                frames.append(_read_sheet(workbook, title, sheet, expected, variants, path.name))
+                frames.append(_read_sheet(workbook, _SheetSpec(title, sheet, expected, variants, path.name)))
             except SourceError:
                 raise
             except DAMAGED as exc:
@@ -482,6 +518,8 @@ class _SheetParser(WorkSheetParser):
 # the cell's value), error cells (t="e") and merged ranges. Anything else calamine reads with the same
 # values (a test reads every workbook of the repository both ways).
 _NEEDS_OPENPYXL = re.compile(rb'<(?:\w+:)?f[\s>/]|\st="e"|<(?:\w+:)?mergeCell[\s>/]')
+# Every match of _NEEDS_OPENPYXL contains one of these (a tag named f or mergeCell, with or without a prefix).
+_NEEDS_MARKS = (b"<f", b":f", b't="e"', b"mergeCell")
 # Bytes of XML read at a time while scanning a sheet part; the overlap keeps a tag split across chunks.
 _SCAN_CHUNK = 1 << 20
 _SCAN_OVERLAP = 32
@@ -530,7 +568,9 @@ class _Workbook:
         tail = b""
         with self.reader.archive.open(self.sheets[title]) as part:
             while chunk := part.read(_SCAN_CHUNK):
-                if _NEEDS_OPENPYXL.search(tail + chunk):
+                # memchr-fast finds first: the regex runs only on a chunk that may hold one of its tags.
+                window = tail + chunk
+                if any(mark in window for mark in _NEEDS_MARKS) and _NEEDS_OPENPYXL.search(window):
                     return False
                 tail = chunk[-_SCAN_OVERLAP:]
         return True
@@ -566,73 +606,86 @@ class _Workbook:
         return rows(), parser
 
 
+@dataclass(frozen=True)
+class _SheetSpec:
+    """One sheet a reader expects: its title in the workbook, the name the contract gives it, its columns."""
+
+    title: str
+    sheet: str
+    expected: Sequence[str]
+    variants: Mapping[str, Sequence[str]]
+    file_name: str
+
+
 def _read_sheet(
     workbook: _Workbook,
-    title: str,
-    sheet: str,
-    expected: Sequence[str],
-    variants: Mapping[str, Sequence[str]],
-    file_name: str,
+    spec: _SheetSpec,
 ) -> pl.DataFrame:
     """Read one worksheet: header row 1, data from row 2, merged cells and formulas flagged per row."""
-    if workbook.plain(title):
-        return _scan_plain(workbook, title, sheet, expected, variants, file_name)
-    records, merges = _scan_sheet(workbook, title, sheet, expected, variants, file_name, None)
+    if workbook.plain(spec.title):
+        return _scan_plain(workbook, spec)
+    records, merges = _scan_sheet(workbook, spec, None)
     if merges:
         # Merges are listed after the rows, so a sheet that has any is read a second time knowing
         # them (rare: merged cells are a data-entry fault the city is told to fix).
-        records, _ = _scan_sheet(workbook, title, sheet, expected, variants, file_name, merges)
+        records, _ = _scan_sheet(workbook, spec, merges)
     return records
 
 
 def _scan_plain(
     workbook: _Workbook,
-    title: str,
-    sheet: str,
-    expected: Sequence[str],
-    variants: Mapping[str, Sequence[str]],
-    file_name: str,
+    spec: _SheetSpec,
 ) -> pl.DataFrame:
     """A sheet without formulas, error cells or merges, through calamine: the records _scan_sheet makes."""
-    first_row, first_column, rows = workbook.values(title)
+    first_row, first_column, rows = workbook.values(spec.title)
     first = next(rows, None) if first_row == 1 else None
     # Calamine reads every number as a float; openpyxl gives a whole number in the XML as an int.
     header: list[Any] = [None] * (first_column - 1) + [
         None if v == "" else int(v) if isinstance(v, float) and v.is_integer() else v for v in first or ()
     ]
-    positions = _match_headers(header, expected, variants, file_name, sheet)
+    positions = _match_headers(header, spec.expected, spec.variants, spec.file_name, spec.sheet)
     # (index in a calamine row, column name) of the expected columns, in sheet order.
     wanted = [(index - first_column + 1, name) for index, name in positions.items() if index >= first_column - 1]
-    records = []
+    indexes = [index for index, _ in wanted]
+    columns: list[list[Any]] = [[] for _ in wanted]
+    numbers: list[int] = []
     # Row 1 is the header when the sheet starts there; otherwise the header is missing and rows count on.
     number = first_row + 1 if first_row == 1 else first_row
     for row in rows:
-        values = {name: cell_text(row[i]) for i, name in wanted if i < len(row) and row[i] != ""}
-        if not all(is_blank(v) for v in values.values()):
-            records.append(values | {"_file": file_name, "_sheet": sheet, "_row": number, "_issues": []})
+        width = len(row)
+        values = [
+            None if i >= width or (value := row[i]) == "" else value if type(value) is str else cell_text(value)
+            for i in indexes
+        ]
+        if not all(v is None or not v.strip() for v in values):
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+            numbers.append(number)
         number += 1
-    return raw_frame(records, positions.values())
+    return raw_columns(
+        dict(zip((name for _, name in wanted), columns, strict=True)),
+        positions.values(),
+        spec.file_name,
+        spec.sheet,
+        numbers,
+    )
 
 
 def _scan_sheet(
     workbook: _Workbook,
-    title: str,
-    sheet: str,
-    expected: Sequence[str],
-    variants: Mapping[str, Sequence[str]],
-    file_name: str,
+    spec: _SheetSpec,
     merges: list[CellRange] | None,
 ) -> tuple[pl.DataFrame, list[CellRange]]:
     """One pass over a sheet; with the sheet's merges known, cells hidden by a merge read as empty
     (as a full load makes them) and every row a merge covers carries a merged-cells issue."""
-    rows, parser = workbook.rows(title)
+    rows, parser = workbook.rows(spec.title)
     first = next(rows, None)
     header: list[Any] = []
     if first is not None and first[0] == 1:
         for cell in first[1]:
             header.extend([None] * (cell["column"] - len(header)))
             header[cell["column"] - 1] = cell["value"]
-    positions = _match_headers(header, expected, variants, file_name, sheet)
+    positions = _match_headers(header, spec.expected, spec.variants, spec.file_name, spec.sheet)
     hidden: set[tuple[int, int]] = set()
     anchors: dict[tuple[int, int], Any] = {}
     spans: list[tuple[CellRange, str]] = []
@@ -681,7 +734,8 @@ def _scan_sheet(
             for span, column in spans
             if span.min_row <= row_number <= span.max_row
         ]
-        records.append(values | {"_file": file_name, "_sheet": sheet, "_row": row_number, "_issues": issues + formulas})
+        lineage = {"_file": spec.file_name, "_sheet": spec.sheet, "_row": row_number}
+        records.append(values | lineage | {"_issues": issues + formulas})
     found = [CellRange(merge.ref) for merge in parser.merged_cells.mergeCell] if parser.merged_cells else []
     # The same set openpyxl's full load iterates (worksheet.merged_cells.ranges), in the same order.
     return raw_frame(records, positions.values()), list(MultiCellRange(found).ranges)
@@ -710,13 +764,16 @@ def read_csv(
         raise SourceError(path.name, "ファイルが空です (empty file)")
     positions = _match_headers(rows[0], expected, variants or {}, path.name, None)
     width = len(rows[0])
-    records = []
+    columns: dict[str, list[Any]] = {column: [] for column in positions.values()}
+    wanted = [(i, columns[column]) for i, column in positions.items()]
+    numbers: list[int] = []
+    issues: list[list[dict[str, Any]]] = []
     for record_number, row in enumerate(rows[1:], start=2):
         if all(is_blank(v) for v in row):
             continue
-        issues = []
+        found = []
         if len(row) > width and any(not is_blank(v) for v in row[width:]):
-            issues.append(
+            found.append(
                 issue(
                     None,
                     ",".join(row[width:]),
@@ -724,11 +781,18 @@ def read_csv(
                     "extract.csv_fields",
                 )
             )
-        values = {column: (row[i] if i < len(row) else None) for i, column in positions.items()}
-        records.append(values | {"_file": path.name, "_sheet": None, "_row": record_number, "_issues": issues})
-    if not records:
+        if len(row) >= width:
+            for i, values in wanted:
+                values.append(row[i])
+        else:
+            for i, values in wanted:
+                values.append(row[i] if i < len(row) else None)
+        numbers.append(record_number)
+        issues.append(found)
+    rows.clear()
+    if not numbers:
         raise SourceError(path.name, "データ行がありません (no data rows)")
-    return raw_frame(records, positions.values()), encoding
+    return raw_columns(columns, positions.values(), path.name, None, numbers, issues), encoding
 
 
 def extra_columns(raw: pl.DataFrame, sheets: Mapping[str | None, Sequence[str]]) -> list[str]:
@@ -897,16 +961,75 @@ def rows_set_aside(quarantine: pl.DataFrame) -> dict[str, int]:
 def quarantine_frame(records: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     """Quarantine records as a frame with the quarantine columns."""
     rows = list(records)
-    return (
-        pl.DataFrame(rows, schema=QUARANTINE_SCHEMA, orient="row") if rows else pl.DataFrame(schema=QUARANTINE_SCHEMA)
-    )
+    return pl.DataFrame({c: [row.get(c) for row in rows] for c in QUARANTINE_SCHEMA}, schema=QUARANTINE_SCHEMA)
 
 
 def table(name: str, records: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     """Output frame of warehouse table name: its DDL columns and dtypes plus lineage."""
     schema = TABLE_SCHEMAS[name] | LINEAGE
-    rows = [{c: record.get(c) for c in schema} for record in records]
-    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+    rows = list(records)
+    return pl.DataFrame({c: [record.get(c) for record in rows] for c in schema}, schema=schema, strict=False)
+
+
+class Organizations:
+    """The organisations by name key, each made a dict only when asked for (a million to_dicts cost seconds)."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.columns = frame.columns
+        self.rows = dict(zip(frame["name_key"].to_list(), frame.rows(), strict=True))
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The organisation with this name key, or None."""
+        row = self.rows.get(key)
+        return None if row is None else dict(zip(self.columns, row, strict=True))
+
+
+_MISSING = object()
+
+
+def parse_column(values: Sequence[Any], parse: Callable[[Any], Any], *, repeats: bool = False) -> tuple[list, set[int]]:
+    """Parse a whole column as RowCheck.get parses each cell: the values (None where blank or failed) and the
+    positions whose parse raised. repeats: parse each distinct value once (a column of few distinct labels)."""
+    out: list[Any] = []
+    failed: set[int] = set()
+    memo: dict[Any, Any] = {}
+    append = out.append
+    for index, raw in enumerate(values):
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            append(None)
+            continue
+        if repeats:
+            found = memo.get(raw, _MISSING)
+            if found is not _MISSING:
+                if found is _FAILED:
+                    failed.add(index)
+                    append(None)
+                else:
+                    append(found)
+                continue
+        try:
+            value = parse(raw)
+        except ValueError:
+            failed.add(index)
+            value = None
+            if repeats:
+                memo[raw] = _FAILED
+        else:
+            if repeats:
+                memo[raw] = value
+        append(value)
+    return out, failed
+
+
+_FAILED = object()
+
+
+def select_table(name: str, rows: pl.DataFrame) -> pl.DataFrame:
+    """Output frame of warehouse table name from a frame: its DDL columns and dtypes plus lineage (missing → null)."""
+    schema = TABLE_SCHEMAS[name] | LINEAGE
+    return rows.select(
+        (pl.col(c) if c in rows.columns else pl.lit(None)).cast(dtype).alias(c) for c, dtype in schema.items()
+    )
 
 
 def sheet_rows(raw: pl.DataFrame, sheet: str) -> list[dict[str, Any]]:

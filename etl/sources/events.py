@@ -95,6 +95,27 @@ def _duplicate(check: RowCheck, column: str, key: Any, seen: set, what_ja: str, 
         seen.add(key)
 
 
+def _load_keyed(
+    check: RowCheck,
+    record: dict[str, Any],
+    key: str | None,
+    column: str,
+    seen: set,
+    what_en: str,
+    rows: list[dict[str, Any]],
+    failed: dict[str, str],
+    quarantine: list[dict[str, Any]],
+) -> None:
+    """Load a row identified by key, read from column (a repeated key is a duplicate); a row set aside leaves
+    its key's root cause in failed, for the rows that point to it."""
+    _duplicate(check, column, key, seen, column, what_en)
+    if check.ok:
+        rows.append(record | check.lineage)
+    elif key is not None:
+        failed.setdefault(key, check.label)
+    quarantine.extend(check.problems)
+
+
 def _event_ref(check: RowCheck, events: set[str], rejected: dict[str, str]) -> str | None:
     """The row's イベントID, which must name a loaded event (one set aside makes the row its dependant)."""
     event_id = check.get("イベントID", required=True)
@@ -161,12 +182,7 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
             check.fail(
                 "終了日", row["終了日"], "終了日が開始日より前です (end date before start date)", "rule.date_order"
             )
-        _duplicate(check, "イベントID", event["id"], events, "イベントID", "event id")
-        if check.ok:
-            out["event"].append(event | check.lineage)
-        elif event["id"] is not None:
-            failed.setdefault(event["id"], check.label)
-        quarantine.extend(check.problems)
+        _load_keyed(check, event, event["id"], "イベントID", events, "event id", out["event"], failed, quarantine)
     rejected_events = _rejected(failed, events)
 
     def counted(check: RowCheck, sheet: str, column: str) -> None:
@@ -221,12 +237,17 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
             "name": check.get("氏名"),
             "is_consultee": check.get("区分", consultee, check="normalise.participant_class", required=True),
         }
-        _duplicate(check, "参加者ID", participant["participant_id"], participants, "参加者ID", "participant id")
-        if check.ok:
-            out["pii.event_participant"].append(participant | check.lineage)
-        elif participant["participant_id"] is not None:
-            failed.setdefault(participant["participant_id"], check.label)
-        quarantine.extend(check.problems)
+        _load_keyed(
+            check,
+            participant,
+            participant["participant_id"],
+            "参加者ID",
+            participants,
+            "participant id",
+            out["pii.event_participant"],
+            failed,
+            quarantine,
+        )
     rejected_participants = _rejected(failed, participants)
 
     attended: set[tuple[str, str]] = set()

@@ -21,20 +21,24 @@ from etl.normalise import org_name_key
 from etl.sources.base import (
     DAMAGED,
     REQUIRED,
+    TABLE_SCHEMAS,
     Context,
     Dependants,
+    Organizations,
     RowCheck,
     Transformed,
     check_file,
     check_zip,
     damaged,
     issue,
+    parse_column,
     quarantine_frame,
     raw_frame,
     read_member,
     sniff,
     table,
 )
+from etl.vocab import LINEAGE
 
 FILE_NAME = "resource_map.kmz"
 ALT_FILE_NAMES = ("resource_map.kml",)
@@ -259,8 +263,148 @@ def _empty_city_root(ctx: Context, address: Any) -> str | None:
     return None
 
 
+def _check_pin(
+    row: dict[str, Any],
+    ctx: Context,
+    organizations: dict[str, dict[str, Any]],
+    locations: dict[str, dict[str, Any]],
+    dependants: Dependants,
+) -> RowCheck:
+    """Check one pin as its own row: its records in the check, the location added to locations when it loads."""
+    check = RowCheck(row)
+    name_column = "団体名" if nfkc(row.get("団体名")) else "name"
+    name = check.get(name_column)
+    organization = None
+    if name is None:
+        check.fail("団体名", None, REQUIRED, "normalise.required")
+    else:
+        key = org_name_key(name) or ""
+        organization = organizations.get(key)
+        root = ctx.rejected_organizations.get(key) or _empty_city_root(ctx, row.get("住所"))
+        if organization is None and root is not None:
+            check.depend(root)
+        elif organization is None:
+            check.fail(name_column, row.get(name_column), NOT_LISTED, "match.organization")
+    point = check.get("coordinates", parse_coordinates, check="normalise.coordinates", required=True)
+    if point is not None and not _inside(*point):
+        reason = SWAPPED if _inside(point[1], point[0]) else OUTSIDE
+        check.fail("coordinates", nfkc(row.get("coordinates")), reason, "range.coordinates")
+    location = {
+        "name": check.get("name") or name,
+        "address": check.get("住所"),
+        "hours": check.get("活動時間", clean_text),
+        "last_verified": check.get("最終確認日", parse_date, check="normalise.date"),
+    }
+    if check.root is not None:
+        dependants.add(check, name_column, "地図のピン", "map pins")
+    if check.ok and organization["id"] in locations:
+        check.fail(
+            name_column,
+            row.get(name_column),
+            "同じ団体のピンが重複しています (duplicate pin for the same organisation)",
+            "dedupe.location",
+        )
+    if check.ok:
+        locations[organization["id"]] = (
+            location
+            | {
+                "id": f"LOC-{organization['id']}",
+                "organization_id": organization["id"],
+                "city_code": organization["city_code"],
+                "latitude": point[0],
+                "longitude": point[1],
+                "map_layer": row["_sheet"],
+                "source_row": row["_row"],
+            }
+            | check.lineage
+        )
+    return check
+
+
+def _warnings(raw: pl.DataFrame) -> list[str]:
+    """The extra-fields warning of a map whose pins carry fields outside the contract."""
+    extra = [
+        c
+        for c in raw.columns
+        if not c.startswith("_") and c not in PIN_COLUMNS + FIELDS and raw[c].drop_nulls().len() > 0
+    ]
+    return (
+        [f"{raw['_file'][0]}: 余分な項目を無視しました「{'」「'.join(extra)}」 (extra fields ignored)"] if extra else []
+    )
+
+
 def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
-    """Locations matched to organisations by name key, with coordinates checked against the four cities."""
+    """Locations matched to organisations by name key, with coordinates checked against the four cities.
+
+    Each column is parsed whole by the same parsers; a pin any of whose values fails, that matches no
+    organisation, lies outside the four cities, repeats an organisation or carries an extract issue is
+    checked again by _check_pin (the reference, transform_by_row's), which writes its records.
+    """
+    if ctx.organizations is None:
+        raise ValueError("mymaps transform needs Context.organizations from the distribution list")
+    raw = raw.sort("_row")
+    height = raw.height
+    organizations = Organizations(ctx.organizations)
+
+    def column(name: str) -> list[Any]:
+        """A raw column's values (a field no pin has is all blank)."""
+        return raw[name].to_list() if name in raw.columns else [None] * height
+
+    listed = [nfkc(value) for value in column("団体名")]
+    pin_names = [nfkc(value) for value in column("name")]
+    names = [a if a else b for a, b in zip(listed, pin_names, strict=True)]
+    found = [organizations.get(org_name_key(name) or "") if name is not None else None for name in names]
+    points, slow = parse_column(column("coordinates"), parse_coordinates)
+    address, _ = parse_column(column("住所"), nfkc)
+    hours, _ = parse_column(column("活動時間"), clean_text)
+    verified, bad = parse_column(column("最終確認日"), parse_date, repeats=True)
+    slow |= bad
+    issues = raw["_issues"].list.len().to_list()
+    for i in range(height):
+        if found[i] is None or points[i] is None or issues[i] or not _inside(*points[i]):
+            slow.add(i)
+    slow_rows = dict(zip(sorted(slow), raw[sorted(slow)].to_dicts(), strict=True)) if slow else {}
+    locations: dict[str, dict[str, Any]] = {}
+    loaded: list[int] = []
+    quarantine: list[dict[str, Any]] = []
+    dependants = Dependants()
+    for i in range(height):
+        if i not in slow and found[i]["id"] not in locations:
+            # A clean pin: its location is built from the parsed columns below.
+            locations[found[i]["id"]] = None
+            loaded.append(i)
+            continue
+        row = slow_rows.get(i) or raw.row(i, named=True)
+        quarantine.extend(_check_pin(row, ctx, organizations, locations, dependants).problems)
+    fast = pl.DataFrame(
+        {
+            "id": [f"LOC-{found[i]['id']}" for i in loaded],
+            "organization_id": [found[i]["id"] for i in loaded],
+            "name": [pin_names[i] or names[i] for i in loaded],
+            "address": [address[i] for i in loaded],
+            "city_code": [found[i]["city_code"] for i in loaded],
+            "latitude": [points[i][0] for i in loaded],
+            "longitude": [points[i][1] for i in loaded],
+            "hours": [hours[i] for i in loaded],
+            "last_verified": [verified[i] for i in loaded],
+            "map_layer": raw["_sheet"].gather(loaded).to_list() if loaded else [],
+            "source_row": raw["_row"].gather(loaded).to_list() if loaded else [],
+            **{c: raw[c].gather(loaded).to_list() if loaded else [] for c in LINEAGE},
+        },
+        schema=TABLE_SCHEMAS["location"] | LINEAGE,
+        strict=False,
+    )
+    checked = table("location", [location for location in locations.values() if location is not None])
+    return Transformed(
+        tables={"location": pl.concat([fast, checked]).sort("_row")},
+        quarantine=quarantine_frame(quarantine + dependants.records()),
+        rows_read=raw.height,
+        warnings=_warnings(raw),
+    )
+
+
+def transform_by_row(raw: pl.DataFrame, ctx: Context) -> Transformed:
+    """The reference transform: every pin through _check_pin (the tests hold transform to it)."""
     if ctx.organizations is None:
         raise ValueError("mymaps transform needs Context.organizations from the distribution list")
     organizations = {row["name_key"]: row for row in ctx.organizations.to_dicts()}
@@ -268,65 +412,10 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
     quarantine: list[dict[str, Any]] = []
     dependants = Dependants()
     for row in raw.sort("_row").to_dicts():
-        check = RowCheck(row)
-        name_column = "団体名" if nfkc(row.get("団体名")) else "name"
-        name = check.get(name_column)
-        organization = None
-        if name is None:
-            check.fail("団体名", None, REQUIRED, "normalise.required")
-        else:
-            key = org_name_key(name) or ""
-            organization = organizations.get(key)
-            root = ctx.rejected_organizations.get(key) or _empty_city_root(ctx, row.get("住所"))
-            if organization is None and root is not None:
-                check.depend(root)
-            elif organization is None:
-                check.fail(name_column, row.get(name_column), NOT_LISTED, "match.organization")
-        point = check.get("coordinates", parse_coordinates, check="normalise.coordinates", required=True)
-        if point is not None and not _inside(*point):
-            reason = SWAPPED if _inside(point[1], point[0]) else OUTSIDE
-            check.fail("coordinates", nfkc(row.get("coordinates")), reason, "range.coordinates")
-        location = {
-            "name": check.get("name") or name,
-            "address": check.get("住所"),
-            "hours": check.get("活動時間", clean_text),
-            "last_verified": check.get("最終確認日", parse_date, check="normalise.date"),
-        }
-        if check.root is not None:
-            dependants.add(check, name_column, "地図のピン", "map pins")
-        if check.ok and organization["id"] in locations:
-            check.fail(
-                name_column,
-                row.get(name_column),
-                "同じ団体のピンが重複しています (duplicate pin for the same organisation)",
-                "dedupe.location",
-            )
-        if check.ok:
-            locations[organization["id"]] = (
-                location
-                | {
-                    "id": f"LOC-{organization['id']}",
-                    "organization_id": organization["id"],
-                    "city_code": organization["city_code"],
-                    "latitude": point[0],
-                    "longitude": point[1],
-                    "map_layer": row["_sheet"],
-                    "source_row": row["_row"],
-                }
-                | check.lineage
-            )
-        quarantine.extend(check.problems)
-    extra = [
-        c
-        for c in raw.columns
-        if not c.startswith("_") and c not in PIN_COLUMNS + FIELDS and raw[c].drop_nulls().len() > 0
-    ]
-    warnings = (
-        [f"{raw['_file'][0]}: 余分な項目を無視しました「{'」「'.join(extra)}」 (extra fields ignored)"] if extra else []
-    )
+        quarantine.extend(_check_pin(row, ctx, organizations, locations, dependants).problems)
     return Transformed(
         tables={"location": table("location", locations.values())},
         quarantine=quarantine_frame(quarantine + dependants.records()),
         rows_read=raw.height,
-        warnings=warnings,
+        warnings=_warnings(raw),
     )

@@ -1,0 +1,74 @@
+"""The column-wise transforms of the large sources give exactly what their row-by-row references give.
+
+distribution, survey and mymaps parse whole columns and send only rows with a problem through the
+row-by-row check (transform_by_row, the reference). Every bad input of the catalogue (tests/test_bad_inputs.py)
+and the sample are transformed both ways: the same tables, row for row, and the same quarantine records in
+the same order.
+"""
+
+from __future__ import annotations
+
+import pytest
+from bad_inputs import fresh_inputs
+from polars.testing import assert_frame_equal
+from test_bad_inputs import CASES
+
+from etl.pipeline import SEEDS_DIR
+from etl.sources import distribution, mymaps, survey, transform_bundle
+
+FAST = (distribution, survey, mymaps)
+# Cases that stop at a file error never reach a transform; reference cases do not read the bundle.
+TRANSFORMED = [case for case in CASES if case.error is None and case.kind != "reference"]
+
+
+def both_ways(bundle, monkeypatch):
+    """transform_bundle with the column-wise transforms, then with every source row by row."""
+    fast = transform_bundle(bundle, SEEDS_DIR, parallel=False)
+    with monkeypatch.context() as patch:
+        for module in FAST:
+            patch.setattr(module, "transform", module.transform_by_row)
+        reference = transform_bundle(bundle, SEEDS_DIR, parallel=False)
+    return fast, reference
+
+
+def assert_same(fast, reference) -> None:
+    """Same tables (rows in the same order, same dtypes), quarantine, rejected rows and warnings."""
+    assert fast.tables.keys() == reference.tables.keys()
+    for name, frame in reference.tables.items():
+        try:
+            assert_frame_equal(fast.tables[name], frame)
+        except AssertionError as error:
+            raise AssertionError(f"{name}: {error}") from None
+    assert_frame_equal(fast.quarantine, reference.quarantine)
+    assert fast.warnings == reference.warnings
+    assert fast.sheets == reference.sheets
+    assert [(f.file_name, f.rows_read, f.rows_quarantined) for f in fast.files] == [
+        (f.file_name, f.rows_read, f.rows_quarantined) for f in reference.files
+    ]
+
+
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.id) for case in TRANSFORMED])
+def test_bad_input_both_ways(case, tmp_path, monkeypatch):
+    inputs = fresh_inputs(tmp_path)
+    case.mutate(inputs)
+    fast, reference = both_ways(inputs.bundle, monkeypatch)
+    assert_same(fast, reference)
+
+
+def test_sample_both_ways_and_in_worker_processes(tmp_path, monkeypatch):
+    inputs = fresh_inputs(tmp_path)
+    fast, reference = both_ways(inputs.bundle, monkeypatch)
+    assert_same(fast, reference)
+    assert fast.tables["organization"].height > 0 and fast.tables["location"].height > 0
+    # The same bundle read by the worker processes (what a large bundle gets) gives the same frames.
+    assert_same(transform_bundle(inputs.bundle, SEEDS_DIR, parallel=True), reference)
+
+
+def test_a_file_error_from_a_worker_names_file_sheet_and_row(tmp_path):
+    inputs = fresh_inputs(tmp_path)
+    (inputs.bundle / "survey_answers.csv").write_bytes(b"")
+    with pytest.raises(Exception) as sequential:
+        transform_bundle(inputs.bundle, SEEDS_DIR, parallel=False)
+    with pytest.raises(type(sequential.value)) as parallel:
+        transform_bundle(inputs.bundle, SEEDS_DIR, parallel=True)
+    assert str(parallel.value) == str(sequential.value) == "survey_answers.csv: ファイルが空です (empty file)"
