@@ -39,7 +39,7 @@ people as (
         a.city_code,
         count(distinct a.participant_id) as workshop_unique_consultees
     from attendance as a
-    join participant as p on p.participant_id = a.participant_id
+    join participant as p on p.participant_id = a.participant_id and p.fiscal_year = a.fiscal_year
     where a.kind = 'workshop' and p.is_consultee
     group by grouping sets ((a.city_code), ())
 ),

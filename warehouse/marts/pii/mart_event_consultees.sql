@@ -33,7 +33,7 @@ sessions as (
         s.event_id,
         sum(c.consultees)::bigint as consultee_participations
     from session_consultees as c
-    join event_session as s on s.id = c.session_id
+    join event_session as s on s.id = c.session_id and s.fiscal_year = c.fiscal_year
     group by s.event_id
 ),
 
@@ -42,7 +42,7 @@ people as (
         a.event_id,
         count(distinct a.participant_id) as unique_consultees
     from attendance as a
-    join participant as p on p.participant_id = a.participant_id
+    join participant as p on p.participant_id = a.participant_id and p.fiscal_year = a.fiscal_year
     where p.is_consultee
     group by a.event_id
 ),
