@@ -19,6 +19,7 @@ from etl.sources.base import TABLE_SCHEMAS
 DEFAULT_FISCAL_YEAR = 2024
 FISCAL_YEAR_ENV = "TSUNAGARI_FISCAL_YEAR"
 BUNDLE_TABLE = "fiscal_year_bundle"
+YEAR_ORGANIZATIONS = "organization_year"
 # Tables with this column hold a year's facts and are stacked; the others (seeds, cities) come from the latest year.
 YEAR_COLUMN = "fiscal_year"
 
@@ -104,6 +105,16 @@ def _with_year(bundle: sources.Bundle, year: YearFolder) -> sources.Bundle:
         if prefix and "_file" in frame.columns:
             frame = frame.with_columns((pl.lit(prefix) + pl.col("_file")).alias("_file"))
         tables[name] = frame
+    # The year's own organisations, kept before organization merges the years into one row per key.
+    tables[YEAR_ORGANIZATIONS] = tables["organization"].select(
+        *(
+            (pl.col("id") if column == "organization_id" else pl.col(column)).cast(dtype).alias(column)
+            for column, dtype in TABLE_SCHEMAS[YEAR_ORGANIZATIONS].items()
+            if column != YEAR_COLUMN
+        ),
+        pl.lit(year.fiscal_year, dtype=TABLE_SCHEMAS[YEAR_ORGANIZATIONS][YEAR_COLUMN]).alias(YEAR_COLUMN),
+        *(column for column in ("_file", "_sheet", "_row") if column in tables["organization"].columns),
+    )
     source_files = {stat.file_name for stat in bundle.files if stat.kind != "seed"}
     files = [
         dataclasses.replace(stat, file_name=prefix + stat.file_name) if stat.file_name in source_files else stat
