@@ -143,7 +143,7 @@ def test_renamed_organisation_counts_as_continuing(con, two_years):
         ]
         assert ids[0] == ids[1] and len(ids[0]) == 1, row
         status = con.execute(
-            "select status from mart_year_org_status where fiscal_year = 2025 and organization_id = ?", ids[0][0]
+            "select continuity from mart_year_org_status where fiscal_year = 2025 and organization_id = ?", ids[0][0]
         ).fetchone()
         assert status == ("continuing",), row
         first_last = con.execute(

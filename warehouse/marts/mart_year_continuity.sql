@@ -34,11 +34,11 @@ by_city as (
     select
         fiscal_year,
         city_code,
-        count(*) filter (where status <> 'gone') as organisations_listed,
-        count(*) filter (where status = 'continuing') as continuing,
-        count(*) filter (where status = 'new') as new,
-        count(*) filter (where status = 'gone') as gone,
-        count(*) filter (where status = 'continuing' and city_code <> previous_city_code) as moved_in
+        count(*) filter (where continuity <> 'gone') as organisations_listed,
+        count(*) filter (where continuity = 'continuing') as continuing,
+        count(*) filter (where continuity = 'new') as new,
+        count(*) filter (where continuity = 'gone') as gone,
+        count(*) filter (where continuity = 'continuing' and city_code <> previous_city_code) as moved_in
     from org_status
     group by grouping sets ((fiscal_year, city_code), (fiscal_year))
 ),
@@ -49,7 +49,7 @@ moved_out as (
         previous_city_code as city_code,
         count(*) as moved_out
     from org_status
-    where status = 'continuing' and city_code <> previous_city_code
+    where continuity = 'continuing' and city_code <> previous_city_code
     group by grouping sets ((fiscal_year, previous_city_code), (fiscal_year))
 ),
 

@@ -7,7 +7,7 @@
 --   name                  団体名 as that year's list spells it (the previous year's for one no longer listed)
 --   city_code             所在市 that year (the previous year's for one no longer listed)
 --   previous_city_code    所在市 in the previous year; null when it was not listed then
---   status                continuing (listed both years, however spelled), new (listed this year only), gone (listed the year before, no longer this year) or listed (the bundle's first year: nothing to compare)
+--   continuity            continuing (listed both years, however spelled), new (listed this year only), gone (listed the year before, no longer this year) or listed (the bundle's first year: nothing to compare)
 with
 
 fiscal_year_bundle as (
@@ -37,7 +37,7 @@ listed as (
             when y.previous_fiscal_year is null then 'listed'
             when p.organization_id is null then 'new'
             else 'continuing'
-        end as status
+        end as continuity
     from years as y
     join organization_year as c on c.fiscal_year = y.fiscal_year
     left join organization_year as p
@@ -52,7 +52,7 @@ gone as (
         p.name,
         p.city_code,
         p.city_code as previous_city_code,
-        'gone' as status
+        'gone' as continuity
     from years as y
     join organization_year as p on p.fiscal_year = y.previous_fiscal_year
     anti join organization_year as c on c.fiscal_year = y.fiscal_year and c.organization_id = p.organization_id
