@@ -503,12 +503,12 @@ def test_suite_quarantines_what_slips_past_the_transform(ctx):
     city = ctx.vocab.tables()["city"]
     frame = pl.DataFrame(
         [
-            {"id": "total_reach:all", "kpi_code": "total_reach", "city_code": None, "target_value": 3000.0,
+            {"fiscal_year": 2024, "id": "total_reach:all", "kpi_code": "total_reach", "city_code": None, "target_value": 3000.0,
              "unit": "名", "set_by": None, "set_on": None, "source_row": 2, "_file": "kpi_targets.csv", "_sheet": None,
              "_row": 2},
-            {"id": "visitors:all", "kpi_code": "visitors", "city_code": None, "target_value": 1.0, "unit": "名",
+            {"fiscal_year": 2024, "id": "visitors:all", "kpi_code": "visitors", "city_code": None, "target_value": 1.0, "unit": "名",
              "set_by": None, "set_on": None, "source_row": 3, "_file": "kpi_targets.csv", "_sheet": None, "_row": 3},
-            {"id": "total_reach:99999", "kpi_code": "total_reach", "city_code": "99999", "target_value": 0.0,
+            {"fiscal_year": 2024, "id": "total_reach:99999", "kpi_code": "total_reach", "city_code": "99999", "target_value": 0.0,
              "unit": "人", "set_by": None, "set_on": None, "source_row": 4, "_file": "kpi_targets.csv", "_sheet": None,
              "_row": 4},
         ],

@@ -43,11 +43,15 @@ COLUMNS = ddl_columns()
 OPS_TABLES = set(re.findall(r"create table ([\w.]+)", (ROOT / "warehouse/ddl/090_ops.sql").read_text(encoding="utf-8")))
 
 
+# Year columns (not null in the DDL) default to the sample's 年度 unless a row names them.
+YEAR_DEFAULTS = {"fiscal_year": 2024, "first_fiscal_year": 2024, "last_fiscal_year": 2024}
+
+
 def frame(
     table: str, rows: list[dict], file: str = "seed.csv", sheet: str | None = None, lineage: bool = True
 ) -> pl.DataFrame:
     """A frame with every DDL column (missing ones null) and lineage, data from row 2."""
-    full = [{c: row.get(c) for c in COLUMNS[table]} for row in rows]
+    full = [{c: row.get(c, YEAR_DEFAULTS.get(c)) for c in COLUMNS[table]} for row in rows]
     if not lineage:
         return pl.DataFrame(full)
     full = [{**row, "_file": file, "_sheet": sheet, "_row": i + 2} for i, row in enumerate(full)]

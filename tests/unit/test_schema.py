@@ -104,6 +104,7 @@ def city_and_event(memo: list[str | None] | None) -> dict[str, pl.DataFrame]:
     )
     events = [
         {
+            "fiscal_year": 2024,
             "id": f"WS-{i}",
             "kind": "workshop",
             "title": "t",
