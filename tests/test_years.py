@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from common.calendar import fiscal_year_label, fiscal_year_of_folder
+from common.text import nfkc
 from data import generate_years
 from etl import years
 from etl.errors import EtlError
@@ -132,6 +133,8 @@ def test_renamed_organisation_counts_as_continuing(con, two_years):
     renamed = [row for row in two_years[1]["continuing"] if row["change"].startswith("renamed")]
     kinds = {row["change"] for row in renamed}
     assert {"renamed:kabu", "renamed:widespace"} <= kinds
+    # 株式会社 ↔ （株） differs even after NFKC: only the legal-form words of the matching key join the two.
+    assert any(nfkc(row["r6_name"]) != nfkc(row["r7_name"]) for row in renamed if row["change"] == "renamed:kabu")
     for row in renamed:
         assert row["r6_name"] != row["r7_name"]
         ids = [
