@@ -157,6 +157,18 @@ def clean_tables() -> dict[str, pl.DataFrame]:
             file="distribution_list.xlsx",
             sheet="座間市",
         ),
+        "organization_year": frame(
+            "organization_year",
+            [
+                {"organization_id": ORG_A, "name": "（サンプル）A", **org},
+                {"organization_id": ORG_B, "name": "（サンプル）B", **{**org, "survey_answered": False}},
+            ],
+            file="distribution_list.xlsx",
+            sheet="座間市",
+        ),
+        "fiscal_year_bundle": frame(
+            "fiscal_year_bundle", [{"fiscal_year": 2024, "year_from": "default", "is_latest": True}], lineage=False
+        ),
         "organization_source": frame(
             "organization_source",
             [
@@ -558,7 +570,7 @@ def test_results_describe_each_expectation(clean_outcome):
     assert location.head(4).to_dicts() == [
         {
             "table_name": "location",
-            "expectation": "expect_table_columns_to_match_set(14 columns, exact)",
+            "expectation": "expect_table_columns_to_match_set(15 columns, exact)",
             "column_name": None,
             "success": True,
             "element_count": 2,
@@ -585,8 +597,8 @@ def test_results_describe_each_expectation(clean_outcome):
         },
         {
             "table_name": "location",
-            "expectation": "expect_column_values_to_not_be_null(id)",
-            "column_name": "id",
+            "expectation": "expect_column_values_to_not_be_null(fiscal_year)",
+            "column_name": "fiscal_year",
             "success": True,
             "element_count": 2,
             "unexpected_count": 0,
@@ -753,10 +765,11 @@ def test_duplicate_id_keeps_the_first_and_quarantines_the_rest(suites):
             "file_name": "resource_map.kmz",
             "sheet": "座間市",
             "row_number": 9,
-            "column_name": "id",
-            "value": f"LOC-{ORG_A}",
+            # The key leads with the year (one bundle may hold several): the record names both.
+            "column_name": "fiscal_year, id",
+            "value": f"2024, LOC-{ORG_A}",
             "reason": "地点IDが重複しています (duplicate location id)",
-            "check_name": "gx.expect_column_values_to_be_unique",
+            "check_name": "gx.expect_compound_columns_to_be_unique",
         }
     ]
     assert outcome.tables["location"].to_dicts() == location.to_dicts()
@@ -772,7 +785,7 @@ def test_duplicate_keeps_the_first_copy_that_passes_the_other_checks(suites):
     outcome = validate(tables, suites)
     assert outcome.quarantine.select("row_number", "column_name", "check_name").to_dicts() == [
         {"row_number": 2, "column_name": "latitude", "check_name": "gx.expect_column_values_to_be_between"},
-        {"row_number": 2, "column_name": "id", "check_name": "gx.expect_column_values_to_be_unique"},
+        {"row_number": 2, "column_name": "fiscal_year, id", "check_name": "gx.expect_compound_columns_to_be_unique"},
     ]
     assert outcome.tables["location"].get_column("_row").to_list() == [3, 9]
 
