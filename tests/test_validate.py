@@ -800,8 +800,8 @@ def test_compound_key_duplicate_is_quarantined(suites):
             "file_name": "pf_progress.xlsx",
             "sheet": "進捗",
             "row_number": 7,
-            "column_name": "city_code, step_code",
-            "value": "14216, s1",
+            "column_name": "fiscal_year, city_code, step_code",
+            "value": "2024, 14216, s1",
             "reason": "同じ市・ステップの行が重複しています (duplicate city and step)",
             "check_name": "gx.expect_compound_columns_to_be_unique",
         }
