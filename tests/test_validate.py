@@ -816,7 +816,7 @@ def test_missing_column_is_fatal(suites):
     assert outcome.fatal == [
         (
             "location: 列の構成が定義と一致しません (columns do not match the table definition) "
-            "[expect_table_columns_to_match_set(14 columns, exact)] missing: latitude"
+            "[expect_table_columns_to_match_set(15 columns, exact)] missing: latitude"
         )
     ]
     assert not outcome.ok
