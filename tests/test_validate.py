@@ -832,7 +832,7 @@ def test_missing_reference_column_is_fatal_once(suites):
     assert outcome.fatal == [
         (
             "location: 列の構成が定義と一致しません (columns do not match the table definition) "
-            "[expect_table_columns_to_match_set(14 columns, exact)] missing: organization_id"
+            "[expect_table_columns_to_match_set(15 columns, exact)] missing: organization_id"
         )
     ]
     failed = outcome.results.filter(pl.col("table_name") == "location", ~pl.col("success"))
@@ -862,7 +862,7 @@ def test_unexpected_column_is_fatal(suites):
     assert validate(tables, suites).fatal == [
         (
             "event: 列の構成が定義と一致しません (columns do not match the table definition) "
-            "[expect_table_columns_to_match_set(13 columns, exact)] unexpected: memo"
+            "[expect_table_columns_to_match_set(14 columns, exact)] unexpected: memo"
         )
     ]
 
@@ -1038,7 +1038,7 @@ def test_data_docs_are_self_contained_html(clean_outcome, tmp_path):
     page = path.read_text(encoding="utf-8")
     assert path == tmp_path / "docs" / "index.html"
     assert f"{clean_outcome.results.height} checks, 0 failed, 0 quarantine entries" in page
-    assert "expect_table_columns_to_match_set(14 columns, exact)" in page
+    assert "expect_table_columns_to_match_set(15 columns, exact)" in page
     assert "http" not in page and "<script" not in page
 
 
