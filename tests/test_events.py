@@ -487,8 +487,7 @@ def test_bad_targets_are_quarantined_with_reasons(tmp_path, ctx):
          "同じKPI・市の新しい目標があります (superseded by a newer target for the same KPI and city)", "dedupe.superseded"),
     ]  # fmt: skip
     # The latest 設定日 wins (R6.12.1); a row without a date counts as the oldest.
-    # fiscal_year is set after the transform, per bundle year (etl.years).
-    assert result.tables["kpi_target"].drop("_file", "_sheet", "fiscal_year").to_dicts() == [
+    assert result.tables["kpi_target"].drop("_file", "_sheet").to_dicts() == [
         {"id": "workshop_unique_participants:14218", "kpi_code": "workshop_unique_participants", "city_code": AYASE,
          "target_value": 45.0, "unit": "名", "set_by": None, "set_on": dt.date(2024, 12, 1), "source_row": 9, "_row": 9},
     ]  # fmt: skip
@@ -578,10 +577,10 @@ def consultee_targets(sample_warehouse, tmp_path_factory) -> Path:
     try:
         con.execute(
             "insert into kpi_target values "
-            "('workshop_consultee_participations:all', 'workshop_consultee_participations', null, 40, '名', "
+            "(2024, 'workshop_consultee_participations:all', 'workshop_consultee_participations', null, 40, '名', "
             "'テスト', null, 8), "
-            "('workshop_unique_consultees:14218', 'workshop_unique_consultees', '14218', 25, '名', 'テスト', null, 9), "
-            "('workshop_consultee_share_pct:14215', 'workshop_consultee_share_pct', '14215', 40, '%', 'テスト', null, 10)"
+            "(2024, 'workshop_unique_consultees:14218', 'workshop_unique_consultees', '14218', 25, '名', 'テスト', null, 9), "
+            "(2024, 'workshop_consultee_share_pct:14215', 'workshop_consultee_share_pct', '14215', 40, '%', 'テスト', null, 10)"
         )
         marts = ROOT / "warehouse" / "marts"
         for name, sql in (

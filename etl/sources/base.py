@@ -902,9 +902,13 @@ def quarantine_frame(records: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     )
 
 
+# Set per bundle year after the transform (etl.years): a reader does not know which 年度 its file is.
+YEAR_COLUMNS = ("fiscal_year", "first_fiscal_year", "last_fiscal_year")
+
+
 def table(name: str, records: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
-    """Output frame of warehouse table name: its DDL columns and dtypes plus lineage."""
-    schema = TABLE_SCHEMAS[name] | LINEAGE
+    """Output frame of warehouse table name: its DDL columns (but the year columns) and dtypes plus lineage."""
+    schema = {column: dtype for column, dtype in TABLE_SCHEMAS[name].items() if column not in YEAR_COLUMNS} | LINEAGE
     rows = [{c: record.get(c) for c in schema} for record in records]
     return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
 
