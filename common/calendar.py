@@ -102,6 +102,29 @@ def _fiscal_era(fiscal: int) -> tuple[Era, int]:
     return era_year(dt.date(fiscal, FISCAL_YEAR_FIRST_MONTH + 1, 1))
 
 
+_FOLDER_ERA = re.compile(rf"^{_ERA_YEAR}\s*(?:年度)?$")
+_FOLDER_AD = re.compile(r"^(?:FY)?\s*(?P<y>\d{4})\s*(?:年度)?$", re.IGNORECASE)
+
+
+def fiscal_year_of_folder(name: str) -> int | None:
+    """The 年度 a bundle sub-folder names (R6, R6年度, 令和6年度, 2024, 2024年度, FY2024 → 2024), else None."""
+    text = (nfkc(name) or "").strip()
+    if match := _FOLDER_AD.match(text):
+        return int(match["y"])
+    if match := _FOLDER_ERA.match(text):
+        era = _ERA_BY_TEXT[match["era"].casefold() if len(match["era"]) == 1 else match["era"]]
+        return era.offset + (1 if match["ey"] == "元" else int(match["ey"]))
+    return None
+
+
+def fiscal_year_label(fiscal: int, lang: str = "ja") -> str:
+    """A 年度 as shown: R6年度 (ja) or FY2024 (en)."""
+    if lang == "en":
+        return f"FY{fiscal}"
+    era, year = _fiscal_era(fiscal)
+    return f"{era.letter}{year}年度"
+
+
 # --- display ---------------------------------------------------------------------------------------
 
 

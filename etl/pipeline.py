@@ -19,7 +19,7 @@ import polars as pl
 
 from etl.errors import ChangesNeedConfirmation, EtlError, ValidationFailed
 from etl.steps import Progress, Step, StepEvent, silent
-from warehouse import macros, models
+from warehouse import macros, models, years
 from warehouse.fingerprint import schema_fingerprint
 from warehouse.masking import personal_sql, strip_personal_reasons
 
@@ -242,15 +242,22 @@ def build_marts(con: duckdb.DuckDBPyConnection) -> list[str]:
     intermediate = mart_order(list((MARTS_DIR / "intermediate").glob("*.sql")))
     main = [(path, path.stem) for path in mart_order(list(MARTS_DIR.glob("*.sql")))]
     pii = [(path, f"pii.{path.stem}") for path in mart_order(list((MARTS_DIR / "pii").glob("*.sql")))]
+    # mart_year_* compare years, so they read the stored tables; every other model the latest year (warehouse.years).
+    every_year = [(path, name) for path, name in main if name.startswith(years.ALL_YEARS_PREFIX)]
+    latest = [(path, name) for path, name in main + pii if (path, name) not in every_year]
+    for path, name in every_year:
+        _build_model(con, path, name, "table")
+    views = years.install_latest_scope(con)
     try:
         for path in intermediate:
             _build_model(con, path, path.stem, "temp table")
-        for path, name in main + pii:
+        for path, name in latest:
             _build_model(con, path, name, "table")
     finally:
         for path in intermediate:
             con.execute(f"drop table if exists temp.main.{quoted(path.stem)}")
-    return [name for _, name in main + pii]
+        years.drop_latest_scope(con, views)
+    return [name for _, name in every_year + latest]
 
 
 def _build_model(con: duckdb.DuckDBPyConnection, path: Path, name: str, kind: str) -> None:
@@ -327,8 +334,7 @@ def build(
     ChangesNeedConfirmation and publishes nothing, unless accept_changes is True or lists every change found
     as (key, subject) (what a dry run showed and someone confirmed); the changes are in RunResult.changes.
     """
-    from etl import guard, reference
-    from etl.sources import transform_bundle
+    from etl import guard, reference, years
     from etl.sources.base import use_limits
     from etl.validate import load_suites, validate
     from etl.vocab import Vocabulary
@@ -341,7 +347,8 @@ def build(
         raise EtlError(f"{source_dir}: source directory not found")
     progress(StepEvent(Step.EXTRACT, file=str(source_dir)))
     with use_limits(limits):
-        bundle = transform_bundle(source_dir, seeds_dir)
+        # One bundle per year sub-folder (R6/, R7/ …) or a flat single-year bundle (etl/years.py).
+        bundle = years.transform_years(source_dir, seeds_dir)
     # Ignored extra columns are not errors, but the city must hear about them (they may hold data).
     for warning in bundle.warnings:
         progress(StepEvent(Step.WARNING, detail=warning))
@@ -436,9 +443,12 @@ def _record(con, run_id, started, source_dir, bundle, outcome, quarantine, check
                 "rows_read": s.rows_read,
                 "rows_loaded": s.rows_read - bad_rows.get(s.file_name, 0),
                 "rows_quarantined": bad_rows.get(s.file_name, 0),
+                "fiscal_year": bundle.file_years.get(s.file_name, (None, None))[0],
+                "fiscal_year_from": bundle.file_years.get(s.file_name, (None, None))[1],
             }
             for s in bundle.files
-        ]
+        ],
+        schema_overrides={"fiscal_year": pl.Int32, "fiscal_year_from": pl.String},
     )
     insert_frame(con, "etl_source_file", files)
     sheets = pl.DataFrame(

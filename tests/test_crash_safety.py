@@ -152,25 +152,25 @@ def precompute(source: Path, out: Path) -> Path:
     """Run the real extract and validate stages once and pickle (bundle, outcome) for the fast children."""
     from etl import reference
     from etl.pipeline import SEEDS_DIR, add_reference
-    from etl.sources import transform_bundle
     from etl.validate import load_suites, validate
+    from etl.years import transform_years
 
-    checked = transform_bundle(source, SEEDS_DIR)
+    checked = transform_years(source, SEEDS_DIR)
     add_reference(checked, reference.empty())
     outcome = validate(checked.tables, load_suites())
     assert outcome.ok
-    # build() adds the (empty) reference tables itself, so it gets the bundle as transform_bundle returns it.
-    out.write_bytes(pickle.dumps((transform_bundle(source, SEEDS_DIR), outcome)))
+    # build() adds the (empty) reference tables itself, so it gets the bundle as transform_years returns it.
+    out.write_bytes(pickle.dumps((transform_years(source, SEEDS_DIR), outcome)))
     return out
 
 
 def child_main(point: str, payload: str, source: str, warehouse: str) -> None:
     """Entry point of a fast child: the production build() with precomputed extract and validate results."""
-    from etl import pipeline, sources
+    from etl import pipeline, years
     from etl import validate as validation
 
     bundle, outcome = pickle.loads(Path(payload).read_bytes())
-    sources.transform_bundle = lambda *_: bundle
+    years.transform_years = lambda *_: bundle
     validation.validate = lambda *_: outcome
     if point:
         arm(point)

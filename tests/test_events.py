@@ -24,7 +24,7 @@ from dashboard.charts import events as charts
 from dashboard.format import MISSING
 from dashboard.i18n import translate
 from etl.sources import SOURCES, targets
-from etl.sources.base import TABLE_SCHEMAS, Context
+from etl.sources.base import TABLE_SCHEMAS, YEAR_COLUMNS, Context
 from etl.validate import load_suites, validate
 from etl.vocab import Vocabulary
 from warehouse import docs
@@ -497,19 +497,21 @@ def test_bad_targets_are_quarantined_with_reasons(tmp_path, ctx):
 def test_header_only_targets_file_means_no_targets(tmp_path, ctx):
     result = targets.transform(targets.extract(write_targets(tmp_path, [])), ctx)
     assert (result.rows_read, result.tables["kpi_target"].height, result.quarantine.height) == (0, 0, 0)
-    assert result.tables["kpi_target"].columns == [*TABLE_SCHEMAS["kpi_target"], "_file", "_sheet", "_row"]
+    # fiscal_year comes later, per bundle year (etl.years).
+    columns = [column for column in TABLE_SCHEMAS["kpi_target"] if column not in YEAR_COLUMNS]
+    assert result.tables["kpi_target"].columns == [*columns, "_file", "_sheet", "_row"]
 
 
 def test_suite_quarantines_what_slips_past_the_transform(ctx):
     city = ctx.vocab.tables()["city"]
     frame = pl.DataFrame(
         [
-            {"id": "total_reach:all", "kpi_code": "total_reach", "city_code": None, "target_value": 3000.0,
+            {"fiscal_year": 2024, "id": "total_reach:all", "kpi_code": "total_reach", "city_code": None, "target_value": 3000.0,
              "unit": "名", "set_by": None, "set_on": None, "source_row": 2, "_file": "kpi_targets.csv", "_sheet": None,
              "_row": 2},
-            {"id": "visitors:all", "kpi_code": "visitors", "city_code": None, "target_value": 1.0, "unit": "名",
+            {"fiscal_year": 2024, "id": "visitors:all", "kpi_code": "visitors", "city_code": None, "target_value": 1.0, "unit": "名",
              "set_by": None, "set_on": None, "source_row": 3, "_file": "kpi_targets.csv", "_sheet": None, "_row": 3},
-            {"id": "total_reach:99999", "kpi_code": "total_reach", "city_code": "99999", "target_value": 0.0,
+            {"fiscal_year": 2024, "id": "total_reach:99999", "kpi_code": "total_reach", "city_code": "99999", "target_value": 0.0,
              "unit": "人", "set_by": None, "set_on": None, "source_row": 4, "_file": "kpi_targets.csv", "_sheet": None,
              "_row": 4},
         ],
@@ -578,10 +580,10 @@ def consultee_targets(sample_warehouse, tmp_path_factory) -> Path:
     try:
         con.execute(
             "insert into kpi_target values "
-            "('workshop_consultee_participations:all', 'workshop_consultee_participations', null, 40, '名', "
+            "(2024, 'workshop_consultee_participations:all', 'workshop_consultee_participations', null, 40, '名', "
             "'テスト', null, 8), "
-            "('workshop_unique_consultees:14218', 'workshop_unique_consultees', '14218', 25, '名', 'テスト', null, 9), "
-            "('workshop_consultee_share_pct:14215', 'workshop_consultee_share_pct', '14215', 40, '%', 'テスト', null, 10)"
+            "(2024, 'workshop_unique_consultees:14218', 'workshop_unique_consultees', '14218', 25, '名', 'テスト', null, 9), "
+            "(2024, 'workshop_consultee_share_pct:14215', 'workshop_consultee_share_pct', '14215', 40, '%', 'テスト', null, 10)"
         )
         marts = ROOT / "warehouse" / "marts"
         for name, sql in (

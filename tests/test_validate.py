@@ -43,11 +43,15 @@ COLUMNS = ddl_columns()
 OPS_TABLES = set(re.findall(r"create table ([\w.]+)", (ROOT / "warehouse/ddl/090_ops.sql").read_text(encoding="utf-8")))
 
 
+# Year columns (not null in the DDL) default to the sample's 年度 unless a row names them.
+YEAR_DEFAULTS = {"fiscal_year": 2024, "first_fiscal_year": 2024, "last_fiscal_year": 2024}
+
+
 def frame(
     table: str, rows: list[dict], file: str = "seed.csv", sheet: str | None = None, lineage: bool = True
 ) -> pl.DataFrame:
     """A frame with every DDL column (missing ones null) and lineage, data from row 2."""
-    full = [{c: row.get(c) for c in COLUMNS[table]} for row in rows]
+    full = [{c: row.get(c, YEAR_DEFAULTS.get(c)) for c in COLUMNS[table]} for row in rows]
     if not lineage:
         return pl.DataFrame(full)
     full = [{**row, "_file": file, "_sheet": sheet, "_row": i + 2} for i, row in enumerate(full)]
@@ -152,6 +156,18 @@ def clean_tables() -> dict[str, pl.DataFrame]:
             ],
             file="distribution_list.xlsx",
             sheet="座間市",
+        ),
+        "organization_year": frame(
+            "organization_year",
+            [
+                {"organization_id": ORG_A, "name": "（サンプル）A", **org},
+                {"organization_id": ORG_B, "name": "（サンプル）B", **{**org, "survey_answered": False}},
+            ],
+            file="distribution_list.xlsx",
+            sheet="座間市",
+        ),
+        "fiscal_year_bundle": frame(
+            "fiscal_year_bundle", [{"fiscal_year": 2024, "year_from": "default", "is_latest": True}], lineage=False
         ),
         "organization_source": frame(
             "organization_source",
@@ -554,7 +570,7 @@ def test_results_describe_each_expectation(clean_outcome):
     assert location.head(4).to_dicts() == [
         {
             "table_name": "location",
-            "expectation": "expect_table_columns_to_match_set(14 columns, exact)",
+            "expectation": "expect_table_columns_to_match_set(15 columns, exact)",
             "column_name": None,
             "success": True,
             "element_count": 2,
@@ -581,8 +597,8 @@ def test_results_describe_each_expectation(clean_outcome):
         },
         {
             "table_name": "location",
-            "expectation": "expect_column_values_to_not_be_null(id)",
-            "column_name": "id",
+            "expectation": "expect_column_values_to_not_be_null(fiscal_year)",
+            "column_name": "fiscal_year",
             "success": True,
             "element_count": 2,
             "unexpected_count": 0,
@@ -749,10 +765,11 @@ def test_duplicate_id_keeps_the_first_and_quarantines_the_rest(suites):
             "file_name": "resource_map.kmz",
             "sheet": "座間市",
             "row_number": 9,
-            "column_name": "id",
-            "value": f"LOC-{ORG_A}",
+            # The key leads with the year (one bundle may hold several): the record names both.
+            "column_name": "fiscal_year, id",
+            "value": f"2024, LOC-{ORG_A}",
             "reason": "地点IDが重複しています (duplicate location id)",
-            "check_name": "gx.expect_column_values_to_be_unique",
+            "check_name": "gx.expect_compound_columns_to_be_unique",
         }
     ]
     assert outcome.tables["location"].to_dicts() == location.to_dicts()
@@ -768,7 +785,7 @@ def test_duplicate_keeps_the_first_copy_that_passes_the_other_checks(suites):
     outcome = validate(tables, suites)
     assert outcome.quarantine.select("row_number", "column_name", "check_name").to_dicts() == [
         {"row_number": 2, "column_name": "latitude", "check_name": "gx.expect_column_values_to_be_between"},
-        {"row_number": 2, "column_name": "id", "check_name": "gx.expect_column_values_to_be_unique"},
+        {"row_number": 2, "column_name": "fiscal_year, id", "check_name": "gx.expect_compound_columns_to_be_unique"},
     ]
     assert outcome.tables["location"].get_column("_row").to_list() == [3, 9]
 
@@ -783,8 +800,8 @@ def test_compound_key_duplicate_is_quarantined(suites):
             "file_name": "pf_progress.xlsx",
             "sheet": "進捗",
             "row_number": 7,
-            "column_name": "city_code, step_code",
-            "value": "14216, s1",
+            "column_name": "fiscal_year, city_code, step_code",
+            "value": "2024, 14216, s1",
             "reason": "同じ市・ステップの行が重複しています (duplicate city and step)",
             "check_name": "gx.expect_compound_columns_to_be_unique",
         }
@@ -799,7 +816,7 @@ def test_missing_column_is_fatal(suites):
     assert outcome.fatal == [
         (
             "location: 列の構成が定義と一致しません (columns do not match the table definition) "
-            "[expect_table_columns_to_match_set(14 columns, exact)] missing: latitude"
+            "[expect_table_columns_to_match_set(15 columns, exact)] missing: latitude"
         )
     ]
     assert not outcome.ok
@@ -815,7 +832,7 @@ def test_missing_reference_column_is_fatal_once(suites):
     assert outcome.fatal == [
         (
             "location: 列の構成が定義と一致しません (columns do not match the table definition) "
-            "[expect_table_columns_to_match_set(14 columns, exact)] missing: organization_id"
+            "[expect_table_columns_to_match_set(15 columns, exact)] missing: organization_id"
         )
     ]
     failed = outcome.results.filter(pl.col("table_name") == "location", ~pl.col("success"))
@@ -845,7 +862,7 @@ def test_unexpected_column_is_fatal(suites):
     assert validate(tables, suites).fatal == [
         (
             "event: 列の構成が定義と一致しません (columns do not match the table definition) "
-            "[expect_table_columns_to_match_set(13 columns, exact)] unexpected: memo"
+            "[expect_table_columns_to_match_set(14 columns, exact)] unexpected: memo"
         )
     ]
 
@@ -1021,7 +1038,7 @@ def test_data_docs_are_self_contained_html(clean_outcome, tmp_path):
     page = path.read_text(encoding="utf-8")
     assert path == tmp_path / "docs" / "index.html"
     assert f"{clean_outcome.results.height} checks, 0 failed, 0 quarantine entries" in page
-    assert "expect_table_columns_to_match_set(14 columns, exact)" in page
+    assert "expect_table_columns_to_match_set(15 columns, exact)" in page
     assert "http" not in page and "<script" not in page
 
 

@@ -25,6 +25,26 @@ that identify one row); the build fails when two rows share a grain key. Interme
 temporary tables before the marts and drops them after, so they are not published.
 Resource-directory tables follow Open Referral HSDS 3.1 names (organization, service, location,
 service_area, taxonomy, taxonomy_term, attribute).
+
+## Fiscal years (年度)
+
+A source bundle holds one fiscal year (a flat folder, its year from `TSUNAGARI_FISCAL_YEAR`, default 2024 =
+R6年度) or one sub-folder per year (`R6/`, `R7/`, …; docs/source-formats.md). A year is stored as the integer
+西暦 year its 年度 starts (R6年度 = 2024); labels come from `common/calendar.py` only.
+- `fiscal_year_bundle`: one row per year the bundle holds (folder, how the year was known, latest or not).
+- `organization_year`: each year's listed organisations (name, city, answered) before they merge by key.
+- Year facts carry `fiscal_year` and it leads their keys: organization_source, service, attribute,
+  service_area, location, survey_response, event, event_session, event_survey_result, event_comment,
+  contract, pf_progress, pf_note, kpi_target and every `pii` table. `etl_source_file.fiscal_year` is the
+  year of each source file (null for seeds and reference geography).
+- `organization` keeps one row per matching key (`name_key`) across years: its other columns come from the
+  latest year that lists it, `first_fiscal_year` and `last_fiscal_year` say when it was listed.
+- Marts named `mart_year_*` read every year (built first, from the tables as stored): continuity per year and
+  city (`mart_year_continuity`, per organisation `mart_year_org_status`), survey answers and response rate
+  (`mart_year_survey`), art-project figures (`mart_year_events`) and PF progress per step (`mart_year_progress`).
+- Every other mart and intermediate model shows the latest year: while they build, each year table is read
+  through a temporary view of the latest year's rows (`warehouse/years.py`, `organization` through
+  `last_fiscal_year`; the `pii` tables, which a temporary view cannot shadow, are joined on `fiscal_year`), so with one year they show exactly what they showed before years existed.
 """
 
 

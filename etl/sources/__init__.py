@@ -49,6 +49,8 @@ class Bundle:
     sheets: list[tuple[str, str, int]] = field(default_factory=list)
     # Warehouse table → the source file its rows come from, so a table-level failure can name the file.
     table_files: dict[str, str] = field(default_factory=dict)
+    # Source file name → (fiscal year, how it was known: folder or default), set by etl.years.
+    file_years: dict[str, tuple[int, str]] = field(default_factory=dict)
 
 
 def source_path(source_dir: Path, module: object) -> Path:

@@ -964,9 +964,18 @@ def quarantine_frame(records: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame({c: [row.get(c) for row in rows] for c in QUARANTINE_SCHEMA}, schema=QUARANTINE_SCHEMA)
 
 
+# Set per bundle year after the transform (etl.years): a reader does not know which 年度 its file is.
+YEAR_COLUMNS = ("fiscal_year", "first_fiscal_year", "last_fiscal_year")
+
+
+def table_schema(name: str) -> dict[str, pl.DataType]:
+    """A reader's output columns of warehouse table name: its DDL columns but the year columns, plus lineage."""
+    return {column: dtype for column, dtype in TABLE_SCHEMAS[name].items() if column not in YEAR_COLUMNS} | LINEAGE
+
+
 def table(name: str, records: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
-    """Output frame of warehouse table name: its DDL columns and dtypes plus lineage."""
-    schema = TABLE_SCHEMAS[name] | LINEAGE
+    """Output frame of warehouse table name: its DDL columns (but the year columns) and dtypes plus lineage."""
+    schema = table_schema(name)
     rows = list(records)
     return pl.DataFrame({c: [record.get(c) for record in rows] for c in schema}, schema=schema, strict=False)
 
@@ -1025,8 +1034,9 @@ _FAILED = object()
 
 
 def select_table(name: str, rows: pl.DataFrame) -> pl.DataFrame:
-    """Output frame of warehouse table name from a frame: its DDL columns and dtypes plus lineage (missing → null)."""
-    schema = TABLE_SCHEMAS[name] | LINEAGE
+    """Output frame of warehouse table name from a frame: its DDL columns (but the year columns) and dtypes plus
+    lineage (missing → null)."""
+    schema = table_schema(name)
     return rows.select(
         (pl.col(c) if c in rows.columns else pl.lit(None)).cast(dtype).alias(c) for c, dtype in schema.items()
     )

@@ -22,14 +22,14 @@ STRUCTURAL_TYPES = ("expect_column_values_to_be_unique", "expect_compound_column
 def test_the_ddl_read_by_duckdb():
     tables = schema.load()
     progress = tables["pf_progress"]
-    assert progress.primary_key == ("city_code", "step_code")
-    assert progress.not_null == ("city_code", "step_code", "status_code", "source_row")
+    assert progress.primary_key == ("fiscal_year", "city_code", "step_code")
+    assert progress.not_null == ("fiscal_year", "city_code", "step_code", "status_code", "source_row")
     assert progress.polars["start_month"] == pl.Date and progress.polars["source_row"] == pl.Int32
     assert tables["survey_response"].polars["submitted_at"] == pl.Datetime("us")
     assert tables["contract"].polars["amount_yen"] == pl.Int64
     assert tables["event_session"].polars["start_time"] == pl.Time
-    assert tables["location"].columns[5] == schema.Column("latitude", "DOUBLE", pl.Float64, True)
-    assert tables["pii.event_participant"].keys == (("participant_id",),)
+    assert tables["location"].columns[6] == schema.Column("latitude", "DOUBLE", pl.Float64, True)
+    assert tables["pii.event_participant"].keys == (("fiscal_year", "participant_id"),)
     assert tables["organization_source"].keys == ()
     assert list(tables["city"].polars) == ["code", "name_ja", "name_en", "sort_order", "population", "population_date"]
     assert schema.load() is tables  # cached: the DDL is read once per process
@@ -77,9 +77,12 @@ def added_column(tmp_path: Path) -> Path:
     shutil.copytree(schema.DDL_DIR, ddl)
     events = ddl / "030_events.sql"
     text = events.read_text(encoding="utf-8")
-    assert "    open_days integer\n);" in text
+    assert "    open_days integer,\n    primary key" in text
     events.write_text(
-        text.replace("    open_days integer\n);", "    open_days integer,\n    memo varchar not null\n);")
+        text.replace(
+            "    open_days integer,\n    primary key",
+            "    open_days integer,\n    memo varchar not null,\n    primary key",
+        )
     )
     return ddl
 
@@ -104,6 +107,7 @@ def city_and_event(memo: list[str | None] | None) -> dict[str, pl.DataFrame]:
     )
     events = [
         {
+            "fiscal_year": 2024,
             "id": f"WS-{i}",
             "kind": "workshop",
             "title": "t",
@@ -121,7 +125,7 @@ def city_and_event(memo: list[str | None] | None) -> dict[str, pl.DataFrame]:
     ]
     event = pl.DataFrame(events, schema=schema.load()["event"].polars | LINEAGE)
     if memo is not None:
-        event = event.insert_column(10, pl.Series("memo", memo, pl.String))
+        event = event.insert_column(11, pl.Series("memo", memo, pl.String))
     return {"city": city, "event": event}
 
 
@@ -160,5 +164,5 @@ def test_a_suite_needs_the_reason_for_each_ddl_key(tmp_path):
     suite = json.loads((EXPECTATIONS_DIR / "event.json").read_text(encoding="utf-8"))
     del suite["meta"]["structure"]["key_reason_ja"]
     (tmp_path / "event.json").write_text(json.dumps(suite, ensure_ascii=False), encoding="utf-8")
-    with pytest.raises(Exception, match="key_reason_ja needs the reason for duplicates of id"):
+    with pytest.raises(Exception, match=r"key_reason_ja needs the reason for duplicates of fiscal_year\+id"):
         load_suites(tmp_path)

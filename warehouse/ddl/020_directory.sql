@@ -14,9 +14,11 @@ create table organization (
     distributed_on date,
     survey_answered boolean not null,
     pf_intent_code varchar,
-    has_isolation_initiative boolean
+    has_isolation_initiative boolean,
+    first_fiscal_year integer not null,
+    last_fiscal_year integer not null
 );
-comment on table organization is 'HSDS organization: one row per distinct organisation on the distribution list (after de-duplication)';
+comment on table organization is 'HSDS organization: one row per distinct organisation on the distribution lists (after de-duplication, across fiscal years by matching key)';
 comment on column organization.id is 'Stable id, "ORG-" + 12 hex of sha1(name_key)';
 comment on column organization.name is '団体名 as on the first list it appears on (NFKC, trimmed)';
 comment on column organization.name_key is 'Matching key: NFKC, casefold, legal-form words, spaces and punctuation removed';
@@ -32,8 +34,11 @@ comment on column organization.distributed_on is '配布日: date the questionna
 comment on column organization.survey_answered is 'Whether it answered the survey';
 comment on column organization.pf_intent_code is 'PF参画意向 from its answer (pf_intent.code); null if it did not answer';
 comment on column organization.has_isolation_initiative is 'Answered はい to running an isolation-related initiative; null if no answer';
+comment on column organization.first_fiscal_year is 'First 年度 (西暦 start year) whose distribution list carries it';
+comment on column organization.last_fiscal_year is 'Latest 年度 whose distribution list carries it; the other columns come from that year';
 
 create table organization_source (
+    fiscal_year integer not null,
     organization_id varchar not null,
     source_list varchar not null,
     source_row integer not null,
@@ -41,6 +46,7 @@ create table organization_source (
     city_code varchar
 );
 comment on table organization_source is 'Every row of the distribution list: which list carried which organisation, spelled how';
+comment on column organization_source.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column organization_source.organization_id is 'The de-duplicated organisation (organization.id)';
 comment on column organization_source.source_list is 'Sheet of distribution_list.xlsx (座間市, 綾瀬市, 大和市, 海老名市, 自主調査)';
 comment on column organization_source.source_row is 'Excel row number on that sheet';
@@ -48,16 +54,19 @@ comment on column organization_source.name_as_listed is '団体名 exactly as th
 comment on column organization_source.city_code is '所在市 as that list gives it';
 
 create table service (
-    id varchar primary key,
+    fiscal_year integer not null,
+    id varchar not null,
     organization_id varchar not null,
     name varchar not null,
     hours varchar,
     languages varchar,
     accessibility varchar,
     referrals varchar,
-    ideas varchar
+    ideas varchar,
+    primary key (fiscal_year, id)
 );
 comment on table service is 'HSDS service: what an organisation that answered the survey offers (one per answer)';
+comment on column service.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column service.id is '"SVC-" + organization id';
 comment on column service.organization_id is 'organization.id';
 comment on column service.name is 'Service name (the organisation''s name)';
@@ -68,13 +77,16 @@ comment on column service.referrals is 'ご紹介いただける団体 (free tex
 comment on column service.ideas is '孤独・孤立問題に取り組むアイデア (free text)';
 
 create table attribute (
-    id varchar primary key,
+    fiscal_year integer not null,
+    id varchar not null,
     link_id varchar not null,
     link_type varchar not null,
     link_entity varchar not null,
-    taxonomy_term_id varchar not null
+    taxonomy_term_id varchar not null,
+    primary key (fiscal_year, id)
 );
 comment on table attribute is 'HSDS attribute: links a service to its taxonomy terms (contents, forms, targets)';
+comment on column attribute.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column attribute.id is '"ATT-" + service id + term id';
 comment on column attribute.link_id is 'The linked record (service.id)';
 comment on column attribute.link_type is 'Which taxonomy the link is for (content, form, target)';
@@ -82,19 +94,23 @@ comment on column attribute.link_entity is 'Linked table name (service)';
 comment on column attribute.taxonomy_term_id is 'taxonomy_term.id';
 
 create table service_area (
-    id varchar primary key,
+    fiscal_year integer not null,
+    id varchar not null,
     service_id varchar not null,
     city_code varchar,
-    name varchar not null
+    name varchar not null,
+    primary key (fiscal_year, id)
 );
 comment on table service_area is 'HSDS service_area: the cities a service serves (活動している市)';
+comment on column service_area.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column service_area.id is '"SA-" + service id + city';
 comment on column service_area.service_id is 'service.id';
 comment on column service_area.city_code is 'city.code; null for 4市以外 (outside the four cities)';
 comment on column service_area.name is 'City name as answered (4市以外 for outside)';
 
 create table location (
-    id varchar primary key,
+    fiscal_year integer not null,
+    id varchar not null,
     organization_id varchar not null,
     name varchar not null,
     address varchar,
@@ -104,9 +120,11 @@ create table location (
     hours varchar,
     last_verified date,
     map_layer varchar,
-    source_row integer not null
+    source_row integer not null,
+    primary key (fiscal_year, id)
 );
 comment on table location is 'HSDS location: a pin of the My Maps resource map, matched to its organisation';
+comment on column location.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column location.id is '"LOC-" + organization id';
 comment on column location.organization_id is 'organization.id';
 comment on column location.name is 'Pin name as on the map';
@@ -120,16 +138,19 @@ comment on column location.map_layer is 'My Maps layer (KML Folder) the pin sat 
 comment on column location.source_row is 'Placemark number in doc.kml (1-based)';
 
 create table survey_response (
-    id varchar primary key,
+    fiscal_year integer not null,
+    id varchar not null,
     organization_id varchar not null,
     submitted_at timestamp not null,
     city_code varchar not null,
     legal_form_code varchar,
     has_isolation_initiative boolean,
     pf_intent_code varchar,
-    source_row integer not null
+    source_row integer not null,
+    primary key (fiscal_year, id)
 );
 comment on table survey_response is 'リソース調査の回答: one row per organisation that answered (latest answer)';
+comment on column survey_response.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column survey_response.id is '"RES-" + organization id';
 comment on column survey_response.organization_id is 'organization.id the answer was matched to';
 comment on column survey_response.submitted_at is 'Google Forms タイムスタンプ (local time)';

@@ -1,5 +1,6 @@
 -- platform-building progress
 create table pf_progress (
+    fiscal_year integer not null,
     city_code varchar not null,
     step_code varchar not null,
     status_code varchar not null,
@@ -12,9 +13,10 @@ create table pf_progress (
     recorded_by varchar,
     recorded_on date,
     source_row integer not null,
-    primary key (city_code, step_code)
+    primary key (fiscal_year, city_code, step_code)
 );
 comment on table pf_progress is 'PF構築プロセスの進捗: one row per city and step';
+comment on column pf_progress.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column pf_progress.city_code is 'city.code';
 comment on column pf_progress.step_code is 'pf_step.code';
 comment on column pf_progress.status_code is 'pf_status.code';
@@ -29,13 +31,16 @@ comment on column pf_progress.recorded_on is '記入日';
 comment on column pf_progress.source_row is 'Excel row on sheet 進捗';
 
 create table pf_note (
-    id varchar primary key,
+    fiscal_year integer not null,
+    id varchar not null,
     city_code varchar not null,
     noted_on date not null,
     kind varchar not null,
-    text varchar not null
+    text varchar not null,
+    primary key (fiscal_year, id)
 );
 comment on table pf_note is '振り返り: dated breakthrough factors, open issues and changes per city';
+comment on column pf_note.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column pf_note.id is 'city code + "-N" + row';
 comment on column pf_note.city_code is 'city.code';
 comment on column pf_note.noted_on is '日付';

@@ -28,7 +28,9 @@ create table etl_source_file (
     encoding varchar,
     rows_read integer not null,
     rows_loaded integer not null,
-    rows_quarantined integer not null
+    rows_quarantined integer not null,
+    fiscal_year integer,
+    fiscal_year_from varchar
 );
 comment on table etl_source_file is 'Lineage: every source file a run read';
 comment on column etl_source_file.run_id is 'etl_run.run_id';
@@ -40,6 +42,8 @@ comment on column etl_source_file.encoding is 'Detected text encoding (text file
 comment on column etl_source_file.rows_read is 'Data rows read';
 comment on column etl_source_file.rows_loaded is 'Rows loaded into the warehouse';
 comment on column etl_source_file.rows_quarantined is 'Rows set aside in quarantine';
+comment on column etl_source_file.fiscal_year is '年度 of the file (西暦 start year); null for seeds and reference geography';
+comment on column etl_source_file.fiscal_year_from is 'How the year was known: folder (a year sub-folder such as R7/) or default (a flat bundle: TSUNAGARI_FISCAL_YEAR or 2024)';
 
 create table etl_source_sheet (
     run_id varchar not null,

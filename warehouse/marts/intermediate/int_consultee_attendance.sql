@@ -6,6 +6,7 @@
 --   event_id         event.id of the session
 --   kind             the event's kind: exhibition, workshop or symposium
 --   city_code        city.code of the event's host city
+--   fiscal_year      年度 of the session (int_event_attendance's; the participant is matched within that year)
 with
 
 attendance as (
@@ -19,7 +20,7 @@ participant as (
 final as (
     select a.*
     from attendance as a
-    join participant as p on p.participant_id = a.participant_id
+    join participant as p on p.participant_id = a.participant_id and p.fiscal_year = a.fiscal_year
     where p.is_consultee
 )
 

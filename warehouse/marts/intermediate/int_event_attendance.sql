@@ -6,6 +6,7 @@
 --   event_id         event.id of the session
 --   kind             the event's kind: exhibition, workshop or symposium
 --   city_code        city.code of the event's host city
+--   fiscal_year      年度 of the session (the latest year: pii tables are outside the build's year scope, so the join names it)
 with
 
 event as (
@@ -27,9 +28,10 @@ final as (
         a.participant_id,
         s.event_id,
         e.kind,
-        e.city_code
+        e.city_code,
+        s.fiscal_year
     from attendance as a
-    join event_session as s on s.id = a.session_id
+    join event_session as s on s.id = a.session_id and s.fiscal_year = a.fiscal_year
     join event as e on e.id = s.event_id
 )
 

@@ -29,7 +29,7 @@ sessions as (
         s.event_id,
         sum(c.consultees)::bigint as consultee_participations
     from session_consultees as c
-    join event_session as s on s.id = c.session_id
+    join event_session as s on s.id = c.session_id and s.fiscal_year = c.fiscal_year
     group by s.event_id
 ),
 
