@@ -21,7 +21,6 @@ from etl.normalise import org_name_key
 from etl.sources.base import (
     DAMAGED,
     REQUIRED,
-    TABLE_SCHEMAS,
     Context,
     Dependants,
     Organizations,
@@ -37,6 +36,7 @@ from etl.sources.base import (
     read_member,
     sniff,
     table,
+    table_schema,
 )
 from etl.vocab import LINEAGE
 
@@ -391,7 +391,7 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
             "source_row": raw["_row"].gather(loaded).to_list() if loaded else [],
             **{c: raw[c].gather(loaded).to_list() if loaded else [] for c in LINEAGE},
         },
-        schema=TABLE_SCHEMAS["location"] | LINEAGE,
+        schema=table_schema("location"),
         strict=False,
     )
     checked = table("location", [location for location in locations.values() if location is not None])
