@@ -43,8 +43,8 @@ def _digest_tree(digest, root: Path) -> None:
         digest.update(f"{path.relative_to(root).as_posix()}\0{len(data)}\0".encode() + data)
 
 
-def build_key(source_dir: Path, reference_dir: Path | None) -> str:
-    """Digest of everything a build of source_dir depends on: bundle, reference, code, SQL, suites, versions."""
+def build_key(source_dir: Path, reference_dir: Path | None, over: Path | None = None) -> str:
+    """Digest of all a build of source_dir depends on: bundle, reference, code, SQL, suites, versions, prior file."""
     digest = hashlib.sha256(sys.version.encode())
     for package in BUILD_PACKAGES:
         digest.update(f"{package}={metadata.version(package)}\n".encode())
@@ -56,11 +56,15 @@ def build_key(source_dir: Path, reference_dir: Path | None) -> str:
     if reference_dir is not None:
         digest.update(b"[reference]")
         _digest_tree(digest, Path(reference_dir))
+    if over is not None:
+        digest.update(b"[over]" + hashlib.sha256(Path(over).read_bytes()).digest())
     return digest.hexdigest()[:20]
 
 
-def cached_build(cache_dir: Path, source_dir: Path, warehouse: Path, reference_dir: Path | None = None):
-    """build(source_dir, warehouse) into a fresh path, served from a copy cached on disk under build_key.
+def cached_build(
+    cache_dir: Path, source_dir: Path, warehouse: Path, reference_dir: Path | None = None, *, over: Path | None = None
+):
+    """build(source_dir, warehouse) into a fresh path (or over a copy of the published file over), cached on disk.
 
     The first run (or worker) to need a key builds it under a lock and keeps the published file and its
     RunResult; later ones copy the file (mode kept) and get the RunResult with their own path. A hit gives the
@@ -72,13 +76,16 @@ def cached_build(cache_dir: Path, source_dir: Path, warehouse: Path, reference_d
     if warehouse.exists():
         raise ValueError(f"{warehouse}: cached_build only serves fresh builds")
     cache_dir.mkdir(parents=True, exist_ok=True)
-    key = build_key(source_dir, reference_dir)
+    key = build_key(source_dir, reference_dir, over)
     entry = cache_dir / key
     with open(cache_dir / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (entry / "result.pickle").exists():
             partial = cache_dir / f"{key}.partial"
             shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(mode=0o700)
+            if over is not None:
+                shutil.copy2(over, partial / "warehouse.duckdb")
             built = build(source_dir, partial / "warehouse.duckdb", reference_dir=reference_dir)
             (partial / "result.pickle").write_bytes(pickle.dumps(built))
             os.replace(partial, entry)
@@ -97,7 +104,7 @@ def warehouse_cache(request) -> Path:
 
 @pytest.fixture(scope="session")
 def build_once(warehouse_cache):
-    """cached_build bound to the run's cache: build_once(source_dir, warehouse, reference_dir=None)."""
+    """cached_build bound to the run's cache: build_once(source_dir, warehouse, reference_dir=None, *, over=None)."""
     return functools.partial(cached_build, warehouse_cache)
 
 
