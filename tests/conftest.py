@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
+import functools
+import hashlib
 import os
 import pickle
+import shutil
+import sys
+from importlib import metadata
 from pathlib import Path
 
 import duckdb
@@ -24,45 +30,107 @@ SYNTHETIC_REFERENCE = ROOT / "tests" / "fixtures" / "reference"
 OFFICIAL_REFERENCE = Path(os.environ.get("TSUNAGARI_TEST_REFERENCE", ROOT.parent / "shared" / "reference"))
 
 
-def shared_build(tmp_path_factory, name: str, reference_dir: Path | None = None):
-    """Build data/sample (with reference_dir's geography) once per run under name; returns the RunResult.
+# What a build reads besides its bundle and reference folder: a change to any of these misses the cache.
+BUILD_INPUTS = ("etl", "warehouse", "common", "expectations")
+BUILD_PACKAGES = ("duckdb", "polars", "great_expectations", "openpyxl", "pandas")
 
-    Under pytest-xdist (make test-fast) the first worker to ask builds it and the others wait for it and
-    read its RunResult: a build is the slowest fixture, and every test opens the file read-only.
+
+def _digest_tree(digest, root: Path) -> None:
+    """Feed every file under root (names and bytes, in a fixed order) into digest; skip bytecode caches."""
+    files = sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for path in files:
+        data = path.read_bytes()
+        digest.update(f"{path.relative_to(root).as_posix()}\0{len(data)}\0".encode() + data)
+
+
+def build_key(source_dir: Path, reference_dir: Path | None, over: Path | None = None) -> str:
+    """Digest of all a build of source_dir depends on: bundle, reference, code, SQL, suites, versions, prior file."""
+    digest = hashlib.sha256(sys.version.encode())
+    for package in BUILD_PACKAGES:
+        digest.update(f"{package}={metadata.version(package)}\n".encode())
+    for name in BUILD_INPUTS:
+        digest.update(f"[{name}]".encode())
+        _digest_tree(digest, ROOT / name)
+    digest.update(b"[source]")
+    _digest_tree(digest, Path(source_dir))
+    if reference_dir is not None:
+        digest.update(b"[reference]")
+        _digest_tree(digest, Path(reference_dir))
+    if over is not None:
+        digest.update(b"[over]" + hashlib.sha256(Path(over).read_bytes()).digest())
+    return digest.hexdigest()[:20]
+
+
+def cached_build(
+    cache_dir: Path, source_dir: Path, warehouse: Path, reference_dir: Path | None = None, *, over: Path | None = None
+):
+    """build(source_dir, warehouse) into a fresh path (or over a copy of the published file over), cached on disk.
+
+    The first run (or worker) to need a key builds it under a lock and keeps the published file and its
+    RunResult; later ones copy the file (mode kept) and get the RunResult with their own path. A hit gives the
+    same content as a fresh build (same inputs, same code); only the run's id and timestamps are older.
     """
     from etl.pipeline import build
 
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return build(SAMPLE, tmp_path_factory.mktemp(name) / "warehouse.duckdb", reference_dir=reference_dir)
-    shared = tmp_path_factory.getbasetemp().parent  # the run's temp directory, shared by its workers
-    result = shared / f"{name}.pickle"
-    with open(shared / f"{name}.lock", "w") as lock:
+    warehouse = Path(warehouse)
+    if warehouse.exists():
+        raise ValueError(f"{warehouse}: cached_build only serves fresh builds")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    key = build_key(source_dir, reference_dir, over)
+    entry = cache_dir / key
+    with open(cache_dir / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not result.exists():
-            (shared / name).mkdir()
-            built = build(SAMPLE, shared / name / "warehouse.duckdb", reference_dir=reference_dir)
-            result.write_bytes(pickle.dumps(built))
-    return pickle.loads(result.read_bytes())
+        if not (entry / "result.pickle").exists():
+            partial = cache_dir / f"{key}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(mode=0o700)
+            if over is not None:
+                shutil.copy2(over, partial / "warehouse.duckdb")
+            built = build(source_dir, partial / "warehouse.duckdb", reference_dir=reference_dir)
+            (partial / "result.pickle").write_bytes(pickle.dumps(built))
+            os.replace(partial, entry)
+    result = pickle.loads((entry / "result.pickle").read_bytes())
+    warehouse.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    shutil.copy2(entry / "warehouse.duckdb", warehouse)
+    (warehouse.parent / f"{warehouse.name}.lock").touch()  # as build_lock leaves it beside a published file
+    return dataclasses.replace(result, warehouse=warehouse)
 
 
 @pytest.fixture(scope="session")
-def sample_build(tmp_path_factory):
-    """Build var-like warehouse from data/sample once per run; returns the RunResult."""
-    return shared_build(tmp_path_factory, "warehouse")
+def warehouse_cache(request) -> Path:
+    """Folder of cached sample builds (under the pytest cache dir, so `pytest --cache-clear` empties it)."""
+    return request.config.cache.mkdir("warehouses")
 
 
 @pytest.fixture(scope="session")
-def reference_build(tmp_path_factory):
+def build_once(warehouse_cache):
+    """cached_build bound to the run's cache: build_once(source_dir, warehouse, reference_dir=None, *, over=None)."""
+    return functools.partial(cached_build, warehouse_cache)
+
+
+def shared_build(tmp_path_factory, build_once, name: str, reference_dir: Path | None = None):
+    """data/sample built (with reference_dir's geography) into this run's temp dir under name; the RunResult."""
+    return build_once(SAMPLE, tmp_path_factory.mktemp(name) / "warehouse.duckdb", reference_dir)
+
+
+@pytest.fixture(scope="session")
+def sample_build(tmp_path_factory, build_once):
+    """The warehouse built from data/sample, once per run (and cached across runs); returns the RunResult."""
+    return shared_build(tmp_path_factory, build_once, "warehouse")
+
+
+@pytest.fixture(scope="session")
+def reference_build(tmp_path_factory, build_once):
     """The sample built with the synthetic reference geography (tests/fixtures/reference), once per run."""
-    return shared_build(tmp_path_factory, "reference", SYNTHETIC_REFERENCE)
+    return shared_build(tmp_path_factory, build_once, "reference", SYNTHETIC_REFERENCE)
 
 
 @pytest.fixture(scope="session")
-def official_build(tmp_path_factory):
+def official_build(tmp_path_factory, build_once):
     """The sample built with the official reference geography (OFFICIAL_REFERENCE), once per run; skips without it."""
     if not (OFFICIAL_REFERENCE / "towns").is_dir():
         pytest.skip("official reference directory not configured")
-    return shared_build(tmp_path_factory, "official", OFFICIAL_REFERENCE)
+    return shared_build(tmp_path_factory, build_once, "official", OFFICIAL_REFERENCE)
 
 
 @pytest.fixture(scope="session")

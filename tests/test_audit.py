@@ -19,7 +19,6 @@ from streamlit.testing.v1 import AppTest
 
 from common.roles import Viewer
 from dashboard import roles
-from etl.pipeline import build
 from warehouse import operations as ops
 
 APP = "../dashboard/app.py"
@@ -353,7 +352,7 @@ def test_intake_publishes_and_rollbacks_are_audited_between_other_rows(tmp_path)
 
 
 @pytest.fixture(scope="module")
-def quarantining_warehouse(tmp_path_factory) -> Path:
+def quarantining_warehouse(tmp_path_factory, build_once) -> Path:
     """The sample with one respondent's e-mail that is not an address: a quarantined personal value."""
     root = tmp_path_factory.mktemp("quarantine")
     bundle = root / "bundle"
@@ -365,7 +364,7 @@ def quarantining_warehouse(tmp_path_factory) -> Path:
     csv.writer(out, lineterminator="\r\n").writerows(table)
     answers.write_bytes(out.getvalue().encode("cp932"))
     path = root / "warehouse.duckdb"
-    build(bundle, path)
+    build_once(bundle, path)
     return path
 
 

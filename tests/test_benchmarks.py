@@ -78,6 +78,8 @@ def raw(bundle) -> dict:
     return {"sheets": sheets, "survey_bytes": text, "survey": survey, "pins": pins, "events": event_rows}
 
 
+# Generates or builds a whole region: make test only (the bundle's shape is checked in the fast tier).
+@pytest.mark.slow
 def test_same_seed_gives_the_same_bytes_and_another_seed_does_not(tmp_path):
     first = generate(tmp_path / "a", 200, seed=5)
     second = generate(tmp_path / "b", 200, seed=5)
@@ -147,6 +149,7 @@ def built(built_path):
     con.close()
 
 
+@pytest.mark.slow  # builds the generated 1k region through the whole pipeline: make test only
 def test_1k_region_builds_with_the_figures_of_its_raw_files(bundle, raw, built):
     _, manifest = bundle
     list_rows = [(title, row) for title, rows in raw["sheets"].items() for row in rows[1:]]
@@ -181,6 +184,7 @@ def test_1k_region_builds_with_the_figures_of_its_raw_files(bundle, raw, built):
     }
 
 
+@pytest.mark.slow  # builds the generated 1k region through the whole pipeline: make test only
 def test_every_timed_query_set_runs_on_the_built_region(built_path):
     """The benchmark's page sets, single queries and map payload run as the pages call them (no timing)."""
     from benchmarks import run
@@ -208,6 +212,7 @@ def test_every_timed_query_set_runs_on_the_built_region(built_path):
     }  # fmt: skip
 
 
+@pytest.mark.slow  # builds the generated 1k region through the whole pipeline: make test only
 def test_replicated_region_copies_every_organisation_under_new_ids(built_path, tmp_path):
     from benchmarks import run
 

@@ -540,6 +540,7 @@ def test_retention_prunes_by_count_and_age_but_never_what_is_needed(live, tmp_pa
     assert sorted(name.split("-")[1] for name in pruned.archives) == ["r1", "r2", "r3"]
 
 
+@pytest.mark.slow  # publishes (a whole-bundle rebuild) through the intake worker: make test only
 def test_city_manager_dry_run_lists_only_their_own_rows(live, roles_file, tmp_path):
     """Published: an 綾瀬市 progress row with an unknown status. The 座間市 manager's file: one of theirs."""
 
@@ -625,6 +626,7 @@ def concurrent(sample_warehouse, sample_build, tmp_path_factory, good_survey, ch
                 os.environ[key] = value
 
 
+@pytest.mark.slow  # publishes (a whole-bundle rebuild) through the intake worker: make test only
 def test_two_publishes_both_land_in_order(concurrent):
     assert concurrent["codes"] == {"survey": 0, "distribution": 0}
     results, live = concurrent["results"], concurrent["live"]
@@ -868,6 +870,7 @@ def test_quarantined_row_is_shown_and_nothing_is_published(app, live, bad_survey
     assert not intake.archive_root().exists()
 
 
+@pytest.mark.slow  # publishes (a whole-bundle rebuild) through the intake worker: make test only
 def test_upload_dry_run_publish_and_roll_back(app, live, good_survey):
     initial_run = rows(live, "select run_id from etl_run")[0][0]
     at = open_page(app, "admin@city.example.jp")
@@ -936,6 +939,7 @@ def half_survey() -> bytes:
     return out.getvalue().encode("cp932")
 
 
+@pytest.mark.slow  # publishes (a whole-bundle rebuild) through the intake worker: make test only
 def test_change_guard_is_shown_by_the_dry_run_and_publishes_only_what_was_confirmed(live, roles_file):
     before = sha256(live)
     data = half_survey()
@@ -962,6 +966,7 @@ def test_change_guard_is_shown_by_the_dry_run_and_publishes_only_what_was_confir
     assert scalar(live, "select count(*) from survey_response") == sent["rows_loaded"]
 
 
+@pytest.mark.slow  # publishes (a whole-bundle rebuild) through the intake worker: make test only
 def test_page_lists_the_guards_changes_and_publishes_only_once_they_are_confirmed(app, live):
     before, answers = sha256(live), scalar(live, "select count(*) from survey_response")
     at = open_page(app, "admin@city.example.jp")

@@ -24,7 +24,7 @@ BAD_EMAIL = "yamada-at-example"
 
 
 @pytest.fixture(scope="module")
-def broken_warehouse(tmp_path_factory, sample_warehouse) -> Path:
+def broken_warehouse(tmp_path_factory, sample_warehouse, build_once) -> Path:
     """Sample with one respondent email that is not an address (quarantined), built over the sample for history."""
     root = tmp_path_factory.mktemp("quality")
     bundle = root / "bundle"
@@ -36,8 +36,7 @@ def broken_warehouse(tmp_path_factory, sample_warehouse) -> Path:
     csv.writer(out, lineterminator="\r\n").writerows(rows)
     answers.write_bytes(out.getvalue().encode("cp932"))
     path = root / "w.duckdb"
-    shutil.copyfile(sample_warehouse, path)
-    build(bundle, path)
+    build_once(bundle, path, over=sample_warehouse)
     return path
 
 
