@@ -66,7 +66,7 @@ def test_no_main_schema_column_or_ddl_mentions_consultees(sample_con):
     # The positive control: the figures are in the pii schema.
     assert ddl.execute(
         "select column_name from duckdb_columns() where schema_name = 'pii' and table_name = 'event_session_consultees'"
-    ).fetchall() == [("session_id",), ("consultees",)]
+    ).fetchall() == [("fiscal_year",), ("session_id",), ("consultees",)]
 
 
 def test_main_marts_never_read_consultee_sources():

@@ -107,7 +107,8 @@ def test_work_lists_are_listed_only_for_roles_that_see_every_city(sample_con, ro
 
 def test_catalogue_describes_tables_columns_and_rows(sample_con, datasets, org):
     assert org.description == (
-        "HSDS organization: one row per distinct organisation on the distribution list (after de-duplication)"
+        "HSDS organization: one row per distinct organisation on the distribution lists (after de-duplication,"
+        " across fiscal years by matching key)"
     )
     assert org.column("name").comment == "団体名 as on the first list it appears on (NFKC, trimmed)"
     assert org.column("distributed_on").kind == "date"

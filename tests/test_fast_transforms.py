@@ -8,6 +8,9 @@ the same order.
 
 from __future__ import annotations
 
+import sys
+import types
+
 import pytest
 from bad_inputs import fresh_inputs
 from polars.testing import assert_frame_equal
@@ -72,3 +75,16 @@ def test_a_file_error_from_a_worker_names_file_sheet_and_row(tmp_path):
     with pytest.raises(type(sequential.value)) as parallel:
         transform_bundle(inputs.bundle, SEEDS_DIR, parallel=True)
     assert str(parallel.value) == str(sequential.value) == "survey_answers.csv: ファイルが空です (empty file)"
+
+
+def test_workers_do_not_rerun_the_callers_main_script(tmp_path, monkeypatch):
+    # Inside Streamlit or AppTest, __main__ is a page script; a spawned worker must not run it (it died there
+    # and broke the pool whenever a large bundle was read after a page had run in the same process).
+    script = tmp_path / "page.py"
+    script.write_text("raise SystemExit('a page script ran in a worker')\n", encoding="utf-8")
+    page = types.ModuleType("__main__")
+    page.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", page)
+    inputs = fresh_inputs(tmp_path)
+    assert transform_bundle(inputs.bundle, SEEDS_DIR, parallel=True).tables["organization"].height > 0
+    assert sys.modules["__main__"] is page

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import multiprocessing
+import sys
+import types
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -174,6 +177,22 @@ def _sequential(source_dir: Path, vocab: Vocabulary, limits: Limits) -> Iterator
         yield done
 
 
+@contextlib.contextmanager
+def _plain_main() -> Iterator[None]:
+    """Start spawned workers from etl's modules only, not from the script that is __main__ here.
+
+    A spawned child re-runs the parent's __main__ file first; inside Streamlit (and AppTest) that is a page
+    script, which cannot run outside a session (the worker died and the pool broke). An empty module
+    (no __file__, no __spec__) tells multiprocessing there is nothing to re-run.
+    """
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 def _parallel(source_dir: Path, vocab: Vocabulary, limits: Limits) -> Iterator[_Done]:
     """Every source in load order, read in worker processes: the distribution list (the largest file) in one
     while the others are read in the other, then survey and mymaps matched against its organisations side by
@@ -189,15 +208,17 @@ def _parallel(source_dir: Path, vocab: Vocabulary, limits: Limits) -> Iterator[_
     with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures: dict[object, Future] = {}
         extracts: dict[object, Future] = {}
-        # The longest job first, so that the other worker takes every other file meanwhile.
-        for module in (distribution, survey, mymaps, cities, events, progress, targets):
-            path = paths[module]
-            if isinstance(path, SourceError):
-                continue
-            if module in (survey, mymaps):
-                extracts[module] = pool.submit(_extract, module.__name__, path, limits)
-            else:
-                futures[module] = pool.submit(_process, module.__name__, path, ctx, limits)
+        # The longest job first, so that the other worker takes every other file meanwhile. The pool starts
+        # its workers on these submits (more jobs than workers), so only they need the plain __main__.
+        with _plain_main():
+            for module in (distribution, survey, mymaps, cities, events, progress, targets):
+                path = paths[module]
+                if isinstance(path, SourceError):
+                    continue
+                if module in (survey, mymaps):
+                    extracts[module] = pool.submit(_extract, module.__name__, path, limits)
+                else:
+                    futures[module] = pool.submit(_process, module.__name__, path, ctx, limits)
 
         def matched(module: object) -> None:
             """Start matching a source read by a worker; its read error, if any, is raised at its turn."""
