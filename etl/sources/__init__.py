@@ -208,8 +208,8 @@ def _parallel(source_dir: Path, vocab: Vocabulary, limits: Limits) -> Iterator[_
     with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures: dict[object, Future] = {}
         extracts: dict[object, Future] = {}
-        # The longest job first, so that the other worker takes every other file meanwhile. The pool starts
-        # its workers on these submits (more jobs than workers), so only they need the plain __main__.
+        # The longest job first, so that the other worker takes every other file meanwhile. The pool starts a
+        # worker on a submit while fewer than WORKERS run, so every submit goes under the plain __main__.
         with _plain_main():
             for module in (distribution, survey, mymaps, cities, events, progress, targets):
                 path = paths[module]
@@ -223,7 +223,9 @@ def _parallel(source_dir: Path, vocab: Vocabulary, limits: Limits) -> Iterator[_
         def matched(module: object) -> None:
             """Start matching a source read by a worker; its read error, if any, is raised at its turn."""
             extract = extracts.pop(module)
-            futures[module] = pool.submit(_process, module.__name__, paths[module], ctx, limits, extract.result())
+            result = extract.result()
+            with _plain_main():  # a bundle with fewer files than workers starts its second worker here
+                futures[module] = pool.submit(_process, module.__name__, paths[module], ctx, limits, result)
 
         try:
             for module in SOURCES:
