@@ -134,6 +134,27 @@ def official_build(tmp_path_factory, build_once):
 
 
 @pytest.fixture(scope="session")
+def years_bundle(tmp_path_factory):
+    """The generated two-year bundle (R6 = data/sample, R7 derived) and its manifest: (folder, manifest)."""
+    from data import generate_years
+
+    folder = tmp_path_factory.mktemp("years") / "bundle"
+    return folder, generate_years.generate(folder)
+
+
+@pytest.fixture(scope="session")
+def years_build(tmp_path_factory, build_once, years_bundle):
+    """The two-year bundle built once per run (and cached across runs, like the sample); returns the RunResult."""
+    return build_once(years_bundle[0], tmp_path_factory.mktemp("years-warehouse") / "warehouse.duckdb")
+
+
+@pytest.fixture(scope="session")
+def years_warehouse(years_build) -> Path:
+    """Path of the warehouse built from the two-year bundle."""
+    return years_build.warehouse
+
+
+@pytest.fixture(scope="session")
 def sample_warehouse(sample_build) -> Path:
     """Path of the warehouse built from the sample."""
     return sample_build.warehouse

@@ -24,12 +24,9 @@ YEAR_COLUMNS = ("fiscal_year", "first_fiscal_year")
 
 
 @pytest.fixture(scope="module")
-def two_years(tmp_path_factory):
-    """The generated two-year bundle, its manifest and its warehouse."""
-    root = tmp_path_factory.mktemp("years")
-    manifest = generate_years.generate(root / "bundle")
-    result = build(root / "bundle", root / "warehouse.duckdb")
-    return root / "bundle", manifest, result
+def two_years(years_bundle, years_build):
+    """The generated two-year bundle, its manifest and its warehouse (conftest's shared build)."""
+    return years_bundle[0], years_bundle[1], years_build
 
 
 @pytest.fixture()
