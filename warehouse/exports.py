@@ -281,7 +281,7 @@ def split_address(text: str, city_name: str | None) -> tuple[str | None, str, st
     return prefecture, city_name or "", rest
 
 
-def package_year(con: duckdb.DuckDBPyConnection, fiscal_year: int | None = None) -> int | None:
+def data_year(con: duckdb.DuckDBPyConnection, fiscal_year: int | None = None) -> int | None:
     """The 年度 a package covers: the one asked for, else the latest whose directory the connection shows."""
     if fiscal_year is not None:
         return fiscal_year
@@ -292,8 +292,8 @@ def package_year(con: duckdb.DuckDBPyConnection, fiscal_year: int | None = None)
 def hsds_tables(
     con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC, fiscal_year: int | None = None
 ) -> dict[str, pl.DataFrame]:
-    """Every HSDS table of one 年度 (package_year) as a frame with exactly the HSDS 3.1 fields, in order, ids as UUIDs."""
-    year = package_year(con, fiscal_year)
+    """Every HSDS table of one 年度 (data_year) as a frame with exactly the HSDS 3.1 fields, in order, ids as UUIDs."""
+    year = data_year(con, fiscal_year)
     tables: dict[str, pl.DataFrame] = {}
     for name, (_, fields) in HSDS_TABLES.items():
         sql = _SQL[name]
@@ -342,7 +342,7 @@ def year_metadata(fiscal_year: int) -> dict:
 
 def datapackage(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC, fiscal_year: int | None = None) -> dict:
     """The Frictionless tabular-data-package descriptor (datapackage.json) of one 年度's HSDS tables."""
-    year = package_year(con, fiscal_year)
+    year = data_year(con, fiscal_year)
     run = fetch_one(
         con, "select run_id, finished_at from etl_run where status = 'published' order by started_at desc limit 1"
     )
@@ -420,7 +420,7 @@ def hsds_files(
     raw keeps values exactly as stored (for an interchange consumer that never opens the CSVs in a
     spreadsheet); the default neutralises them like every other CSV of the product.
     """
-    year = package_year(con, fiscal_year)
+    year = data_year(con, fiscal_year)
     files = {"datapackage.json": _json_bytes(datapackage(con, fiscal_year=year))}
     for name, frame in hsds_tables(con, fiscal_year=year).items():
         files[HSDS_TABLES[name][0]] = csv_text(frame, raw)

@@ -19,7 +19,7 @@ import streamlit as st
 from common.calendar import date_label
 from dashboard import auth, data, state
 from dashboard.charts import map as charts
-from dashboard.downloads import csv_bytes, download_button, download_row
+from dashboard.downloads import csv_bytes, download_button, download_row, year_columns
 from dashboard.format import number
 from dashboard.i18n import translate
 from dashboard.provenance import show_provenance
@@ -59,6 +59,8 @@ t = state.t
 con = data.connection()
 city = state.city()
 lang = state.lang()
+# The 年度 of what this page shows, appended to its table downloads (from the data, whichever year is read).
+download_year = year_columns(con, lang)
 viewer = auth.viewer()
 today = dt.date.today()
 
@@ -519,7 +521,7 @@ if shown["shown"]:
             return listed_rows(directory.organisations(con, filters, lang, today, viewer))
 
     files = {
-        "csv": lambda: csv_bytes(list_table(source())),
+        "csv": lambda: csv_bytes(list_table(source()), download_year),
         "kml": lambda: kml_document(source()),
         "kmz": lambda: kml.kmz_bytes(kml_document(source())),
         "geojson": lambda: geojson_document(source()),
