@@ -45,7 +45,8 @@ R6年度) or one sub-folder per year (`R6/`, `R7/`, …; docs/source-formats.md)
 - Every other mart and intermediate model shows the latest year: while they build, each year table is read
   through a temporary view of the latest year's rows (`warehouse/years.py`, `organization` through
   `last_fiscal_year`; the `pii` tables, which a temporary view cannot shadow, are joined on `fiscal_year`), so with one year they show exactly what they showed before years existed.
-- Exports (docs/exports.md): the explorer's downloads of a year table keep its `fiscal_year` column; the
+- Exports (docs/exports.md): the explorer's downloads of a year table keep its `fiscal_year` column, a
+  page's table CSV ends with `年度` (R6年度) and `fiscal_year`; the
   HSDS package covers one 年度 (default the latest its connection shows; `datapackage.json` names it under
   `fiscal_year`); the GeoJSON gives each feature `fiscal_year` and `fiscal_year_label` (R6年度) and lists
   its years in the collection's `fiscal_years`.
