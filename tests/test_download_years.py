@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import duckdb
@@ -104,3 +105,28 @@ def test_home_kpi_download_ends_with_the_year_it_shows(which, request, monkeypat
     rows = read_csv(served(at, "tsunagari_kpis.csv"))
     assert rows[0][-2:] == ["年度", "fiscal_year"]
     assert len(rows) > 2 and {(int(row[-1]), row[-2]) for row in rows[1:]} == {expected}
+
+
+@pytest.mark.parametrize("which", ["sample", "two years"])
+def test_map_list_and_geojson_carry_the_year_the_map_shows(which, request, monkeypatch, tmp_path):
+    warehouse = request.getfixturevalue("sample_warehouse" if which == "sample" else "years_warehouse")
+    if which == "sample":
+        year = 2024
+    else:
+        _, manifest = request.getfixturevalue("years_bundle")
+        year = max(manifest["fiscal_years"].values())
+    monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(warehouse))
+    monkeypatch.setenv("TSUNAGARI_OPERATIONS", str(tmp_path / "operations.sqlite"))
+    monkeypatch.delenv("TSUNAGARI_TILE_URL", raising=False)
+    monkeypatch.setattr("streamlit.testing.v1.app_test.MediaFileManager", RecordingManager)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = at.switch_page("pages/resource_map.py").run()
+    assert not at.exception
+    rows = read_csv(served(at, "tsunagari_resource_map.csv"))
+    assert rows[0][-2:] == ["年度", "fiscal_year"]
+    assert {(row[-2], int(row[-1])) for row in rows[1:]} == {(f"R{year - 2018}年度", year)}
+    features = json.loads(served(at, "tsunagari_resource_map.geojson"))["features"]
+    assert len(features) == len(rows) - 1
+    assert {(f["properties"]["fiscal_year"], f["properties"]["fiscal_year_label"]) for f in features} == {
+        (year, f"R{year - 2018}年度")
+    }

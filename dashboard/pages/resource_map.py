@@ -501,8 +501,14 @@ def kml_document(found: pl.DataFrame) -> bytes:
 
 
 def geojson_document(found: pl.DataFrame) -> bytes:
-    """The organisations as GeoJSON points."""
-    return kml.geojson_bytes(kml.directory_features(found.drop("colour_label", "verified_label")))
+    """The organisations as GeoJSON points, each with the 年度 the map shows (fiscal_year, fiscal_year_label)."""
+    rows = found.drop("colour_label", "verified_label")
+    if download_year is not None:
+        rows = rows.with_columns(
+            pl.lit(download_year.fiscal_year, dtype=pl.Int32).alias("fiscal_year"),
+            pl.lit(download_year.label, dtype=pl.String).alias("fiscal_year_label"),
+        )
+    return kml.geojson_bytes(kml.directory_features(rows))
 
 
 if shown["shown"]:
