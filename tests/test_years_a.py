@@ -287,6 +287,13 @@ def test_home_shows_changes_on_two_years(years_warehouse, years_bundle, monkeypa
     own = raw_listed(manifest, "綾瀬市")
     assert metric(at, "配布団体数").proto.delta == f"{own[2025] - own[2024]:+,} 団体（{before}比）".replace("+0", "±0")
     assert metric(at, "継続団体").value == f"{counts['per_city']['綾瀬市']['continuing']} 団体"
+    # English: the same change, the previous year as FY2024.
+    at.radio(key="lang").set_value("en").run()
+    assert not at.exception
+    assert metric(at, "Organisations surveyed").proto.delta == (
+        f"{own[2025] - own[2024]:+,} orgs vs FY2024".replace("+0", "±0")
+    )
+    assert metric(at, "Continuing").value == f"{counts['per_city']['綾瀬市']['continuing']} orgs"
 
 
 def test_home_shows_no_change_on_one_year(sample_warehouse, monkeypatch, tmp_path):
