@@ -243,7 +243,10 @@ def test_event_table_and_chart(years_con):
 def test_progress_table_and_chart(years_con):
     progress = query.progress_years(years_con, None)
     statuses = progress_query.statuses(years_con)
-    assert isinstance(charts.progress_years_chart(progress, statuses, "ja"), alt.FacetChart)
+    chart = charts.progress_years_chart(progress, statuses, "ja")
+    assert isinstance(chart, alt.FacetChart)
+    cells = next(iter(chart.to_dict()["datasets"].values()))
+    assert len(cells) == progress.height and {c["year"] for c in cells} == {"R6年度（2024）", "R7年度（2025）"}
     table = charts.progress_years_table(progress, "en")
     assert table.columns == ["step", "Yamato", "Ebina", "Zama", "Ayase"]
     assert all(" → " in cell and cell.startswith("FY2024 ") for cell in table["Zama"])
