@@ -353,3 +353,25 @@ def test_progress_page_shows_no_years_on_one_year(sample_warehouse, monkeypatch,
     at = app_on(sample_warehouse, monkeypatch, tmp_path).run().switch_page("pages/progress.py").run()
     assert not at.exception
     assert "年度ごとの推移" not in [h.value for h in at.subheader]
+
+
+def test_pages_compare_one_city(years_warehouse, years_bundle, monkeypatch, tmp_path):
+    folder = years_bundle[0]
+    ayase = city_codes()["綾瀬市"]
+    at = app_on(years_warehouse, monkeypatch, tmp_path)
+    at.query_params["city"] = ayase
+    at.run().switch_page("pages/events.py").run()
+    assert not at.exception
+    table = year_table(at)
+    hosted = {
+        label: raw_events(folder / name, "綾瀬市")
+        for label, name in (("R6年度（2024）", "R6"), ("R7年度（2025）", "R7"))
+    }
+    row = table.row(query.EVENT_FIGURES.index("workshop_participations"), named=True)
+    assert {label: int(row[label]) for label in hosted} == {
+        label: figures["workshop_participations"] for label, figures in hosted.items()
+    }
+    at.switch_page("pages/progress.py").run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "step" in d.value.columns and "綾瀬市" in d.value.columns)
+    assert "座間市" not in table.columns
