@@ -42,6 +42,12 @@ R6年度) or one sub-folder per year (`R6/`, `R7/`, …; docs/source-formats.md)
 - Marts named `mart_year_*` read every year (built first, from the tables as stored): continuity per year and
   city (`mart_year_continuity`, per organisation `mart_year_org_status`), survey answers and response rate
   (`mart_year_survey`), art-project figures (`mart_year_events`) and PF progress per step (`mart_year_progress`).
+- The pages' comparisons read every year through `warehouse/query/years_home.py`: 概要's change from the previous
+  year (`mart_year_survey`, `mart_year_continuity`; organisations with a map pin per year from `organization_year` and
+  `location`; exhibition visitors, workshop participations and symposium participants summed per year and host city as
+  `mart_year_events` sums them), イベント実績's figures per year, and PF構築プロセス's status per year, city and step
+  (`pf_progress`; `mart_year_progress` counts the cities). A function given a 年度 compares it with the bundle's year
+  before it; the first year has none. A single-year warehouse shows no comparison.
 - Every other mart and intermediate model shows the latest year: while they build, each year table is read
   through a temporary view of the latest year's rows (`warehouse/years.py`, `organization` through
   `last_fiscal_year`; the `pii` tables, which a temporary view cannot shadow, are joined on `fiscal_year`), so with one year they show exactly what they showed before years existed.
