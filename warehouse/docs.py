@@ -41,7 +41,10 @@ R6年度) or one sub-folder per year (`R6/`, `R7/`, …; docs/source-formats.md)
   latest year that lists it, `first_fiscal_year` and `last_fiscal_year` say when it was listed.
 - Marts named `mart_year_*` read every year (built first, from the tables as stored): continuity per year and
   city (`mart_year_continuity`, per organisation `mart_year_org_status`), survey answers and response rate
-  (`mart_year_survey`), art-project figures (`mart_year_events`) and PF progress per step (`mart_year_progress`).
+  (`mart_year_survey`), art-project figures (`mart_year_events`), PF progress per step (`mart_year_progress`),
+  the support-form and content mix of each year's answers (`mart_year_mix`, 活動分布's comparison of two years)
+  and the city × support form counts of 広域カバレッジ (`mart_year_coverage`: with the page's gap rule per year,
+  which gaps closed or opened).
 - Every other mart and intermediate model shows the latest year: while they build, each year table is read
   through a temporary view of the latest year's rows (`warehouse/years.py`, `organization` through
   `last_fiscal_year`; the `pii` tables, which a temporary view cannot shadow, are joined on `fiscal_year`), so with one year they show exactly what they showed before years existed.
