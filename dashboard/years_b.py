@@ -165,3 +165,8 @@ def new_only_rows(rows: pl.DataFrame, new_ids: list[str]) -> tuple[pl.DataFrame,
         "stale": int(kept["stale"].sum()),
     }
     return kept, summary
+
+
+def new_only_note(year: int, shown: int, lang: str) -> None:
+    """The line saying the map shows only the year's new organisations, and how many."""
+    st.caption(t("years_b.new_only_caption", year=fiscal_year_label(year, lang), n=number(shown)))

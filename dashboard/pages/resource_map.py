@@ -297,6 +297,7 @@ if new_only is not None:
     rows, shown = years_b.new_only_rows(every, new_only[1])
     many = False
     audit_filters["new_in_year"] = new_only[0]
+    years_b.new_only_note(new_only[0], shown["shown"], lang)
 # A search by name narrows the pins and the pick list to the organisations whose name holds the text.
 search_text = st.session_state.get(SEARCH_KEY, "").strip()
 matches = labelled(directory.search(con, search_text, filters, lang, today, viewer)) if search_text else None
@@ -331,8 +332,10 @@ if st.session_state.get(ORG_KEY) not in ids:
 selected = st.session_state[ORG_KEY] or None
 
 density = (
-    density_column.toggle(t("map.density"), key=DENSITY_KEY, help=t("map.density_help"), disabled=many) or many
-) and matches is None and new_only is None
+    (density_column.toggle(t("map.density"), key=DENSITY_KEY, help=t("map.density_help"), disabled=many) or many)
+    and matches is None
+    and new_only is None
+)
 if many:
     st.info(t("map.many", n=number(shown["shown"]), limit=number(directory.PIN_LIMIT)))
 if matches is not None:
