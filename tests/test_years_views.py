@@ -261,4 +261,4 @@ def test_single_year_pages_show_no_cross_year_view(sample_warehouse, monkeypatch
     titles = {translate("ja", "years_b.mix_title"), translate("ja", "years_b.gap_title")}
     assert not titles & set(subheaders(at))
     assert "map_new_only" not in [t.key for t in at.toggle]
-    assert not [k for k in at.session_state.filtered_state if str(k).startswith("years_")]
+    assert not [s.key for s in at.selectbox if str(s.key).startswith("years_")]
