@@ -262,3 +262,21 @@ def test_single_year_pages_show_no_cross_year_view(sample_warehouse, monkeypatch
     assert not titles & set(subheaders(at))
     assert "map_new_only" not in [t.key for t in at.toggle]
     assert not [s.key for s in at.selectbox if str(s.key).startswith("years_")]
+
+
+@pytest.mark.parametrize(
+    ("page", "choice", "value", "title"),
+    [
+        ("pages/activity.py", "years_mix_taxonomy", "content", "years_b.mix_title"),
+        ("pages/coverage.py", "years_gap_basis", "served", "years_b.gap_title"),
+    ],
+)
+def test_cross_year_views_keep_their_choices_in_english(years_warehouse, monkeypatch, page, choice, value, title):
+    at = open_page(years_warehouse, monkeypatch, page)
+    at.selectbox(key=f"{choice}__ja").set_value(value).run()
+    assert not at.exception
+    at.radio(key="lang").set_value("en").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert translate("en", title) in subheaders(at)
+    assert at.selectbox(key=f"{choice}__en").value == value
+    assert at.selectbox(key="years_mix_earlier__en" if "mix" in title else "years_gap_earlier__en").value == 2024
