@@ -41,8 +41,12 @@ R6年度) or one sub-folder per year (`R6/`, `R7/`, …; docs/source-formats.md)
   latest year that lists it, `first_fiscal_year` and `last_fiscal_year` say when it was listed.
 - Marts named `mart_year_*` read every year (built first, from the tables as stored): continuity per year and
   city (`mart_year_continuity`, per organisation `mart_year_org_status`), survey answers and response rate
-  (`mart_year_survey`), art-project figures (`mart_year_events`) and PF progress per step (`mart_year_progress`).
-- The pages' comparisons read every year through `warehouse/query/years_home.py`: 概要's change from the previous
+  (`mart_year_survey`), art-project figures (`mart_year_events`), PF progress per step (`mart_year_progress`),
+  the support-form and content mix of each year's answers (`mart_year_mix`, 活動分布's comparison of two years)
+  and the city × support form counts of 広域カバレッジ (`mart_year_coverage`: with the page's gap rule per year,
+  which gaps closed or opened).
+- The pages' comparisons read every year through `warehouse/query/years_home.py` (活動分布, 広域カバレッジ and
+  地域資源マップ through `warehouse/query/years_mix.py`): 概要's change from the previous
   year (`mart_year_survey`, `mart_year_continuity`; organisations with a map pin per year from `organization_year` and
   `location`; exhibition visitors, workshop participations and symposium participants summed per year and host city as
   `mart_year_events` sums them), イベント実績's figures per year, and PF構築プロセス's status per year, city and step
