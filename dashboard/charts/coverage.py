@@ -15,6 +15,7 @@ import altair as alt
 import polars as pl
 import pydeck as pdk
 
+from dashboard.charts import tooltips
 from dashboard.charts.map import density_layer, fit_view, outline_layer
 from dashboard.i18n import translate
 
@@ -81,15 +82,17 @@ def matrix_heatmap(
         x=alt.X("city_label:N", sort=cities, title=None, axis=_city_axis(highlight, orient="top")),
         y=alt.Y("form_label:N", sort=forms, title=None, axis=alt.Axis(labelLimit=LABEL_LIMIT)),
     )
-    tooltip = [
-        alt.Tooltip("city_label:N", title=_t(lang, "col.city")),
-        alt.Tooltip("form_label:N", title=_t(lang, "col.form")),
-        alt.Tooltip("orgs:Q", title=_t(lang, "col.orgs")),
-        alt.Tooltip("per_10k:Q", title=_t(lang, "col.per_10k"), format=".2f"),
-        alt.Tooltip("four_city_per_10k:Q", title=_t(lang, "col.four_city_per_10k"), format=".2f"),
-        alt.Tooltip("index_pct:Q", title=_t(lang, "col.index_pct"), format=".1f"),
-        alt.Tooltip("gap_label:N", title=_t(lang, "col.gap")),
-    ]
+    tooltip = tooltips(
+        lang,
+        "coverage.col",
+        "city_label:N",
+        "form_label:N",
+        "orgs:Q",
+        "per_10k:Q",
+        "four_city_per_10k:Q",
+        "index_pct:Q",
+        "gap_label:N",
+    )
     cells = (
         base.mark_rect(stroke="white", strokeWidth=1, cursor="pointer")
         .encode(
@@ -147,13 +150,7 @@ def coverage_heatmap(coverage: pl.DataFrame, lang: str, highlight_city: str | No
         color=alt.Color(
             "share_pct:Q", title=_t(lang, "col.share_pct"), scale=alt.Scale(scheme="blues", domain=[0, 100])
         ),
-        tooltip=[
-            alt.Tooltip("city_label:N", title=_t(lang, "col.city")),
-            alt.Tooltip("form_label:N", title=_t(lang, "col.form")),
-            alt.Tooltip("towns:Q", title=_t(lang, "col.towns")),
-            alt.Tooltip("covered:Q", title=_t(lang, "col.covered_towns")),
-            alt.Tooltip("share_pct:Q", title=_t(lang, "col.share_pct"), format=".1f"),
-        ],
+        tooltip=tooltips(lang, "coverage.col", "city_label:N", "form_label:N", "towns:Q", "covered:Q", "share_pct:Q"),
     )
     text = base.mark_text(fontSize=11).encode(
         text=alt.Text("share_pct:Q", format=".0f"),
@@ -217,11 +214,7 @@ def count_heatmap(matrix: pl.DataFrame, lang: str, highlight_city: str | None = 
     )
     cells = base.mark_rect(stroke="white").encode(
         color=alt.Color("orgs:Q", title=_t(lang, "col.orgs"), scale=alt.Scale(scheme="greens", domainMin=0)),
-        tooltip=[
-            alt.Tooltip("city_label:N", title=_t(lang, "col.city")),
-            alt.Tooltip("form_label:N", title=_t(lang, "col.form")),
-            alt.Tooltip("orgs:Q", title=_t(lang, "col.orgs")),
-        ],
+        tooltip=tooltips(lang, "coverage.col", "city_label:N", "form_label:N", "orgs:Q"),
     )
     text = base.mark_text(fontSize=11).encode(
         text=alt.Text("orgs:Q"),
