@@ -16,7 +16,7 @@ import polars as pl
 import pydeck as pdk
 
 from dashboard.charts import tooltips
-from dashboard.charts.map import density_layer, fit_view, outline_layer
+from dashboard.charts.map import density_layer, fit_view, outline_layer, scatter_layer
 from dashboard.i18n import translate
 
 # Name of the matrix's point selection: st.altair_chart reports event["selection"][SELECTION].
@@ -270,19 +270,6 @@ def pin_records(pins: pl.DataFrame) -> list[dict]:
     ]
 
 
-def _points_layer(layer_id: str, points: list[dict], colour: list[int], radius_m: float, **options: Any) -> pdk.Layer:
-    """A ScatterplotLayer of records with lng/lat, one fill colour and one radius in metres on the ground."""
-    return pdk.Layer(
-        "ScatterplotLayer",
-        id=layer_id,
-        data=points,
-        get_position=["lng", "lat"],
-        get_fill_color=colour,
-        get_radius=radius_m,
-        **options,
-    )
-
-
 def town_deck(
     towns: pl.DataFrame,
     pins: pl.DataFrame,
@@ -315,16 +302,16 @@ def town_deck(
     # The rings need positions only (no tooltip): the organisations' records are sent once, with the pins.
     rings = [{"lng": p["lng"], "lat": p["lat"]} for p in points] if cells is None else points
     # Radius in metres on the ground.
-    layers.append(_points_layer(RINGS_LAYER, rings, RING, radius_km * 1000, stroked=False, pickable=False))
     layers.append(
-        pdk.Layer(
-            "ScatterplotLayer",
-            id=TOWNS_LAYER,
-            data=town_records(towns, lang),
-            get_position=["lng", "lat"],
+        scatter_layer(RINGS_LAYER, rings, radius_km * 1000, get_fill_color=RING, stroked=False, pickable=False)
+    )
+    layers.append(
+        scatter_layer(
+            TOWNS_LAYER,
+            town_records(towns, lang),
+            TOWN_RADIUS_M,
             get_fill_color="fill",
             get_line_color=[255, 255, 255, 255],
-            get_radius=TOWN_RADIUS_M,
             radius_min_pixels=4,
             radius_max_pixels=12,
             line_width_min_pixels=1,
@@ -336,8 +323,14 @@ def town_deck(
         layers.append(density_layer(cells, tip=lambda n: html.escape(_t(lang, "hex_tip", n=f"{n:,}"))))
     else:
         layers.append(
-            _points_layer(
-                PINS_LAYER, points, PIN, PIN_RADIUS_M, radius_min_pixels=2, radius_max_pixels=6, pickable=True
+            scatter_layer(
+                PINS_LAYER,
+                points,
+                PIN_RADIUS_M,
+                get_fill_color=PIN,
+                radius_min_pixels=2,
+                radius_max_pixels=6,
+                pickable=True,
             )
         )
     tooltip = {
