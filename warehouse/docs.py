@@ -42,6 +42,8 @@ R6年度) or one sub-folder per year (`R6/`, `R7/`, …; docs/source-formats.md)
 - Marts named `mart_year_*` read every year (built first, from the tables as stored): continuity per year and
   city (`mart_year_continuity`, per organisation `mart_year_org_status`), survey answers and response rate
   (`mart_year_survey`), art-project figures (`mart_year_events`) and PF progress per step (`mart_year_progress`).
+  Intermediate models named `int_year_*` serve them and are built the same way, before them (`int_year_scopes`:
+  each 年度 × each city and the four together).
 - Every other mart and intermediate model shows the latest year: while they build, each year table is read
   through a temporary view of the latest year's rows (`warehouse/years.py`, `organization` through
   `last_fiscal_year`; the `pii` tables, which a temporary view cannot shadow, are joined on `fiscal_year`), so with one year they show exactly what they showed before years existed.
