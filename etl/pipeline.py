@@ -233,7 +233,8 @@ def build_marts(con: duckdb.DuckDBPyConnection) -> list[str]:
 
     The SQL macros (warehouse/macros.sql) come first, then the intermediate models
     (warehouse/marts/intermediate/*.sql) as temporary tables: the marts read them, the content checksum and
-    the published file never see them (dropped at the end). Within each folder a model is built after the
+    the published file never see them (dropped at the end). int_year_* build with mart_year_* from every
+    year's stored tables, the other intermediates in the latest-year scope. Within each folder a model is built after the
     models it reads (mart_order). Marts aggregating sensitive data (consultee figures) live in the pii schema
     like the tables they read; they are built after the main marts, so they may read them but never the other
     way round. Every model's declared grain is checked: a duplicate key fails the build.
@@ -245,12 +246,20 @@ def build_marts(con: duckdb.DuckDBPyConnection) -> list[str]:
     # mart_year_* compare years, so they read the stored tables; every other model the latest year (warehouse.years).
     every_year = [(path, name) for path, name in main if name.startswith(years.ALL_YEARS_PREFIX)]
     latest = [(path, name) for path, name in main + pii if (path, name) not in every_year]
-    for path, name in every_year:
-        _build_model(con, path, name, "table")
-    views = years.install_latest_scope(con)
+    # int_year_* serve mart_year_*: built like them from the stored tables, before the scope.
+    every_year_intermediate = [
+        path for path in intermediate if path.stem.startswith(years.ALL_YEARS_INTERMEDIATE_PREFIX)
+    ]
+    views: list[str] = []
     try:
-        for path in intermediate:
+        for path in every_year_intermediate:
             _build_model(con, path, path.stem, "temp table")
+        for path, name in every_year:
+            _build_model(con, path, name, "table")
+        views = years.install_latest_scope(con)
+        for path in intermediate:
+            if path not in every_year_intermediate:
+                _build_model(con, path, path.stem, "temp table")
         for path, name in latest:
             _build_model(con, path, name, "table")
     finally:

@@ -6,6 +6,8 @@ import duckdb
 
 # Marts named so read every year from the tables as stored; they build before the scope is set.
 ALL_YEARS_PREFIX = "mart_year_"
+# Intermediate models named so serve those marts: they too read every year and build before the scope is set.
+ALL_YEARS_INTERMEDIATE_PREFIX = "int_year_"
 YEAR_COLUMN = "fiscal_year"
 # organization holds every year's organisations once; the latest year's are those it last listed.
 LATEST_ORGANIZATIONS = "last_fiscal_year"
