@@ -144,8 +144,11 @@ def catalogue(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict[s
     """
     tables = fetch(
         con,
+        # Views too: an earlier year's reader shows the year's tables as views of the same names (warehouse/years.py).
         "select table_name, comment from duckdb_tables() where database_name = current_database() "
-        "and schema_name = 'main' and not temporary order by table_name",
+        "and schema_name = 'main' and not temporary union all "
+        "select view_name, comment from duckdb_views() where database_name = current_database() "
+        "and schema_name = 'main' and not temporary and not internal order by table_name",
     )
     columns = fetch(
         con,
@@ -210,8 +213,9 @@ def last_refresh(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dt.
     """When the published warehouse was built (finish of the latest published run, UTC), or None."""
     known = fetch_one(
         con,
-        "select count(*) as n from duckdb_tables() where database_name = current_database() "
-        "and schema_name = 'main' and table_name = 'etl_run'",
+        "select (select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = 'main' and table_name = 'etl_run') + (select count(*) from duckdb_views() "
+        "where database_name = current_database() and schema_name = 'main' and view_name = 'etl_run') as n",
     )
     if not known or not known["n"]:
         return None
