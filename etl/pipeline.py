@@ -289,7 +289,8 @@ def _build_year(con, catalog: str, fiscal_year: int, intermediate: list[Path], m
     """Build the models in an earlier year's scope and store them in its fy<year> schemas."""
     search_path = years.install_year_scope(con, catalog, fiscal_year, with_marts=False)
     try:
-        con.execute("set search_path = ?".replace("?", "'" + search_path.replace("'", "''") + "'"))
+        # SET takes no bound value; the path is made of catalogue names (warehouse/years.py).
+        con.execute("set search_path = '" + search_path.replace("'", "''") + "'")
         for path in intermediate:
             _build_model(con, path, path.stem, "table")
         for path, name in models:

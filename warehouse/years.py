@@ -140,13 +140,13 @@ def install_year_scope(con: duckdb.DuckDBPyConnection, catalog: str, fiscal_year
             con.execute(f"create view {view} as {source}")
             if with_marts:
                 _copy_comments(con, catalog, schema, table, view, comment)
-    return f"{SCOPE_CATALOG}.main,{catalog}.main"
+    return f"{SCOPE_CATALOG}.main,{_quoted(catalog)}.main"
 
 
 def _copy_comments(con, catalog: str, schema: str, table: str, view: str, comment: str | None) -> None:
     """Give a scope's view its table's comment and column comments (the data catalogue shows them)."""
     if comment is not None:
-        con.execute(f"comment on view {view} is ?".replace("?", _literal(comment)))
+        con.execute(f"comment on view {view} is {_literal(comment)}")
     for column, text in con.execute(
         "select column_name, comment from duckdb_columns() where database_name = ? and schema_name = ? "
         "and table_name = ? and comment is not null",
