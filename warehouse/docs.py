@@ -57,6 +57,16 @@ R6年度) or one sub-folder per year (`R6/`, `R7/`, …; docs/source-formats.md)
 - Every other mart and intermediate model shows the latest year: while they build, each year table is read
   through a temporary view of the latest year's rows (`warehouse/years.py`, `organization` through
   `last_fiscal_year`; the `pii` tables, which a temporary view cannot shadow, are joined on `fiscal_year`), so with one year they show exactly what they showed before years existed.
+- A bundle of several years also builds every other mart and intermediate model once per earlier year, in that
+  year's scope, into schemas `fy<year>` (marts of `main`) and `fy<year>_pii` (marts of `pii`), e.g. `fy2024` and
+  `fy2024_pii`. `fy<year>.organization` holds the organisations as that year's own bundle listed them (its name,
+  city, address, answer …); every other year table is read through a view of its `fiscal_year = <year>` rows,
+  so an earlier year's marts are what a build of that year alone would hold. A single-year warehouse has no
+  `fy*` schema. The content checksum covers these schemas like any other table.
+- Readers: `warehouse.query.connect(path, fiscal_year)` with an earlier year shows, under the usual names, that
+  year's rows and marts (views in an in-memory catalogue searched first; `mart_year_*`, `fiscal_year_bundle`,
+  the code lists and the run's records are the same in every year); `None` or the latest year reads the file as
+  stored. `query.fiscal_years` lists the years, newest first, with the selector's labels.
 """
 
 
