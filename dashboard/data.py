@@ -28,6 +28,12 @@ def connection() -> duckdb.DuckDBPyConnection:
     return _open(str(path), query.file_identity(path), state.fiscal_year())
 
 
+def every_year() -> duckdb.DuckDBPyConnection:
+    """Connection whose stored tables hold every 年度 (the latest year's reader): for comparisons across years."""
+    path = query.warehouse_path()
+    return _open(str(path), query.file_identity(path), None)
+
+
 @st.cache_data(max_entries=1024, show_spinner=False)
 def _answer(
     _function: Callable[..., Any],

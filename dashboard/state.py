@@ -66,6 +66,13 @@ def fiscal_year() -> int | None:
     return value
 
 
+def shown_year() -> int | None:
+    """The 年度 the page shows, the latest included (None before init_year or on a warehouse without years)."""
+    script_thread()
+    value = st.session_state.get(YEAR_KEY)
+    return value if isinstance(value, int) else st.session_state.get(LATEST_YEAR_KEY)
+
+
 def all_years() -> bool:
     """Whether "all years" is selected (only ever on a page that offers it)."""
     script_thread()

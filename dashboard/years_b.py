@@ -34,9 +34,12 @@ def _year_pair(years: list[int], lang: str, earlier_key: str, later_key: str) ->
         t("years_b.earlier"), years[-2::-1], labels.__getitem__, earlier_key, container=left
     )
     later = state.localized_selectbox(
-        t("years_b.later"), [year for year in reversed(years) if year > earlier], labels.__getitem__, later_key,
+        t("years_b.later"),
+        [year for year in reversed(years) if year > earlier],
+        labels.__getitem__,
+        later_key,
         container=right,
-    )  # fmt: skip
+    )
     return earlier, later
 
 
@@ -143,10 +146,10 @@ def map_new_only(
 ) -> tuple[int, list[str]] | None:
     """地域資源マップ: the 'new this year' switch (multi-year warehouses only): (year, mapped ids new then) when on."""
     years = years_mix.fiscal_years(con, viewer)
-    if len(years) < 2:
+    # The sidebar's 年度 (the latest when none is passed); the bundle's first year has nothing to be new against.
+    year = years[-1] if fiscal_year is None or fiscal_year not in years else fiscal_year
+    if len(years) < 2 or year == years[0]:
         return None
-    # The latest year unless a year is passed (the sidebar's 年度 selector can pass its own).
-    year = years[-1] if fiscal_year is None else fiscal_year
     new = years_mix.new_organisation_count(con, year, viewer)
     on = container.toggle(
         t("years_b.new_only", year=fiscal_year_label(year, lang)),

@@ -354,3 +354,45 @@ def test_every_page_runs_from_a_year_url(years_warehouse, sign_in, monkeypatch):
         at.switch_page(spec.script).run()
         assert not at.exception, (spec.script, [e.value for e in at.exception])
         assert year_box(at).value == 2024
+
+
+# --- the comparisons under the selector ---------------------------------------------------------------
+
+# Page script → the subheader of its cross-year section, which must read every year whatever is selected.
+COMPARISONS = {
+    "pages/events.py": "年度比較",
+    "pages/progress.py": "年度ごとの推移",
+    "pages/activity.py": "年度比較：支援の形態と活動内容",
+    "pages/coverage.py": "年度比較：空白の解消と新たな空白",
+}
+
+
+@pytest.mark.parametrize("year", [2024, 2025])
+def test_comparisons_read_every_year_under_either_selection(app, sign_in, year):
+    at = sign_in(app, "admin").run()
+    at = year_box(at).select(year).run()
+    for script, title in COMPARISONS.items():
+        at.switch_page(script).run()
+        assert not at.exception, (script, [e.value for e in at.exception])
+        assert title in [h.value for h in at.subheader], (script, year)
+
+
+def test_home_changes_follow_the_selected_year(app, years_warehouse):
+    at = app.run()
+    distributed = next(m for m in at.metric if m.label == "配布団体数")
+    # R7年度 against R6年度: the change is the difference of the two years' lists, read from the warehouse.
+    with duckdb.connect(str(years_warehouse), read_only=True) as con:
+        counts = dict(con.execute("select fiscal_year, count(*) from organization_year group by all").fetchall())
+    assert distributed.delta and str(abs(counts[2025] - counts[2024])) in distributed.delta
+    # R6年度 is the bundle's first year: nothing to compare with, so no change is shown.
+    at = year_box(at).select(2024).run()
+    assert not next(m for m in at.metric if m.label == "配布団体数").delta
+
+
+def test_new_only_switch_is_offered_for_a_year_with_a_previous_one(app):
+    at = app.run()
+    at.switch_page("pages/resource_map.py").run()
+    assert [toggle for toggle in at.toggle if toggle.key == "map_new_only"]
+    at = year_box(at).select(2024).run()
+    assert not at.exception
+    assert not [toggle for toggle in at.toggle if toggle.key == "map_new_only"]

@@ -137,7 +137,7 @@ else:
     show_table(heat, {"form_label": "activity.col.form"} | dict.fromkeys(heat.columns[1:], ""), "support_forms_by_city")
 
 # 年度比較 (only on a warehouse of several 年度)
-years_b.mix_section(con, city, lang, viewer)
+years_b.mix_section(data.every_year(), city, lang, viewer)
 
 # 内訳: by city, legal form or target group, optionally as small multiples
 st.subheader(t("activity.breakdown_title"))

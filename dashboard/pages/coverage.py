@@ -250,7 +250,7 @@ else:
         )
 
 # 年度比較 (only on a warehouse of several 年度)
-years_b.gap_section(con, city, lang, viewer)
+years_b.gap_section(data.every_year(), city, lang, viewer)
 
 # 2. Town coverage (reference geography)
 st.subheader(t("coverage.towns_title"))

@@ -163,7 +163,7 @@ if held["workshop"]:
 if not events.is_empty():
     more[2].metric(t("events.kpi.total_reach"), people(kpis["total_reach"]), help=t("events.def.total_reach"))
 
-years_a.events_comparison(con, city, viewer, scope)
+years_a.events_comparison(data.every_year(), city, viewer, scope)
 
 st.subheader(t("events.records"))
 if events.is_empty():

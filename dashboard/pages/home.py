@@ -22,7 +22,7 @@ viewer = auth.viewer()
 
 kpis = query.home_kpis(con, city, viewer)
 # Changes from the previous 年度 (none when the warehouse holds one year).
-delta = years_a.home_deltas(con, city, viewer)
+delta = years_a.home_deltas(data.every_year(), city, viewer, state.shown_year())
 phases = query.city_phases(con, viewer)
 run = query.latest_run(con, viewer)
 cities = query.cities(con)
@@ -75,7 +75,7 @@ events[3].metric(
     t("home.symposium"), t("unit.people", n=number(kpis["symposium_participants"])), **delta["symposium_participants"]
 )
 
-years_a.home_continuity(con, city, viewer)
+years_a.home_continuity(data.every_year(), city, viewer, state.shown_year())
 
 table = charts.city_kpis_download(query.city_kpis_table(con, lang, viewer))
 csv_download(

@@ -108,7 +108,7 @@ for code in undecided["city_code"].unique(maintain_order=True):
     labels = undecided.filter(pl.col("city_code") == code)["step_label"].to_list()
     st.caption(t("progress.undecided_steps", city=city_names[code], steps="、".join(labels)))
 
-years_a.progress_comparison(con, city, viewer)
+years_a.progress_comparison(data.every_year(), city, viewer)
 
 st.subheader(t("progress.update"))
 if flash := ss.pop("pf_flash", None):

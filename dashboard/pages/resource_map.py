@@ -215,7 +215,9 @@ def codes(facet: str) -> list[str]:
 # Above the map, compactly: the search by name and the density switch, then the facets folded away.
 search_column, density_column = st.columns([3, 2], vertical_alignment="bottom")
 # Only on a warehouse of several 年度: show only the organisations new in the year.
-new_only = years_b.map_new_only(con, lang, viewer, container=density_column)
+new_only = years_b.map_new_only(
+    data.every_year(), lang, viewer, container=density_column, fiscal_year=state.shown_year()
+)
 search_column.text_input(
     t("map.card.search"), key=SEARCH_KEY, placeholder=t("map.card.search_placeholder"), help=t("map.card.search_help")
 )
