@@ -557,3 +557,25 @@ def test_explore_downloads_of_year_tables_carry_each_year(years_bundle, years_co
     for row in rows:
         per_year[int(row["fiscal_year"])] = per_year.get(int(row["fiscal_year"]), 0) + 1
     assert per_year == {year: placemarks(folder) for year, folder in folders.items()}
+
+
+def test_a_reader_of_the_earlier_year_exports_that_year(years_bundle, years_warehouse):
+    """The 年度 selector's reader (query.connect(path, fiscal_year)): each export follows the rows it shows."""
+    from dashboard.downloads import year_columns
+    from warehouse.query import connect
+
+    folders = year_folders(years_bundle)
+    earlier = min(folders)
+    con = connect(years_warehouse, fiscal_year=earlier)
+    try:
+        package = exports.hsds_files(con)
+        collection = json.loads(exports.geojson_bytes(con))
+        year = year_columns(con, "ja")
+    finally:
+        con.close()
+    assert json.loads(package["datapackage.json"])["fiscal_year"]["fiscal_year"] == earlier
+    assert len(rows_of(package, "organization")[1]) == listed(years_bundle)[earlier]
+    assert len(rows_of(package, "location")[1]) == placemarks(folders[earlier])
+    assert [y["fiscal_year"] for y in collection["fiscal_years"]] == [earlier]
+    assert len(collection["features"]) == placemarks(folders[earlier])
+    assert (year.fiscal_year, year.label) == (earlier, "R6年度")
