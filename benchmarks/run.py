@@ -1,6 +1,6 @@
 """The scale benchmark, one command: synthetic bundles → timed builds → page queries, peers and cold start.
 
-    .venv/bin/python -m benchmarks.run --sizes 10000,100000,1000000 [--repeat 20]
+    .venv/bin/python -m benchmarks.run --sizes 10000,100000,1000000 [--repeat 20] [--years 2]
 
 For each size it generates (or reuses) a synthetic bundle (benchmarks/scale.py), builds the warehouse in
 a child process (stage times from the pipeline's progress messages and wrapped stage functions, peak RSS
@@ -385,24 +385,66 @@ def source_has_org(con, schema: str, name: str, texts: list[str]) -> bool:
 # --- bundles ------------------------------------------------------------------------------------------
 
 
-def ensure_bundle(orgs: int, seed: int, work: Path) -> tuple[Path, dict]:
-    """The synthetic bundle for (orgs, seed), generated in a child process unless a current one exists."""
+def size_name(orgs: int, years: int = 1) -> str:
+    """How a size's bundle and warehouse are named: 10000, or 10000-y2 for a two-year region."""
+    return str(orgs) if years == 1 else f"{orgs}-y{years}"
+
+
+def ensure_bundle(orgs: int, seed: int, work: Path, years: int = 1) -> tuple[Path, dict]:
+    """The synthetic bundle for (orgs, seed, years), generated in a child process unless a current one exists."""
     from benchmarks import scale
 
-    out = work / "bundles" / f"{orgs}-s{seed}"
+    out = work / "bundles" / f"{size_name(orgs, years)}-s{seed}"
     manifest_path = out / "manifest.json"
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if manifest.get("generator_version") == scale.GENERATOR_VERSION:
+        if manifest.get("generator_version") == scale.GENERATOR_VERSION and len(manifest.get("years", [0])) == years:
             log(f"bundle {orgs}: reusing {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
             return out, manifest
     if out.exists():
         shutil.rmtree(out)
     command = [sys.executable, "-m", "benchmarks.scale", "--orgs", str(orgs), "--out", str(out), "--seed", str(seed)]
+    command += ["--years", str(years)]
     subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     log(f"bundle {orgs}: generated in {manifest['seconds']} s")
     return out, manifest
+
+
+def year_checks(con, manifest: dict) -> dict[str, Any]:
+    """A two-year region's year figures against what the generator says it made: {check: [expected, built]}.
+
+    mart_year_continuity's latest year (the four cities and each city) against the manifest's continuity,
+    and each year's organisations listed and map locations against that year's counts.
+    """
+    if "continuity" not in manifest:
+        return {}
+    latest = max(manifest["fiscal_years"].values())
+    codes = dict(con.execute("select name_ja, code from city").fetchall())
+    built = {
+        city: {"continuing": continuing, "new": new, "gone": gone}
+        for city, continuing, new, gone in con.execute(
+            "select city_code, continuing, new, gone from mart_year_continuity where fiscal_year = ?", [latest]
+        ).fetchall()
+    }
+    expected = manifest["continuity"]
+    checks: dict[str, Any] = {
+        "continuity": [{k: expected[k] for k in ("continuing", "new", "gone")}, built.get(None)],
+    }
+    for city, counts in expected["per_city"].items():
+        checks[f"continuity {city}"] = [counts, built.get(codes.get(city))]
+    for folder, year in manifest["fiscal_years"].items():
+        figures = manifest["years"][folder]
+        listed = con.execute("select count(*) from organization_year where fiscal_year = ?", [year]).fetchone()[0]
+        pins = con.execute("select count(*) from location where fiscal_year = ?", [year]).fetchone()[0]
+        checks[f"{folder} organisations"] = [sum(figures["organisations_per_city"].values()), listed]
+        checks[f"{folder} locations"] = [figures["pins"], pins]
+    return checks
+
+
+def year_mismatches(checks: dict[str, Any]) -> list[str]:
+    """The year checks whose built figure differs from the generator's."""
+    return [f"{name}: generated {want}, built {got}" for name, (want, got) in checks.items() if want != got]
 
 
 # --- page query sets -----------------------------------------------------------------------------------
@@ -1039,12 +1081,13 @@ def bench_size(orgs: int, args, work: Path) -> dict:
     from benchmarks import peers
     from warehouse import query
 
-    result: dict[str, Any] = {"orgs": orgs, "load_before": os.getloadavg()}
+    result: dict[str, Any] = {"orgs": orgs, "years": args.years, "load_before": os.getloadavg()}
+    manifest: dict = {}
     if orgs not in args.replicate:
-        source, manifest = ensure_bundle(orgs, args.seed, work)
+        source, manifest = ensure_bundle(orgs, args.seed, work, args.years)
         result["bundle"] = {k: manifest[k] for k in ("distribution_rows", "survey_rows", "pins", "plan", "seconds")}
         result["bundle"]["bytes"] = sum(f["bytes"] for f in manifest["files"].values())
-    warehouse = work / "warehouses" / f"{orgs}.duckdb"
+    warehouse = work / "warehouses" / f"{size_name(orgs, args.years)}.duckdb"
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     if orgs in args.replicate and args.skip_build and warehouse.exists() and (work / f"build-{orgs}.json").exists():
         log(f"size {orgs}: reusing the replicated {warehouse}")
@@ -1076,6 +1119,10 @@ def bench_size(orgs: int, args, work: Path) -> dict:
     con = query.connect(warehouse)
     try:
         result["organisations"] = con.execute("select count(*) from organization").fetchone()[0]
+        if checks := year_checks(con, manifest):
+            result["year_checks"] = checks
+            mismatches = year_mismatches(checks)
+            log(f"size {orgs}: year figures {'hold' if not mismatches else 'differ: ' + '; '.join(mismatches)}")
         ctx = make_context(con)
         result["pages"] = {}
         for name, call in PAGES.items():
@@ -1574,6 +1621,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
     parser.add_argument(
+        "--years", type=int, choices=(1, 2), default=1, help="fiscal years per region: 1 or 2 (R6/ and R7/)"
+    )
+    parser.add_argument(
         "--work", type=Path, default=DEFAULT_WORK, help="bundles, warehouses and results (default var/bench)"
     )
     parser.add_argument("--skip-build", action="store_true", help="reuse warehouses built by an earlier run")
@@ -1619,7 +1669,7 @@ def main(argv: list[str] | None = None) -> None:
         out.write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
     if not args.skip_cold_start:
         log("cold start")
-        results["cold_start"] = cold_start(work / "warehouses" / f"{sizes[-1]}.duckdb")
+        results["cold_start"] = cold_start(work / "warehouses" / f"{size_name(sizes[-1], args.years)}.duckdb")
         log(f"cold start: {results['cold_start']}")
     results["elapsed_s"] = time.perf_counter() - began
     results["load_end"] = os.getloadavg()

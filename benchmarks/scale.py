@@ -13,6 +13,12 @@ address and so a map pin; 0.1 % of list rows carry an unknown 法人格 and are 
 programme (6 events, 25 sessions, 60 participants) is repeated once per ``ORGS_PER_PROGRAMME``
 organisations and the synthetic 町丁目 number one per ``ORGS_PER_TOWN`` organisations, split over the
 cities like the organisations (so a 1M region has about as many 町丁目 as the real four cities' 421).
+
+With ``--years 2`` the bundle holds two fiscal years the way data/generate_years.py makes the sample's:
+``R6/`` is the one-year region above, ``R7/`` is derived from it (about two thirds of the organisations
+continue, a few respelled as another list would write them, NEW_SHARE new ones join, the rest are gone;
+dates a year on, a new survey round), ``reference/`` is shared, and manifest.json says per year what each
+folder holds and under ``continuity`` how many continue, are new and are gone (mart_year_continuity's figures).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import tempfile
 import time
 import zipfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +86,8 @@ from data.generate_sample import (
     write_survey,
     zip_info,
 )
+from data.generate_sample import _variant as respell
+from data.generate_years import FISCAL_YEARS, R6_FOLDER, R7_FOLDER, _csv_year_on, _next_year, r7_progress
 from warehouse import kml
 
 GENERATOR_VERSION = 2  # bump when the output for a given (orgs, seed) changes; run.py regenerates then
@@ -104,6 +112,13 @@ MAP_NAME = "4市 地域資源マップ（合成・規模試験）"
 OUTLINE_HALF = (0.03, 0.035)
 KANJI_DIGITS = "〇一二三四五六七八九"
 ZIP_CHUNK = 1 << 20
+# The second year (--years 2), as data/generate_years.py derives the sample's R7 from R6.
+CONTINUING_SHARE = 2 / 3  # organisations the next year's lists carry again
+NEW_SHARE = 0.19  # new organisations, as a share of the first year's (sample: 30/157)
+RENAME_SHARE = 0.03  # continuing organisations the next year's list spells another way (same matching key)
+RENAME_KINDS = ("widespace", "width")  # full-width space, full-width digits: every synthetic name has both
+YEAR_SHIFT = dt.timedelta(days=364)  # distribution a year on, on the same weekday
+ANSWER_WINDOW = (dt.date(2024, 12, 10), dt.date(2025, 1, 31))  # when the first year's answers arrive
 
 
 @dataclass(slots=True)
@@ -193,13 +208,13 @@ def _phone(serial: int, offset: int = 0) -> str:
     return f"046-0{10 + n % 90}-{(n // 90) % 10000:04d}"
 
 
-def build_organisations(rng: random.Random, people: People, orgs: int) -> list[Org]:
-    """The region's organisations with names, addresses, lists and distribution details."""
+def build_organisations(rng: random.Random, people: People, orgs: int, first: int = 1) -> list[Org]:
+    """The region's organisations (serials first … first + orgs - 1) with names, addresses, lists and distribution."""
     arch_weights = [arch.count for arch in ARCHETYPES]
     city_weights = [ORG_COUNT[city] for city in CITIES]
     width = len(str(orgs))
     result = []
-    for serial in range(1, orgs + 1):
+    for serial in range(first, first + orgs):
         city = rng.choices(CITIES, weights=city_weights)[0]
         arch = rng.choices(ARCHETYPES, weights=arch_weights)[0]
         town, highest = rng.choice(TOWNS[city])
@@ -285,8 +300,10 @@ def _answer_row(rng: random.Random, people: People, org: Org, submitted: dt.date
     ])  # fmt: skip
 
 
-def survey_rows(rng: random.Random, people: People, orgs: list[Org]) -> list[list]:
-    """Survey answers of about ANSWER_SHARE of the organisations, in submission order."""
+def survey_rows(
+    rng: random.Random, people: People, orgs: list[Org], window: tuple[dt.date, dt.date] = ANSWER_WINDOW
+) -> list[list]:
+    """Survey answers of about ANSWER_SHARE of the organisations, in submission order (dates within window)."""
     aliases = _aliases()
     intents = [label for label, _ in INTENT_COUNTS]
     intent_weights = [count for _, count in INTENT_COUNTS]
@@ -294,10 +311,10 @@ def survey_rows(rng: random.Random, people: People, orgs: list[Org]) -> list[lis
     for org in orgs:
         if rng.random() >= ANSWER_SHARE:
             continue
-        start = max(org.sent_on + dt.timedelta(days=1), dt.date(2024, 12, 10))
+        start = max(org.sent_on + dt.timedelta(days=1), window[0])
         times = 2 if rng.random() < REANSWER_SHARE else 1
         for _ in range(times):
-            day = _random_date(rng, start, dt.date(2025, 1, 31))
+            day = _random_date(rng, start, window[1])
             moment = dt.datetime.combine(day, dt.time(rng.randint(8, 22), rng.randint(0, 59), rng.randint(0, 59)))
             intent = rng.choices(intents, weights=intent_weights)[0]
             answers.append((moment, org.serial, _answer_row(rng, people, org, moment, intent, aliases)))
@@ -424,8 +441,95 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def generate(orgs: int, out: Path, seed: int = DEFAULT_SEED, progress=print) -> dict[str, Any]:
-    """Write the bundle for `orgs` organisations into out (and out/reference), return the manifest."""
+def next_year(rng: random.Random, people: People, orgs: list[Org]) -> tuple[list[Org], dict[str, Any]]:
+    """The second year's organisations (continuing, a few respelled, new ones) and what changed, per city."""
+    continuing = sorted(rng.sample(range(len(orgs)), round(len(orgs) * CONTINUING_SHARE)))
+    kept = [replace(orgs[i], sent_on=orgs[i].sent_on + YEAR_SHIFT) for i in continuing]
+    # A respelling keeps the matching key; organisations already listed twice keep their one variant.
+    plain = [i for i, org in enumerate(kept) if org.variant is None]
+    renamed = sorted(rng.sample(plain, min(len(plain), round(len(kept) * RENAME_SHARE))))
+    for i in renamed:
+        kept[i] = replace(kept[i], name=respell(kept[i].name, rng.choice(RENAME_KINDS)))
+    new = [
+        replace(org, sent_on=org.sent_on + YEAR_SHIFT)
+        for org in build_organisations(rng, people, round(len(orgs) * NEW_SHARE), first=len(orgs) + 1)
+    ]
+    left = set(continuing)
+    gone = [org for i, org in enumerate(orgs) if i not in left]
+    continuity = {
+        "continuing": len(kept),
+        "new": len(new),
+        "gone": len(gone),
+        "renamed": len(renamed),
+        "per_city": {
+            city: {
+                "continuing": sum(org.city == city for org in kept),
+                "new": sum(org.city == city for org in new),
+                "gone": sum(org.city == city for org in gone),
+            }
+            for city in CITIES
+        },
+    }
+    return kept + new, continuity
+
+
+def write_year(
+    rng: random.Random,
+    people: People,
+    organisations: list[Org],
+    folder: Path,
+    programmes: int,
+    label: str,
+    later: bool = False,
+    progress=print,
+) -> dict[str, Any]:
+    """One year's source files into folder; later writes dates, 令和 years and R年度 a year on. Returns its counts."""
+    folder.mkdir(parents=True, exist_ok=True)
+    progress(f"[scale {label}] distribution_list.xlsx")
+    distribution = distribution_rows(rng, organisations, BAD_LEGAL_SHARE)
+    write_xlsx(
+        {sheet: (DISTRIBUTION_HEADER, rows) for sheet, rows in distribution.items()}, folder / "distribution_list.xlsx"
+    )
+    rows_per_sheet = {sheet: len(rows) for sheet, rows in distribution.items()}
+    del distribution
+    progress(f"[scale {label}] survey_answers.csv")
+    window = (ANSWER_WINDOW[0] + YEAR_SHIFT, ANSWER_WINDOW[1] + YEAR_SHIFT) if later else ANSWER_WINDOW
+    answers = survey_rows(rng, people, organisations, window)
+    with (folder / "survey_answers.csv").open("w", encoding="cp932", newline="") as handle:
+        write_survey(answers, handle)
+    progress(f"[scale {label}] resource_map.kmz")
+    pins = write_kmz(rng, organisations, folder / "resource_map.kmz")
+    progress(f"[scale {label}] events.xlsx, pf_progress.xlsx, cities.csv, kpi_targets.csv")
+    programme = programme_sheets(rng, people, programmes)
+    steps = progress_sheets()
+    if later:
+        programme = {
+            sheet: (header, [[_next_year(cell) for cell in row] for row in rows])
+            for sheet, (header, rows) in programme.items()
+        }
+        steps = r7_progress(steps)
+    write_xlsx(programme, folder / "events.xlsx")
+    write_xlsx(steps, folder / "pf_progress.xlsx")
+    (folder / "cities.csv").write_bytes(_csv_year_on(cities_bytes()) if later else cities_bytes())
+    (folder / "kpi_targets.csv").write_bytes(_csv_year_on(targets_bytes()) if later else targets_bytes())
+    return {
+        "organisations_per_city": dict(Counter(org.city for org in organisations)),
+        "distribution_rows": sum(rows_per_sheet.values()),
+        "rows_per_sheet": rows_per_sheet,
+        "survey_rows": len(answers),
+        "pins": pins,
+        "event_rows": {sheet: len(rows) for sheet, (_, rows) in programme.items()},
+    }
+
+
+def generate(orgs: int, out: Path, seed: int = DEFAULT_SEED, progress=print, years: int = 1) -> dict[str, Any]:
+    """Write the bundle for `orgs` organisations into out (and out/reference), return the manifest.
+
+    years=2 writes out/R6 (the one-year region) and out/R7 (next_year of it); the manifest adds each year's
+    counts under "years" and the continuity the generator made; its top-level counts are both years' sums.
+    """
+    if years not in (1, 2):
+        raise ValueError("--years must be 1 or 2")
     started = time.perf_counter()
     counts = plan(orgs)
     out = Path(out)
@@ -436,25 +540,8 @@ def generate(orgs: int, out: Path, seed: int = DEFAULT_SEED, progress=print) -> 
 
     progress(f"[scale {orgs}] organisations")
     organisations = build_organisations(rng, people, orgs)
-    progress(f"[scale {orgs}] distribution_list.xlsx")
-    distribution = distribution_rows(rng, organisations, BAD_LEGAL_SHARE)
-    write_xlsx(
-        {sheet: (DISTRIBUTION_HEADER, rows) for sheet, rows in distribution.items()}, out / "distribution_list.xlsx"
-    )
-    rows_per_sheet = {sheet: len(rows) for sheet, rows in distribution.items()}
-    del distribution
-    progress(f"[scale {orgs}] survey_answers.csv")
-    answers = survey_rows(rng, people, organisations)
-    with (out / "survey_answers.csv").open("w", encoding="cp932", newline="") as handle:
-        write_survey(answers, handle)
-    progress(f"[scale {orgs}] resource_map.kmz")
-    pins = write_kmz(rng, organisations, out / "resource_map.kmz")
-    progress(f"[scale {orgs}] events.xlsx, pf_progress.xlsx, cities.csv, kpi_targets.csv")
-    programme = programme_sheets(rng, people, counts.programmes)
-    write_xlsx(programme, out / "events.xlsx")
-    write_xlsx(progress_sheets(), out / "pf_progress.xlsx")
-    (out / "cities.csv").write_bytes(cities_bytes())
-    (out / "kpi_targets.csv").write_bytes(targets_bytes())
+    folder = out / R6_FOLDER if years == 2 else out
+    first = write_year(rng, people, organisations, folder, counts.programmes, str(orgs), False, progress)
 
     progress(f"[scale {orgs}] reference/towns, reference/boundaries")
     reference = out / "reference"
@@ -466,17 +553,30 @@ def generate(orgs: int, out: Path, seed: int = DEFAULT_SEED, progress=print) -> 
         )
     write_outlines(reference / "boundaries" / "synthetic_cities.geojson")
 
+    summary = dict(first)
+    extra: dict[str, Any] = {}
+    if years == 2:
+        # The second year draws after everything of the first, so a one-year bundle stays byte for byte as before.
+        progress(f"[scale {orgs}] {R7_FOLDER}: organisations")
+        second_orgs, continuity = next_year(rng, people, organisations)
+        label = f"{orgs} {R7_FOLDER}"
+        second = write_year(rng, people, second_orgs, out / R7_FOLDER, counts.programmes, label, True, progress)
+        for key in ("distribution_rows", "survey_rows", "pins"):
+            summary[key] = first[key] + second[key]
+        extra = {"fiscal_years": FISCAL_YEARS, "years": {R6_FOLDER: first, R7_FOLDER: second}, "continuity": continuity}
+
     files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "manifest.json")
     manifest = {
         "generator_version": GENERATOR_VERSION,
         "seed": seed,
         "plan": counts.as_dict(),
-        "organisations_per_city": dict(Counter(org.city for org in organisations)),
-        "distribution_rows": sum(rows_per_sheet.values()),
-        "rows_per_sheet": rows_per_sheet,
-        "survey_rows": len(answers),
-        "pins": pins,
-        "event_rows": {sheet: len(rows) for sheet, (_, rows) in programme.items()},
+        "organisations_per_city": summary["organisations_per_city"],
+        "distribution_rows": summary["distribution_rows"],
+        "rows_per_sheet": summary["rows_per_sheet"],
+        "survey_rows": summary["survey_rows"],
+        "pins": summary["pins"],
+        "event_rows": summary["event_rows"],
+        **extra,
         "files": {str(p.relative_to(out)): {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in files},
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -491,8 +591,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--orgs", type=int, required=True, help="number of organisations (e.g. 10000, 1000000)")
     parser.add_argument("--out", type=Path, required=True, help="output directory (a source bundle)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
+    parser.add_argument(
+        "--years", type=int, choices=(1, 2), default=1, help="fiscal years: 1 (a flat bundle) or 2 (R6/ and R7/)"
+    )
     args = parser.parse_args(argv)
-    manifest = generate(args.orgs, args.out, args.seed)
+    manifest = generate(args.orgs, args.out, args.seed, years=args.years)
     summary = {k: v for k, v in manifest.items() if k != "files"}
     print(json.dumps(summary, ensure_ascii=False, indent=1))
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -17,10 +19,12 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from common.calendar import fiscal_year_label
 from common.roles import Viewer
 from common.text import display_width
 from dashboard import auth, state
-from warehouse import operations
+from dashboard.i18n import translate
+from warehouse import exports, operations
 from warehouse.neutralise import FORMULA_STARTS, neutralise, neutralised
 
 BOM = "\ufeff".encode()
@@ -57,8 +61,37 @@ def flattened(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def csv_bytes(frame: pl.DataFrame) -> bytes:
-    """UTF-8 CSV with BOM and CRLF line ends, so Excel opens the Japanese cleanly."""
+@dataclass(frozen=True)
+class YearColumns:
+    """The 年度 a page's table shows, as its download names it: the year's label under header, then fiscal_year."""
+
+    fiscal_year: int
+    label: str  # R6年度 (ja) or FY2024 (en)
+    header: str  # 年度 / Fiscal year
+
+    def appended(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """frame with the year's two columns after its own (its columns keep their order)."""
+        return frame.with_columns(
+            pl.lit(self.label, dtype=pl.String).alias(self.header),
+            pl.lit(self.fiscal_year, dtype=pl.Int32).alias("fiscal_year"),
+        )
+
+
+def year_columns(con: duckdb.DuckDBPyConnection, lang: str) -> YearColumns | None:
+    """The 年度 of what the page's connection shows (the data's year, whichever year the page reads), in lang.
+
+    Resolved on the script thread (a deferred download runs later, outside it); None for a warehouse without years.
+    """
+    year = exports.data_year(con)
+    if year is None:
+        return None
+    return YearColumns(year, fiscal_year_label(year, lang), translate(lang, "download.fiscal_year"))
+
+
+def csv_bytes(frame: pl.DataFrame, year: YearColumns | None = None) -> bytes:
+    """UTF-8 CSV with BOM and CRLF line ends, so Excel opens the Japanese cleanly; with year, its 年度 columns last."""
+    if year is not None:
+        frame = year.appended(frame)
     buffer = io.BytesIO()
     neutralised(flattened(frame)).write_csv(buffer, line_terminator="\r\n")
     return BOM + buffer.getvalue()
@@ -174,9 +207,11 @@ def download_button(
     )
 
 
-def csv_download(label: str, frame: pl.DataFrame, stem: str, *, what: str, **kwargs: Any) -> bool:
-    """The download button of a table shown on a page: frame as Excel-ready CSV (csv_bytes), stem.csv, its rows."""
-    data = csv_bytes(frame)
+def csv_download(
+    label: str, frame: pl.DataFrame, stem: str, *, what: str, year: YearColumns | None = None, **kwargs: Any
+) -> bool:
+    """The download button of a table shown on a page: frame as Excel-ready CSV (csv_bytes, with its 年度), stem.csv."""
+    data = csv_bytes(frame, year)
     return download_button(
         label, data=data, file_name=f"{stem}.csv", mime=MIME_TYPES["csv"], what=what, rows=frame.height, **kwargs
     )

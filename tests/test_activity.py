@@ -641,7 +641,11 @@ def test_every_download_is_exactly_the_table_shown(page):
     for table, button in zip(tables, buttons, strict=True):
         # The screen shows a missing cell as —; the CSV leaves it empty.
         shown = pl.from_pandas(table).cast(pl.String).with_columns(pl.all().replace(MISSING, None))
-        assert csv_frame(download_payload(button)).equals(shown), button.proto.label
+        downloaded = csv_frame(download_payload(button))
+        # The table's own columns first, then the 年度 it shows (the flat sample: R6年度, 2024).
+        assert downloaded.drop("年度", "fiscal_year").equals(shown), button.proto.label
+        assert downloaded.columns[-2:] == ["年度", "fiscal_year"]
+        assert set(downloaded["年度"]) == {"R6年度"} and set(downloaded["fiscal_year"]) == {"2024"}
     categories = csv_frame(download_payload(buttons[0]))["カテゴリ"].to_list()
     assert categories == ["こども食堂", "若者支援", "学習支援", "不登校"]
 

@@ -250,3 +250,81 @@ def test_peer_versions_are_recorded_without_the_peers_installed(monkeypatch):
     monkeypatch.setattr(metadata, "version", without_datasette)
     recorded = peers.environment()
     assert recorded["datasette"] is None and recorded["pandas"] and recorded["sqlite"]
+
+
+# --- a region with two fiscal years (--years 2) ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_years(tmp_path_factory) -> tuple[Path, dict]:
+    """A 300-organisation region generated with two fiscal years."""
+    out = tmp_path_factory.mktemp("scale_years") / "bundle"
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.scale", "--orgs", "300", "--out", str(out), "--seed", "5", "--years", "2"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    return out, json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+
+
+def listed_names(folder: Path) -> dict[int, set[str]]:
+    """Serial → the names a year's distribution list writes for it (every sheet)."""
+    workbook = openpyxl.load_workbook(folder / "distribution_list.xlsx", read_only=True)
+    names: dict[int, set[str]] = {}
+    for sheet in workbook.worksheets:
+        for row in list(sheet.iter_rows(values_only=True))[1:]:
+            names.setdefault(serial(row[1]), set()).add(row[1])
+    workbook.close()
+    return names
+
+
+def test_two_year_region_has_a_year_folder_each_and_the_continuity_of_its_raw_lists(two_years):
+    out, manifest = two_years
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["R6", "R7", "reference"]
+    assert not [p for p in out.iterdir() if p.is_file() and p.name != "manifest.json"], "no flat files beside years"
+    for folder in ("R6", "R7"):
+        assert sorted(p.name for p in (out / folder).iterdir()) == SOURCE_FILES
+    assert manifest["fiscal_years"] == {"R6": 2024, "R7": 2025}
+    first, second = listed_names(out / "R6"), listed_names(out / "R7")
+    continuity = manifest["continuity"]
+    assert (continuity["continuing"], continuity["new"], continuity["gone"]) == (
+        len(first.keys() & second.keys()),
+        len(second.keys() - first.keys()),
+        len(first.keys() - second.keys()),
+    )
+    assert 0.6 < continuity["continuing"] / len(first) < 0.72 and continuity["new"] > 0
+    # Respelled between the years (full-width space or digits) yet the same organisation after NFKC.
+    respelled = [s for s in first.keys() & second.keys() if not second[s] <= first[s]]
+    assert len(respelled) >= continuity["renamed"] > 0
+    for s in respelled:
+        assert {unicodedata.normalize("NFKC", name) for name in second[s]} <= {
+            unicodedata.normalize("NFKC", name) for name in first[s]
+        }
+    for folder in ("R6", "R7"):
+        with zipfile.ZipFile(out / folder / "resource_map.kmz") as archive:
+            assert archive.read("doc.kml").count(b"<Placemark") == manifest["years"][folder]["pins"]
+    survey = (out / "R7" / "survey_answers.csv").read_bytes().decode("cp932")
+    assert "2025/" in survey or "2025-" in survey, "the second year's answers are dated a year on"
+
+
+def test_one_year_region_is_unchanged_by_the_years_option(tmp_path):
+    one = generate(tmp_path / "one", 120, seed=5)
+    assert "continuity" not in one and "years" not in one
+    assert sorted(p.name for p in (tmp_path / "one").iterdir() if p.is_file()) == sorted(
+        SOURCE_FILES + ["manifest.json"]
+    )
+
+
+@pytest.mark.slow  # builds the two-year region through the whole pipeline: make test only
+def test_two_year_region_builds_with_the_continuity_the_generator_made(two_years, tmp_path):
+    from benchmarks import run
+    from etl.pipeline import build
+
+    out, manifest = two_years
+    warehouse = tmp_path / "warehouse.duckdb"
+    build(out, warehouse, reference_dir=out / "reference")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        checks = run.year_checks(con, manifest)
+    assert len(checks) == 1 + 4 + 2 * 2
+    assert run.year_mismatches(checks) == []

@@ -746,7 +746,16 @@ def test_interested_toggle_and_candidate_download(sample_warehouse, monkeypatch)
     table = frame_with(at, "PF参画意向")
     assert table.height == 45 and set(table["PF参画意向"]) == {"参加したい", "関心がある"}
     downloaded = download_payload(at, "coverage_candidates_download")
-    assert downloaded.columns == ["団体名", "所在市", "法人格", "電話番号（団体）", "支援の形態", "PF参画意向"]
+    assert downloaded.columns == [
+        "団体名",
+        "所在市",
+        "法人格",
+        "電話番号（団体）",
+        "支援の形態",
+        "PF参画意向",
+        "年度",
+        "fiscal_year",
+    ]
     assert downloaded.height == 45
     assert downloaded["団体名"].to_list() == table["団体名"].to_list()
 
@@ -786,7 +795,16 @@ def test_long_lists_show_their_head_and_download_in_full(sample_warehouse, monke
     everyone = query.candidates(sample_con, ("join",), None, "ja")
     assert frame_with(at, "PF参画意向")["団体名"].to_list() == everyone["name"].to_list()[:3]
     downloaded = deferred_payload(at, "coverage_candidates_download")
-    assert downloaded.columns == ["団体名", "所在市", "法人格", "電話番号（団体）", "支援の形態", "PF参画意向"]
+    assert downloaded.columns == [
+        "団体名",
+        "所在市",
+        "法人格",
+        "電話番号（団体）",
+        "支援の形態",
+        "PF参画意向",
+        "年度",
+        "fiscal_year",
+    ]
     assert downloaded["団体名"].to_list() == everyone["name"].to_list()
     single = deferred_payload(at, "coverage_single_download")
     assert single.height == 150 and set(single["把握"]) == {"1市のリストのみ", "自主調査のみ"}

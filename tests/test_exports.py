@@ -332,8 +332,20 @@ def test_geojson_feature_collection(sample_warehouse, sample_con, tmp_path):
     out = tmp_path / "locations.geojson"
     assert exports.main(["geojson", "--warehouse", str(sample_warehouse), "--out", str(out)]) == 0
     collection = json.loads(out.read_text(encoding="utf-8"))
-    assert set(collection) == {"type", "features"}
+    assert set(collection) == {"type", "features", "fiscal_years"}
     assert collection["type"] == "FeatureCollection"
+    # A flat bundle is R6年度 (2024): every feature and the collection say so.
+    assert [year["fiscal_year"] for year in collection["fiscal_years"]] == [2024]
+    assert collection["fiscal_years"][0] | {} == {
+        "fiscal_year": 2024,
+        "label": "R6年度",
+        "label_en": "FY2024",
+        "start": "2024-04-01",
+        "end": "2025-03-31",
+    }
+    assert {(f["properties"]["fiscal_year"], f["properties"]["fiscal_year_label"]) for f in collection["features"]} == {
+        (2024, "R6年度")
+    }
     rows = sample_con.execute(
         "select l.id, l.name, l.organization_id, c.name_ja, l.longitude, l.latitude "
         "from location l join city c on c.code = l.city_code order by l.id"
@@ -362,6 +374,8 @@ def test_geojson_feature_collection(sample_warehouse, sample_con, tmp_path):
             "address",
             "forms",
             "form_codes",
+            "fiscal_year",
+            "fiscal_year_label",
         }
     expected_forms = dict(
         sample_con.execute(
@@ -408,6 +422,11 @@ def formula_warehouse(sample_warehouse, tmp_path) -> Path:
     shutil.copyfile(sample_warehouse, path)
     with duckdb.connect(str(path)) as con:
         con.execute("update organization set name = ? where id = (select min(id) from organization)", [FORMULA])
+        # The package names an organisation as its year's list spells it.
+        con.execute(
+            "update organization_year set name = ? where organization_id = (select min(id) from organization)",
+            [FORMULA],
+        )
     return path
 
 
@@ -430,3 +449,133 @@ def test_hsds_csvs_neutralise_formulas_unless_raw(formula_warehouse, tmp_path):
             assert "'" + FORMULA in csv_cells(archive.read("organizations.csv"))
     finally:
         con.close()
+
+
+def test_single_year_package_names_its_year(package):
+    descriptor = json.loads(package["datapackage.json"])
+    assert descriptor["fiscal_year"]["fiscal_year"] == 2024
+    assert descriptor["fiscal_year"]["label"] == "R6年度"
+    assert descriptor["name"] == "tsunagari-hsds-2024"
+    assert "R6年度" in descriptor["title"]
+
+
+# --- two fiscal years: what each export carries, counted from the generated bundle's raw folders ----------
+
+
+def year_folders(years_bundle) -> dict[int, Path]:
+    """西暦 start year → the bundle's folder of that 年度 (from the generator's manifest)."""
+    folder, manifest = years_bundle
+    return {year: folder / name for name, year in manifest["fiscal_years"].items()}
+
+
+def placemarks(folder: Path) -> int:
+    """Pins in a year folder's resource_map.kmz, counted in the raw doc.kml."""
+    with zipfile.ZipFile(folder / "resource_map.kmz") as archive:
+        return archive.read("doc.kml").decode("utf-8").count("<Placemark")
+
+
+def answers(folder: Path) -> int:
+    """Answer rows of a year folder's survey_answers.csv (Shift_JIS, header row)."""
+    return len(list(csv.reader(io.StringIO((folder / "survey_answers.csv").read_bytes().decode("cp932"))))) - 1
+
+
+def listed(years_bundle) -> dict[int, int]:
+    """Organisations each 年度's lists carry, from the generator's manifest (R6: continuing + gone, R7: + new)."""
+    _, manifest = years_bundle
+    counts = manifest["counts"]
+    first, second = sorted(manifest["fiscal_years"].values())
+    return {first: counts["continuing"] + counts["gone"], second: counts["continuing"] + counts["new"]}
+
+
+@pytest.fixture()
+def years_con(years_warehouse):
+    """Read-only connection to the two-year warehouse."""
+    con = duckdb.connect(str(years_warehouse), read_only=True)
+    yield con
+    con.close()
+
+
+def test_geojson_of_two_years_carries_each_year(years_bundle, years_con):
+    folders = year_folders(years_bundle)
+    collection = json.loads(exports.geojson_bytes(years_con))
+    assert [year["fiscal_year"] for year in collection["fiscal_years"]] == sorted(folders)
+    assert [year["label"] for year in collection["fiscal_years"]] == ["R6年度", "R7年度"]
+    per_year: dict[int, list[str]] = {}
+    for feature in collection["features"]:
+        properties = feature["properties"]
+        assert properties["fiscal_year_label"] == {2024: "R6年度", 2025: "R7年度"}[properties["fiscal_year"]]
+        per_year.setdefault(properties["fiscal_year"], []).append(feature["id"])
+    assert {year: len(ids) for year, ids in per_year.items()} == {
+        year: placemarks(folder) for year, folder in folders.items()
+    }
+    assert all(len(set(ids)) == len(ids) for ids in per_year.values()), "a location id is unique within its year"
+    only = json.loads(exports.geojson_bytes(years_con, fiscal_year=min(folders)))
+    assert len(only["features"]) == placemarks(folders[min(folders)])
+    assert [year["fiscal_year"] for year in only["fiscal_years"]] == [min(folders)]
+
+
+def test_hsds_package_covers_one_year_default_the_latest(years_bundle, years_warehouse, tmp_path):
+    folders = year_folders(years_bundle)
+    organisations = listed(years_bundle)
+    for year, argv in ((max(folders), []), (min(folders), ["--fiscal-year", folders[min(folders)].name])):
+        out = tmp_path / str(year)
+        assert exports.main(["hsds", "--warehouse", str(years_warehouse), "--out", str(out), *argv]) == 0
+        package = {path.name: path.read_bytes() for path in out.iterdir()}
+        descriptor = json.loads(package["datapackage.json"])
+        assert descriptor["fiscal_year"]["fiscal_year"] == year
+        assert descriptor["name"] == f"tsunagari-hsds-{year}"
+        counts = {table: len(rows_of(package, table)[1]) for table in ("organization", "service", "location")}
+        assert counts == {
+            "organization": organisations[year],
+            "service": answers(folders[year]),
+            "location": placemarks(folders[year]),
+        }
+        for table in HSDS_3_1:
+            ids = [row["id"] for row in rows_of(package, table)[1]]
+            assert len(set(ids)) == len(ids), f"{year} {table}: HSDS ids are unique within a package"
+        for (table, column), target in REFERENCES.items():
+            known = {row["id"] for row in rows_of(package, target)[1]}
+            assert {row[column] for row in rows_of(package, table)[1]} - {None} <= known, (year, table, column)
+
+
+def test_hsds_cli_refuses_a_name_that_is_no_fiscal_year(sample_warehouse, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        exports.main(["hsds", "--warehouse", str(sample_warehouse), "--out", str(tmp_path), "--fiscal-year", "latest"])
+    assert "not a 年度" in capsys.readouterr().err
+
+
+def test_explore_downloads_of_year_tables_carry_each_year(years_bundle, years_con):
+    from dashboard.downloads import csv_from_batches
+    from warehouse.query import explore
+
+    folders = year_folders(years_bundle)
+    catalogue = explore.catalogue(years_con)
+    data = csv_from_batches(explore.stream(years_con, explore.View(catalogue["location"])))
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(data[3:].decode("utf-8"), newline="")))
+    per_year: dict[int, int] = {}
+    for row in rows:
+        per_year[int(row["fiscal_year"])] = per_year.get(int(row["fiscal_year"]), 0) + 1
+    assert per_year == {year: placemarks(folder) for year, folder in folders.items()}
+
+
+def test_a_reader_of_the_earlier_year_exports_that_year(years_bundle, years_warehouse):
+    """The 年度 selector's reader (query.connect(path, fiscal_year)): each export follows the rows it shows."""
+    from dashboard.downloads import year_columns
+    from warehouse.query import connect
+
+    folders = year_folders(years_bundle)
+    earlier = min(folders)
+    con = connect(years_warehouse, fiscal_year=earlier)
+    try:
+        package = exports.hsds_files(con)
+        collection = json.loads(exports.geojson_bytes(con))
+        year = year_columns(con, "ja")
+    finally:
+        con.close()
+    assert json.loads(package["datapackage.json"])["fiscal_year"]["fiscal_year"] == earlier
+    assert len(rows_of(package, "organization")[1]) == listed(years_bundle)[earlier]
+    assert len(rows_of(package, "location")[1]) == placemarks(folders[earlier])
+    assert [y["fiscal_year"] for y in collection["fiscal_years"]] == [earlier]
+    assert len(collection["features"]) == placemarks(folders[earlier])
+    assert (year.fiscal_year, year.label) == (earlier, "R6年度")

@@ -67,6 +67,11 @@ R6年度) or one sub-folder per year (`R6/`, `R7/`, …; docs/source-formats.md)
   year's rows and marts (views in an in-memory catalogue searched first; `mart_year_*`, `fiscal_year_bundle`,
   the code lists and the run's records are the same in every year); `None` or the latest year reads the file as
   stored. `query.fiscal_years` lists the years, newest first, with the selector's labels.
+- Exports (docs/exports.md): the explorer's downloads of a year table keep its `fiscal_year` column, a
+  page's table CSV ends with `年度` (R6年度) and `fiscal_year`; the
+  HSDS package covers one 年度 (default the latest its connection shows; `datapackage.json` names it under
+  `fiscal_year`); the GeoJSON gives each feature `fiscal_year` and `fiscal_year_label` (R6年度) and lists
+  its years in the collection's `fiscal_years`.
 """
 
 

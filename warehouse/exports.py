@@ -2,13 +2,15 @@
 
 Pure functions over a read-only connection; only public directory tables are read (never the pii schema).
 CLI:
-    python -m warehouse.exports hsds --warehouse PATH --out DIR
-    python -m warehouse.exports geojson --warehouse PATH --out FILE
+    python -m warehouse.exports hsds --warehouse PATH --out DIR [--fiscal-year R6]
+    python -m warehouse.exports geojson --warehouse PATH --out FILE [--fiscal-year R6]
+The HSDS package covers one 年度 (default: the latest), the GeoJSON every year (or the one named).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import io
 import json
 import re
@@ -21,6 +23,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from common.calendar import fiscal_year_label, fiscal_year_of_folder, fiscal_year_start
 from common.roles import PUBLIC, Viewer
 from warehouse import kml
 from warehouse.neutralise import neutralised
@@ -202,33 +205,41 @@ FOREIGN_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
     "attribute": (("link_id", "service"), ("taxonomy_term_id", "taxonomy_term")),
 }
 
-# One statement per HSDS table over the directory tables; columns are named as in HSDS, ids are ours
-# (turned into UUIDs afterwards) and fields not selected stay empty.
+# One statement per HSDS table over the directory tables of one 年度 ($year): columns are named as in HSDS,
+# ids are ours (turned into UUIDs afterwards) and fields not selected stay empty. The organisations are those
+# the year's distribution lists carry (organization_year), so a package of any year reads as that year's directory.
 _SQL = {
     "organization": (
-        "select o.id, o.name, c.name_ja || 'の' || coalesce(l.name_ja, '団体') as description, "
+        "select y.organization_id as id, y.name, c.name_ja || 'の' || coalesce(l.name_ja, '団体') as description, "
         "l.name_ja as legal_status "
-        "from organization as o join city as c on c.code = o.city_code "
-        "left join legal_form as l on l.code = o.legal_form_code order by o.id"
+        "from organization_year as y join city as c on c.code = y.city_code "
+        "left join organization as o on o.id = y.organization_id "
+        "left join legal_form as l on l.code = o.legal_form_code where y.fiscal_year = $year order by y.organization_id"
     ),
     "service": (
         "select s.id, s.organization_id, s.name, 'active' as status, "
         "strftime(r.submitted_at, '%Y-%m-%d') as assured_date "
-        "from service as s left join survey_response as r on r.organization_id = s.organization_id order by s.id"
+        "from service as s left join survey_response as r "
+        "on r.organization_id = s.organization_id and r.fiscal_year = s.fiscal_year "
+        "where s.fiscal_year = $year order by s.id"
     ),
     "location": (
-        "select id, 'physical' as location_type, organization_id, name, latitude, longitude from location order by id"
+        "select id, 'physical' as location_type, organization_id, name, latitude, longitude from location "
+        "where fiscal_year = $year order by id"
     ),
     "address": (
         "select 'ADR-' || l.id as id, l.id as location_id, l.address, c.name_ja as city_name "
-        "from location as l left join city as c on c.code = l.city_code where l.address is not null order by l.id"
+        "from location as l left join city as c on c.code = l.city_code "
+        "where l.fiscal_year = $year and l.address is not null order by l.id"
     ),
     "phone": (
+        "with listed as (select o.* from organization as o join organization_year as y "
+        "on y.organization_id = o.id and y.fiscal_year = $year) "
         "select 'TEL-' || id as id, id as organization_id, phone as number, 'voice' as type "
-        "from organization where phone is not null "
-        "union all select 'FAX-' || id, id, fax, 'fax' from organization where fax is not null order by id"
+        "from listed where phone is not null "
+        "union all select 'FAX-' || id, id, fax, 'fax' from listed where fax is not null order by id"
     ),
-    "service_area": "select id, service_id, name from service_area order by id",
+    "service_area": "select id, service_id, name from service_area where fiscal_year = $year order by id",
     "taxonomy": "select id, name, description from taxonomy order by id",
     "taxonomy_term": (
         "select t.id, t.code, t.name, t.name_en as description, t.parent_id, x.name as taxonomy, "
@@ -236,8 +247,17 @@ _SQL = {
         "from taxonomy_term as t join taxonomy as x on x.id = t.taxonomy_id "
         "order by t.taxonomy_id, t.sort_order, t.id"
     ),
-    "attribute": ("select id, link_id, taxonomy_term_id, link_type, link_entity from attribute order by id"),
+    "attribute": (
+        "select id, link_id, taxonomy_term_id, link_type, link_entity from attribute "
+        "where fiscal_year = $year order by id"
+    ),
 }
+# The 年度 a package covers when none is asked for: the latest its connection shows (a connection scoped to one
+# year shows only that one), so the export follows the data it reads, not the bundle's bookkeeping.
+_LATEST_YEAR = (
+    "select coalesce((select max(fiscal_year) from organization_year), "
+    "(select max(fiscal_year) from fiscal_year_bundle)) as fiscal_year"
+)
 
 _PREFECTURE = re.compile(r"^(東京都|北海道|京都府|大阪府|\S{2,3}?県)")
 _CITY = re.compile(r"^(\S+?市)")
@@ -261,11 +281,23 @@ def split_address(text: str, city_name: str | None) -> tuple[str | None, str, st
     return prefecture, city_name or "", rest
 
 
-def hsds_tables(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict[str, pl.DataFrame]:
-    """Every HSDS table as a frame with exactly the HSDS 3.1 fields, in order, ids as UUIDs."""
+def data_year(con: duckdb.DuckDBPyConnection, fiscal_year: int | None = None) -> int | None:
+    """The 年度 a package covers: the one asked for, else the latest whose directory the connection shows."""
+    if fiscal_year is not None:
+        return fiscal_year
+    row = fetch_one(con, _LATEST_YEAR)
+    return None if row is None else row["fiscal_year"]
+
+
+def hsds_tables(
+    con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC, fiscal_year: int | None = None
+) -> dict[str, pl.DataFrame]:
+    """Every HSDS table of one 年度 (data_year) as a frame with exactly the HSDS 3.1 fields, in order, ids as UUIDs."""
+    year = data_year(con, fiscal_year)
     tables: dict[str, pl.DataFrame] = {}
     for name, (_, fields) in HSDS_TABLES.items():
-        frame = fetch(con, _SQL[name])
+        sql = _SQL[name]
+        frame = fetch(con, sql, {"year": year} if "$year" in sql else None)
         if name == "address":
             frame = _addresses(frame)
         columns = []
@@ -296,8 +328,21 @@ def _addresses(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def datapackage(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict:
-    """The Frictionless tabular-data-package descriptor (datapackage.json) of the HSDS tables."""
+def year_metadata(fiscal_year: int) -> dict:
+    """How an export names the 年度 it covers: the 西暦 start year, its labels and its first and last day."""
+    start = fiscal_year_start(fiscal_year)
+    return {
+        "fiscal_year": fiscal_year,
+        "label": fiscal_year_label(fiscal_year, "ja"),
+        "label_en": fiscal_year_label(fiscal_year, "en"),
+        "start": start.isoformat(),
+        "end": (fiscal_year_start(fiscal_year + 1) - dt.timedelta(days=1)).isoformat(),
+    }
+
+
+def datapackage(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC, fiscal_year: int | None = None) -> dict:
+    """The Frictionless tabular-data-package descriptor (datapackage.json) of one 年度's HSDS tables."""
+    year = data_year(con, fiscal_year)
     run = fetch_one(
         con, "select run_id, finished_at from etl_run where status = 'published' order by started_at desc limit 1"
     )
@@ -322,17 +367,27 @@ def datapackage(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict
                 "schema": schema,
             }
         )
+    covered = "" if year is None else f" {fiscal_year_label(year)}"
     descriptor = {
         "profile": "tabular-data-package",
-        "name": "tsunagari-hsds",
-        "title": "座間市・綾瀬市・大和市・海老名市 地域資源ディレクトリ (Open Referral HSDS 3.1)",
+        "name": "tsunagari-hsds" if year is None else f"tsunagari-hsds-{year}",
+        "title": f"座間市・綾瀬市・大和市・海老名市 地域資源ディレクトリ{covered} (Open Referral HSDS 3.1)",
         "description": (
             "Organisations, services, map locations and their activity taxonomies from the resource survey "
-            "and resource map of Zama, Ayase, Yamato and Ebina. No personal data."
+            "and resource map of Zama, Ayase, Yamato and Ebina"
+            + (
+                ""
+                if year is None
+                else f", as listed in {fiscal_year_label(year, 'en')} (年度 {fiscal_year_label(year)})"
+            )
+            + ". No personal data."
         ),
         "hsds_version": HSDS_VERSION,
         "resources": resources,
     }
+    if year is not None:
+        # Every record of the package belongs to this one 年度 (HSDS has no year field; ids stay the same across years).
+        descriptor["fiscal_year"] = year_metadata(year)
     if run is not None:
         descriptor["run_id"] = run["run_id"]  # the ETL run that built the warehouse (etl_run.run_id)
         if run["finished_at"] is not None:
@@ -357,53 +412,70 @@ def csv_text(frame: pl.DataFrame, raw: bool = False) -> bytes:
     return buffer.getvalue()
 
 
-def hsds_files(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC, raw: bool = False) -> dict[str, bytes]:
-    """File name → bytes of the whole package (datapackage.json plus one CSV per HSDS table).
+def hsds_files(
+    con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC, raw: bool = False, fiscal_year: int | None = None
+) -> dict[str, bytes]:
+    """File name → bytes of one 年度's package (datapackage.json plus one CSV per HSDS table).
 
     raw keeps values exactly as stored (for an interchange consumer that never opens the CSVs in a
     spreadsheet); the default neutralises them like every other CSV of the product.
     """
-    files = {"datapackage.json": _json_bytes(datapackage(con))}
-    for name, frame in hsds_tables(con).items():
+    year = data_year(con, fiscal_year)
+    files = {"datapackage.json": _json_bytes(datapackage(con, fiscal_year=year))}
+    for name, frame in hsds_tables(con, fiscal_year=year).items():
         files[HSDS_TABLES[name][0]] = csv_text(frame, raw)
     return files
 
 
-def write_hsds(con: duckdb.DuckDBPyConnection, out_dir: Path, viewer: Viewer = PUBLIC, raw: bool = False) -> list[Path]:
-    """Write the package into out_dir (created if missing); returns the files written."""
+def write_hsds(
+    con: duckdb.DuckDBPyConnection,
+    out_dir: Path,
+    viewer: Viewer = PUBLIC,
+    raw: bool = False,
+    fiscal_year: int | None = None,
+) -> list[Path]:
+    """Write one 年度's package into out_dir (created if missing); returns the files written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, data in hsds_files(con, raw=raw).items():
+    for name, data in hsds_files(con, raw=raw, fiscal_year=fiscal_year).items():
         path = out_dir / name
         path.write_bytes(data)
         written.append(path)
     return written
 
 
-def hsds_zip(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> bytes:
-    """The package as one zip (files at its root), for a download button."""
+def hsds_zip(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC, fiscal_year: int | None = None) -> bytes:
+    """One 年度's package as one zip (files at its root), for a download button."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in hsds_files(con).items():
+        for name, data in hsds_files(con, fiscal_year=fiscal_year).items():
             archive.writestr(name, data)
     return buffer.getvalue()
 
 
-def geojson(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict:
-    """Locations as a GeoJSON FeatureCollection (RFC 7946: WGS84, [longitude, latitude])."""
+def geojson(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC, fiscal_year: int | None = None) -> dict:
+    """Locations of every 年度 the connection shows (or of fiscal_year) as a GeoJSON FeatureCollection (RFC 7946).
+
+    Each feature carries its fiscal_year and 和暦 label (a GIS layer filters on them); within a year a feature's
+    id (the location id, the same across years) is unique. The collection names its years (foreign member).
+    """
     frame = fetch(
         con,
-        "select l.id, l.name, l.organization_id, l.city_code, c.name_ja as city, l.address, "
+        "select l.fiscal_year, l.id, l.name, l.organization_id, l.city_code, c.name_ja as city, l.address, "
         "l.longitude, l.latitude, "
         "coalesce(list(t.name order by t.sort_order) filter (where t.id is not null), []) as forms, "
         "coalesce(list(t.code order by t.sort_order) filter (where t.id is not null), []) as form_codes "
         "from location as l left join city as c on c.code = l.city_code "
-        "left join service as s on s.organization_id = l.organization_id "
-        "left join attribute as a on a.link_id = s.id and a.link_type = 'form' "
+        "left join service as s on s.organization_id = l.organization_id and s.fiscal_year = l.fiscal_year "
+        "left join attribute as a on a.link_id = s.id and a.fiscal_year = s.fiscal_year and a.link_type = 'form' "
         "left join taxonomy_term as t on t.id = a.taxonomy_term_id "
-        "group by l.id, l.name, l.organization_id, l.city_code, c.name_ja, l.address, l.longitude, l.latitude "
-        "order by l.id",
+        "where $year is null or l.fiscal_year = $year "
+        "group by l.fiscal_year, l.id, l.name, l.organization_id, l.city_code, c.name_ja, l.address, "
+        "l.longitude, l.latitude "
+        "order by l.fiscal_year, l.id",
+        {"year": fiscal_year},
     )
+    labels = {year: fiscal_year_label(year) for year in frame["fiscal_year"].unique().to_list()}
     features = (
         kml.feature(
             kml.point(row["longitude"], row["latitude"]),
@@ -415,22 +487,33 @@ def geojson(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict:
                 "address": row["address"],
                 "forms": row["forms"],
                 "form_codes": row["form_codes"],
+                "fiscal_year": row["fiscal_year"],
+                "fiscal_year_label": labels[row["fiscal_year"]],
             },
             row["id"],
         )
         for row in frame.iter_rows(named=True)
     )
-    return kml.feature_collection(features)
+    return kml.feature_collection(features, {"fiscal_years": [year_metadata(year) for year in sorted(labels)]})
 
 
-def geojson_bytes(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> bytes:
+def geojson_bytes(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC, fiscal_year: int | None = None) -> bytes:
     """The GeoJSON as UTF-8 bytes (Japanese kept readable, indented)."""
-    return kml.geojson_bytes(geojson(con)["features"], indent=2)
+    collection = geojson(con, fiscal_year=fiscal_year)
+    return kml.geojson_bytes(collection["features"], indent=2, members={"fiscal_years": collection["fiscal_years"]})
 
 
 def _json_bytes(value: dict) -> bytes:
     """Pretty UTF-8 JSON with a final newline."""
     return (json.dumps(value, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def _fiscal_year(text: str) -> int:
+    """A --fiscal-year value (R6, R6年度, 令和6年度, 2024, FY2024) as its 西暦 start year."""
+    year = fiscal_year_of_folder(text)
+    if year is None:
+        raise argparse.ArgumentTypeError(f"not a 年度: {text!r} (e.g. R6, 2024)")
+    return year
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -441,6 +524,12 @@ def main(argv: list[str] | None = None) -> int:
         sub = commands.add_parser(command)
         sub.add_argument("--warehouse", type=Path, default=None, help="warehouse file (default: the published one)")
         sub.add_argument("--out", type=Path, required=True, help=target)
+        sub.add_argument(
+            "--fiscal-year",
+            type=_fiscal_year,
+            default=None,
+            help="年度 to export: R6, R6年度, 2024 … (default: hsds the latest, geojson every year)",
+        )
         if command == "hsds":
             sub.add_argument(
                 "--raw",
@@ -455,11 +544,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.command == "hsds":
-            written = write_hsds(con, args.out, raw=args.raw)
+            written = write_hsds(con, args.out, raw=args.raw, fiscal_year=args.fiscal_year)
             print(f"wrote {len(written)} files to {args.out}")
         else:
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_bytes(geojson_bytes(con))
+            args.out.write_bytes(geojson_bytes(con, fiscal_year=args.fiscal_year))
             print(f"wrote {args.out}")
     finally:
         con.close()

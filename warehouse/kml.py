@@ -209,14 +209,16 @@ def point(longitude: float, latitude: float) -> dict:
     return {"type": "Point", "coordinates": [float(longitude), float(latitude)]}
 
 
-def feature_collection(features: Iterable[Mapping[str, object]]) -> dict:
-    """A GeoJSON FeatureCollection of features."""
-    return {"type": "FeatureCollection", "features": list(features)}
+def feature_collection(features: Iterable[Mapping[str, object]], members: Mapping[str, object] | None = None) -> dict:
+    """A GeoJSON FeatureCollection of features; members are foreign members (RFC 7946 §6.1) written after them."""
+    return {"type": "FeatureCollection", "features": list(features), **(members or {})}
 
 
-def geojson_bytes(features: Iterable[Mapping[str, object]], *, indent: int | None = None) -> bytes:
+def geojson_bytes(
+    features: Iterable[Mapping[str, object]], *, indent: int | None = None, members: Mapping[str, object] | None = None
+) -> bytes:
     """A FeatureCollection as UTF-8 JSON, Japanese kept readable, dates as ISO 8601; indented ends in a newline."""
-    text = json.dumps(feature_collection(features), ensure_ascii=False, indent=indent, default=_json_value)
+    text = json.dumps(feature_collection(features, members), ensure_ascii=False, indent=indent, default=_json_value)
     return (text + "\n" if indent is not None else text).encode()
 
 

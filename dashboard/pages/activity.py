@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import audit, auth, data, state, years_b
 from dashboard.charts import activity as charts
-from dashboard.downloads import csv_bytes, csv_download, download_button
+from dashboard.downloads import csv_bytes, csv_download, download_button, year_columns
 from dashboard.format import display, number
 from dashboard.provenance import show_provenance
 from warehouse import query
@@ -23,6 +23,8 @@ t = state.t
 con = data.connection()
 city = state.city()
 lang = state.lang()
+# The 年度 of what this page shows, appended to its table downloads (from the data, whichever year is read).
+download_year = year_columns(con, lang)
 viewer = auth.viewer()
 
 
@@ -36,6 +38,7 @@ def show_table(frame: pl.DataFrame, columns: dict[str, str], name: str) -> None:
         shown,
         f"tsunagari_{name}",
         what=name,
+        year=download_year,
         key=f"activity_download_{name}",
         filters=audit_filters,
     )
@@ -228,9 +231,9 @@ else:
             st.caption(t("activity.non_respondents_first", n=number(missing.height)))
         download_button(
             t("activity.download"),
-            data=csv_bytes(follow_up)
+            data=csv_bytes(follow_up, download_year)
             if listed == missing.height
-            else lambda: csv_bytes(activity.non_respondents(con, filters, lang, viewer).rename(labels)),
+            else lambda: csv_bytes(activity.non_respondents(con, filters, lang, viewer).rename(labels), download_year),
             file_name="tsunagari_non_respondents.csv",
             mime="text/csv",
             what="non_respondents",

@@ -19,7 +19,7 @@ import streamlit as st
 from dashboard import auth, data, state, years_b
 from dashboard.charts import coverage as charts
 from dashboard.charts import map as map_charts
-from dashboard.downloads import csv_bytes, download_button
+from dashboard.downloads import csv_bytes, download_button, year_columns
 from dashboard.format import display, number
 from dashboard.provenance import admin_pointer, show_provenance
 from warehouse import query
@@ -43,6 +43,8 @@ t = state.t
 con = data.connection()
 city = state.city()
 lang = state.lang()
+# The 年度 of what this page shows, appended to its table downloads (from the data, whichever year is read).
+download_year = year_columns(con, lang)
 viewer = auth.viewer()
 
 # Streamlit drops a widget's value on a page that does not draw it; re-assigning keeps the choices.
@@ -67,7 +69,7 @@ def pick_cell() -> None:
 
 def full_csv(full: Callable[[], pl.DataFrame], columns: dict[str, str], labels: dict[str, str]) -> bytes:
     """CSV of every row of a list, with the table's columns and labels (run when the download is clicked)."""
-    return csv_bytes(full().select(list(columns)).rename(labels))
+    return csv_bytes(full().select(list(columns)).rename(labels), download_year)
 
 
 def table(
@@ -93,7 +95,7 @@ def table(
         st.caption(t("coverage.list_head", total=number(rows), n=number(shown.height)))
         payload = partial(full_csv, full, columns, labels)
     else:
-        payload = csv_bytes(shown)
+        payload = csv_bytes(shown, download_year)
     download_button(
         t("coverage.download"),
         data=payload,

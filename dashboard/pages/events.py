@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import auth, data, state, years_a
 from dashboard.charts import events as charts
-from dashboard.downloads import csv_bytes, download_button
+from dashboard.downloads import csv_bytes, download_button, year_columns
 from dashboard.format import display, number
 from dashboard.provenance import admin_pointer, show_provenance
 from warehouse import query
@@ -25,6 +25,8 @@ t = state.t
 con = data.connection()
 city = state.city()
 lang = state.lang()
+# The 年度 of what this page shows, appended to its table downloads (from the data, whichever year is read).
+download_year = year_columns(con, lang)
 viewer = auth.viewer()
 
 cities = query.cities(con)
@@ -75,12 +77,14 @@ def cost_caption(per: str, workshop: str, workshop_figure: str, total: str) -> N
 def comments_csv(labels: dict[str, str]) -> bytes:
     """Every comment of the scope as CSV under the labels (made when the download is clicked)."""
     every = events_query.comments(con, city, viewer)
-    return csv_bytes(every.select("title", "venue", pl.col(f"city_{lang}").alias("city"), "comment").rename(labels))
+    return csv_bytes(
+        every.select("title", "venue", pl.col(f"city_{lang}").alias("city"), "comment").rename(labels), download_year
+    )
 
 
 def sessions_csv(every: pl.DataFrame, labels: dict[str, str], lang: str) -> bytes:
     """Every session of the scope as CSV under the labels (made when the download is clicked)."""
-    return csv_bytes(charts.sessions_table(every, lang).rename(labels))
+    return csv_bytes(charts.sessions_table(every, lang).rename(labels), download_year)
 
 
 def table(frame: pl.DataFrame, key: str) -> None:

@@ -7,7 +7,7 @@ import streamlit as st
 from common.calendar import moment_label, short_moment
 from dashboard import auth, data, pack_section, state, years_a
 from dashboard.charts import home as charts
-from dashboard.downloads import csv_download
+from dashboard.downloads import csv_download, year_columns
 from dashboard.format import number
 from dashboard.i18n import with_phase_markers
 from dashboard.provenance import show_provenance
@@ -18,6 +18,8 @@ t = state.t
 con = data.connection()
 city = state.city()
 lang = state.lang()
+# The 年度 of what this page shows, appended to its table downloads (from the data, whichever year is read).
+download_year = year_columns(con, lang)
 viewer = auth.viewer()
 
 kpis = query.home_kpis(con, city, viewer)
@@ -79,7 +81,11 @@ years_a.home_continuity(data.every_year(), city, viewer, state.shown_year())
 
 table = charts.city_kpis_download(query.city_kpis_table(con, lang, viewer))
 csv_download(
-    t("home.download"), table.rename({c: t(f"kpi.{c}") for c in table.columns}), "tsunagari_kpis", what="city_kpis"
+    t("home.download"),
+    table.rename({c: t(f"kpi.{c}") for c in table.columns}),
+    "tsunagari_kpis",
+    what="city_kpis",
+    year=download_year,
 )
 
 st.subheader(t("home.phase"))

@@ -12,7 +12,7 @@ import streamlit as st
 from common.calendar import LOCAL_TZ, date_label, moment_label, nendo_label
 from dashboard import auth, data, state, years_a
 from dashboard.charts import progress as charts
-from dashboard.downloads import csv_download
+from dashboard.downloads import csv_download, year_columns
 from dashboard.provenance import admin_pointer, show_provenance
 from dashboard.tables import data_table
 from warehouse import operations as ops
@@ -22,6 +22,8 @@ t = state.t
 con = data.connection()
 city = state.city()
 lang = state.lang()
+# The 年度 of what this page shows, appended to its table downloads (from the data, whichever year is read).
+download_year = year_columns(con, lang)
 name = "name_ja" if lang == "ja" else "name_en"
 ss = st.session_state
 today = dt.datetime.now(dt.UTC).astimezone(ZoneInfo(LOCAL_TZ)).date()
@@ -231,6 +233,12 @@ st.caption(t("progress.history_caption"))
 history = charts.history_table(query.progress_history(grid, events), status_table, lang)
 labels = {column: t(f"progress.col.{column}") for column in history.columns}
 data_table(history, labels)
-csv_download(t("progress.history_download"), history.rename(labels), "tsunagari_pf_history", what="pf_history")
+csv_download(
+    t("progress.history_download"),
+    history.rename(labels),
+    "tsunagari_pf_history",
+    what="pf_history",
+    year=download_year,
+)
 
 show_provenance("platform")

@@ -19,7 +19,7 @@ import streamlit as st
 from common.calendar import date_label
 from dashboard import auth, data, state, years_b
 from dashboard.charts import map as charts
-from dashboard.downloads import csv_bytes, download_button, download_row
+from dashboard.downloads import csv_bytes, download_button, download_row, year_columns
 from dashboard.format import number
 from dashboard.i18n import translate
 from dashboard.provenance import show_provenance
@@ -59,6 +59,8 @@ t = state.t
 con = data.connection()
 city = state.city()
 lang = state.lang()
+# The 年度 of what this page shows, appended to its table downloads (from the data, whichever year is read).
+download_year = year_columns(con, lang)
 viewer = auth.viewer()
 today = dt.date.today()
 
@@ -514,8 +516,14 @@ def kml_document(found: pl.DataFrame) -> bytes:
 
 
 def geojson_document(found: pl.DataFrame) -> bytes:
-    """The organisations as GeoJSON points."""
-    return kml.geojson_bytes(kml.directory_features(found.drop("colour_label", "verified_label")))
+    """The organisations as GeoJSON points, each with the 年度 the map shows (fiscal_year, fiscal_year_label)."""
+    rows = found.drop("colour_label", "verified_label")
+    if download_year is not None:
+        rows = rows.with_columns(
+            pl.lit(download_year.fiscal_year, dtype=pl.Int32).alias("fiscal_year"),
+            pl.lit(download_year.label, dtype=pl.String).alias("fiscal_year_label"),
+        )
+    return kml.geojson_bytes(kml.directory_features(rows))
 
 
 if shown["shown"]:
@@ -534,7 +542,7 @@ if shown["shown"]:
             return listed_rows(directory.organisations(con, filters, lang, today, viewer))
 
     files = {
-        "csv": lambda: csv_bytes(list_table(source())),
+        "csv": lambda: csv_bytes(list_table(source()), download_year),
         "kml": lambda: kml_document(source()),
         "kmz": lambda: kml.kmz_bytes(kml_document(source())),
         "geojson": lambda: geojson_document(source()),
