@@ -46,7 +46,7 @@ R6年度) or one sub-folder per year (`R6/`, `R7/`, …; docs/source-formats.md)
   and the city × support form counts of 広域カバレッジ (`mart_year_coverage`: with the page's gap rule per year,
   which gaps closed or opened).
   Intermediate models named `int_year_*` serve them and are built the same way, before them (`int_year_scopes`:
-  each 年度 × each city and the four together).
+  each 年度 × each city and the four together; `int_year_org_term`: `int_org_term` per 年度).
 - The pages' comparisons read every year through `warehouse/query/years_home.py` (活動分布, 広域カバレッジ and
   地域資源マップ through `warehouse/query/years_mix.py`): 概要's change from the previous
   year (`mart_year_survey`, `mart_year_continuity`; organisations with a map pin per year from `organization_year` and
