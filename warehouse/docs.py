@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse import models
+from warehouse import schema as ddl
 
 ROOT = Path(__file__).resolve().parent.parent
 DDL_DIR = ROOT / "warehouse" / "ddl"
@@ -63,8 +64,7 @@ R6年度) or one sub-folder per year (`R6/`, `R7/`, …; docs/source-formats.md)
 def ddl_markdown() -> list[str]:
     """One section per DDL table, from the catalogue comments."""
     con = duckdb.connect()
-    for path in sorted(DDL_DIR.glob("*.sql")):
-        con.execute(path.read_text(encoding="utf-8"))
+    ddl.create(con, DDL_DIR)
     tables = con.execute(
         "select schema_name, table_name, comment from duckdb_tables() order by schema_name <> 'main', "
         "schema_name, table_name"
