@@ -284,6 +284,7 @@ def replicate_warehouse(base: Path, orgs: int, target: Path) -> dict:
     from benchmarks import scale
     from etl import pipeline, reference
     from etl.vocab import Vocabulary
+    from warehouse import schema as ddl
 
     began = time.perf_counter()
     source = duckdb.connect(str(base), read_only=True)
@@ -311,8 +312,7 @@ def replicate_warehouse(base: Path, orgs: int, target: Path) -> dict:
         # A bounded memory budget: beyond it DuckDB spills to disk instead of being killed on a shared machine.
         con.execute(f"set memory_limit = '{REPLICATE_MEMORY}'")
         con.execute("set temp_directory = ?", [str(spill)])
-        for path in sorted(pipeline.DDL_DIR.glob("*.sql")):
-            con.execute(path.read_text(encoding="utf-8"))
+        ddl.create(con, pipeline.DDL_DIR)
         con.execute("attach ? as b (read_only)", [str(base)])
         for schema, name in tables:
             if name.startswith("ref_"):

@@ -20,6 +20,7 @@ import polars as pl
 from etl.errors import ChangesNeedConfirmation, EtlError, ValidationFailed
 from etl.steps import Progress, Step, StepEvent, silent
 from warehouse import macros, models, years
+from warehouse import schema as ddl
 from warehouse.fingerprint import schema_fingerprint
 from warehouse.masking import personal_sql, strip_personal_reasons
 
@@ -458,8 +459,7 @@ def _write(tmp, warehouse, run_id, started, source_dir, bundle, outcome, quarant
 
     con = duckdb.connect(str(tmp))
     try:
-        for path in sorted(DDL_DIR.glob("*.sql")):
-            con.execute(path.read_text(encoding="utf-8"))
+        ddl.create(con, DDL_DIR)
         progress(StepEvent(Step.STAGE))
         rows_loaded = 0
         for table, frame in outcome.tables.items():

@@ -13,7 +13,7 @@ import pytest
 from common.roles import PUBLIC, ROLES, Viewer
 from etl import pipeline
 from etl.errors import EtlError
-from warehouse import docs, masking
+from warehouse import docs, masking, schema
 from warehouse.query import city_kpis_table, home_kpis, may_see_consultees
 from warehouse.query import events as q
 
@@ -56,8 +56,7 @@ def test_no_main_schema_column_or_ddl_mentions_consultees(sample_con):
     assert [(t, c) for t, c in published if SENSITIVE.search(t) or SENSITIVE.search(c)] == []
     # The DDL itself: names and comments of every main-schema table and column.
     ddl = duckdb.connect()
-    for path in sorted(DDL_DIR.glob("*.sql")):
-        ddl.execute(path.read_text(encoding="utf-8"))
+    schema.create(ddl, DDL_DIR)
     catalogue = ddl.execute(
         "select t.table_name, t.comment, c.column_name, c.comment from duckdb_tables() as t "
         "join duckdb_columns() as c using (schema_name, table_name) where t.schema_name = 'main'"

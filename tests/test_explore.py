@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from common.roles import Viewer
 from dashboard.downloads import csv_bytes, csv_from_batches, parquet_from_batches, xlsx_from_batches
+from warehouse import schema
 from warehouse.query import explore
 from warehouse.query.explore import Between, Contains, OneOf, View
 
@@ -111,6 +112,9 @@ def test_catalogue_describes_tables_columns_and_rows(sample_con, datasets, org):
         " across fiscal years by matching key)"
     )
     assert org.column("name").comment == "団体名 as on the first list it appears on (NFKC, trimmed)"
+    # A conventional column's meaning (warehouse/schema.py) reaches the published warehouse like a DDL comment.
+    location = explore.dataset(datasets, "location")
+    assert location.column("organization_id").comment == schema.CONVENTIONAL_COMMENTS["organization_id"]
     assert org.column("distributed_on").kind == "date"
     assert org.column("source_count").kind == "number"
     assert org.column("survey_answered").kind == "bool"

@@ -52,6 +52,7 @@ def test_intermediate_headers_list_their_columns_and_are_not_published(sample_co
         "int_event_session",
         "int_event_attendance",
         "int_consultee_attendance",
+        "int_year_org_term",
         "int_org_term",
         "int_year_scopes",
     ]

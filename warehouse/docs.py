@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse import models
+from warehouse import schema as ddl
 
 ROOT = Path(__file__).resolve().parent.parent
 DDL_DIR = ROOT / "warehouse" / "ddl"
@@ -46,7 +47,7 @@ R6年度) or one sub-folder per year (`R6/`, `R7/`, …; docs/source-formats.md)
   and the city × support form counts of 広域カバレッジ (`mart_year_coverage`: with the page's gap rule per year,
   which gaps closed or opened).
   Intermediate models named `int_year_*` serve them and are built the same way, before them (`int_year_scopes`:
-  each 年度 × each city and the four together).
+  each 年度 × each city and the four together; `int_year_org_term`: `int_org_term` per 年度).
 - The pages' comparisons read every year through `warehouse/query/years_home.py` (活動分布, 広域カバレッジ and
   地域資源マップ through `warehouse/query/years_mix.py`): 概要's change from the previous
   year (`mart_year_survey`, `mart_year_continuity`; organisations with a map pin per year from `organization_year` and
@@ -78,8 +79,7 @@ R6年度) or one sub-folder per year (`R6/`, `R7/`, …; docs/source-formats.md)
 def ddl_markdown() -> list[str]:
     """One section per DDL table, from the catalogue comments."""
     con = duckdb.connect()
-    for path in sorted(DDL_DIR.glob("*.sql")):
-        con.execute(path.read_text(encoding="utf-8"))
+    ddl.create(con, DDL_DIR)
     tables = con.execute(
         "select schema_name, table_name, comment from duckdb_tables() order by schema_name <> 'main', "
         "schema_name, table_name"

@@ -18,6 +18,14 @@ import polars as pl
 DDL_DIR = Path(__file__).resolve().parent / "ddl"
 # Bookkeeping tables of warehouse/ddl/090_ops.sql: written by the pipeline itself, never by a source.
 OPS_TABLES = ("etl_run", "etl_source_file", "etl_source_sheet", "etl_validation", "quarantine", "etl_data_docs")
+# Columns whose name carries one meaning in every table: create() comments each one the DDL leaves uncommented,
+# so the meaning is written once (a table whose column means something else comments it in its DDL).
+CONVENTIONAL_COMMENTS = {
+    "fiscal_year": "年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from",
+    "organization_id": "organization.id",
+    "run_id": "etl_run.run_id",
+    "sort_order": "Display order",
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,26 @@ def qualified(schema: str, table: str) -> str:
     return table if schema == "main" else f"{schema}.{table}"
 
 
+def create(con: duckdb.DuckDBPyConnection, ddl_dir: Path = DDL_DIR) -> None:
+    """Run the DDL files in order, then give the conventional columns they leave uncommented their one comment."""
+    for path in sorted(Path(ddl_dir).glob("*.sql")):
+        con.execute(path.read_text(encoding="utf-8"))
+    names = list(CONVENTIONAL_COMMENTS)
+    for schema, table, column in con.execute(
+        "select schema_name, table_name, column_name from duckdb_columns() where database_name = current_database() "
+        "and not internal and comment is null and list_contains(?, column_name) order by table_oid, column_index",
+        [names],
+    ).fetchall():
+        target = ".".join(_identifier(part) for part in (schema, table, column))
+        text = CONVENTIONAL_COMMENTS[column].replace("'", "''")
+        con.execute(f"comment on column {target} is '{text}'")
+
+
+def _identifier(name: str) -> str:
+    """A catalogue name as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def load(ddl_dir: Path = DDL_DIR) -> dict[str, Table]:
     """Every table of the DDL in ddl_dir, keyed by qualified name in DDL order (cached per directory)."""
     return _load(Path(ddl_dir).resolve())
@@ -70,8 +98,7 @@ def _load(ddl_dir: Path) -> dict[str, Table]:
     """load() for a resolved directory: the DDL does not change while a process runs."""
     con = duckdb.connect()
     try:
-        for path in sorted(ddl_dir.glob("*.sql")):
-            con.execute(path.read_text(encoding="utf-8"))
+        create(con, ddl_dir)
         columns: dict[str, list[tuple[str, str, bool]]] = {}
         for schema, table, column, data_type, nullable in con.execute(
             "select schema_name, table_name, column_name, data_type, is_nullable from duckdb_columns() "

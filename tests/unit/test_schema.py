@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -17,6 +18,40 @@ from etl.vocab import LINEAGE
 from warehouse import schema
 
 STRUCTURAL_TYPES = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
+
+
+def test_conventional_columns_take_their_one_comment_unless_the_ddl_gives_its_own(tmp_path):
+    (tmp_path / "010_a.sql").write_text(
+        "create table a (fiscal_year integer, run_id varchar, note varchar);\n"
+        "comment on column a.run_id is 'Its own meaning';\n"
+        "create schema p;\n"
+        "create table p.b (organization_id varchar, sort_order integer);\n",
+        encoding="utf-8",
+    )
+    con = duckdb.connect()
+    schema.create(con, tmp_path)
+    comments = con.execute(
+        "select schema_name || '.' || table_name || '.' || column_name, comment from duckdb_columns() "
+        "where not internal order by table_oid, column_index"
+    ).fetchall()
+    assert comments == [
+        ("main.a.fiscal_year", schema.CONVENTIONAL_COMMENTS["fiscal_year"]),
+        ("main.a.run_id", "Its own meaning"),
+        ("main.a.note", None),
+        ("p.b.organization_id", "organization.id"),
+        ("p.b.sort_order", "Display order"),
+    ]
+
+
+def test_every_ddl_column_has_a_comment():
+    con = duckdb.connect()
+    schema.create(con)
+    assert (
+        con.execute(
+            "select table_name, column_name from duckdb_columns() where not internal and comment is null"
+        ).fetchall()
+        == []
+    )
 
 
 def test_the_ddl_read_by_duckdb():

@@ -11,7 +11,6 @@ comment on table city is '4市の基本情報 / The four cities, with population
 comment on column city.code is '全国地方公共団体コード (5 digits, e.g. 14216 座間市)';
 comment on column city.name_ja is '市名 (Japanese name)';
 comment on column city.name_en is 'City name in English';
-comment on column city.sort_order is 'Display order';
 comment on column city.population is '人口 (residents, 住民基本台帳) from cities.csv';
 comment on column city.population_date is '人口基準日 (date the population refers to)';
 
@@ -25,7 +24,6 @@ comment on table legal_form is '法人格 / Legal forms of organisations';
 comment on column legal_form.code is 'Legal-form code (npo, social_welfare, …)';
 comment on column legal_form.name_ja is '法人格 (Japanese label)';
 comment on column legal_form.name_en is 'Legal form in English';
-comment on column legal_form.sort_order is 'Display order';
 
 create table channel (
     code varchar primary key,
@@ -37,7 +35,6 @@ comment on table channel is '配布方法 / Questionnaire distribution channels'
 comment on column channel.code is 'Channel code (mail, post, hand, fax)';
 comment on column channel.name_ja is '配布方法 (Japanese label)';
 comment on column channel.name_en is 'Channel in English';
-comment on column channel.sort_order is 'Display order';
 
 create table pf_intent (
     code varchar primary key,
@@ -49,7 +46,6 @@ comment on table pf_intent is 'PF参画意向 / Platform participation intent';
 comment on column pf_intent.code is 'Intent code (join, interested, not_now)';
 comment on column pf_intent.name_ja is '参画意向 (Japanese label)';
 comment on column pf_intent.name_en is 'Intent in English';
-comment on column pf_intent.sort_order is 'Display order';
 
 create table taxonomy (
     id varchar primary key,
@@ -125,4 +121,3 @@ comment on table pf_status is '進捗状態 / Step status';
 comment on column pf_status.code is 'Status code (not_started, in_progress, done, undecided)';
 comment on column pf_status.name_ja is 'Status in Japanese (未着手 / 進行中 / 完了 / 未定)';
 comment on column pf_status.name_en is 'Status in English';
-comment on column pf_status.sort_order is 'Display order';

@@ -21,7 +21,6 @@ create table organization_year (
     primary key (fiscal_year, organization_id)
 );
 comment on table organization_year is 'One row per organisation and 年度 whose distribution list carries it: what organization holds for its latest year, per year (continuity and per-year response rates)';
-comment on column organization_year.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column organization_year.organization_id is 'organization.id (the matching key, the same in every year)';
 comment on column organization_year.name is '団体名 as that year''s first list spells it (NFKC, trimmed)';
 comment on column organization_year.city_code is '所在市 that year (city.code): an organisation that moved has another city in another year';

@@ -46,7 +46,6 @@ create table organization_source (
     city_code varchar
 );
 comment on table organization_source is 'Every row of the distribution list: which list carried which organisation, spelled how';
-comment on column organization_source.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column organization_source.organization_id is 'The de-duplicated organisation (organization.id)';
 comment on column organization_source.source_list is 'Sheet of distribution_list.xlsx (座間市, 綾瀬市, 大和市, 海老名市, 自主調査)';
 comment on column organization_source.source_row is 'Excel row number on that sheet';
@@ -66,9 +65,7 @@ create table service (
     primary key (fiscal_year, id)
 );
 comment on table service is 'HSDS service: what an organisation that answered the survey offers (one per answer)';
-comment on column service.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column service.id is '"SVC-" + organization id';
-comment on column service.organization_id is 'organization.id';
 comment on column service.name is 'Service name (the organisation''s name)';
 comment on column service.hours is '活動日時 (free text)';
 comment on column service.languages is '対応言語, joined with 、';
@@ -86,7 +83,6 @@ create table attribute (
     primary key (fiscal_year, id)
 );
 comment on table attribute is 'HSDS attribute: links a service to its taxonomy terms (contents, forms, targets)';
-comment on column attribute.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column attribute.id is '"ATT-" + service id + term id';
 comment on column attribute.link_id is 'The linked record (service.id)';
 comment on column attribute.link_type is 'Which taxonomy the link is for (content, form, target)';
@@ -102,7 +98,6 @@ create table service_area (
     primary key (fiscal_year, id)
 );
 comment on table service_area is 'HSDS service_area: the cities a service serves (活動している市)';
-comment on column service_area.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column service_area.id is '"SA-" + service id + city';
 comment on column service_area.service_id is 'service.id';
 comment on column service_area.city_code is 'city.code; null for 4市以外 (outside the four cities)';
@@ -124,9 +119,7 @@ create table location (
     primary key (fiscal_year, id)
 );
 comment on table location is 'HSDS location: a pin of the My Maps resource map, matched to its organisation';
-comment on column location.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column location.id is '"LOC-" + organization id';
-comment on column location.organization_id is 'organization.id';
 comment on column location.name is 'Pin name as on the map';
 comment on column location.address is '住所 shown on the pin';
 comment on column location.city_code is 'City of the organisation (city.code)';
@@ -150,7 +143,6 @@ create table survey_response (
     primary key (fiscal_year, id)
 );
 comment on table survey_response is 'リソース調査の回答: one row per organisation that answered (latest answer)';
-comment on column survey_response.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column survey_response.id is '"RES-" + organization id';
 comment on column survey_response.organization_id is 'organization.id the answer was matched to';
 comment on column survey_response.submitted_at is 'Google Forms タイムスタンプ (local time)';

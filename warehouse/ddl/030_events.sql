@@ -14,7 +14,6 @@ create table event (
     primary key (fiscal_year, id)
 );
 comment on table event is 'アート事業のイベント (exhibitions, workshops, symposium)';
-comment on column event.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column event.id is 'イベントID (EX-EBINA, WS-1, SYM, …)';
 comment on column event.kind is 'exhibition, workshop or symposium (種別 展示 / ワークショップ / シンポジウム)';
 comment on column event.title is '名称';
@@ -39,7 +38,6 @@ create table event_session (
     primary key (fiscal_year, id)
 );
 comment on table event_session is '開催回: one row per workshop session, symposium, or exhibition open day';
-comment on column event_session.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column event_session.id is 'event id + "-" + 回';
 comment on column event_session.event_id is 'event.id';
 comment on column event_session.seq is '回 (session or day number)';
@@ -58,7 +56,6 @@ create table event_survey_result (
     answers integer not null
 );
 comment on table event_survey_result is 'アンケート集計: venue survey tallies per choice';
-comment on column event_survey_result.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column event_survey_result.event_id is 'event.id';
 comment on column event_survey_result.question is '設問';
 comment on column event_survey_result.choice is '選択肢';
@@ -74,7 +71,6 @@ create table event_comment (
     primary key (fiscal_year, id)
 );
 comment on table event_comment is '自由記述: free-text survey comments (no personal data)';
-comment on column event_comment.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column event_comment.id is 'event id + "-C" + row';
 comment on column event_comment.event_id is 'event.id';
 comment on column event_comment.venue is '会場';
@@ -91,7 +87,6 @@ create table contract (
     primary key (fiscal_year, id)
 );
 comment on table contract is '契約: contracts of the pilot projects';
-comment on column contract.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column contract.id is '契約ID';
 comment on column contract.project is '事業名';
 comment on column contract.contractor is '発注先';

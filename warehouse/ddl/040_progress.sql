@@ -16,7 +16,6 @@ create table pf_progress (
     primary key (fiscal_year, city_code, step_code)
 );
 comment on table pf_progress is 'PF構築プロセスの進捗: one row per city and step';
-comment on column pf_progress.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column pf_progress.city_code is 'city.code';
 comment on column pf_progress.step_code is 'pf_step.code';
 comment on column pf_progress.status_code is 'pf_status.code';
@@ -40,7 +39,6 @@ create table pf_note (
     primary key (fiscal_year, id)
 );
 comment on table pf_note is '振り返り: dated breakthrough factors, open issues and changes per city';
-comment on column pf_note.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column pf_note.id is 'city code + "-N" + row';
 comment on column pf_note.city_code is 'city.code';
 comment on column pf_note.noted_on is '日付';

@@ -10,8 +10,6 @@ create table pii.organization_contact (
     contact_phone varchar
 );
 comment on table pii.organization_contact is '個人情報: contact persons from the distribution list';
-comment on column pii.organization_contact.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
-comment on column pii.organization_contact.organization_id is 'organization.id';
 comment on column pii.organization_contact.source_list is 'List the contact came from';
 comment on column pii.organization_contact.contact_name is '担当者名 (personal data)';
 comment on column pii.organization_contact.contact_email is '担当者メール (personal data)';
@@ -26,9 +24,7 @@ create table pii.survey_respondent (
     respondent_phone varchar
 );
 comment on table pii.survey_respondent is '個人情報: who filled in the survey';
-comment on column pii.survey_respondent.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column pii.survey_respondent.response_id is 'survey_response.id';
-comment on column pii.survey_respondent.organization_id is 'organization.id';
 comment on column pii.survey_respondent.respondent_name is 'ご回答者のお名前 (personal data)';
 comment on column pii.survey_respondent.respondent_email is 'ご連絡先メールアドレス (personal data)';
 comment on column pii.survey_respondent.respondent_phone is 'ご連絡先電話番号 (personal data)';
@@ -41,7 +37,6 @@ create table pii.event_participant (
     primary key (fiscal_year, participant_id)
 );
 comment on table pii.event_participant is '個人情報: workshop participants (consultee status is sensitive)';
-comment on column pii.event_participant.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column pii.event_participant.participant_id is '参加者ID (pseudonymous)';
 comment on column pii.event_participant.name is '氏名 (personal data)';
 comment on column pii.event_participant.is_consultee is '区分 相談者 = true (sensitive)';
@@ -52,7 +47,6 @@ create table pii.event_attendance (
     session_id varchar not null
 );
 comment on table pii.event_attendance is '個人情報: who attended which workshop session';
-comment on column pii.event_attendance.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column pii.event_attendance.participant_id is 'pii.event_participant.participant_id';
 comment on column pii.event_attendance.session_id is 'event_session.id';
 
@@ -63,6 +57,5 @@ create table pii.event_session_consultees (
     primary key (fiscal_year, session_id)
 );
 comment on table pii.event_session_consultees is '個人情報: うち相談者数 per session (sensitive: participants who are consultees of the cities'' support services)';
-comment on column pii.event_session_consultees.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column pii.event_session_consultees.session_id is 'event_session.id';
 comment on column pii.event_session_consultees.consultees is 'うち相談者数: participants who are consultees of the cities'' support services (≤ event_session.participants)';

@@ -12,7 +12,6 @@ create table kpi_target (
     primary key (fiscal_year, id)
 );
 comment on table kpi_target is 'KPI の目標値: one target per KPI and city (or the four cities together)';
-comment on column kpi_target.fiscal_year is '年度: the 西暦 year its fiscal year starts (2024 = R6年度), from the bundle folder the file came from';
 comment on column kpi_target.id is 'kpi_code + ":" + city_code, or kpi_code + ":all" for the four cities together';
 comment on column kpi_target.kpi_code is 'KPI code from the allow-list etl/sources/targets.py KPIS (the KPIs of mart_event_kpis)';
 comment on column kpi_target.city_code is 'City the target is for (city.code); null = 4市全体 (the four cities together)';

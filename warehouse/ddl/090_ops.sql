@@ -33,7 +33,6 @@ create table etl_source_file (
     fiscal_year_from varchar
 );
 comment on table etl_source_file is 'Lineage: every source file a run read';
-comment on column etl_source_file.run_id is 'etl_run.run_id';
 comment on column etl_source_file.file_name is 'File name inside the bundle';
 comment on column etl_source_file.kind is 'Source kind (distribution, survey, mymaps, events, progress, cities, seed)';
 comment on column etl_source_file.sha256 is 'sha256 of the file bytes';
@@ -52,7 +51,6 @@ create table etl_source_sheet (
     rows_read integer not null
 );
 comment on table etl_source_sheet is 'Lineage: data rows each sheet of a workbook held (sheets with none included), for the change guard';
-comment on column etl_source_sheet.run_id is 'etl_run.run_id';
 comment on column etl_source_sheet.file_name is 'File name inside the bundle';
 comment on column etl_source_sheet.sheet is 'Sheet name as the source contract names it';
 comment on column etl_source_sheet.rows_read is 'Data rows read from the sheet (0: header row only)';
@@ -68,7 +66,6 @@ create table etl_validation (
     details varchar
 );
 comment on table etl_validation is 'Great Expectations results per table and expectation';
-comment on column etl_validation.run_id is 'etl_run.run_id';
 comment on column etl_validation.table_name is 'Validated table';
 comment on column etl_validation.expectation is 'Expectation type and its key arguments';
 comment on column etl_validation.column_name is 'Column checked, if any';
@@ -91,7 +88,6 @@ create table quarantine (
     dependants integer
 );
 comment on table quarantine is 'Values and rows set aside: file, row and column, with the reason, for the city to fix and resend';
-comment on column quarantine.run_id is 'etl_run.run_id';
 comment on column quarantine.file_name is 'Source file';
 comment on column quarantine.sheet is 'Sheet (xlsx) or layer (KML)';
 comment on column quarantine.row_number is 'Row as the user sees it (Excel row, CSV line, placemark number)';
@@ -108,5 +104,4 @@ create table etl_data_docs (
     html varchar not null
 );
 comment on table etl_data_docs is 'Great Expectations validation report of each run, as one self-contained HTML page';
-comment on column etl_data_docs.run_id is 'etl_run.run_id';
 comment on column etl_data_docs.html is 'The report (HTML)';

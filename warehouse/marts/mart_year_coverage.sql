@@ -8,12 +8,8 @@
 --   orgs          distinct organisations (0 when none)
 with
 
-city as (
-    select * from city
-),
-
-fiscal_year_bundle as (
-    select * from fiscal_year_bundle
+year_scopes as (
+    select * from int_year_scopes
 ),
 
 organization_year as (
@@ -24,12 +20,12 @@ service as (
     select * from service
 ),
 
-attribute as (
-    select * from attribute
-),
-
 service_area as (
     select * from service_area
+),
+
+org_term as (
+    select * from int_year_org_term
 ),
 
 taxonomy_term as (
@@ -38,16 +34,14 @@ taxonomy_term as (
 
 org_form as (
     select distinct
-        a.fiscal_year,
-        s.organization_id,
+        m.fiscal_year,
+        m.organization_id,
         o.city_code,
-        t.code as form_code
-    from attribute as a
-    join service as s on s.fiscal_year = a.fiscal_year and s.id = a.link_id
-    join taxonomy_term as t on t.id = a.taxonomy_term_id
+        m.code as form_code
+    from org_term as m
     join organization_year as o
-        on o.fiscal_year = a.fiscal_year and o.organization_id = s.organization_id and o.survey_answered
-    where a.link_entity = 'service' and a.link_type = 'form'
+        on o.fiscal_year = m.fiscal_year and o.organization_id = m.organization_id and o.survey_answered
+    where m.taxonomy_id = 'form'
 ),
 
 served as (
@@ -81,10 +75,9 @@ counted as (
 ),
 
 scopes as (
-    select b.fiscal_year, k.basis, c.city_code, f.code as form_code
-    from fiscal_year_bundle as b
+    select y.fiscal_year, k.basis, y.city_code, f.code as form_code
+    from year_scopes as y
     cross join (values ('located'), ('served')) as k(basis)
-    cross join (select code as city_code from city union all select null) as c
     cross join (select code from taxonomy_term where taxonomy_id = 'form') as f
 ),
 

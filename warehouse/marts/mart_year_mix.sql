@@ -9,24 +9,16 @@
 --   orgs          of those, organisations whose answer chose the term (each once; 0 when none did)
 with
 
-city as (
-    select * from city
-),
-
-fiscal_year_bundle as (
-    select * from fiscal_year_bundle
+year_scopes as (
+    select * from int_year_scopes
 ),
 
 organization_year as (
     select * from organization_year
 ),
 
-service as (
-    select * from service
-),
-
-attribute as (
-    select * from attribute
+org_term as (
+    select * from int_year_org_term
 ),
 
 taxonomy_term as (
@@ -39,27 +31,15 @@ answered as (
     where survey_answered
 ),
 
--- the same selection as int_org_term, per year: an organisation has a term once however its answer spelled it
-chosen as (
-    select distinct
-        a.fiscal_year,
-        s.organization_id,
-        a.link_type as taxonomy_id,
-        a.taxonomy_term_id as term_id
-    from attribute as a
-    join service as s on s.fiscal_year = a.fiscal_year and s.id = a.link_id
-    where a.link_entity = 'service' and a.link_type in ('content', 'form')
-),
-
 terms as (
-    select c.fiscal_year, c.organization_id, c.taxonomy_id, c.term_id
-    from chosen as c
+    select fiscal_year, organization_id, taxonomy_id, term_id
+    from org_term
+    where taxonomy_id in ('content', 'form')
     union
     -- a content category's field, once per organisation
-    select c.fiscal_year, c.organization_id, 'group', t.parent_id
-    from chosen as c
-    join taxonomy_term as t on t.id = c.term_id
-    where c.taxonomy_id = 'content' and t.parent_id is not null
+    select fiscal_year, organization_id, 'group', group_id
+    from org_term
+    where taxonomy_id = 'content' and group_id is not null
 ),
 
 counted as (
@@ -89,9 +69,8 @@ vocabulary as (
 ),
 
 scopes as (
-    select b.fiscal_year, c.city_code, v.taxonomy_id, v.term_id
-    from fiscal_year_bundle as b
-    cross join (select code as city_code from city union all select null) as c
+    select y.fiscal_year, y.city_code, v.taxonomy_id, v.term_id
+    from year_scopes as y
     cross join vocabulary as v
 ),
 

@@ -1,4 +1,4 @@
--- intermediate (built before the marts, dropped after them): one row per organisation and taxonomy term its survey answer chose, with the term's labels and its content group; read by mart_activity_term, mart_coverage_org_form, mart_directory_profile, mart_org_directory and mart_referral_directory
+-- intermediate (built before the marts, dropped after them): one row per organisation and taxonomy term its survey answer chose in the latest 年度 (int_year_org_term of that year), with the term's labels and its content group; read by mart_activity_term, mart_coverage_org_form, mart_directory_profile, mart_org_directory and mart_referral_directory
 -- grain: organization_id, term_id
 -- columns:
 --   organization_id   organization.id of the answering organisation (through service.organization_id)
@@ -16,27 +16,23 @@
 --   group_order       sort_order of that parent
 with
 
-service as (
-    select * from service
+org_term as (
+    select * from int_year_org_term
 ),
 
-attribute as (
-    select * from attribute
+fiscal_year_bundle as (
+    select * from fiscal_year_bundle
 ),
 
 taxonomy_term as (
     select * from taxonomy_term
 ),
 
--- distinct: an organisation has a term once however its answer spelled it
+-- the latest year's choices: int_year_org_term holds every year's
 chosen as (
-    select distinct
-        s.organization_id,
-        a.link_type as taxonomy_id,
-        a.taxonomy_term_id as term_id
-    from attribute as a
-    join service as s on s.id = a.link_id
-    where a.link_entity = 'service'
+    select organization_id, taxonomy_id, term_id
+    from org_term
+    where fiscal_year in (select fiscal_year from fiscal_year_bundle where is_latest)
 ),
 
 final as (

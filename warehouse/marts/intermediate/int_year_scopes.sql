@@ -1,4 +1,4 @@
--- intermediate (built before the marts, dropped after them; int_year_*: from every year's stored tables, before the latest-year scope): one row per 年度 of the bundle and scope a year mart gives figures for, each city and the four cities together; read by mart_year_continuity and mart_year_survey
+-- intermediate (built before the marts, dropped after them; int_year_*: from every year's stored tables, before the latest-year scope): one row per 年度 of the bundle and scope a year mart gives figures for, each city and the four cities together; read by mart_year_continuity, mart_year_coverage, mart_year_mix and mart_year_survey
 -- grain: fiscal_year, city_code
 -- columns:
 --   fiscal_year      年度 of the bundle (fiscal_year_bundle)
