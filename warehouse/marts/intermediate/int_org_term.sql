@@ -1,4 +1,4 @@
--- intermediate (built before the marts, dropped after them): one row per organisation and taxonomy term its survey answer chose in the latest 年度 (int_year_org_term of that year), with the term's labels and its content group; read by mart_activity_term, mart_coverage_org_form, mart_directory_profile, mart_org_directory and mart_referral_directory
+-- intermediate (built before the marts, dropped after them): one row per organisation and taxonomy term its survey answer chose in the 年度 being built (the latest, or an earlier year's fy<year> scope: int_year_org_term of that year), with the term's labels and its content group; read by mart_activity_term, mart_coverage_org_form, mart_directory_profile, mart_org_directory and mart_referral_directory
 -- grain: organization_id, term_id
 -- columns:
 --   organization_id   organization.id of the answering organisation (through service.organization_id)
@@ -20,19 +20,21 @@ org_term as (
     select * from int_year_org_term
 ),
 
-fiscal_year_bundle as (
-    select * from fiscal_year_bundle
+-- the scope's year: organization_year is a year table, so the scope this model builds in (the latest year, or an
+-- earlier one for its fy<year> schema) shows only its own year's rows
+organization_year as (
+    select * from organization_year
 ),
 
 taxonomy_term as (
     select * from taxonomy_term
 ),
 
--- the latest year's choices: int_year_org_term holds every year's
+-- the scope year's choices: int_year_org_term holds every year's
 chosen as (
     select organization_id, taxonomy_id, term_id
     from org_term
-    where fiscal_year in (select fiscal_year from fiscal_year_bundle where is_latest)
+    where fiscal_year in (select distinct fiscal_year from organization_year)
 ),
 
 final as (
