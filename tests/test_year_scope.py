@@ -369,6 +369,10 @@ def test_explorer_shows_every_year_with_all_years(app, sign_in, years_warehouse,
     at = year_box(at).select(2024).run()
     assert explorer_rows(at) == rows_label(flat)
     assert any(o.endswith("（mart_org_directory）") for o in at.selectbox(key="x_table__ja").options)
+    # A per-year mart open when 全年度 is chosen gives way to the directory's table.
+    at = at.selectbox(key="x_table__ja").set_value("mart_org_directory").run()
+    at = year_box(at).select(state.ALL_YEARS).run()
+    assert not at.exception and at.selectbox(key="x_table__ja").value == "organization"
 
 
 def test_all_years_falls_back_to_the_latest_on_other_pages(app, sign_in):

@@ -276,6 +276,9 @@ if TABLE_KEY not in st.session_state:
     st.session_state[TABLE_KEY] = first if first in catalogue else next(iter(catalogue))
     restored = st.session_state[TABLE_KEY]
     restore(restored, catalogue[restored], *load_profile(con, identity, viewer.role, scope, restored))
+elif st.session_state[TABLE_KEY] not in catalogue:
+    # A per-year mart chosen before 全年度 was: the directory's table, not the catalogue's first name.
+    state.set_choice(TABLE_KEY, DEFAULT_DATASET if DEFAULT_DATASET in catalogue else next(iter(catalogue)))
 
 value_labels = labels.value_labels(load_seed_labels(con, identity), lang)
 table_names = {
