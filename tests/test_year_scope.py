@@ -474,3 +474,30 @@ def test_new_only_switch_is_offered_for_a_year_with_a_previous_one(app):
     at = year_box(at).select(2024).run()
     assert not at.exception
     assert not [toggle for toggle in at.toggle if toggle.key == "map_new_only"]
+
+
+def test_all_years_downloads_carry_every_years_rows(years_warehouse):
+    import io
+
+    from openpyxl import load_workbook
+
+    from dashboard.downloads import xlsx_from_batches
+
+    per_year = stored_rows(years_warehouse, "attribute")
+    con = query.connect(years_warehouse)
+    try:
+        views = {}
+        for every_year, years_kept in ((True, set(per_year)), (False, {max(per_year)})):
+            chosen = explore.catalogue(con, ADMIN, every_year=every_year)["attribute"]
+            views[every_year] = view = explore.View(chosen)
+            frame = pl.concat([pl.from_arrow(batch) for batch in explore.stream(con, view)])
+            assert set(frame["fiscal_year"]) == years_kept
+            assert frame.height == chosen.rows == explore.count_rows(con, view) == sum(per_year[y] for y in years_kept)
+        # The Excel file of every year opens: one row per stored row under the header, fiscal_year as numbers.
+        sheet = load_workbook(io.BytesIO(xlsx_from_batches(explore.stream(con, views[True])))).active
+        rows = list(sheet.iter_rows(values_only=True))
+        assert len(rows) == sum(per_year.values()) + 1
+        column = rows[0].index("fiscal_year")
+        assert {row[column] for row in rows[1:]} == set(per_year)
+    finally:
+        con.close()
