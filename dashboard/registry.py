@@ -24,8 +24,8 @@ class PageSpec:
 
     namespace: the page's section of the message catalogue when it differs from the script's name.
     all_years: whether the 年度 selector offers "all years" here. Only a page that can really show every year
-    at once (reading the mart_year_* marts for it) sets it; every other page shows one year, by default the
-    latest (docs/architecture.md, "Fiscal years").
+    at once sets it: データ・ダウンロード (every year's rows of the year tables, the mart_year_* marts); every other
+    page shows one year, by default the latest (docs/architecture.md, "Fiscal years").
     """
 
     title: str
@@ -60,7 +60,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("イベント実績", "pages/events.py", "art-events", ":material/palette:"),
     PageSpec("PF構築プロセス", "pages/progress.py", "platform", ":material/account_tree:"),
     PageSpec("広域カバレッジ", "pages/coverage.py", "coverage-map", ":material/travel_explore:"),
-    PageSpec("データ・ダウンロード", "pages/explore.py", "data", ":material/table_view:", roles=STAFF),
+    PageSpec("データ・ダウンロード", "pages/explore.py", "data", ":material/table_view:", roles=STAFF, all_years=True),
     PageSpec("データ品質", "pages/quality.py", "data-quality", ":material/fact_check:", roles=STAFF),
     PageSpec("データ取込", "pages/intake.py", "upload", ":material/upload_file:", roles=SUBMITTERS),
 )

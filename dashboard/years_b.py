@@ -141,27 +141,43 @@ def gap_section(con: duckdb.DuckDBPyConnection, city: str | None, lang: str, vie
     )
 
 
-def map_new_only(
-    con: duckdb.DuckDBPyConnection, lang: str, viewer: Viewer = PUBLIC, container=st, fiscal_year: int | None = None
-) -> tuple[int, list[str]] | None:
-    """地域資源マップ: the 'new this year' switch (multi-year warehouses only): (year, mapped ids new then) when on."""
+def new_only_year(
+    con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC, fiscal_year: int | None = None
+) -> int | None:
+    """地域資源マップ: the 年度 whose new organisations the map can show (the sidebar's), or None (no switch then).
+
+    None on a single-year warehouse and for the bundle's first year, which has nothing to be new against.
+    """
     years = years_mix.fiscal_years(con, viewer)
-    # The sidebar's 年度 (the latest when none is passed); the bundle's first year has nothing to be new against.
     year = years[-1] if fiscal_year is None or fiscal_year not in years else fiscal_year
-    if len(years) < 2 or year == years[0]:
+    return None if len(years) < 2 or year == years[0] else year
+
+
+def new_only_ids(con: duckdb.DuckDBPyConnection, year: int | None, viewer: Viewer = PUBLIC) -> tuple[str, ...] | None:
+    """The mapped organisations new in year when the switch is on (read before it is drawn, so the facet counts and
+    the legend can count them), else None."""
+    if year is None or not st.session_state.get(NEW_ONLY_KEY):
         return None
+    return tuple(years_mix.new_organisation_ids(con, year, viewer))
+
+
+def new_only_toggle(
+    con: duckdb.DuckDBPyConnection, year: int | None, lang: str, viewer: Viewer = PUBLIC, container=st
+) -> None:
+    """The 'new this year' switch (drawn only when new_only_year offers a year)."""
+    if year is None:
+        return
     new = years_mix.new_organisation_count(con, year, viewer)
-    on = container.toggle(
+    container.toggle(
         t("years_b.new_only", year=fiscal_year_label(year, lang)),
         key=NEW_ONLY_KEY,
         help=t("years_b.new_only_help", listed=number(new["listed"]), mapped=number(new["mapped"])),
     )
-    return (year, years_mix.new_organisation_ids(con, year, viewer)) if on else None
 
 
-def new_only_rows(rows: pl.DataFrame, new_ids: list[str]) -> tuple[pl.DataFrame, dict]:
+def new_only_rows(rows: pl.DataFrame, new_ids: tuple[str, ...]) -> tuple[pl.DataFrame, dict]:
     """The map's listed organisations kept to the new ones, and the summary the page's figures read from them."""
-    kept = rows.filter(pl.col("organization_id").is_in(new_ids))
+    kept = rows.filter(pl.col("organization_id").is_in(list(new_ids)))
     summary = {
         "shown": kept.height,
         "answered": int(kept["survey_answered"].sum()),

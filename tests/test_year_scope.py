@@ -12,6 +12,9 @@ from streamlit.testing.v1 import AppTest
 
 from common.calendar import fiscal_year_option
 from common.roles import Viewer
+from dashboard import state
+from dashboard.format import number
+from dashboard.i18n import translate
 from etl import years as etl_years
 from warehouse import query, years
 from warehouse.query import activity, coverage, directory, events, explore, progress, referral
@@ -323,10 +326,85 @@ def test_a_year_the_warehouse_lacks_falls_back_to_the_latest(app, raw):
     assert not at.exception and year_box(at).value == 2025 and "year" not in at.query_params
 
 
-def test_no_page_offers_all_years_yet():
+def test_only_the_explorer_offers_all_years():
     from dashboard.registry import PAGES
 
-    assert not any(spec.all_years for spec in PAGES)
+    # The one page that can show every year at once: year tables with every year's rows, the mart_year_* marts.
+    assert [spec.script for spec in PAGES if spec.all_years] == ["pages/explore.py"]
+
+
+def stored_rows(warehouse: Path, table: str) -> dict[int, int]:
+    """Rows of a year table per fiscal_year, read from the warehouse file as stored."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return dict(con.execute(f"select fiscal_year, count(*) from {table} group by all").fetchall())
+
+
+def explorer_rows(at: AppTest) -> str:
+    """The explorer's 全行数 as shown."""
+    return metric(at, translate("ja", "explore.rows_total"))
+
+
+def rows_label(n: int) -> str:
+    """A row count as the explorer shows it."""
+    return translate("ja", "unit.rows", n=number(n))
+
+
+def test_explorer_shows_every_year_with_all_years(app, sign_in, years_warehouse, sample_warehouse):
+    per_year = stored_rows(years_warehouse, "organization_year")
+    flat = sum(stored_rows(sample_warehouse, "organization_year").values())
+    at = sign_in(app, "analyst").run()
+    at.switch_page("pages/explore.py").run()
+    assert year_box(at).options[-1] == translate("ja", "app.all_years")
+    at = at.selectbox(key="x_table__ja").set_value("organization_year").run()
+    # The latest year: its own rows only.
+    assert explorer_rows(at) == rows_label(per_year[2025])
+    at = year_box(at).select(state.ALL_YEARS).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.query_params["year"] == state.ALL_YEARS
+    assert explorer_rows(at) == rows_label(sum(per_year.values())) and len(per_year) == 2
+    # Every year's marts are listed, a per-year mart (one year's figures) is not.
+    tables = at.selectbox(key="x_table__ja")
+    assert any(o.endswith("（mart_year_mix）") for o in tables.options)
+    assert not any(o.endswith("（mart_org_directory）") for o in tables.options)
+    at = year_box(at).select(2024).run()
+    assert explorer_rows(at) == rows_label(flat)
+    assert any(o.endswith("（mart_org_directory）") for o in at.selectbox(key="x_table__ja").options)
+    # A per-year mart open when 全年度 is chosen gives way to the directory's table.
+    at = at.selectbox(key="x_table__ja").set_value("mart_org_directory").run()
+    at = year_box(at).select(state.ALL_YEARS).run()
+    assert not at.exception and at.selectbox(key="x_table__ja").value == "organization"
+
+
+def test_all_years_falls_back_to_the_latest_on_other_pages(app, sign_in):
+    at = sign_in(app, "analyst").run()
+    at.switch_page("pages/explore.py").run()
+    at = year_box(at).select(state.ALL_YEARS).run()
+    assert year_box(at).value == state.ALL_YEARS
+    at.switch_page("pages/home.py").run()
+    assert not at.exception
+    assert year_box(at).value == 2025 and "year" not in at.query_params
+    assert translate("ja", "app.all_years") not in year_box(at).options
+    at.switch_page("pages/explore.py").run()
+    assert year_box(at).value == 2025
+
+
+def _year_from_url() -> None:
+    """A script that keeps the 年度 as app.py does for a page offering all years or not (ALL_YEARS_PAGE)."""
+    import streamlit as st
+
+    from dashboard import state
+
+    state.init_year([2025, 2024], all_years=st.session_state["ALL_YEARS_PAGE"])
+
+
+@pytest.mark.parametrize(("offered", "kept"), [(True, "all"), (False, 2025)])
+def test_all_years_from_the_url_is_kept_only_where_offered(offered, kept):
+    # AppTest cannot open a registered url_path on a session's first run, so the rule is run on its own.
+    at = AppTest.from_function(_year_from_url)
+    at.session_state["ALL_YEARS_PAGE"] = offered
+    at.query_params["year"] = state.ALL_YEARS
+    at.run()
+    assert not at.exception and at.session_state[state.YEAR_KEY] == kept
 
 
 @pytest.mark.parametrize("year", [2024, 2025])
@@ -396,3 +474,30 @@ def test_new_only_switch_is_offered_for_a_year_with_a_previous_one(app):
     at = year_box(at).select(2024).run()
     assert not at.exception
     assert not [toggle for toggle in at.toggle if toggle.key == "map_new_only"]
+
+
+def test_all_years_downloads_carry_every_years_rows(years_warehouse):
+    import io
+
+    from openpyxl import load_workbook
+
+    from dashboard.downloads import xlsx_from_batches
+
+    per_year = stored_rows(years_warehouse, "attribute")
+    con = query.connect(years_warehouse)
+    try:
+        views = {}
+        for every_year, years_kept in ((True, set(per_year)), (False, {max(per_year)})):
+            chosen = explore.catalogue(con, ADMIN, every_year=every_year)["attribute"]
+            views[every_year] = view = explore.View(chosen)
+            frame = pl.concat([pl.from_arrow(batch) for batch in explore.stream(con, view)])
+            assert set(frame["fiscal_year"]) == years_kept
+            assert frame.height == chosen.rows == explore.count_rows(con, view) == sum(per_year[y] for y in years_kept)
+        # The Excel file of every year opens: one row per stored row under the header, fiscal_year as numbers.
+        sheet = load_workbook(io.BytesIO(xlsx_from_batches(explore.stream(con, views[True])))).active
+        rows = list(sheet.iter_rows(values_only=True))
+        assert len(rows) == sum(per_year.values()) + 1
+        column = rows[0].index("fiscal_year")
+        assert {row[column] for row in rows[1:]} == set(per_year)
+    finally:
+        con.close()

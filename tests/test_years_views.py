@@ -4,6 +4,7 @@ organisations new this year — figures from both year folders' raw files, the m
 from __future__ import annotations
 
 import csv
+import re
 import zipfile
 from collections import Counter
 from xml.etree import ElementTree
@@ -17,6 +18,7 @@ from test_activity import CITY, CONTENT, FORM, GROUP_OF, _key, _many
 from common.calendar import fiscal_year_label
 from dashboard.charts import years_b as charts
 from dashboard.i18n import translate
+from data import generate_sample as r6
 from warehouse.query import coverage, years_mix
 
 APP = "../dashboard/app.py"
@@ -252,6 +254,45 @@ def test_map_shows_only_new_organisations_when_asked(years_warehouse, monkeypatc
     assert note in [c.value for c in at.caption]
     # The pick list holds exactly the new organisations (and "none").
     assert len(at.selectbox(key="map_org").options) == expected + 1
+
+
+def city_option_labels(at: AppTest) -> set[str]:
+    """The 所在市 facet's option labels as shown (each with its count)."""
+    return set(at.multiselect(key="map_filter_city").options)
+
+
+def legend_counts(at: AppTest) -> list[int]:
+    """The colour legend's per-colour counts as shown under the map."""
+    title = translate("ja", "map.legend_title")
+    legend = next(m.value for m in at.markdown if title in m.value)
+    return [int(n) for n in re.findall(r"\((\d+)\)</span>", legend)]
+
+
+def test_new_only_counts_facets_and_legend_of_the_new_organisations(years_warehouse, monkeypatch, years_bundle, con):
+    new = r7_new_with_pin(years_bundle)
+    per_city = Counter(org["city"] for org in years_bundle[1]["new"] if _key(org["name"]) in new)
+    mapped = con.execute("select count(*) from mart_org_directory where latitude is not null").fetchone()[0]
+    at = open_page(years_warehouse, monkeypatch, "pages/resource_map.py")
+    # Off: every mapped organisation of the year.
+    assert sum(legend_counts(at)) == mapped > len(new)
+    at.toggle(key="map_new_only").set_value(True).run()
+    assert not at.exception
+    assert sum(legend_counts(at)) == len(new)
+    assert city_option_labels(at) == {translate("ja", "map.option", label=city, n=per_city[city]) for city in r6.CITIES}
+
+
+def test_new_only_switch_is_kept_across_pages(years_warehouse, monkeypatch, years_bundle):
+    at = open_page(years_warehouse, monkeypatch, "pages/resource_map.py")
+    at.toggle(key="map_new_only").set_value(True).run()
+    at.switch_page("pages/home.py").run()
+    assert not at.exception
+    at.switch_page("pages/resource_map.py").run()
+    assert not at.exception
+    assert at.toggle(key="map_new_only").value is True
+    note = translate(
+        "ja", "years_b.new_only_caption", year=fiscal_year_label(2025), n=len(r7_new_with_pin(years_bundle))
+    )
+    assert note in [c.value for c in at.caption]
 
 
 @pytest.mark.parametrize("page", ["pages/activity.py", "pages/coverage.py", "pages/resource_map.py"])

@@ -2,6 +2,8 @@
 
 The view (table, columns, sort, page, filters) lives in widget state and is mirrored in the query string
 (`x_table`, `x_cols`, `x_sort`, `x_desc`, `x_page`, `x_f_<column>`), so a link reproduces it.
+With 全年度 (`?year=all`, the only page offering it) the year tables show every year's rows (their fiscal_year
+column says which) and the marts are those of every year (mart_year_*); the per-year marts need a year.
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ from warehouse import exports, query
 from warehouse.query import explore
 
 t = state.t
-con = data.connection()
+every_year = state.all_years()
+# 全年度 reads the stored tables, which hold every year; a year reads that year (the latest's reader keeps it).
+con = data.every_year() if every_year else data.connection()
+# The cached loaders' key for the year scope: one warehouse file serves every year's reader.
+scope = state.ALL_YEARS if every_year else state.shown_year()
 lang = state.lang()
 city = state.city()
 identity = query.file_identity(query.warehouse_path())
@@ -43,9 +49,9 @@ NULL_LABEL = "—"
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def load_catalogue(_con, warehouse: tuple[int, int], role: str) -> dict[str, explore.Dataset]:
-    """The catalogue of one published warehouse version as a role may see it (work lists are staff's)."""
-    return explore.catalogue(_con, Viewer(role))
+def load_catalogue(_con, warehouse: tuple[int, int], role: str, year: int | str | None) -> dict[str, explore.Dataset]:
+    """The catalogue of one published warehouse version and 年度 (or 全年度) as a role may see it (work lists are staff's)."""
+    return explore.catalogue(_con, Viewer(role), every_year=year == state.ALL_YEARS)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -55,9 +61,11 @@ def load_seed_labels(_con, warehouse: tuple[int, int]) -> dict[str, dict[str, tu
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def load_profile(_con, warehouse: tuple[int, int], role: str, name: str) -> tuple[tuple[str, ...], dict[str, tuple]]:
-    """Facet columns and (min, max) of number/date columns of one dataset of one warehouse version."""
-    chosen = explore.dataset(load_catalogue(_con, warehouse, role), name)
+def load_profile(
+    _con, warehouse: tuple[int, int], role: str, year: int | str | None, name: str
+) -> tuple[tuple[str, ...], dict[str, tuple]]:
+    """Facet columns and (min, max) of number/date columns of one dataset of one warehouse version and 年度."""
+    chosen = explore.dataset(load_catalogue(_con, warehouse, role, year), name)
     return (
         explore.facet_columns(chosen, explore.distinct_counts(_con, chosen)),
         explore.bounds(_con, chosen),
@@ -65,10 +73,12 @@ def load_profile(_con, warehouse: tuple[int, int], role: str, name: str) -> tupl
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def load_facet_totals(_con, warehouse: tuple[int, int], role: str, name: str) -> dict[str, list[tuple]]:
-    """(value, rows) of every facet column of one dataset over all its rows, once per warehouse version."""
-    chosen = explore.dataset(load_catalogue(_con, warehouse, role), name)
-    facets, _ = load_profile(_con, warehouse, role, name)
+def load_facet_totals(
+    _con, warehouse: tuple[int, int], role: str, year: int | str | None, name: str
+) -> dict[str, list[tuple]]:
+    """(value, rows) of every facet column of one dataset over all its rows, once per warehouse version and 年度."""
+    chosen = explore.dataset(load_catalogue(_con, warehouse, role, year), name)
+    facets, _ = load_profile(_con, warehouse, role, year, name)
     return {column: frame.rows() for column, frame in explore.facet_totals(_con, chosen, facets).items()}
 
 
@@ -163,7 +173,7 @@ def filter_widget(view: explore.View, column: explore.Column, facets: tuple[str,
     if column.name in facets:
         # A facet no other filter narrows shows the counts kept for the whole table.
         if explore.unfiltered(view, column.name):
-            counts = dict(load_facet_totals(con, identity, viewer.role, name)[column.name])
+            counts = dict(load_facet_totals(con, identity, viewer.role, scope, name)[column.name])
         else:
             counts = dict(explore.facet_counts(con, view, column.name).iter_rows())
         selected = state.localized_value(key(name, "f", column.name)) or []
@@ -251,8 +261,10 @@ def sync_url(view: explore.View, page: int) -> None:
 
 st.title(t("explore.title"))
 st.caption(t("explore.subtitle"))
+if every_year:
+    st.info(t("explore.all_years_note"))
 
-catalogue = load_catalogue(con, identity, viewer.role)
+catalogue = load_catalogue(con, identity, viewer.role, scope)
 if not catalogue:
     st.info(t("explore.no_datasets"))
     show_provenance("data")
@@ -263,7 +275,10 @@ if TABLE_KEY not in st.session_state:
     first = wanted_table if wanted_table in catalogue else DEFAULT_DATASET
     st.session_state[TABLE_KEY] = first if first in catalogue else next(iter(catalogue))
     restored = st.session_state[TABLE_KEY]
-    restore(restored, catalogue[restored], *load_profile(con, identity, viewer.role, restored))
+    restore(restored, catalogue[restored], *load_profile(con, identity, viewer.role, scope, restored))
+elif st.session_state[TABLE_KEY] not in catalogue:
+    # A per-year mart chosen before 全年度 was: the directory's table, not the catalogue's first name.
+    state.set_choice(TABLE_KEY, DEFAULT_DATASET if DEFAULT_DATASET in catalogue else next(iter(catalogue)))
 
 value_labels = labels.value_labels(load_seed_labels(con, identity), lang)
 table_names = {
@@ -271,7 +286,7 @@ table_names = {
 }
 name = state.localized_selectbox(t("explore.dataset"), list(catalogue), table_names.__getitem__, TABLE_KEY)
 chosen = explore.dataset(catalogue, name)
-facets, limits = load_profile(con, identity, viewer.role, name)
+facets, limits = load_profile(con, identity, viewer.role, scope, name)
 
 description = labels.table_description(lang, name, chosen.description)
 st.caption(f"{t('explore.kind_' + chosen.kind)}: {description or t('explore.no_description')}")
@@ -332,7 +347,7 @@ if city is not None and explore.CITY_COLUMN in chosen.column_names:
 
 matching = explore.count_rows(con, view)
 total_pages = explore.pages(matching)
-signature = (view.filters, view.sort, view.descending, city)
+signature = (view.filters, view.sort, view.descending, city, scope)
 page_key = key(name, "page")
 if st.session_state.get(key(name, "sig"), signature) != signature:
     st.session_state[page_key] = 1
@@ -389,6 +404,7 @@ st.caption(t("explore.downloads_help"))
 # The view as the audit log records it with a download: the dataset, its columns, sort and filters (as in the URL).
 audit_view = {
     "dataset": name,
+    "fiscal_year": scope,
     "columns": list(view.columns),
     "sort": view.sort,
     "descending": view.descending,
@@ -412,7 +428,8 @@ download_row(
         (t("explore.xlsx"), "xlsx", lambda: xlsx_from_batches(rows(), sheet=name)),
         (t("explore.parquet"), "parquet", lambda: parquet_from_batches(explore.stream(con, view))),
     ],
-    name,
+    # A file of every year says so in its name (its rows carry fiscal_year).
+    f"{name}_all_years" if every_year else name,
     what=name,
     rows=matching,
     filters=audit_view,

@@ -17,6 +17,7 @@ import polars as pl
 import streamlit as st
 
 from common.calendar import date_label
+from common.roles import PUBLIC
 from dashboard import auth, data, state, years_b
 from dashboard.charts import map as charts
 from dashboard.downloads import csv_bytes, download_button, download_row, year_columns
@@ -41,8 +42,8 @@ LAST_PICK_KEY = "map_last_pick"
 DENSITY_KEY = "map_density"
 SEARCH_KEY = "map_search"
 NONE = ""
-# Widget values kept across other pages' runs (see keep_widget_values).
-PERSISTED = (*FILTER_KEYS.values(), DENSITY_KEY, ORG_KEY, SEARCH_KEY)
+# Widget values kept across other pages' runs (see keep_widget_values); the new-only switch's too.
+PERSISTED = (*FILTER_KEYS.values(), DENSITY_KEY, ORG_KEY, SEARCH_KEY, years_b.NEW_ONLY_KEY)
 # The page's state in the query string (m_* keys, as the explorer's x_*), so a link reproduces the view.
 URL_PREFIX = "m_"
 URL_FACETS = {facet: f"{URL_PREFIX}{facet}" for facet in FILTER_KEYS}
@@ -194,9 +195,14 @@ st.title(t("map.title"))
 st.caption(t("map.subtitle", scope=t("app.all_cities") if city is None else city_names[city]))
 st.caption(t("map.scope_all") if city is None else t("map.scope_city", city=city_names[city]))
 
+# Only on a warehouse of several 年度: the switch to show only the organisations new in the year. Its state is
+# read now, so the facet counts and the colour legend count just those organisations when it is on.
+new_year = years_b.new_only_year(data.every_year(), viewer, state.shown_year())
+new_ids = years_b.new_only_ids(data.every_year(), new_year, viewer)
+
 # Facet filters: counts first (from the choices as they stand), then the widgets that show them.
 filters = current_filters()
-counts = data.cached(directory.facets, filters, lang)
+counts = data.cached(directory.facets, filters, lang, PUBLIC, new_ids)
 groups = counts.filter(pl.col("facet") == "content_group")["code"].to_list()
 categories = counts.filter(pl.col("facet") == "content_category")
 if filters.content_group:
@@ -206,7 +212,7 @@ if not set(filters.content_category) <= set(category_options):
     # A field was unchosen: its categories leave the filter, and the counts follow.
     keep_valid("content_category", category_options)
     filters = current_filters()
-    counts = data.cached(directory.facets, filters, lang)
+    counts = data.cached(directory.facets, filters, lang, PUBLIC, new_ids)
 
 
 def codes(facet: str) -> list[str]:
@@ -216,10 +222,7 @@ def codes(facet: str) -> list[str]:
 
 # Above the map, compactly: the search by name and the density switch, then the facets folded away.
 search_column, density_column = st.columns([3, 2], vertical_alignment="bottom")
-# Only on a warehouse of several 年度: show only the organisations new in the year.
-new_only = years_b.map_new_only(
-    data.every_year(), lang, viewer, container=density_column, fiscal_year=state.shown_year()
-)
+years_b.new_only_toggle(data.every_year(), new_year, lang, viewer, container=density_column)
 search_column.text_input(
     t("map.card.search"), key=SEARCH_KEY, placeholder=t("map.card.search_placeholder"), help=t("map.card.search_help")
 )
@@ -260,7 +263,7 @@ many = shown["shown"] > directory.PIN_LIMIT
 audit_filters = {facet: list(codes) for facet, codes in dataclasses.asdict(filters).items() if codes}
 total = data.cached(directory.mapped_total, viewer)
 
-legend = data.cached(directory.legend, filters, lang, viewer)
+legend = data.cached(directory.legend, filters, lang, viewer, new_ids)
 # Labels in plain Python on the script thread (a handful of groups): t() reads the session, which polars
 # worker threads cannot reach.
 legend = legend.with_columns(
@@ -295,18 +298,18 @@ def listed_rows(found: pl.DataFrame) -> pl.DataFrame:
 
 
 rows = None if many else listed_rows(data.cached(directory.organisations, filters, lang, today, viewer))
-if new_only is not None:
+if new_ids is not None:
     # A year's new organisations are few enough to list: never hexagons, figures counted from the list.
     every = rows if rows is not None else listed_rows(directory.organisations(con, filters, lang, today, viewer))
-    rows, shown = years_b.new_only_rows(every, new_only[1])
+    rows, shown = years_b.new_only_rows(every, new_ids)
     many = False
-    audit_filters["new_in_year"] = new_only[0]
-    years_b.new_only_note(new_only[0], shown["shown"], lang)
+    audit_filters["new_in_year"] = new_year
+    years_b.new_only_note(new_year, shown["shown"], lang)
 # A search by name narrows the pins and the pick list to the organisations whose name holds the text.
 search_text = st.session_state.get(SEARCH_KEY, "").strip()
 matches = labelled(directory.search(con, search_text, filters, lang, today, viewer)) if search_text else None
-if matches is not None and new_only is not None:
-    matches = matches.filter(pl.col("organization_id").is_in(new_only[1]))
+if matches is not None and new_ids is not None:
+    matches = matches.filter(pl.col("organization_id").is_in(list(new_ids)))
 candidates = matches if matches is not None else rows
 
 # A click on a pin arrives as the chart's state before the chart is drawn again: it picks the organisation.
@@ -338,7 +341,7 @@ selected = st.session_state[ORG_KEY] or None
 density = (
     (density_column.toggle(t("map.density"), key=DENSITY_KEY, help=t("map.density_help"), disabled=many) or many)
     and matches is None
-    and new_only is None
+    and new_ids is None
 )
 if many:
     st.info(t("map.many", n=number(shown["shown"]), limit=number(directory.PIN_LIMIT)))

@@ -120,30 +120,47 @@ def directory_filter(filters: DirectoryFilter) -> tuple[list[str], list]:
     return ["m.profile_id in (select m.profile_id from mart_directory_profile as m" + where(fragments) + ")"], params
 
 
+def _profiles(only: tuple[str, ...] | None) -> tuple[str, list]:
+    """The profiles to count over (alias m) and their parameters: every mapped organisation's, or only some.
+
+    only: organisation ids (the map's organisations new in a year); each profile's orgs then counts just those.
+    """
+    if only is None:
+        return "mart_directory_profile as m", []
+    return (
+        "(select p.* replace (n.orgs::bigint as orgs) from mart_directory_profile as p join (select profile_id, "
+        "count(*) as orgs from mart_org_directory where latitude is not null "
+        "and list_contains(?::varchar[], organization_id) group by profile_id) as n on n.profile_id = p.profile_id) as m",
+        [list(only)],
+    )
+
+
 def facets(
-    con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, lang: str, viewer: Viewer = PUBLIC
+    con: duckdb.DuckDBPyConnection,
+    filters: DirectoryFilter,
+    lang: str,
+    viewer: Viewer = PUBLIC,
+    only: tuple[str, ...] | None = None,
 ) -> pl.DataFrame:
     """Every facet option with the mapped organisations it would give under the other facets' filters.
 
     Columns: facet, code, label (null for the survey facet: the page words it), parent_code (content
-    categories: their group), orgs. Zeros are kept; facets and options in display order.
+    categories: their group), orgs. Zeros are kept; facets and options in display order. only: count just
+    these organisations (ids), as _profiles.
     """
     # Counted over mart_directory_profile: every mapped organisation is in exactly one profile (weight orgs), and
     # a profile's lists hold each code once, so sums of orgs count organisations.
     branches: list[str] = []
     params: list = []
+    source, source_params = _profiles(only)
     for facet in FACETS:
         fragments, values = profile_filter(filters, ignore=_GROUP[facet])
         branches.append(
             "select ? as facet, code, sum(orgs)::bigint as orgs from ("
-            "select m.orgs, "
-            + _VALUES[facet]
-            + " as code from mart_directory_profile as m"
-            + where(fragments)
-            + ") group by code"
+            "select m.orgs, " + _VALUES[facet] + " as code from " + source + where(fragments) + ") group by code"
         )
-        params += [facet, *values]
-    if not any(getattr(filters, facet) for facet in FACETS):
+        params += [facet, *source_params, *values]
+    if only is None and not any(getattr(filters, facet) for facet in FACETS):
         # No filter chosen (the page's first view): the same sums, made at build time.
         branches, params = ["select facet, code, orgs from mart_directory_profile_facets"], []
     sql = (
@@ -279,17 +296,24 @@ def organisation_detail(
 
 
 def legend(
-    con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, lang: str, viewer: Viewer = PUBLIC
+    con: duckdb.DuckDBPyConnection,
+    filters: DirectoryFilter,
+    lang: str,
+    viewer: Viewer = PUBLIC,
+    only: tuple[str, ...] | None = None,
 ) -> pl.DataFrame:
     """Map colours: the seven gradient forms in gradient order, then off_gradient and no_answer when present.
 
     Columns: legend_group, label (null for the two grey groups: the page words them), colour_hex,
-    gradient_rank, orgs (mapped organisations of that colour within the filters).
+    gradient_rank, orgs (mapped organisations of that colour within the filters; only: just these ids).
     """
     # Pins per colour from the profiles within the filters; the grey groups are listed when the mart has them.
     fragments, params = profile_filter(filters)
+    source, source_params = _profiles(only)
+    params = [*source_params, *params]
     sql = (
-        "with shown as (select m.legend_group, sum(m.orgs)::bigint as orgs from mart_directory_profile as m"
+        "with shown as (select m.legend_group, sum(m.orgs)::bigint as orgs from "
+        + source
         + where(fragments)
         + " group by m.legend_group), "
         "greys as (select * from (select 'off_gradient' as legend_group, (select m.colour_hex from mart_org_directory "

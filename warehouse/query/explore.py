@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from common.calendar import parse_date
 from common.roles import PUBLIC, Viewer
-from warehouse import masking, models
+from warehouse import masking, models, years
 from warehouse.query import city_filter, fetch, fetch_one, where
 
 MARTS_DIR = Path(__file__).resolve().parent.parent / "marts"
@@ -72,6 +72,8 @@ class Dataset:
     rows: int
     # An earlier year's reader shows each dataset as a view (warehouse/years.py): a view has no rowid.
     view: bool = False
+    # (column, year): on a stored warehouse of several 年度, the one year a year table is shown for (None = every row).
+    year: tuple[str, int] | None = None
 
     def column(self, name: str) -> Column:
         """The named column, or UnknownName."""
@@ -138,11 +140,14 @@ def mart_header(path: Path) -> tuple[str | None, dict[str, str]]:
     return header.purpose, header.columns
 
 
-def catalogue(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict[str, Dataset]:
+def catalogue(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC, every_year: bool = False) -> dict[str, Dataset]:
     """Published tables and marts of schema main (minus EXCLUDED and the work lists the viewer may not see), tables first, each with row count.
 
     A work list (masking.WORK_LIST_DATASETS) has no per-city scope here, so only roles that may see it for
     every city (masking.may_see_everywhere) find it; a city manager reads their own city's on 活動分布.
+    On the stored file of a warehouse of several 年度 (the latest year's reader), a year table shows the latest
+    year's rows (Dataset.year), as an earlier year's reader shows that year's. every_year (全年度): every year's
+    rows instead, and only the marts of every year (mart_year_*): a per-year mart holds one year, so it is left out.
     """
     tables = fetch(
         con,
@@ -166,20 +171,27 @@ def catalogue(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict[s
             or masking.may_see_everywhere(masking.WORK_LIST_DATASETS[name], viewer.role)
         )
     ]
+    views = set(tables.filter(pl.col("is_view"))["table_name"])
+    if every_year:
+        names = [name for name in names if not name.startswith("mart_") or name.startswith(years.ALL_YEARS_PREFIX)]
     if not names:
         return {}
-    counts = dict(
-        fetch(
-            con,
-            " union all ".join(f"select ? as name, count(*) as n from {ident(name)}" for name in names),
-            names,
-        ).iter_rows()
-    )
     by_table: dict[str, list[tuple[str, str, str | None]]] = {}
     for table, name, data_type, comment in columns.iter_rows():
         by_table.setdefault(table, []).append((name, data_type, comment))
+    held = _held_years(con, names)
+    one_year = {
+        name: (column, held[-1])
+        for name in names
+        if len(held) > 1 and not every_year and (column := _year_column(name, by_table.get(name, []), name in views))
+    }
+    parts, params = [], []
+    for name in names:
+        fragments, values = _scope(one_year.get(name))
+        parts.append(f"select ? as name, count(*) as n from {ident(name)}" + where(fragments))
+        params += [name, *values]
+    counts = dict(fetch(con, " union all ".join(parts), params).iter_rows())
     comments = dict(zip(tables["table_name"], tables["comment"], strict=True))
-    views = set(tables.filter(pl.col("is_view"))["table_name"])
     datasets: list[Dataset] = []
     for name in names:
         header = MARTS_DIR / f"{name}.sql"
@@ -199,10 +211,37 @@ def catalogue(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict[s
                 ),
                 rows=counts[name],
                 view=name in views,
+                year=one_year.get(name),
             )
         )
     datasets.sort(key=lambda d: (d.kind == "mart", d.name))
     return {d.name: d for d in datasets}
+
+
+def _held_years(con: duckdb.DuckDBPyConnection, names: list[str]) -> list[int]:
+    """The 年度 the warehouse holds, oldest first (none when it lists none)."""
+    if "fiscal_year_bundle" not in names:
+        return []
+    return fetch(con, "select fiscal_year from fiscal_year_bundle order by 1")["fiscal_year"].to_list()
+
+
+def _year_column(name: str, columns: list[tuple[str, str, str | None]], view: bool) -> str | None:
+    """The column a stored year table is kept to one year by (warehouse/years.py's latest scope), or None.
+
+    Not a year's view (already that year's), a mart (a per-year mart is the latest year's, mart_year_* every
+    year's) nor a table recording the bundle or the run; organization by the last year that listed it.
+    """
+    if view or name.startswith(("mart_", "int_")) or name in (*years.UNSCOPED, "fiscal_year_bundle"):
+        return None
+    names = {column for column, _, _ in columns}
+    return next((c for c in (years.YEAR_COLUMN, years.LATEST_ORGANIZATIONS) if c in names), None)
+
+
+def _scope(year: tuple[str, int] | None) -> tuple[list[str], list]:
+    """WHERE fragment and parameter keeping a table to Dataset.year's year (nothing without one)."""
+    if year is None:
+        return [], []
+    return [f"{ident(year[0])} = ?"], [year[1]]
 
 
 def dataset(datasets: Mapping[str, Dataset], name: str) -> Dataset:
@@ -239,8 +278,7 @@ def compose(
 ) -> tuple[list[str], list]:
     """WHERE fragments and bound parameters for the filters; names must be columns of the dataset."""
     items = filters.items() if isinstance(filters, Mapping) else filters
-    fragments: list[str] = []
-    params: list = []
+    fragments, params = _scope(data.year)
     for name, rule in items:
         column = data.column(name)
         quoted = ident(column.name)
@@ -351,7 +389,8 @@ def distinct_counts(con: duckdb.DuckDBPyConnection, data: Dataset, viewer: Viewe
     if not names:
         return {}
     select = ", ".join(f"approx_count_distinct({ident(name)}) as {ident(name)}" for name in names)
-    row = fetch_one(con, f"select {select} from {ident(data.name)}")
+    fragments, params = _scope(data.year)
+    row = fetch_one(con, f"select {select} from {ident(data.name)}" + where(fragments), params)
     return {name: int(row[name]) for name in names}
 
 
@@ -508,7 +547,8 @@ def bounds(con: duckdb.DuckDBPyConnection, data: Dataset, viewer: Viewer = PUBLI
         parts.append(f"min({target}), max({target})")
     cursor = con.cursor()
     try:
-        row = cursor.execute(f"select {', '.join(parts)} from {ident(data.name)}").fetchone()
+        fragments, params = _scope(data.year)
+        row = cursor.execute(f"select {', '.join(parts)} from {ident(data.name)}" + where(fragments), params).fetchone()
     finally:
         cursor.close()
     return {column.name: (row[2 * i], row[2 * i + 1]) for i, column in enumerate(wanted)}
