@@ -250,29 +250,39 @@ class YearRefused(ValueError):
     """A submission's 年度 is not one it may go to (see check_year); the message names the year in ja and en."""
 
 
-def year_choices(published: list[int]) -> list[YearChoice]:
-    """The years a submission may go to, in the page's order: latest (default), the next one, then the past ones."""
+def may_start_year(role: str) -> bool:
+    """Whether a role may start a new 年度: it carries every four-city file forward, so admins only."""
+    return role in JOINT_ROLES
+
+
+def year_choices(published: list[int], role: str = "admin") -> list[YearChoice]:
+    """The years a role may send to, in the page's order: latest (default), the next one, then the past ones."""
     if not published:
         return []
     years = sorted(set(published), reverse=True)
     latest = years[0]
     return [
         YearChoice(latest, "latest"),
-        YearChoice(latest + 1, "new"),
+        *([YearChoice(latest + 1, "new")] if may_start_year(role) else []),
         *(YearChoice(year, "past") for year in years[1:]),
     ]
 
 
-def check_year(fiscal_year: int | None, published: list[int], past_year_confirmed: bool) -> None:
-    """Raise YearRefused unless a submission may go to this 年度 (None: the latest published, as before years).
+def check_year(fiscal_year: int | None, published: list[int], past_year_confirmed: bool, role: str = "admin") -> None:
+    """Raise YearRefused unless a role may send to this 年度 (None: the latest published, as before years).
 
-    The latest published year and the next one (a new year) are open; a past year already published is
-    re-submitted only with its sender's explicit confirmation; any other year is refused.
+    The latest published year is open; the next one (a new year) to admins; a past year already published
+    is re-submitted only with its sender's explicit confirmation; any other year is refused.
     """
     if fiscal_year is None or not published:
         return
     ja, en = fiscal_year_label(fiscal_year, "ja"), fiscal_year_label(fiscal_year, "en")
     status = {choice.fiscal_year: choice.status for choice in year_choices(published)}.get(fiscal_year)
+    if status == "new" and not may_start_year(role):
+        raise YearRefused(
+            f"{ja} を新しい年度として始められるのは管理者だけです（4市共通のファイルを引き継ぐため） "
+            f"(only an admin may start {en} as a new year: it carries the four-city files forward)"
+        )
     if status is None:
         raise YearRefused(
             f"{ja} には送れません。公開中の年度か、その次の年度を選んでください "

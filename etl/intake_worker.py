@@ -150,10 +150,10 @@ def latest_published(warehouse: Path) -> Published:
     return Published(row[0], resolve_source_dir(row[1]), row[2], row[3], row[4], row[5])
 
 
-def _checked_layout(request: Request, warehouse: Path) -> list[tuple[int, str | None]]:
-    """The published years, once the request's 年度 is one it may go to (check_year raises YearRefused)."""
+def _checked_layout(request: Request, warehouse: Path, owner: Viewer) -> list[tuple[int, str | None]]:
+    """The published years, once the request's 年度 is one its owner may send to (else YearRefused)."""
     layout = published_years(warehouse)
-    check_year(request.fiscal_year, [year for year, _ in layout], request.past_year_confirmed)
+    check_year(request.fiscal_year, [year for year, _ in layout], request.past_year_confirmed, owner.role)
     return layout
 
 
@@ -728,7 +728,7 @@ def dry_run(request: Request, job: Path, report: Reporter, owner: Viewer) -> dic
     authorise(owner.role, owner.city_code, request.kind, request.city_code)
     warehouse = Path(request.warehouse)
     base = latest_published(warehouse)
-    layout = _checked_layout(request, warehouse)
+    layout = _checked_layout(request, warehouse, owner)
     report(StepEvent(Step.ASSEMBLE, file=str(base.source_dir), run_id=base.run_id))
     bundle, candidate = job / "bundle", job / "candidate" / "warehouse.duckdb"
     shutil.rmtree(bundle, ignore_errors=True)
@@ -778,7 +778,7 @@ def publish(request: Request, job: Path, report: Reporter, owner: Viewer) -> dic
     with intake_lock(warehouse, report):
         base = latest_published(warehouse)
         # The years as published now: another publish may have added the year since the dry run.
-        layout = _checked_layout(request, warehouse)
+        layout = _checked_layout(request, warehouse, owner)
         for path in remove_interrupted(root, base.source_dir):
             report(StepEvent(Step.CLEANUP, "interrupted_archive", file=path.name))
         with build_lock(warehouse):

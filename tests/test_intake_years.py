@@ -22,7 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
 R6, R7 = 2024, 2025
 ADMIN = Viewer("admin", None, "admin@city.example.jp")
-ROLES = '[[identity]]\nid = "admin@city.example.jp"\nrole = "admin"\n'
+ZAMA_MANAGER = Viewer("city_manager", "14216", "zama@city.example.jp")
+ROLES = (
+    '[[identity]]\nid = "admin@city.example.jp"\nrole = "admin"\n\n'
+    '[[identity]]\nid = "zama@city.example.jp"\nrole = "city_manager"\ncity = "14216"\n'
+)
 BUILD_TIMEOUT_S = 600
 
 
@@ -122,6 +126,11 @@ def test_year_choices_and_checks():
         intake.check_year(R6, [R6, R7], False)
     with pytest.raises(intake.YearRefused, match="FY2027 is neither a published year nor the next one"):
         intake.check_year(R7 + 2, [R6, R7], True)
+    # A new year carries the four-city files forward: a city manager sends to the published years only.
+    assert [c.status for c in intake.year_choices([R6, R7], "city_manager")] == ["latest", "past"]
+    with pytest.raises(intake.YearRefused, match="only an admin may start FY2026 as a new year"):
+        intake.check_year(R7 + 1, [R6, R7], False, "city_manager")
+    intake.check_year(R7, [R6, R7], False, "city_manager")
 
 
 # --- the candidate bundle by year (files only, nothing built) ------------------------------------
@@ -256,12 +265,12 @@ def test_a_past_year_is_re_sent_only_when_confirmed_and_the_guard_names_its_loss
 # --- the page's year choice ----------------------------------------------------------------------
 
 
-def open_intake(warehouse: Path, tmp_path: Path, monkeypatch, lang: str = "ja") -> AppTest:
-    """The データ取込 page on a private copy of warehouse, signed in as the admin."""
+def open_intake(warehouse: Path, tmp_path: Path, monkeypatch, lang: str = "ja", who: Viewer = ADMIN) -> AppTest:
+    """The データ取込 page on a private copy of warehouse, signed in as who (default the admin)."""
     published_copy(warehouse, tmp_path / "var", monkeypatch)
     monkeypatch.setenv("TSUNAGARI_LOCAL_USERS", str(tmp_path / "no-users.toml"))
     app = AppTest.from_file(APP, default_timeout=60)
-    app.session_state["local_user"] = ADMIN.identity
+    app.session_state["local_user"] = who.identity
     if lang != "ja":
         app.query_params["lang"] = lang
     at = app.run()
@@ -312,3 +321,12 @@ def test_the_year_choice_in_english(years_warehouse, tmp_path, monkeypatch):
             "FY2024 (R6): re-send a published past year",
         ],
     )
+
+
+def test_a_city_manager_is_not_offered_a_new_year(years_warehouse, tmp_path, monkeypatch):
+    at = open_intake(years_warehouse, tmp_path, monkeypatch, who=ZAMA_MANAGER)
+    assert not at.exception
+    assert at.selectbox(key="intake_year__ja").options == [
+        "R7年度（2025年度）公開中の最新の年度に送る",
+        "R6年度（2024年度）公開済みの過去の年度を出し直す",
+    ]

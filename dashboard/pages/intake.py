@@ -51,7 +51,8 @@ city_names = dict(zip(cities["code"], cities["name_ja" if lang == "ja" else "nam
 warehouse = query.warehouse_path()
 run = query.latest_run(con)
 year_choices = {
-    choice.fiscal_year: choice for choice in intake.year_choices([y for y, _ in intake.published_years(warehouse)])
+    choice.fiscal_year: choice
+    for choice in intake.year_choices([y for y, _ in intake.published_years(warehouse)], viewer.role)
 }
 
 
