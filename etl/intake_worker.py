@@ -217,7 +217,7 @@ def assemble(
     dest.parent.mkdir(parents=True, exist_ok=True)
     private_dir(dest)
     if not folders or (flat and (year is None or year in folders)):
-        assembly = _assemble_year(base, base, kind, upload, extension, dest, city_code)
+        assembly = _assemble_year(base, kind, upload, extension, dest, city_code)
         return replace(assembly, fiscal_year=year)
     named = {known: folder or year_folder_name(known) for known, folder in folders.items()}
     for known, folder in named.items():
@@ -225,12 +225,12 @@ def assemble(
             _copy_sources(base / folders[known] if folders[known] else base, private_dir(dest / folder), None)
     if year in folders:
         current = base / folders[year] if folders[year] else base
-        assembly = _assemble_year(current, current, kind, upload, extension, private_dir(dest / named[year]), city_code)
+        assembly = _assemble_year(current, kind, upload, extension, private_dir(dest / named[year]), city_code)
         return replace(assembly, directory=dest, file_name=f"{named[year]}/{assembly.file_name}", fiscal_year=year)
     # A new year: the latest year's files of the other kinds carry forward until their own are sent.
     previous = base / folders[latest] if folders[latest] else base
     folder = year_folder_name(year)
-    assembly = _assemble_year(previous, previous, kind, upload, extension, private_dir(dest / folder), city_code)
+    assembly = _assemble_year(previous, kind, upload, extension, private_dir(dest / folder), city_code)
     carried = sorted(f"{folder}/{path.name}" for path in (dest / folder).iterdir() if path.name != assembly.file_name)
     return replace(
         assembly,
@@ -253,14 +253,14 @@ def _copy_sources(source: Path, dest: Path, skip: str | None) -> None:
 
 
 def _assemble_year(
-    source: Path, current: Path, kind: str, upload: Path, extension: str, dest: Path, city_code: str | None
+    source: Path, kind: str, upload: Path, extension: str, dest: Path, city_code: str | None
 ) -> Assembly:
-    """One year's files in dest: source's other kinds, and the upload (merged into current's for one city)."""
+    """One year's files in dest: source's other kinds, and the upload (merged into source's for one city)."""
     spec = KINDS[kind]
     _copy_sources(source, dest, kind)
     target = dest / spec.file_name_for(extension)
     if spec.city_specific and city_code is not None:
-        published = next((current / name for name in spec.file_names if (current / name).is_file()), None)
+        published = next((source / name for name in spec.file_names if (source / name).is_file()), None)
         upload_rows: dict[str, int] = {}
         ignored = merge_city_rows(published, upload, city_code, target, upload_rows)
         return Assembly(dest, target.name, True, ignored, upload_rows)
