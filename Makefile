@@ -5,7 +5,10 @@ BIN       := $(VENV)/bin
 PORT      ?= 8501
 # Sub-path the app is served under behind a reverse proxy, e.g. BASE_PATH=/tsunagari (empty: the root).
 BASE_PATH ?=
-SOURCE    ?= data/sample
+# The source bundle: by default the fictional two-year sample (R6年度 + R7年度), generated from the R6 one
+# (data/generate_years.py); `make run SOURCE=data/sample` serves the flat R6年度 bundle the tests use.
+SAMPLE_YEARS := var/sample_years
+SOURCE    ?= $(SAMPLE_YEARS)
 WAREHOUSE ?= var/warehouse.duckdb
 # Reference geography (町丁目 points, city outlines): a directory laid out as towns/<市名>.json and
 # boundaries/*.geojson|zip. By default the official sources are downloaded once into var/reference;
@@ -14,8 +17,16 @@ REFERENCE ?= $(if $(wildcard ../shared/reference/towns),../shared/reference,var/
 STAMP     := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | sha1sum | cut -c1-12)
 # Everything the warehouse is built from: rebuild when any of it is newer.
 WAREHOUSE_INPUTS := $(shell find $(SOURCE) warehouse etl expectations -type f \( -name '*.py' -o -name '*.sql' -o -name '*.csv' -o -name '*.json' -o -name '*.xlsx' -o -name '*.kmz' -o -name '*.kml' \) 2>/dev/null)
+# The generated bundle is made before the warehouse reads it; a SOURCE of one's own is used as it is.
+SOURCE_MADE := $(if $(filter $(SAMPLE_YEARS),$(SOURCE)),$(SAMPLE_YEARS)/manifest.json)
+# Which SOURCE the warehouse was built from: switching SOURCE rebuilds it even when no file is newer.
+SOURCE_STAMP := var/.warehouse-source
+# The SOURCE of the last build (a warehouse from before the stamp existed came from data/sample, the old
+# default): switching bundles changes every figure on purpose, so that build accepts the change guard's stop.
+PREVIOUS_SOURCE := $(shell cat $(SOURCE_STAMP) 2>/dev/null || echo data/sample)
+SWITCHED := $(if $(filter-out $(SOURCE),$(PREVIOUS_SOURCE)),--accept-changes)
 
-.PHONY: run test test-fast lint format install warehouse e2e lock clean
+.PHONY: run test test-fast lint format install warehouse e2e lock clean FORCE
 
 run: $(WAREHOUSE)
 	TSUNAGARI_WAREHOUSE=$(WAREHOUSE) $(BIN)/python -m etl upgrade --warehouse $(WAREHOUSE) --source $(SOURCE) \
@@ -53,9 +64,17 @@ $(STAMP):
 
 warehouse: $(WAREHOUSE)
 
-$(WAREHOUSE): $(STAMP) $(WAREHOUSE_INPUTS)
+$(SAMPLE_YEARS)/manifest.json: $(STAMP) data/generate_years.py data/generate_sample.py $(shell find data/sample -type f 2>/dev/null)
+	$(BIN)/python -m data.generate_years --out $(SAMPLE_YEARS)
+
+# Rewritten only when SOURCE changed (cmp), so its date moves only then.
+$(SOURCE_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(SOURCE)' | cmp -s - $@ || echo '$(SOURCE)' > $@
+
+$(WAREHOUSE): $(STAMP) $(SOURCE_MADE) $(SOURCE_STAMP) $(WAREHOUSE_INPUTS)
 	@ls $(REFERENCE)/towns/*.json >/dev/null 2>&1 || $(BIN)/python -m etl fetch-reference --out $(REFERENCE) || true
-	$(BIN)/python -m etl build --source $(SOURCE) --warehouse $(WAREHOUSE) \
+	$(BIN)/python -m etl build --source $(SOURCE) --warehouse $(WAREHOUSE) $(SWITCHED) \
 	  $$(ls $(REFERENCE)/towns/*.json >/dev/null 2>&1 && echo --reference $(REFERENCE))
 
 e2e: $(STAMP)

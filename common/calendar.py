@@ -125,6 +125,14 @@ def fiscal_year_label(fiscal: int, lang: str = "ja") -> str:
     return f"{era.letter}{year}年度"
 
 
+def fiscal_year_option(fiscal: int, lang: str = "ja") -> str:
+    """A 年度 in both calendars, as the year selector offers it: R6年度（2024） (ja) or FY2024 (R6) (en)."""
+    era, year = _fiscal_era(fiscal)
+    if lang == "en":
+        return f"FY{fiscal} ({era.letter}{year})"
+    return f"{era.letter}{year}年度（{fiscal}）"
+
+
 # --- display ---------------------------------------------------------------------------------------
 
 

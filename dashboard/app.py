@@ -17,7 +17,9 @@ st.set_page_config(page_title="つながり Tsunagari", page_icon=":material/div
 style.inject()
 
 try:
-    cities = data.cached(query.cities)
+    # The year list from the latest year's reader: the session's year is checked against it before any read.
+    years = data.latest(query.fiscal_years)
+    cities = data.latest(query.cities)
 except query.WarehouseMissing as missing:
     # The path and the fix are for the operator (server log), not for the visitor.
     logging.getLogger(__name__).error("no published warehouse at %s: build one (README)", missing)
@@ -56,6 +58,7 @@ navigation = st.navigation(
 # language, and the registry's url_path also names the default page (whose StreamlitPage.url_path is "").
 spec = next(spec for spec in PAGES if state.t(spec.nav_key) == navigation.title)
 st.session_state[downloads.PAGE_KEY] = spec.url_path
+state.init_year(years["fiscal_year"].to_list(), all_years=spec.all_years)
 
 with st.sidebar:
     st.radio(
@@ -74,6 +77,17 @@ with st.sidebar:
     state.localized_selectbox(
         state.t("app.city"), options=list(labels), format_func=labels.__getitem__, key=state.CITY_KEY
     )
+    # A single-year warehouse has nothing to choose: the sidebar stays as it was before years existed.
+    if years.height > 1:
+        year_labels = {
+            **({state.ALL_YEARS: state.t("app.all_years")} if spec.all_years else {}),
+            **dict(zip(years["fiscal_year"], years["label_" + state.lang()], strict=True)),
+        }
+        # Newest first, so the default (the latest) is the first choice.
+        options = [*list(year_labels)[1:], state.ALL_YEARS] if spec.all_years else list(year_labels)
+        state.localized_selectbox(
+            state.t("app.year"), options=options, format_func=year_labels.__getitem__, key=state.YEAR_KEY
+        )
     st.caption(state.t("app.sample_notice"))
     st.divider()
     # The prompt page shows the sign-in form itself.

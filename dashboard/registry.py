@@ -23,6 +23,9 @@ class PageSpec:
     """A navigation entry: fixed Japanese title, script under dashboard/, URL path, icon, who may open it.
 
     namespace: the page's section of the message catalogue when it differs from the script's name.
+    all_years: whether the 年度 selector offers "all years" here. Only a page that can really show every year
+    at once (reading the mart_year_* marts for it) sets it; every other page shows one year, by default the
+    latest (docs/architecture.md, "Fiscal years").
     """
 
     title: str
@@ -32,6 +35,7 @@ class PageSpec:
     default: bool = False
     roles: tuple[str, ...] = EVERYONE
     namespace: str | None = None
+    all_years: bool = False
 
     @property
     def title_key(self) -> str:

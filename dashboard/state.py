@@ -1,4 +1,4 @@
-"""Session-wide choices (language, city) kept in session state and mirrored in the URL query string."""
+"""Session-wide choices (language, city, 年度) kept in session state and mirrored in the URL query string."""
 
 from __future__ import annotations
 
@@ -15,6 +15,11 @@ from dashboard.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
 LANG_KEY = "lang"
 CITY_KEY = "city"
 ALL_CITIES = "all"
+YEAR_KEY = "year"
+# "All years": offered only on pages whose registry entry says they can show it (PageSpec.all_years).
+ALL_YEARS = "all"
+# The warehouse's latest year this run (the default; dropped from the URL like 4市全体).
+LATEST_YEAR_KEY = "_latest_year"
 
 
 def init_from_url(city_codes: list[str]) -> None:
@@ -28,9 +33,60 @@ def init_from_url(city_codes: list[str]) -> None:
         st.session_state[CITY_KEY] = city if city in city_codes else ALL_CITIES
 
 
+def init_year(years: Sequence[int], all_years: bool = False) -> None:
+    """Keep a valid 年度 in session state: the URL's on the first run, else the kept one, else the latest.
+
+    years: the warehouse's, newest first. all_years: whether the page offers ALL_YEARS. A year a new build
+    no longer holds, or "all" on a page without it, falls back to the latest.
+    """
+    script_thread()
+    latest = years[0] if years else None
+    st.session_state[LATEST_YEAR_KEY] = latest
+    valid = set(years) | ({ALL_YEARS} if all_years and len(years) > 1 else set())
+    if YEAR_KEY not in st.session_state:
+        raw = st.query_params.get(YEAR_KEY)
+        st.session_state[YEAR_KEY] = _year_value(raw)
+    if st.session_state[YEAR_KEY] not in valid:
+        st.session_state[YEAR_KEY] = latest
+
+
+def _year_value(raw: str | None) -> int | str | None:
+    """A ?year= value as kept in session state: a 西暦 year as int, "all", or None when it is neither."""
+    if raw == ALL_YEARS:
+        return ALL_YEARS
+    return int(raw) if raw and raw.isascii() and raw.isdigit() else None
+
+
+def fiscal_year() -> int | None:
+    """The selected 年度 to read, or None for the latest (also for "all years": its pages read mart_year_*)."""
+    script_thread()
+    value = st.session_state.get(YEAR_KEY)
+    if value in (None, ALL_YEARS) or value == st.session_state.get(LATEST_YEAR_KEY):
+        return None
+    return value
+
+
+def shown_year() -> int | None:
+    """The 年度 the page shows, the latest included (None before init_year or on a warehouse without years)."""
+    script_thread()
+    value = st.session_state.get(YEAR_KEY)
+    return value if isinstance(value, int) else st.session_state.get(LATEST_YEAR_KEY)
+
+
+def all_years() -> bool:
+    """Whether "all years" is selected (only ever on a page that offers it)."""
+    script_thread()
+    return st.session_state.get(YEAR_KEY) == ALL_YEARS
+
+
 def sync_url() -> None:
     """Write the current choices back to the query string so a link reproduces the view."""
     lang, city = st.session_state[LANG_KEY], st.session_state[CITY_KEY]
+    year = st.session_state.get(YEAR_KEY)
+    if year is None or year == st.session_state.get(LATEST_YEAR_KEY):
+        st.query_params.pop(YEAR_KEY, None)
+    else:
+        st.query_params[YEAR_KEY] = str(year)
     if lang == DEFAULT_LANGUAGE:
         st.query_params.pop(LANG_KEY, None)
     else:

@@ -228,15 +228,38 @@ def mart_order(paths: list[Path]) -> list[Path]:
     return ordered
 
 
+def store_year_organizations(con: duckdb.DuckDBPyConnection, organizations: dict[int, pl.DataFrame]) -> None:
+    """fy<year>.organization for every earlier year: its organisations as its own bundle listed them.
+
+    organization keeps one row per key with the latest year's columns (address, answer …); an earlier year's
+    marts read that year's own row instead (warehouse/years.py). Only organisations organization_year keeps
+    for the year (those validation let through) are stored.
+    """
+    for fiscal_year, frame in sorted(organizations.items()):
+        schema = quoted(years.year_schema(fiscal_year))
+        con.execute(f"create schema {schema}")
+        con.execute(f"create table {schema}.organization as select * from organization where false")
+        insert_frame(con, f"{years.year_schema(fiscal_year)}.organization", frame)
+        con.execute(
+            f"delete from {schema}.organization where id not in "
+            "(select organization_id from organization_year where fiscal_year = ?)",
+            [fiscal_year],
+        )
+
+
 def build_marts(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Create every mart: warehouse/marts/*.sql as <stem>, then warehouse/marts/pii/*.sql as pii.<stem>.
 
     The SQL macros (warehouse/macros.sql) come first, then the intermediate models
     (warehouse/marts/intermediate/*.sql) as temporary tables: the marts read them, the content checksum and
-    the published file never see them (dropped at the end). Within each folder a model is built after the
+    the published file never see them (dropped at the end). int_year_* build with mart_year_* from every
+    year's stored tables, the other intermediates in the latest-year scope. Within each folder a model is built after the
     models it reads (mart_order). Marts aggregating sensitive data (consultee figures) live in the pii schema
     like the tables they read; they are built after the main marts, so they may read them but never the other
     way round. Every model's declared grain is checked: a duplicate key fails the build.
+
+    A bundle of several years then builds the same models (all but mart_year_*) once per earlier year, in that
+    year's scope, into schemas fy<year> and fy<year>_pii (warehouse/years.py); one year builds nothing more.
     """
     macros.install(con)
     intermediate = mart_order(list((MARTS_DIR / "intermediate").glob("*.sql")))
@@ -245,19 +268,46 @@ def build_marts(con: duckdb.DuckDBPyConnection) -> list[str]:
     # mart_year_* compare years, so they read the stored tables; every other model the latest year (warehouse.years).
     every_year = [(path, name) for path, name in main if name.startswith(years.ALL_YEARS_PREFIX)]
     latest = [(path, name) for path, name in main + pii if (path, name) not in every_year]
-    for path, name in every_year:
-        _build_model(con, path, name, "table")
-    views = years.install_latest_scope(con)
+    # int_year_* serve mart_year_*: built like them from the stored tables, before the scope.
+    every_year_intermediate = [
+        path for path in intermediate if path.stem.startswith(years.ALL_YEARS_INTERMEDIATE_PREFIX)
+    ]
+    views: list[str] = []
     try:
-        for path in intermediate:
+        for path in every_year_intermediate:
             _build_model(con, path, path.stem, "temp table")
+        for path, name in every_year:
+            _build_model(con, path, name, "table")
+        views = years.install_latest_scope(con)
+        for path in intermediate:
+            if path not in every_year_intermediate:
+                _build_model(con, path, path.stem, "temp table")
         for path, name in latest:
             _build_model(con, path, name, "table")
     finally:
         for path in intermediate:
             con.execute(f"drop table if exists temp.main.{quoted(path.stem)}")
         years.drop_latest_scope(con, views)
+    (catalog,) = con.execute("select current_database()").fetchone()
+    for fiscal_year in years.earlier_years(con):
+        _build_year(con, catalog, fiscal_year, intermediate, latest)
     return [name for _, name in every_year + latest]
+
+
+def _build_year(con, catalog: str, fiscal_year: int, intermediate: list[Path], models: list[tuple[Path, str]]) -> None:
+    """Build the models in an earlier year's scope and store them in its fy<year> schemas."""
+    search_path = years.install_year_scope(con, catalog, fiscal_year, with_marts=False)
+    try:
+        # SET takes no bound value; the path is made of catalogue names (warehouse/years.py).
+        con.execute("set search_path = '" + search_path.replace("'", "''") + "'")
+        for path in intermediate:
+            _build_model(con, path, path.stem, "table")
+        for path, name in models:
+            _build_model(con, path, name, "table")
+        years.store_year_models(con, catalog, fiscal_year, [name for _, name in models])
+    finally:
+        con.execute("reset search_path")
+        years.drop_year_scope(con)
 
 
 def _build_model(con: duckdb.DuckDBPyConnection, path: Path, name: str, kind: str) -> None:
@@ -414,6 +464,7 @@ def _write(tmp, warehouse, run_id, started, source_dir, bundle, outcome, quarant
         rows_loaded = 0
         for table, frame in outcome.tables.items():
             rows_loaded += insert_frame(con, table, frame)
+        store_year_organizations(con, bundle.year_organizations)
         progress(StepEvent(Step.MARTS))
         build_marts(con)
         checksum = content_checksum(con)

@@ -167,6 +167,11 @@ def _merge(parts: list[sources.Bundle]) -> sources.Bundle:
         warnings=[warning for part in parts for warning in part.warnings],
         sheets=[sheet for part in parts for sheet in part.sheets],
         file_years={name: year for part in parts for name, year in part.file_years.items()},
+        year_organizations={
+            int(part.tables[YEAR_ORGANIZATIONS][YEAR_COLUMN][0]): part.tables["organization"]
+            for part in parts[:-1]
+            if part.tables[YEAR_ORGANIZATIONS].height
+        },
     )
 
 

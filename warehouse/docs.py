@@ -41,10 +41,32 @@ R6年度) or one sub-folder per year (`R6/`, `R7/`, …; docs/source-formats.md)
   latest year that lists it, `first_fiscal_year` and `last_fiscal_year` say when it was listed.
 - Marts named `mart_year_*` read every year (built first, from the tables as stored): continuity per year and
   city (`mart_year_continuity`, per organisation `mart_year_org_status`), survey answers and response rate
-  (`mart_year_survey`), art-project figures (`mart_year_events`) and PF progress per step (`mart_year_progress`).
+  (`mart_year_survey`), art-project figures (`mart_year_events`), PF progress per step (`mart_year_progress`),
+  the support-form and content mix of each year's answers (`mart_year_mix`, 活動分布's comparison of two years)
+  and the city × support form counts of 広域カバレッジ (`mart_year_coverage`: with the page's gap rule per year,
+  which gaps closed or opened).
+  Intermediate models named `int_year_*` serve them and are built the same way, before them (`int_year_scopes`:
+  each 年度 × each city and the four together).
+- The pages' comparisons read every year through `warehouse/query/years_home.py` (活動分布, 広域カバレッジ and
+  地域資源マップ through `warehouse/query/years_mix.py`): 概要's change from the previous
+  year (`mart_year_survey`, `mart_year_continuity`; organisations with a map pin per year from `organization_year` and
+  `location`; exhibition visitors, workshop participations and symposium participants summed per year and host city as
+  `mart_year_events` sums them), イベント実績's figures per year, and PF構築プロセス's status per year, city and step
+  (`pf_progress`; `mart_year_progress` counts the cities). A function given a 年度 compares it with the bundle's year
+  before it; the first year has none. A single-year warehouse shows no comparison.
 - Every other mart and intermediate model shows the latest year: while they build, each year table is read
   through a temporary view of the latest year's rows (`warehouse/years.py`, `organization` through
   `last_fiscal_year`; the `pii` tables, which a temporary view cannot shadow, are joined on `fiscal_year`), so with one year they show exactly what they showed before years existed.
+- A bundle of several years also builds every other mart and intermediate model once per earlier year, in that
+  year's scope, into schemas `fy<year>` (marts of `main`) and `fy<year>_pii` (marts of `pii`), e.g. `fy2024` and
+  `fy2024_pii`. `fy<year>.organization` holds the organisations as that year's own bundle listed them (its name,
+  city, address, answer …); every other year table is read through a view of its `fiscal_year = <year>` rows,
+  so an earlier year's marts are what a build of that year alone would hold. A single-year warehouse has no
+  `fy*` schema. The content checksum covers these schemas like any other table.
+- Readers: `warehouse.query.connect(path, fiscal_year)` with an earlier year shows, under the usual names, that
+  year's rows and marts (views in an in-memory catalogue searched first; `mart_year_*`, `fiscal_year_bundle`,
+  the code lists and the run's records are the same in every year); `None` or the latest year reads the file as
+  stored. `query.fiscal_years` lists the years, newest first, with the selector's labels.
 """
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import altair as alt
 import polars as pl
 
+from dashboard.charts import tooltips
 from dashboard.i18n import translate
 
 TAU = 2 * math.pi
@@ -172,12 +173,7 @@ def form_ranking_chart(forms: pl.DataFrame, lang: str) -> alt.LayerChart:
     base = alt.Chart(forms).encode(
         y=alt.Y("form_label:N", sort=order, title=None, axis=alt.Axis(labelLimit=LABEL_LIMIT)),
         x=alt.X("orgs:Q", title=_t(lang, "col.orgs"), axis=COUNT_AXIS),
-        tooltip=[
-            alt.Tooltip("rank:Q", title=_t(lang, "col.rank")),
-            alt.Tooltip("form_label:N", title=_t(lang, "col.form")),
-            alt.Tooltip("orgs:Q", title=_t(lang, "col.orgs")),
-            alt.Tooltip("share_pct:Q", title=_t(lang, "col.share_pct"), format=".1f"),
-        ],
+        tooltip=tooltips(lang, "activity.col", "rank:Q", "form_label:N", "orgs:Q", "share_pct:Q"),
     )
     bars = base.mark_bar(cornerRadiusEnd=3).encode(color=alt.Color("color_hex:N", scale=None))
     text = base.mark_text(align="left", dx=4, color=TEXT_DARK).encode(text=alt.Text("orgs:Q"))
@@ -195,11 +191,7 @@ def form_city_heatmap(matrix: pl.DataFrame, lang: str) -> alt.LayerChart:
     )
     cells = base.mark_rect(stroke="white").encode(
         color=alt.Color("orgs:Q", title=_t(lang, "col.orgs"), scale=alt.Scale(scheme="blues")),
-        tooltip=[
-            alt.Tooltip("city_label:N", title=_t(lang, "col.city")),
-            alt.Tooltip("form_label:N", title=_t(lang, "col.form")),
-            alt.Tooltip("orgs:Q", title=_t(lang, "col.orgs")),
-        ],
+        tooltip=tooltips(lang, "activity.col", "city_label:N", "form_label:N", "orgs:Q"),
     )
     text = base.mark_text(fontSize=12).encode(
         text=alt.Text("orgs:Q"),
@@ -215,10 +207,7 @@ def breakdown_chart(frame: pl.DataFrame, by: str, lang: str, small_multiples: bo
     by_title = _t(lang, f"by.{by}")
     tooltip = [
         alt.Tooltip("by_label:N", title=by_title),
-        alt.Tooltip("term_label:N", title=_t(lang, "col.term")),
-        alt.Tooltip("orgs:Q", title=_t(lang, "col.orgs")),
-        alt.Tooltip("respondents:Q", title=_t(lang, "col.respondents")),
-        alt.Tooltip("share_pct:Q", title=_t(lang, "col.share_pct"), format=".1f"),
+        *tooltips(lang, "activity.col", "term_label:N", "orgs:Q", "respondents:Q", "share_pct:Q"),
     ]
     colour = alt.Color("by_label:N", sort=values, title=by_title, scale=alt.Scale(scheme="tableau10"))
     base = alt.Chart(frame).mark_bar(cornerRadiusEnd=2)
@@ -253,12 +242,7 @@ def reach_chart(frame: pl.DataFrame, lang: str) -> alt.LayerChart:
         y=alt.Y("label:N", sort=labels, title=None),
         yOffset=alt.YOffset("measure:N", sort=[distributed, answered]),
         x=alt.X("orgs:Q", title=_t(lang, "col.orgs"), axis=COUNT_AXIS),
-        tooltip=[
-            alt.Tooltip("label:N", title=_t(lang, "col.label")),
-            alt.Tooltip("measure:N", title=_t(lang, "col.measure")),
-            alt.Tooltip("orgs:Q", title=_t(lang, "col.orgs")),
-            alt.Tooltip("rate_pct:Q", title=_t(lang, "col.rate_pct"), format=".1f"),
-        ],
+        tooltip=tooltips(lang, "activity.col", "label:N", "measure:N", "orgs:Q", "rate_pct:Q"),
     )
     bars = base.mark_bar(cornerRadiusEnd=2).encode(
         color=alt.Color(

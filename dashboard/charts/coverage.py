@@ -15,7 +15,8 @@ import altair as alt
 import polars as pl
 import pydeck as pdk
 
-from dashboard.charts.map import density_layer, fit_view, outline_layer
+from dashboard.charts import tooltips
+from dashboard.charts.map import density_layer, fit_view, outline_layer, scatter_layer
 from dashboard.i18n import translate
 
 # Name of the matrix's point selection: st.altair_chart reports event["selection"][SELECTION].
@@ -81,15 +82,17 @@ def matrix_heatmap(
         x=alt.X("city_label:N", sort=cities, title=None, axis=_city_axis(highlight, orient="top")),
         y=alt.Y("form_label:N", sort=forms, title=None, axis=alt.Axis(labelLimit=LABEL_LIMIT)),
     )
-    tooltip = [
-        alt.Tooltip("city_label:N", title=_t(lang, "col.city")),
-        alt.Tooltip("form_label:N", title=_t(lang, "col.form")),
-        alt.Tooltip("orgs:Q", title=_t(lang, "col.orgs")),
-        alt.Tooltip("per_10k:Q", title=_t(lang, "col.per_10k"), format=".2f"),
-        alt.Tooltip("four_city_per_10k:Q", title=_t(lang, "col.four_city_per_10k"), format=".2f"),
-        alt.Tooltip("index_pct:Q", title=_t(lang, "col.index_pct"), format=".1f"),
-        alt.Tooltip("gap_label:N", title=_t(lang, "col.gap")),
-    ]
+    tooltip = tooltips(
+        lang,
+        "coverage.col",
+        "city_label:N",
+        "form_label:N",
+        "orgs:Q",
+        "per_10k:Q",
+        "four_city_per_10k:Q",
+        "index_pct:Q",
+        "gap_label:N",
+    )
     cells = (
         base.mark_rect(stroke="white", strokeWidth=1, cursor="pointer")
         .encode(
@@ -147,13 +150,7 @@ def coverage_heatmap(coverage: pl.DataFrame, lang: str, highlight_city: str | No
         color=alt.Color(
             "share_pct:Q", title=_t(lang, "col.share_pct"), scale=alt.Scale(scheme="blues", domain=[0, 100])
         ),
-        tooltip=[
-            alt.Tooltip("city_label:N", title=_t(lang, "col.city")),
-            alt.Tooltip("form_label:N", title=_t(lang, "col.form")),
-            alt.Tooltip("towns:Q", title=_t(lang, "col.towns")),
-            alt.Tooltip("covered:Q", title=_t(lang, "col.covered_towns")),
-            alt.Tooltip("share_pct:Q", title=_t(lang, "col.share_pct"), format=".1f"),
-        ],
+        tooltip=tooltips(lang, "coverage.col", "city_label:N", "form_label:N", "towns:Q", "covered:Q", "share_pct:Q"),
     )
     text = base.mark_text(fontSize=11).encode(
         text=alt.Text("share_pct:Q", format=".0f"),
@@ -217,11 +214,7 @@ def count_heatmap(matrix: pl.DataFrame, lang: str, highlight_city: str | None = 
     )
     cells = base.mark_rect(stroke="white").encode(
         color=alt.Color("orgs:Q", title=_t(lang, "col.orgs"), scale=alt.Scale(scheme="greens", domainMin=0)),
-        tooltip=[
-            alt.Tooltip("city_label:N", title=_t(lang, "col.city")),
-            alt.Tooltip("form_label:N", title=_t(lang, "col.form")),
-            alt.Tooltip("orgs:Q", title=_t(lang, "col.orgs")),
-        ],
+        tooltip=tooltips(lang, "coverage.col", "city_label:N", "form_label:N", "orgs:Q"),
     )
     text = base.mark_text(fontSize=11).encode(
         text=alt.Text("orgs:Q"),
@@ -277,19 +270,6 @@ def pin_records(pins: pl.DataFrame) -> list[dict]:
     ]
 
 
-def _points_layer(layer_id: str, points: list[dict], colour: list[int], radius_m: float, **options: Any) -> pdk.Layer:
-    """A ScatterplotLayer of records with lng/lat, one fill colour and one radius in metres on the ground."""
-    return pdk.Layer(
-        "ScatterplotLayer",
-        id=layer_id,
-        data=points,
-        get_position=["lng", "lat"],
-        get_fill_color=colour,
-        get_radius=radius_m,
-        **options,
-    )
-
-
 def town_deck(
     towns: pl.DataFrame,
     pins: pl.DataFrame,
@@ -322,16 +302,16 @@ def town_deck(
     # The rings need positions only (no tooltip): the organisations' records are sent once, with the pins.
     rings = [{"lng": p["lng"], "lat": p["lat"]} for p in points] if cells is None else points
     # Radius in metres on the ground.
-    layers.append(_points_layer(RINGS_LAYER, rings, RING, radius_km * 1000, stroked=False, pickable=False))
     layers.append(
-        pdk.Layer(
-            "ScatterplotLayer",
-            id=TOWNS_LAYER,
-            data=town_records(towns, lang),
-            get_position=["lng", "lat"],
+        scatter_layer(RINGS_LAYER, rings, radius_km * 1000, get_fill_color=RING, stroked=False, pickable=False)
+    )
+    layers.append(
+        scatter_layer(
+            TOWNS_LAYER,
+            town_records(towns, lang),
+            TOWN_RADIUS_M,
             get_fill_color="fill",
             get_line_color=[255, 255, 255, 255],
-            get_radius=TOWN_RADIUS_M,
             radius_min_pixels=4,
             radius_max_pixels=12,
             line_width_min_pixels=1,
@@ -343,8 +323,14 @@ def town_deck(
         layers.append(density_layer(cells, tip=lambda n: html.escape(_t(lang, "hex_tip", n=f"{n:,}"))))
     else:
         layers.append(
-            _points_layer(
-                PINS_LAYER, points, PIN, PIN_RADIUS_M, radius_min_pixels=2, radius_max_pixels=6, pickable=True
+            scatter_layer(
+                PINS_LAYER,
+                points,
+                PIN_RADIUS_M,
+                get_fill_color=PIN,
+                radius_min_pixels=2,
+                radius_max_pixels=6,
+                pickable=True,
             )
         )
     tooltip = {

@@ -9,6 +9,7 @@ import altair as alt
 import polars as pl
 
 from common.calendar import date_label, wareki_month, wareki_month_short, wareki_short
+from dashboard.charts import tooltips
 from dashboard.format import number, yen
 from dashboard.i18n import translate, with_survey_texts
 
@@ -26,6 +27,8 @@ RESTRICTED_COLOUR = "#e0e0e0"  # a target whose actual value is withheld from th
 UNIT_KEYS = {"名": "people", "名/日": "per_day", "%": "pct", "円": "yen"}
 # A count is printed inside its survey segment only when the segment is at least this share wide (%).
 LABEL_MIN_SHARE = 6.0
+# The survey chart's share column is titled events.chart.share.
+SURVEY_KEYS = {"share_pct": "share"}
 # Events drawn on the page's charts (the first by date): one chart row each; the tables list every event.
 CHART_EVENTS = 30
 # Sessions listed on the page (the first by date); the CSV carries every one.
@@ -158,14 +161,7 @@ def timeline_chart(sessions: pl.DataFrame, lang: str) -> alt.Chart:
                 legend=alt.Legend(orient="top"),
                 scale=alt.Scale(domain=[kind_label(k, lang) for k in kinds], range=[KIND_COLOURS[k] for k in kinds]),
             ),
-            tooltip=[
-                alt.Tooltip("event:N", title=translate(lang, "events.chart.event")),
-                alt.Tooltip("date:N", title=translate(lang, "events.chart.date")),
-                alt.Tooltip("time:N", title=translate(lang, "events.chart.time")),
-                alt.Tooltip("venue:N", title=translate(lang, "events.chart.venue")),
-                alt.Tooltip("city:N", title=translate(lang, "events.chart.city")),
-                alt.Tooltip("count:N", title=translate(lang, "events.chart.count")),
-            ],
+            tooltip=tooltips(lang, "events.chart", "event:N", "date:N", "time:N", "venue:N", "city:N", "count:N"),
         )
         .properties(height=alt.Step(26))
     )
@@ -379,13 +375,9 @@ def survey_chart(answers: pl.DataFrame, questions: pl.DataFrame, lang: str) -> a
     domain, colours = _choice_colours(answers)
     order = data["event"].unique(maintain_order=True).to_list()
     y = alt.Y("event:N", sort=order, title=None, axis=alt.Axis(labelLimit=360))
-    tooltip = [
-        alt.Tooltip("event:N", title=translate(lang, "events.chart.event")),
-        alt.Tooltip("question:N", title=translate(lang, "events.chart.question")),
-        alt.Tooltip("choice:N", title=translate(lang, "events.chart.choice")),
-        alt.Tooltip("answers:Q", title=translate(lang, "events.chart.answers")),
-        alt.Tooltip("share_pct:Q", title=translate(lang, "events.chart.share"), format=".1f"),
-    ]
+    tooltip = tooltips(
+        lang, "events.chart", "event:N", "question:N", "choice:N", "answers:Q", "share_pct:Q", keys=SURVEY_KEYS
+    )
     x = alt.X("answers:Q", stack="zero", title=translate(lang, "events.chart.answers"))
     bars = (
         alt.Chart()

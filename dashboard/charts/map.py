@@ -14,6 +14,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import polars as pl
 import pydeck as pdk
@@ -181,6 +182,15 @@ def point_records(points: pl.DataFrame, highlight_city: str | None) -> list[dict
         }
         for row in points.iter_rows(named=True)
     ]
+
+
+def scatter_layer(
+    layer_id: str, data: Any, radius_m: float, *, lng_lat: tuple[str, str] = ("lng", "lat"), **options: Any
+) -> pdk.Layer:
+    """A ScatterplotLayer of records placed by their lng_lat fields, each a circle of radius_m metres on the ground."""
+    return pdk.Layer(
+        "ScatterplotLayer", id=layer_id, data=data, get_position=list(lng_lat), get_radius=radius_m, **options
+    )
 
 
 def points_layer(points: pl.DataFrame, highlight_city: str | None) -> pdk.Layer:

@@ -40,6 +40,7 @@ MAP_SIZE_PX = (420, 480)
 TILE_ENV = "TSUNAGARI_TILE_URL"
 DEFAULT_TILE_URL = "https://cyberjapandata.gsi.go.jp/xyz/pale/{z}/{x}/{y}.png"
 TILE_ZOOM = 13  # one fixed zoom of raster tiles laid over the area as bitmaps (16 tiles)
+LNG_LAT = ("longitude", "latitude")  # the query frames' coordinate columns
 # RGBA colours
 LATTICE_COLOUR = [90, 90, 90, 55]
 ORG_COLOUR = [120, 120, 120, 170]
@@ -183,16 +184,15 @@ def marker_layer(
     pickable: bool,
 ) -> pdk.Layer:
     """Filled markers with a white outline (the ranked results, the resident's point) at latitude/longitude."""
-    return pdk.Layer(
-        "ScatterplotLayer",
-        id=layer_id,
-        data=data,
-        get_position=["longitude", "latitude"],
+    return map_charts.scatter_layer(
+        layer_id,
+        data,
+        radius_m,
+        lng_lat=LNG_LAT,
         get_fill_color=colour,
         get_line_color=[255, 255, 255, 255],
         stroked=True,
         line_width_min_pixels=line_px,
-        get_radius=radius_m,
         radius_min_pixels=radius_px[0],
         radius_max_pixels=radius_px[1],
         pickable=pickable,
@@ -280,14 +280,13 @@ def referral_map(
     if candidates is not None:
         data = candidates.with_columns(tooltip=pl.lit(_t(lang, "map_pick_tooltip"))).to_dicts()
         layers.append(
-            pdk.Layer(
-                "ScatterplotLayer",
-                id=LATTICE_LAYER,
-                data=data,
-                get_position=["longitude", "latitude"],
+            # A fifth of the spacing, never under 2.5 px: small, yet easy to hit with a click.
+            map_charts.scatter_layer(
+                LATTICE_LAYER,
+                data,
+                80,
+                lng_lat=LNG_LAT,
                 get_fill_color=LATTICE_COLOUR,
-                # A fifth of the spacing, never under 2.5 px: small, yet easy to hit with a click.
-                get_radius=80,
                 radius_min_pixels=2.5,
                 radius_max_pixels=10,
                 pickable=True,
@@ -301,15 +300,14 @@ def referral_map(
     if organisations is not None:
         others = organisations.filter(~pl.col("organization_id").is_in(list(ranked)))
         layers.append(
-            pdk.Layer(
-                "ScatterplotLayer",
-                id=ORGS_LAYER,
-                data=others.select(
+            map_charts.scatter_layer(
+                ORGS_LAYER,
+                others.select(
                     "latitude", "longitude", tooltip=pl.col("name") + pl.lit("（") + pl.col("city") + pl.lit("）")
                 ).to_dicts(),
-                get_position=["longitude", "latitude"],
+                60,
+                lng_lat=LNG_LAT,
                 get_fill_color=ORG_COLOUR,
-                get_radius=60,
                 radius_min_pixels=3,
                 radius_max_pixels=8,
                 pickable=True,

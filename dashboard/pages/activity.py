@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import audit, auth, data, state
+from dashboard import audit, auth, data, state, years_b
 from dashboard.charts import activity as charts
 from dashboard.downloads import csv_bytes, csv_download, download_button
 from dashboard.format import display, number
@@ -135,6 +135,9 @@ else:
     st.altair_chart(charts.form_city_heatmap(matrix, lang))
     heat = matrix.pivot(on="city_label", index="form_label", values="orgs", sort_columns=False)
     show_table(heat, {"form_label": "activity.col.form"} | dict.fromkeys(heat.columns[1:], ""), "support_forms_by_city")
+
+# 年度比較 (only on a warehouse of several 年度)
+years_b.mix_section(data.every_year(), city, lang, viewer)
 
 # 内訳: by city, legal form or target group, optionally as small multiples
 st.subheader(t("activity.breakdown_title"))

@@ -16,7 +16,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from dashboard import auth, data, state
+from dashboard import auth, data, state, years_b
 from dashboard.charts import coverage as charts
 from dashboard.charts import map as map_charts
 from dashboard.downloads import csv_bytes, download_button
@@ -248,6 +248,9 @@ else:
             list_total(listed, lambda: coverage.cell_organisation_count(con, cell_city, cell_form, basis, viewer)),
             partial(coverage.cell_organisations, con, cell_city, cell_form, basis, lang, None, viewer),
         )
+
+# 年度比較 (only on a warehouse of several 年度)
+years_b.gap_section(data.every_year(), city, lang, viewer)
 
 # 2. Town coverage (reference geography)
 st.subheader(t("coverage.towns_title"))

@@ -7,7 +7,7 @@ from functools import partial
 import polars as pl
 import streamlit as st
 
-from dashboard import auth, data, state
+from dashboard import auth, data, state, years_a
 from dashboard.charts import events as charts
 from dashboard.downloads import csv_bytes, download_button
 from dashboard.format import display, number
@@ -162,6 +162,8 @@ if held["workshop"]:
     )
 if not events.is_empty():
     more[2].metric(t("events.kpi.total_reach"), people(kpis["total_reach"]), help=t("events.def.total_reach"))
+
+years_a.events_comparison(data.every_year(), city, viewer, scope)
 
 st.subheader(t("events.records"))
 if events.is_empty():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from common.calendar import moment_label, short_moment
-from dashboard import auth, data, pack_section, state
+from dashboard import auth, data, pack_section, state, years_a
 from dashboard.charts import home as charts
 from dashboard.downloads import csv_download
 from dashboard.format import number
@@ -21,6 +21,8 @@ lang = state.lang()
 viewer = auth.viewer()
 
 kpis = query.home_kpis(con, city, viewer)
+# Changes from the previous 年度 (none when the warehouse holds one year).
+delta = years_a.home_deltas(data.every_year(), city, viewer, state.shown_year())
 phases = query.city_phases(con, viewer)
 run = query.latest_run(con, viewer)
 cities = query.cities(con)
@@ -35,10 +37,18 @@ st.caption(t("home.subtitle", scope=scope))
 
 st.subheader(t("home.survey"))
 survey = st.columns(4)
-survey[0].metric(t("home.distributed"), t("unit.orgs", n=number(kpis["organisations_distributed"])))
-survey[1].metric(t("home.answered"), t("unit.orgs", n=number(kpis["organisations_answered"])))
-survey[2].metric(t("home.rate"), t("unit.pct", n=number(kpis["response_rate_pct"], 1)))
-survey[3].metric(t("home.mapped"), t("unit.orgs", n=number(kpis["organisations_mapped"])))
+survey[0].metric(
+    t("home.distributed"),
+    t("unit.orgs", n=number(kpis["organisations_distributed"])),
+    **delta["organisations_distributed"],
+)
+survey[1].metric(
+    t("home.answered"), t("unit.orgs", n=number(kpis["organisations_answered"])), **delta["organisations_answered"]
+)
+survey[2].metric(t("home.rate"), t("unit.pct", n=number(kpis["response_rate_pct"], 1)), **delta["response_rate_pct"])
+survey[3].metric(
+    t("home.mapped"), t("unit.orgs", n=number(kpis["organisations_mapped"])), **delta["organisations_mapped"]
+)
 
 st.subheader(t("home.events"))
 events = st.columns(4)
@@ -48,18 +58,24 @@ events[0].metric(
     help=t("home.visitors_help_days_unknown")
     if kpis["exhibition_open_days"] is None
     else t("home.visitors_help", days=kpis["exhibition_open_days"]),
+    **delta["exhibition_visitors"],
 )
 events[1].metric(
     t("home.ws_participations"),
     t("unit.people", n=number(kpis["workshop_participations"])),
     help=t("home.ws_participations_help"),
+    **delta["workshop_participations"],
 )
 events[2].metric(
     t("home.ws_unique"),
     t("unit.people", n=number(kpis["workshop_unique_participants"])),
     help=t("home.ws_unique_help"),
 )
-events[3].metric(t("home.symposium"), t("unit.people", n=number(kpis["symposium_participants"])))
+events[3].metric(
+    t("home.symposium"), t("unit.people", n=number(kpis["symposium_participants"])), **delta["symposium_participants"]
+)
+
+years_a.home_continuity(data.every_year(), city, viewer, state.shown_year())
 
 table = charts.city_kpis_download(query.city_kpis_table(con, lang, viewer))
 csv_download(

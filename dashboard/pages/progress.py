@@ -10,7 +10,7 @@ import polars as pl
 import streamlit as st
 
 from common.calendar import LOCAL_TZ, date_label, moment_label, nendo_label
-from dashboard import auth, data, state
+from dashboard import auth, data, state, years_a
 from dashboard.charts import progress as charts
 from dashboard.downloads import csv_download
 from dashboard.provenance import admin_pointer, show_provenance
@@ -107,6 +107,8 @@ undecided = view.filter(pl.col("status_code").is_not_null() & pl.col("start_mont
 for code in undecided["city_code"].unique(maintain_order=True):
     labels = undecided.filter(pl.col("city_code") == code)["step_label"].to_list()
     st.caption(t("progress.undecided_steps", city=city_names[code], steps="、".join(labels)))
+
+years_a.progress_comparison(data.every_year(), city, viewer)
 
 st.subheader(t("progress.update"))
 if flash := ss.pop("pf_flash", None):

@@ -17,7 +17,7 @@ import polars as pl
 import streamlit as st
 
 from common.calendar import date_label
-from dashboard import auth, data, state
+from dashboard import auth, data, state, years_b
 from dashboard.charts import map as charts
 from dashboard.downloads import csv_bytes, download_button, download_row
 from dashboard.format import number
@@ -214,6 +214,10 @@ def codes(facet: str) -> list[str]:
 
 # Above the map, compactly: the search by name and the density switch, then the facets folded away.
 search_column, density_column = st.columns([3, 2], vertical_alignment="bottom")
+# Only on a warehouse of several 年度: show only the organisations new in the year.
+new_only = years_b.map_new_only(
+    data.every_year(), lang, viewer, container=density_column, fiscal_year=state.shown_year()
+)
 search_column.text_input(
     t("map.card.search"), key=SEARCH_KEY, placeholder=t("map.card.search_placeholder"), help=t("map.card.search_help")
 )
@@ -289,9 +293,18 @@ def listed_rows(found: pl.DataFrame) -> pl.DataFrame:
 
 
 rows = None if many else listed_rows(data.cached(directory.organisations, filters, lang, today, viewer))
+if new_only is not None:
+    # A year's new organisations are few enough to list: never hexagons, figures counted from the list.
+    every = rows if rows is not None else listed_rows(directory.organisations(con, filters, lang, today, viewer))
+    rows, shown = years_b.new_only_rows(every, new_only[1])
+    many = False
+    audit_filters["new_in_year"] = new_only[0]
+    years_b.new_only_note(new_only[0], shown["shown"], lang)
 # A search by name narrows the pins and the pick list to the organisations whose name holds the text.
 search_text = st.session_state.get(SEARCH_KEY, "").strip()
 matches = labelled(directory.search(con, search_text, filters, lang, today, viewer)) if search_text else None
+if matches is not None and new_only is not None:
+    matches = matches.filter(pl.col("organization_id").is_in(new_only[1]))
 candidates = matches if matches is not None else rows
 
 # A click on a pin arrives as the chart's state before the chart is drawn again: it picks the organisation.
@@ -321,8 +334,10 @@ if st.session_state.get(ORG_KEY) not in ids:
 selected = st.session_state[ORG_KEY] or None
 
 density = (
-    density_column.toggle(t("map.density"), key=DENSITY_KEY, help=t("map.density_help"), disabled=many) or many
-) and matches is None
+    (density_column.toggle(t("map.density"), key=DENSITY_KEY, help=t("map.density_help"), disabled=many) or many)
+    and matches is None
+    and new_only is None
+)
 if many:
     st.info(t("map.many", n=number(shown["shown"]), limit=number(directory.PIN_LIMIT)))
 if matches is not None:

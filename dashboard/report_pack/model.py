@@ -7,6 +7,8 @@ figures, and every chart from the builder the page itself uses (charts/report.py
 from __future__ import annotations
 
 import datetime as dt
+import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +20,7 @@ from dashboard.charts import events as event_charts
 from dashboard.charts import progress as progress_charts
 from dashboard.charts import report as report_charts
 from dashboard.format import number
-from dashboard.i18n import translate
+from dashboard.i18n import catalogue, translate
 from warehouse.report import ReportFigures
 
 # Column kinds: how a value is shown in Word/PDF and stored in the workbook (numbers and dates stay typed).
@@ -28,6 +30,12 @@ KINDS = ("text", "int", "dec1", "pct", "yen", "man_yen", "date")
 def _t(lang: str, key: str, **values: object) -> str:
     """Message of the pack's catalogue."""
     return translate(lang, f"pack.{key}", **values)
+
+
+def _figures(lang: str, key: str, figures: Mapping[str, Any]) -> Text:
+    """A key sentence whose placeholders name columns of figures (a KPI row), each shown as a whole number."""
+    names = [name for _, name, _, _ in string.Formatter().parse(catalogue(lang)[f"pack.{key}"]) if name]
+    return Text(_t(lang, key, **{name: number(figures[name]) for name in names}), key=True)
 
 
 @dataclass(frozen=True)
@@ -325,33 +333,11 @@ def art_section(b: _Builder) -> Section:
     k, joint = f.event_kpis, f.joint_event_kpis
     people = _t(lang, "unit_people")
     section = Section(_t(lang, "section.art"))
-    section.blocks.append(
-        Text(
-            _t(
-                lang,
-                "art.headline",
-                visitors=number(k["exhibition_visitors"]),
-                participations=number(k["workshop_participations"]),
-                unique=number(k["workshop_unique_participants"]),
-                symposium=number(k["symposium_participants"]),
-            ),
-            key=True,
-        )
-    )
+    section.blocks.append(_figures(lang, "art.headline", k))
     if k["consultees_hidden"]:
         section.blocks.append(Text(_t(lang, "art.consultees_restricted")))
     else:
-        section.blocks.append(
-            Text(
-                _t(
-                    lang,
-                    "art.consultees",
-                    participations=number(k["workshop_consultee_participations"]),
-                    unique=number(k["workshop_unique_consultees"]),
-                ),
-                key=True,
-            )
-        )
+        section.blocks.append(_figures(lang, "art.consultees", k))
     name = _name(lang)
     exhibitions = f.events.filter(f.events["kind"] == "exhibition")
     for row in exhibitions.iter_rows(named=True):
@@ -517,20 +503,7 @@ def art_section(b: _Builder) -> Section:
         )
     )
     if joint["cost_per_person_yen"] is not None:
-        section.blocks.append(
-            Text(
-                _t(
-                    lang,
-                    "art.cost",
-                    contract=number(joint["art_contract_yen"]),
-                    total=number(joint["total_people"]),
-                    cost=number(joint["cost_per_person_yen"]),
-                    reach=number(joint["total_reach"]),
-                    per_contact=number(joint["cost_per_contact_yen"]),
-                ),
-                key=True,
-            )
-        )
+        section.blocks.append(_figures(lang, "art.cost", joint))
     return section
 
 

@@ -54,6 +54,9 @@ class Bundle:
     table_files: dict[str, str] = field(default_factory=dict)
     # Source file name → (fiscal year, how it was known: folder or default), set by etl.years.
     file_years: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # Every year but the latest → its organisations as its own bundle lists them (set by etl.years when the
+    # bundle holds several years; stored as fy<year>.organization for that year's marts, warehouse/years.py).
+    year_organizations: dict[int, pl.DataFrame] = field(default_factory=dict)
 
 
 def source_path(source_dir: Path, module: object) -> Path:

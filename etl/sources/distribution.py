@@ -176,6 +176,29 @@ def _parse_sheet(
     )
 
 
+TABLES = ("organization", "organization_source", "pii.organization_contact")
+
+
+def _result(
+    make: Callable[[str, Any], pl.DataFrame],
+    rows: tuple[Any, Any, Any],
+    raw: pl.DataFrame,
+    quarantine: list[dict[str, Any]],
+    failed: dict[str, str],
+    loaded: set[str],
+    empty: dict[str, str],
+) -> Transformed:
+    """Both transforms' result: the TABLES from their rows (made by make) and what was set aside or read."""
+    return Transformed(
+        tables={name: make(name, part) for name, part in zip(TABLES, rows, strict=True)},
+        quarantine=quarantine_frame(quarantine),
+        rows_read=raw.height,
+        warnings=extra_columns(raw, {sheet: COLUMNS for sheet in SHEETS}),
+        rejected={key: root for key, root in failed.items() if key not in loaded},
+        empty_sheets=empty,
+    )
+
+
 def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
     """Organisations (first sheet wins), every source row, and contact persons kept apart as PII."""
     quarantine: list[dict[str, Any]] = []
@@ -204,18 +227,7 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
     contacts = rows.filter(
         pl.any_horizontal(pl.col(c).is_not_null() for c in ("contact_name", "contact_email", "contact_phone"))
     ).with_columns(organization_id=pl.col("id"))
-    return Transformed(
-        tables={
-            "organization": select_table("organization", organizations),
-            "organization_source": select_table("organization_source", sources),
-            "pii.organization_contact": select_table("pii.organization_contact", contacts),
-        },
-        quarantine=quarantine_frame(quarantine),
-        rows_read=raw.height,
-        warnings=extra_columns(raw, {sheet: COLUMNS for sheet in SHEETS}),
-        rejected={key: root for key, root in failed.items() if key not in loaded},
-        empty_sheets=empty,
-    )
+    return _result(select_table, (organizations, sources, contacts), raw, quarantine, failed, loaded, empty)
 
 
 def transform_by_row(raw: pl.DataFrame, ctx: Context) -> Transformed:
@@ -262,15 +274,4 @@ def transform_by_row(raw: pl.DataFrame, ctx: Context) -> Transformed:
         for row in rows
         if any(row[c] is not None for c in ("contact_name", "contact_email", "contact_phone"))
     ]
-    return Transformed(
-        tables={
-            "organization": table("organization", organizations),
-            "organization_source": table("organization_source", sources),
-            "pii.organization_contact": table("pii.organization_contact", contacts),
-        },
-        quarantine=quarantine_frame(quarantine),
-        rows_read=raw.height,
-        warnings=extra_columns(raw, {sheet: COLUMNS for sheet in SHEETS}),
-        rejected={key: root for key, root in failed.items() if key not in loaded},
-        empty_sheets=empty,
-    )
+    return _result(table, (organizations, sources, contacts), raw, quarantine, failed, loaded, empty)

@@ -292,6 +292,25 @@ def _answers(raw: pl.DataFrame, ctx: Context, quarantine: list[dict[str, Any]], 
     return pl.concat([fast, pl.DataFrame(loaded, schema=ANSWER, orient="row")]).sort("_row") if loaded else fast
 
 
+TABLES = ("survey_response", "service", "attribute", "service_area", "pii.survey_respondent")
+
+
+def _result(
+    make: Callable[[str, Any], pl.DataFrame],
+    rows: tuple[Any, ...],
+    raw: pl.DataFrame,
+    quarantine: list[dict[str, Any]],
+    dependants: Dependants,
+) -> Transformed:
+    """Both transforms' result: the TABLES from their rows (made by make) and what was set aside or read."""
+    return Transformed(
+        tables={name: make(name, part) for name, part in zip(TABLES, rows, strict=True)},
+        quarantine=quarantine_frame(quarantine + dependants.records()),
+        rows_read=raw.height,
+        warnings=extra_columns(raw, {None: COLUMNS}),
+    )
+
+
 def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
     """Responses (latest per organisation), services with their terms and areas, respondents as PII."""
     if ctx.organizations is None:
@@ -351,18 +370,7 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
     respondents = latest.filter(
         pl.any_horizontal(pl.col(c).is_not_null() for c in ("respondent_name", "respondent_email", "respondent_phone"))
     )
-    return Transformed(
-        tables={
-            "survey_response": select_table("survey_response", responses),
-            "service": select_table("service", services),
-            "attribute": select_table("attribute", attributes),
-            "service_area": select_table("service_area", areas),
-            "pii.survey_respondent": select_table("pii.survey_respondent", respondents),
-        },
-        quarantine=quarantine_frame(quarantine + dependants.records()),
-        rows_read=raw.height,
-        warnings=extra_columns(raw, {None: COLUMNS}),
-    )
+    return _result(select_table, (responses, services, attributes, areas, respondents), raw, quarantine, dependants)
 
 
 def transform_by_row(raw: pl.DataFrame, ctx: Context) -> Transformed:
@@ -436,15 +444,4 @@ def transform_by_row(raw: pl.DataFrame, ctx: Context) -> Transformed:
             )
         if any(answer[c] is not None for c in ("respondent_name", "respondent_email", "respondent_phone")):
             respondents.append(answer | {"response_id": response_id, "organization_id": org["id"]})
-    return Transformed(
-        tables={
-            "survey_response": table("survey_response", responses),
-            "service": table("service", services),
-            "attribute": table("attribute", attributes),
-            "service_area": table("service_area", areas),
-            "pii.survey_respondent": table("pii.survey_respondent", respondents),
-        },
-        quarantine=quarantine_frame(quarantine + dependants.records()),
-        rows_read=raw.height,
-        warnings=extra_columns(raw, {None: COLUMNS}),
-    )
+    return _result(table, (responses, services, attributes, areas, respondents), raw, quarantine, dependants)

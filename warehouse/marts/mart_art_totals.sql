@@ -21,8 +21,8 @@ event as (
     select * from event
 ),
 
-event_session as (
-    select * from event_session
+session as (
+    select * from int_event_session
 ),
 
 attendance as (
@@ -48,14 +48,13 @@ events as (
 
 sessions as (
     select
-        e.city_code,
-        (sum(s.visitors) filter (where e.kind = 'exhibition'))::bigint as exhibition_visitors,
-        count(*) filter (where e.kind = 'workshop') as workshop_sessions,
-        (sum(s.participants) filter (where e.kind = 'workshop'))::bigint as workshop_participations,
-        (sum(s.participants) filter (where e.kind = 'symposium'))::bigint as symposium_participants
-    from event_session as s
-    join event as e on e.id = s.event_id
-    group by grouping sets ((e.city_code), ())
+        s.city_code,
+        (sum(s.visitors) filter (where s.kind = 'exhibition'))::bigint as exhibition_visitors,
+        count(*) filter (where s.kind = 'workshop') as workshop_sessions,
+        (sum(s.participants) filter (where s.kind = 'workshop'))::bigint as workshop_participations,
+        (sum(s.participants) filter (where s.kind = 'symposium'))::bigint as symposium_participants
+    from session as s
+    group by grouping sets ((s.city_code), ())
 ),
 
 people as (

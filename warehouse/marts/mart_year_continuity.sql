@@ -12,22 +12,12 @@
 --   moved_out             continuing organisations whose city changed from this one (4市全体: every organisation that changed city)
 with
 
-city as (
-    select * from city
-),
-
-fiscal_year_bundle as (
-    select * from fiscal_year_bundle
+scopes as (
+    select * from int_year_scopes
 ),
 
 org_status as (
     select * from mart_year_org_status
-),
-
-scopes as (
-    select b.fiscal_year, c.city_code
-    from fiscal_year_bundle as b
-    cross join (select code as city_code from city union all select null) as c
 ),
 
 by_city as (

@@ -8,22 +8,12 @@
 --   response_rate_pct          answered / distributed × 100, one decimal; null when none was sent
 with
 
-city as (
-    select * from city
-),
-
-fiscal_year_bundle as (
-    select * from fiscal_year_bundle
+scopes as (
+    select * from int_year_scopes
 ),
 
 organization_year as (
     select * from organization_year
-),
-
-scopes as (
-    select b.fiscal_year, c.city_code
-    from fiscal_year_bundle as b
-    cross join (select code as city_code from city union all select null) as c
 ),
 
 counted as (

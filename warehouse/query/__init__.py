@@ -10,9 +10,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from common.calendar import fiscal_year_option
 from common.roles import PUBLIC, Viewer
 from common.text import town_sort_key
-from warehouse import macros, masking
+from warehouse import macros, masking, years
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_WAREHOUSE = ROOT / "var" / "warehouse.duckdb"
@@ -43,6 +44,12 @@ WAREHOUSE_CATALOG = "warehouse"
 # (warehouse/macros.sql): the warehouse's copy, stored by its build, wins, so queries use the grid its marts
 # were built with; the in-memory copy serves a warehouse built before macros were stored. Set per cursor, like USE.
 SEARCH_PATH = f"set search_path = '{WAREHOUSE_CATALOG}.main,memory.main'"
+# An earlier year's reader resolves names in its scope's views first (warehouse/years.py), then as above.
+YEAR_SEARCH_PATH = f"set search_path = '{years.SCOPE_CATALOG}.main,{WAREHOUSE_CATALOG}.main,memory.main'"
+
+
+class UnknownYear(LookupError):
+    """A fiscal year the published warehouse does not hold."""
 
 
 class AttachedWarehouse:
@@ -53,15 +60,18 @@ class AttachedWarehouse:
     publish swapped the file, that is the OLD file, so the dashboard would never see a new build.
     ATTACH opens the file itself. DuckDB's default catalog is per connection, so every cursor is
     pointed at the warehouse with SEARCH_PATH; everything else is the in-memory connection's own API.
+    A reader of an earlier year (fiscal_year) is pointed at that year's scope first (YEAR_SEARCH_PATH).
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, search_path: str = SEARCH_PATH, fiscal_year=None) -> None:
         self._con = con
+        self._search_path = search_path
+        self.fiscal_year = fiscal_year
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor reading the warehouse (the catalog alias comes from this module)."""
         cursor = self._con.cursor()
-        cursor.execute(SEARCH_PATH)
+        cursor.execute(self._search_path)
         return cursor
 
     def __getattr__(self, name: str):
@@ -69,19 +79,42 @@ class AttachedWarehouse:
         return getattr(self._con, name)
 
 
-def connect(path: Path | None = None) -> duckdb.DuckDBPyConnection:
-    """Open the published warehouse read-only (an open reader keeps its snapshot across a swap)."""
+def connect(path: Path | None = None, fiscal_year: int | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the published warehouse read-only (an open reader keeps its snapshot across a swap).
+
+    fiscal_year None or the latest year: the warehouse as stored. An earlier year: every name reads that year
+    (its rows, its marts, pii included; warehouse/years.py), so each query's SQL answers for it unchanged.
+    UnknownYear when the warehouse does not hold the year.
+    """
     path = path or warehouse_path()
     file_identity(path)
     con = duckdb.connect(":memory:")
+    search_path = SEARCH_PATH
     try:
         macros.install(con)
         con.execute("attach ? as " + WAREHOUSE_CATALOG + " (read_only)", [str(path)])
         con.execute(SEARCH_PATH)
-    except duckdb.Error:
+        if fiscal_year is not None:
+            held = years.bundle_years(con, WAREHOUSE_CATALOG)
+            if fiscal_year not in held:
+                raise UnknownYear(f"{path}: no fiscal year {fiscal_year!r} (holds {held})")
+            if fiscal_year != held[-1]:
+                years.install_year_scope(con, WAREHOUSE_CATALOG, fiscal_year, with_marts=True)
+                search_path = YEAR_SEARCH_PATH
+                con.execute(search_path)
+    except (duckdb.Error, UnknownYear):
         con.close()
         raise
-    return AttachedWarehouse(con)
+    return AttachedWarehouse(con, search_path, fiscal_year)
+
+
+def fiscal_years(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The warehouse's 年度, newest first: fiscal_year, is_latest, and the selector's labels label_ja, label_en."""
+    frame = fetch(con, "select fiscal_year, is_latest from fiscal_year_bundle order by fiscal_year desc")
+    return frame.with_columns(
+        pl.Series("label_ja", [fiscal_year_option(year, "ja") for year in frame["fiscal_year"]], pl.String),
+        pl.Series("label_en", [fiscal_year_option(year, "en") for year in frame["fiscal_year"]], pl.String),
+    )
 
 
 def fetch(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> pl.DataFrame:

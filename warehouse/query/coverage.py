@@ -322,15 +322,24 @@ def single_source_summary(con: duckdb.DuckDBPyConnection, lang: str, viewer: Vie
     return fetch(con, sql)
 
 
+def _listed_rows(
+    source: str, column: str, values: list[str], city_column: str, city_code: str | None
+) -> tuple[str, list]:
+    """A listing's rows before its labels and their parameters: `select {columns} from source {labels}` where
+    column is one of values and city_column is the city (None = the four cities)."""
+    fragments, params = city_filter(city_column, city_code)
+    sql = (
+        "select {columns} from " + source + " {labels}" + where([f"list_contains(?::varchar[], {column})", *fragments])
+    )
+    return sql, [values, *params]
+
+
 def _single_rows(city_code: str | None) -> tuple[str, list]:
     """The rows of single_source before its labels (FROM with the city joins, and WHERE) and their parameters."""
-    fragments, params = city_filter("s.list_city_code", city_code)
-    sql = (
-        "select {columns} from mart_coverage_source as s "
-        "join city as c on c.code = s.city_code join city as g on g.code = s.list_city_code {labels}"
-        + where(["list_contains(?::varchar[], s.known_by)", *fragments])
+    source = (
+        "mart_coverage_source as s join city as c on c.code = s.city_code join city as g on g.code = s.list_city_code"
     )
-    return sql, [list(KNOWN_BY), *params]
+    return _listed_rows(source, "s.known_by", list(KNOWN_BY), "s.list_city_code", city_code)
 
 
 def single_source(
@@ -379,13 +388,11 @@ def _intents(intents: tuple[str, ...]) -> list[str]:
 
 def _candidate_rows(intents: tuple[str, ...], city_code: str | None) -> tuple[str, list]:
     """The rows of candidates before its labels (FROM with the city and intent joins, WHERE) and their parameters."""
-    fragments, params = city_filter("o.city_code", city_code)
-    sql = (
-        "select {columns} from mart_coverage_summary_org as o join city as c on c.code = o.city_code "
-        "join pf_intent as i on i.code = o.pf_intent_code {labels}"
-        + where(["list_contains(?::varchar[], o.pf_intent_code)", *fragments])
+    source = (
+        "mart_coverage_summary_org as o join city as c on c.code = o.city_code "
+        "join pf_intent as i on i.code = o.pf_intent_code"
     )
-    return sql, [_intents(intents), *params]
+    return _listed_rows(source, "o.pf_intent_code", _intents(intents), "o.city_code", city_code)
 
 
 def candidates(

@@ -70,6 +70,8 @@ class Dataset:
     description: str | None
     columns: tuple[Column, ...]
     rows: int
+    # An earlier year's reader shows each dataset as a view (warehouse/years.py): a view has no rowid.
+    view: bool = False
 
     def column(self, name: str) -> Column:
         """The named column, or UnknownName."""
@@ -144,8 +146,11 @@ def catalogue(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict[s
     """
     tables = fetch(
         con,
-        "select table_name, comment from duckdb_tables() where database_name = current_database() "
-        "and schema_name = 'main' and not temporary order by table_name",
+        # Views too: an earlier year's reader shows the year's tables as views of the same names (warehouse/years.py).
+        "select table_name, comment, false as is_view from duckdb_tables() where database_name = current_database() "
+        "and schema_name = 'main' and not temporary union all "
+        "select view_name, comment, true from duckdb_views() where database_name = current_database() "
+        "and schema_name = 'main' and not temporary and not internal order by table_name",
     )
     columns = fetch(
         con,
@@ -173,7 +178,8 @@ def catalogue(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict[s
     by_table: dict[str, list[tuple[str, str, str | None]]] = {}
     for table, name, data_type, comment in columns.iter_rows():
         by_table.setdefault(table, []).append((name, data_type, comment))
-    comments = dict(tables.iter_rows())
+    comments = dict(zip(tables["table_name"], tables["comment"], strict=True))
+    views = set(tables.filter(pl.col("is_view"))["table_name"])
     datasets: list[Dataset] = []
     for name in names:
         header = MARTS_DIR / f"{name}.sql"
@@ -192,6 +198,7 @@ def catalogue(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict[s
                     for column, data_type, comment in by_table.get(name, [])
                 ),
                 rows=counts[name],
+                view=name in views,
             )
         )
     datasets.sort(key=lambda d: (d.kind == "mart", d.name))
@@ -210,8 +217,9 @@ def last_refresh(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dt.
     """When the published warehouse was built (finish of the latest published run, UTC), or None."""
     known = fetch_one(
         con,
-        "select count(*) as n from duckdb_tables() where database_name = current_database() "
-        "and schema_name = 'main' and table_name = 'etl_run'",
+        "select (select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = 'main' and table_name = 'etl_run') + (select count(*) from duckdb_views() "
+        "where database_name = current_database() and schema_name = 'main' and view_name = 'etl_run') as n",
     )
     if not known or not known["n"]:
         return None
@@ -286,12 +294,19 @@ def select_sql(view: View) -> tuple[str, list]:
     return f"select {select}{body} order by {_order(view)}", params
 
 
-def _order(view: View) -> str:
-    """ORDER BY list of a view: its sort column (if any), then rowid as a stable tie-break."""
-    if not view.sort:
+def _tie_break(data: Dataset) -> str:
+    """A stable last sort key: rowid of a table; every column, in order, of a year's view (which has no rowid)."""
+    if not data.view:
         return "rowid"
+    return ", ".join(f"{ident(column.name)} nulls last" for column in data.columns)
+
+
+def _order(view: View) -> str:
+    """ORDER BY list of a view: its sort column (if any), then a stable tie-break (_tie_break)."""
+    if not view.sort:
+        return _tie_break(view.dataset)
     direction = "desc" if view.descending else "asc"
-    return f"{ident(view.dataset.column(view.sort).name)} {direction} nulls last, rowid"
+    return f"{ident(view.dataset.column(view.sort).name)} {direction} nulls last, {_tie_break(view.dataset)}"
 
 
 def count_rows(con: duckdb.DuckDBPyConnection, view: View, viewer: Viewer = PUBLIC) -> int:
@@ -311,6 +326,13 @@ def fetch_page(
     body, params = _from_where(view)
     order = _order(view)
     table = ident(view.dataset.name)
+    if view.dataset.view:
+        # No rowid to pick the page's rows by: the page straight from the ordered select.
+        return fetch(
+            con,
+            f"select {select}{body} order by {order} limit ? offset ?",
+            [*params, page_size, (max(page, 1) - 1) * page_size],
+        )
     sql = (
         f"select {select} from {table} where rowid in (select rowid{body} order by {order} limit ? offset ?) "
         f"order by {order}"

@@ -9,12 +9,8 @@
 --   fiscal_year      年度 of the session (the latest year: pii tables are outside the build's year scope, so the join names it)
 with
 
-event as (
-    select * from event
-),
-
-event_session as (
-    select * from event_session
+session as (
+    select * from int_event_session
 ),
 
 attendance as (
@@ -27,12 +23,11 @@ final as (
         a.session_id,
         a.participant_id,
         s.event_id,
-        e.kind,
-        e.city_code,
+        s.kind,
+        s.city_code,
         s.fiscal_year
     from attendance as a
-    join event_session as s on s.id = a.session_id and s.fiscal_year = a.fiscal_year
-    join event as e on e.id = s.event_id
+    join session as s on s.session_id = a.session_id and s.fiscal_year = a.fiscal_year
 )
 
 select * from final
