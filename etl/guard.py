@@ -5,6 +5,9 @@ figure (organisations, answers, visitors, participants; per city and for the fou
 moves by more than a share of its published value is a change the operator must confirm. A first build
 (nothing published) or identical figures pass. Both sides are read from warehouse files, so the intake
 dry run can compare its private candidate with the published warehouse the same way (check_changes).
+
+Figures are compared per fiscal year (年度): a year the build adds is nothing to confirm, a published year
+the build drops or thins out is. With more than one year involved each message and subject names its year.
 """
 
 from __future__ import annotations
@@ -16,32 +19,42 @@ from pathlib import Path
 
 import duckdb
 
+from common.calendar import fiscal_year_label
 from etl.errors import EtlError
 
 # Default share of its published value a headline figure may move by without asking (0.2 = 20 %).
 DEFAULT_MAX_SHARE = 0.2
 SHARE_SETTING = ("TSUNAGARI_CHANGE_SHARE", "--change-share")
 
-# Headline figures: (key, Japanese label, English label, SQL giving (city_code, value) rows).
+# Headline figures: (key, Japanese label, English label, SQL giving one year's (city_code, value) rows, $year bound).
+# Organisations are the year's own list (organization_year): organization keeps one row per key across years.
 FIGURES = (
-    ("organizations", "団体数", "organisations", "select city_code, count(*) from organization group by city_code"),
+    (
+        "organizations",
+        "団体数",
+        "organisations",
+        "select city_code, count(*) from organization_year where fiscal_year = $year group by city_code",
+    ),
     (
         "answers",
         "アンケート回答数",
         "survey answers",
-        "select city_code, count(*) from survey_response group by city_code",
+        "select city_code, count(*) from survey_response where fiscal_year = $year group by city_code",
     ),
     (
         "visitors",
         "来場者数",
         "visitors",
-        "select e.city_code, sum(s.visitors) from event_session s join event e on e.id = s.event_id group by e.city_code",
+        "select e.city_code, sum(s.visitors) from event_session s "
+        "join event e on e.id = s.event_id and e.fiscal_year = s.fiscal_year where s.fiscal_year = $year "
+        "group by e.city_code",
     ),
     (
         "participants",
         "参加者数",
         "participants",
-        "select e.city_code, sum(s.participants) from event_session s join event e on e.id = s.event_id "
+        "select e.city_code, sum(s.participants) from event_session s "
+        "join event e on e.id = s.event_id and e.fiscal_year = s.fiscal_year where s.fiscal_year = $year "
         "group by e.city_code",
     ),
 )
@@ -52,8 +65,10 @@ ALL_CITIES = ("4市全体", "the four cities")
 class Change:
     """One change that needs the operator's confirmation, in Japanese and English, with its figures."""
 
-    key: str  # sheet_emptied | file_emptied | city_gone | event_gone | figure_moved
-    subject: str  # the sheet, file, city code, event id, or "<figure>:<city code or all>"
+    key: str  # sheet_emptied | file_emptied | city_gone | event_gone | figure_moved | year_gone
+    # The sheet, file, city code, event id, "<figure>:<city code or all>", or the year; with more than one
+    # year compared, prefixed "<西暦 year>/" (2024/answers:all).
+    subject: str
     before: float | None
     after: float | None
     message_ja: str
@@ -66,13 +81,26 @@ class Change:
 
 @dataclass(frozen=True)
 class Figures:
-    """What a warehouse holds, as far as the guard compares it."""
+    """What a warehouse holds for one fiscal year (None: not known), as far as the guard compares it."""
 
-    sheets: dict[tuple[str, str | None], int]
-    files: dict[str, str]  # source file → sha256
+    sheets: dict[tuple[str, str | None], int]  # (file as stored, e.g. R7/events.xlsx; sheet or None) → rows
+    files: dict[str, str]  # source file as stored → sha256
     cities: dict[str, tuple[str, str]]
     events: dict[str, str]
     headline: dict[tuple[str, str | None], float]
+    fiscal_year: int | None = None
+
+
+@dataclass(frozen=True)
+class YearFigures:
+    """What a warehouse holds, per fiscal year (年度), oldest first."""
+
+    years: dict[int | None, Figures]
+
+    @property
+    def files(self) -> dict[str, str]:
+        """Every year's source files (their stored names carry the year folder)."""
+        return {name: sha for figures in self.years.values() for name, sha in figures.files.items()}
 
 
 def max_share_from_env(environ: dict[str, str] | None = None) -> float:
@@ -110,41 +138,52 @@ def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     )
 
 
-def figures(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> Figures:
-    """The guard's figures of one warehouse (run_id: the run whose source rows count, default the newest)."""
+def figures(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> YearFigures:
+    """The guard's figures of one warehouse per 年度 (run_id: the run whose source rows count, default the newest)."""
     run_id = run_id or _latest_run(con)
+    years = [row[0] for row in con.execute("select fiscal_year from fiscal_year_bundle order by 1").fetchall()]
+    return YearFigures({year: _year_figures(con, run_id, year) for year in years})
+
+
+def _year_figures(con: duckdb.DuckDBPyConnection, run_id: str | None, year: int) -> Figures:
+    """One 年度's figures: its source files and sheets, cities, events and headline figures."""
     sheets: dict[tuple[str, str | None], int] = {}
     files: dict[str, str] = {}
     if run_id is not None:
         for name, rows, sha in con.execute(
             "select file_name, rows_read, sha256 from etl_source_file "
-            "where run_id = ? and kind not in ('seed', 'reference')",
-            [run_id],
+            "where run_id = ? and kind not in ('seed', 'reference') and fiscal_year = ?",
+            [run_id, year],
         ).fetchall():
             sheets[name, None] = int(rows)
             files[name] = sha
         if _has_table(con, "etl_source_sheet"):
             for name, sheet, rows in con.execute(
-                "select file_name, sheet, rows_read from etl_source_sheet where run_id = ?", [run_id]
+                "select s.file_name, s.sheet, s.rows_read from etl_source_sheet s "
+                "join etl_source_file f on f.run_id = s.run_id and f.file_name = s.file_name "
+                "where s.run_id = ? and f.fiscal_year = ?",
+                [run_id, year],
             ).fetchall():
                 sheets[name, sheet] = int(rows)
     cities = {
         code: (ja, en)
         for code, ja, en in con.execute(
             "select code, name_ja, name_en from city where code in "
-            "(select city_code from organization union select city_code from event)"
+            "(select city_code from organization_year where fiscal_year = $year "
+            "union select city_code from event where fiscal_year = $year)",
+            {"year": year},
         ).fetchall()
     }
-    events = dict(con.execute("select id, title from event").fetchall())
+    events = dict(con.execute("select id, title from event where fiscal_year = ?", [year]).fetchall())
     headline: dict[tuple[str, str | None], float] = {}
     for key, _, _, sql in FIGURES:
         total = 0.0
-        for city, value in con.execute(sql).fetchall():
+        for city, value in con.execute(sql, {"year": year}).fetchall():
             value = float(value or 0)
             headline[key, city] = value
             total += value
         headline[key, None] = total
-    return Figures(sheets, files, cities, events, headline)
+    return Figures(sheets, files, cities, events, headline, year)
 
 
 def _number(value: float | None) -> str:
@@ -152,59 +191,106 @@ def _number(value: float | None) -> str:
     return "0" if value is None else f"{value:,.0f}"
 
 
-def compare(before: Figures | None, after: Figures, max_share: float = DEFAULT_MAX_SHARE) -> list[Change]:
-    """Every change from before (published; None: nothing published) to after that needs confirmation."""
+def _by_year(figures: Figures | YearFigures) -> dict[int | None, Figures]:
+    """Figures per year: a warehouse's as read, or one year's as given."""
+    return figures.years if isinstance(figures, YearFigures) else {figures.fiscal_year: figures}
+
+
+def _base_name(name: str) -> str:
+    """A stored source file name without its year folder (R7/events.xlsx → events.xlsx)."""
+    return name.rsplit("/", 1)[-1]
+
+
+def compare(
+    before: Figures | YearFigures | None, after: Figures | YearFigures, max_share: float = DEFAULT_MAX_SHARE
+) -> list[Change]:
+    """Every change from before (published; None: nothing published) to after that needs confirmation, per 年度.
+
+    A year only after holds (a new year) needs nothing; a year only before holds is one year_gone change.
+    """
     if before is None:
         return []
+    old, new = _by_year(before), _by_year(after)
+    named = len(set(old) | set(new)) > 1
     changes: list[Change] = []
-    for (name, sheet), rows in sorted(before.sheets.items(), key=lambda item: (item[0][0], item[0][1] or "")):
-        now = after.sheets.get((name, sheet))
+    for year in sorted(old, key=lambda y: (y is not None, y or 0)):
+        if year not in new:
+            ja, en = _year_labels(year)
+            changes.append(
+                Change(
+                    "year_gone",
+                    str(year),
+                    None,
+                    None,
+                    f"{ja}のデータがすべてなくなります",
+                    f"{en}: every file and figure of the year disappears",
+                )
+            )
+            continue
+        changes.extend(_compare_year(old[year], new[year], max_share, year if named else None))
+    return changes
+
+
+def _year_labels(year: int | None) -> tuple[str, str]:
+    """A 年度 as the messages name it: R6年度 and FY2024."""
+    return ("", "") if year is None else (fiscal_year_label(year, "ja"), fiscal_year_label(year, "en"))
+
+
+def _compare_year(before: Figures, after: Figures, max_share: float, year: int | None) -> list[Change]:
+    """The changes within one year; year (when more than one is compared) is named in subjects and messages."""
+    changes: list[Change] = []
+    prefix = "" if year is None else f"{year}/"
+    label_ja, label_en = _year_labels(year)
+
+    def change(key: str, subject: str, old: float | None, new: float | None, ja: str, en: str) -> None:
+        """Append one change, with the year in front of its subject and messages when years are named."""
+        if year is not None:
+            subject, ja, en = prefix + subject, f"{label_ja} {ja}", f"{label_en}: {en}"
+        changes.append(Change(key, subject, old, new, ja, en))
+
+    # The year's files by name without the year folder: a flat bundle moved into R6/ is the same file.
+    now_sheets = {(_base_name(name), sheet): rows for (name, sheet), rows in after.sheets.items()}
+    for (stored, sheet), rows in sorted(before.sheets.items(), key=lambda item: (item[0][0], item[0][1] or "")):
+        name = _base_name(stored) if year is not None else stored
+        now = now_sheets.get((_base_name(stored), sheet))
         if rows > 0 and now == 0:
             if sheet is None:
-                changes.append(
-                    Change(
-                        "file_emptied",
-                        name,
-                        rows,
-                        0,
-                        f"{name}: 前回 {rows} 行あったデータ行がなくなります",
-                        f"{name}: had {rows} rows, now none",
-                    )
+                change(
+                    "file_emptied",
+                    name,
+                    rows,
+                    0,
+                    f"{name}: 前回 {rows} 行あったデータ行がなくなります",
+                    f"{name}: had {rows} rows, now none",
                 )
             else:
-                changes.append(
-                    Change(
-                        "sheet_emptied",
-                        f"{name}, sheet {sheet}",
-                        rows,
-                        0,
-                        f"{name} のシート「{sheet}」: 前回 {rows} 行あったデータ行がなくなります（見出し行だけです）",
-                        f"{name}, sheet {sheet}: had {rows} rows, now none (header row only)",
-                    )
+                change(
+                    "sheet_emptied",
+                    f"{name}, sheet {sheet}",
+                    rows,
+                    0,
+                    f"{name} のシート「{sheet}」: 前回 {rows} 行あったデータ行がなくなります（見出し行だけです）",
+                    f"{name}, sheet {sheet}: had {rows} rows, now none (header row only)",
                 )
     for code, (ja, en) in sorted(before.cities.items()):
         if code not in after.cities:
-            changes.append(
-                Change(
-                    "city_gone",
-                    code,
-                    None,
-                    None,
-                    f"{ja} の団体・イベントがすべてなくなります",
-                    f"{en}: every organisation and event disappears",
-                )
+            change(
+                "city_gone",
+                code,
+                None,
+                None,
+                f"{ja} の団体・イベントがすべてなくなります",
+                f"{en}: every organisation and event disappears",
             )
     for event_id, title in sorted(before.events.items()):
         if event_id not in after.events:
-            changes.append(
-                Change(
-                    "event_gone",
-                    event_id,
-                    None,
-                    None,
-                    f"イベント {event_id}「{title}」がなくなります",
-                    f"event {event_id} ({title}) disappears",
-                )
+            change(
+                "event_gone",
+                event_id,
+                None,
+                None,
+                f"イベント {event_id}「{title}」がなくなります",
+                f"event {event_id} ({title}) disappears",
             )
     names = {**before.cities, **after.cities}
     for key, ja, en, _ in FIGURES:
@@ -218,15 +304,13 @@ def compare(before: Figures | None, after: Figures, max_share: float = DEFAULT_M
             where_ja, where_en = ALL_CITIES if city is None else names.get(city, (city, city))
             moved = "" if old == 0 else f"（{(new - old) / old:+.1%}）"
             moved_en = "" if old == 0 else f" ({(new - old) / old:+.1%})"
-            changes.append(
-                Change(
-                    "figure_moved",
-                    f"{key}:{city or 'all'}",
-                    old,
-                    new,
-                    f"{where_ja}の{ja}が {_number(old)} → {_number(new)}{moved}",
-                    f"{en} of {where_en}: {_number(old)} → {_number(new)}{moved_en}, more than {max_share:.0%}",
-                )
+            change(
+                "figure_moved",
+                f"{key}:{city or 'all'}",
+                old,
+                new,
+                f"{where_ja}の{ja}が {_number(old)} → {_number(new)}{moved}",
+                f"{en} of {where_en}: {_number(old)} → {_number(new)}{moved_en}, more than {max_share:.0%}",
             )
     return changes
 
@@ -239,14 +323,19 @@ def accepted(changes: list[Change], accept: bool | Collection[tuple[str, str]]) 
     return all((change.key, change.subject) in agreed for change in changes)
 
 
-def changed_files(before: Figures | None, after: Figures) -> list[str]:
-    """Source files whose bytes differ from the published run's (new files included), by name."""
+def changed_files(before: Figures | YearFigures | None, after: Figures | YearFigures) -> list[str]:
+    """Source files whose bytes differ from the published run's same year's (new files included), by stored name."""
     if before is None:
         return []
-    return sorted(name for name, sha in after.files.items() if before.files.get(name) != sha)
+    old = _by_year(before)
+    changed = []
+    for year, figures in _by_year(after).items():
+        published = {_base_name(name): sha for name, sha in old[year].files.items()} if year in old else {}
+        changed += [name for name, sha in figures.files.items() if published.get(_base_name(name)) != sha]
+    return sorted(changed)
 
 
-def read_figures(path: Path) -> Figures | None:
+def read_figures(path: Path) -> YearFigures | None:
     """The figures of a warehouse file, or None when there is none (or it cannot be read: a rebuild may repair it)."""
     path = Path(path)
     if not path.exists():

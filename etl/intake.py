@@ -27,6 +27,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
+from common.calendar import fiscal_year_label
 from common.roles import Viewer
 from etl.sources import SOURCES
 from etl.steps import Step, StepEvent
@@ -232,6 +235,83 @@ def owns(job_request: Request, viewer: Viewer) -> bool:
     return bool(viewer.identity) and job_request.submitted_by == viewer.identity
 
 
+# --- which 年度 a submission goes to ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class YearChoice:
+    """A 年度 the page offers: the latest published (the default), the next one (a new year), or a past one."""
+
+    fiscal_year: int
+    status: str  # latest | new | past
+
+
+class YearRefused(ValueError):
+    """A submission's 年度 is not one it may go to (see check_year); the message names the year in ja and en."""
+
+
+def may_start_year(role: str) -> bool:
+    """Whether a role may start a new 年度: it carries every four-city file forward, so admins only."""
+    return role in JOINT_ROLES
+
+
+def year_choices(published: list[int], role: str = "admin") -> list[YearChoice]:
+    """The years a role may send to, in the page's order: latest (default), the next one, then the past ones."""
+    if not published:
+        return []
+    years = sorted(set(published), reverse=True)
+    latest = years[0]
+    return [
+        YearChoice(latest, "latest"),
+        *([YearChoice(latest + 1, "new")] if may_start_year(role) else []),
+        *(YearChoice(year, "past") for year in years[1:]),
+    ]
+
+
+def check_year(fiscal_year: int | None, published: list[int], past_year_confirmed: bool, role: str = "admin") -> None:
+    """Raise YearRefused unless a role may send to this 年度 (None: the latest published, as before years).
+
+    The latest published year is open; the next one (a new year) to admins; a past year already published
+    is re-submitted only with its sender's explicit confirmation; any other year is refused.
+    """
+    if fiscal_year is None or not published:
+        return
+    ja, en = fiscal_year_label(fiscal_year, "ja"), fiscal_year_label(fiscal_year, "en")
+    status = {choice.fiscal_year: choice.status for choice in year_choices(published)}.get(fiscal_year)
+    if status == "new" and not may_start_year(role):
+        raise YearRefused(
+            f"{ja} を新しい年度として始められるのは管理者だけです（4市共通のファイルを引き継ぐため） "
+            f"(only an admin may start {en} as a new year: it carries the four-city files forward)"
+        )
+    if status is None:
+        raise YearRefused(
+            f"{ja} には送れません。公開中の年度か、その次の年度を選んでください "
+            f"({en} is neither a published year nor the next one)"
+        )
+    if status == "past" and not past_year_confirmed:
+        raise YearRefused(
+            f"{ja} は公開済みの過去の年度です。出し直すには、その年度を選んだことの確認が必要です "
+            f"({en} is a published past year: re-submitting it needs an explicit confirmation)"
+        )
+
+
+def published_years(warehouse: Path) -> list[tuple[int, str | None]]:
+    """The published warehouse's 年度 and the bundle folder each came from (None: a flat bundle), oldest first.
+
+    Empty for a warehouse built before years (no fiscal_year_bundle): its bundle is taken as one flat year.
+    """
+    # ATTACH, not duckdb.connect(path): a connection this process still held would hand back a replaced file.
+    con = duckdb.connect()
+    try:
+        con.execute("attach ? as published (read_only)", [str(warehouse)])
+        rows = con.execute("select fiscal_year, source_folder from published.fiscal_year_bundle order by 1").fetchall()
+    except duckdb.CatalogException:
+        rows = []
+    finally:
+        con.close()
+    return [(int(year), folder) for year, folder in rows]
+
+
 # --- upload checks (before anything is parsed) ---------------------------------------------------
 
 
@@ -317,6 +397,10 @@ class Request:
     # The change-guard changes its owner confirmed after the dry run, as [key, subject] pairs: the publish
     # goes through only if the build finds no other change (etl.guard.accepted).
     accepted_changes: list[list[str]] | None = None
+    # The 年度 the file is for (西暦 start year); None: the latest published year, as before years.
+    fiscal_year: int | None = None
+    # The sender confirmed re-submitting a past published year (check_year refuses one without it).
+    past_year_confirmed: bool = False
 
     @property
     def submitted(self) -> dt.datetime:
@@ -344,6 +428,8 @@ def new_request(
     file_name: str | None = None,
     data: bytes | None = None,
     target_run_id: str | None = None,
+    fiscal_year: int | None = None,
+    past_year_confirmed: bool = False,
 ) -> Request:
     """A request for the current settings ($TSUNAGARI_WAREHOUSE, $TSUNAGARI_ARCHIVE, …) and this viewer."""
     reference = reference_dir()
@@ -366,6 +452,8 @@ def new_request(
         sha256=hashlib.sha256(data).hexdigest() if data is not None else None,
         size_bytes=len(data) if data is not None else None,
         target_run_id=target_run_id,
+        fiscal_year=fiscal_year,
+        past_year_confirmed=past_year_confirmed,
     )
 
 

@@ -30,12 +30,13 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from common.calendar import fiscal_year_label
 from common.roles import Viewer
 from etl import guard
 from etl.errors import ChangesNeedConfirmation, EtlError, SourceError
@@ -58,6 +59,7 @@ from etl.intake import (
     Request,
     authorise,
     build_lock_path,
+    check_year,
     is_locked,
     json_value,
     kept_runs,
@@ -68,6 +70,7 @@ from etl.intake import (
     owner_viewer,
     private_dir,
     private_opener,
+    published_years,
     read_progress,
     upload_path,
     write_json,
@@ -147,6 +150,22 @@ def latest_published(warehouse: Path) -> Published:
     return Published(row[0], resolve_source_dir(row[1]), row[2], row[3], row[4], row[5])
 
 
+def _checked_layout(request: Request, warehouse: Path, owner: Viewer) -> list[tuple[int, str | None]]:
+    """The published years, once the request's 年度 is one its owner may send to (else YearRefused)."""
+    layout = published_years(warehouse)
+    check_year(request.fiscal_year, [year for year, _ in layout], request.past_year_confirmed, owner.role)
+    return layout
+
+
+def _year_outcome(assembly: Assembly) -> dict:
+    """Where the upload went, for result.json and the manifest: its 年度, whether new, files carried forward."""
+    return {
+        "fiscal_year": assembly.fiscal_year,
+        "new_year": assembly.new_year,
+        "carried_forward": list(assembly.carried_forward),
+    }
+
+
 # --- candidate bundle ----------------------------------------------------------------------------
 
 
@@ -155,36 +174,95 @@ class Assembly:
     """A candidate bundle: its directory, the file written for the upload, and how it was made."""
 
     directory: Path
-    file_name: str
+    file_name: str  # inside the bundle: R7/events.xlsx in a bundle of year folders
     merged: bool
     ignored_rows: int
     # For a per-city merge: sheet → last row that came from the upload (rows below are other cities').
     upload_rows: dict[str, int] | None = None
+    # The 年度 the upload went to (None: a flat bundle's one year) and whether the submission made it.
+    fiscal_year: int | None = None
+    new_year: bool = False
+    # Files of a new year copied from the latest published year until their own are sent (names in the bundle).
+    carried_forward: tuple[str, ...] = ()
+
+
+def year_folder_name(fiscal_year: int) -> str:
+    """The folder a 年度 gets when the intake creates it: R7 (etl.years reads R7, R7年度, 2025 … alike)."""
+    return fiscal_year_label(fiscal_year, "ja").removesuffix("年度")
 
 
 def assemble(
-    base: Path, kind: str, upload: Path, extension: str, dest: Path, *, city_code: str | None = None
+    base: Path,
+    kind: str,
+    upload: Path,
+    extension: str,
+    dest: Path,
+    *,
+    city_code: str | None = None,
+    fiscal_year: int | None = None,
+    layout: list[tuple[int, str | None]] | None = None,
 ) -> Assembly:
-    """Candidate bundle in dest: every source file of base, with the upload in place of its kind.
+    """Candidate bundle in dest: every source file of base, with the upload in place of its kind in one 年度.
 
-    For a city-specific kind with a city, only that city's rows come from the upload; the other
-    cities' rows stay as published (see merge_city_rows).
+    layout is the published bundle's years and folders (etl.intake.published_years; None: base is one flat
+    year). The upload goes to fiscal_year (None: the latest); every other year's files are copied unchanged.
+    A year not in layout is a new year: its folder starts from the latest year's other files (carried forward
+    until their own are sent). A flat bundle that gains a year is laid out in year folders, its files unchanged.
+    For a city-specific kind with a city, only that city's rows come from the upload (see merge_city_rows).
     """
-    spec = KINDS[kind]
+    folders = dict(layout or [])
+    latest = max(folders) if folders else None
+    year = latest if fiscal_year is None else fiscal_year
+    flat = all(folder is None for folder in folders.values())
     dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.mkdir(mode=PRIVATE_DIR)
-    dest.chmod(PRIVATE_DIR)
+    private_dir(dest)
+    if not folders or (flat and (year is None or year in folders)):
+        assembly = _assemble_year(base, kind, upload, extension, dest, city_code)
+        return replace(assembly, fiscal_year=year)
+    named = {known: folder or year_folder_name(known) for known, folder in folders.items()}
+    for known, folder in named.items():
+        if known != year:
+            _copy_sources(base / folders[known] if folders[known] else base, private_dir(dest / folder), None)
+    if year in folders:
+        current = base / folders[year] if folders[year] else base
+        assembly = _assemble_year(current, kind, upload, extension, private_dir(dest / named[year]), city_code)
+        return replace(assembly, directory=dest, file_name=f"{named[year]}/{assembly.file_name}", fiscal_year=year)
+    # A new year: the latest year's files of the other kinds carry forward until their own are sent.
+    previous = base / folders[latest] if folders[latest] else base
+    folder = year_folder_name(year)
+    assembly = _assemble_year(previous, kind, upload, extension, private_dir(dest / folder), city_code)
+    carried = sorted(f"{folder}/{path.name}" for path in (dest / folder).iterdir() if path.name != assembly.file_name)
+    return replace(
+        assembly,
+        directory=dest,
+        file_name=f"{folder}/{assembly.file_name}",
+        fiscal_year=year,
+        new_year=True,
+        carried_forward=tuple(carried),
+    )
+
+
+def _copy_sources(source: Path, dest: Path, skip: str | None) -> None:
+    """Copy one year's source files (every kind's names but skip's) from source into dest."""
     for other in KINDS.values():
-        if other.code == kind:
+        if other.code == skip:
             continue
         for name in other.file_names:
-            if (base / name).is_file():
-                shutil.copyfile(base / name, dest / name)
+            if (source / name).is_file():
+                shutil.copyfile(source / name, dest / name)
+
+
+def _assemble_year(
+    source: Path, kind: str, upload: Path, extension: str, dest: Path, city_code: str | None
+) -> Assembly:
+    """One year's files in dest: source's other kinds, and the upload (merged into source's for one city)."""
+    spec = KINDS[kind]
+    _copy_sources(source, dest, kind)
     target = dest / spec.file_name_for(extension)
     if spec.city_specific and city_code is not None:
-        current = next((base / name for name in spec.file_names if (base / name).is_file()), None)
+        published = next((source / name for name in spec.file_names if (source / name).is_file()), None)
         upload_rows: dict[str, int] = {}
-        ignored = merge_city_rows(current, upload, city_code, target, upload_rows)
+        ignored = merge_city_rows(published, upload, city_code, target, upload_rows)
         return Assembly(dest, target.name, True, ignored, upload_rows)
     shutil.copyfile(upload, target)
     return Assembly(dest, target.name, False, 0)
@@ -339,12 +417,13 @@ def compare(published: Path, candidate: Path, scope: Scope | None = None) -> dic
         runs = {"pub_run": before["run_id"], "cand_run": after["run_id"]}
         files = _rows(
             con,
-            "select c.file_name, c.kind, c.rows_read, c.rows_loaded, c.rows_quarantined, c.sha256, "
+            "select c.file_name, c.kind, c.fiscal_year, c.rows_read, c.rows_loaded, c.rows_quarantined, c.sha256, "
             "p.rows_read as before_rows_read, p.rows_loaded as before_rows_loaded, "
             "p.rows_quarantined as before_rows_quarantined, p.sha256 as before_sha256, "
             "p.sha256 is distinct from c.sha256 as changed "
             "from cand.etl_source_file c left join pub.etl_source_file p "
-            "on p.run_id = $pub_run and p.kind = c.kind and (c.kind <> 'reference' or p.file_name = c.file_name) "
+            "on p.run_id = $pub_run and p.kind = c.kind and p.fiscal_year is not distinct from c.fiscal_year "
+            "and (c.kind <> 'reference' or p.file_name = c.file_name) "
             "where c.run_id = $cand_run and c.kind <> 'seed' order by c.kind = 'reference', c.file_name",
             runs,
         )
@@ -352,6 +431,7 @@ def compare(published: Path, candidate: Path, scope: Scope | None = None) -> dic
             con,
             "select p.file_name, p.kind from pub.etl_source_file p where p.run_id = $pub_run and p.kind <> 'seed' "
             "and not exists (select 1 from cand.etl_source_file c where c.run_id = $cand_run and c.kind = p.kind "
+            "and c.fiscal_year is not distinct from p.fiscal_year "
             "and (p.kind <> 'reference' or c.file_name = p.file_name)) order by p.kind, p.file_name",
             runs,
         )
@@ -648,6 +728,7 @@ def dry_run(request: Request, job: Path, report: Reporter, owner: Viewer) -> dic
     authorise(owner.role, owner.city_code, request.kind, request.city_code)
     warehouse = Path(request.warehouse)
     base = latest_published(warehouse)
+    layout = _checked_layout(request, warehouse, owner)
     report(StepEvent(Step.ASSEMBLE, file=str(base.source_dir), run_id=base.run_id))
     bundle, candidate = job / "bundle", job / "candidate" / "warehouse.duckdb"
     shutil.rmtree(bundle, ignore_errors=True)
@@ -656,9 +737,10 @@ def dry_run(request: Request, job: Path, report: Reporter, owner: Viewer) -> dic
     try:
         assembly = assemble(
             base.source_dir, request.kind, upload_path(job, request), request.extension, bundle,
-            city_code=request.city_code,
+            city_code=request.city_code, fiscal_year=request.fiscal_year, layout=layout,
         )  # fmt: skip
         outcome |= {"file_name": assembly.file_name, "merged": assembly.merged, "ignored_rows": assembly.ignored_rows}
+        outcome |= _year_outcome(assembly)
         built = _build(bundle, candidate, request, report)
         report(StepEvent(Step.DIFF))
         scope = None
@@ -695,6 +777,8 @@ def publish(request: Request, job: Path, report: Reporter, owner: Viewer) -> dic
     upload = upload_path(job, request)
     with intake_lock(warehouse, report):
         base = latest_published(warehouse)
+        # The years as published now: another publish may have added the year since the dry run.
+        layout = _checked_layout(request, warehouse, owner)
         for path in remove_interrupted(root, base.source_dir):
             report(StepEvent(Step.CLEANUP, "interrupted_archive", file=path.name))
         with build_lock(warehouse):
@@ -707,8 +791,9 @@ def publish(request: Request, job: Path, report: Reporter, owner: Viewer) -> dic
             )
         )
         assembly = assemble(
-            base.source_dir, request.kind, upload, request.extension, archive, city_code=request.city_code
-        )
+            base.source_dir, request.kind, upload, request.extension, archive,
+            city_code=request.city_code, fiscal_year=request.fiscal_year, layout=layout,
+        )  # fmt: skip
         manifest = {
             "kind": request.kind,
             "file_name": assembly.file_name,
@@ -726,7 +811,8 @@ def publish(request: Request, job: Path, report: Reporter, owner: Viewer) -> dic
             "base_run_id": base.run_id,
             "base_source_dir": str(base.source_dir),
             "job_id": request.job_id,
-        }
+            "past_year_confirmed": request.past_year_confirmed,
+        } | _year_outcome(assembly)
         if assembly.merged:
             # The bundle holds the merged file; the bytes the user sent are kept beside it.
             private_dir(archive / SUBMITTED_DIR)
@@ -755,6 +841,7 @@ def publish(request: Request, job: Path, report: Reporter, owner: Viewer) -> dic
         "archive_dir": str(archive),
         "base_run_id": base.run_id,
         "file_name": assembly.file_name,
+        **_year_outcome(assembly),
         "rows_loaded": result.rows_loaded,
         "rows_quarantined": result.rows_quarantined,
         "content_checksum": result.content_checksum,

@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from common.calendar import moment_label
+from common.calendar import fiscal_year_label, moment_label
 from dashboard import audit, auth, data, state
 from dashboard.format import display, number
 from dashboard.i18n import catalogue
@@ -50,6 +50,10 @@ cities = query.cities(con)
 city_names = dict(zip(cities["code"], cities["name_ja" if lang == "ja" else "name_en"], strict=True))
 warehouse = query.warehouse_path()
 run = query.latest_run(con)
+year_choices = {
+    choice.fiscal_year: choice
+    for choice in intake.year_choices([y for y, _ in intake.published_years(warehouse)], viewer.role)
+}
 
 
 def local_label(value: dt.datetime | str | None) -> str:
@@ -67,6 +71,16 @@ def kpi_label(column: str) -> str:
     """Home's name for a mart_city_kpis column."""
     key = f"kpi.{column}"
     return t(key) if key in catalogue(lang) else column
+
+
+def year_label(fiscal_year: int) -> str:
+    """A 年度 the page offers, in 和暦 and 西暦, with what sending to it means (latest, new, past)."""
+    return t(
+        f"intake.year_{year_choices[fiscal_year].status}",
+        wareki=fiscal_year_label(fiscal_year, "ja"),
+        era=fiscal_year_label(fiscal_year, "ja").removesuffix("年度"),
+        western=fiscal_year,
+    )
 
 
 def city_label(code: str | None) -> str:
@@ -130,6 +144,23 @@ else:
     )
     city_code = None if chosen == "all" else chosen
     st.caption(t("intake.city_merge"))
+fiscal_year: int | None = None
+year_confirmed = True
+if year_choices:
+    # Resolved now, in this run's language; the default is the latest published year.
+    year_names = {year: year_label(year) for year in year_choices}
+    fiscal_year = state.localized_selectbox(
+        t("intake.year"), list(year_names), year_names.__getitem__, key="intake_year"
+    )
+    status = year_choices[fiscal_year].status
+    if status == "new":
+        st.caption(t("intake.year_new_caption", year=fiscal_year_label(fiscal_year, lang)))
+    elif status == "past":
+        # A past year already published is re-sent only on purpose (the worker refuses it otherwise).
+        st.warning(t("intake.year_past_warning", year=fiscal_year_label(fiscal_year, lang)), icon=":material/history:")
+        year_confirmed = st.checkbox(
+            t("intake.year_past_confirm", year=fiscal_year_label(fiscal_year, lang)), key="intake_year_confirm"
+        )
 limit = intake.max_upload_bytes()
 state.file_uploader_texts()
 uploaded = st.file_uploader(
@@ -139,7 +170,10 @@ uploaded = st.file_uploader(
     max_upload_size=max(1, math.ceil(limit / MIB)),
 )
 if st.button(
-    t("intake.dry_run"), help=t("intake.dry_run_help"), disabled=uploaded is None or running, key="intake_dry_run"
+    t("intake.dry_run"),
+    help=t("intake.dry_run_help"),
+    disabled=uploaded is None or running or not year_confirmed,
+    key="intake_dry_run",
 ):
     content = uploaded.getvalue()
     problem = intake.check_upload(kind, uploaded.name, uploaded.size, content[: intake.HEAD_BYTES], limit)
@@ -174,6 +208,10 @@ if st.button(
             city_code=city_code,
             file_name=uploaded.name,
             data=content,
+            fiscal_year=fiscal_year,
+            past_year_confirmed=year_confirmed
+            and fiscal_year is not None
+            and year_choices[fiscal_year].status == "past",
         )
         start(intake.create_job(request, content, intake.jobs_dir()))
         st.rerun()
@@ -236,6 +274,14 @@ def show_dry_run(job: Path, result: dict) -> None:
         st.info(t("intake.unchanged"), icon=":material/info:")
     if result["merged"]:
         st.info(t("intake.merged", city=city_label(request.city_code), ignored=result["ignored_rows"]))
+    if result.get("fiscal_year") is not None:
+        year = fiscal_year_label(result["fiscal_year"], lang)
+        if result.get("new_year"):
+            st.info(t("intake.year_new_result", year=year), icon=":material/calendar_add_on:")
+            if result.get("carried_forward"):
+                st.caption(t("intake.year_carried", year=year, files=" / ".join(result["carried_forward"])))
+        else:
+            st.caption(t("intake.year_result", year=year))
     for message in result["warnings"]:
         st.warning(t("intake.pipeline_warning", message=message))
     for row in result["files_dropped"]:
@@ -373,7 +419,7 @@ def show_dry_run(job: Path, result: dict) -> None:
     same_file = (
         uploaded is not None
         and hashlib.sha256(uploaded.getvalue()).hexdigest() == request.sha256
-        and (kind, city_code) == (request.kind, request.city_code)
+        and (kind, city_code, fiscal_year) == (request.kind, request.city_code, request.fiscal_year)
     )
     if not same_file:
         st.info(t("intake.publish_stale"), icon=":material/refresh:")

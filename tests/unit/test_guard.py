@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from etl.errors import ChangesNeedConfirmation, EtlError
-from etl.guard import DEFAULT_MAX_SHARE, Figures, changed_files, compare, max_share_from_env, parse_share
+from etl.guard import (
+    DEFAULT_MAX_SHARE,
+    Figures,
+    YearFigures,
+    changed_files,
+    compare,
+    max_share_from_env,
+    parse_share,
+)
 
 D = "distribution_list.xlsx"
 
@@ -83,3 +91,53 @@ def test_the_error_lists_each_change_and_the_changed_files():
     lines = str(error).splitlines()
     assert lines[1] == f"変更されたファイル (changed files): {D}"
     assert lines[2].startswith(f"- {D} のシート「綾瀬市」")
+
+
+# --- per fiscal year (年度) -----------------------------------------------------------------------
+
+
+def year(fiscal_year: int, folder: str, **changes) -> Figures:
+    """figures() as one year of a bundle of year folders: its files named <folder>/<file>."""
+    base = figures(**changes)
+    return Figures(
+        sheets={(f"{folder}/{name}", sheet): rows for (name, sheet), rows in base.sheets.items()},
+        files={f"{folder}/{name}": sha for name, sha in base.files.items()},
+        cities=base.cities,
+        events=base.events,
+        headline=base.headline,
+        fiscal_year=fiscal_year,
+    )
+
+
+def test_a_new_year_beside_the_published_one_needs_no_confirmation():
+    flat = YearFigures({2024: Figures(**{**figures().__dict__, "fiscal_year": 2024})})
+    # The flat year moved into R6/ unchanged, with an R7 that has none of R6's events or cities.
+    both = YearFigures({2024: year(2024, "R6"), 2025: year(2025, "R7", events={}, cities={})})
+    assert compare(flat, both) == []
+    assert changed_files(flat, both) == [f"R7/{D}", "R7/survey_answers.csv"]
+
+
+def test_a_year_that_loses_most_of_its_rows_or_goes_is_named():
+    published = YearFigures({2024: year(2024, "R6"), 2025: year(2025, "R7")})
+    thinned = {**figures().headline, ("organizations", "14216"): 3.0, ("organizations", None): 23.0}
+    after = YearFigures(
+        {
+            2024: year(2024, "R6", sheets={**figures().sheets, (D, "座間市"): 0}, headline=thinned),
+            2025: year(2025, "R7"),
+        }
+    )
+    changes = compare(published, after)
+    assert [(c.key, c.subject) for c in changes] == [
+        ("sheet_emptied", f"2024/{D}, sheet 座間市"),
+        ("figure_moved", "2024/organizations:all"),
+        ("figure_moved", "2024/organizations:14216"),
+    ]
+    assert changes[0].message_ja.startswith(f"R6年度 {D} のシート「座間市」: 前回 20 行")
+    assert changes[0].message_en.startswith(f"FY2024: {D}, sheet 座間市: had 20 rows")
+    assert changes[1].message_ja == "R6年度 4市全体の団体数が 50 → 23（-54.0%）"
+    [gone] = compare(published, YearFigures({2025: year(2025, "R7")}))
+    assert (gone.key, gone.subject, str(gone)) == (
+        "year_gone",
+        "2024",
+        "R6年度のデータがすべてなくなります (FY2024: every file and figure of the year disappears)",
+    )
