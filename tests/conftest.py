@@ -134,12 +134,30 @@ def official_build(tmp_path_factory, build_once):
 
 
 @pytest.fixture(scope="session")
-def years_bundle(tmp_path_factory):
-    """The generated two-year bundle (R6 = data/sample, R7 derived) and its manifest: (folder, manifest)."""
+def years_bundle(request):
+    """The generated two-year bundle (R6 = data/sample, R7 derived) and its manifest: (folder, manifest).
+
+    Written once per generator version into the pytest cache dir, not a run's temp dir: a cached build of it
+    (years_build) records its source folder (etl_run.source_dir), which a later run's dry runs read again.
+    """
+    import json
+
     from data import generate_years
 
-    folder = tmp_path_factory.mktemp("years") / "bundle"
-    return folder, generate_years.generate(folder)
+    digest = hashlib.sha256()
+    for path in (ROOT / "data" / "generate_years.py", ROOT / "data" / "generate_sample.py"):
+        digest.update(path.read_bytes())
+    _digest_tree(digest, SAMPLE)
+    root = request.config.cache.mkdir("years_bundle")
+    folder = root / digest.hexdigest()[:20]
+    with open(root / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "manifest.json").exists():
+            partial = root / "partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            generate_years.generate(partial)
+            os.replace(partial, folder)
+    return folder, json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="session")
