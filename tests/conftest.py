@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from streamlit.components.v2 import manifest_scanner
 from streamlit.runtime.pages_manager import PagesManager
 
 # Before any test module imports openpyxl: the project's xlsx bytes never depend on lxml being installed.
@@ -22,6 +23,18 @@ import common  # noqa: F401
 
 # As `python -m dashboard` does for the server: dashboard/pages/ is not a legacy v1 pages folder.
 PagesManager.uses_pages_directory = False
+
+
+@functools.cache
+def _installed_components() -> tuple:
+    """Streamlit's scan of the installed packages for v2 component manifests, done once per process."""
+    return tuple(_scan_component_manifests())
+
+
+# Every AppTest scans the metadata of all ~400 installed packages for components on its first run (~0.2 CPU-s,
+# hundreds of AppTests per run); the server scans once at startup, and the installed packages do not change.
+_scan_component_manifests = manifest_scanner.scan_component_manifests
+manifest_scanner.scan_component_manifests = lambda max_workers=None: list(_installed_components())
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
