@@ -227,3 +227,34 @@ def pytest_collection_modifyitems(config, items):
             # A real browser against a real server on two shared cores: a click can land while Streamlit is
             # re-rendering and be lost. One retry (shown as R in the summary); a second failure fails the run.
             item.add_marker(pytest.mark.flaky(reruns=1, reruns_delay=2))
+
+
+# ---------------------------------------------------------------------------------------------------
+# CPU seconds per test: on a shared machine wall time says little, CPU time is what a change saves.
+
+
+def pytest_addoption(parser):
+    """--cpu-times FILE: append each test's CPU seconds (setup to teardown; this process plus reaped children)."""
+    parser.addoption("--cpu-times", metavar="FILE", help="append 'cpu-seconds<TAB>test id' lines to FILE")
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its children that have ended and been waited for."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With --cpu-times: one line per test, setup to teardown (xdist workers append to the same file)."""
+    path = item.config.getoption("--cpu-times")
+    if not path:
+        return (yield)
+    start = _cpu_seconds()
+    result = yield
+    # One short append per test: lines from parallel workers do not interleave.
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(f"{_cpu_seconds() - start:.3f}\t{item.nodeid}\n")
+    return result
