@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from streamlit.components.v2 import manifest_scanner
 from streamlit.runtime.pages_manager import PagesManager
 
 # Before any test module imports openpyxl: the project's xlsx bytes never depend on lxml being installed.
@@ -22,6 +23,18 @@ import common  # noqa: F401
 
 # As `python -m dashboard` does for the server: dashboard/pages/ is not a legacy v1 pages folder.
 PagesManager.uses_pages_directory = False
+
+
+@functools.cache
+def _installed_components() -> tuple:
+    """Streamlit's scan of the installed packages for v2 component manifests, done once per process."""
+    return tuple(_scan_component_manifests())
+
+
+# Every AppTest scans the metadata of all ~400 installed packages for components on its first run (~0.2 CPU-s,
+# hundreds of AppTests per run); the server scans once at startup, and the installed packages do not change.
+_scan_component_manifests = manifest_scanner.scan_component_manifests
+manifest_scanner.scan_component_manifests = lambda max_workers=None: list(_installed_components())
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
@@ -232,3 +245,34 @@ def pytest_collection_modifyitems(config, items):
             # A real browser against a real server on two shared cores: a click can land while Streamlit is
             # re-rendering and be lost. One retry (shown as R in the summary); a second failure fails the run.
             item.add_marker(pytest.mark.flaky(reruns=1, reruns_delay=2))
+
+
+# ---------------------------------------------------------------------------------------------------
+# CPU seconds per test: on a shared machine wall time says little, CPU time is what a change saves.
+
+
+def pytest_addoption(parser):
+    """--cpu-times FILE: append each test's CPU seconds (setup to teardown; this process plus reaped children)."""
+    parser.addoption("--cpu-times", metavar="FILE", help="append 'cpu-seconds<TAB>test id' lines to FILE")
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its children that have ended and been waited for."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With --cpu-times: one line per test, setup to teardown (xdist workers append to the same file)."""
+    path = item.config.getoption("--cpu-times")
+    if not path:
+        return (yield)
+    start = _cpu_seconds()
+    result = yield
+    # One short append per test: lines from parallel workers do not interleave.
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(f"{_cpu_seconds() - start:.3f}\t{item.nodeid}\n")
+    return result

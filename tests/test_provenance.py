@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -44,6 +45,7 @@ def published_finish(warehouse) -> dt.datetime:
         con.close()
 
 
+@functools.cache  # the raw files do not change within a run; read them once, not per page
 def raw_survey_period() -> tuple[dt.date, dt.date]:
     """From the raw files: the first 配布日 on any distribution sheet, the last answer's タイムスタンプ."""
     workbook = openpyxl.load_workbook(SAMPLE / "distribution_list.xlsx", read_only=True)
