@@ -1,5 +1,5 @@
-"""Session fixtures: a warehouse built from data/sample, the dashboard served by `streamlit run`,
-one headless Chromium; per test a fresh browser context + page with a console watch."""
+"""Session fixtures: a warehouse built from data/sample (and one from the two-year bundle), the dashboard
+served by `streamlit run`, one headless Chromium; per test a fresh browser context + page with a console watch."""
 
 from __future__ import annotations
 
@@ -107,6 +107,29 @@ def app_url(
     server of its own (test_journeys.py::test_first_visitor_first_click).
     """
     with dashboard_server(warehouse, tmp_path_factory.mktemp("streamlit") / "dashboard.log", env=accounts) as base_url:
+        for tab in new_tab(browser, base_url):
+            tab.open("/")
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def years_e2e_warehouse(years_bundle, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A warehouse built by the ETL CLI from the generated two-year bundle (R6 = data/sample, R7 derived)."""
+    path = tmp_path_factory.mktemp("years-e2e-warehouse") / "warehouse.duckdb"
+    try:
+        build_warehouse(years_bundle[0], path)
+    except RuntimeError as error:
+        pytest.fail(str(error), pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def years_app_url(
+    years_e2e_warehouse: Path, browser: Browser, accounts: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Base URL of a dashboard serving the two-year warehouse (as `make run` does), warmed up like app_url."""
+    log = tmp_path_factory.mktemp("streamlit-years") / "dashboard.log"
+    with dashboard_server(years_e2e_warehouse, log, env=accounts) as base_url:
         for tab in new_tab(browser, base_url):
             tab.open("/")
         yield base_url

@@ -57,6 +57,8 @@ def test_language_switch_and_back(tab) -> None:
     labels = page.locator(METRIC_LABELS)
     expect(labels.filter(has_text="配布団体数")).to_have_count(1)
     assert "lang=" not in page.url
+    # A single-year warehouse (the flat sample) has nothing to choose: no 年度 selector (test_years.py has two).
+    expect(page.locator(SIDEBAR).get_by_text("表示する年度", exact=True)).to_have_count(0)
 
     switch_language(page, "English")
     expect(labels.filter(has_text="Organisations surveyed")).to_have_count(1)
