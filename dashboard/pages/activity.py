@@ -5,11 +5,12 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import audit, auth, data, state, years_b
+from dashboard import audit, data, state, years_b
 from dashboard.charts import activity as charts
-from dashboard.downloads import csv_bytes, csv_download, download_button, year_columns
+from dashboard.downloads import csv_bytes, csv_download, download_button
 from dashboard.format import display, number
 from dashboard.provenance import show_provenance
+from dashboard.scope import page_scope
 from warehouse import query
 from warehouse.query import activity
 
@@ -20,12 +21,7 @@ GROUP_KEY = "activity_group"
 ALL = "all"
 
 t = state.t
-con = data.connection()
-city = state.city()
-lang = state.lang()
-# The 年度 of what this page shows, appended to its table downloads (from the data, whichever year is read).
-download_year = year_columns(con, lang)
-viewer = auth.viewer()
+con, city, lang, viewer, download_year = page_scope()
 
 
 def show_table(frame: pl.DataFrame, columns: dict[str, str], name: str) -> None:

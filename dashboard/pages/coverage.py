@@ -16,12 +16,13 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from dashboard import auth, data, state, years_b
+from dashboard import data, state, years_b
 from dashboard.charts import coverage as charts
 from dashboard.charts import map as map_charts
-from dashboard.downloads import csv_bytes, download_button, year_columns
+from dashboard.downloads import csv_bytes, download_button
 from dashboard.format import display, number
 from dashboard.provenance import admin_pointer, show_provenance
+from dashboard.scope import page_scope
 from warehouse import query
 from warehouse.query import coverage, directory
 
@@ -40,12 +41,7 @@ LAST_CITY_KEY = "coverage_last_city"
 RADIUS_RANGE_KM = (0.5, 10.0, 0.5)  # slider min, max, step
 
 t = state.t
-con = data.connection()
-city = state.city()
-lang = state.lang()
-# The 年度 of what this page shows, appended to its table downloads (from the data, whichever year is read).
-download_year = year_columns(con, lang)
-viewer = auth.viewer()
+con, city, lang, viewer, download_year = page_scope()
 
 # Streamlit drops a widget's value on a page that does not draw it; re-assigning keeps the choices.
 for key in (RADIUS_KEY, INTERESTED_KEY):

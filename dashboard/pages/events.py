@@ -7,11 +7,12 @@ from functools import partial
 import polars as pl
 import streamlit as st
 
-from dashboard import auth, data, state, years_a
+from dashboard import data, state, years_a
 from dashboard.charts import events as charts
-from dashboard.downloads import csv_bytes, download_button, year_columns
+from dashboard.downloads import csv_bytes, download_button
 from dashboard.format import display, number
 from dashboard.provenance import admin_pointer, show_provenance
+from dashboard.scope import page_scope
 from warehouse import query
 from warehouse.query import events as events_query
 
@@ -22,12 +23,7 @@ SESSION_COLUMNS = (
 )  # fmt: skip
 
 t = state.t
-con = data.connection()
-city = state.city()
-lang = state.lang()
-# The 年度 of what this page shows, appended to its table downloads (from the data, whichever year is read).
-download_year = year_columns(con, lang)
-viewer = auth.viewer()
+con, city, lang, viewer, download_year = page_scope()
 
 cities = query.cities(con)
 scope = t("app.all_cities") if city is None else cities.filter(cities["code"] == city)[query.NAME_COLUMN[lang]][0]

@@ -5,22 +5,18 @@ from __future__ import annotations
 import streamlit as st
 
 from common.calendar import moment_label, short_moment
-from dashboard import auth, data, pack_section, state, years_a
+from dashboard import data, pack_section, state, years_a
 from dashboard.charts import home as charts
-from dashboard.downloads import csv_download, year_columns
+from dashboard.downloads import csv_download
 from dashboard.format import number
 from dashboard.i18n import with_phase_markers
 from dashboard.provenance import show_provenance
+from dashboard.scope import page_scope
 from dashboard.tables import data_table
 from warehouse import query
 
 t = state.t
-con = data.connection()
-city = state.city()
-lang = state.lang()
-# The 年度 of what this page shows, appended to its table downloads (from the data, whichever year is read).
-download_year = year_columns(con, lang)
-viewer = auth.viewer()
+con, city, lang, viewer, download_year = page_scope()
 
 kpis = query.home_kpis(con, city, viewer)
 # Changes from the previous 年度 (none when the warehouse holds one year).

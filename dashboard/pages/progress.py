@@ -12,18 +12,15 @@ import streamlit as st
 from common.calendar import LOCAL_TZ, date_label, moment_label, nendo_label
 from dashboard import auth, data, state, years_a
 from dashboard.charts import progress as charts
-from dashboard.downloads import csv_download, year_columns
+from dashboard.downloads import csv_download
 from dashboard.provenance import admin_pointer, show_provenance
+from dashboard.scope import page_scope
 from dashboard.tables import data_table
 from warehouse import operations as ops
 from warehouse.query import progress as query
 
 t = state.t
-con = data.connection()
-city = state.city()
-lang = state.lang()
-# The 年度 of what this page shows, appended to its table downloads (from the data, whichever year is read).
-download_year = year_columns(con, lang)
+con, city, lang, _, download_year = page_scope()
 name = "name_ja" if lang == "ja" else "name_en"
 ss = st.session_state
 today = dt.datetime.now(dt.UTC).astimezone(ZoneInfo(LOCAL_TZ)).date()

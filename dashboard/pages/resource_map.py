@@ -18,12 +18,13 @@ import streamlit as st
 
 from common.calendar import date_label
 from common.roles import PUBLIC
-from dashboard import auth, data, state, years_b
+from dashboard import data, state, years_b
 from dashboard.charts import map as charts
-from dashboard.downloads import csv_bytes, download_button, download_row, year_columns
+from dashboard.downloads import csv_bytes, download_button, download_row
 from dashboard.format import number
 from dashboard.i18n import translate
 from dashboard.provenance import show_provenance
+from dashboard.scope import page_scope
 from warehouse import kml, query
 from warehouse.query import directory
 
@@ -57,12 +58,7 @@ MAP_FIT_WIDTH_PX = 420
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
 
 t = state.t
-con = data.connection()
-city = state.city()
-lang = state.lang()
-# The 年度 of what this page shows, appended to its table downloads (from the data, whichever year is read).
-download_year = year_columns(con, lang)
-viewer = auth.viewer()
+con, city, lang, viewer, download_year = page_scope()
 today = dt.date.today()
 
 
