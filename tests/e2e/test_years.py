@@ -164,3 +164,31 @@ def test_comparisons_journey(years_tab, years, counts, warehouse) -> None:
     page.keyboard.press("Escape")
     wait_for_app(page)
     assert_healthy(page, years_tab.console)
+
+
+def test_all_years_on_the_explorer_only(years_tab, years, years_e2e_warehouse) -> None:
+    """データ・ダウンロード offers 全年度 (?year=all): the directory then lists every year's organisations; 概要 does not."""
+    earlier, latest = years
+    with duckdb.connect(str(years_e2e_warehouse), read_only=True) as con:
+        (every,) = con.execute("select count(*) from organization").fetchone()
+        (current,) = con.execute("select count(*) from organization where last_fiscal_year = ?", [latest]).fetchone()
+    assert every > current  # some organisations were listed in R6年度 only
+    explorer = next(case for case in PAGES if case.title == "データ・ダウンロード")
+    # Signed in on 概要 (the sign-in lasts), then the explorer opened from its own URL.
+    sign_in(years_tab.open("/"), "admin")
+    page = years_tab.open(f"{explorer.route}?year=all")
+    main = page.locator('[data-testid="stMain"]')
+    expect(year_select(page).get_by_role("combobox")).to_have_value("全年度")
+    expect(page).to_have_url(re.compile(r"[?&]year=all(&|$)"))
+    expect(main.get_by_text(f"{every:,} 行", exact=True).first).to_be_visible()
+    assert_healthy(page, years_tab.console)
+
+    # Another page has no 全年度: it shows the latest year, and so does the explorer when it is opened again.
+    with rerun(page):
+        page.locator(NAV).filter(has_text="概要").first.click()
+    expect_year(page, latest, latest)
+    with rerun(page):
+        page.locator(NAV).filter(has_text="データ・ダウンロード").first.click()
+    expect_year(page, latest, latest)
+    expect(main.get_by_text(f"{current:,} 行", exact=True).first).to_be_visible()
+    assert_healthy(page, years_tab.console)
