@@ -549,14 +549,18 @@ def test_explore_downloads_of_year_tables_carry_each_year(years_bundle, years_co
     from warehouse.query import explore
 
     folders = year_folders(years_bundle)
-    catalogue = explore.catalogue(years_con)
-    data = csv_from_batches(explore.stream(years_con, explore.View(catalogue["location"])))
-    assert data.startswith(b"\xef\xbb\xbf")
-    rows = list(csv.DictReader(io.StringIO(data[3:].decode("utf-8"), newline="")))
-    per_year: dict[int, int] = {}
-    for row in rows:
-        per_year[int(row["fiscal_year"])] = per_year.get(int(row["fiscal_year"]), 0) + 1
-    assert per_year == {year: placemarks(folder) for year, folder in folders.items()}
+    pins = {year: placemarks(folder) for year, folder in folders.items()}
+    latest = max(pins)
+    # 全年度 (every_year): each year's rows with their year; the latest year's reader: its own year's rows only.
+    for every_year, expected in ((True, pins), (False, {latest: pins[latest]})):
+        catalogue = explore.catalogue(years_con, every_year=every_year)
+        data = csv_from_batches(explore.stream(years_con, explore.View(catalogue["location"])))
+        assert data.startswith(b"\xef\xbb\xbf")
+        rows = list(csv.DictReader(io.StringIO(data[3:].decode("utf-8"), newline="")))
+        per_year: dict[int, int] = {}
+        for row in rows:
+            per_year[int(row["fiscal_year"])] = per_year.get(int(row["fiscal_year"]), 0) + 1
+        assert per_year == expected, every_year
 
 
 def test_a_reader_of_the_earlier_year_exports_that_year(years_bundle, years_warehouse):

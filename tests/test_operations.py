@@ -620,7 +620,7 @@ import json, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 from test_operations import watch
-print(json.dumps(watch(Path(sys.argv[1]), int(sys.argv[2]), deadline_s=60)))
+print(json.dumps(watch(Path(sys.argv[1]), int(sys.argv[2]), deadline_s=120, ready=Path(sys.argv[4]))))
 """
 
 
@@ -637,8 +637,11 @@ def consistent(events: pl.DataFrame) -> str | None:
     return None
 
 
-def watch(store: Path, expected: int, deadline_s: float) -> dict:
-    """Read the store again and again until it holds `expected` events; report reads and problems."""
+def watch(store: Path, expected: int, deadline_s: float, ready: Path | None = None) -> dict:
+    """Read the store again and again until it holds `expected` events; report reads and problems.
+
+    ready: a file created after the first read, so the test starts the writer only once every reader reads.
+    """
     reads, problems, last = 0, [], 0
     stop = time.monotonic() + deadline_s
     while time.monotonic() < stop:
@@ -648,6 +651,8 @@ def watch(store: Path, expected: int, deadline_s: float) -> dict:
             problems.append(f"{type(error).__name__}: {error}")
             continue
         reads += 1
+        if ready is not None and reads == 1:
+            ready.touch()
         problem = consistent(events)
         if problem:
             problems.append(problem)
@@ -664,20 +669,31 @@ def test_one_writer_many_readers_never_see_a_torn_state(tmp_path):
     store = tmp_path / "ops.sqlite"
     expected = 2 * PAIRS
     env_path = str(Path(__file__).resolve().parent)
+    # The writer starts only after every reader's first read (which finds no events), so each reader reads
+    # before, during and after the writes however slowly the machine starts them: nothing here rests on timing.
+    ready = [tmp_path / f"ready-{n}" for n in range(5)]
     readers = [
         subprocess.Popen(
-            [sys.executable, "-c", READER, str(store), str(expected), env_path],
+            [sys.executable, "-c", READER, str(store), str(expected), env_path, str(ready[n])],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(2)
+        for n in range(2)
     ]
     results: list[dict] = []
-    threads = [threading.Thread(target=lambda: results.append(watch(store, expected, deadline_s=60))) for _ in range(3)]
+    threads = [
+        threading.Thread(target=lambda n=n: results.append(watch(store, expected, deadline_s=120, ready=ready[n])))
+        for n in range(2, 5)
+    ]
     for thread in threads:
         thread.start()
+    started = time.monotonic()
+    while not all(path.exists() for path in ready):
+        assert time.monotonic() - started < 120, "the readers never made their first read"
+        assert all(reader.poll() is None for reader in readers), [r.communicate() for r in readers]
+        time.sleep(0.01)
     writer = subprocess.run(
         [sys.executable, "-c", WRITER, str(store), str(PAIRS)],
         cwd=ROOT,
