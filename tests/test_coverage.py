@@ -739,6 +739,19 @@ def test_sidebar_city_narrows_lists_but_not_cross_city_parts(sample_warehouse, m
     )
 
 
+# The PF candidates' CSV: the list's columns, then the 年度 of the data (label and 西暦 year) last.
+CANDIDATE_COLUMNS = [
+    "団体名",
+    "所在市",
+    "法人格",
+    "電話番号（団体）",
+    "支援の形態",
+    "PF参画意向",
+    "年度",
+    "fiscal_year",
+]
+
+
 def test_interested_toggle_and_candidate_download(sample_warehouse, monkeypatch):
     at = open_page(sample_warehouse, monkeypatch)
     at.toggle(key="coverage_interested").set_value(True).run()
@@ -746,16 +759,7 @@ def test_interested_toggle_and_candidate_download(sample_warehouse, monkeypatch)
     table = frame_with(at, "PF参画意向")
     assert table.height == 45 and set(table["PF参画意向"]) == {"参加したい", "関心がある"}
     downloaded = download_payload(at, "coverage_candidates_download")
-    assert downloaded.columns == [
-        "団体名",
-        "所在市",
-        "法人格",
-        "電話番号（団体）",
-        "支援の形態",
-        "PF参画意向",
-        "年度",
-        "fiscal_year",
-    ]
+    assert downloaded.columns == CANDIDATE_COLUMNS
     assert downloaded.height == 45
     assert downloaded["団体名"].to_list() == table["団体名"].to_list()
 
@@ -795,16 +799,7 @@ def test_long_lists_show_their_head_and_download_in_full(sample_warehouse, monke
     everyone = query.candidates(sample_con, ("join",), None, "ja")
     assert frame_with(at, "PF参画意向")["団体名"].to_list() == everyone["name"].to_list()[:3]
     downloaded = deferred_payload(at, "coverage_candidates_download")
-    assert downloaded.columns == [
-        "団体名",
-        "所在市",
-        "法人格",
-        "電話番号（団体）",
-        "支援の形態",
-        "PF参画意向",
-        "年度",
-        "fiscal_year",
-    ]
+    assert downloaded.columns == CANDIDATE_COLUMNS
     assert downloaded["団体名"].to_list() == everyone["name"].to_list()
     single = deferred_payload(at, "coverage_single_download")
     assert single.height == 150 and set(single["把握"]) == {"1市のリストのみ", "自主調査のみ"}
