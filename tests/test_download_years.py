@@ -10,9 +10,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from streamlit.runtime.media_file_manager import MediaFileManager
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
+from test_access import RecordingManager
 
 from dashboard.downloads import BOM, YearColumns, csv_bytes, year_columns
 
@@ -63,17 +62,6 @@ def test_csv_appends_the_year_after_the_table_columns():
         ["座間市", "30", "R7年度", "2025"],
     ]
     assert csv_bytes(frame) == csv_bytes(frame, None), "without a year the CSV is as before"
-
-
-class RecordingManager(MediaFileManager):
-    """AppTest's media file manager, remembered so the test can read what a download button serves."""
-
-    latest: RecordingManager | None = None
-
-    def __init__(self, storage: MemoryMediaFileStorage) -> None:
-        super().__init__(storage)
-        self.storage = storage
-        RecordingManager.latest = self
 
 
 def served(at: AppTest, file_name: str) -> bytes:
