@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_intake import rows, sha256
 
 from common.calendar import fiscal_year_label
 from common.roles import Viewer
@@ -28,20 +29,6 @@ ROLES = (
     '[[identity]]\nid = "zama@city.example.jp"\nrole = "city_manager"\ncity = "14216"\n'
 )
 BUILD_TIMEOUT_S = 600
-
-
-def sha256(path: Path) -> str:
-    """sha256 of a file."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def rows(path: Path, sql: str, params: list | None = None) -> list[tuple]:
-    """All rows of a query on a warehouse file (read-only)."""
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def year_facts(path: Path, year: int) -> dict[str, list[tuple]]:
