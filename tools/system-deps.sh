@@ -9,7 +9,8 @@
 #            poppler-utils (pdftoppm) to render a report-pack PDF page to an image in the browser test,
 #            nodejs + npm to install axe-core (pinned in tools/axe/package-lock.json) for the
 #            accessibility test, by `npm ci` from the npm registry
-#   deploy:  systemd only (make test-fast runs tests/test_deploy.py, not the browser suite)
+#   deploy:  systemd and poppler-utils (make test-fast runs tests/test_deploy.py and renders a report-pack
+#            PDF page with pdftoppm in tests/test_report_pack.py, not the browser suite)
 set -euo pipefail
 want=()
 if [ "${1:-base}" = "browser" ]; then
@@ -19,7 +20,9 @@ if [ "${1:-base}" = "browser" ]; then
   # Debian's npm is its own package; some nodejs builds carry npm themselves.
   command -v npm >/dev/null 2>&1 || want+=(npm)
 elif [ "${1:-base}" = "deploy" ]; then
-  dpkg -s systemd >/dev/null 2>&1 || want+=(systemd)
+  for pkg in systemd poppler-utils; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || want+=("$pkg")
+  done
 else
   python3 -c "import ensurepip" 2>/dev/null || want+=(python3-venv)
   dpkg -s fonts-ipaexfont-gothic >/dev/null 2>&1 || want+=(fonts-ipaexfont-gothic)
