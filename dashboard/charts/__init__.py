@@ -8,6 +8,11 @@ import altair as alt
 
 from dashboard.i18n import translate
 
+# The app's palette, shared by every page's charts: the primary blue (Streamlit theme's primaryColor), its pale
+# partner (the lighter bar of a two-tone pair: earlier year, distributed) and the ink of dark text.
+PRIMARY = "#2e75b6"
+PRIMARY_PALE = "#9ec5e8"
+TEXT_DARK = "#1f2933"
 # A column's catalogue key where a tooltip titles it, under the page's prefix; a column not named is its own key.
 COLUMN_KEYS = {
     "city_label": "city",

@@ -9,7 +9,7 @@ from typing import Any
 import altair as alt
 import polars as pl
 
-from dashboard.charts import tooltips
+from dashboard.charts import PRIMARY, PRIMARY_PALE, TEXT_DARK, tooltips
 from dashboard.i18n import translate
 
 TAU = 2 * math.pi
@@ -23,9 +23,8 @@ OUTER_RING = (144, 222)
 LABEL_PX = 11
 LINE_PX = 14
 # One colour per content group, by its position in the taxonomy (stable under filters).
-GROUP_COLOURS = ("#2e75b6", "#e07b39", "#4caf50", "#8e6cc1", "#d1495b", "#00a3a1", "#b8860b", "#7f8c8d")
-REACH_COLOURS = ("#9ec5e8", "#2e75b6")  # distributed, answered
-TEXT_DARK = "#1f2933"
+GROUP_COLOURS = (PRIMARY, "#e07b39", "#4caf50", "#8e6cc1", "#d1495b", "#00a3a1", "#b8860b", "#7f8c8d")
+REACH_COLOURS = (PRIMARY_PALE, PRIMARY)  # distributed, answered
 LABEL_LIMIT = 240  # px before an axis label is cut with …
 FACET_COLUMNS = 4  # small-multiples panels per row (they share the term axis on the left)
 COUNT_AXIS = alt.Axis(tickMinStep=1, format="d")  # counts of organisations: whole numbers only

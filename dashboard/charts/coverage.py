@@ -15,13 +15,12 @@ import altair as alt
 import polars as pl
 import pydeck as pdk
 
-from dashboard.charts import tooltips
-from dashboard.charts.map import density_layer, fit_view, outline_layer, scatter_layer
+from dashboard.charts import TEXT_DARK, tooltips
+from dashboard.charts.map import TOOLTIP_STYLE, density_layer, fit_view, outline_layer, scatter_layer
 from dashboard.i18n import translate
 
 # Name of the matrix's point selection: st.altair_chart reports event["selection"][SELECTION].
 SELECTION = "cell"
-TEXT_DARK = "#1f2933"
 LABEL_LIMIT = 240  # px before an axis label is cut with …
 CELL_WIDTH_PX = 92
 CELL_HEIGHT_PX = 34
@@ -333,10 +332,7 @@ def town_deck(
                 pickable=True,
             )
         )
-    tooltip = {
-        "html": "{tip}",
-        "style": {"backgroundColor": "#ffffff", "color": TEXT_DARK, "fontSize": "12px", "maxWidth": "320px"},
-    }
+    tooltip = {"html": "{tip}", "style": TOOLTIP_STYLE}
     return pdk.Deck(layers=layers, initial_view_state=fit_view(town_bbox(towns)), map_provider=None, tooltip=tooltip)
 
 

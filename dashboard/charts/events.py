@@ -9,15 +9,15 @@ import altair as alt
 import polars as pl
 
 from common.calendar import date_label, wareki_month, wareki_month_short, wareki_short
-from dashboard.charts import tooltips
+from dashboard.charts import PRIMARY, TEXT_DARK, tooltips
 from dashboard.format import number, yen
 from dashboard.i18n import translate, with_survey_texts
 
-KIND_COLOURS = {"exhibition": "#2e75b6", "workshop": "#70ad47", "symposium": "#ed7d31"}
+KIND_COLOURS = {"exhibition": PRIMARY, "workshop": "#70ad47", "symposium": "#ed7d31"}
 CONSULTEE_COLOURS = ("#c55a11", "#f4b183")  # consultees, other participants
 PARTICIPANTS_COLOUR = "#70ad47"  # participants of a session whose consultee figure is not shown
 ACHIEVED_COLOURS = ("#2e7d32", "#e07b00")  # achieved, not achieved
-TARGET_COLOUR = "#1f2933"
+TARGET_COLOUR = TEXT_DARK
 # Venue-survey choices: positive ones in blues, negative ones in oranges, the rest grey.
 POSITIVE_COLOURS = ("#1f4e79", "#5b9bd5", "#9dc3e6")
 NEGATIVE_COLOURS = ("#f4b183", "#c55a11", "#843c0c")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
+from dashboard.charts import PRIMARY, TEXT_DARK
 from dashboard.i18n import PHASE_CODES, phase_marker, with_phase_markers
 
 
@@ -46,8 +47,8 @@ def phase_chart(phases: pl.DataFrame, lang: str) -> alt.Chart:
             alt.Tooltip("steps_total:Q", title=titles[5]),
         ],
     )
-    bars = base.mark_bar(color="#2e75b6", cornerRadiusEnd=3)
-    text = base.mark_text(align="left", dx=4, color="#1f2933").encode(text="label:N")
+    bars = base.mark_bar(color=PRIMARY, cornerRadiusEnd=3)
+    text = base.mark_text(align="left", dx=4, color=TEXT_DARK).encode(text="label:N")
     return (bars + text).properties(height=alt.Step(34))
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import polars as pl
 import pydeck as pdk
 
+from dashboard.charts import TEXT_DARK as TEXT_DARK_HEX
 from dashboard.i18n import translate
 from warehouse.macros import HEX_METRES
 
@@ -44,6 +45,8 @@ SELECTED_RING = (214, 40, 40, 255)
 DENSITY_COLOURS = [[222, 235, 247], [198, 219, 239], [158, 202, 225], [107, 174, 214], [49, 130, 189], [8, 81, 156]]
 # pydeck turns every string argument into a deck.gl expression; a quoted string stays a literal.
 PIXELS = '"pixels"'
+# A deck's hover box (the map's and the coverage map's): white, dark text, at most 320 px wide.
+TOOLTIP_STYLE = {"backgroundColor": "#ffffff", "color": TEXT_DARK_HEX, "fontSize": "12px", "maxWidth": "320px"}
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 Bbox = tuple[float, float, float, float]  # west, south, east, north (degrees)
@@ -321,7 +324,7 @@ def map_deck(
         tooltip = {"html": translate(lang, "map.hex_tooltip", n="{count}")}
     else:
         tooltip = {"html": "<b>{name}</b><br/>{colour_label}<br/>{city}<br/>{verified}"}
-    tooltip["style"] = {"backgroundColor": "#ffffff", "color": "#1f2933", "fontSize": "12px", "maxWidth": "320px"}
+    tooltip["style"] = TOOLTIP_STYLE
     return pdk.Deck(layers=layers, initial_view_state=view, map_provider=None, tooltip=tooltip)
 
 

@@ -9,13 +9,14 @@ import altair as alt
 import polars as pl
 
 from common.calendar import date_label, fiscal_year, moment_label, nendo_label, vega_nendo_label
+from dashboard.charts import PRIMARY, TEXT_DARK
 from dashboard.i18n import phase_marker, translate
 
 # Status colours by code: done is the app's primary blue, in progress a lighter blue.
 STATUS_COLOURS = {
     "not_started": "#e7e6e6",
     "in_progress": "#9dc3e6",
-    "done": "#2e75b6",
+    "done": PRIMARY,
     "undecided": "#fbe5d6",
 }
 # Text on a status cell: white only on the dark "done" colour.
@@ -138,7 +139,7 @@ def status_grid(view: pl.DataFrame, statuses: pl.DataFrame, lang: str) -> alt.La
     )
     text = base.mark_text(fontSize=12).encode(
         text="status:N",
-        color=alt.condition(alt.datum.dark, alt.value("#ffffff"), alt.value("#1f2933")),
+        color=alt.condition(alt.datum.dark, alt.value("#ffffff"), alt.value(TEXT_DARK)),
     )
     return (cells + text).properties(height=alt.Step(30))
 
@@ -187,7 +188,7 @@ def timeline(view: pl.DataFrame, statuses: pl.DataFrame, lang: str, today: dt.da
     open_ends = (
         alt.Chart()
         .transform_filter(alt.datum.kind == "open")
-        .mark_point(shape="triangle-right", filled=True, size=90, color="#2e75b6", opacity=1, xOffset=6)
+        .mark_point(shape="triangle-right", filled=True, size=90, color=PRIMARY, opacity=1, xOffset=6)
         .encode(x=alt.X("bar_end:T", scale=alt.Scale(type="utc")), y=y, tooltip=tooltip)
     )
     planned = (

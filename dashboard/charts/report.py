@@ -13,11 +13,11 @@ import json
 import altair as alt
 import polars as pl
 
+from dashboard.charts import TEXT_DARK
 from dashboard.i18n import translate
 
 MAP_SIZE_PX = (560, 460)
 OUTLINE_COLOUR = "#4a4a4a"
-TEXT_DARK = "#1f2933"
 
 
 def _signed_area(ring: list[list[float]]) -> float:

@@ -6,6 +6,7 @@ import altair as alt
 import polars as pl
 
 from common.calendar import fiscal_year_label
+from dashboard.charts import PRIMARY
 from dashboard.charts.progress import STATUS_COLOURS
 from dashboard.i18n import translate
 
@@ -52,7 +53,7 @@ def event_years_chart(years: pl.DataFrame, lang: str) -> alt.FacetChart:
     value_title = translate(lang, "yoy.chart.people")
     return (
         alt.Chart(long.to_pandas())
-        .mark_bar(color="#2e75b6")
+        .mark_bar(color=PRIMARY)
         .encode(
             x=alt.X("year:N", title=None, axis=alt.Axis(labelAngle=0)),
             y=alt.Y("value:Q", title=value_title),

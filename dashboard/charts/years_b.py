@@ -5,9 +5,10 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
+from dashboard.charts import PRIMARY, PRIMARY_PALE
 from dashboard.i18n import translate
 
-YEAR_COLOURS = ("#9ec5e8", "#2e75b6")  # earlier year, later year
+YEAR_COLOURS = (PRIMARY_PALE, PRIMARY)  # earlier year, later year
 # closed (good news), opened (a new gap), remaining
 CHANGE_COLOURS = {"closed": "#4caf50", "opened": "#d1495b", "remaining": "#b0b7bf"}
 LABEL_LIMIT = 240  # px before an axis label is cut with …
