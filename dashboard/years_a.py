@@ -10,7 +10,7 @@ import streamlit as st
 
 from common.calendar import fiscal_year_label
 from common.roles import Viewer
-from dashboard import state
+from dashboard import state, vega
 from dashboard.charts import years_a as charts
 from dashboard.format import display, number
 from dashboard.tables import data_table
@@ -95,7 +95,7 @@ def events_comparison(
     t, lang = state.t, state.lang()
     st.subheader(t("yoy.events_title"))
     st.caption(t("yoy.events_caption", scope=scope))
-    st.altair_chart(charts.event_years_chart(years, lang), width="stretch")
+    vega.altair_chart(charts.event_years_chart(years, lang), width="stretch")
     table = charts.event_years_table(years, query.EVENT_FIGURES, lang)
     data_table(
         display(table).to_arrow(),
@@ -112,7 +112,7 @@ def progress_comparison(con: duckdb.DuckDBPyConnection, city: str | None, viewer
     progress = query.progress_years(con, city, viewer)
     st.subheader(t("yoy.progress_title"))
     st.caption(t("yoy.progress_caption"))
-    st.altair_chart(charts.progress_years_chart(progress, progress_query.statuses(con), lang), width="content")
+    vega.altair_chart(charts.progress_years_chart(progress, progress_query.statuses(con), lang), width="content")
     table = charts.progress_years_table(progress, lang)
     data_table(table.to_arrow(), {"step": t("yoy.col.step")}, key="yoy_progress_table")
     if city is None:

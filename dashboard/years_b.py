@@ -8,7 +8,7 @@ import streamlit as st
 
 from common.calendar import fiscal_year_label
 from common.roles import PUBLIC, Viewer
-from dashboard import state
+from dashboard import state, vega
 from dashboard.charts import years_b as charts
 from dashboard.downloads import csv_download
 from dashboard.format import display, number
@@ -78,7 +78,7 @@ def mix_section(con: duckdb.DuckDBPyConnection, city: str | None, lang: str, vie
     if not earlier_n and not later_n:
         st.info(t("years_b.mix_empty"))
         return
-    st.altair_chart(charts.mix_chart(mix, lang, earlier_label, later_label), width="stretch")
+    vega.altair_chart(charts.mix_chart(mix, lang, earlier_label, later_label), width="stretch")
     columns = {"term_label": "term"} | ({"group_label": "group"} if taxonomy == "content" else {})
     _table(
         mix,
@@ -112,7 +112,7 @@ def gap_section(con: duckdb.DuckDBPyConnection, city: str | None, lang: str, vie
     figures = st.columns(len(years_mix.GAP_CHANGES))
     for column, change in zip(figures, years_mix.GAP_CHANGES, strict=True):
         column.metric(t(f"years_b.change.{change}"), number(totals.get(change, 0)))
-    st.altair_chart(charts.gap_change_chart(counts, lang), width="stretch")
+    vega.altair_chart(charts.gap_change_chart(counts, lang), width="stretch")
     cells = years_mix.gap_changes(con, earlier, later, basis, city, lang, viewer)
     if cells.is_empty():
         st.info(t("years_b.gap_empty"))

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from streamlit import config
 from streamlit.components.v2 import manifest_scanner
 from streamlit.runtime.pages_manager import PagesManager
+from streamlit.runtime.scriptrunner.script_cache import ScriptCache
 
 # Before any test module imports openpyxl: the project's xlsx bytes never depend on lxml being installed.
 import common  # noqa: F401
@@ -35,6 +37,28 @@ def _installed_components() -> tuple:
 # hundreds of AppTests per run); the server scans once at startup, and the installed packages do not change.
 _scan_component_manifests = manifest_scanner.scan_component_manifests
 manifest_scanner.scan_component_manifests = lambda max_workers=None: list(_installed_components())
+
+
+# The server compiles each page script once (one ScriptCache per runtime); AppTest makes a new ScriptCache on every
+# run, so every run rewrote and compiled app.py and its page again (≈ 0.02–0.06 CPU-s per run). Compiled once per
+# process instead, keyed by the file's mtime and size, so a script changed on disk is compiled afresh.
+_get_bytecode = ScriptCache.get_bytecode
+
+
+@functools.cache
+def _bytecode(path: str, mtime_ns: int, size: int, magic: bool):
+    """A script compiled as Streamlit compiles it (magic rewrite, then compile), once per file version."""
+    return _get_bytecode(ScriptCache(), path)
+
+
+def _cached_bytecode(self, script_path: str):
+    """ScriptCache.get_bytecode served from the process-wide cache above."""
+    stat = os.stat(script_path)
+    path = os.path.abspath(script_path)
+    return _bytecode(path, stat.st_mtime_ns, stat.st_size, bool(config.get_option("runner.magicEnabled")))
+
+
+ScriptCache.get_bytecode = _cached_bytecode
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
@@ -199,15 +223,19 @@ def sample_con(sample_warehouse):
     con.close()
 
 
+def roles_file(path: Path, role: str, city: str | None = None) -> Path:
+    """A roles file at path that gives the local user "tester" the role (of the city)."""
+    lines = ["[[identity]]", 'id = "tester"', f'role = "{role}"'] + ([f'city = "{city}"'] if city else [])
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 @pytest.fixture()
 def sign_in(tmp_path, monkeypatch):
     """A function that makes an AppTest session run as a role: a temp roles file + a signed-in local user."""
 
     def apply(at, role: str, city: str | None = None):
-        path = tmp_path / "roles.toml"
-        lines = ["[[identity]]", 'id = "tester"', f'role = "{role}"'] + ([f'city = "{city}"'] if city else [])
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        monkeypatch.setenv("TSUNAGARI_ROLES", str(path))
+        monkeypatch.setenv("TSUNAGARI_ROLES", str(roles_file(tmp_path / "roles.toml", role, city)))
         at.session_state["local_user"] = "tester"
         return at
 
@@ -276,3 +304,47 @@ def pytest_runtest_protocol(item, nextitem):
     with open(path, "a", encoding="utf-8") as out:
         out.write(f"{_cpu_seconds() - start:.3f}\t{item.nodeid}\n")
     return result
+
+
+# ---------------------------------------------------------------------------------------------------
+# Page runs shared by a module's tests that only read them.
+
+
+class PageRuns:
+    """Pages rendered in AppTest once per (page, role, city, language) and handed to every test that asks.
+
+    A page run costs 0.1–0.5 CPU-s; tests that only read what a page drew share one. Each run is made with env
+    (name → value, None = unset) and the role's roles file set, both restored afterwards: a shared AppTest is for
+    reading only, and a test that clicks, types or changes state makes its own.
+    """
+
+    def __init__(self, folder: Path, env: dict[str, str | None]) -> None:
+        self.folder, self.env, self.runs = folder, env, {}
+
+    def __call__(self, script: str, role: str = "public", city: str | None = None, lang: str = "ja"):
+        """The AppTest after opening the app as role (of city) in lang and switching to script."""
+        from streamlit.testing.v1 import AppTest
+
+        key = (script, role, city, lang)
+        if key not in self.runs:
+            with pytest.MonkeyPatch.context() as patch:
+                for name, value in self.env.items():
+                    patch.setenv(name, value) if value is not None else patch.delenv(name, raising=False)
+                at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=90)
+                if lang != "ja":
+                    at.query_params["lang"] = lang
+                if role != "public":
+                    roles = roles_file(self.folder / f"roles-{role}-{city}.toml", role, city)
+                    patch.setenv("TSUNAGARI_ROLES", str(roles))
+                    at.session_state["local_user"] = "tester"
+                at.run()
+                at.switch_page(script).run()
+                assert not at.exception, [e.value for e in at.exception]
+            self.runs[key] = at
+        return self.runs[key]
+
+
+@pytest.fixture(scope="session")
+def page_runs():
+    """PageRuns, for a module-scoped fixture: page_runs(folder, env) gives the module's shared page runs."""
+    return PageRuns

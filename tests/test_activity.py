@@ -510,6 +510,13 @@ def page(sample_warehouse, monkeypatch):
     return at.switch_page(PAGE).run()
 
 
+@pytest.fixture(scope="module")
+def shown(sample_warehouse, tmp_path_factory, page_runs) -> AppTest:
+    """The 活動分布 page as the public opens it, rendered once for the tests that only read it."""
+    runs = page_runs(tmp_path_factory.mktemp("activity"), {"TSUNAGARI_WAREHOUSE": str(sample_warehouse)})
+    return runs(PAGE)
+
+
 @pytest.fixture
 def staff_page(sample_warehouse, monkeypatch, sign_in):
     """A function opening 活動分布 signed in as a role (and city), with download payloads readable."""
@@ -558,12 +565,13 @@ def click_sunburst(at: AppTest, group: str | None) -> AppTest:
     return at._run(states)
 
 
-def test_page_shows_n_and_reach(page):
+def test_page_shows_n_and_reach(shown):
+    page = shown
     assert not page.exception
     assert page.title[0].value == "活動分布"
-    shown = metrics(page)
-    assert shown["N（回答団体数）"] == "N=63"
-    assert (shown["配布団体数"], shown["回答団体数"], shown["回答率"]) == ("157 団体", "63 団体", "40.1 %")
+    figures = metrics(page)
+    assert figures["N（回答団体数）"] == "N=63"
+    assert (figures["配布団体数"], figures["回答団体数"], figures["回答率"]) == ("157 団体", "63 団体", "40.1 %")
     assert any(m.value == "配布 157 団体 → 回答 63 団体（回答率 40.1 %）" for m in page.markdown)
     assert any("複数を選んだ団体はカテゴリごとに1回、分野ごとに1回数える" in c.value for c in page.caption)
     assert len(contents_table(page)) == 24
@@ -650,7 +658,8 @@ def test_every_download_is_exactly_the_table_shown(page):
     assert categories == ["こども食堂", "若者支援", "学習支援", "不登校"]
 
 
-def test_follow_up_list_is_not_shown_to_the_public(page):
+def test_follow_up_list_is_not_shown_to_the_public(shown):
+    page = shown
     assert any(translate("ja", "activity.follow_up_staff_only") == c.value for c in page.caption)
     assert any("94 団体が未回答" in c.value for c in page.caption)
     assert not any("担当者名" in d.value.columns for d in page.dataframe)

@@ -803,6 +803,13 @@ def page(open_page):
     return open_page()
 
 
+@pytest.fixture(scope="module")
+def rendered(sample_warehouse, tmp_path_factory, page_runs):
+    """A function giving the events page as a role sees it (public when None), each rendered once (read only)."""
+    runs = page_runs(tmp_path_factory.mktemp("events"), {"TSUNAGARI_WAREHOUSE": str(sample_warehouse)})
+    return lambda role="public", city=None: runs("pages/events.py", role, city)
+
+
 def metrics(at: AppTest) -> dict[str, str]:
     """Metric label → shown value."""
     return {m.label: m.value for m in at.metric}
@@ -818,8 +825,8 @@ def texts(elements) -> list[str]:
     return [e.value for e in elements]
 
 
-def test_page_shows_the_four_cities_figures(open_page, book):
-    at = open_page("admin")
+def test_page_shows_the_four_cities_figures(rendered, book):
+    at = rendered("admin")
     assert not at.exception
     assert at.title[0].value == "イベント実績"
     assert metrics(at) == {
@@ -859,8 +866,8 @@ def test_page_shows_the_four_cities_figures(open_page, book):
     assert list(contracts["amount_yen"]) == ["7,700,000 円", "299,000 円"]
 
 
-def test_page_quotes_the_comments(page):
-    quotes = [t.value for t in page.text if t.value.startswith("“")]
+def test_page_quotes_the_comments(rendered):
+    quotes = [t.value for t in rendered().text if t.value.startswith("“")]
     assert len(quotes) == 8
     assert quotes[0].startswith("“会場では地図パンフレットを持って")
 

@@ -5,6 +5,9 @@ and gets the progress form), each of its own choice widgets is moved off its def
 language radio goes to English and back. No run may raise, and every widget must still hold its value: a
 selectbox or multiselect whose option labels follow the language has to use state.localized_selectbox /
 localized_multiselect, or Streamlit (which keeps such a value by its shown label) drops it.
+
+These runs also validate every chart the pages draw against the Vega-Lite schema (dashboard/vega.py VALIDATE),
+which the server skips: an invalid spec raises, and a run that raises fails here.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard import vega
 from dashboard.registry import PAGES
 
 APP = "../dashboard/app.py"
@@ -63,6 +67,12 @@ def move_off_default(at: AppTest, widget) -> bool:
         state.string_value = options[-1] if state.string_value != options[-1] else options[0]
     at._run(states)
     return True
+
+
+@pytest.fixture(autouse=True)
+def validated_charts(monkeypatch):
+    """Every chart drawn in this module's runs is validated against the Vega-Lite schema."""
+    monkeypatch.setattr(vega, "VALIDATE", True)
 
 
 @pytest.fixture()

@@ -444,6 +444,13 @@ def page(sample_warehouse, monkeypatch):
     return at.switch_page(PAGE).run()
 
 
+@pytest.fixture(scope="module")
+def shown(sample_warehouse, tmp_path_factory, page_runs) -> AppTest:
+    """The map page as the page fixture opens it, rendered once for the tests that only read it."""
+    env = {"TSUNAGARI_WAREHOUSE": str(sample_warehouse), "TSUNAGARI_TILE_URL": None}
+    return page_runs(tmp_path_factory.mktemp("map"), env)(PAGE)
+
+
 def metrics(at: AppTest) -> dict[str, str]:
     """Metric label → value."""
     return {m.label: m.value for m in at.metric}
@@ -461,7 +468,8 @@ def spec_layers(at: AppTest) -> dict[str, dict]:
     return {layer["id"]: layer for layer in deck_spec(at)["layers"]}
 
 
-def test_page_shows_every_mapped_organisation(page):
+def test_page_shows_every_mapped_organisation(shown):
+    page = shown
     assert not page.exception
     assert page.title[0].value == "地域資源マップ"
     assert metrics(page)["表示中の団体"] == "150 / 150 団体"
@@ -598,7 +606,8 @@ def test_page_without_tiles_and_with_outlines(reference_warehouse, monkeypatch):
     assert "背景地図は表示していません" in captions and "市境:" in captions
 
 
-def test_downloads_are_offered(page):
+def test_downloads_are_offered(shown):
+    page = shown
     labels = [button.label for button in page.get("download_button")]
     assert labels == ["CSVダウンロード（一覧）", "KMLダウンロード", "KMZダウンロード", "GeoJSONダウンロード"]
 

@@ -62,24 +62,22 @@ def raw_survey_period() -> tuple[dt.date, dt.date]:
     return min(min(sent), min(answered)), max(answered)
 
 
-@pytest.fixture()
-def app(reference_build, tmp_path, monkeypatch):
-    """The app over the sample built with the synthetic reference geography, a contact configured."""
-    monkeypatch.setenv("TSUNAGARI_WAREHOUSE", str(reference_build.warehouse))
-    monkeypatch.setenv("TSUNAGARI_OPERATIONS", str(tmp_path / "operations.sqlite"))
-    monkeypatch.setenv("TSUNAGARI_CONTACT", CONTACT)
-    monkeypatch.delenv("TSUNAGARI_MANAGER", raising=False)
-    return AppTest.from_file(APP, default_timeout=90)
+@pytest.fixture(scope="module")
+def pages(reference_build, tmp_path_factory, page_runs):
+    """Pages over the sample with the synthetic geography and a contact, each rendered once (the tests only read)."""
+    folder = tmp_path_factory.mktemp("provenance")
+    env = {
+        "TSUNAGARI_WAREHOUSE": str(reference_build.warehouse),
+        "TSUNAGARI_OPERATIONS": str(folder / "operations.sqlite"),
+        "TSUNAGARI_CONTACT": CONTACT,
+        "TSUNAGARI_MANAGER": None,
+    }
+    return page_runs(folder, env)
 
 
-def open_page(app: AppTest, sign_in, spec: PageSpec, role: str, city: str | None = None, lang: str = "ja") -> AppTest:
-    """The page as the role sees it, in the language."""
-    if lang != "ja":
-        app.query_params["lang"] = lang
-    at = (sign_in(app, role, city) if role != "public" else app).run()
-    at.switch_page(spec.script).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+def open_page(pages, spec: PageSpec, role: str, city: str | None = None, lang: str = "ja") -> AppTest:
+    """The page as the role sees it, in the language (shared: read only)."""
+    return pages(spec.script, role, city, lang)
 
 
 def block(at: AppTest, lang: str = "ja") -> str:
@@ -107,8 +105,8 @@ def user_texts(at: AppTest) -> list[str]:
 
 
 @pytest.mark.parametrize("spec", PAGES, ids=[spec.url_path for spec in PAGES])
-def test_every_page_shows_as_of_in_jst_sources_licence_and_contact(app, sign_in, reference_build, spec):
-    at = open_page(app, sign_in, spec, "admin")
+def test_every_page_shows_as_of_in_jst_sources_licence_and_contact(pages, reference_build, spec):
+    at = open_page(pages, spec, "admin")
     text = block(at)
     finished = japan(published_finish(reference_build.warehouse))
     assert f"（{finished:%Y-%m-%d}） {finished:%H:%M} JST" in text
@@ -126,8 +124,8 @@ def test_every_page_has_its_sources_listed():
     assert set(PAGE_TOPICS) == {spec.url_path for spec in PAGES}
 
 
-def test_english_block(app, sign_in, reference_build):
-    at = open_page(app, sign_in, PAGES[0], "public", lang="en")
+def test_english_block(pages, reference_build):
+    at = open_page(pages, PAGES[0], "public", lang="en")
     text = block(at, "en")
     finished = japan(published_finish(reference_build.warehouse))
     assert f"Data as of: {finished:%Y-%m-%d}" in text
@@ -148,8 +146,8 @@ def test_without_reference_geography_the_block_says_so(sample_warehouse, tmp_pat
     assert "お問い合わせ" not in text
 
 
-def test_overview_times_are_jst_and_labelled(app, sign_in, reference_build):
-    at = open_page(app, sign_in, PAGES[0], "public")
+def test_overview_times_are_jst_and_labelled(pages, reference_build):
+    at = open_page(pages, PAGES[0], "public")
     finished = japan(published_finish(reference_build.warehouse))
     metric = next(m for m in at.metric if m.label == "最終更新（JST）")
     assert metric.value == f"{finished:%Y-%m-%d %H:%M} JST"
@@ -168,24 +166,24 @@ NON_ADMIN = [
 @pytest.mark.parametrize(
     ("spec", "role", "city"), NON_ADMIN, ids=[f"{spec.url_path}-{role}" for spec, role, _ in NON_ADMIN]
 )
-def test_no_developer_text_for_non_admins(app, sign_in, spec, role, city):
-    at = open_page(app, sign_in, spec, role, city)
+def test_no_developer_text_for_non_admins(pages, spec, role, city):
+    at = open_page(pages, spec, role, city)
     texts = user_texts(at)
     assert [text for text in texts if DEVELOPER_TEXT.search(text)] == []
     if spec.allows("public"):
         assert [text for text in texts if FILE_NAMES.search(text)] == []
 
 
-def test_admins_get_the_pointer_to_the_docs(app, sign_in):
+def test_admins_get_the_pointer_to_the_docs(pages):
     platform = next(spec for spec in PAGES if spec.url_path == "platform")
-    at = open_page(app, sign_in, platform, "admin")
+    at = open_page(pages, platform, "admin")
     assert any("docs/progress-updates.md" in c.value for c in at.caption)
     assert "担当者がログインすると" in at.info[0].value
 
 
 @pytest.mark.parametrize("spec", PAGES, ids=[spec.url_path for spec in PAGES])
-def test_no_table_shows_none(app, sign_in, spec):
-    at = open_page(app, sign_in, spec, "admin")
+def test_no_table_shows_none(pages, spec):
+    at = open_page(pages, spec, "admin")
     for table in at.dataframe:
         frame = table.value
         missing = [c for c in frame.columns if frame[c].isna().any() or (frame[c].astype(str) == "None").any()]

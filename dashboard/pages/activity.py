@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import audit, data, state, years_b
+from dashboard import audit, data, state, vega, years_b
 from dashboard.charts import activity as charts
 from dashboard.downloads import csv_bytes, csv_download, download_button
 from dashboard.format import display, number
@@ -91,7 +91,7 @@ else:
         st.caption(t("activity.drill_caption", group=group_names[group], orgs=shown["group_orgs"][0], n=n))
     # A fresh widget per drill level, so its first click always reports a change.
     chart_key = f"activity_sunburst_{group or ALL}"
-    st.altair_chart(
+    vega.altair_chart(
         charts.sunburst_chart(counts, n, lang, group),
         key=chart_key,
         on_select=lambda: drill_from_chart(chart_key),
@@ -117,7 +117,7 @@ if n == 0:
     st.info(t("activity.empty"))
 else:
     forms = activity.form_counts(con, filters, lang, viewer)
-    st.altair_chart(charts.form_ranking_chart(forms, lang), width="stretch")
+    vega.altair_chart(charts.form_ranking_chart(forms, lang), width="stretch")
     show_table(
         forms,
         {
@@ -131,7 +131,7 @@ else:
     st.markdown(f"**{t('activity.heat_title')}**")
     st.caption(t("activity.heat_caption"))
     matrix = activity.form_city_matrix(con, filters, lang, viewer)
-    st.altair_chart(charts.form_city_heatmap(matrix, lang))
+    vega.altair_chart(charts.form_city_heatmap(matrix, lang))
     heat = matrix.pivot(on="city_label", index="form_label", values="orgs", sort_columns=False)
     show_table(heat, {"form_label": "activity.col.form"} | dict.fromkeys(heat.columns[1:], ""), "support_forms_by_city")
 
@@ -155,7 +155,7 @@ if n == 0:
     st.info(t("activity.empty"))
 else:
     split = activity.breakdown(con, filters, lang, measure, by, viewer)
-    st.altair_chart(charts.breakdown_chart(split, by, lang, small_multiples), width="stretch")
+    vega.altair_chart(charts.breakdown_chart(split, by, lang, small_multiples), width="stretch")
     show_table(
         split,
         {
@@ -191,7 +191,7 @@ else:
     for tab, dimension in zip(tabs, activity.REACH_DIMENSIONS, strict=True):
         with tab:
             reach = activity.reach(con, filters, lang, dimension, viewer)
-            st.altair_chart(charts.reach_chart(reach, lang), width="stretch")
+            vega.altair_chart(charts.reach_chart(reach, lang), width="stretch")
             show_table(
                 reach,
                 {

@@ -16,7 +16,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from dashboard import data, state, years_b
+from dashboard import data, state, vega, years_b
 from dashboard.charts import coverage as charts
 from dashboard.charts import map as map_charts
 from dashboard.downloads import csv_bytes, download_button
@@ -122,7 +122,7 @@ def scoped_list(
 
 def heatmap(chart: alt.Chart, cells: pl.DataFrame, rows: str, columns: str, expander: str, corner: str) -> None:
     """A heat map of organisation counts, and under it an expander (coverage.<expander>) with its cross table."""
-    st.altair_chart(chart)
+    vega.altair_chart(chart)
     with st.expander(t(f"coverage.{expander}")):
         st.dataframe(
             charts.cross_table(cells, rows, columns, "orgs", t(f"coverage.{corner}")).to_arrow(),
@@ -179,7 +179,7 @@ st.caption(t("coverage.user.gap_rule", ratio=number(coverage.GAP_RATIO * 100)))
 if answering == 0:
     st.info(t("coverage.no_answers"))
 else:
-    st.altair_chart(
+    vega.altair_chart(
         charts.matrix_heatmap(matrix, lang, coverage.GAP_RATIO * 100, city),
         key=MATRIX_KEY,
         on_select=pick_cell,
@@ -343,7 +343,7 @@ else:
 
     st.markdown(f"**{t('coverage.share_title', radius=number(radius, 1))}**")
     shares = coverage.town_coverage(con, radius, lang, viewer)
-    st.altair_chart(charts.coverage_heatmap(shares, lang, city))
+    vega.altair_chart(charts.coverage_heatmap(shares, lang, city))
     with st.expander(t("coverage.share_table")):
         table(
             shares,

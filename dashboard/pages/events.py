@@ -7,7 +7,7 @@ from functools import partial
 import polars as pl
 import streamlit as st
 
-from dashboard import data, state, years_a
+from dashboard import data, state, vega, years_a
 from dashboard.charts import events as charts
 from dashboard.downloads import csv_bytes, download_button
 from dashboard.format import display, number
@@ -186,7 +186,7 @@ else:
         )
 
 if kind_heading("exhibition"):
-    st.altair_chart(charts.exhibition_days_chart(charted, lang), width="stretch")
+    vega.altair_chart(charts.exhibition_days_chart(charted, lang), width="stretch")
     chart_table("exhibition", "exhibition_days_table")
     st.caption(t("events.def.per_day"))
     for row in charted_events.filter(charted_events["kind"] == "exhibition").iter_rows(named=True):
@@ -205,7 +205,7 @@ if kind_heading("exhibition"):
         )
 
 if kind_heading("workshop"):
-    st.altair_chart(charts.workshop_sessions_chart(charted, lang), width="stretch")
+    vega.altair_chart(charts.workshop_sessions_chart(charted, lang), width="stretch")
     chart_table("workshop", "workshop_sessions_table")
     st.caption(t("events.def.participations"))
     st.caption(t("events.def.unique_participants"))
@@ -231,7 +231,7 @@ else:
             n=sessions.height,
         )
     )
-    st.altair_chart(charts.timeline_chart(charted, lang), width="stretch")
+    vega.altair_chart(charts.timeline_chart(charted, lang), width="stretch")
     chart_table(None, "timeline_table")
 
 st.subheader(t("events.survey"))
@@ -241,7 +241,7 @@ else:
     # Each question on its own, with its text: the events asked different questions (no share mixes them).
     for line in charts.survey_question_lines(questions, lang):
         st.markdown("- " + line)
-    st.altair_chart(
+    vega.altair_chart(
         charts.survey_chart(charted_answers, questions, lang),
         width="stretch",
     )
@@ -253,7 +253,7 @@ if targets.is_empty():
     st.info(t("events.user.no_targets", scope=scope))
     admin_pointer("docs/source-formats.md")
 else:
-    st.altair_chart(charts.targets_chart(targets, lang), width="stretch")
+    vega.altair_chart(charts.targets_chart(targets, lang), width="stretch")
     st.caption(t("events.user.targets"))
     table(charts.targets_table(targets, lang), "targets_table")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from common.calendar import moment_label, short_moment
-from dashboard import data, pack_section, state, years_a
+from dashboard import data, pack_section, state, vega, years_a
 from dashboard.charts import home as charts
 from dashboard.downloads import csv_download
 from dashboard.format import number
@@ -86,7 +86,7 @@ csv_download(
 
 st.subheader(t("home.phase"))
 shown = phases if city is None else phases.filter(phases["city_code"] == city)
-st.altair_chart(charts.phase_chart(shown, lang), width="stretch")
+vega.altair_chart(charts.phase_chart(shown, lang), width="stretch")
 phase_name = "phase_name_ja" if lang == "ja" else "phase_name_en"
 data_table(
     with_phase_markers(shown, lang)

@@ -10,7 +10,7 @@ import polars as pl
 import streamlit as st
 
 from common.calendar import LOCAL_TZ, date_label, moment_label, nendo_label
-from dashboard import auth, data, state, years_a
+from dashboard import auth, data, state, vega, years_a
 from dashboard.charts import progress as charts
 from dashboard.downloads import csv_download
 from dashboard.provenance import admin_pointer, show_provenance
@@ -83,7 +83,7 @@ for column, row in zip(st.columns(max(reached.height, 1)), reached.iter_rows(nam
 
 st.subheader(t("progress.matrix"))
 st.caption(t("progress.matrix_caption"))
-st.altair_chart(charts.status_grid(view, status_table, lang), width="stretch")
+vega.altair_chart(charts.status_grid(view, status_table, lang), width="stretch")
 matrix = charts.matrix_table(view, lang)
 data_table(
     matrix,
@@ -101,7 +101,7 @@ for code in view["city_code"].unique(maintain_order=True):
 
 st.subheader(t("progress.timeline"))
 st.caption(t("progress.timeline_caption"))
-st.altair_chart(charts.timeline(view, status_table, lang, today), width="content")
+vega.altair_chart(charts.timeline(view, status_table, lang, today), width="content")
 undecided = view.filter(pl.col("status_code").is_not_null() & pl.col("start_month").is_null())
 for code in undecided["city_code"].unique(maintain_order=True):
     labels = undecided.filter(pl.col("city_code") == code)["step_label"].to_list()

@@ -6,7 +6,7 @@ import polars as pl
 import streamlit as st
 
 from common.calendar import LOCAL_TZ, moment_label
-from dashboard import audit, auth, data, state
+from dashboard import audit, auth, data, state, vega
 from dashboard.charts.quality import trend_chart
 from dashboard.downloads import csv_download, html_download
 from dashboard.format import display, number
@@ -176,7 +176,7 @@ with docs_tab:
 
 with trend_tab:
     labels = {key: t(f"quality.{key}") for key in ("rows_read", "rows_quarantined", "checks_failed")}
-    st.altair_chart(trend_chart(runs, labels, lang), width="stretch")
+    vega.altair_chart(trend_chart(runs, labels, lang), width="stretch")
     data_table(
         runs.select(
             "run_id",
