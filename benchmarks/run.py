@@ -565,6 +565,7 @@ def page_events(con, ctx: Context) -> None:
     events.events(con, None)
     events.sessions(con, None)
     events.survey_answers(con, None)
+    events.survey_questions(con, None)
     # The page quotes the first COMMENT_ROWS comments and counts them only when that head is full.
     if events.comments(con, None, limit=events.COMMENT_ROWS).height == events.COMMENT_ROWS:
         events.comment_count(con, None)

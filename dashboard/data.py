@@ -10,7 +10,7 @@ import duckdb
 import streamlit as st
 
 from dashboard import state
-from warehouse import query
+from warehouse import masking, query
 
 T = TypeVar("T")
 
@@ -42,6 +42,7 @@ def _answer(
     identity: tuple,
     fiscal_year: int | None,
     args: tuple,
+    rule: tuple,
 ) -> Any:
     """The function's answer on one published warehouse version (identity) and 年度 for the hashed arguments."""
     return _function(_con, *args)
@@ -53,7 +54,8 @@ def cached(function: Callable[..., T], *args: Any) -> T:
     Only for warehouse/query functions whose answer depends on nothing but the warehouse and the arguments
     (the viewer, the language, the day, the filters are arguments): every session then shares it, and a new
     build (another file identity) is computed afresh. Streamlit hands each caller its own copy. The 年度 is
-    the session's (read here, on the script thread).
+    the session's (read here, on the script thread); masking's visibility rule is part of the key. Never for
+    personal values (contact persons, consultees): those are read per run, not kept where sessions share them.
     """
     return _cached(function, state.fiscal_year(), args)
 
@@ -68,4 +70,6 @@ def _cached(function: Callable[..., T], fiscal_year: int | None, args: tuple) ->
     path = query.warehouse_path()
     identity = query.file_identity(path)
     name = f"{function.__module__}.{function.__qualname__}"
-    return _answer(function, _open(str(path), identity, fiscal_year), name, identity, fiscal_year, args)
+    # The visibility rule decides what an answer may hold, so an answer is kept per rule too.
+    rule = tuple(sorted(masking.VISIBILITY.items()))
+    return _answer(function, _open(str(path), identity, fiscal_year), name, identity, fiscal_year, args, rule)

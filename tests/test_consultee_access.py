@@ -78,13 +78,18 @@ def test_main_marts_never_read_consultee_sources():
 
 def test_pii_marts_are_built_in_the_pii_schema(sample_con):
     stems = sorted(path.stem for path in (MARTS_DIR / "pii").glob("*.sql"))
-    assert stems == ["mart_city_consultees", "mart_event_consultee_targets", "mart_event_consultees"]
+    assert stems == [
+        "mart_activity_follow_up_contact",
+        "mart_city_consultees",
+        "mart_event_consultee_targets",
+        "mart_event_consultees",
+    ]
     assert sample_con.execute(
         "select table_schema, table_name from information_schema.tables where table_name like 'mart%' "
         "and table_schema = 'pii' order by table_name"
     ).fetchall() == [("pii", stem) for stem in stems]
     assert sample_con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'main' and table_name in (?, ?, ?)",
+        "select count(*) from information_schema.tables where table_schema = 'main' and table_name in (?, ?, ?, ?)",
         stems,
     ).fetchone() == (0,)
     text = docs.TARGET.read_text(encoding="utf-8")

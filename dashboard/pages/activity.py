@@ -28,7 +28,8 @@ def show_table(frame: pl.DataFrame, columns: dict[str, str], name: str) -> None:
     """Expander with the table, then the CSV of exactly that table (field → message key; "" keeps the name)."""
     shown = frame.select(list(columns)).rename({field: t(key) if key else field for field, key in columns.items()})
     with st.expander(t("activity.table")):
-        st.dataframe(display(shown), hide_index=True, width="stretch")
+        # As Arrow: Streamlit sends a pyarrow Table as it is and anything else (polars included) through pandas.
+        st.dataframe(display(shown).to_arrow(), hide_index=True, width="stretch")
     csv_download(
         t("activity.download"),
         shown,
@@ -48,13 +49,15 @@ def drill_from_chart(chart_key: str) -> None:
     state.set_choice(GROUP_KEY, choice)
 
 
-cities = query.cities(con)
+# The queries depend only on the published build and their arguments (viewer, filters, language): data.cached
+# keeps each answer per warehouse version, so a visit after the first reads none of them again.
+cities = data.cached(query.cities)
 scope = t("app.all_cities") if city is None else cities.filter(cities["code"] == city)[query.NAME_COLUMN[lang]][0]
 st.title(t("activity.title"))
 st.caption(t("activity.subtitle", scope=scope))
 
-legal_forms = activity.legal_forms(con, lang)
-intents = activity.pf_intents(con, lang)
+legal_forms = data.cached(activity.legal_forms, lang)
+intents = data.cached(activity.pf_intents, lang)
 legal_names = dict(zip(legal_forms["code"], legal_forms["label"], strict=True))
 intent_names = dict(zip(intents["code"], intents["label"], strict=True))
 left, right, figure = st.columns([2, 2, 1])
@@ -66,21 +69,21 @@ chosen_intents = state.localized_multiselect(
 )
 filters = activity.ActivityFilter(city_code=city, legal_forms=tuple(chosen_forms), pf_intents=tuple(chosen_intents))
 audit_filters = {"legal_form": list(chosen_forms), "pf_intent": list(chosen_intents)}
-n = activity.respondents(con, filters, viewer)
+n = data.cached(activity.respondents, filters, viewer)
 figure.metric(t("activity.n_label"), f"N={n}", help=t("activity.n_help"))
 st.caption(t("activity.filter_note"))
 
 # 活動内容: sunburst with drill-down into one field
 st.subheader(t("activity.content_title"))
 st.caption(t("activity.content_caption", n=n))
-groups = activity.content_groups(con, lang)
+groups = data.cached(activity.content_groups, lang)
 group_names = dict(zip(groups["code"], groups["label"], strict=True))
 # Labels are looked up now, in this run's language (AppTest calls format_func outside the run).
 drill_names = {ALL: t("activity.all_groups")} | group_names
 drill = state.localized_selectbox(t("activity.drill"), drill_names, drill_names.__getitem__, GROUP_KEY)
 st.caption(t("activity.drill_help"))
 group = None if drill == ALL else drill
-counts = activity.content_counts(con, filters, lang, viewer)
+counts = data.cached(activity.content_counts, filters, lang, viewer)
 shown = counts if group is None else counts.filter(pl.col("group_code") == group)
 if n == 0:
     st.info(t("activity.empty"))
@@ -116,7 +119,7 @@ st.caption(t("activity.forms_caption"))
 if n == 0:
     st.info(t("activity.empty"))
 else:
-    forms = activity.form_counts(con, filters, lang, viewer)
+    forms = data.cached(activity.form_counts, filters, lang, viewer)
     vega.altair_chart(charts.form_ranking_chart(forms, lang), width="stretch")
     show_table(
         forms,
@@ -130,7 +133,7 @@ else:
     )
     st.markdown(f"**{t('activity.heat_title')}**")
     st.caption(t("activity.heat_caption"))
-    matrix = activity.form_city_matrix(con, filters, lang, viewer)
+    matrix = data.cached(activity.form_city_matrix, filters, lang, viewer)
     vega.altair_chart(charts.form_city_heatmap(matrix, lang))
     heat = matrix.pivot(on="city_label", index="form_label", values="orgs", sort_columns=False)
     show_table(heat, {"form_label": "activity.col.form"} | dict.fromkeys(heat.columns[1:], ""), "support_forms_by_city")
@@ -154,7 +157,7 @@ small_multiples = multiples_col.toggle(t("activity.small_multiples"), key="activ
 if n == 0:
     st.info(t("activity.empty"))
 else:
-    split = activity.breakdown(con, filters, lang, measure, by, viewer)
+    split = data.cached(activity.breakdown, filters, lang, measure, by, viewer)
     vega.altair_chart(charts.breakdown_chart(split, by, lang, small_multiples), width="stretch")
     show_table(
         split,
@@ -171,7 +174,7 @@ else:
 # 調査の回収状況: distributed vs answered, and who to follow up
 st.subheader(t("activity.reach_title"))
 st.caption(t("activity.reach_caption"))
-total = activity.reach_total(con, filters, viewer)
+total = data.cached(activity.reach_total, filters, viewer)
 if total["distributed"] == 0:
     st.info(t("activity.reach_empty"))
 else:
@@ -190,7 +193,7 @@ else:
     tabs = st.tabs([t(f"activity.by.{d}") for d in activity.REACH_DIMENSIONS])
     for tab, dimension in zip(tabs, activity.REACH_DIMENSIONS, strict=True):
         with tab:
-            reach = activity.reach(con, filters, lang, dimension, viewer)
+            reach = data.cached(activity.reach, filters, lang, dimension, viewer)
             vega.altair_chart(charts.reach_chart(reach, lang), width="stretch")
             show_table(
                 reach,
@@ -204,7 +207,7 @@ else:
             )
 
     st.markdown(f"**{t('activity.non_respondents_title')}**")
-    missing_total = activity.non_respondent_count(con, filters, viewer)
+    missing_total = data.cached(activity.non_respondent_count, filters, viewer)
     if not missing_total:
         st.info(t("activity.no_non_respondents"))
     else:
@@ -214,12 +217,13 @@ else:
     elif missing_total:
         if viewer.role == "city_manager":
             st.caption(t("activity.follow_up_own_city"))
-        listed = activity.follow_up_count(con, filters, viewer)
-        # The screen lists the first rows; a longer list's CSV is made on the click, with every row.
-        missing = activity.non_respondents_head(con, filters, lang, activity.NON_RESPONDENT_ROWS, viewer)
+        listed = data.cached(activity.follow_up_count, filters, viewer)
+        # The screen lists the first rows; a longer list's CSV is made on the click, with every row. Contact
+        # persons are read for this run only, never kept in the process-wide cache other sessions share.
+        missing = activity.non_respondents_head(data.connection(), filters, lang, activity.NON_RESPONDENT_ROWS, viewer)
         labels = {c: t(f"activity.col.{c}") for c in missing.columns}
         follow_up = missing.rename(labels)
-        st.dataframe(display(follow_up), hide_index=True, width="stretch")
+        st.dataframe(display(follow_up).to_arrow(), hide_index=True, width="stretch")
         audit.personal_view(
             "non_respondent_contacts", missing.height, roles=activity.CONTACT_ROLES, filters=audit_filters
         )

@@ -25,17 +25,19 @@ SESSION_COLUMNS = (
 t = state.t
 con, city, lang, viewer, download_year = page_scope()
 
-cities = query.cities(con)
+# The queries depend only on the published build and their arguments (viewer, city): data.cached keeps
+# each answer per warehouse version, so a visit after the first reads none of them again.
+cities = data.cached(query.cities)
 scope = t("app.all_cities") if city is None else cities.filter(cities["code"] == city)[query.NAME_COLUMN[lang]][0]
-kpis = events_query.kpis(con, city, viewer)
-joint = kpis if city is None else events_query.kpis(con, None, viewer)
-events = events_query.events(con, city, viewer)
-sessions = events_query.sessions(con, city, viewer)
-answers = events_query.survey_answers(con, city, viewer)
-questions = events_query.survey_questions(con, city, viewer)
-comments = events_query.comments(con, city, viewer, events_query.COMMENT_ROWS)
-contracts = events_query.contracts(con, viewer)
-targets = events_query.targets(con, city, viewer)
+kpis = data.cached(events_query.kpis, city, viewer)
+joint = kpis if city is None else data.cached(events_query.kpis, None, viewer)
+events = data.cached(events_query.events, city, viewer)
+sessions = data.cached(events_query.sessions, city, viewer)
+answers = data.cached(events_query.survey_answers, city, viewer)
+questions = data.cached(events_query.survey_questions, city, viewer)
+comments = data.cached(events_query.comments, city, viewer, events_query.COMMENT_ROWS)
+contracts = data.cached(events_query.contracts, viewer)
+targets = data.cached(events_query.targets, city, viewer)
 held = {"exhibition": kpis["exhibitions"], "workshop": kpis["workshops"], "symposium": kpis["symposia"]}
 # The charts and the notes per event draw the first CHART_EVENTS events by date (the tables list every one): a
 # region with thousands of events would otherwise send the browser a chart row and a note per event.
@@ -284,7 +286,7 @@ else:
             st.text(f"“{row['comment']}”")
             st.text(t("events.comment_source", venue=row["venue"], title=row["title"], city=row[f"city_{lang}"]))
     # Only a longer list than the page quotes is counted, and its CSV made on the click.
-    total = events_query.comment_count(con, city, viewer) if comments.height == events_query.COMMENT_ROWS else 0
+    total = data.cached(events_query.comment_count, city, viewer) if comments.height == events_query.COMMENT_ROWS else 0
     if total > comments.height:
         st.caption(t("events.comments_first", n=number(comments.height), total=number(total)))
         download_button(

@@ -18,12 +18,13 @@ from warehouse import query
 t = state.t
 con, city, lang, viewer, download_year = page_scope()
 
-kpis = query.home_kpis(con, city, viewer)
+# Every query here depends only on the published build and its arguments: kept per warehouse version.
+kpis = data.cached(query.home_kpis, city, viewer)
 # Changes from the previous 年度 (none when the warehouse holds one year).
 delta = years_a.home_deltas(data.every_year(), city, viewer, state.shown_year())
-phases = query.city_phases(con, viewer)
-run = query.latest_run(con, viewer)
-cities = query.cities(con)
+phases = data.cached(query.city_phases, viewer)
+run = data.cached(query.latest_run, viewer)
+cities = data.cached(query.cities)
 scope = (
     t("app.all_cities")
     if city is None
@@ -75,7 +76,7 @@ events[3].metric(
 
 years_a.home_continuity(data.every_year(), city, viewer, state.shown_year())
 
-table = charts.city_kpis_download(query.city_kpis_table(con, lang, viewer))
+table = charts.city_kpis_download(data.cached(query.city_kpis_table, lang, viewer))
 csv_download(
     t("home.download"),
     table.rename({c: t(f"kpi.{c}") for c in table.columns}),

@@ -346,26 +346,22 @@ def _non_respondents(
 ) -> pl.DataFrame:
     """non_respondents, cut to `limit` rows when given (the LIMIT is bound); StaffOnly for other viewers."""
     # A viewer who may not see the list never reaches the query (nor the pii schema). The contact shown is
-    # the one from the organisation's first source list (else the first list by name).
+    # the one from the organisation's first source list (else the first list by name), chosen at build time in
+    # pii.mart_activity_follow_up_contact (ranking the contacts here cost ~0.4 s at a million organisations).
     # mart_activity_follow_up holds the non-respondents in list order: the filters and LIMIT apply before the labels.
     fragments, params = follow_up_filter(filters, viewer)
     name = NAME_COLUMN[lang]
-    # The contacts are picked only for the listed organisations: ranking every contact of the region first
-    # took seconds at a million organisations.
     sql = (
         "with o as (select * from mart_activity_follow_up as o"
         + where(fragments)
         + " order by o.list_order"
         + (" limit ?" if limit is not None else "")
-        + "), p as (select x.* from pii.organization_contact as x "
-        "join o on o.organization_id = x.organization_id join organization as g on g.id = x.organization_id "
-        "qualify row_number() over (partition by x.organization_id order by "
-        "x.source_list <> g.first_source_list, x.source_list) = 1) "
+        + ") "
         "select o.name, c." + name + " as city, l." + name + " as legal_form, h." + name + " as channel, "
         "o.phone, " + ", ".join("p." + c for c in CONTACT_COLUMNS) + " from o join city as c on c.code = o.city_code "
         "left join legal_form as l on l.code = o.legal_form_code "
         "left join channel as h on h.code = o.distribution_channel_code "
-        "left join p on p.organization_id = o.organization_id "
+        "left join pii.mart_activity_follow_up_contact as p on p.organization_id = o.organization_id "
         "order by o.list_order"
     )
     return fetch(con, sql, [*params, limit] if limit is not None else params)
