@@ -584,9 +584,13 @@ def page_progress(con, ctx: Context) -> None:
 
 
 def page_coverage(con, ctx: Context) -> None:
-    """広域カバレッジ with its defaults: matrix, drill-down cell, town coverage, reach, single source, candidates."""
+    """広域カバレッジ with its defaults: matrix, drill-down cell, town coverage, reach, single source, candidates.
+
+    The drill-down's total is the matrix cell's count, and the town map (pins or hexagons, outlines) is drawn
+    only when asked, so neither is queried here.
+    """
     from warehouse import query
-    from warehouse.query import coverage, directory
+    from warehouse.query import coverage
 
     basis = next(iter(coverage.BASES))
     n = coverage.LIST_ROWS
@@ -596,15 +600,10 @@ def page_coverage(con, ctx: Context) -> None:
     coverage.answering_with_forms(con)
     coverage.reach_summary(con, LANG)
     coverage.candidate_count(con, ("join",), None)
-    if coverage.cell_organisations(con, ctx.city_codes[0], ctx.form_code, basis, LANG, n).height == n:
-        coverage.cell_organisation_count(con, ctx.city_codes[0], ctx.form_code, basis)
+    coverage.cell_organisations(con, ctx.city_codes[0], ctx.form_code, basis, LANG, n)
     if coverage.reference_status(con)["towns"]:
         coverage.town_nearest(con, ctx.form_code, coverage.RADIUS_KM, None, LANG)
-        if coverage.form_pin_count(con, ctx.form_code) > directory.PIN_LIMIT:
-            coverage.form_cells(con, ctx.form_code)
-        else:
-            coverage.form_pins(con, ctx.form_code, LANG)
-        coverage.boundaries(con)
+        coverage.form_pin_count(con, ctx.form_code)
         coverage.town_coverage(con, coverage.RADIUS_KM, LANG)
     coverage.flow(con, LANG)
     if coverage.reach_organisations(con, LANG, n).height == n:

@@ -840,10 +840,19 @@ def test_english(sample_warehouse, monkeypatch):
     assert any("no reference geography" in info.value for info in at.info)
 
 
+def show_map(at: AppTest) -> AppTest:
+    """Turn the town map on (it is drawn only on request)."""
+    return at.toggle(key="coverage_show_map").set_value(True).run()
+
+
 def test_page_with_reference_shows_town_coverage(reference_warehouse, monkeypatch, ref_con):
     at = open_page(reference_warehouse, monkeypatch)
     assert not at.exception
     assert not any("参照地理データ（町丁目の代表点）が倉庫に" in info.value for info in at.info)
+    assert at.get("deck_gl_json_chart") == []  # the map waits for the toggle; the figures do not
+    assert any("参照地理データ: " in c.value for c in at.caption)  # the towns' credit stays with the figures
+    at = show_map(at)
+    assert not at.exception
     decks = at.get("deck_gl_json_chart")
     assert len(decks) == 1
     spec = json.loads(decks[0].proto.json)
@@ -872,7 +881,7 @@ def test_page_with_reference_shows_town_coverage(reference_warehouse, monkeypatc
 
 
 def test_tiles_can_be_switched_off(reference_warehouse, monkeypatch):
-    at = open_page(reference_warehouse, monkeypatch, tile_url="")
+    at = show_map(open_page(reference_warehouse, monkeypatch, tile_url=""))
     spec = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
     assert not any(layer["id"].startswith("tile-") for layer in spec["layers"])
     assert any("背景地図は表示していません" in c.value for c in at.caption)
@@ -887,4 +896,36 @@ def test_many_pins_are_drawn_as_hexagons(reference_warehouse, monkeypatch, ref_c
     pinned = query.form_pin_count(ref_con, query.forms(ref_con, "ja")["code"][0])  # the page's default form
     assert pinned > 3
     assert metrics(at)["この形態の団体（位置あり）"] == f"{pinned} 団体"
+    at = show_map(at)
     assert any("六角形にまとめて表示" in caption.value and f"{pinned} 件" in caption.value for caption in at.caption)
+    assert not any(w.label.startswith("団体を1件ずつ") for w in at.toggle)  # above the pin limit: hexagons only
+    spec = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    assert [layer["id"] for layer in spec["layers"]][-1] == "density"
+
+
+def test_above_the_hexagon_threshold_every_pin_is_on_request(reference_warehouse, monkeypatch, ref_con):
+    monkeypatch.setattr(charts, "HEXAGONS_ABOVE", 3)
+    at = show_map(open_page(reference_warehouse, monkeypatch))
+    assert not at.exception
+    form = at.session_state["coverage_town_form"]
+    pinned = query.form_pin_count(ref_con, form)
+    assert pinned > 3
+    assert any("3 件を超えるため" in c.value and f"{pinned} 件" in c.value for c in at.caption)
+    hexagons = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    assert [layer["id"] for layer in hexagons["layers"]][-1] == "density"
+    assert "organization_id" not in at.get("deck_gl_json_chart")[0].proto.json
+
+    at.toggle(key="coverage_every_pin").set_value(True).run()
+    assert not at.exception
+    assert not any("六角形にまとめて表示" in c.value for c in at.caption)
+    # Every pin as the map drew it before the threshold: the same Deck town_deck builds from form_pins.
+    expected = charts.town_deck(
+        query.town_nearest(ref_con, form, 2.0, None, "ja"),
+        query.form_pins(ref_con, form, "ja"),
+        query.boundaries(ref_con),
+        2.0,
+        lang="ja",
+    )
+    pins = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    drawn = [layer for layer in pins["layers"] if not layer["id"].startswith("tile-")]
+    assert drawn == [layer for layer in json.loads(expected.to_json())["layers"]]

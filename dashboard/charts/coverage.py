@@ -33,6 +33,9 @@ PIN = [31, 41, 51, 255]
 RING = [46, 117, 182, 28]
 TOWN_RADIUS_M = 110  # town point radius on the ground, metres (kept between 4 and 12 px)
 PIN_RADIUS_M = 60
+# Above this many pinned organisations the page draws the town map as hexagons unless every pin is asked for
+# (a browser without a GPU draws each pin and its ring in software: seconds at a few thousand).
+HEXAGONS_ABOVE = 1_000
 TOWNS_LAYER = "towns"
 PINS_LAYER = "organisations"
 RINGS_LAYER = "radius"

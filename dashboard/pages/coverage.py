@@ -37,6 +37,8 @@ MATRIX_KEY = "coverage_matrix"
 TOWN_FORM_KEY = "coverage_town_form"
 RADIUS_KEY = "coverage_radius"
 INTERESTED_KEY = "coverage_interested"
+MAP_KEY = "coverage_show_map"
+EVERY_PIN_KEY = "coverage_every_pin"
 LAST_CITY_KEY = "coverage_last_city"
 RADIUS_RANGE_KM = (0.5, 10.0, 0.5)  # slider min, max, step
 
@@ -44,7 +46,7 @@ t = state.t
 con, city, lang, viewer, download_year = page_scope()
 
 # Streamlit drops a widget's value on a page that does not draw it; re-assigning keeps the choices.
-for key in (RADIUS_KEY, INTERESTED_KEY):
+for key in (RADIUS_KEY, INTERESTED_KEY, MAP_KEY, EVERY_PIN_KEY):
     if key in st.session_state:
         st.session_state[key] = st.session_state[key]
 
@@ -136,9 +138,45 @@ def list_total(head: pl.DataFrame, count: Callable[[], int]) -> int:
     return head.height if head.height < coverage.LIST_ROWS else count()
 
 
-cities = query.cities(con)
+def town_map(towns: pl.DataFrame, town_form: str, pinned: int, radius: float) -> list[str]:
+    """The town map (the form's pins, or hexagons when there are many), and its legend and tile credit lines."""
+    # Above charts.HEXAGONS_ABOVE pins the map shows hexagons unless every pin is asked for; above the map's pin
+    # limit always (the browser gets one record per hexagon, never every organisation).
+    every_pin = charts.HEXAGONS_ABOVE < pinned <= directory.PIN_LIMIT and st.toggle(
+        t("coverage.every_pin"), key=EVERY_PIN_KEY
+    )
+    hexagons = pinned > directory.PIN_LIMIT or (pinned > charts.HEXAGONS_ABOVE and not every_pin)
+    cells = data.cached(coverage.form_cells, town_form, viewer) if hexagons else None
+    pins = None if hexagons else data.cached(coverage.form_pins, town_form, lang, viewer)
+    tile_url = os.environ.get(TILE_URL_ENV, map_charts.GSI_PALE).strip()
+    west, south, east, north = bbox = charts.town_bbox(towns)
+    pad = map_charts.PAD_DEG
+    try:
+        basemap = map_charts.basemap_layers(
+            tile_url, (west - pad, south - pad, east + pad, north + pad), bbox, map_charts.fit_view(bbox).zoom
+        )
+    except ValueError:
+        basemap = []
+        st.warning(t("coverage.tile_invalid"))
+    outlines = data.cached(coverage.boundaries, viewer)
+    st.pydeck_chart(
+        charts.town_deck(towns, pins, outlines, radius, lang=lang, basemap=basemap, highlight_city=city, cells=cells),
+        key="coverage_town_map",
+    )
+    if cells is not None:
+        limit = directory.PIN_LIMIT if pinned > directory.PIN_LIMIT else charts.HEXAGONS_ABOVE
+        st.caption(t("coverage.pins_many", n=number(pinned), limit=number(limit), radius=number(radius, 1)))
+    credits = [t("coverage.legend", radius=number(radius, 1))]
+    if basemap:
+        credits.append(f"[{t('coverage.tile_credit')}]({map_charts.GSI_CREDIT_URL})")
+    elif not tile_url:
+        credits.append(t("map.user.tile_off"))
+    return credits
+
+
+cities = data.cached(query.cities)
 city_names = dict(zip(cities["code"], cities[query.NAME_COLUMN[lang]], strict=True))
-form_list = coverage.forms(con, lang, viewer)
+form_list = data.cached(coverage.forms, lang, viewer)
 form_names = dict(zip(form_list["code"], form_list["label"], strict=True))
 scope = t("app.all_cities") if city is None else city_names[city]
 
@@ -154,10 +192,10 @@ if st.session_state.get(LAST_CITY_KEY, "") != (city or ""):
 # Labels are resolved now, in this run's language (format_func may be called after the run).
 basis_names = {code: t(f"coverage.bases.{code}") for code in coverage.BASES}
 basis = state.localized_selectbox(t("coverage.basis"), list(basis_names), basis_names.__getitem__, BASIS_KEY)
-matrix = coverage.form_matrix(con, basis, lang, viewer)
-answering = coverage.answering_with_forms(con, viewer)
-reach = coverage.reach_summary(con, lang, viewer)
-joining = coverage.candidate_count(con, ("join",), None, viewer)
+matrix = data.cached(coverage.form_matrix, basis, lang, viewer)
+answering = data.cached(coverage.answering_with_forms, viewer)
+reach = data.cached(coverage.reach_summary, lang, viewer)
+joining = data.cached(coverage.candidate_count, ("join",), None, viewer)
 gaps = matrix.filter(pl.col("gap").is_not_null())
 
 figures = st.columns(4)
@@ -216,7 +254,7 @@ else:
         t("coverage.col.form"), list(form_names), form_names.__getitem__, CELL_FORM_KEY, container=right
     )
     cell = matrix.filter((pl.col("city_code") == cell_city) & (pl.col("form_code") == cell_form)).row(0, named=True)
-    listed = coverage.cell_organisations(con, cell_city, cell_form, basis, lang, coverage.LIST_ROWS, viewer)
+    listed = data.cached(coverage.cell_organisations, cell_city, cell_form, basis, lang, coverage.LIST_ROWS, viewer)
     st.caption(
         t(
             "coverage.drill_caption",
@@ -243,7 +281,8 @@ else:
             },
             f"coverage_cell_{cell_city}_{cell_form}",
             "coverage_cell",
-            list_total(listed, lambda: coverage.cell_organisation_count(con, cell_city, cell_form, basis, viewer)),
+            # The cell's count is the list's length (the same organisations, counted in mart_coverage_tally).
+            cell["orgs"],
             partial(coverage.cell_organisations, con, cell_city, cell_form, basis, lang, None, viewer),
         )
 
@@ -252,7 +291,7 @@ years_b.gap_section(data.every_year(), city, lang, viewer)
 
 # 2. Town coverage (reference geography)
 st.subheader(t("coverage.towns_title"))
-status = coverage.reference_status(con, viewer)
+status = data.cached(coverage.reference_status, viewer)
 if status["towns"] == 0:
     st.info(t("coverage.user.no_reference"))
     admin_pointer("README.md")
@@ -271,11 +310,8 @@ else:
         format="%.1f km",
         key=RADIUS_KEY,
     )
-    towns = coverage.town_nearest(con, town_form, radius, city, lang, viewer)
-    pinned = coverage.form_pin_count(con, town_form, viewer)
-    # Above the map's pin limit the browser gets hexagons (one record each), never every organisation.
-    cells = coverage.form_cells(con, town_form, viewer) if pinned > directory.PIN_LIMIT else None
-    pins = coverage.form_pins(con, town_form, lang, viewer) if cells is None else None
+    towns = data.cached(coverage.town_nearest, town_form, radius, city, lang, viewer)
+    pinned = data.cached(coverage.form_pin_count, town_form, viewer)
     covered = int(towns["covered"].sum())
     town_figures = st.columns(3)
     town_figures[0].metric(
@@ -291,41 +327,13 @@ else:
     if towns.is_empty():
         st.info(t("coverage.no_city_towns", scope=scope))
     else:
-        tile_url = os.environ.get(TILE_URL_ENV, map_charts.GSI_PALE).strip()
-        west, south, east, north = bbox = charts.town_bbox(towns)
-        pad = map_charts.PAD_DEG
-        try:
-            basemap = map_charts.basemap_layers(
-                tile_url, (west - pad, south - pad, east + pad, north + pad), bbox, map_charts.fit_view(bbox).zoom
-            )
-        except ValueError:
-            basemap = []
-            st.warning(t("coverage.tile_invalid"))
-        outlines = coverage.boundaries(con, viewer)
-        st.pydeck_chart(
-            charts.town_deck(
-                towns, pins, outlines, radius, lang=lang, basemap=basemap, highlight_city=city, cells=cells
-            ),
-            key="coverage_town_map",
-        )
-        if cells is not None:
-            st.caption(
-                t(
-                    "coverage.pins_many",
-                    n=number(pinned),
-                    limit=number(directory.PIN_LIMIT),
-                    radius=number(radius, 1),
-                )
-            )
-        credits = [t("coverage.legend", radius=number(radius, 1))]
-        if basemap:
-            credits.append(f"[{t('coverage.tile_credit')}]({map_charts.GSI_CREDIT_URL})")
-        elif not tile_url:
-            credits.append(t("map.user.tile_off"))
+        # Drawn only when asked: without a GPU the browser draws deck.gl in software, seconds per visit.
+        credits = town_map(towns, town_form, pinned, radius) if st.toggle(t("coverage.show_map"), key=MAP_KEY) else []
         credits += [
             t("coverage.data_credit", credit=c) for c in (status["town_credit"], status["boundary_credit"]) if c
         ]
-        st.caption("  \n".join(credits))
+        if credits:
+            st.caption("  \n".join(credits))
         with st.expander(t("coverage.town_table")):
             table(
                 towns.sort("covered", "nearest_km", nulls_last=True, descending=[False, True]),
@@ -342,7 +350,7 @@ else:
             )
 
     st.markdown(f"**{t('coverage.share_title', radius=number(radius, 1))}**")
-    shares = coverage.town_coverage(con, radius, lang, viewer)
+    shares = data.cached(coverage.town_coverage, radius, lang, viewer)
     vega.altair_chart(charts.coverage_heatmap(shares, lang, city))
     with st.expander(t("coverage.share_table")):
         table(
@@ -378,11 +386,11 @@ else:
     )
     st.markdown(f"**{t('coverage.flow_title')}**")
     st.caption(t("coverage.flow_caption"))
-    flows = coverage.flow(con, lang, viewer)
+    flows = data.cached(coverage.flow, lang, viewer)
     heatmap(charts.flow_heatmap(flows, lang, city), flows, "from_label", "to_label", "flow_table", "flow_from")
     st.markdown(f"**{t('coverage.reaching_title')}**")
     st.caption(t("coverage.reaching_caption"))
-    reaching = coverage.reach_organisations(con, lang, coverage.LIST_ROWS, viewer)
+    reaching = data.cached(coverage.reach_organisations, lang, coverage.LIST_ROWS, viewer)
     table(
         reaching,
         {
@@ -398,14 +406,14 @@ else:
         },
         "coverage_reaching",
         "coverage_reaching",
-        list_total(reaching, lambda: coverage.reach_organisation_count(con, viewer)),
+        list_total(reaching, lambda: data.cached(coverage.reach_organisation_count, viewer)),
         partial(coverage.reach_organisations, con, lang, None, viewer),
     )
 
 st.markdown(f"**{t('coverage.single_title')}**")
 st.caption(t("coverage.single_caption"))
 table(
-    coverage.single_source_summary(con, lang, viewer),
+    data.cached(coverage.single_source_summary, lang, viewer),
     {
         "city_label": "city",
         "listed": "listed",
@@ -421,12 +429,16 @@ known_by = {code: t(f"coverage.known_by.{code}") for code in coverage.KNOWN_BY}
 
 def single_source(limit: int | None) -> pl.DataFrame:
     """The single-source list (its first `limit` rows, or all for None) with known_by in words."""
-    frame = coverage.single_source(con, city, lang, limit, viewer)
+    # The page's head is kept per warehouse version; the whole list (for the CSV) is read on the click.
+    if limit is None:
+        frame = coverage.single_source(con, city, lang, None, viewer)
+    else:
+        frame = data.cached(coverage.single_source, city, lang, limit, viewer)
     return frame.with_columns(pl.col("known_by").replace_strict(known_by))
 
 
 single = single_source(coverage.LIST_ROWS)
-single_total = list_total(single, lambda: coverage.single_source_count(con, city, viewer))
+single_total = list_total(single, lambda: data.cached(coverage.single_source_count, city, viewer))
 scoped_list(
     "single",
     single,
@@ -450,13 +462,17 @@ st.subheader(t("coverage.candidates_title"))
 st.caption(t("coverage.candidates_caption"))
 interested = st.toggle(t("coverage.include_interested"), key=INTERESTED_KEY)
 intents = ("join", "interested") if interested else ("join",)
-chosen = coverage.candidates(con, intents, city, lang, coverage.LIST_ROWS, viewer)
+chosen = data.cached(coverage.candidates, intents, city, lang, coverage.LIST_ROWS, viewer)
 # The default view (join only, the four cities) is the list the "PF参加を希望" figure already counted.
 chosen_total = list_total(
     chosen,
-    lambda: joining if (intents, city) == (("join",), None) else coverage.candidate_count(con, intents, city, viewer),
+    lambda: (
+        joining
+        if (intents, city) == (("join",), None)
+        else data.cached(coverage.candidate_count, intents, city, viewer)
+    ),
 )
-candidate_cells = coverage.candidate_matrix(con, intents, lang, viewer)
+candidate_cells = data.cached(coverage.candidate_matrix, intents, lang, viewer)
 heatmap(
     charts.count_heatmap(candidate_cells, lang, city),
     candidate_cells,
