@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import functools
 import io
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,7 @@ from xml.etree.ElementTree import Element, ParseError
 import polars as pl
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring, iterparse
+from lxml import etree as lxml_etree
 
 from common.calendar import parse_date
 from common.text import clean_text, nfkc
@@ -167,6 +170,39 @@ def _pin(placemark: Element) -> tuple[dict[str, str | None], list[dict[str, str 
     return values, issues
 
 
+@functools.lru_cache(maxsize=1024)
+def _field(label: str | None) -> str | None:
+    """A Data or SimpleData field's key: its name attribute NFKC'd (cached: a map has few distinct fields)."""
+    return nfkc(label)
+
+
+def _lxml_pin(placemark: Any) -> tuple[dict[str, str | None], list[dict[str, str | None]]]:
+    """_pin of an lxml Placemark of a _plain document, its fields and point found by lxml's tag filter (in C):
+    the same values (fields in document order, the first of a repeated one kept) and the same issue."""
+    values: dict[str, str | None] = {
+        "name": _child_text(placemark, "name"),
+        "description": _child_text(placemark, "description"),
+        "coordinates": None,
+    }
+    point = None
+    for element in placemark.iter("{*}Data", "{*}SimpleData", "{*}Point"):
+        tag = _local(element.tag)
+        if tag == "Point":
+            if point is None:
+                point = element
+            continue
+        key = _field(element.get("name"))
+        if key and key not in values:
+            values[key] = _child_text(element, "value") if tag == "Data" else element.text
+    if point is None:
+        issues = [
+            issue("coordinates", None, "地点（ポイント）ではありません (placemark is not a point)", "extract.point")
+        ]
+        return values, issues
+    values["coordinates"] = next((e.text for e in point.iter("{*}coordinates")), None)
+    return values, []
+
+
 def _stream_placemarks(data: bytes, file_name: str) -> Iterator[tuple[Element, list]]:
     """Every top-level Placemark in document order with its folder chain, parsed as a stream.
 
@@ -211,6 +247,215 @@ def _stream_placemarks(data: bytes, file_name: str) -> Iterator[tuple[Element, l
         raise SourceError(file_name, f"KML ではありません（ルート要素 <{root_tag}>） (not a KML document)")
 
 
+# The XML declaration the fast reader takes: version 1.0, UTF-8 or no encoding named, optional standalone.
+_PLAIN_DECLARATION = re.compile(
+    rb"<\?xml\s+version\s*=\s*(['\"])1\.0\1(?:\s+encoding\s*=\s*(['\"])(?i:utf-8)\2)?"
+    rb"(?:\s+standalone\s*=\s*(['\"])(?:yes|no)\3)?\s*\?>"
+)
+
+
+def _plain(data: bytes) -> bool:
+    """True for a document the fast reader gives exactly as the safe parser: UTF-8, and after its declaration
+    no DTD, entity declaration, comment or processing instruction (a comment splits lxml's text where expat's
+    tree joins it); every `<!` opens a CDATA section."""
+    body = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
+    found = _PLAIN_DECLARATION.match(body)
+    rest = body[found.end() :] if found else body
+    if not rest.lstrip(b" \t\r\n").startswith(b"<"):
+        return False
+    return b"<?" not in rest and rest.count(b"<!") == rest.count(b"<![CDATA[")
+
+
+def _fast_placemarks(data: bytes) -> tuple[list, list] | None:
+    """The pins (_lxml_pin of each) and folder chains _stream_placemarks gives, read by lxml (libxml2, C) with only
+    Placemark and Folder events reaching Python; None when the document is not _plain, does not parse or its
+    root is not <kml>: the safe parser then reads it and raises its own error.
+
+    Safe as the reference: _plain refuses any DTD before libxml2 sees it, and the parser resolves no entity and
+    fetches nothing. Each pin is removed from the tree once read, so a million pins never sit in memory.
+    """
+    if not _plain(data):
+        return None
+    pins: list = []
+    folders: list = []
+    folder: list | None = None
+    depth = 0  # Placemarks open: one nested in another is part of the outer pin, not a pin itself.
+    events = lxml_etree.iterparse(
+        io.BytesIO(data),
+        events=("start", "end"),
+        tag=("{*}Placemark", "{*}Folder"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+    )
+    try:
+        for event, element in events:
+            if _local(element.tag) == "Placemark":
+                if event == "start":
+                    depth += 1
+                    continue
+                depth -= 1
+                if depth == 0:
+                    pins.append(_lxml_pin(element))
+                    folders.append(folder)
+                    parent = element.getparent()
+                    element.clear()
+                    if parent is not None:
+                        parent.remove(element)
+            elif depth == 0 and event == "start":
+                folder = [None, folder, False]
+            elif depth == 0 and folder is not None:
+                # A folder's layer is its first direct <name> child, wherever it stands among its pins.
+                folder[0] = _child_text(element, "name")
+                folder = folder[1]
+    except (lxml_etree.LxmlError, ValueError, UnicodeError):
+        return None
+    if events.root is None or _local(events.root.tag) != "kml":
+        return None
+    return pins, folders
+
+
+_WS = rb"[ \t\r\n]*"
+# The tags that shape the layers, and CDATA sections skipped whole (a description may quote any markup).
+_TOKEN = re.compile(rb"<!\[CDATA\[.*?\]\]>|<(/?)([A-Za-z_][\w.-]*:)?(Folder|Placemark)(?=[ \t\r\n/>])", re.DOTALL)
+_FOLDER_NAME = re.compile(_WS + rb"<name>([^<]*)</name>")
+# A My Maps pin as Google writes it: name, description (text or one CDATA section), style, Data fields, a point.
+_PIN = re.compile(
+    rb"<Placemark>"
+    + _WS
+    + rb"<name>([^<]*)</name>"
+    + _WS
+    + rb"(?:<description>(?:<!\[CDATA\[(.+?)\]\]>|([^<]*))</description>"
+    + _WS
+    + rb")?"
+    + rb"(?:<styleUrl>[^<]*</styleUrl>"
+    + _WS
+    + rb")?"
+    + rb"(?:<ExtendedData>((?:"
+    + _WS
+    + rb"<Data name=(?:\"[^\"<]*\"|'[^'<]*')>"
+    + _WS
+    + rb"<value>[^<]*</value>"
+    + _WS
+    + rb"</Data>)*)"
+    + _WS
+    + rb"</ExtendedData>"
+    + _WS
+    + rb")?"
+    + rb"<Point>"
+    + _WS
+    + rb"<coordinates>([^<]*)</coordinates>"
+    + _WS
+    + rb"</Point>"
+    + _WS
+    + rb"</Placemark>",
+    re.DOTALL,
+)
+_DATA = re.compile(rb"<Data name=(\"[^\"<]*\"|'[^'<]*')>" + _WS + rb"<value>([^<]*)</value>")
+_ROOT = re.compile(_WS + rb"<(?:[A-Za-z_][\w.-]*:)?kml[ \t\r\n/>]")
+_REFERENCE = re.compile(r"&(?:#x([0-9A-Fa-f]+)|#([0-9]+)|(lt|gt|amp|quot|apos));")
+_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
+
+
+def _ref(match: re.Match) -> str:
+    """The character of one character or predefined entity reference."""
+    if match[1]:
+        return chr(int(match[1], 16))
+    if match[2]:
+        return chr(int(match[2]))
+    return _NAMED[match[3]]
+
+
+def _xml_text(raw: bytes, *, cdata: bool = False, attribute: bool = False) -> str | None:
+    """The text an XML parser gives for raw character data (None when empty): line ends as \n, references
+    expanded (not in CDATA), in an attribute each whitespace character a space."""
+    if not raw:
+        return None
+    text = raw.decode("utf-8")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if attribute:
+        text = text.replace("\t", " ").replace("\n", " ")
+    if not cdata and "&" in text:
+        text = _REFERENCE.sub(_ref, text)
+    return text
+
+
+class _NoEvents:
+    """A parser target that takes no events: libxml2 checks the document and builds nothing."""
+
+    def close(self) -> None:
+        """Nothing was built."""
+
+
+def _well_formed(data: bytes) -> bool:
+    """True when libxml2 reads the whole document (no entity resolved, nothing fetched) and its root is <kml>."""
+    body = data.removeprefix(codecs.BOM_UTF8)
+    declaration = _PLAIN_DECLARATION.match(body)
+    if not _ROOT.match(body, declaration.end() if declaration else 0):
+        return False
+    parser = lxml_etree.XMLParser(target=_NoEvents(), resolve_entities=False, no_network=True, load_dtd=False)
+    try:
+        lxml_etree.fromstring(data, parser)
+    except (lxml_etree.LxmlError, ValueError, UnicodeError):
+        return False
+    return True
+
+
+def _scanned_pin(found: re.Match) -> tuple[dict[str, str | None], list]:
+    """_pin of a Placemark _PIN matched."""
+    values: dict[str, str | None] = {
+        "name": _xml_text(found[1]),
+        "description": _xml_text(found[2], cdata=True) if found[2] is not None else _xml_text(found[3] or b""),
+        "coordinates": None,
+    }
+    for label, value in _DATA.findall(found[4] or b""):
+        key = _field(_xml_text(label[1:-1], attribute=True))
+        if key and key not in values:
+            values[key] = _xml_text(value)
+    values["coordinates"] = _xml_text(found[5])
+    return values, []
+
+
+def _scan_placemarks(data: bytes) -> tuple[list, list] | None:
+    """The pins and folder chains of a _plain, well-formed map whose every folder starts with its name and
+    every pin has _PIN's shape (a My Maps export), by regular expressions over the bytes; None for any other
+    document, which _fast_placemarks or the safe parser then reads."""
+    if not _plain(data) or not _well_formed(data):
+        return None
+    pins: list = []
+    folders: list = []
+    folder: list | None = None
+    start = None  # where the open Placemark began
+    for token in _TOKEN.finditer(data):
+        if token[3] is None:
+            continue
+        if token[2] is not None:
+            return None
+        end = token.end()
+        if token[1]:
+            if token[3] == b"Folder":
+                folder = folder[1]
+                continue
+            found = _PIN.fullmatch(data, start, end + 1)
+            if found is None or (found[2] is not None and b"]]>" in found[2]):
+                return None
+            pins.append(_scanned_pin(found))
+            folders.append(folder)
+            start = None
+        elif start is not None or data[end : end + 1] != b">":
+            return None  # a pin inside a pin, a folder inside a pin, or a tag with attributes
+        elif token[3] == b"Folder":
+            name = _FOLDER_NAME.match(data, end + 1)
+            if name is None:
+                return None
+            folder = [_xml_text(name[1]), folder, True]
+        else:
+            start = token.start()
+    return pins, folders
+
+
 def _layer(folder: list | None) -> str | None:
     """The layer of a placemark: the name of the nearest enclosing folder that has one."""
     while folder is not None:
@@ -223,11 +468,16 @@ def _layer(folder: list | None) -> str | None:
 
 def extract(path: Path) -> pl.DataFrame:
     """Read every placemark of the map into a raw frame (layer in _sheet, placemark number in _row)."""
+    data = _kml_bytes(path)
+    fast = _scan_placemarks(data) or _fast_placemarks(data)
+    if fast is None:
+        stream = [(_pin(placemark), folder) for placemark, folder in _stream_placemarks(data, path.name)]
+    else:
+        stream = zip(*fast, strict=True)
     records = []
     folders = []
     columns = list(PIN_COLUMNS)
-    for number, (placemark, folder) in enumerate(_stream_placemarks(_kml_bytes(path), path.name), start=1):
-        values, issues = _pin(placemark)
+    for number, ((values, issues), folder) in enumerate(stream, start=1):
         columns += [c for c in values if c not in columns]
         records.append(values | {"_file": path.name, "_sheet": None, "_row": number, "_issues": issues})
         folders.append(folder)

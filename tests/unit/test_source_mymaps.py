@@ -283,3 +283,71 @@ def test_parse_coordinates():
     assert mymaps.parse_coordinates("139.4,35.48") == (35.48, 139.4)
     with pytest.raises(ValueError, match="unreadable coordinates"):
         mymaps.parse_coordinates("139.4")
+
+
+NS = ' xmlns="http://www.opengis.net/kml/2.2"'
+SHAPES = [
+    kml_text(folders()),
+    # No namespace, a folder named after its pins, nested folders, a folder without a name, a pin at the top.
+    "<kml><Document><Placemark><name>top</name><Point><coordinates>139.4,35.5</coordinates></Point></Placemark>"
+    "<Folder><Placemark><name>a</name></Placemark><Folder><name>inner</name><Placemark><name>b</name>"
+    "<Point><coordinates> 139.41,35.45,0 </coordinates></Point></Placemark></Folder><name>outer</name>"
+    "<name>second</name></Folder><Folder><Placemark><name>c</name></Placemark></Folder></Document></kml>",
+    # A pin nested in a pin, SimpleData, a repeated field, a field named only by spaces, entities, CDATA, CR LF.
+    f"\ufeff<?xml version='1.0' encoding='utf-8' standalone='yes'?>\r\n<kml{NS}><Document><Folder><name>"
+    "&#x5ea7;&amp;間 </name><Placemark><name>x&lt;y&gt;\r\nz</name><description><![CDATA[<b>住所</b>]]>"
+    "</description><ExtendedData><Data name=' 団体名 '><value>Ａ&amp;Ｂ</value></Data><Data name='団体名'>"
+    "<value>2nd</value></Data><Data name='  '><value>v</value></Data><SchemaData><SimpleData name='住所'>"
+    "大和市</SimpleData></SchemaData></ExtendedData><Placemark><name>inner</name><Point><coordinates>1,2"
+    "</coordinates></Point></Placemark><MultiGeometry><Point><coordinates>139.4,35.5</coordinates></Point>"
+    "</MultiGeometry></Placemark></Folder></Document></kml>",
+    # My Maps' shape (read by the byte scan) with references, CR LF, CDATA, empty and repeated fields, a space
+    # in a field's name, a pin outside any folder and an unnamed-looking folder.
+    f'<?xml version="1.0" encoding="UTF-8"?>\r\n<kml{NS}>\r\n<Document><Placemark>\r\n<name>&#x5ea7;&amp;\r\nA'
+    "</name><description><![CDATA[<b>&amp;</b>\r\n]]></description><styleUrl>#s</styleUrl><ExtendedData>"
+    "<Data name=\"団体名\"><value></value></Data><Data name='\t住所\r\n'><value>&lt;大和&gt;</value></Data>"
+    '<Data name="団体名"><value>2nd</value></Data></ExtendedData><Point><coordinates>139.4,35.5</coordinates>'
+    "</Point></Placemark><Folder>\n<name></name><Placemark><name>b</name><description>t&quot;</description>"
+    "<Point>\n<coordinates>\n139.41,35.45,0\n</coordinates>\n</Point>\n</Placemark></Folder></Document></kml>",
+    # Read by the safe parser alone: a comment, a processing instruction, another encoding.
+    "<kml><Document><Placemark><name>a<!-- note -->b</name></Placemark></Document></kml>",
+    "<kml><Document><?pi x?><Placemark><name>a</name></Placemark></Document></kml>",
+]
+
+
+@pytest.mark.parametrize("document", SHAPES)
+def test_fast_reader_gives_the_safe_parsers_frame(tmp_path, document, monkeypatch):
+    path = tmp_path / "resource_map.kml"
+    path.write_bytes(document.encode("utf-8"))
+    fast = mymaps.extract(path)
+    monkeypatch.setattr(mymaps, "_fast_placemarks", lambda data: None)
+    assert fast.equals(mymaps.extract(path))
+
+
+@pytest.mark.parametrize(
+    ("document", "plain"),
+    [
+        (kml_text(folders()), True),
+        (XXE, False),
+        (LAUGHS, False),
+        (DOCTYPE_ONLY, False),
+        ("<kml><!-- x --><Document/></kml>", False),
+        ('<?xml version="1.0" encoding="Shift_JIS"?><kml/>', False),
+        (" <?xml version='1.0'?><kml/>", False),
+        ("<kml><Document><![CDATA[<!x]]></Document></kml>", False),
+    ],
+)
+def test_fast_reader_takes_only_plain_documents(document, plain):
+    assert mymaps._plain(document.encode("utf-8")) is plain
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "<kml><Placemark><name>&foo;</name><Point><coordinates>1,2</coordinates></Point></Placemark></kml>",
+        "<kml><Placemark><name>a</name><Point><coordinates>1,2</coordinates></Point></Placemark>",
+        "<gpx><Placemark><name>a</name><Point><coordinates>1,2</coordinates></Point></Placemark></gpx>",
+    ],
+)
+def test_byte_scan_leaves_what_is_not_a_well_formed_kml_to_the_safe_parser(document):
+    assert mymaps._scan_placemarks(document.encode()) is None
