@@ -109,7 +109,8 @@ final as (
     left join terms as tm on tm.organization_id = o.id
     left join city as c on c.code = o.city_code
     where o.survey_answered
-    order by o.city_code, o.name_key
+    -- by density hexagon (warehouse/macros.sql hex_cell), pins first: a radius search reads few row groups
+    order by hex_cell(l.latitude, l.longitude).q nulls last, hex_cell(l.latitude, l.longitude).r nulls last, o.name_key, o.id
 )
 
 select * from final

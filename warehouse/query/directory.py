@@ -176,6 +176,17 @@ def facets(
 def summary(con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, today: dt.date, viewer: Viewer = PUBLIC) -> dict:
     """Mapped organisations within the filters: shown, answered (survey) and stale (as organisations counts them)."""
     fragments, params = directory_filter(filters)
+    if not fragments:
+        # No filter chosen (the page's first view): the same counts from mart_directory_pins, made at build time.
+        row = fetch_one(
+            con,
+            "select coalesce(sum(m.orgs), 0)::bigint as shown, "
+            "coalesce(sum(m.orgs) filter (where m.survey_answered), 0)::bigint as answered, "
+            "coalesce(sum(m.orgs) filter (where date_diff('day', m.last_verified, ?::date) > ?), 0)::bigint as stale "
+            "from mart_directory_pins as m",
+            [today, STALE_DAYS],
+        )
+        return row or {"shown": 0, "answered": 0, "stale": 0}
     row = fetch_one(
         con,
         "select count(*) as shown, count(*) filter (where m.survey_answered) as answered, "
@@ -192,6 +203,19 @@ def density(con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, viewer: Vi
     Columns: cell_q, cell_r, longitude, latitude (the hexagon's centre, WGS84 degrees), orgs. The centre
     inverts the mart's projection (warehouse/macros.sql hex_cell).
     """
+    if filters == DirectoryFilter() or filters == DirectoryFilter(survey=filters.survey):
+        # No filter but the survey's (the map's first view, 相談つなぎ's answering organisations): the hexagons
+        # from mart_directory_cells, counted at build time.
+        chosen = list(filters.survey or SURVEY_STATUSES)
+        return fetch(
+            con,
+            "select m.cell_q, m.cell_r, "
+            + CELL_CENTRE
+            + ", sum(m.orgs)::bigint as orgs from mart_directory_cells as m "
+            "where list_contains(?::varchar[], m.survey_status) group by m.cell_q, m.cell_r "
+            "order by orgs desc, m.cell_q, m.cell_r",
+            [chosen],
+        )
     fragments, params = directory_filter(filters)
     return fetch(
         con,
@@ -349,12 +373,13 @@ def boundary_credit(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> 
 
 def extent(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> dict | None:
     """Bounding box (min/max latitude and longitude) of the pins of one city, or of all when None."""
+    # From mart_directory_pins (per city, answer and 最終確認日, made at build time), not every organisation.
     fragments = ["m.city_code = ?"] if city_code else []
     row = fetch_one(
         con,
-        "select min(m.latitude) as min_lat, max(m.latitude) as max_lat, "
-        "min(m.longitude) as min_lng, max(m.longitude) as max_lng, count(*) as pins "
-        "from (" + _MAPPED + ") as m" + where(fragments),
+        "select min(m.min_latitude) as min_lat, max(m.max_latitude) as max_lat, "
+        "min(m.min_longitude) as min_lng, max(m.max_longitude) as max_lng, coalesce(sum(m.orgs), 0)::bigint as pins "
+        "from mart_directory_pins as m" + where(fragments),
         [city_code] if city_code else [],
     )
     return row if row and row["pins"] else None

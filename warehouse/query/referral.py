@@ -61,8 +61,44 @@ _FULL = (
     ),
 )
 _ANY = ("m.facets_matched >= 1", "true")
+_DIRECTORY = "mart_referral_directory"
+# The ring search's rows: pins within the box as plain range filters (the scan skips row groups and skips
+# measuring rows outside it), then the rows without a pin (each branch a plain column filter); with _NEAR (the masks as _FULL) on top.
+_NEAR_SOURCE = (
+    "(select * from mart_referral_directory where latitude between $south and $north "
+    "and longitude between $west and $east union all "
+    "select * from mart_referral_directory where latitude is null union all "
+    "select * from mart_referral_directory where latitude is not null and longitude is null)"
+)
+_NEAR = (
+    "(d.form_mask & $form_bits <> 0 or $form_bits = 0) and (d.content_mask & $content_bits <> 0 or $content_bits = 0) "
+    "and (d.target_mask & $target_bits <> 0 or $target_bits = 0)"
+)
 _LIMIT = {"full": "", "fallback": " limit $limit"}
-_PARAMETER = re.compile(r"\$(\w+)")  # a named parameter in this module's SQL
+# A full match on mart_referral_point (alias d): every requested facet matched (the masks' and, as _FULL and m).
+_FITS = (
+    "(d.form_mask & $form_bits <> 0 or $form_bits = 0) and (d.content_mask & $content_bits <> 0 or $content_bits = 0) "
+    "and (d.target_mask & $target_bits <> 0 or $target_bits = 0) and (d.form_mask & $form_bits <> 0)::bigint "
+    "+ (d.content_mask & $content_bits <> 0)::bigint + (d.target_mask & $target_bits <> 0)::bigint = $facets"
+)
+# Full matches per density hexagon within the box (the null hexagon: full matches without a pin), with those
+# fitting the age, and each hexagon's centre and reach: the rings a search counts and ranks by.
+_CELLS = (
+    "select d.cell_q, d.cell_r, any_value(d.cell_latitude) as latitude, any_value(d.cell_longitude) as longitude, "
+    "any_value(d.cell_reach_km) as reach_km, count(*) as n, "
+    "count(*) filter (where d.target_mask & $age_bits <> 0) as n_fit from mart_referral_point as d "
+    "where " + _FITS + " and (d.cell_q is null or (d.latitude between $south and $north "
+    "and d.longitude between $west and $east)) group by d.cell_q, d.cell_r"
+)
+# Full matches within the radius among the pins of the hexagons the circle cuts (keys as _CELL_KEY).
+_EDGE = (
+    "select count(*) as n from mart_referral_point as d where " + _FITS + " "
+    "and d.cell_q between $q_low and $q_high and list_contains($cells::bigint[], d.cell_q::bigint * $key + d.cell_r) "
+    "and haversine_km($lat, $lng, d.latitude, d.longitude) <= $radius"
+)
+# One integer per hexagon, q × _CELL_KEY + r: |r| stays far below it (about 4,000 in the four cities).
+_CELL_KEY = 1_000_000
+_REACH_MARGIN_KM = 1e-6  # km (1 mm): rounding in the distance bounds never misplaces a pin
 # Full matches the page lists, nearest first (the total is shown; the sheet is made from ticked rows).
 RESULT_ROWS = 200
 # The fallback keeps only its best rows in m (in the result's order), so only those are labelled and joined.
@@ -70,7 +106,7 @@ _BEST = {
     "full": "",
     "fallback": " order by m.facets_matched = $facets desc, m.facets_matched desc, "
     "case when $age_bits = 0 then null else m.target_mask & $age_bits <> 0 end desc nulls last, "
-    "m.distance_km asc nulls last, m.name_rank limit $limit",
+    "m.distance_km asc nulls last, m.name_rank, m.organization_id limit $limit",
 }
 _BOX_MARGIN_DEG = 1e-6  # widens the box by ~0.1 m so floating-point rounding never drops an edge point
 
@@ -243,6 +279,68 @@ def _mask(bits: dict[str, tuple[str, int]], facet: str, term_ids: list[str]) -> 
     return mask
 
 
+def _haversine_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """Great-circle distance (km) between two points in degrees, as the SQL macro haversine_km."""
+    a = (
+        math.sin(math.radians(lat2 - lat1) / 2) ** 2
+        + math.cos(math.radians(lat1)) * math.cos(math.radians(lat2)) * math.sin(math.radians(lng2 - lng1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _rings(con: duckdb.DuckDBPyConnection, params: dict, radius_km: float, limit: int) -> tuple[int, float]:
+    """Full matches within radius_km (pins) or without a pin, and a distance (km) within which the first `limit`
+    of them in the result's order certainly lie.
+
+    Each pin of a hexagon lies within its reach of the centre, so (great-circle distance being a metric) a
+    hexagon at centre distance c holds pins between c - reach and c + reach: hexagons wholly inside the radius
+    are counted whole, only the pins of those the circle cuts are measured. The nearest `limit` (age fits
+    first when an age is given) lie within the smallest outer bound whose hexagons hold `limit` of them.
+    """
+    latitude, longitude = params["lat"], params["lng"]
+    box = _box(latitude, longitude, radius_km)
+    fits = {name: params[name] for name in ("form_bits", "content_bits", "target_bits", "facets")}
+    cells = fetch(con, _CELLS, fits | box | {"age_bits": params["age_bits"]})
+    total = 0
+    inside: list[tuple[float, int]] = []
+    edge: list[tuple[int, int]] = []
+    for q, r, cell_latitude, cell_longitude, reach_km, n, n_fit in cells.iter_rows():
+        if q is None:
+            total += n
+            continue
+        centre = _haversine_km(latitude, longitude, cell_latitude, cell_longitude)
+        if centre - reach_km - _REACH_MARGIN_KM > radius_km:
+            continue
+        outer = centre + reach_km + _REACH_MARGIN_KM
+        if outer <= radius_km:
+            total += n
+            inside.append((outer, n_fit if params["age_bits"] else n))
+        else:
+            edge.append((q, r))
+    if edge:
+        counted = fetch_one(
+            con,
+            _EDGE,
+            fits
+            | {
+                "cells": [q * _CELL_KEY + r for q, r in edge],
+                "key": _CELL_KEY,
+                "q_low": min(q for q, _ in edge),
+                "q_high": max(q for q, _ in edge),
+                "lat": latitude,
+                "lng": longitude,
+                "radius": radius_km,
+            },
+        )
+        total += counted["n"] if counted else 0
+    covered = 0
+    for outer, n in sorted(inside):
+        covered += n
+        if covered >= limit:
+            return total, outer
+    return total, radius_km
+
+
 def find_referrals(
     con: duckdb.DuckDBPyConnection,
     need: Need,
@@ -288,8 +386,8 @@ def find_referrals(
     )
     measured = "haversine_km($lat, $lng, d.latitude, d.longitude) as distance_km, " + matched + " as facets_matched"
     sql = (
-        "with h as (select d.*, " + measured + " from mart_referral_directory as d where {area}), "
-        "m as (select * from h as m where {matches}{best}), "
+        "with h as (select d.*, " + measured + " from {source} as d where {area}), "
+        "m as materialized (select * from h as m where {matches}{best}), "
         "combos as (select distinct " + combo + " from m), "
         "terms as (select k.form_hit, k.content_hit, k.target_hit, b.taxonomy_id as facet, t.id as term_id, "
         "t." + name + " as label, t.sort_order from combos as k join mart_referral_bit as b on " + picks + " "
@@ -316,7 +414,7 @@ def find_referrals(
         "from m join city as c on c.code = m.city_code "
         "join w on " + on_combo + " "
         "order by full_match desc, m.facets_matched desc, age_fit desc nulls last, "
-        "m.distance_km asc nulls last, m.name_rank{limit}"
+        "m.distance_km asc nulls last, m.name_rank, m.organization_id{limit}"
     )
     params = {
         "form_bits": bits["form"],
@@ -333,31 +431,31 @@ def find_referrals(
         "stale_days": STALE_AFTER_DAYS,
     }
     matches, area = _FULL
-    nearby = params | {"radius": radius_km} | _box(origin.latitude, origin.longitude, radius_km)
     if limit is None:
-        full = fetch(con, sql.format(matches=matches, area=area, best=_BEST["full"], limit=_LIMIT["full"]), nearby)
+        nearby = params | {"radius": radius_km} | _box(origin.latitude, origin.longitude, radius_km)
+        full = fetch(
+            con,
+            sql.format(source=_DIRECTORY, matches=matches, area=area, best=_BEST["full"], limit=_LIMIT["full"]),
+            nearby,
+        )
         total = full.height
     else:
         # Only the first `limit` rows are labelled and returned (the fallback's ordering is the full matches' order
-        # too: every row of m matches fully); the total counts them all without labelling them.
-        nearby |= {"limit": limit}
-        full = fetch(
-            con, sql.format(matches=matches, area=area, best=_BEST["fallback"], limit=_LIMIT["fallback"]), nearby
+        # too: every row of m matches fully). The hexagon counts give the total and the distance `reach` within
+        # which those rows certainly lie, so only rows up to `reach` are measured and ranked (_rings).
+        total, reach = _rings(con, params, radius_km, limit)
+        near = params | {"radius": reach, "limit": limit} | _box(origin.latitude, origin.longitude, reach)
+        ring = sql.format(
+            source=_NEAR_SOURCE, matches=matches, area=_NEAR, best=_BEST["fallback"], limit=_LIMIT["fallback"]
         )
-        count_sql = (
-            "with h as (select d.*, " + measured + " from mart_referral_directory as d where " + area + ") "
-            "select count(*) as n from h as m where " + matches
-        )
-        # Only the parameters the count names: DuckDB refuses unused named parameters.
-        counted = fetch_one(con, count_sql, {name: nearby[name] for name in set(_PARAMETER.findall(count_sql))})
-        total = counted["n"] if counted else 0
+        full = fetch(con, ring, near)
     # Full matches without a pin are listed, but alone they do not count as "something fits nearby".
     if full["distance_km"].is_not_null().any():
         return Referrals(full, fallback=False, total=total)
     matches, area = _ANY
     nearest = fetch(
         con,
-        sql.format(matches=matches, area=area, best=_BEST["fallback"], limit=_LIMIT["fallback"]),
+        sql.format(source=_DIRECTORY, matches=matches, area=area, best=_BEST["fallback"], limit=_LIMIT["fallback"]),
         params | {"limit": FALLBACK_LIMIT},
     )
     return Referrals(nearest, fallback=True, total=nearest.height)
