@@ -139,15 +139,6 @@ def cell_organisations(
     return fetch(con, sql, [*params, *more])
 
 
-def cell_organisation_count(
-    con: duckdb.DuckDBPyConnection, city_code: str, form_code: str, basis: str, viewer: Viewer = PUBLIC
-) -> int:
-    """How many rows cell_organisations lists for the cell (all of them)."""
-    rows, params = _cell_rows(city_code, form_code, basis)
-    row = fetch_one(con, rows.format(columns="count(*) as n"), params)
-    return row["n"] if row else 0
-
-
 def reference_status(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> dict:
     """Reference geography loaded: towns, city outlines and the credit lines they require (None when absent)."""
     return fetch_one(
