@@ -203,7 +203,7 @@ def density(con: duckdb.DuckDBPyConnection, filters: DirectoryFilter, viewer: Vi
     Columns: cell_q, cell_r, longitude, latitude (the hexagon's centre, WGS84 degrees), orgs. The centre
     inverts the mart's projection (warehouse/macros.sql hex_cell).
     """
-    if filters == DirectoryFilter() or filters == DirectoryFilter(survey=filters.survey):
+    if filters == DirectoryFilter(survey=filters.survey):
         # No filter but the survey's (the map's first view, 相談つなぎ's answering organisations): the hexagons
         # from mart_directory_cells, counted at build time.
         chosen = list(filters.survey or SURVEY_STATUSES)
