@@ -82,10 +82,11 @@ _FITS = (
     "+ (d.content_mask & $content_bits <> 0)::bigint + (d.target_mask & $target_bits <> 0)::bigint = $facets"
 )
 # Full matches per density hexagon within the box (the null hexagon: full matches without a pin), with those
-# fitting the age, and each hexagon's centre and reach: the rings a search counts and ranks by.
+# fitting the age, each hexagon's centre distance from the origin (haversine_km, as the pins are measured)
+# and its reach: the rings a search counts and ranks by.
 _CELLS = (
-    "select d.cell_q, d.cell_r, any_value(d.cell_latitude) as latitude, any_value(d.cell_longitude) as longitude, "
-    "any_value(d.cell_reach_km) as reach_km, count(*) as n, "
+    "select d.cell_q, d.cell_r, haversine_km($lat, $lng, any_value(d.cell_latitude), any_value(d.cell_longitude)) "
+    "as centre_km, any_value(d.cell_reach_km) as reach_km, count(*) as n, "
     "count(*) filter (where d.target_mask & $age_bits <> 0) as n_fit from mart_referral_point as d "
     "where " + _FITS + " and (d.cell_q is null or (d.latitude between $south and $north "
     "and d.longitude between $west and $east)) group by d.cell_q, d.cell_r"
@@ -279,15 +280,6 @@ def _mask(bits: dict[str, tuple[str, int]], facet: str, term_ids: list[str]) -> 
     return mask
 
 
-def _haversine_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    """Great-circle distance (km) between two points in degrees, as the SQL macro haversine_km."""
-    a = (
-        math.sin(math.radians(lat2 - lat1) / 2) ** 2
-        + math.cos(math.radians(lat1)) * math.cos(math.radians(lat2)) * math.sin(math.radians(lng2 - lng1) / 2) ** 2
-    )
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
-
-
 def _rings(con: duckdb.DuckDBPyConnection, params: dict, radius_km: float, limit: int) -> tuple[int, float]:
     """Full matches within radius_km (pins) or without a pin, and a distance (km) within which the first `limit`
     of them in the result's order certainly lie.
@@ -300,15 +292,15 @@ def _rings(con: duckdb.DuckDBPyConnection, params: dict, radius_km: float, limit
     latitude, longitude = params["lat"], params["lng"]
     box = _box(latitude, longitude, radius_km)
     fits = {name: params[name] for name in ("form_bits", "content_bits", "target_bits", "facets")}
-    cells = fetch(con, _CELLS, fits | box | {"age_bits": params["age_bits"]})
+    origin = {"lat": latitude, "lng": longitude, "age_bits": params["age_bits"]}
+    cells = fetch(con, _CELLS, fits | box | origin)
     total = 0
     inside: list[tuple[float, int]] = []
     edge: list[tuple[int, int]] = []
-    for q, r, cell_latitude, cell_longitude, reach_km, n, n_fit in cells.iter_rows():
+    for q, r, centre, reach_km, n, n_fit in cells.iter_rows():
         if q is None:
             total += n
             continue
-        centre = _haversine_km(latitude, longitude, cell_latitude, cell_longitude)
         if centre - reach_km - _REACH_MARGIN_KM > radius_km:
             continue
         outer = centre + reach_km + _REACH_MARGIN_KM
