@@ -335,6 +335,19 @@ def layers_of(deck) -> dict[str, dict]:
     return {layer["id"]: layer for layer in json.loads(deck.to_json())["layers"]}
 
 
+def test_boundary_segments_are_the_edges_of_every_ring_and_line():
+    square = [[0, 0], [1, 0], [1, 1], [0, 0]]
+    hole = [[0.2, 0.2], [0.4, 0.2], [0.4, 0.4, 12.5], [0.2, 0.2]]  # a third coordinate (height) is dropped
+    edges = charts.boundary_segments({"type": "Polygon", "coordinates": [square, hole]})
+    assert edges[:3] == [([0, 0], [1, 0]), ([1, 0], [1, 1]), ([1, 1], [0, 0])]
+    assert edges[4:] == [([0.4, 0.2], [0.4, 0.4]), ([0.4, 0.4], [0.2, 0.2])]
+    multi = {"type": "MultiPolygon", "coordinates": [[square], [hole]]}
+    assert charts.boundary_segments(multi) == edges
+    assert charts.boundary_segments({"type": "LineString", "coordinates": [[0, 0], [1, 1]]}) == [([0, 0], [1, 1])]
+    with pytest.raises(ValueError, match="Point"):
+        charts.boundary_segments({"type": "Point", "coordinates": [0, 0]})
+
+
 def test_deck_has_numeric_points_and_no_basemap_fetch(sample_con):
     points = points_frame(sample_con)
     view = charts.fit_view(charts.bbox_of(directory.extent(sample_con, None)))
@@ -360,18 +373,32 @@ def test_deck_outlines_tiles_density_and_selection(reference_warehouse):
         view = charts.fit_view(charts.bbox_of(extent))
         tiles = charts.basemap_layers(charts.GSI_PALE, charts.bbox_of(extent, 0.04), charts.bbox_of(extent), view.zoom)
         cells = directory.density(con, DirectoryFilter())
+        boundaries = directory.boundaries(con)
         deck = charts.map_deck(
-            points, directory.boundaries(con), lang="en", view=view, basemap=tiles,
+            points, boundaries, lang="en", view=view, basemap=tiles,
             highlight_city="14218", selected=DONGURI, density=True, cells=cells,
         )  # fmt: skip
     finally:
         con.close()
     layers = layers_of(deck)
-    outline = layers[charts.OUTLINE_LAYER]
-    assert outline["@@type"] == "GeoJsonLayer"
-    features = outline["data"]["features"]
-    assert [f["properties"]["city_code"] for f in features] == ["14213", "14215", "14216", "14218"]
-    assert [f["properties"]["width"] for f in features] == [1.5, 1.5, 1.5, 3]
+    # The outlines are edges of a LineLayer (one WebGL program fewer than a GeoJsonLayer's PathLayer); the
+    # highlighted city's edges are drawn bolder over the others', and only it gets a tint, under the edges.
+    geometries = dict(zip(boundaries["city_code"], boundaries["geometry_geojson"], strict=True))
+    others, chosen = layers[charts.OUTLINE_LAYER], layers[charts.OUTLINE_CHOSEN_LAYER]
+    assert others["@@type"] == chosen["@@type"] == "LineLayer" and others["widthUnits"] == "pixels"
+    assert (others["getWidth"], chosen["getWidth"]) == (1.5, 3)
+    assert chosen["data"] == [
+        {"from": start, "to": end} for start, end in charts.boundary_segments(json.loads(geometries["14218"]))
+    ]
+    assert len(others["data"]) == sum(
+        len(charts.boundary_segments(json.loads(g))) for code, g in geometries.items() if code != "14218"
+    )
+    ids = list(layers)
+    assert ids.index(charts.OUTLINE_FILL_LAYER) + 1 == ids.index(charts.OUTLINE_LAYER)
+    assert ids.index(charts.OUTLINE_LAYER) + 1 == ids.index(charts.OUTLINE_CHOSEN_LAYER)
+    fill = layers[charts.OUTLINE_FILL_LAYER]
+    assert fill["@@type"] == "SolidPolygonLayer" and fill["getFillColor"] == list(charts.HIGHLIGHT_FILL)
+    assert [record["polygon"][0][0] for record in fill["data"]] == [chosen["data"][0]["from"]]
     hexagons = layers[charts.DENSITY_LAYER]
     assert hexagons["@@type"] == "ColumnLayer" and hexagons["diskResolution"] == 6
     assert hexagons["radius"] == charts.HEX_RADIUS_M == directory.HEX_METRES == 500
@@ -599,8 +626,10 @@ def test_page_without_tiles_and_with_outlines(reference_warehouse, monkeypatch):
     at = AppTest.from_file(APP, default_timeout=60).run().switch_page(PAGE).run()
     assert not at.exception
     layers = spec_layers(at)
-    assert layers[charts.OUTLINE_LAYER]["@@type"] == "GeoJsonLayer"
-    assert len(layers[charts.OUTLINE_LAYER]["data"]["features"]) == 4
+    assert layers[charts.OUTLINE_LAYER]["@@type"] == "LineLayer"
+    assert len(layers[charts.OUTLINE_LAYER]["data"]) > 4  # every city's edges
+    # No city highlighted: no tint (one program fewer) and no bolder outline.
+    assert charts.OUTLINE_FILL_LAYER not in layers and charts.OUTLINE_CHOSEN_LAYER not in layers
     assert not any(layer["@@type"] == "BitmapLayer" for layer in layers.values())
     captions = " ".join(c.value for c in at.caption)
     assert "背景地図は表示していません" in captions and "市境:" in captions

@@ -16,7 +16,7 @@ import polars as pl
 import pydeck as pdk
 
 from dashboard.charts import TEXT_DARK, tooltips
-from dashboard.charts.map import TOOLTIP_STYLE, density_layer, fit_view, outline_layer, scatter_layer
+from dashboard.charts.map import TOOLTIP_STYLE, density_layer, fit_view, outline_layers, scatter_layer
 from dashboard.i18n import translate
 
 # Name of the matrix's point selection: st.altair_chart reports event["selection"][SELECTION].
@@ -291,10 +291,7 @@ def town_deck(
     drawn as density hexagons and the rings are centred on the hexagons (within 0.5 km of each organisation;
     whether a town is covered is still computed exactly in the warehouse).
     """
-    layers: list[pdk.Layer] = list(basemap)
-    outline = outline_layer(boundaries, highlight_city)
-    if outline is not None:
-        layers.append(outline)
+    layers: list[pdk.Layer] = [*basemap, *outline_layers(boundaries, highlight_city)]
     if cells is not None:
         points = [
             {"lng": float(lng), "lat": float(lat)} for lng, lat in cells.select("longitude", "latitude").iter_rows()

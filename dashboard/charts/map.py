@@ -10,6 +10,7 @@ still draw on a blank background and a failed tile is not reported as an error (
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import math
 import re
@@ -29,6 +30,8 @@ GSI_CREDIT_URL = "https://maps.gsi.go.jp/development/ichiran.html"
 POINTS_LAYER = "organisations"
 DENSITY_LAYER = "density"
 OUTLINE_LAYER = "city-outlines"
+OUTLINE_FILL_LAYER = "city-outline-fill"  # the highlighted city's tint, under the outlines
+OUTLINE_CHOSEN_LAYER = "city-outline-chosen"  # the highlighted city's outline, over the others
 SELECTED_LAYER = "selected"
 HEX_RADIUS_M = HEX_METRES  # density hexagon radius, metres: the warehouse's grid (warehouse/macros.sql hex_metres)
 POINT_RADIUS_M = 90  # pin radius on the ground, metres, kept between the pixel limits below
@@ -133,39 +136,71 @@ def basemap_layers(url: str, region: Bbox, view: Bbox, zoom: float) -> list[pdk.
     ]
 
 
-def outline_layer(boundaries: pl.DataFrame, highlight_city: str | None) -> pdk.Layer | None:
-    """City outlines (GeoJSON geometry text per city) as a GeoJsonLayer; the highlighted city is bolder and
-    tinted. None when no reference geography is loaded."""
-    if boundaries.is_empty():
-        return None
-    features = [
-        {
-            "type": "Feature",
-            "geometry": json.loads(row["geometry_geojson"]),
-            "properties": {
-                "city_code": row["city_code"],
-                "name": row["name"],
-                "line": [*TEXT_DARK, 230] if row["city_code"] == highlight_city else [*TEXT_DARK, 120],
-                "width": 3 if row["city_code"] == highlight_city else 1.5,
-                "fill": list(HIGHLIGHT_FILL) if row["city_code"] == highlight_city else [0, 0, 0, 0],
-            },
-        }
-        for row in boundaries.iter_rows(named=True)
-    ]
+def boundary_segments(geometry: Mapping[str, Any]) -> list[tuple[list[float], list[float]]]:
+    """(from, to) of each edge of a GeoJSON (Multi)Polygon's rings or (Multi)LineString's lines, [lng, lat] each."""
+    kind, coordinates = geometry["type"], geometry["coordinates"]
+    if kind == "LineString":
+        lines = [coordinates]
+    elif kind in ("MultiLineString", "Polygon"):
+        lines = coordinates
+    elif kind == "MultiPolygon":
+        lines = [ring for polygon in coordinates for ring in polygon]
+    else:
+        raise ValueError(f"not a line or polygon geometry: {kind!r}")
+    return [(start[:2], end[:2]) for line in lines for start, end in itertools.pairwise(line)]
+
+
+def line_layer(layer_id: str, data: list[dict], **options: Any) -> pdk.Layer:
+    """A LineLayer of records holding each edge's ends in "from" and "to", widths in pixels, not pickable.
+
+    Outlines are drawn as edges rather than a GeoJsonLayer: its PathLayer is the costliest WebGL program of the
+    maps (joins and caps), and each program is compiled again on every visit (docs/benchmarks.md).
+    """
     return pdk.Layer(
-        "GeoJsonLayer",
-        id=OUTLINE_LAYER,
-        data={"type": "FeatureCollection", "features": features},
-        stroked=True,
-        # Only a highlighted city is tinted: without one, no fill layer is built (in the browser each layer type
-        # costs its own WebGL program, compiled again on every visit).
-        filled=highlight_city is not None,
-        get_line_color="properties.line",
-        get_fill_color="properties.fill",
-        get_line_width="properties.width",
-        line_width_units=PIXELS,
+        "LineLayer",
+        id=layer_id,
+        data=data,
+        get_source_position="from",
+        get_target_position="to",
+        width_units=PIXELS,
         pickable=False,
+        **options,
     )
+
+
+def outline_layers(boundaries: pl.DataFrame, highlight_city: str | None) -> list[pdk.Layer]:
+    """City outlines (GeoJSON geometry text per city) as edges; the highlighted city is bolder, on top and tinted.
+
+    Empty when no reference geography is loaded. Each edge carries only its ends (the style is the layer's), and
+    only a highlighted city gets a fill layer (each layer type is one more WebGL program to build on every visit).
+    """
+    if boundaries.is_empty():
+        return []
+    fill: list[dict] = []
+    edges: dict[bool, list[dict]] = {False: [], True: []}
+    for code, text in boundaries.select("city_code", "geometry_geojson").iter_rows():
+        geometry = json.loads(text)
+        chosen = code == highlight_city
+        edges[chosen] += [{"from": start, "to": end} for start, end in boundary_segments(geometry)]
+        if chosen and geometry["type"] in ("Polygon", "MultiPolygon"):
+            polygons = [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
+            fill += [{"polygon": polygon} for polygon in polygons]
+    layers: list[pdk.Layer] = []
+    if fill:
+        layers.append(
+            pdk.Layer(
+                "SolidPolygonLayer",
+                id=OUTLINE_FILL_LAYER,
+                data=fill,
+                get_polygon="polygon",
+                get_fill_color=list(HIGHLIGHT_FILL),
+                pickable=False,
+            )
+        )
+    layers.append(line_layer(OUTLINE_LAYER, edges[False], get_color=[*TEXT_DARK, 120], get_width=1.5))
+    if edges[True]:
+        layers.append(line_layer(OUTLINE_CHOSEN_LAYER, edges[True], get_color=[*TEXT_DARK, 230], get_width=3))
+    return layers
 
 
 def point_records(points: pl.DataFrame, highlight_city: str | None) -> list[dict]:
@@ -312,10 +347,7 @@ def map_deck(
     """
     if density and cells is None:
         raise ValueError("density needs the warehouse's cells (directory.density)")
-    layers: list[pdk.Layer] = list(basemap)
-    outline = outline_layer(boundaries, highlight_city)
-    if outline is not None:
-        layers.append(outline)
+    layers: list[pdk.Layer] = [*basemap, *outline_layers(boundaries, highlight_city)]
     layers.append(density_layer(cells) if density else points_layer(points, highlight_city))
     ring = selected_layer(points, selected)
     if ring is not None:
