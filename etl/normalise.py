@@ -32,6 +32,8 @@ _YEN = re.compile(r"^[¥\\]\s*|\s*円$")
 # A lone dash is how Japanese spreadsheets say "none" in a count column.
 _DASHES = frozenset({"-", "‐", "−", "―", "ー", "—"})
 _PHONE_DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−ー"})
+_NOT_PHONE = re.compile(r"[^0-9-]")
+_DASH_RUN = re.compile(r"-{2,}")
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _MULTI_SEPARATORS = re.compile(r"\s*(?:[,、，;；／/]|\r\n|\r|\n)\s*")
@@ -75,6 +77,22 @@ _LEGAL_FORM_BRACKETED = re.compile(r"\((?:株|有|合|福|社福|一社|一財|�
 _LEGAL_FORM_BARE = re.compile(r"(?:(?<![^\W_])(?:一社|社福|生協|認定))|(?:(?:一社|社福|生協|認定)(?![^\W_]))")
 
 
+class _KeepLettersDigitsMarks(dict):
+    """str.translate table keeping a character of category L*, N* or M* and deleting any other.
+
+    Filled per code point on first sight, so a name's characters cost a dict lookup in C each, not a
+    unicodedata.category call in Python (≈ 5 million calls at 100k organisations).
+    """
+
+    def __missing__(self, code: int) -> int | None:
+        kept = code if unicodedata.category(chr(code))[0] in "LNM" else None
+        self[code] = kept
+        return kept
+
+
+_LETTERS_DIGITS_MARKS = _KeepLettersDigitsMarks()
+
+
 def org_name_key(name: Any) -> str | None:
     """Matching key of an organisation name: NFKC, casefold, legal-form words, spaces and punctuation removed."""
     text = nfkc(name)
@@ -86,7 +104,7 @@ def org_name_key(name: Any) -> str | None:
         text = text.replace(word, " ")
     text = _LEGAL_FORM_BARE.sub(" ", text)
     # Letters, digits and marks only: ー and 々 are letters (Lm) so they stay, ・「」() and spaces go.
-    key = "".join(ch for ch in text if unicodedata.category(ch)[0] in "LNM")
+    key = text.translate(_LETTERS_DIGITS_MARKS)
     return key or None
 
 
@@ -210,5 +228,6 @@ def normalise_phone(value: Any) -> str | None:
     if text is None:
         return None
     text = text.translate(_PHONE_DASHES)
-    kept = re.sub(r"-{2,}", "-", re.sub(r"[^0-9-]", "", text)).strip("-")
-    return kept if any(ch.isdigit() for ch in kept) else None
+    kept = _DASH_RUN.sub("-", _NOT_PHONE.sub("", text)).strip("-")
+    # Only ASCII digits and inner hyphens are left, so a non-empty result starts with a digit.
+    return kept or None

@@ -11,6 +11,7 @@ import os
 import re
 import tempfile
 from collections.abc import Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -387,7 +388,7 @@ def build(
     """
     from etl import guard, reference, years
     from etl.sources.base import use_limits
-    from etl.validate import load_suites, validate
+    from etl.validate import load_suites, prepare, validate
     from etl.vocab import Vocabulary
 
     source_dir = Path(source_dir)
@@ -396,10 +397,18 @@ def build(
     share = guard.max_share_from_env() if max_change_share is None else max_change_share
     if not source_dir.is_dir():
         raise EtlError(f"{source_dir}: source directory not found")
+    suites = load_suites(expectations_dir)
     progress(StepEvent(Step.EXTRACT, file=str(source_dir)))
-    with use_limits(limits):
-        # One bundle per year sub-folder (R6/, R7/ …) or a flat single-year bundle (etl/years.py).
-        bundle = years.transform_years(source_dir, seeds_dir)
+    # GX's import and setup (seconds, whatever the data) run while the sources are read; validate() waits for it.
+    with ThreadPoolExecutor(1, thread_name_prefix="gx-prepare") as preparing:
+        ready = preparing.submit(prepare, suites)
+        try:
+            with use_limits(limits):
+                # One bundle per year sub-folder (R6/, R7/ …) or a flat single-year bundle (etl/years.py).
+                bundle = years.transform_years(source_dir, seeds_dir)
+        finally:
+            # A failed setup is not reported here: validate() sets the runner up again and raises its own error.
+            ready.exception()
     # Ignored extra columns are not errors, but the city must hear about them (they may hold data).
     for warning in bundle.warnings:
         progress(StepEvent(Step.WARNING, detail=warning))
@@ -412,7 +421,10 @@ def build(
             geography = reference.load(Path(reference_dir), Vocabulary.load(seeds_dir))
     add_reference(bundle, geography)
     progress(StepEvent(Step.VALIDATE))
-    outcome = validate(bundle.tables, load_suites(expectations_dir))
+    outcome = validate(bundle.tables, suites)
+    # The cleaned tables are outcome.tables; the bundle's own (the same frames where nothing was set aside, else
+    # the uncleaned ones) are not read again, so a million-row bundle does not hold both through the load.
+    bundle.tables.clear()
     if outcome.fatal:
         lines = [_naming_file(message, bundle.table_files) for message in outcome.fatal]
         raise ValidationFailed("validation failed, nothing published:\n- " + "\n- ".join(lines))
@@ -462,9 +474,11 @@ def _write(tmp, warehouse, run_id, started, source_dir, bundle, outcome, quarant
         ddl.create(con, DDL_DIR)
         progress(StepEvent(Step.STAGE))
         rows_loaded = 0
-        for table, frame in outcome.tables.items():
-            rows_loaded += insert_frame(con, table, frame)
+        # Each frame is let go once it is in the file, so the marts do not run beside a copy of every table.
+        for table in list(outcome.tables):
+            rows_loaded += insert_frame(con, table, outcome.tables.pop(table))
         store_year_organizations(con, bundle.year_organizations)
+        bundle.year_organizations.clear()
         progress(StepEvent(Step.MARTS))
         build_marts(con)
         checksum = content_checksum(con)

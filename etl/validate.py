@@ -149,6 +149,16 @@ def validate(tables: dict[str, pl.DataFrame], suites: dict[str, dict] | None = N
     return run.outcome()
 
 
+def prepare(suites: dict[str, dict]) -> None:
+    """Set up the GX runner validate() will use when every suite's table comes (run it while the sources are read).
+
+    Importing GX and adding its assets, suites and definitions costs seconds whatever the data; done ahead, a
+    build's validate() finds the runner in the cache (_runner). A bundle whose tables differ (a parent table
+    missing) gets a runner of its own, as without this call.
+    """
+    _runner({table: _rules(table, suite) for table, suite in suites.items()})
+
+
 def build_data_docs(outcome_or_results: ValidationOutcome | pl.DataFrame, out_dir: Path) -> Path:
     """Write a self-contained HTML summary of a validation run to out_dir/index.html and return its path."""
     if isinstance(outcome_or_results, ValidationOutcome):

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 from openpyxl.reader.excel import ExcelReader
 from openpyxl.styles.stylesheet import apply_stylesheet
 from openpyxl.utils.cell import coordinate_to_tuple
@@ -1031,6 +1032,24 @@ def parse_column(values: Sequence[Any], parse: Callable[[Any], Any], *, repeats:
 
 
 _FAILED = object()
+
+
+def string_lists(rows: Sequence[Sequence[str | None] | None]) -> pl.Series:
+    """A List(String) column of Python lists (None: a null row), made from one flat array and its offsets.
+
+    polars builds a Series per inner list from a list of lists (≈ 0.1 ms each, seconds at 100k answers).
+    """
+    offsets = [0]
+    flat: list[str | None] = []
+    nulls: list[bool] = []
+    for row in rows:
+        nulls.append(row is None)
+        if row is not None:
+            flat.extend(row)
+        offsets.append(len(flat))
+    mask = pa.array(nulls, pa.bool_()) if any(nulls) else None
+    lists = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(flat, pa.large_string()), mask=mask)
+    return pl.Series(lists, dtype=pl.List(pl.String))
 
 
 def select_table(name: str, rows: pl.DataFrame) -> pl.DataFrame:
