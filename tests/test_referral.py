@@ -504,7 +504,12 @@ def test_map_has_no_basemap_and_draws_layers(ref_con):
         "2. (サンプル)しらさぎの会（海老名市）",
     ]
     assert layers[charts.ORIGIN_LAYER]["data"][0]["latitude"] == 35.4372
-    assert len(layers[charts.OUTLINE_LAYER]["data"]["features"]) == 4
+    outline = layers[charts.OUTLINE_LAYER]
+    assert outline["@@type"] == "LineLayer" and outline["getColor"] == [60, 60, 60, 170]
+    # Every edge of the four outlines, each ring closed: as many edges as vertices less one per ring.
+    geometries = [json.loads(g) for g in referral.city_outlines(ref_con)["geometry_geojson"]]
+    rings = [r for g in geometries for r in (g["coordinates"] if g["type"] == "Polygon" else sum(g["coordinates"], []))]
+    assert len(outline["data"]) == sum(len(ring) - 1 for ring in rings) > 4
     # Every mapped organisation is drawn once: the two results plus all the others.
     assert len(layers[charts.ORGS_LAYER]["data"]) == referral.directory_points(ref_con, "ja").height - 2
 

@@ -259,22 +259,12 @@ def referral_map(
         # Under the outlines (the city borders stay crisp) and under the lattice (its dots stay clickable).
         layers.append(density_layer(cells, lang))
     if outlines is not None and outlines.height:
-        features = [
-            {"type": "Feature", "geometry": json.loads(row["geometry_geojson"]), "properties": {"name": row["name"]}}
-            for row in outlines.iter_rows(named=True)
+        edges = [
+            {"from": start, "to": end}
+            for geometry in outlines["geometry_geojson"]
+            for start, end in map_charts.boundary_segments(json.loads(geometry))
         ]
-        layers.append(
-            pdk.Layer(
-                "GeoJsonLayer",
-                id=OUTLINE_LAYER,
-                data={"type": "FeatureCollection", "features": features},
-                stroked=True,
-                filled=False,
-                get_line_color=[60, 60, 60, 170],
-                line_width_min_pixels=1.5,
-                pickable=False,
-            )
-        )
+        layers.append(map_charts.line_layer(OUTLINE_LAYER, edges, get_color=[60, 60, 60, 170], get_width=1.5))
     if origin is not None and radius_km is not None:
         layers.append(radius_layer(origin, radius_km))
     if candidates is not None:

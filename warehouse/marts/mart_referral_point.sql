@@ -1,4 +1,4 @@
--- one row per organisation of mart_referral_directory: its density hexagon and term masks, narrow and ordered by hexagon, so 相談つなぎ counts full matches per hexagon and finds the nearest ones ring by ring without reading the wide directory; built after mart_referral_directory
+-- one row per organisation of mart_referral_directory: its density hexagon, term masks and name rank, narrow and ordered by hexagon, so 相談つなぎ counts full matches per hexagon and ranks the nearest ones ring by ring without reading the wide directory (only the shown rows' display columns are read there); built after mart_referral_directory
 -- grain: organization_id
 -- columns:
 --   organization_id   mart_referral_directory.organization_id
@@ -12,6 +12,7 @@
 --   content_mask      mart_referral_directory.content_mask
 --   form_mask         mart_referral_directory.form_mask
 --   target_mask       mart_referral_directory.target_mask
+--   name_rank         mart_referral_directory.name_rank: the results' order among equal distances, so the ranking reads this mart only
 with
 
 mart_referral_directory as (
@@ -26,6 +27,7 @@ pins as (
         content_mask,
         form_mask,
         target_mask,
+        name_rank,
         case when latitude is not null and longitude is not null then hex_cell(latitude, longitude) end as cell
     from mart_referral_directory
 ),
@@ -41,7 +43,8 @@ centred as (
         longitude,
         content_mask,
         form_mask,
-        target_mask
+        target_mask,
+        name_rank
     from pins
 ),
 
@@ -58,7 +61,8 @@ final as (
         longitude,
         content_mask,
         form_mask,
-        target_mask
+        target_mask,
+        name_rank
     from centred
     -- zone maps of cell_q / cell_r then skip the row groups of hexagons far from a resident's point
     order by cell_q nulls last, cell_r nulls last, organization_id

@@ -49,66 +49,68 @@ AREA_NAMES = {"ja": "area_names_ja", "en": "area_names_en"}
 TERM_JOIN = {"ja": "・", "en": ", "}
 # Term mask column of mart_referral_directory per facet (identifier allow-list), in FACETS order.
 MASKS = {"form": "form_mask", "content": "content_mask", "target": "target_mask"}
-# Where full matches end: within the radius, or without a pin (distance unknown, listed last). The box
-# ($south … $east) holds every point within the radius (see _box), so it only skips rows early.
-_FULL = (
-    "m.facets_matched = $facets and (m.distance_km <= $radius or m.distance_km is null)",
-    (
-        "(d.form_mask & $form_bits <> 0 or $form_bits = 0) "
-        "and (d.content_mask & $content_bits <> 0 or $content_bits = 0) "
-        "and (d.target_mask & $target_bits <> 0 or $target_bits = 0) and (d.latitude is null or d.longitude is null or "
-        "(d.latitude between $south and $north and d.longitude between $west and $east))"
-    ),
-)
-_ANY = ("m.facets_matched >= 1", "true")
-_DIRECTORY = "mart_referral_directory"
-# The ring search's rows: pins within the box as plain range filters (the scan skips row groups and skips
-# measuring rows outside it), then the rows without a pin (each branch a plain column filter); with _NEAR (the masks as _FULL) on top.
-_NEAR_SOURCE = (
-    "(select * from mart_referral_directory where latitude between $south and $north "
-    "and longitude between $west and $east union all "
-    "select * from mart_referral_directory where latitude is null union all "
-    "select * from mart_referral_directory where latitude is not null and longitude is null)"
-)
-_NEAR = (
-    "(d.form_mask & $form_bits <> 0 or $form_bits = 0) and (d.content_mask & $content_bits <> 0 or $content_bits = 0) "
-    "and (d.target_mask & $target_bits <> 0 or $target_bits = 0)"
-)
-_LIMIT = {"full": "", "fallback": " limit $limit"}
-# A full match on mart_referral_point (alias d): every requested facet matched (the masks' and, as _FULL and m).
-_FITS = (
-    "(d.form_mask & $form_bits <> 0 or $form_bits = 0) and (d.content_mask & $content_bits <> 0 or $content_bits = 0) "
-    "and (d.target_mask & $target_bits <> 0 or $target_bits = 0) and (d.form_mask & $form_bits <> 0)::bigint "
-    "+ (d.content_mask & $content_bits <> 0)::bigint + (d.target_mask & $target_bits <> 0)::bigint = $facets"
-)
-# Full matches per density hexagon within the box (the null hexagon: full matches without a pin), with those
-# fitting the age, each hexagon's centre distance from the origin (haversine_km, as the pins are measured)
-# and its reach: the rings a search counts and ranks by.
+# Where the rows of mart_referral_point (alias d) come from: near = the pins within the box ($south … $east, holding
+# every point within $radius, see _box) as plain range filters (the scan skips row groups), then the rows without a
+# pin; every = all of them (the fallback).
+_SOURCE = {
+    "near": "(select * from mart_referral_point where latitude between $south and $north "
+    "and longitude between $west and $east union all select * from mart_referral_point where cell_q is null)",
+    "every": "mart_referral_point",
+}
+# Full matches per density hexagon (the null hexagon: full matches without a pin), with those fitting the age
+# and those within the radius, each hexagon's centre distance from the origin (haversine_km, as the pins are
+# measured) and its reach: the rings a search ranks by. {fits}, {fit}: see _need_sql.
 _CELLS = (
     "select d.cell_q, d.cell_r, haversine_km($lat, $lng, any_value(d.cell_latitude), any_value(d.cell_longitude)) "
-    "as centre_km, any_value(d.cell_reach_km) as reach_km, count(*) as n, "
-    "count(*) filter (where d.target_mask & $age_bits <> 0) as n_fit from mart_referral_point as d "
-    "where " + _FITS + " and (d.cell_q is null or (d.latitude between $south and $north "
-    "and d.longitude between $west and $east)) group by d.cell_q, d.cell_r"
+    "as centre_km, any_value(d.cell_reach_km) as reach_km, count(*) as n, {fit} as n_fit, "
+    "count(*) filter (where haversine_km($lat, $lng, d.latitude, d.longitude) <= $radius) as n_within "
+    "from " + _SOURCE["near"] + " as d where {fits} group by d.cell_q, d.cell_r"
 )
-# Full matches within the radius among the pins of the hexagons the circle cuts (keys as _CELL_KEY).
-_EDGE = (
-    "select count(*) as n from mart_referral_point as d where " + _FITS + " "
-    "and d.cell_q between $q_low and $q_high and list_contains($cells::bigint[], d.cell_q::bigint * $key + d.cell_r) "
-    "and haversine_km($lat, $lng, d.latitude, d.longitude) <= $radius"
-)
-# One integer per hexagon, q × _CELL_KEY + r: |r| stays far below it (about 4,000 in the four cities).
-_CELL_KEY = 1_000_000
 _REACH_MARGIN_KM = 1e-6  # km (1 mm): rounding in the distance bounds never misplaces a pin
 # Full matches the page lists, nearest first (the total is shown; the sheet is made from ticked rows).
 RESULT_ROWS = 200
-# The fallback keeps only its best rows in m (in the result's order), so only those are labelled and joined.
-_BEST = {
-    "full": "",
-    "fallback": " order by m.facets_matched = $facets desc, m.facets_matched desc, "
-    "case when $age_bits = 0 then null else m.target_mask & $age_bits <> 0 end desc nulls last, "
-    "m.distance_km asc nulls last, m.name_rank, m.organization_id limit $limit",
+# Which rows are ranked: full matches within the radius or without a pin (distance unknown, listed last), in
+# the order age fit, distance, name; or, for the fallback, matches of at least one facet, full matches first,
+# then more facets matched, then as the full matches.
+_RANK_WHERE = {"full": "m.distance_km <= $radius or m.distance_km is null", "any": "m.facets_matched >= 1"}
+_RANK_ORDER = "{age}m.distance_km asc nulls last, m.name_rank, m.organization_id"
+_RANK_FIRST = {"full": "", "any": "m.facets_matched = $facets desc, m.facets_matched desc, "}
+# The ranked rows of mart_referral_point in the result's order, read without the wide display columns (_LABEL):
+# each row's matched terms per asked facet (hits, for "why"), its pin and name rank come along.
+_RANK = (
+    "select m.organization_id, round(m.distance_km, 2) as distance_km, m.facets_matched, "
+    "$facets::bigint as facets_requested, m.facets_matched = $facets as full_match, m.age_fit{hit_columns}, "
+    "m.latitude, m.longitude, m.name_rank from (select d.organization_id, d.latitude, d.longitude, d.name_rank, "
+    "haversine_km($lat, $lng, d.latitude, d.longitude) as distance_km, {matched} as facets_matched{hits}, "
+    "{age} as age_fit from {source} as d where {fits}) as m where {within} order by {order}{limit}"
+)
+# Display columns of the ranked rows, read from mart_referral_directory only where they lie: the pins within the
+# ranked pins' own bounds, the rows without a pin within the ranked ones' name ranks. Those plain range filters
+# let the scan skip what is not shown, so only about the shown rows' wide columns are read.
+_LABEL_ROWS = {
+    "pins": "latitude between $south and $north and longitude between $west and $east",
+    "no_latitude": "latitude is null and name_rank between $rank_low and $rank_high",
+    "no_longitude": "latitude is not null and longitude is null and name_rank between $rank_low and $rank_high",
 }
+_LABEL_COLUMNS = (
+    "organization_id, name, city_code, address, phone, fax, hours, languages, accessibility, last_verified, "
+    "area_city_codes, {areas}"
+)
+# covers_city: null when the resident's city is unknown.
+_COVERS = {True: "list_contains(d.area_city_codes, $city)", False: "null::boolean"}
+_LABEL = (
+    "select d.organization_id, d.name, d.city_code, c.{city} as city, {covers} as covers_city, "
+    "d.{areas} as service_area, d.address, d.phone, d.fax, d.hours, d.languages, d.accessibility, d.last_verified, "
+    "date_diff('day', d.last_verified, $today) > $stale_days as stale "
+    "from ({rows}) as d join city as c on c.code = d.city_code"
+)
+# The result's columns, in order.
+COLUMNS = (
+    "organization_id", "name", "city_code", "city", "distance_km", "covers_city", "service_area", "facets_matched",
+    "facets_requested", "full_match", "age_fit", "why", "matched_term_ids", "address", "phone", "fax", "hours",
+    "languages", "accessibility", "latitude", "longitude", "last_verified", "stale",
+)  # fmt: skip
+_HITS = {facet: f"{facet}_hit" for facet in FACETS}  # a row's mask & the need's bits, per facet
 _BOX_MARGIN_DEG = 1e-6  # widens the box by ~0.1 m so floating-point rounding never drops an edge point
 
 
@@ -260,71 +262,175 @@ def _box(latitude: float, longitude: float, radius_km: float) -> dict[str, float
     return {"south": south, "north": north, "west": west, "east": east}
 
 
-def _bits(con: duckdb.DuckDBPyConnection, term_ids: list[str]) -> dict[str, tuple[str, int]]:
-    """Term id → (taxonomy, bit) from mart_referral_bit, for the given terms that exist."""
+@dataclass(frozen=True)
+class _Term:
+    """A term a need names, as _terms reads it: its facet, its bit there, and what "why" shows of it."""
+
+    taxonomy: str
+    bit: int
+    label: str | None  # null when taxonomy_term lacks it ("why" leaves it out)
+    sort_order: int | None
+    facet_label: str | None  # the taxonomy's name; null when taxonomy lacks it ("why" leaves the facet out)
+
+
+def _terms(con: duckdb.DuckDBPyConnection, term_ids: list[str], lang: str) -> dict[str, _Term]:
+    """Term id → _Term from mart_referral_bit (labels in lang), for the given terms that exist."""
+    name = TERM_NAME[lang]
     frame = fetch(
         con,
-        "select term_id, taxonomy_id, bit from mart_referral_bit where list_contains($ids::varchar[], term_id)",
+        "select b.term_id, b.taxonomy_id, b.bit, t." + name + " as label, t.sort_order, x." + name + " as facet_label "
+        "from mart_referral_bit as b left join taxonomy_term as t on t.id = b.term_id "
+        "left join taxonomy as x on x.id = b.taxonomy_id where list_contains($ids::varchar[], b.term_id)",
         {"ids": term_ids},
     )
-    return {term: (taxonomy, bit) for term, taxonomy, bit in frame.iter_rows()}
+    return {row[0]: _Term(*row[1:]) for row in frame.iter_rows()}
 
 
-def _mask(bits: dict[str, tuple[str, int]], facet: str, term_ids: list[str]) -> int:
+def _mask(terms: dict[str, _Term], facet: str, term_ids: list[str]) -> int:
     """Bitwise or of the facet's bits of the given terms (terms of another taxonomy or unknown add nothing)."""
     mask = 0
-    for term in term_ids:
-        taxonomy, bit = bits.get(term, (None, 0))
-        if taxonomy == facet:
-            mask |= bit
+    for term_id in term_ids:
+        term = terms.get(term_id)
+        if term is not None and term.taxonomy == facet:
+            mask |= term.bit
     return mask
 
 
-def _rings(con: duckdb.DuckDBPyConnection, params: dict, radius_km: float, limit: int) -> tuple[int, float]:
-    """Full matches within radius_km (pins) or without a pin, and a distance (km) within which the first `limit`
+def _need_sql(bits: dict[str, int], facets: int, age_bits: int) -> dict[str, str]:
+    """A need's SQL over alias d (a row of mart_referral_point), naming only the facets it asks with known terms
+    (each bit test is an expression DuckDB plans): fits (a full match), matched (facets matched), hits (per
+    facet, mask & bits, for "why"), age (fits the age; null without one) and fit (count of those)."""
+    active = [facet for facet in FACETS if bits[facet]]
+    tests = [f"d.{MASKS[facet]} & ${facet}_bits <> 0" for facet in active]
+    return {
+        # A facet asked only with unknown terms (bits 0) matches nothing, so nothing matches fully.
+        "fits": " and ".join(tests) if len(active) == facets else "false",
+        "matched": " + ".join(f"({test})::bigint" for test in tests) or "0::bigint",
+        "hits": "".join(f", d.{MASKS[facet]} & ${facet}_bits as {_HITS[facet]}" for facet in active),
+        "hit_columns": "".join(f", m.{_HITS[facet]}" for facet in active),
+        "age": "d.target_mask & $age_bits <> 0" if age_bits else "null::boolean",
+        "fit": "count(*) filter (where d.target_mask & $age_bits <> 0)" if age_bits else "count(*)",
+        "rank_order": _RANK_ORDER.format(age="m.age_fit desc nulls last, " if age_bits else ""),
+    }
+
+
+def _bound(params: dict, names: list[str]) -> dict:
+    """The need's parameters a statement names: its asked facets' bits and the age bits when it has them."""
+    masks = [f"{facet}_bits" for facet in FACETS if params[f"{facet}_bits"]]
+    return {name: params[name] for name in [*names, *masks] + (["age_bits"] if params["age_bits"] else [])}
+
+
+def _why(ranked: pl.DataFrame, terms: dict[str, _Term], lang: str) -> pl.DataFrame:
+    """The "why" of each combination of matched terms among the ranked rows (few): their hits, why, matched_term_ids.
+
+    Per facet in FACETS order, the facet's name, ": ", then its matched terms by sort order and id joined with
+    TERM_JOIN; the facets joined with " / ". A combination matching no labelled term has no row (nor do its rows).
+    The hits hold bits of the asked terms only (the need's masks), all of them in terms.
+    """
+    present = [facet for facet in FACETS if _HITS[facet] in ranked.columns]
+    rows = []
+    for hits in ranked.select(_HITS[facet] for facet in present).unique(maintain_order=True).iter_rows():
+        parts: list[str] = []
+        ids: list[str] = []
+        for facet, hit in zip(present, hits, strict=True):
+            chosen = sorted(
+                (term.sort_order, term_id, term)
+                for term_id, term in terms.items()
+                if term.taxonomy == facet and term.bit & hit and term.label is not None
+            )
+            if chosen and chosen[0][2].facet_label is not None:
+                parts.append(chosen[0][2].facet_label + ": " + TERM_JOIN[lang].join(term.label for *_, term in chosen))
+                ids.extend(term_id for _, term_id, _ in chosen)
+        if parts:
+            rows.append((*hits, " / ".join(parts), ids))
+    schema = {_HITS[facet]: pl.Int64 for facet in present} | {"why": pl.String, "matched_term_ids": pl.List(pl.String)}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _label(
+    con: duckdb.DuckDBPyConnection, ranked: pl.DataFrame, params: dict, terms: dict[str, _Term], lang: str
+) -> pl.DataFrame:
+    """The ranked rows with their display columns and "why", in the ranked order (the result's frame).
+
+    Rows whose city or "why" is unknown are left out, as an inner join would.
+    """
+    pinned = ranked.filter(pl.col("latitude").is_not_null() & pl.col("longitude").is_not_null())
+    pinless = ranked.filter(pl.col("latitude").is_null() | pl.col("longitude").is_null())
+    bounds: dict = {
+        "ids": ranked["organization_id"].to_list(),
+        "today": params["today"],
+        "stale_days": STALE_AFTER_DAYS,
+    }
+    where = []
+    if pinned.height or not pinless.height:
+        # No rows at all: the same statement with empty bounds gives the empty frame its columns.
+        where.append(_LABEL_ROWS["pins"])
+        bounds |= {
+            "south": pinned["latitude"].min(),
+            "north": pinned["latitude"].max(),
+            "west": pinned["longitude"].min(),
+            "east": pinned["longitude"].max(),
+        }
+    if pinless.height:
+        where += [_LABEL_ROWS["no_latitude"], _LABEL_ROWS["no_longitude"]]
+        bounds |= {"rank_low": pinless["name_rank"].min(), "rank_high": pinless["name_rank"].max()}
+    columns = _LABEL_COLUMNS.format(areas=AREA_NAMES[lang])
+    rows = " union all ".join(
+        "select " + columns + " from mart_referral_directory where " + condition + " "
+        "and organization_id in (select unnest($ids::varchar[]))"
+        for condition in where
+    )
+    covers = params["city"] is not None
+    sql = _LABEL.format(city=NAME_COLUMN[lang], covers=_COVERS[covers], areas=AREA_NAMES[lang], rows=rows)
+    labels = fetch(con, sql, bounds | ({"city": params["city"]} if covers else {}))
+    why = _why(ranked, terms, lang)
+    hits = [column for column in why.columns if column in _HITS.values()]
+    frame = ranked.join(labels, on="organization_id", how="inner", maintain_order="left")
+    # No asked facet with a known term: nothing is ranked, and "why" only gives the columns.
+    matched = frame.join(why, on=hits, how="inner", maintain_order="left") if hits else frame.join(why, how="cross")
+    return matched.select(COLUMNS)
+
+
+def _rank(
+    con: duckdb.DuckDBPyConnection, source: str, where: str, need: dict[str, str], params: dict, limit: int | None
+) -> pl.DataFrame:
+    """Rows of mart_referral_point in the result's order (_RANK), the first `limit` when given."""
+    order = _RANK_FIRST[where] + need["rank_order"]
+    fits = need["fits"] if where == "full" else "true"
+    sql = _RANK.format(
+        source=_SOURCE[source],
+        within=_RANK_WHERE[where],
+        order=order,
+        limit="" if limit is None else " limit $limit",
+        **(need | {"fits": fits}),
+    )
+    names = ["lat", "lng", "facets"] + (["south", "north", "west", "east"] if source == "near" else [])
+    names += ["radius"] if where == "full" else []
+    return fetch(con, sql, _bound(params, names) | ({} if limit is None else {"limit": limit}))
+
+
+def _rings(con: duckdb.DuckDBPyConnection, need: dict[str, str], params: dict, limit: int) -> tuple[int, float]:
+    """Full matches within the radius (pins) or without a pin, and a distance (km) within which the first `limit`
     of them in the result's order certainly lie.
 
     Each pin of a hexagon lies within its reach of the centre, so (great-circle distance being a metric) a
-    hexagon at centre distance c holds pins between c - reach and c + reach: hexagons wholly inside the radius
-    are counted whole, only the pins of those the circle cuts are measured. The nearest `limit` (age fits
-    first when an age is given) lie within the smallest outer bound whose hexagons hold `limit` of them.
+    hexagon at centre distance c holds pins between c - reach and c + reach. The nearest `limit` (age fits
+    first when an age is given) lie within the smallest outer bound whose hexagons, wholly inside the radius,
+    hold `limit` of them.
     """
-    latitude, longitude = params["lat"], params["lng"]
-    box = _box(latitude, longitude, radius_km)
-    fits = {name: params[name] for name in ("form_bits", "content_bits", "target_bits", "facets")}
-    origin = {"lat": latitude, "lng": longitude, "age_bits": params["age_bits"]}
-    cells = fetch(con, _CELLS, fits | box | origin)
+    radius_km = params["radius"]
+    names = ["lat", "lng", "radius", "south", "north", "west", "east"]
+    cells = fetch(con, _CELLS.format(fits=need["fits"], fit=need["fit"]), _bound(params, names))
     total = 0
     inside: list[tuple[float, int]] = []
-    edge: list[tuple[int, int]] = []
-    for q, r, centre, reach_km, n, n_fit in cells.iter_rows():
+    for q, _, centre, reach_km, n, n_fit, n_within in cells.iter_rows():
         if q is None:
             total += n
             continue
-        if centre - reach_km - _REACH_MARGIN_KM > radius_km:
-            continue
+        total += n_within
         outer = centre + reach_km + _REACH_MARGIN_KM
         if outer <= radius_km:
-            total += n
-            inside.append((outer, n_fit if params["age_bits"] else n))
-        else:
-            edge.append((q, r))
-    if edge:
-        counted = fetch_one(
-            con,
-            _EDGE,
-            fits
-            | {
-                "cells": [q * _CELL_KEY + r for q, r in edge],
-                "key": _CELL_KEY,
-                "q_low": min(q for q, _ in edge),
-                "q_high": max(q for q, _ in edge),
-                "lat": latitude,
-                "lng": longitude,
-                "radius": radius_km,
-            },
-        )
-        total += counted["n"] if counted else 0
+            inside.append((outer, n_fit))
     covered = 0
     for outer, n in sorted(inside):
         covered += n
@@ -356,100 +462,37 @@ def find_referrals(
         raise ValueError("a need asks for at least one content, support form or target group")
     if limit is not None and limit < 1:
         raise ValueError("limit must be at least 1")
-    name, areas = TERM_NAME[lang], AREA_NAMES[lang]
-    city_name = NAME_COLUMN[lang]
     # The need as bit masks per facet (mart_referral_bit); 誰でも (ANYONE) fits whenever target groups are asked for.
     asked = {"form": list(need.forms), "content": list(need.contents), "target": list(need.targets)}
     age = list(age_targets(need.age))
-    known = _bits(con, [*need.forms, *need.contents, *need.targets, *age, ANYONE])
+    terms = _terms(con, [*need.forms, *need.contents, *need.targets, *age, ANYONE], lang)
     bits = {
-        facet: _mask(known, facet, terms + ([ANYONE] if facet == "target" else [])) if terms else 0
-        for facet, terms in asked.items()
+        facet: _mask(terms, facet, ids + ([ANYONE] if facet == "target" else [])) if ids else 0
+        for facet, ids in asked.items()
     }
-    age_bits = _mask(known, "target", [*age, ANYONE]) if age else 0
-    hit = {facet: f"m.{MASKS[facet]} & ${facet}_bits" for facet in FACETS}
-    matched = " + ".join(f"(d.{MASKS[facet]} & ${facet}_bits <> 0)::bigint" for facet in FACETS)
-    # "why" per distinct combination of matched terms (few), then joined to the rows by that combination.
-    combo = ", ".join(f"{hit[facet]} as {facet}_hit" for facet in FACETS)
-    on_combo = " and ".join(f"w.{facet}_hit = {hit[facet]}" for facet in FACETS)
-    picks = " or ".join(
-        f"(b.taxonomy_id = ($facet_order::varchar[])[{position}] and k.{facet}_hit & b.bit <> 0)"
-        for position, facet in enumerate(FACETS, start=1)
-    )
-    measured = "haversine_km($lat, $lng, d.latitude, d.longitude) as distance_km, " + matched + " as facets_matched"
-    sql = (
-        "with h as (select d.*, " + measured + " from {source} as d where {area}), "
-        "m as materialized (select * from h as m where {matches}{best}), "
-        "combos as (select distinct " + combo + " from m), "
-        "terms as (select k.form_hit, k.content_hit, k.target_hit, b.taxonomy_id as facet, t.id as term_id, "
-        "t." + name + " as label, t.sort_order from combos as k join mart_referral_bit as b on " + picks + " "
-        "join taxonomy_term as t on t.id = b.term_id), "
-        "parts as (select form_hit, content_hit, target_hit, facet, "
-        "x." + name + " || ': ' || string_agg(label, $term_join order by sort_order, term_id) as part, "
-        "list(term_id order by sort_order, term_id) as terms "
-        "from terms join taxonomy as x on x.id = facet group by form_hit, content_hit, target_hit, facet, x."
-        + name
-        + "), "
-        "w as (select form_hit, content_hit, target_hit, "
-        "string_agg(part, ' / ' order by list_position($facet_order::varchar[], facet)) as why, "
-        "flatten(list(terms order by list_position($facet_order::varchar[], facet))) as matched_term_ids "
-        "from parts group by form_hit, content_hit, target_hit) "
-        "select m.organization_id, m.name, m.city_code, c." + city_name + " as city, "
-        "round(m.distance_km, 2) as distance_km, "
-        "case when $city::varchar is null then null else list_contains(m.area_city_codes, $city) end as covers_city, "
-        "m." + areas + " as service_area, "
-        "m.facets_matched, $facets::bigint as facets_requested, m.facets_matched = $facets as full_match, "
-        "case when $age_bits = 0 then null else m.target_mask & $age_bits <> 0 end as age_fit, "
-        "w.why, w.matched_term_ids, "
-        "m.address, m.phone, m.fax, m.hours, m.languages, m.accessibility, m.latitude, m.longitude, "
-        "m.last_verified, date_diff('day', m.last_verified, $today) > $stale_days as stale "
-        "from m join city as c on c.code = m.city_code "
-        "join w on " + on_combo + " "
-        "order by full_match desc, m.facets_matched desc, age_fit desc nulls last, "
-        "m.distance_km asc nulls last, m.name_rank, m.organization_id{limit}"
-    )
-    params = {
-        "form_bits": bits["form"],
-        "content_bits": bits["content"],
-        "target_bits": bits["target"],
+    params = {f"{facet}_bits": bits[facet] for facet in FACETS} | {
         "facets": need.facets(),
-        "term_join": TERM_JOIN[lang],
-        "facet_order": list(FACETS),
-        "age_bits": age_bits,
+        "age_bits": _mask(terms, "target", [*age, ANYONE]) if age else 0,
         "lat": origin.latitude,
         "lng": origin.longitude,
         "city": origin.city_code,
         "today": today,
-        "stale_days": STALE_AFTER_DAYS,
     }
-    matches, area = _FULL
+    sql = _need_sql(bits, need.facets(), params["age_bits"])
+    nearby = params | {"radius": radius_km} | _box(origin.latitude, origin.longitude, radius_km)
     if limit is None:
-        nearby = params | {"radius": radius_km} | _box(origin.latitude, origin.longitude, radius_km)
-        full = fetch(
-            con,
-            sql.format(source=_DIRECTORY, matches=matches, area=area, best=_BEST["full"], limit=_LIMIT["full"]),
-            nearby,
-        )
+        full = _label(con, _rank(con, "near", "full", sql, nearby, None), params, terms, lang)
         total = full.height
     else:
-        # Only the first `limit` rows are labelled and returned (the fallback's ordering is the full matches' order
-        # too: every row of m matches fully). The hexagon counts give the total and the distance `reach` within
-        # which those rows certainly lie, so only rows up to `reach` are measured and ranked (_rings).
-        total, reach = _rings(con, params, radius_km, limit)
-        near = params | {"radius": reach, "limit": limit} | _box(origin.latitude, origin.longitude, reach)
-        ring = sql.format(
-            source=_NEAR_SOURCE, matches=matches, area=_NEAR, best=_BEST["fallback"], limit=_LIMIT["fallback"]
-        )
-        full = fetch(con, ring, near)
+        # The hexagon counts give the total and the distance `reach` within which the first `limit` rows certainly
+        # lie, so only rows up to `reach` are measured and ranked (_rings), and only the first `limit` labelled.
+        total, reach = _rings(con, sql, nearby, limit)
+        near = params | {"radius": reach} | _box(origin.latitude, origin.longitude, reach)
+        full = _label(con, _rank(con, "near", "full", sql, near, limit), params, terms, lang)
     # Full matches without a pin are listed, but alone they do not count as "something fits nearby".
     if full["distance_km"].is_not_null().any():
         return Referrals(full, fallback=False, total=total)
-    matches, area = _ANY
-    nearest = fetch(
-        con,
-        sql.format(source=_DIRECTORY, matches=matches, area=area, best=_BEST["fallback"], limit=_LIMIT["fallback"]),
-        params | {"limit": FALLBACK_LIMIT},
-    )
+    nearest = _label(con, _rank(con, "every", "any", sql, params, FALLBACK_LIMIT), params, terms, lang)
     return Referrals(nearest, fallback=True, total=nearest.height)
 
 
