@@ -546,8 +546,7 @@ def page_activity(con, ctx: Context) -> None:
     activity.form_city_matrix(con, filters, LANG)
     activity.breakdown(con, filters, LANG, next(iter(activity.MEASURES)), activity.BREAKDOWNS[0])
     activity.reach_total(con, filters)
-    for dimension in activity.REACH_DIMENSIONS:
-        activity.reach(con, filters, LANG, dimension)
+    activity.reaches(con, filters, LANG)
     activity.non_respondent_count(con, filters)
     # The follow-up list is for staff (warehouse/masking.py): timed as the liaison sees it, all four cities.
     staff = Viewer(role="liaison")
@@ -557,14 +556,19 @@ def page_activity(con, ctx: Context) -> None:
 
 def page_events(con, ctx: Context) -> None:
     """イベント実績 for the four cities."""
+    from dashboard.charts import events as charts
     from warehouse import query
     from warehouse.query import events
 
     query.cities(con)
     events.kpis(con, None)
-    events.events(con, None)
-    events.sessions(con, None)
-    events.survey_answers(con, None)
+    held = events.events(con, None)
+    # The session list's count and dates, its head, and the charted events' sessions and answers (as the page).
+    events.session_span(con, None)
+    events.sessions(con, None, limit=charts.SESSION_ROWS)
+    charted = tuple(held["event_id"].head(charts.CHART_EVENTS).to_list())
+    events.sessions(con, None, event_ids=charted)
+    events.survey_answers(con, None, event_ids=charted)
     events.survey_questions(con, None)
     # The page quotes the first COMMENT_ROWS comments and counts them only when that head is full.
     if events.comments(con, None, limit=events.COMMENT_ROWS).height == events.COMMENT_ROWS:

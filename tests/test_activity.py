@@ -256,6 +256,33 @@ def test_survey_reach(sample_con):
     assert query.reach(sample_con, nobody, "ja", "city").is_empty()
 
 
+def test_default_content_counts_from_the_mart_equal_the_live_sums(sample_con):
+    """No filter but the city: mart_activity_content_share's rows are the statement's, dtypes and order included."""
+    cities = [None, "nowhere", *(row[0] for row in sample_con.execute("select code from city").fetchall())]
+    for city in cities:
+        for lang in ("ja", "en"):
+            filters = query.ActivityFilter(city_code=city)
+            stored, live = (
+                query.content_counts(sample_con, filters, lang),
+                query._content_counts(sample_con, filters, lang),
+            )
+            assert stored.schema == live.schema
+            assert stored.equals(live), (city, lang)
+    assert query.content_counts(sample_con, EVERYONE, "ja").height > 0
+
+
+def test_reaches_is_every_dimension_in_one_frame(sample_con):
+    """reaches (the page's one statement) holds each dimension's reach, each summing to reach_total."""
+    for filters in (EVERYONE, query.ActivityFilter(city_code="14218"), query.ActivityFilter(legal_forms=("npo",))):
+        every = query.reaches(sample_con, filters, "en")
+        assert set(every["dimension"]) == set(query.REACH_DIMENSIONS)
+        total = query.reach_total(sample_con, filters)
+        for by in query.REACH_DIMENSIONS:
+            rows = query.reach_of(every, by)
+            assert rows.columns == ["code", "label", "distributed", "answered", "rate_pct"]
+            assert (rows["distributed"].sum(), rows["answered"].sum()) == (total["distributed"], total["answered"])
+
+
 def _first_list_contacts(sample_con) -> dict[str, tuple]:
     """Contact per organisation as the follow-up list should show it: the first source list's, else the first."""
     contacts = sample_con.execute(

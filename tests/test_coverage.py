@@ -528,6 +528,26 @@ def test_list_heads_and_counts(sample_con):
         query.candidate_count(sample_con, ("not_now",), None)
 
 
+def test_cell_heads_built_with_the_warehouse_are_the_lists_heads(sample_con):
+    # mart_coverage_cell_head keeps CELL_HEAD_ROWS rows per cell; the query reads it for a head no longer than that.
+    sql = (ROOT / "warehouse" / "marts" / "mart_coverage_cell_head.sql").read_text(encoding="utf-8")
+    assert f"cell_rank <= {query.CELL_HEAD_ROWS}" in sql
+    cells = 0
+    for basis in query.BASES:
+        matrix = query.form_matrix(sample_con, basis, "ja")
+        for city, form, orgs in matrix.select("city_code", "form_code", "orgs").iter_rows():
+            for lang in ("ja", "en"):
+                everyone = query.cell_organisations(sample_con, city, form, basis, lang)
+                assert everyone.height == orgs
+                for limit in (0, 2, query.CELL_HEAD_ROWS):
+                    head = query.cell_organisations(sample_con, city, form, basis, lang, limit)
+                    assert head.to_dicts() == everyone.head(limit).to_dicts()
+            cells += 1
+    assert cells == 2 * 4 * 10
+    for city in (None, "14213", "14215", "14216", "14218"):
+        assert query.single_source_count(sample_con, city) == query.single_source(sample_con, city, "en").height
+
+
 # ---------------------------------------------------------------------------------------------------
 # Chart builders
 

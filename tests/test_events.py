@@ -1001,3 +1001,30 @@ def test_a_long_event_list_charts_its_first_events_and_quotes_the_first_comments
     (dataset,) = timeline.proto.datasets
     drawn = set(pl.read_ipc_stream(io.BytesIO(dataset.data.data))["event"])
     assert len(drawn) == 2
+
+
+def test_session_heads_spans_and_charted_events_follow_the_full_lists(sample_con):
+    # The page reads the session list's head, count and dates and the charted events' sessions and answers, not
+    # every session: each must be exactly the part of the full list it stands for, per city and viewer.
+    for city in (None, YAMATO, EBINA, ZAMA, AYASE):
+        for viewer in (PUBLIC, ADMIN, manager(AYASE)):
+            every = q.sessions(sample_con, city, viewer)
+            span = q.session_span(sample_con, city, viewer)
+            assert span["sessions"] == every.height
+            if every.height:
+                assert (span["first_date"], span["last_date"]) == (
+                    every["session_date"].min(),
+                    every["session_date"].max(),
+                )
+            for limit in (0, 3, every.height + 1):
+                assert q.sessions(sample_con, city, viewer, limit).equals(every.head(limit))
+            answers = q.survey_answers(sample_con, city, viewer)
+            events = q.events(sample_con, city, viewer)["event_id"].to_list()
+            for chosen in ((), tuple(events[:2]), tuple(events)):
+                assert q.sessions(sample_con, city, viewer, None, chosen).equals(
+                    every.filter(pl.col("event_id").is_in(list(chosen)))
+                )
+                assert q.survey_answers(sample_con, city, viewer, chosen).equals(
+                    answers.filter(pl.col("event_id").is_in(list(chosen)))
+                )
+            assert q.survey_questions(sample_con, city, viewer).is_empty() == answers.is_empty()

@@ -94,6 +94,7 @@ def figures(
     grid = progress.progress_grid(con, city_code, viewer)
     statuses = progress.statuses(con, viewer)
     view = progress.progress_view(grid, operations.read_progress_events(store), statuses)
+    reach = activity.reaches(con, scope, lang, viewer)
     return ReportFigures(
         city_code=city_code,
         nendo=nendo,
@@ -101,8 +102,8 @@ def figures(
         cities=cities(con),
         run=latest_run(con, viewer),
         reach_total=activity.reach_total(con, scope, viewer),
-        reach_city=activity.reach(con, scope, lang, "city", viewer),
-        reach_legal_form=activity.reach(con, scope, lang, "legal_form", viewer),
+        reach_city=activity.reach_of(reach, "city"),
+        reach_legal_form=activity.reach_of(reach, "legal_form"),
         respondents=activity.respondents(con, scope, viewer),
         content_counts=activity.content_counts(con, scope, lang, viewer),
         form_counts=activity.form_counts(con, scope, lang, viewer),

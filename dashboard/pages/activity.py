@@ -191,9 +191,10 @@ else:
         )
     )
     tabs = st.tabs([t(f"activity.by.{d}") for d in activity.REACH_DIMENSIONS])
+    every_reach = data.cached(activity.reaches, filters, lang, viewer)
     for tab, dimension in zip(tabs, activity.REACH_DIMENSIONS, strict=True):
         with tab:
-            reach = data.cached(activity.reach, filters, lang, dimension, viewer)
+            reach = activity.reach_of(every_reach, dimension)
             vega.altair_chart(charts.reach_chart(reach, lang), width="stretch")
             show_table(
                 reach,

@@ -32,8 +32,10 @@ scope = t("app.all_cities") if city is None else cities.filter(cities["code"] ==
 kpis = data.cached(events_query.kpis, city, viewer)
 joint = kpis if city is None else data.cached(events_query.kpis, None, viewer)
 events = data.cached(events_query.events, city, viewer)
-sessions = data.cached(events_query.sessions, city, viewer)
-answers = data.cached(events_query.survey_answers, city, viewer)
+# The session list's count and dates, its first SESSION_ROWS and the charted events' sessions and answers: a
+# region with tens of thousands of sessions is never read whole for the page (the CSV reads it on the click).
+span = data.cached(events_query.session_span, city, viewer)
+sessions = data.cached(events_query.sessions, city, viewer, charts.SESSION_ROWS)
 questions = data.cached(events_query.survey_questions, city, viewer)
 comments = data.cached(events_query.comments, city, viewer, events_query.COMMENT_ROWS)
 contracts = data.cached(events_query.contracts, viewer)
@@ -42,9 +44,9 @@ held = {"exhibition": kpis["exhibitions"], "workshop": kpis["workshops"], "sympo
 # The charts and the notes per event draw the first CHART_EVENTS events by date (the tables list every one): a
 # region with thousands of events would otherwise send the browser a chart row and a note per event.
 charted_events = events.head(charts.CHART_EVENTS)
-charted_ids = charted_events["event_id"]
-charted = sessions.filter(pl.col("event_id").is_in(charted_ids.implode()))
-charted_answers = answers.filter(pl.col("event_id").is_in(charted_ids.implode()))
+charted_ids = tuple(charted_events["event_id"].to_list())
+charted = data.cached(events_query.sessions, city, viewer, None, charted_ids)
+charted_answers = data.cached(events_query.survey_answers, city, viewer, charted_ids)
 
 
 def people(value: float | None) -> str:
@@ -80,8 +82,9 @@ def comments_csv(labels: dict[str, str]) -> bytes:
     )
 
 
-def sessions_csv(every: pl.DataFrame, labels: dict[str, str], lang: str) -> bytes:
+def sessions_csv(labels: dict[str, str], lang: str) -> bytes:
     """Every session of the scope as CSV under the labels (made when the download is clicked)."""
+    every = events_query.sessions(con, city, viewer)
     return csv_bytes(charts.sessions_table(every, lang).rename(labels), download_year)
 
 
@@ -172,18 +175,18 @@ if events.is_empty():
     st.info(t("events.no_events", scope=scope))
 else:
     table(charts.events_table(events, lang), "events_table")
-    with st.expander(t("events.sessions_expander", n=sessions.height)):
-        # The screen lists the first SESSION_ROWS; a longer list's CSV is made on the click, with every row.
-        table(charts.sessions_table(sessions.head(charts.SESSION_ROWS), lang), "sessions_table")
-        if sessions.height > charts.SESSION_ROWS:
-            st.caption(t("events.sessions_first", n=number(charts.SESSION_ROWS), total=number(sessions.height)))
+    with st.expander(t("events.sessions_expander", n=span["sessions"])):
+        # The screen lists the first SESSION_ROWS; the CSV is made on the click, with every row.
+        table(charts.sessions_table(sessions, lang), "sessions_table")
+        if span["sessions"] > charts.SESSION_ROWS:
+            st.caption(t("events.sessions_first", n=number(charts.SESSION_ROWS), total=number(span["sessions"])))
         download_button(
             t("events.download"),
-            data=partial(sessions_csv, sessions, {c: t(f"events.col.{c}") for c in SESSION_COLUMNS}, lang),
+            data=partial(sessions_csv, {c: t(f"events.col.{c}") for c in SESSION_COLUMNS}, lang),
             file_name="tsunagari_event_sessions.csv",
             mime="text/csv",
             what="event_sessions",
-            rows=sessions.height,
+            rows=span["sessions"],
             key="event_sessions_download",
         )
 
@@ -222,22 +225,23 @@ if kind_heading("symposium"):
         )
 
 st.subheader(t("events.timeline"))
-if sessions.is_empty():
+if not span["sessions"]:
     st.info(t("events.no_events", scope=scope))
 else:
     st.caption(
         t(
             "events.timeline_range",
-            first=charts.month_label(sessions["session_date"].min(), lang),
-            last=charts.month_label(sessions["session_date"].max(), lang),
-            n=sessions.height,
+            first=charts.month_label(span["first_date"], lang),
+            last=charts.month_label(span["last_date"], lang),
+            n=span["sessions"],
         )
     )
     vega.altair_chart(charts.timeline_chart(charted, lang), width="stretch")
     chart_table(None, "timeline_table")
 
 st.subheader(t("events.survey"))
-if answers.is_empty():
+# survey_questions has a row for each question any answer of the scope was given to: empty exactly when no answer is.
+if questions.is_empty():
     st.info(t("events.none.survey", scope=scope))
 else:
     # Each question on its own, with its text: the events asked different questions (no share mixes them).

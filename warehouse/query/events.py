@@ -13,7 +13,7 @@ import duckdb
 import polars as pl
 
 from common.roles import PUBLIC, Viewer
-from warehouse.query import city_consultees, city_figures, city_filter, consultee_join, fetch, where
+from warehouse.query import city_consultees, city_figures, city_filter, consultee_join, fetch, fetch_one, where
 
 # Event kinds in display order (event.kind).
 KINDS = ("exhibition", "workshop", "symposium")
@@ -60,17 +60,37 @@ def events(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer
     )
 
 
-def sessions(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> pl.DataFrame:
-    """Every session or exhibition open day of the events in the city, in date order.
+def sessions(
+    con: duckdb.DuckDBPyConnection,
+    city_code: str | None,
+    viewer: Viewer = PUBLIC,
+    limit: int | None = None,
+    event_ids: tuple[str, ...] | None = None,
+) -> pl.DataFrame:
+    """Every session or exhibition open day of the events in the city, in date order: the first `limit` when
+    given, only the sessions of event_ids when given.
 
     consultees (うち相談者数) comes from pii.event_session_consultees, only for sessions of the cities
     may_see_consultees allows; consultees_hidden marks the other rows.
     """
-    fragments, params = city_filter("e.city_code", city_code)
+    # mart_event_session_list holds the sessions joined to their events and numbered in this order at build
+    # time, so a head or a few events' sessions skip joining and sorting all of them (25,000 at 1M organisations).
+    fragments, params = city_filter("s.city_code", city_code)
+    if event_ids is not None:
+        fragments.append("list_contains(?::varchar[], s.event_id)")
+        params.append(list(event_ids))
+    if limit is not None:
+        # The scope's first `limit` places (the mart is stored in list order); the subquery's s is the inner table.
+        fragments = [
+            "s.list_order in (select s.list_order from mart_event_session_list as s"
+            + where(fragments)
+            + " order by s.list_order limit ?)"
+        ]
+        params = [*params, limit]
     k = consultee_join(
         con,
         viewer,
-        "e.city_code",
+        "s.city_code",
         "pii.event_session_consultees",
         "k.session_id = s.id",
         figures="k.consultees::integer",
@@ -78,19 +98,39 @@ def sessions(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: View
     )
     return k.fetch(
         con,
-        "select s.id as session_id, s.event_id, e.kind, e.title, e.artist_or_programme, e.city_code, "
-        f"{_CITY_NAMES}, e.venue, e.start_date as event_start, s.seq, s.session_date, s.start_time, s.end_time, "
+        "select s.id as session_id, s.event_id, s.kind, s.title, s.artist_or_programme, s.city_code, "
+        f"{_CITY_NAMES}, s.venue, s.start_date as event_start, s.seq, s.session_date, s.start_time, s.end_time, "
         f"s.participants, {k.figures} as consultees, s.visitors, not {k.shown} as consultees_hidden "
-        "from event_session as s join event as e on e.id = s.event_id join city as c on c.code = e.city_code",
+        "from mart_event_session_list as s join city as c on c.code = s.city_code",
         fragments,
         params,
-        f" order by s.session_date, s.start_time nulls last, {_KIND_ORDER}, s.event_id, s.seq",
+        " order by s.list_order",
     )
 
 
-def survey_answers(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> pl.DataFrame:
-    """Venue-survey tallies per event and choice (counts, shares, polarity) for the city's events."""
+def session_span(con: duckdb.DuckDBPyConnection, city_code: str | None, viewer: Viewer = PUBLIC) -> dict:
+    """How many rows sessions lists for the city (None = the four cities), and their first and last date."""
+    fragments, params = city_filter("s.city_code", city_code)
+    return fetch_one(
+        con,
+        "select count(*) as sessions, min(s.session_date) as first_date, max(s.session_date) as last_date "
+        "from mart_event_session_list as s join city as c on c.code = s.city_code" + where(fragments),
+        params,
+    )
+
+
+def survey_answers(
+    con: duckdb.DuckDBPyConnection,
+    city_code: str | None,
+    viewer: Viewer = PUBLIC,
+    event_ids: tuple[str, ...] | None = None,
+) -> pl.DataFrame:
+    """Venue-survey tallies per event and choice (counts, shares, polarity) for the city's events (only those of
+    event_ids when given)."""
     fragments, params = city_filter("a.city_code", city_code)
+    if event_ids is not None:
+        fragments.append("list_contains(?::varchar[], a.event_id)")
+        params.append(list(event_ids))
     return fetch(
         con,
         f"select a.*, {_CITY_NAMES}, e.start_date from mart_event_answers as a "
