@@ -171,6 +171,36 @@ def official_build(tmp_path_factory, build_once):
 
 
 @pytest.fixture(scope="session")
+def altered_sample(request):
+    """altered_sample(name, alter): data/sample copied and changed in place by alter(folder), kept in the cache dir.
+
+    Kept by the digest of its files under the pytest cache dir, not a run's temp dir: a cached build of it
+    (build_once) records its source folder, which an intake dry run on that warehouse reads again in a later run.
+    alter must write the same bytes each time (xlsx through data.generate_sample.workbook_bytes), or every run
+    keeps a new copy and builds it afresh.
+    """
+    root = request.config.cache.mkdir("altered_samples")
+
+    def make(name: str, alter) -> Path:
+        partial = root / f"{name}.partial-{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(SAMPLE, partial)
+        alter(partial)
+        digest = hashlib.sha256()
+        _digest_tree(digest, partial)
+        folder = root / f"{name}-{digest.hexdigest()[:20]}"
+        with open(root / "lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if folder.exists():
+                shutil.rmtree(partial)
+            else:
+                os.replace(partial, folder)
+        return folder
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def years_bundle(request):
     """The generated two-year bundle (R6 = data/sample, R7 derived) and its manifest: (folder, manifest).
 
@@ -201,6 +231,16 @@ def years_bundle(request):
 def years_build(tmp_path_factory, build_once, years_bundle):
     """The two-year bundle built once per run (and cached across runs, like the sample); returns the RunResult."""
     return build_once(years_bundle[0], tmp_path_factory.mktemp("years-warehouse") / "warehouse.duckdb")
+
+
+@pytest.fixture(scope="session")
+def r7_alone_build(tmp_path_factory, build_once, years_bundle):
+    """The two-year bundle's R7 folder built alone (its year given as R7), once per run; returns the RunResult."""
+    from etl import years
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(years.FISCAL_YEAR_ENV, "R7")
+        return build_once(years_bundle[0] / "R7", tmp_path_factory.mktemp("r7-alone") / "warehouse.duckdb")
 
 
 @pytest.fixture(scope="session")

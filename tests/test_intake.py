@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import fcntl
@@ -156,11 +157,6 @@ def job_for(viewer: Viewer, action: str, kind: str, data: bytes, name: str, city
         action, viewer, operations=ops.store_path(), kind=kind, city_code=city, file_name=name, data=data
     )
     return intake.create_job(request, data, intake.jobs_dir())
-
-
-def publish_for(viewer: Viewer, kind: str, data: bytes, name: str, city: str | None = None) -> Path:
-    """A publish job by viewer of their own (not yet run) dry-run job, as the page makes it."""
-    return intake.publish_job(job_for(viewer, "dry-run", kind, data, name, city), viewer)
 
 
 def wait(process: subprocess.Popen) -> int:
@@ -457,47 +453,6 @@ def test_only_the_owner_of_a_dry_run_may_publish_it(live, roles_file, good_surve
     assert sha256(live) == before
 
 
-def test_the_real_publisher_is_recorded(live, roles_file, good_survey):
-    dry = job_for(ADMIN_2, "dry-run", "survey", good_survey, "survey_answers.csv")
-    result = intake_worker.run_job(intake.publish_job(dry, ADMIN_2))
-    assert result["status"] == "ok", result
-    manifest = json.loads((Path(result["archive_dir"]) / intake_worker.MANIFEST).read_text(encoding="utf-8"))
-    assert (manifest["submitted_by"], manifest["role"], manifest["dry_run_job_id"]) == (
-        ADMIN_2.identity,
-        "admin",
-        intake.load_request(dry).job_id,
-    )
-    assert ops.read_intake().select("action", "submitted_by").rows() == [("publish", ADMIN_2.identity)]
-    audit = ops.read_audit()
-    assert audit.select("identity", "role", "action", "target").rows() == [
-        (ADMIN_2.identity, "admin", "intake_publish", "upload/survey_answers.csv")
-    ]
-    assert json.loads(audit["detail"][0])["run_id"] == result["run_id"]
-    # Archives, kept warehouses and job directories hold personal data: owner-only (issue 17, finding 10).
-    archive, kept, job = Path(result["archive_dir"]), intake.warehouses_dir(), dry.parent / result["job_id"]
-    modes = {
-        path: stat.S_IMODE(path.stat().st_mode)
-        for path in (
-            archive,
-            archive.parent,
-            kept,
-            job,
-            dry,
-            dry / intake.UPLOAD_DIR,
-            *kept.iterdir(),
-            *archive.rglob("*"),
-            *job.iterdir(),
-            *(dry / intake.UPLOAD_DIR).iterdir(),
-        )
-    }
-    wrong = {
-        str(path): oct(mode)
-        for path, mode in modes.items()
-        if mode & 0o077 or (path.is_dir() and mode != 0o700) or (path.parent == archive and mode != 0o400)
-    }
-    assert not wrong
-
-
 def test_retention_prunes_by_count_and_age_but_never_what_is_needed(live, tmp_path, monkeypatch):
     monkeypatch.setenv(intake_worker.KEEP_WAREHOUSES_ENV, "2")
     monkeypatch.setenv(intake_worker.KEEP_DAYS_ENV, "30")
@@ -584,10 +539,14 @@ def test_city_manager_page_offers_only_per_city_files(app):
 # --- two publishes at once, lineage, the diff, rollback ------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def concurrent(sample_warehouse, sample_build, tmp_path_factory, good_survey, changed_distribution):
-    """Two publishes started together (survey, distribution); the state after both landed."""
-    folder = tmp_path_factory.mktemp("concurrent")
+@contextlib.contextmanager
+def two_publishes(folder: Path, sample_warehouse, sample_build, good_survey, changed_distribution, together: bool):
+    """Two publishes (survey by ADMIN, distribution by ADMIN_2) on a copy of the sample; the state after both landed.
+
+    together: both worker processes started at once (one waits for the other's lock); otherwise one after the
+    other, each through the worker's run_job in this process (no process start, and the second build reuses the
+    first one's GX runner: ~12 CPU-s instead of ~22).
+    """
     live = folder / "warehouse.duckdb"
     shutil.copyfile(sample_warehouse, live)
     saved = {
@@ -602,15 +561,23 @@ def concurrent(sample_warehouse, sample_build, tmp_path_factory, good_survey, ch
         TSUNAGARI_ROLES=str(folder / "roles.toml"),
     )
     try:
-        jobs = {
-            "survey": publish_for(ADMIN, "survey", good_survey, "回答_最新.csv"),
-            "distribution": publish_for(ADMIN_2, "distribution", changed_distribution, "配布リスト.xlsx"),
+        dry_runs = {
+            "survey": job_for(ADMIN, "dry-run", "survey", good_survey, "回答_最新.csv"),
+            "distribution": job_for(ADMIN_2, "dry-run", "distribution", changed_distribution, "配布リスト.xlsx"),
         }
-        processes = {kind: intake.spawn(job) for kind, job in jobs.items()}
-        codes = {kind: wait(process) for kind, process in processes.items()}
+        jobs = {
+            "survey": intake.publish_job(dry_runs["survey"], ADMIN),
+            "distribution": intake.publish_job(dry_runs["distribution"], ADMIN_2),
+        }
+        if together:
+            processes = {kind: intake.spawn(job) for kind, job in jobs.items()}
+            codes = {kind: wait(process) for kind, process in processes.items()}
+        else:
+            codes = {kind: 0 if intake_worker.run_job(job)["status"] == "ok" else 1 for kind, job in jobs.items()}
         yield {
             "live": live,
             "folder": folder,
+            "dry_runs": dry_runs,
             "jobs": jobs,
             "codes": codes,
             "results": {kind: intake.read_result(job) for kind, job in jobs.items()},
@@ -624,6 +591,28 @@ def concurrent(sample_warehouse, sample_build, tmp_path_factory, good_survey, ch
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def concurrent(sample_warehouse, sample_build, tmp_path_factory, good_survey, changed_distribution):
+    """Two publishes started together (survey, distribution); the state after both landed."""
+    folder = tmp_path_factory.mktemp("concurrent")
+    with two_publishes(folder, sample_warehouse, sample_build, good_survey, changed_distribution, True) as state:
+        yield state
+
+
+# The lineage, diff and rollback tests read two publishes: made one after the other in the fast tier, and in
+# make test also from the concurrent ones (which test_two_publishes_both_land_in_order checks for order and lock).
+@pytest.fixture(scope="module", params=["in_turn", pytest.param("together", marks=pytest.mark.slow)])
+def published(request, sample_warehouse, sample_build, tmp_path_factory, good_survey, changed_distribution):
+    """Two publishes (survey, distribution), in turn or together (the concurrent fixture); the state after both."""
+    if request.param == "together":
+        yield request.getfixturevalue("concurrent")
+        return
+    folder = tmp_path_factory.mktemp("in-turn")
+    with two_publishes(folder, sample_warehouse, sample_build, good_survey, changed_distribution, False) as state:
+        assert state["codes"] == {"survey": 0, "distribution": 0}, state["results"]
+        yield state
 
 
 @pytest.mark.slow  # publishes (a whole-bundle rebuild) through the intake worker: make test only
@@ -650,12 +639,12 @@ def test_two_publishes_both_land_in_order(concurrent):
     assert scalar(live, "select name from organization where address = ?", [NEW_ADDRESS]).endswith("みどり会")
 
 
-def test_published_rows_trace_back_to_the_uploaded_files(concurrent, good_survey, changed_distribution):
-    live, results = concurrent["live"], concurrent["results"]
+def test_published_rows_trace_back_to_the_uploaded_files(published, good_survey, changed_distribution):
+    live, results = published["live"], published["results"]
     uploads = {"survey": good_survey, "distribution": changed_distribution}
     for kind, result in results.items():
         archive = Path(result["archive_dir"])
-        assert archive.parent == concurrent["folder"] / "sources"
+        assert archive.parent == published["folder"] / "sources"
         assert archive.name.endswith("-" + hashlib.sha256(uploads[kind]).hexdigest()[:12])
         assert rows(live, "select source_dir from etl_run where run_id = ?", [result["run_id"]]) == [(str(archive),)]
         assert rows(
@@ -691,16 +680,16 @@ def test_published_rows_trace_back_to_the_uploaded_files(concurrent, good_survey
         ("distribution", hashlib.sha256(changed_distribution).hexdigest()),
         ("survey", hashlib.sha256(good_survey).hexdigest()),
     ]
-    log = ops.read_intake(concurrent["folder"] / "operations.sqlite")
+    log = ops.read_intake(published["folder"] / "operations.sqlite")
     assert sorted(log.select("action", "outcome", "kind", "submitted_by", "run_id").rows()) == sorted(
         ("publish", "ok", kind, viewer.identity, results[kind]["run_id"])
         for kind, viewer in (("survey", ADMIN), ("distribution", ADMIN_2))
     )
 
 
-def test_compare_names_every_change(concurrent):
-    kept = concurrent["folder"] / "warehouses"
-    diff = intake_worker.compare(kept / f"{concurrent['initial_run']}.duckdb", concurrent["live"])
+def test_compare_names_every_change(published):
+    kept = published["folder"] / "warehouses"
+    diff = intake_worker.compare(kept / f"{published['initial_run']}.duckdb", published["live"])
     assert diff["organisations"]["counts"] == {"added": 1, "removed": 0, "changed": 1}
     assert [row["name"].endswith("つながりテスト食堂") for row in diff["organisations"]["added"]] == [True]
     assert [(row["field"], row["after"]) for row in diff["organisations"]["changed"]] == [("address", NEW_ADDRESS)]
@@ -715,13 +704,65 @@ def test_compare_names_every_change(concurrent):
     assert diff["quarantine"] == [] and diff["unchanged"] is False
 
 
-def test_rollback_to_any_earlier_run(concurrent):
-    live, folder = concurrent["live"], concurrent["folder"]
-    first, second = sorted(result["run_id"] for result in concurrent["results"].values())
-    kept = {record["run_id"] for record in intake.kept_runs(folder / "warehouses")}
-    assert kept == {concurrent["initial_run"], first, second}
+def test_the_real_publisher_is_recorded(published):
+    folder = published["folder"]
+    for kind, viewer in (("survey", ADMIN), ("distribution", ADMIN_2)):
+        result, dry = published["results"][kind], published["dry_runs"][kind]
+        manifest = json.loads((Path(result["archive_dir"]) / intake_worker.MANIFEST).read_text(encoding="utf-8"))
+        assert (manifest["submitted_by"], manifest["role"], manifest["dry_run_job_id"]) == (
+            viewer.identity,
+            "admin",
+            intake.load_request(dry).job_id,
+        )
+        assert (
+            ops.read_intake(folder / "operations.sqlite")
+            .filter(pl.col("run_id") == result["run_id"])
+            .select("action", "submitted_by")
+            .rows()
+        ) == [("publish", viewer.identity)]
+        # Archives, kept warehouses and job directories hold personal data: owner-only (issue 17, finding 10).
+        archive, kept, job = Path(result["archive_dir"]), folder / "warehouses", dry.parent / result["job_id"]
+        modes = {
+            path: stat.S_IMODE(path.stat().st_mode)
+            for path in (
+                archive,
+                archive.parent,
+                kept,
+                job,
+                dry,
+                dry / intake.UPLOAD_DIR,
+                *kept.iterdir(),
+                *archive.rglob("*"),
+                *job.iterdir(),
+                *(dry / intake.UPLOAD_DIR).iterdir(),
+            )
+        }
+        wrong = {
+            str(path): oct(mode)
+            for path, mode in modes.items()
+            if mode & 0o077 or (path.is_dir() and mode != 0o700) or (path.parent == archive and mode != 0o400)
+        }
+        assert not wrong
+    # Only the two publishes are audited (not the dry runs), each under the identity that published it.
+    audit = ops.read_audit(folder / "operations.sqlite")
+    assert sorted(audit.select("identity", "role", "action", "target").rows()) == sorted(
+        [
+            (ADMIN.identity, "admin", "intake_publish", "upload/回答_最新.csv"),
+            (ADMIN_2.identity, "admin", "intake_publish", "upload/配布リスト.xlsx"),
+        ]
+    )
+    assert {json.loads(detail)["run_id"] for detail in audit["detail"]} == {
+        result["run_id"] for result in published["results"].values()
+    }
 
-    for target in (first, concurrent["initial_run"]):
+
+def test_rollback_to_any_earlier_run(published):
+    live, folder = published["live"], published["folder"]
+    first, second = sorted(result["run_id"] for result in published["results"].values())
+    kept = {record["run_id"] for record in intake.kept_runs(folder / "warehouses")}
+    assert kept == {published["initial_run"], first, second}
+
+    for target in (first, published["initial_run"]):
         before = rows(live, "select run_id from etl_run order by started_at desc, run_id desc limit 1")[0][0]
         request = intake.new_request("rollback", ADMIN, operations=folder / "operations.sqlite", target_run_id=target)
         result = intake_worker.run_job(intake.create_job(request, None, folder / "intake-jobs"))
@@ -741,18 +782,18 @@ def test_rollback_to_any_earlier_run(concurrent):
     assert stat.S_IMODE(live.stat().st_mode) == 0o600, "a rolled-back warehouse stays owner-only"
     assert scalar(live, "select count(*) from survey_response") == 63
     assert (
-        scalar(live, "select content_checksum from etl_run where run_id = ?", [concurrent["initial_run"]])
-        == concurrent["initial_checksum"]
+        scalar(live, "select content_checksum from etl_run where run_id = ?", [published["initial_run"]])
+        == published["initial_checksum"]
     )
     audit = ops.read_rollbacks(folder / "operations.sqlite")
     assert audit.select("outcome", "from_run_id", "to_run_id", "rolled_back_by").rows() == [
         ("ok", second, first, ADMIN.identity),
-        ("ok", first, concurrent["initial_run"], ADMIN.identity),
+        ("ok", first, published["initial_run"], ADMIN.identity),
     ]
     logged = ops.read_audit(folder / "operations.sqlite").filter(pl.col("action") == "intake_rollback")
     assert logged.select("identity", "target").rows() == [
         (ADMIN.identity, f"upload/{first}"),
-        (ADMIN.identity, f"upload/{concurrent['initial_run']}"),
+        (ADMIN.identity, f"upload/{published['initial_run']}"),
     ]
     # A city manager cannot roll back; the published file stays.
     request = intake.new_request(
@@ -760,7 +801,7 @@ def test_rollback_to_any_earlier_run(concurrent):
     )
     result = intake_worker.run_job(intake.create_job(request, None, folder / "intake-jobs"))
     assert result["status"] == "failed" and "may not roll back" in result["error"]
-    assert rows(live, "select run_id from etl_run order by started_at desc limit 1") == [(concurrent["initial_run"],)]
+    assert rows(live, "select run_id from etl_run order by started_at desc limit 1") == [(published["initial_run"],)]
 
 
 # --- the page ------------------------------------------------------------------------------------

@@ -19,8 +19,8 @@ from streamlit.testing.v1 import AppTest
 from test_access import RecordingManager, downloads, payload_texts, screen_texts
 
 from common.roles import Viewer
+from data.generate_sample import workbook_bytes
 from etl import intake
-from etl.pipeline import build
 from warehouse import masking
 from warehouse import operations as ops
 
@@ -59,20 +59,20 @@ def leaks(texts: list[str]) -> bool:
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory) -> Path:
+def seeded(tmp_path_factory, altered_sample, build_once) -> Path:
     """A published warehouse built from the sample with SECRET in 担当者メール of 座間市 and 綾瀬市 (quarantined)."""
-    root = tmp_path_factory.mktemp("masking")
-    bundle = root / "bundle"
-    shutil.copytree(SAMPLE, bundle)
-    book = openpyxl.load_workbook(bundle / "distribution_list.xlsx")
-    for name in SEEDED_SHEETS:
-        sheet = book[name]
-        column = [cell.value for cell in sheet[1]].index("担当者メール") + 1
-        sheet.cell(row=2, column=column).value = SECRET
-    book.save(bundle / "distribution_list.xlsx")
-    path = root / "warehouse.duckdb"
-    build(bundle, path)
-    return path
+
+    def seed(bundle: Path) -> None:
+        book = openpyxl.load_workbook(bundle / "distribution_list.xlsx")
+        for name in SEEDED_SHEETS:
+            sheet = book[name]
+            column = [cell.value for cell in sheet[1]].index("担当者メール") + 1
+            sheet.cell(row=2, column=column).value = SECRET
+        (bundle / "distribution_list.xlsx").write_bytes(workbook_bytes(book))
+
+    return build_once(
+        altered_sample("masking", seed), tmp_path_factory.mktemp("masking") / "warehouse.duckdb"
+    ).warehouse
 
 
 @pytest.fixture()

@@ -15,7 +15,6 @@ from common.roles import Viewer
 from dashboard import state
 from dashboard.format import number
 from dashboard.i18n import translate
-from etl import years as etl_years
 from warehouse import query, years
 from warehouse.query import activity, coverage, directory, events, explore, progress, referral
 
@@ -63,12 +62,9 @@ def r7(years_warehouse):
 
 
 @pytest.fixture(scope="module")
-def r7_alone(years_bundle, build_once, tmp_path_factory):
-    """A build of the R7 folder alone (its year from the folder name, as test_years does)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(etl_years.FISCAL_YEAR_ENV, "R7")
-        result = build_once(years_bundle[0] / "R7", tmp_path_factory.mktemp("r7-alone") / "warehouse.duckdb")
-    con = query.connect(result.warehouse)
+def r7_alone(r7_alone_build):
+    """The R7 folder built alone (conftest's shared build, which test_years compares every mart with)."""
+    con = query.connect(r7_alone_build.warehouse)
     yield con
     con.close()
 

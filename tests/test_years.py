@@ -15,7 +15,7 @@ from common.text import nfkc
 from data import generate_years
 from etl import years
 from etl.errors import EtlError
-from etl.pipeline import SEEDS_DIR, build
+from etl.pipeline import SEEDS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
@@ -189,10 +189,9 @@ def test_year_survey_matches_each_years_raw_answers(con, two_years, sample_con):
     )
 
 
-def test_existing_marts_show_the_latest_year(two_years, tmp_path, monkeypatch):
+def test_existing_marts_show_the_latest_year(two_years, r7_alone_build):
     """Every mart but mart_year_* equals a build of the R7 folder alone, apart from the year columns."""
-    monkeypatch.setenv(years.FISCAL_YEAR_ENV, "R7")
-    alone = build(two_years[0] / "R7", tmp_path / "r7.duckdb")
+    alone = r7_alone_build
     with duckdb.connect(str(two_years[2].warehouse), read_only=True) as merged:
         merged.execute("attach ? as alone (read_only)", [str(alone.warehouse)])
         marts = merged.execute(
