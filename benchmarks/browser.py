@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -72,6 +73,19 @@ RUN_COUNTER = """
 _APP = '[data-testid="stApp"]'
 SETTLED = """() => !document.querySelector('[data-stale="true"]')
   && !/Running/i.test(document.querySelector('[data-testid="stStatusWidget"]')?.textContent ?? '')"""
+# What the tab shows when a wait times out: which of settle()'s conditions did not hold.
+STATE = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return {
+    url: location.href,
+    runs: window.__benchRuns ?? null,
+    script_state: app?.getAttribute('data-test-script-state') ?? null,
+    connection: app?.getAttribute('data-test-connection-state') ?? null,
+    stale: document.querySelectorAll('[data-stale="true"]').length,
+    status: (document.querySelector('[data-testid="stStatusWidget"]')?.textContent ?? '').slice(0, 200),
+    exceptions: [...document.querySelectorAll('[data-testid="stException"]')].map((e) => e.textContent.slice(0, 300)),
+  };
+}"""
 
 
 def p95(values: list[float]) -> float:
@@ -185,17 +199,39 @@ def nav_link(page, url_path: str, default: bool):
     raise LookupError(f"no navigation link for {url_path}")
 
 
+def diagnose(page, name: str, server_log: Path, artifacts: Path | None) -> dict[str, Any]:
+    """The tab's state after a wait timed out; with `artifacts`, its screenshot and the server's log kept there."""
+    try:
+        state = page.evaluate(STATE)
+    except Exception as error:  # noqa: BLE001 (a tab that cannot answer is itself the finding)
+        state = {"evaluate_error": f"{type(error).__name__}: {error}"[:300]}
+    if artifacts is not None:
+        artifacts.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(artifacts / f"bench-{name}-timeout.png"), full_page=True)
+        with contextlib.suppress(OSError):
+            shutil.copyfile(server_log, artifacts / f"bench-{name}-dashboard.log")
+    return state
+
+
 def measure(
-    warehouse: Path, rounds: int = DEFAULT_ROUNDS, log: Callable[[str], None] = print, browser: Any = None
+    warehouse: Path,
+    rounds: int = DEFAULT_ROUNDS,
+    log: Callable[[str], None] = print,
+    browser: Any = None,
+    artifacts: Path | None = None,
 ) -> dict[str, Any]:
-    """Every browser figure for one warehouse; `browser`: a Playwright Browser to use (default: a new Chromium)."""
+    """Every browser figure for one warehouse; `browser`: a Playwright Browser to use (default: a new Chromium).
+
+    `artifacts`: a folder for a timed-out page's screenshot and the server log (the state is in the result).
+    """
     if browser is None:
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as pw:
             own = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
             try:
-                return measure(warehouse, rounds, log, own)
+                return measure(warehouse, rounds, log, own, artifacts)
             finally:
                 own.close()
     from dashboard.registry import PAGES
@@ -203,7 +239,8 @@ def measure(
     result: dict[str, Any] = {"rounds": rounds, "pages": {}, "interactions": {}}
     with tempfile.TemporaryDirectory(prefix="tsunagari-bench-") as tmp:
         accounts, password = throwaway_account(Path(tmp))
-        with dashboard(warehouse, accounts, Path(tmp) / "dashboard.log") as url:
+        server_log = Path(tmp) / "dashboard.log"
+        with dashboard(warehouse, accounts, server_log) as url:
 
             def new_tab():
                 context = browser.new_context(viewport=VIEWPORT, locale="ja-JP")
@@ -233,9 +270,9 @@ def measure(
                     try:
                         seconds = timed(page, link.click)
                     except Exception as error:  # noqa: BLE001 (a timeout is a result, recorded)
-                        result["pages"].setdefault(spec.url_path, {})["error"] = f"{type(error).__name__}: {error}"[
-                            :300
-                        ]
+                        entry = result["pages"].setdefault(spec.url_path, {})
+                        entry["error"] = f"{type(error).__name__}: {error}"[:300]
+                        entry["state"] = diagnose(page, spec.url_path, server_log, artifacts)
                         log(f"browser: {spec.url_path} failed: {error}"[:300])
                         failed.add(spec.url_path)
                         # The tab may still be busy with that page: a fresh document, so the next page's

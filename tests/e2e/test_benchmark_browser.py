@@ -16,13 +16,17 @@ from dashboard.registry import PAGES
 # A real browser against a real server: the browser suite, not make test-fast.
 pytestmark = pytest.mark.e2e
 
+# Where a page that did not settle leaves its screenshot and the server log (gitignored, as the suite's).
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
+
 
 def test_browser_stage_measures_every_page_and_interaction(warehouse: Path, browser):
     # The suite's own Chromium: a second Playwright in this process would clash with its event loop.
-    figures = bench_browser.measure(warehouse, rounds=1, log=lambda _: None, browser=browser)
-    assert {path: entry.get("error") for path, entry in figures["pages"].items()} == {
-        spec.url_path: None for spec in PAGES
+    figures = bench_browser.measure(warehouse, rounds=1, log=lambda _: None, browser=browser, artifacts=ARTIFACTS)
+    failed = {
+        path: (entry["error"], entry.get("state")) for path, entry in figures["pages"].items() if "error" in entry
     }
+    assert failed == {}
     for spec in PAGES:
         entry = figures["pages"][spec.url_path]
         assert entry["title"] == spec.title
