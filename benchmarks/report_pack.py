@@ -34,12 +34,7 @@ def run_once(warehouse: Path, store: Path, nendo: int) -> dict:
     try:
         made = build.make(
             con,
-            None,
-            nendo,
-            "ja",
-            PUBLIC,
-            today=dt.date.today(),
-            store=store,
+            report.Scope(None, nendo, "ja", PUBLIC, today=dt.date.today(), store=store),
             progress=lambda step, done, total: marks.append((step, time.perf_counter())),
         )
     finally:

@@ -35,22 +35,16 @@ def _start(city: str | None, nendo: int) -> None:
         f"{st.session_state.get(PAGE_KEY, '')}/report_pack",
         {"what": "report_pack", "city": city, "nendo": nendo, "lang": lang},
     )
-    request = PackRequest(
-        city_code=city,
-        nendo=nendo,
-        lang=lang,
-        viewer=viewer,
-        today=dt.datetime.now(dt.UTC).astimezone(ZoneInfo(LOCAL_TZ)).date(),
-        warehouse=query.warehouse_path(),
-        store=operations.store_path(),
-    )
+    today = dt.datetime.now(dt.UTC).astimezone(ZoneInfo(LOCAL_TZ)).date()
+    scope = report.Scope(city, nendo, lang, viewer, today=today, store=operations.store_path())
+    request = PackRequest(scope, warehouse=query.warehouse_path())
     st.session_state[JOB_KEY] = PackJob(request).start()
 
 
 def _job_view() -> None:
     """Progress of a running job, its error, or the download buttons of its files."""
     job: PackJob | None = st.session_state.get(JOB_KEY)
-    if job is None or job.request.viewer != auth.viewer():
+    if job is None or job.request.scope.viewer != auth.viewer():
         return
     status = job.status()
     if not status.finished:
@@ -68,7 +62,7 @@ def _job_view() -> None:
         suffixed=True,
         key="report_pack",
         action="export",
-        filters={"city": job.request.city_code, "nendo": job.request.nendo},
+        filters={"city": job.request.scope.city_code, "nendo": job.request.scope.nendo},
     )
 
 

@@ -139,7 +139,7 @@ def made(warehouse, store, raw) -> build.PackFiles:
     """The public pack of the four cities for the sample's 年度, in Japanese."""
     con = query.connect(warehouse)
     try:
-        return build.make(con, None, raw["years"][0], "ja", PUBLIC, today=TODAY, store=store)
+        return build.make(con, report.Scope(None, raw["years"][0], "ja", PUBLIC, today=TODAY, store=store))
     finally:
         con.close()
 
@@ -307,7 +307,9 @@ def test_workbook_dates_are_dates(made, raw):
 def test_no_personal_data_in_any_format(texts, raw, warehouse, store):
     con = query.connect(warehouse)
     try:
-        admin = build.make(con, None, raw["years"][0], "ja", ADMIN, today=TODAY, store=store, formats=("xlsx",))
+        admin = build.make(
+            con, report.Scope(None, raw["years"][0], "ja", ADMIN, today=TODAY, store=store), formats=("xlsx",)
+        )
     finally:
         con.close()
     admin_text = all_text_xlsx(admin.files["xlsx"])
@@ -330,15 +332,12 @@ def test_consultee_figures_follow_the_pages_rule(texts, raw, warehouse, store, c
     # Below, under a stricter rule: an admin gets them, another city's manager the notice.
     con = query.connect(warehouse)
     try:
-        admin = build.make(con, None, raw["years"][0], "ja", ADMIN, today=TODAY, store=store, formats=("xlsx",))
+        admin = build.make(
+            con, report.Scope(None, raw["years"][0], "ja", ADMIN, today=TODAY, store=store), formats=("xlsx",)
+        )
         other = build.make(
             con,
-            "14218",
-            raw["years"][0],
-            "ja",
-            Viewer("city_manager", "14215"),
-            today=TODAY,
-            store=store,
+            report.Scope("14218", raw["years"][0], "ja", Viewer("city_manager", "14215"), today=TODAY, store=store),
             formats=("xlsx",),
         )
     finally:
@@ -361,13 +360,13 @@ def test_years_offered_are_those_of_the_events(warehouse, raw):
     try:
         assert report.fiscal_years(con) == raw["years"]
         with pytest.raises(report.NoSuchYear):
-            report.figures(con, None, raw["years"][-1] - 1, "ja", today=TODAY)
+            report.figures(con, report.Scope(None, raw["years"][-1] - 1, "ja", today=TODAY))
     finally:
         con.close()
 
 
 def test_job_runs_off_the_script_thread_with_progress(warehouse, store, raw):
-    request = PackRequest(None, raw["years"][0], "en", PUBLIC, TODAY, warehouse, store)
+    request = PackRequest(report.Scope(None, raw["years"][0], "en", PUBLIC, today=TODAY, store=store), warehouse)
     job = PackJob(request).start()
     status = job.wait(120)
     assert status.finished and status.error is None
@@ -426,7 +425,7 @@ def test_staff_make_a_pack_on_home_and_it_is_audited(home, sign_in, tmp_path, ra
     at = generate.click().run()
     assert not at.exception
     job = at.session_state["report_pack_job"]
-    assert job.request.viewer.role == "analyst" and job.request.nendo == raw["years"][0]
+    assert job.request.scope.viewer.role == "analyst" and job.request.scope.nendo == raw["years"][0]
     assert job.wait(120).error is None
     at = at.run()
     assert any(message.value.startswith("作成しました") for message in at.success)

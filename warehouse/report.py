@@ -8,7 +8,7 @@ read (the map part keeps only each pin's city, position and colour; progress row
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import duckdb
@@ -27,6 +27,20 @@ PROGRESS_BLANKED = ("updated_by",)
 
 class NoSuchYear(LookupError):
     """The published warehouse holds no figures for the asked 年度."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a pack is of and for: a city (None = the four) and 年度, in lang, as viewer may see it on today."""
+
+    city_code: str | None
+    nendo: int
+    lang: str
+    viewer: Viewer = PUBLIC
+    _: KW_ONLY
+    today: dt.date
+    # The operations store whose progress updates the pack shows (None: the configured one).
+    store: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -75,38 +89,30 @@ def fiscal_years(con: duckdb.DuckDBPyConnection, viewer: Viewer = PUBLIC) -> lis
     return sorted({fiscal_year(day) for day in days}, reverse=True)
 
 
-def figures(
-    con: duckdb.DuckDBPyConnection,
-    city_code: str | None,
-    nendo: int,
-    lang: str,
-    viewer: Viewer = PUBLIC,
-    *,
-    today: dt.date,
-    store: Path | None = None,
-) -> ReportFigures:
-    """The pack's figures for one city (None = the four) and 年度, through the pages' queries, as viewer sees them."""
+def figures(con: duckdb.DuckDBPyConnection, scope: Scope) -> ReportFigures:
+    """The pack's figures for the scope's city and 年度, through the pages' queries, as its viewer sees them."""
+    city_code, nendo, lang, viewer = scope.city_code, scope.nendo, scope.lang, scope.viewer
     if nendo not in fiscal_years(con, viewer):
         raise NoSuchYear(nendo)
-    scope = activity.ActivityFilter(city_code=city_code)
+    filters = activity.ActivityFilter(city_code=city_code)
     pin_filter = directory.DirectoryFilter(city=(city_code,) if city_code else ())
-    pins = directory.organisations(con, pin_filter, lang, today, viewer)
+    pins = directory.organisations(con, pin_filter, lang, scope.today, viewer)
     grid = progress.progress_grid(con, city_code, viewer)
     statuses = progress.statuses(con, viewer)
-    view = progress.progress_view(grid, operations.read_progress_events(store), statuses)
-    reach = activity.reaches(con, scope, lang, viewer)
+    view = progress.progress_view(grid, operations.read_progress_events(scope.store), statuses)
+    reach = activity.reaches(con, filters, lang, viewer)
     return ReportFigures(
         city_code=city_code,
         nendo=nendo,
         lang=lang,
         cities=cities(con),
         run=latest_run(con, viewer),
-        reach_total=activity.reach_total(con, scope, viewer),
+        reach_total=activity.reach_total(con, filters, viewer),
         reach_city=activity.reach_of(reach, "city"),
         reach_legal_form=activity.reach_of(reach, "legal_form"),
-        respondents=activity.respondents(con, scope, viewer),
-        content_counts=activity.content_counts(con, scope, lang, viewer),
-        form_counts=activity.form_counts(con, scope, lang, viewer),
+        respondents=activity.respondents(con, filters, viewer),
+        content_counts=activity.content_counts(con, filters, lang, viewer),
+        form_counts=activity.form_counts(con, filters, lang, viewer),
         map_points=pins.select(MAP_COLUMNS),
         map_legend=directory.legend(con, pin_filter, lang, viewer),
         boundaries=directory.boundaries(con, viewer),

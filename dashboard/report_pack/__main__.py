@@ -57,11 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         made = build.make(
             con,
-            city,
-            nendo,
-            args.lang,
-            viewer,
-            today=today,
+            report.Scope(city, nendo, args.lang, viewer, today=today),
             formats=formats,
             progress=lambda step, done, total: print(f"[{done}/{total}] {step}", flush=True),
         )

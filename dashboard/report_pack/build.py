@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -14,7 +13,6 @@ from pathlib import Path
 import duckdb
 import vl_convert
 
-from common.roles import PUBLIC, Viewer
 from dashboard.report_pack import model, pdf, word, workbook
 from warehouse import report
 
@@ -85,17 +83,12 @@ def chart_images(pack: model.Pack) -> dict[str, bytes]:
 
 def make(
     con: duckdb.DuckDBPyConnection,
-    city_code: str | None,
-    nendo: int,
-    lang: str,
-    viewer: Viewer = PUBLIC,
+    scope: report.Scope,
     *,
-    today: dt.date,
-    store: Path | None = None,
     formats: Sequence[str] = FORMATS,
     progress: Progress | None = None,
 ) -> PackFiles:
-    """The pack for one city (None = four) and 年度 as viewer may see it, in the asked formats."""
+    """The pack of the scope (its city and 年度, as its viewer may see them) in the asked formats."""
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise ValueError(f"unknown pack formats: {sorted(unknown)}")
@@ -108,8 +101,8 @@ def make(
             progress(name, steps.index(name), len(steps))
 
     step("figures")
-    figures = report.figures(con, city_code, nendo, lang, viewer, today=today, store=store)
-    pack = model.build_pack(figures, today)
+    figures = report.figures(con, scope)
+    pack = model.build_pack(figures, scope.today)
     images = {}
     if drawn:
         step("charts")

@@ -8,16 +8,14 @@ handed over in a PackRequest; the job's thread never calls Streamlit nor reads t
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from common.roles import Viewer
 from dashboard.report_pack import build
-from warehouse import query
+from warehouse import query, report
 
 LOG = logging.getLogger(__name__)
 PACK_SLOTS = threading.BoundedSemaphore(1)
@@ -27,15 +25,10 @@ POLL_SECONDS = 0.5
 
 @dataclass(frozen=True)
 class PackRequest:
-    """What to make and for whom, fixed on the script thread."""
+    """What to make and for whom (the scope) and the warehouse to read, fixed on the script thread."""
 
-    city_code: str | None
-    nendo: int
-    lang: str
-    viewer: Viewer
-    today: dt.date
+    scope: report.Scope
     warehouse: Path
-    store: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -88,19 +81,10 @@ class PackJob:
             with PACK_SLOTS:
                 con = query.connect(request.warehouse)
                 try:
-                    files = build.make(
-                        con,
-                        request.city_code,
-                        request.nendo,
-                        request.lang,
-                        request.viewer,
-                        today=request.today,
-                        store=request.store,
-                        progress=self._progress,
-                    )
+                    files = build.make(con, request.scope, progress=self._progress)
                 finally:
                     con.close()
             self._set(finished=True, result=files, step="done")
         except Exception as error:  # any failure ends the job and is shown by the page, not raised on a dead thread
-            LOG.exception("report pack for city %s, 年度 %s failed", request.city_code, request.nendo)
+            LOG.exception("report pack for city %s, 年度 %s failed", request.scope.city_code, request.scope.nendo)
             self._set(finished=True, error=type(error).__name__)

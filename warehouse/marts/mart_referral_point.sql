@@ -21,40 +21,19 @@ mart_referral_directory as (
 
 pins as (
     select
-        organization_id,
-        latitude,
-        longitude,
-        content_mask,
-        form_mask,
-        target_mask,
-        name_rank,
+        *,
         case when latitude is not null and longitude is not null then hex_cell(latitude, longitude) end as cell
     from mart_referral_directory
 ),
 
-centred as (
+final as (
     select
         organization_id,
         cell.q as cell_q,
         cell.r as cell_r,
         hex_centre_latitude(cell.q, cell.r) as cell_latitude,
         hex_centre_longitude(cell.q) as cell_longitude,
-        latitude,
-        longitude,
-        content_mask,
-        form_mask,
-        target_mask,
-        name_rank
-    from pins
-),
-
-final as (
-    select
-        organization_id,
-        cell_q,
-        cell_r,
-        cell_latitude,
-        cell_longitude,
+        -- reads the hexagon columns above (DuckDB's lateral column aliases), so the list is written once
         max(haversine_km(cell_latitude, cell_longitude, latitude, longitude))
             over (partition by cell_q, cell_r) as cell_reach_km,
         latitude,
@@ -63,7 +42,7 @@ final as (
         form_mask,
         target_mask,
         name_rank
-    from centred
+    from pins
     -- zone maps of cell_q / cell_r then skip the row groups of hexagons far from a resident's point
     order by cell_q nulls last, cell_r nulls last, organization_id
 )
