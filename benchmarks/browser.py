@@ -57,28 +57,59 @@ SETTLE_TIMEOUT_MS = int(
 START_TIMEOUT_S = 180
 ACCOUNT = "bench-admin"
 
-# Counts finished script runs (data-test-script-state leaving "running"), so a measurement waits for
-# the run its own click caused (the same signal as the e2e suite's).
+# Counts finished script runs from the server's own messages, so a measurement (and the e2e suite, which
+# uses this script too) waits for the run its own click caused. Watching data-test-script-state leave
+# "running" misses runs: when the tab's main thread is busy, React renders "running" and "not running" in
+# one batch and the attribute never changes (9 of 20 runs missed at a 8x CPU throttle). Each ForwardMsg is
+# one WebSocket frame; a top-level field 6 (script_finished, ForwardMsg.proto of the pinned Streamlit) other
+# than 2 (FINISHED_EARLY_FOR_RERUN) ends a run. The count moves once the tab is idle after that message, so
+# Streamlit has rendered the run by then; __runsPending holds finishes not yet counted.
 RUN_COUNTER = """
 (() => {
-  if (window.top !== window || window.__benchRuns !== undefined) return;
-  window.__benchRuns = 0;
-  window.__benchDoc = Math.random();
-  new MutationObserver((records) => {
-    for (const r of records) if (r.oldValue === "running") window.__benchRuns += 1;
-  }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
-                        attributeFilter: ["data-test-script-state"]});
+  if (window.top !== window || window.__runs !== undefined) return;
+  window.__runs = 0;
+  window.__runsPending = 0;
+  window.__runsDoc = Math.random();
+  const finished = (bytes) => {
+    let i = 0;
+    const varint = () => {
+      let value = 0, shift = 0, byte;
+      do { byte = bytes[i++]; value += (byte & 0x7f) * 2 ** shift; shift += 7; } while (byte & 0x80);
+      return value;
+    };
+    while (i < bytes.length) {
+      const key = varint(), field = Math.floor(key / 8), wire = key % 8;
+      if (wire === 0) { const value = varint(); if (field === 6) return value !== 2; }
+      else if (wire === 2) { const length = varint(); i += length; }
+      else if (wire === 1) i += 8;
+      else if (wire === 5) i += 4;
+      else return false;
+    }
+    return false;
+  };
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (event) => {
+        if (!(event.data instanceof ArrayBuffer) || !finished(new Uint8Array(event.data))) return;
+        window.__runsPending += 1;
+        requestIdleCallback(() => { window.__runsPending -= 1; window.__runs += 1; }, {timeout: 5000});
+      });
+    }
+  };
 })();
 """
 _APP = '[data-testid="stApp"]'
-SETTLED = """() => !document.querySelector('[data-stale="true"]')
+SETTLED = """() => !(window.__runsPending > 0) && !document.querySelector('[data-stale="true"]')
   && !/Running/i.test(document.querySelector('[data-testid="stStatusWidget"]')?.textContent ?? '')"""
 # What the tab shows when a wait times out: which of settle()'s conditions did not hold.
 STATE = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
   return {
     url: location.href,
-    runs: window.__benchRuns ?? null,
+    runs: window.__runs ?? null,
+    pending: window.__runsPending ?? null,
     script_state: app?.getAttribute('data-test-script-state') ?? null,
     connection: app?.getAttribute('data-test-connection-state') ?? null,
     stale: document.querySelectorAll('[data-stale="true"]').length,
@@ -157,7 +188,7 @@ def throwaway_account(folder: Path) -> tuple[dict[str, str], str]:
 
 def runs(page) -> tuple[int, float]:
     """Script runs finished so far in this document, and the document's id."""
-    return tuple(page.evaluate("[window.__benchRuns ?? 0, window.__benchDoc ?? 0]"))
+    return tuple(page.evaluate("[window.__runs ?? 0, window.__runsDoc ?? 0]"))
 
 
 def settle(page, after: tuple[int, float] | None = None) -> None:
@@ -171,7 +202,7 @@ def settle(page, after: tuple[int, float] | None = None) -> None:
     )
     if after is not None:
         page.wait_for_function(
-            "([n, doc]) => window.__benchDoc === doc ? window.__benchRuns > n : window.__benchRuns >= 1",
+            "([n, doc]) => window.__runsDoc === doc ? window.__runs > n : window.__runs >= 1",
             arg=list(after),
             timeout=SETTLE_TIMEOUT_MS,
         )

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from PIL import Image
 from playwright.sync_api import BrowserContext, ConsoleMessage, Locator, Page, WebError
 
+from benchmarks.browser import RUN_COUNTER
+
 APP_TIMEOUT_MS = 30_000
 
 
@@ -97,20 +99,9 @@ class ConsoleWatch:
 
 # --- waiting for Streamlit -----------------------------------------------------------------------
 
-# Counts finished script runs in the top document (data-test-script-state leaving "running"), so a
-# test can wait for the rerun its own click caused instead of sleeping.
-RUN_COUNTER_SCRIPT = """
-(() => {
-  if (window.top !== window || window.__e2eRuns !== undefined) return;
-  window.__e2eRuns = 0;
-  new MutationObserver((records) => {
-    for (const record of records) {
-      if (record.oldValue === "running") window.__e2eRuns += 1;
-    }
-  }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
-                        attributeFilter: ["data-test-script-state"]});
-})();
-"""
+# Counts finished script runs (window.__runs), so a test can wait for the rerun its own click caused instead
+# of sleeping: the benchmark's counter, which reads the server's messages (why: benchmarks/browser.py).
+RUN_COUNTER_SCRIPT = RUN_COUNTER
 
 _APP = '[data-testid="stApp"]'
 
@@ -122,20 +113,20 @@ def wait_for_app(page: Page, *, after_runs: int | None = None, timeout_ms: int =
     """
     page.wait_for_selector(f'{_APP}[data-test-connection-state="CONNECTED"]', state="attached", timeout=timeout_ms)
     if after_runs is not None:
-        page.wait_for_function("n => window.__e2eRuns > n", arg=after_runs, timeout=timeout_ms)
+        page.wait_for_function("n => window.__runs > n", arg=after_runs, timeout=timeout_ms)
     page.wait_for_selector(f'{_APP}[data-test-script-state="notRunning"]', state="attached", timeout=timeout_ms)
     page.wait_for_selector('[data-testid="stMain"] [data-testid="stMainBlockContainer"]', timeout=timeout_ms)
     # Elements of the previous run are marked stale until the new run replaces or drops them;
     # the status widget shows "Running…" while a run is active.
     page.wait_for_function(
-        """() => !document.querySelector('[data-stale="true"]')
+        """() => !(window.__runsPending > 0) && !document.querySelector('[data-stale="true"]')
                  && !/Running/i.test(document.querySelector('[data-testid="stStatusWidget"]')?.textContent ?? '')""",
         timeout=timeout_ms,
     )
 
 
 def finished_runs(page: Page) -> int:
-    return page.evaluate("window.__e2eRuns ?? 0")
+    return page.evaluate("window.__runs ?? 0")
 
 
 @contextlib.contextmanager

@@ -20,7 +20,9 @@ from .checks import (
     assert_no_exception,
     assert_not_blank,
     check_not_blank,
+    finished_runs,
     is_allowed,
+    rerun,
 )
 from .conftest import new_tab
 from .server import streamlit_server
@@ -51,8 +53,16 @@ BROKEN_APP = textwrap.dedent(
         st.write("an empty canvas")
         st.html('<canvas id="empty" width="300" height="150" style="background:#fff"></canvas>')
 
+    def counted():
+        if st.button("go"):
+            st.session_state.clicks = st.session_state.get("clicks", 0) + 1
+        st.write(f"clicks {st.session_state.get('clicks', 0)}")
+        for row in range(40):
+            st.write(f"row {row}")
+
     st.navigation([
         st.Page(fine, title="fine", url_path="fine", default=True),
+        st.Page(counted, title="counted", url_path="counted"),
         st.Page(python_error, title="python error", url_path="python-error"),
         st.Page(js_error, title="js error", url_path="js-error"),
         st.Page(console_error, title="console error", url_path="console-error"),
@@ -109,6 +119,28 @@ def test_blank_canvas_is_reported(broken_tab) -> None:
     assert_healthy(page, broken_tab.console)  # a healthy page opened by its own URL (not "/")
     with pytest.raises(AssertionError, match="looks blank"):
         assert_not_blank(page.locator("canvas#empty"), "empty canvas", timeout_ms=1_000)
+
+
+def test_every_rerun_is_seen_when_the_tab_is_busy(broken_tab) -> None:
+    """`rerun` returns once its click's run is on screen, also when the tab is too busy to show "running".
+
+    At an 8x CPU throttle React rendered "running" and "not running" in one batch for about half the runs, so
+    a counter watching data-test-script-state missed them and the suite's waits timed out (the flaky
+    journeys); the counter reads the server's script_finished messages instead.
+    """
+    page = broken_tab.open("/counted")
+    main = page.locator('[data-testid="stMain"]')
+    session = page.context.new_cdp_session(page)
+    session.send("Emulation.setCPUThrottlingRate", {"rate": 8})
+    for click in range(1, 9):
+        before = finished_runs(page)
+        with rerun(page, timeout_ms=20_000):
+            main.get_by_role("button", name="go").click()
+        assert finished_runs(page) == before + 1
+        # Read at once, without Playwright's auto-wait: the run's output is already rendered.
+        assert main.get_by_text(f"clicks {click}", exact=True).count() == 1
+    session.send("Emulation.setCPUThrottlingRate", {"rate": 1})
+    assert_healthy(page, broken_tab.console)
 
 
 def test_blank_image_is_reported() -> None:
