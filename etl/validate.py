@@ -457,10 +457,6 @@ class _GxRunner:
         # One context is not safe for two threads at once; a reused runner may meet two builds.
         self.lock = threading.Lock()
         self.context = gx.get_context(mode="ephemeral")
-        # An ephemeral context writes its whole config as YAML to an in-memory store that nothing reads, once per
-        # asset, batch definition, suite and definition added (~115 times, ~1.4 of the ~2.3 CPU-s of a runner's
-        # set-up); the objects themselves are kept in the context as they are added, so skip the write.
-        self.context._save_project_config = lambda: None
         # GX draws a tqdm bar per validation otherwise, flooding the ETL's stderr.
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
         self.source = self.context.data_sources.add_pandas("tsunagari")
