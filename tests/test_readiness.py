@@ -17,6 +17,7 @@ import duckdb
 import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from test_metrics_closed import METRICS, looks_like_metrics
 
 from dashboard.__main__ import ready_path
 from dashboard.registry import PAGES
@@ -83,7 +84,8 @@ def test_ready_path_joins_the_base_path() -> None:
 
 
 # One server start (~3 CPU-s) for the whole story, under a base path: not ready without a warehouse and with one of
-# another schema, then ready, every public page served, and nothing in the log but the three changes of state.
+# another schema, then ready, every public page served, the server's metrics closed (test_metrics_closed's launcher
+# case, make test only) and nothing in the log but the three changes of state.
 def test_ready_under_a_base_path_only_with_a_warehouse_of_this_schema_and_a_quiet_log(
     sample_warehouse: Path, tmp_path: Path
 ) -> None:
@@ -114,6 +116,9 @@ def test_ready_under_a_base_path_only_with_a_warehouse_of_this_schema_and_a_quie
             for query in ("", "lang=en&city=14218")
         }
         again, _ = fetch(base_url + READY)
+        metrics = {method: fetch(base_url + METRICS, method) for method in ("GET", "OPTIONS")}
+    for method, (code, text) in metrics.items():
+        assert code == 404 and not looks_like_metrics(text), (method, code, text[:300])
     for code, text in missing:
         report = json.loads(text)
         assert code == 503 and not report["ready"] and not report["checks"]["warehouse"]["ok"], text
