@@ -1061,7 +1061,9 @@ def run_transform(case: Case, inputs: Inputs) -> Outcome:
     if case.kind == "reference":
         geography = reference.load(inputs.reference, vocabulary())
         return Outcome(geography.tables, {}, list(geography.quarantine.select(RECORD).rows()), [], {}, set())
-    bundle = transform_bundle(inputs.bundle, SEEDS_DIR)
+    # In this process: a case's sparse huge file would send the bundle to worker processes (~2.5 CPU-s to start
+    # them); that path, its frames and its errors are test_fast_transforms' worker tests.
+    bundle = transform_bundle(inputs.bundle, SEEDS_DIR, parallel=False)
     return Outcome(
         bundle.tables,
         sample_tables(),

@@ -12,6 +12,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.server import DASHBOARD_APP, ROOT, streamlit_server
 
 METRICS = "/_stcore/metrics"
@@ -41,6 +43,9 @@ def test_plain_streamlit_serves_metrics(tmp_path: Path) -> None:
     assert status == 200 and looks_like_metrics(body), (status, body[:300])
 
 
+# A second launcher start (~2.7 CPU-s): make test only. In the fast tier test_readiness's server (the launcher, under a
+# base path) checks GET and OPTIONS of the metrics route answer 404 without metrics.
+@pytest.mark.slow
 def test_dashboard_closes_metrics(tmp_path: Path) -> None:
     """The dashboard's server answers 404 without metrics to GET and OPTIONS, and still answers health."""
     env = {"TSUNAGARI_WAREHOUSE": str(tmp_path / "no-warehouse.duckdb")}

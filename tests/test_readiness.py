@@ -17,7 +17,9 @@ import duckdb
 import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from test_metrics_closed import METRICS, looks_like_metrics
 
+from dashboard.__main__ import ready_path
 from dashboard.registry import PAGES
 from tests.e2e.server import DASHBOARD_APP, ROOT, streamlit_server
 from warehouse import operations as ops
@@ -76,11 +78,20 @@ def with_fingerprint(source: Path, target: Path, fingerprint: str) -> Path:
     return target
 
 
-def test_ready_under_a_base_path_and_a_quiet_log(sample_warehouse: Path, tmp_path: Path) -> None:
+def test_ready_path_joins_the_base_path() -> None:
+    assert ready_path("") == "/_tsunagari/ready"
+    assert ready_path("/tsunagari/") == ready_path("tsunagari") == "/tsunagari/_tsunagari/ready"
+
+
+# One server start (~3 CPU-s) for the whole story, under a base path: not ready without a warehouse and with one of
+# another schema, then ready, every public page served, the server's metrics closed (test_metrics_closed's launcher
+# case, make test only) and nothing in the log but the three changes of state.
+def test_ready_under_a_base_path_only_with_a_warehouse_of_this_schema_and_a_quiet_log(
+    sample_warehouse: Path, tmp_path: Path
+) -> None:
     live = tmp_path / "live"
     live.mkdir()
     warehouse = live / "warehouse.duckdb"
-    shutil.copyfile(sample_warehouse, warehouse)
     env = {
         **LOG_FORMAT,
         "STREAMLIT_SERVER_BASE_URL_PATH": "tsunagari",
@@ -90,6 +101,11 @@ def test_ready_under_a_base_path_and_a_quiet_log(sample_warehouse: Path, tmp_pat
     }
     log = tmp_path / "dashboard.log"
     with streamlit_server(DASHBOARD_APP, cwd=ROOT, log_path=log, env=env, base_path="/tsunagari") as base_url:
+        missing = [fetch(base_url + READY) for _ in range(3)]
+        with_fingerprint(sample_warehouse, tmp_path / "next.duckdb", "0" * 64).replace(warehouse)
+        other = fetch(base_url + READY)
+        shutil.copyfile(sample_warehouse, tmp_path / "current.duckdb")
+        (tmp_path / "current.duckdb").replace(warehouse)
         status, body = fetch(base_url + READY)
         head, _ = fetch(base_url + READY, "HEAD")
         outside, _ = fetch(base_url.removesuffix("/tsunagari") + READY)
@@ -100,6 +116,17 @@ def test_ready_under_a_base_path_and_a_quiet_log(sample_warehouse: Path, tmp_pat
             for query in ("", "lang=en&city=14218")
         }
         again, _ = fetch(base_url + READY)
+        metrics = {method: fetch(base_url + METRICS, method) for method in ("GET", "OPTIONS")}
+    for method, (code, text) in metrics.items():
+        assert code == 404 and not looks_like_metrics(text), (method, code, text[:300])
+    for code, text in missing:
+        report = json.loads(text)
+        assert code == 503 and not report["ready"] and not report["checks"]["warehouse"]["ok"], text
+        assert report["checks"]["warehouse"]["reason"].startswith("missing") and str(tmp_path) not in text
+    code, text = other
+    report = json.loads(text)
+    assert code == 503 and report["checks"]["warehouse"]["ok"] and not report["checks"]["schema"]["ok"], text
+    assert report["checks"]["schema"]["warehouse"] == "0" * 12 and "etl upgrade" in report["checks"]["schema"]["reason"]
     assert (status, head, again) == (200, 200, 200), body
     assert outside == 404, "the readiness route must live under the base path"
     report = json.loads(body)
@@ -109,33 +136,12 @@ def test_ready_under_a_base_path_and_a_quiet_log(sample_warehouse: Path, tmp_pat
     assert str(tmp_path) not in body and "/" not in body.replace("+00:00", ""), body
     assert all(drawn.values()), f"a page sent no elements: {drawn}"
     text = log.read_text(errors="replace")
-    assert not warning_lines(text), "\n".join(warning_lines(text))
-
-
-def test_not_ready_without_a_warehouse_or_with_another_schema(sample_warehouse: Path, tmp_path: Path) -> None:
-    warehouse = tmp_path / "warehouse.duckdb"
-    env = {**LOG_FORMAT, "TSUNAGARI_WAREHOUSE": str(warehouse), "TSUNAGARI_OPERATIONS": str(tmp_path / "ops.sqlite")}
-    log = tmp_path / "dashboard.log"
-    with streamlit_server(DASHBOARD_APP, cwd=ROOT, log_path=log, env=env) as base_url:
-        missing = [fetch(base_url + READY) for _ in range(3)]
-        with_fingerprint(sample_warehouse, tmp_path / "next.duckdb", "0" * 64).replace(warehouse)
-        other = fetch(base_url + READY)
-        shutil.copyfile(sample_warehouse, tmp_path / "current.duckdb")
-        (tmp_path / "current.duckdb").replace(warehouse)
-        ready = fetch(base_url + READY)
-    for status, body in missing:
-        report = json.loads(body)
-        assert status == 503 and not report["ready"] and not report["checks"]["warehouse"]["ok"], body
-        assert report["checks"]["warehouse"]["reason"].startswith("missing") and str(tmp_path) not in body
-    status, body = other
-    report = json.loads(body)
-    assert status == 503 and report["checks"]["warehouse"]["ok"] and not report["checks"]["schema"]["ok"], body
-    assert report["checks"]["schema"]["warehouse"] == "0" * 12 and "etl upgrade" in report["checks"]["schema"]["reason"]
-    assert ready[0] == 200, ready[1]
-    # One log line per change of state, not one per poll.
-    lines = [line for line in log.read_text(errors="replace").splitlines() if "dashboard.ready" in line]
+    # One log line per change of state, not one per poll; the two losses are the log's only warnings.
+    lines = [line for line in text.splitlines() if "dashboard.ready" in line]
     assert len(lines) == 3, lines
     assert "WARNING" in lines[0] and "missing" in lines[0] and "schema" in lines[1] and "ready again" in lines[2]
+    others = [line for line in warning_lines(text) if line not in lines[:2]]
+    assert not others, "\n".join(others)
 
 
 def test_the_store_is_ready_only_at_this_release_version(sample_warehouse: Path, tmp_path: Path) -> None:

@@ -365,6 +365,9 @@ def test_years_offered_are_those_of_the_events(warehouse, raw):
         con.close()
 
 
+# A third whole pack in every format (~4.5 CPU-s): make test only. Fast, the job's thread, wait and result are
+# test_staff_make_a_pack_on_home_and_it_is_audited's, every format the `made` tests', an English pack the CLI test's.
+@pytest.mark.slow
 def test_job_runs_off_the_script_thread_with_progress(warehouse, store, raw):
     request = PackRequest(report.Scope(None, raw["years"][0], "en", PUBLIC, today=TODAY, store=store), warehouse)
     job = PackJob(request).start()
@@ -381,14 +384,16 @@ def test_cli_writes_the_files_and_audits(warehouse, raw, tmp_path):
     out = tmp_path / "out"
     args = [sys.executable, "-m", "dashboard.report_pack", "--warehouse", str(warehouse), "--out", str(out)]
     done = subprocess.run(
-        [*args, "--city", "14218", "--year", str(raw["years"][0]), "--formats", "xlsx"],
+        [*args, "--city", "14218", "--year", str(raw["years"][0]), "--formats", "xlsx", "--lang", "en"],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    assert [p.name for p in out.iterdir()] == [f"tsunagari_report_14218_{raw['years'][0]}_ja.xlsx"]
+    [written] = out.iterdir()
+    assert written.name == f"tsunagari_report_14218_{raw['years'][0]}_en.xlsx"
+    assert "Surveyed" in all_text_xlsx(written.read_bytes())
     audit = operations.read_audit(store).to_dicts()
     assert [(row["action"], row["target"]) for row in audit] == [("export", "cli/report_pack")]
     assert '"city": "14218"' in audit[0]["detail"] and f'"nendo": {raw["years"][0]}' in audit[0]["detail"]

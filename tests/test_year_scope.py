@@ -417,6 +417,10 @@ def test_every_page_runs_in_each_year(app, sign_in, year):
         assert (at.query_params.get("year") == str(year)) == (year == 2024)
 
 
+# Ten fresh sessions (~2.7 CPU-s): make test only. AppTest opens 概要 first whatever the URL, so in the fast tier
+# test_year_comes_from_the_url (the year taken from the URL) and test_every_page_runs_in_each_year[2024] (every page
+# in that year, kept across page switches) cover what each of these sessions does.
+@pytest.mark.slow
 def test_every_page_runs_from_a_year_url(years_warehouse, sign_in, monkeypatch):
     from dashboard.registry import PAGES
 
