@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 from playwright.sync_api import BrowserContext, ConsoleMessage, Locator, Page, WebError
 
-from benchmarks.browser import RUN_COUNTER
+from benchmarks.browser import RUN_COUNTER, SETTLED
 
 APP_TIMEOUT_MS = 30_000
 
@@ -118,11 +118,7 @@ def wait_for_app(page: Page, *, after_runs: int | None = None, timeout_ms: int =
     page.wait_for_selector('[data-testid="stMain"] [data-testid="stMainBlockContainer"]', timeout=timeout_ms)
     # Elements of the previous run are marked stale until the new run replaces or drops them;
     # the status widget shows "Running…" while a run is active.
-    page.wait_for_function(
-        """() => !(window.__runsPending > 0) && !document.querySelector('[data-stale="true"]')
-                 && !/Running/i.test(document.querySelector('[data-testid="stStatusWidget"]')?.textContent ?? '')""",
-        timeout=timeout_ms,
-    )
+    page.wait_for_function(SETTLED, timeout=timeout_ms)
 
 
 def finished_runs(page: Page) -> int:
