@@ -136,28 +136,30 @@ def fiscal_year_option(fiscal: int, lang: str = "ja") -> str:
 # --- display ---------------------------------------------------------------------------------------
 
 
+def _era_text(day: dt.date, short: bool) -> str:
+    """A date's era and year: 令和7 (short: R7), 元 for the first year."""
+    era, year = era_year(day)
+    return f"{era.letter if short else era.name}{year_text(year)}"
+
+
 def wareki(day: dt.date) -> str:
     """令和7年3月31日 (元 for the first year)."""
-    era, year = era_year(day)
-    return f"{era.name}{year_text(year)}年{day.month}月{day.day}日"
+    return f"{_era_text(day, short=False)}年{day.month}月{day.day}日"
 
 
 def wareki_short(day: dt.date) -> str:
     """Short 和暦 of a date: R7.2.21 (R元 for the first year)."""
-    era, year = era_year(day)
-    return f"{era.letter}{year_text(year)}.{day.month}.{day.day}"
+    return f"{_era_text(day, short=True)}.{day.month}.{day.day}"
 
 
 def wareki_month(day: dt.date) -> str:
     """和暦 of a calendar month: 令和6年11月 (元 for the first year)."""
-    era, year = era_year(day)
-    return f"{era.name}{year_text(year)}年{day.month}月"
+    return f"{_era_text(day, short=False)}年{day.month}月"
 
 
 def wareki_month_short(day: dt.date) -> str:
     """Short 和暦 of a calendar month: R6.11 (R元 for the first year)."""
-    era, year = era_year(day)
-    return f"{era.letter}{year_text(year)}.{day.month}"
+    return f"{_era_text(day, short=True)}.{day.month}"
 
 
 def date_label(value: dt.date | dt.datetime | None, lang: str) -> str:

@@ -965,6 +965,23 @@ def quarantine_frame(records: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame({c: [row.get(c) for row in rows] for c in QUARANTINE_SCHEMA}, schema=QUARANTINE_SCHEMA)
 
 
+def reader_result(
+    raw: pl.DataFrame,
+    sheets: Mapping[str | None, Sequence[str]],
+    tables: dict[str, pl.DataFrame],
+    quarantine: Iterable[Mapping[str, Any]],
+    **more: Any,
+) -> Transformed:
+    """A reader's result: its tables, its quarantine records as a frame, the rows read and extra-column warnings."""
+    return Transformed(
+        tables=tables,
+        quarantine=quarantine_frame(quarantine),
+        rows_read=raw.height,
+        warnings=extra_columns(raw, sheets),
+        **more,
+    )
+
+
 # Set per bundle year after the transform (etl.years): a reader does not know which 年度 its file is.
 YEAR_COLUMNS = ("fiscal_year", "first_fiscal_year", "last_fiscal_year")
 

@@ -14,9 +14,8 @@ from etl.sources.base import (
     Context,
     RowCheck,
     Transformed,
-    extra_columns,
-    quarantine_frame,
     read_csv,
+    reader_result,
     table,
 )
 from etl.vocab import Vocabulary
@@ -74,9 +73,4 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
     records = []
     for city in vocab.tables()["city"].to_dicts():
         records.append(city | filled.get(city["code"], {}))
-    return Transformed(
-        tables={"city": table("city", records)},
-        quarantine=quarantine_frame(quarantine),
-        rows_read=raw.height,
-        warnings=extra_columns(raw, {None: COLUMNS}),
-    )
+    return reader_result(raw, {None: COLUMNS}, {"city": table("city", records)}, quarantine)

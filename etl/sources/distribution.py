@@ -17,10 +17,9 @@ from etl.sources.base import (
     RowCheck,
     Transformed,
     empty_sheet_root,
-    extra_columns,
     parse_column,
-    quarantine_frame,
     read_xlsx,
+    reader_result,
     select_table,
     sheet_rows,
     table,
@@ -189,11 +188,11 @@ def _result(
     empty: dict[str, str],
 ) -> Transformed:
     """Both transforms' result: the TABLES from their rows (made by make) and what was set aside or read."""
-    return Transformed(
-        tables={name: make(name, part) for name, part in zip(TABLES, rows, strict=True)},
-        quarantine=quarantine_frame(quarantine),
-        rows_read=raw.height,
-        warnings=extra_columns(raw, {sheet: COLUMNS for sheet in SHEETS}),
+    return reader_result(
+        raw,
+        {sheet: COLUMNS for sheet in SHEETS},
+        {name: make(name, part) for name, part in zip(TABLES, rows, strict=True)},
+        quarantine,
         rejected={key: root for key, root in failed.items() if key not in loaded},
         empty_sheets=empty,
     )

@@ -16,9 +16,8 @@ from etl.sources.base import (
     Dependants,
     RowCheck,
     Transformed,
-    extra_columns,
-    quarantine_frame,
     read_xlsx,
+    reader_result,
     sheet_rows,
     table,
 )
@@ -329,9 +328,6 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
             out["contract"].append(contract | check.lineage)
         quarantine.extend(check.problems)
 
-    return Transformed(
-        tables={name: table(name, records) for name, records in out.items()},
-        quarantine=quarantine_frame(quarantine + dependants.records()),
-        rows_read=raw.height,
-        warnings=extra_columns(raw, SHEETS),
+    return reader_result(
+        raw, SHEETS, {name: table(name, records) for name, records in out.items()}, quarantine + dependants.records()
     )

@@ -13,9 +13,8 @@ from etl.sources.base import (
     Context,
     RowCheck,
     Transformed,
-    extra_columns,
-    quarantine_frame,
     read_xlsx,
+    reader_result,
     sheet_rows,
     table,
 )
@@ -115,9 +114,6 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
             notes.append(note | check.lineage)
         quarantine.extend(check.problems)
 
-    return Transformed(
-        tables={"pf_progress": table("pf_progress", progress), "pf_note": table("pf_note", notes)},
-        quarantine=quarantine_frame(quarantine),
-        rows_read=raw.height,
-        warnings=extra_columns(raw, SHEETS),
+    return reader_result(
+        raw, SHEETS, {"pf_progress": table("pf_progress", progress), "pf_note": table("pf_note", notes)}, quarantine
     )

@@ -17,10 +17,9 @@ from etl.sources.base import (
     Organizations,
     RowCheck,
     Transformed,
-    extra_columns,
     parse_column,
-    quarantine_frame,
     read_csv,
+    reader_result,
     row_label,
     select_table,
     string_lists,
@@ -304,11 +303,11 @@ def _result(
     dependants: Dependants,
 ) -> Transformed:
     """Both transforms' result: the TABLES from their rows (made by make) and what was set aside or read."""
-    return Transformed(
-        tables={name: make(name, part) for name, part in zip(TABLES, rows, strict=True)},
-        quarantine=quarantine_frame(quarantine + dependants.records()),
-        rows_read=raw.height,
-        warnings=extra_columns(raw, {None: COLUMNS}),
+    return reader_result(
+        raw,
+        {None: COLUMNS},
+        {name: make(name, part) for name, part in zip(TABLES, rows, strict=True)},
+        quarantine + dependants.records(),
     )
 
 

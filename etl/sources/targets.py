@@ -17,11 +17,10 @@ from etl.sources.base import (
     Context,
     RowCheck,
     Transformed,
-    extra_columns,
     header_key,
-    quarantine_frame,
     raw_frame,
     read_csv,
+    reader_result,
     table,
 )
 
@@ -175,9 +174,4 @@ def transform(raw: pl.DataFrame, ctx: Context) -> Transformed:
             )
             quarantine.extend(check.problems)
     records = sorted(latest.values(), key=lambda r: r["_row"])
-    return Transformed(
-        tables={"kpi_target": table("kpi_target", records)},
-        quarantine=quarantine_frame(quarantine),
-        rows_read=raw.height,
-        warnings=extra_columns(raw, {None: COLUMNS}),
-    )
+    return reader_result(raw, {None: COLUMNS}, {"kpi_target": table("kpi_target", records)}, quarantine)
