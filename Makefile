@@ -25,6 +25,9 @@ SOURCE_STAMP := var/.warehouse-source
 # default): switching bundles changes every figure on purpose, so that build accepts the change guard's stop.
 PREVIOUS_SOURCE := $(shell cat $(SOURCE_STAMP) 2>/dev/null || echo data/sample)
 SWITCHED := $(if $(filter-out $(SOURCE),$(PREVIOUS_SOURCE)),--accept-changes)
+# Python caches compiled modules (__pycache__/, git-ignored) even where the environment says not to: without the
+# cache each pytest worker rewrites and compiles every test module again (~3.5 CPU-s a worker start here).
+export PYTHONDONTWRITEBYTECODE :=
 
 .PHONY: run test test-fast lint format install warehouse e2e lock clean FORCE
 

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "dashboard"
 
@@ -59,6 +61,9 @@ def test_dashboard_imports_are_found():
     assert not [name for name in names if name.startswith(forbidden)]
 
 
+# A whole app run in a fresh interpreter: make test only (fast: test_dashboard_imports_are_found above and
+# tests/test_import_graph.py check the same imports statically).
+@pytest.mark.slow
 def test_dashboard_process_never_imports_great_expectations(sample_warehouse, tmp_path):
     roles = tmp_path / "roles.toml"
     roles.write_text('[[identity]]\nid = "cold-start"\nrole = "admin"\n', encoding="utf-8")

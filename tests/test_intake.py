@@ -601,9 +601,14 @@ def concurrent(sample_warehouse, sample_build, tmp_path_factory, good_survey, ch
         yield state
 
 
-# The lineage, diff and rollback tests read two publishes: made one after the other in the fast tier, and in
-# make test also from the concurrent ones (which test_two_publishes_both_land_in_order checks for order and lock).
-@pytest.fixture(scope="module", params=["in_turn", pytest.param("together", marks=pytest.mark.slow)])
+# The lineage, diff and rollback tests read two publishes, made one after the other and from the concurrent ones
+# (which test_two_publishes_both_land_in_order checks for order and lock). Two publishes are two whole-bundle
+# rebuilds (~12 CPU-s), so both are make test only; the fast tier keeps the publish job's parts (killed worker,
+# retention, a new reader's snapshot) and test_masking's dry run through this page.
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param("in_turn", marks=pytest.mark.slow), pytest.param("together", marks=pytest.mark.slow)],
+)
 def published(request, sample_warehouse, sample_build, tmp_path_factory, good_survey, changed_distribution):
     """Two publishes (survey, distribution), in turn or together (the concurrent fixture); the state after both."""
     if request.param == "together":
@@ -886,6 +891,9 @@ def test_refused_upload_is_explained_and_logged(app, live):
     assert sha256(live) == before
 
 
+# A whole-bundle dry run through the intake worker: make test only (fast: test_masking's city-manager dry run
+# on this page, and test_validate's quarantine rules).
+@pytest.mark.slow
 def test_quarantined_row_is_shown_and_nothing_is_published(app, live, bad_survey):
     before = sha256(live)
     at = open_page(app, "admin@city.example.jp")

@@ -161,8 +161,8 @@ def dry_run(at: AppTest) -> AppTest:
 # 海老名市's manager, who must see nothing of the seeded value. 座間市's manager repeats that path, and the admin's
 # unmasked view is make test only: the worker's masking per role is intake.masked_result (fast:
 # test_messages_quoting_a_personal_value_are_masked_for_every_other_role gives the admin the result unchanged),
-# and an admin's dry run on the page with its quarantine list and view_personal audit is test_intake's fast
-# test_quarantined_row_is_shown_and_nothing_is_published.
+# and an admin's dry run on the page with its quarantine list and view_personal audit is test_intake's
+# test_quarantined_row_is_shown_and_nothing_is_published (make test too).
 @pytest.mark.parametrize(
     "person",
     [pytest.param(p, marks=[pytest.mark.slow] if p in ("manager_same", "admin") else []) for p in PEOPLE],

@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import duckdb
+import pytest
 import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -83,9 +84,11 @@ def test_ready_path_joins_the_base_path() -> None:
     assert ready_path("/tsunagari/") == ready_path("tsunagari") == "/tsunagari/_tsunagari/ready"
 
 
+# make test only (fast: test_the_store_is_ready_only_at_this_release_version and test_ready_path_joins_the_base_path).
 # One server start (~3 CPU-s) for the whole story, under a base path: not ready without a warehouse and with one of
 # another schema, then ready, every public page served, the server's metrics closed (test_metrics_closed's launcher
 # case, make test only) and nothing in the log but the three changes of state.
+@pytest.mark.slow
 def test_ready_under_a_base_path_only_with_a_warehouse_of_this_schema_and_a_quiet_log(
     sample_warehouse: Path, tmp_path: Path
 ) -> None:

@@ -378,6 +378,7 @@ def test_job_runs_off_the_script_thread_with_progress(warehouse, store, raw):
     assert "Surveyed" in pdf_text(status.result.files["pdf"])
 
 
+@pytest.mark.slow  # a third whole pack (~3.5 CPU-s): make test only (fast: the page's pack and the library's)
 def test_cli_writes_the_files_and_audits(warehouse, raw, tmp_path):
     store = tmp_path / "operations.sqlite"
     env = {"TSUNAGARI_OPERATIONS": str(store), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}

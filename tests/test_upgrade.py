@@ -138,6 +138,7 @@ def everything(store: Path) -> dict[str, list[tuple]]:
         con.close()
 
 
+@pytest.mark.slow  # a whole-bundle rebuild with Great Expectations: make test only
 def test_upgrade_rebuilds_a_warehouse_of_the_previous_schema_from_its_archived_sources(
     sample_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
