@@ -29,6 +29,7 @@ except query.WarehouseMissing as missing:
 state.init_from_url(cities["code"].to_list())
 # Before any page or widget: a session whose viewer changed forgets what the previous one left in it.
 auth.guard_session()
+state.keep_widget_values()
 
 # A page a role may not open keeps its URL but runs a sign-in prompt instead, hidden from the navigation
 # (so a staff link opened signed out is no "Page not found"); the queries behind every page enforce the

@@ -15,6 +15,10 @@ from dashboard.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
 LANG_KEY = "lang"
 CITY_KEY = "city"
 ALL_CITIES = "all"
+# 広域カバレッジ's radius, candidate and map switches: a person expects them back after visiting another page, but
+# Streamlit forgets a widget's value at the end of any run that does not draw it unless the value was last set
+# through st.session_state, so keep_widget_values re-assigns them on every run, whichever page it draws.
+KEPT_WIDGETS = ("coverage_radius", "coverage_interested", "coverage_show_map", "coverage_every_pin")
 YEAR_KEY = "year"
 # "All years": offered only on pages whose registry entry says they can show it (PageSpec.all_years).
 ALL_YEARS = "all"
@@ -232,3 +236,10 @@ def set_choice(key: str, value: Any) -> None:
     """Set a localized widget's value from code (e.g. a chart click) before the widget is drawn."""
     st.session_state[key] = value
     st.session_state[_widget_key(key)] = value
+
+
+def keep_widget_values() -> None:
+    """Re-assign KEPT_WIDGETS' values before the page runs, so that a page which does not draw them keeps them."""
+    for key in KEPT_WIDGETS:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]

@@ -952,3 +952,23 @@ def test_above_the_hexagon_threshold_every_pin_is_on_request(reference_warehouse
     pins = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
     drawn = [layer for layer in pins["layers"] if not layer["id"].startswith("tile-")]
     assert drawn == [layer for layer in json.loads(expected.to_json())["layers"]]
+
+
+def test_radius_is_kept_across_pages_without_a_widget_state_warning(reference_warehouse, monkeypatch, caplog):
+    # Streamlit logs a warning with a stack dump when a widget is given a default value while its key was just set
+    # through st.session_state (the page re-assigns the radius to keep it across pages); the server runs with a
+    # runtime, which AppTest lacks, so the check is made to run here.
+    from streamlit.elements.lib import policies
+
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)
+    monkeypatch.setattr(policies.runtime, "exists", lambda: True)
+    at = open_page(reference_warehouse, monkeypatch)
+    at.selectbox(key="coverage_town_form__ja").select("ibasho").run()
+    at.slider(key="coverage_radius").set_value(3.5).run()
+    at.switch_page("pages/home.py").run()
+    with caplog.at_level("WARNING", logger="streamlit"):
+        at.switch_page(PAGE).run()
+    assert not at.exception
+    assert at.slider(key="coverage_radius").value == 3.5  # and the town figures are for that radius
+    assert metrics(at)["カバーされている町丁目"] == "14 / 16"
+    assert not [r for r in caplog.records if "Session State API" in r.getMessage()]

@@ -35,20 +35,13 @@ CELL_CITY_KEY = "coverage_cell_city"
 CELL_FORM_KEY = "coverage_cell_form"
 MATRIX_KEY = "coverage_matrix"
 TOWN_FORM_KEY = "coverage_town_form"
-RADIUS_KEY = "coverage_radius"
-INTERESTED_KEY = "coverage_interested"
-MAP_KEY = "coverage_show_map"
-EVERY_PIN_KEY = "coverage_every_pin"
+# Kept across pages by dashboard.app on every run (state.keep_widget_values).
+RADIUS_KEY, INTERESTED_KEY, MAP_KEY, EVERY_PIN_KEY = state.KEPT_WIDGETS
 LAST_CITY_KEY = "coverage_last_city"
 RADIUS_RANGE_KM = (0.5, 10.0, 0.5)  # slider min, max, step
 
 t = state.t
 con, city, lang, viewer, download_year = page_scope()
-
-# Streamlit drops a widget's value on a page that does not draw it; re-assigning keeps the choices.
-for key in (RADIUS_KEY, INTERESTED_KEY, MAP_KEY, EVERY_PIN_KEY):
-    if key in st.session_state:
-        st.session_state[key] = st.session_state[key]
 
 
 def choose(key: str, value: str) -> None:
@@ -301,11 +294,13 @@ else:
     town_form = state.localized_selectbox(
         t("coverage.town_form"), list(form_names), form_names.__getitem__, TOWN_FORM_KEY, container=left
     )
+    # The default goes in through session_state, not value=: the key is re-assigned on every run to keep the
+    # radius across pages, and a widget given both logs Streamlit's duplicate-state warning with a stack dump.
+    st.session_state.setdefault(RADIUS_KEY, coverage.RADIUS_KM)
     radius = right.slider(
         t("coverage.radius"),
         min_value=RADIUS_RANGE_KM[0],
         max_value=RADIUS_RANGE_KM[1],
-        value=coverage.RADIUS_KM,
         step=RADIUS_RANGE_KM[2],
         format="%.1f km",
         key=RADIUS_KEY,
