@@ -25,7 +25,7 @@ from common.text import display_width
 from dashboard import auth, state
 from dashboard.i18n import translate
 from warehouse import exports, operations
-from warehouse.neutralise import FORMULA_STARTS, neutralise, neutralised
+from warehouse.neutralise import FORMULA_STARTS, neutralise, neutralised, xlsx_cell
 
 BOM = "\ufeff".encode()
 # Session key holding the url_path of the page being run (set by app.py): the audit target's first part.
@@ -113,13 +113,6 @@ def csv_from_batches(batches: Iterable[pa.RecordBatch]) -> bytes:
     return buffer.getvalue()
 
 
-def _xlsx_cell(value: object) -> object:
-    """A value ready for openpyxl: text neutralised and stripped of characters XML cannot hold."""
-    if isinstance(value, str):
-        return ILLEGAL_CHARACTERS_RE.sub("", neutralise(value))
-    return value
-
-
 def xlsx_from_batches(batches: Iterable[pa.RecordBatch], sheet: str = "data") -> bytes:
     """An .xlsx of the view (openpyxl write-only): bold header row, frozen, columns sized from the first batch."""
     workbook = Workbook(write_only=True)
@@ -138,7 +131,7 @@ def xlsx_from_batches(batches: Iterable[pa.RecordBatch], sheet: str = "data") ->
             worksheet.freeze_panes = "A2"
             header = []
             for name in frame.columns:
-                cell = WriteOnlyCell(worksheet, value=_xlsx_cell(name))
+                cell = WriteOnlyCell(worksheet, value=ILLEGAL_CHARACTERS_RE.sub("", neutralise(name)))
                 cell.font = Font(bold=True)
                 header.append(cell)
             worksheet.append(header)
@@ -146,7 +139,7 @@ def xlsx_from_batches(batches: Iterable[pa.RecordBatch], sheet: str = "data") ->
         if rows > XLSX_MAX_ROWS:
             raise ValueError(f"{rows:,} rows do not fit in one Excel sheet ({XLSX_MAX_ROWS:,} at most)")
         for row in frame.iter_rows():
-            worksheet.append([_xlsx_cell(value) for value in row])
+            worksheet.append([xlsx_cell(worksheet, value) for value in row])
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

@@ -409,16 +409,20 @@ def test_xlsx_export_neutralises_formulas(spreadsheet_con):
     rows, sheet = read_xlsx(xlsx_from_batches(explore.stream(spreadsheet_con, view, batch_rows=3), sheet="note"))
     assert sheet.title == "note"
     assert rows[0] == ("id", "body", "amount", "noted_on")
+    # The text as written (no visible apostrophe): each formula-looking cell is a text cell marked quotePrefix,
+    # which Excel shows as typed and keeps as text when it is edited.
     assert [row[1] for row in rows[1:]] == [
-        '\'=HYPERLINK("http://example.com","x")',
-        "'+81-46-000-0000",
-        "'-1+1",
-        "'@SUM(A1)",
-        "'\tTAB",
-        "'\nCR",  # XML stores a bare CR as a line end: the cell reads back with LF, still neutralised
+        '=HYPERLINK("http://example.com","x")',
+        "+81-46-000-0000",
+        "-1+1",
+        "@SUM(A1)",
+        "\tTAB",
+        "\nCR",  # XML stores a bare CR as a line end: the cell reads back with LF
         "大和市の居場所",
         None,
     ]
+    bodies = [row[1] for row in sheet.iter_rows(min_row=2)]
+    assert [cell.quotePrefix for cell in bodies] == [True] * 6 + [False, False]
     assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)
     assert [row[2] for row in rows[1:]] == [-2, 3, None, 0, 1, 1, 10, 5]
     assert rows[1][3] == dt.datetime(2025, 2, 1)

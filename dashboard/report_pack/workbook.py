@@ -7,13 +7,12 @@ import re
 
 # The dashboard package (imported first) pins openpyxl to the standard library's XML writer.
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from common.text import display_width
 from dashboard.report_pack.model import Pack, Table, sources_table
-from warehouse.neutralise import neutralise
+from warehouse.neutralise import xlsx_cell
 
 # Excel number formats per column kind (model.KINDS); values stay numbers and dates.
 NUMBER_FORMATS = {
@@ -39,20 +38,13 @@ def _sheet_name(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def _cell(value: object) -> object:
-    """A value for openpyxl: text neutralised (no formula from a city's note) and without XML-illegal characters."""
-    if isinstance(value, str):
-        return ILLEGAL_CHARACTERS_RE.sub("", neutralise(value))
-    return value
-
-
 def _fill(sheet, table: Table) -> None:
     """Header row (bold, frozen, filtered), then the typed rows; widths from the longest text."""
     sheet.append([column.label for column in table.columns])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for values in table.rows:
-        sheet.append([_cell(value) for value in values])
+        sheet.append([xlsx_cell(sheet, value) for value in values])
     for index, column in enumerate(table.columns, start=1):
         number_format = NUMBER_FORMATS.get(column.kind)
         letter = get_column_letter(index)
