@@ -420,7 +420,12 @@ def compare(published: Path, candidate: Path, scope: Scope | None = None) -> dic
             "select c.file_name, c.kind, c.fiscal_year, c.rows_read, c.rows_loaded, c.rows_quarantined, c.sha256, "
             "p.rows_read as before_rows_read, p.rows_loaded as before_rows_loaded, "
             "p.rows_quarantined as before_rows_quarantined, p.sha256 as before_sha256, "
-            "p.sha256 is distinct from c.sha256 as changed "
+            "p.sha256 is distinct from c.sha256 as changed, "
+            # Values read as blank (scope cell: the row loads without them), which rows_quarantined leaves out.
+            "(select count(*) from cand.quarantine q where q.run_id = $cand_run and q.file_name = c.file_name "
+            "and q.scope = 'cell') as values_left_out, "
+            "case when p.file_name is not null then (select count(*) from pub.quarantine q where q.run_id = $pub_run "
+            "and q.file_name = p.file_name and q.scope = 'cell') end as before_values_left_out "
             "from cand.etl_source_file c left join pub.etl_source_file p "
             "on p.run_id = $pub_run and p.kind = c.kind and p.fiscal_year is not distinct from c.fiscal_year "
             "and (c.kind <> 'reference' or p.file_name = c.file_name) "

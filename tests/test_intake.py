@@ -1041,3 +1041,41 @@ def test_page_lists_the_guards_changes_and_publishes_only_once_they_are_confirme
     assert not at.exception
     assert any(s.value.startswith("公開しました") for s in at.success)
     assert sha256(live) != before
+
+
+@pytest.mark.slow  # a second dry run through the page; test_quarantined_row_is_shown_and_nothing_is_published is the fast one
+def test_dry_run_names_rows_other_files_lose_and_values_read_as_blank(app, live):
+    from etl.normalise import org_name_key
+    from etl.sources import mymaps, survey
+
+    # A 座間市 organisation with a survey answer and a map pin, found in the raw files themselves.
+    answered = [org_name_key(name) for name in survey.extract(SAMPLE / survey.FILE_NAME)["団体名"].to_list()]
+    pinned = [org_name_key(name) for name in mymaps.extract(SAMPLE / mymaps.FILE_NAME)["name"].to_list()]
+    book = openpyxl.load_workbook(SAMPLE / "distribution_list.xlsx")
+    sheet = book["座間市"]
+    header = [cell.value for cell in sheet[1]]
+    row = next(
+        row
+        for row in range(2, sheet.max_row + 1)
+        if (key := org_name_key(sheet.cell(row=row, column=header.index("団体名") + 1).value)) in answered
+        and key in pinned
+    )
+    sheet.cell(row=row, column=header.index("所在市") + 1).value = "横浜市"  # not one of the four: the row is set aside
+    other = row + 1 if row < sheet.max_row else row - 1
+    sheet.cell(row=other, column=header.index("配布日") + 1).value = "2024-13-45"  # read as blank, the row loads
+    out = io.BytesIO()
+    book.save(out)
+
+    at = open_page(app, "admin@city.example.jp")
+    at.selectbox(key="intake_kind__ja").select("distribution").run()
+    upload = ("distribution_list.xlsx", out.getvalue(), "application/octet-stream")
+    at.file_uploader(key="intake_file_distribution").set_value(upload).run()
+    at.button(key="intake_dry_run").click().run(timeout=BUILD_TIMEOUT_S)
+    assert not at.exception
+    assert metrics(at)["隔離される行"] == "1"  # the card is the sent file's
+    lost = {survey.FILE_NAME: answered.count(key), mymaps.FILE_NAME: pinned.count(key)}
+    warning = next(w.value for w in at.warning if "連動して除外" in w.value)
+    assert f"ほかのファイルの {sum(lost.values())} 行" in warning
+    assert all(f"{name} {n} 行" in warning for name, n in lost.items())
+    assert any("1 個の値を読めなかった" in info.value for info in at.info)
+    wait(at.session_state["intake_proc"])

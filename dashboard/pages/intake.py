@@ -240,6 +240,27 @@ def show_progress(job: Path, action: str) -> None:
     box.code("\n".join(lines) or " ", language=None)
 
 
+def show_knock_on(files: list[dict], sent: dict | None) -> None:
+    """What the cards leave out: rows of the other files set aside with the sent file's (a pin or an answer whose
+    organisation left the list), and values of the sent file read as blank while its rows load."""
+    knock_on = {
+        row["file_name"]: row["rows_quarantined"] - row["before_rows_quarantined"]
+        for row in files
+        if row is not sent
+        and row["kind"] != "reference"
+        and row["before_rows_quarantined"] is not None
+        and row["rows_quarantined"] > row["before_rows_quarantined"]
+    }
+    if knock_on:
+        listed = t("intake.list_sep").join(t("intake.knock_on_file", file=name, n=n) for name, n in knock_on.items())
+        st.warning(t("intake.knock_on", n=sum(knock_on.values()), files=listed), icon=":material/link_off:")
+    if sent is not None and sent.get("values_left_out", 0) > (sent.get("before_values_left_out") or 0):
+        st.info(
+            t("intake.values_left_out", n=sent["values_left_out"] - (sent.get("before_values_left_out") or 0)),
+            icon=":material/format_color_reset:",
+        )
+
+
 def show_dry_run(job: Path, result: dict) -> None:
     """What publishing the file would change, and the publish button."""
     request = intake.load_request(job)
@@ -270,6 +291,7 @@ def show_dry_run(job: Path, result: dict) -> None:
             delta_color="inverse",
         )
     cards[3].metric(t("intake.orgs"), t("intake.orgs_value", **organisations["counts"]))
+    show_knock_on(files, sent)
     if result["unchanged"]:
         st.info(t("intake.unchanged"), icon=":material/info:")
     if result["merged"]:
@@ -402,6 +424,8 @@ def show_dry_run(job: Path, result: dict) -> None:
                 "rows_quarantined": pl.Int64,
                 "before_rows_loaded": pl.Int64,
                 "before_rows_quarantined": pl.Int64,
+                "values_left_out": pl.Int64,
+                "before_values_left_out": pl.Int64,
                 "changed": pl.Boolean,
             },
             {
@@ -412,6 +436,8 @@ def show_dry_run(job: Path, result: dict) -> None:
                 "rows_quarantined": t("intake.col_rows_quarantined"),
                 "before_rows_loaded": t("intake.col_before_loaded"),
                 "before_rows_quarantined": t("intake.col_before_quarantined"),
+                "values_left_out": t("intake.col_values_left_out"),
+                "before_values_left_out": t("intake.col_before_values_left_out"),
                 "changed": st.column_config.CheckboxColumn(t("intake.col_changed")),
             },
         )
