@@ -439,6 +439,27 @@ CASES = [
         full_build=True,
     ),
     Case(
+        # One bad 所在市 costs that cell: the city comes from the address, so the organisation, its survey answer
+        # and its map pin all stay as they were.
+        "distribution-city-outside-the-four",
+        "distribution",
+        cells(DISTRIBUTION, "座間市", D6="横浜市"),
+        quarantine=(
+            q(
+                DISTRIBUTION,
+                "座間市",
+                6,
+                "所在市",
+                "横浜市",
+                "未知の市「横浜市」 (unknown category: city): 住所から座間市としました (city taken from the address)",
+                "normalise.city",
+            ),
+        ),
+        cells=((DISTRIBUTION, 6, "所在市"),),
+        unchanged=(*DIST_TABLES, "location", "survey_response"),
+        full_build=True,
+    ),
+    Case(
         "distribution-unknown-categories",
         "distribution",
         cells(DISTRIBUTION, "大和市", K44="伝書鳩", C41="宗教法人"),

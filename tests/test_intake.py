@@ -1060,7 +1060,7 @@ def test_dry_run_names_rows_other_files_lose_and_values_read_as_blank(app, live)
         if (key := org_name_key(sheet.cell(row=row, column=header.index("団体名") + 1).value)) in answered
         and key in pinned
     )
-    sheet.cell(row=row, column=header.index("所在市") + 1).value = "横浜市"  # not one of the four: the row is set aside
+    sheet.cell(row=row, column=header.index("団体名") + 1).value = None  # no name: the row is set aside
     other = row + 1 if row < sheet.max_row else row - 1
     sheet.cell(row=other, column=header.index("配布日") + 1).value = "2024-13-45"  # read as blank, the row loads
     out = io.BytesIO()

@@ -13,6 +13,7 @@ from common.calendar import parse_date
 from common.text import clean_text, nfkc
 from etl.normalise import normalise_phone, org_name_key, parse_count, parse_email
 from etl.sources.base import (
+    REQUIRED,
     Context,
     RowCheck,
     Transformed,
@@ -24,7 +25,7 @@ from etl.sources.base import (
     sheet_rows,
     table,
 )
-from etl.vocab import LINEAGE
+from etl.vocab import LINEAGE, UnknownLabel
 
 FILE_NAME = "distribution_list.xlsx"
 KIND = "distribution"
@@ -74,7 +75,7 @@ def _parse_row(check: RowCheck, ctx: Context) -> dict[str, Any]:
         "name_key": key,
         "name_as_listed": (check.row.get("団体名") or "").strip(),
         "legal_form_code": check.get("法人格", vocab.legal_form),
-        "city_code": check.get("所在市", vocab.city, required=True),
+        "city_code": _city(check, ctx),
         "address": check.get("住所"),
         "phone": check.get("電話番号", normalise_phone),
         "fax": check.get("FAX", normalise_phone),
@@ -86,6 +87,51 @@ def _parse_row(check: RowCheck, ctx: Context) -> dict[str, Any]:
     }
     check.get("備考", clean_text)
     return parsed
+
+
+def _city(check: RowCheck, ctx: Context) -> str | None:
+    """所在市 of a list row; unreadable or blank, the city its address or its sheet gives, as a cell record.
+
+    The organisation needs a city to be counted anywhere: setting the row aside for one bad cell would also set
+    aside its survey answer and map pin. With neither an address in one of the four cities nor a city's sheet
+    (自主調査), or in a row already set aside, the row is set aside as before.
+    """
+    raw = check.row.get("所在市")
+    try:
+        city = ctx.vocab.city(raw) if raw is not None and str(raw).strip() else None
+        reason, name = REQUIRED, "normalise.required"
+    except UnknownLabel as exc:
+        city, reason, name = None, str(exc), f"normalise.{exc.kind}"
+    except ValueError as exc:
+        city, reason, name = None, str(exc), "normalise.city"
+    if city is not None:
+        return city
+    found = _located(check.row, ctx) if check.ok else None
+    if found is None:
+        check.fail("所在市", raw, reason, name)
+        return None
+    city, source = found
+    label = ctx.vocab.frames["city"].filter(pl.col("code") == city)["ja"].item()
+    taken = {
+        "address": f"住所から{label}としました (city taken from the address)",
+        "sheet": f"シート名から{label}としました (city taken from the sheet name)",
+    }[source]
+    check.fail("所在市", raw, f"{reason}: {taken}", name, cell=True)
+    return city
+
+
+def _located(row: dict[str, Any], ctx: Context) -> tuple[str, str] | None:
+    """(city code, "address" or "sheet"): the one city of the four the row's address is in, else its sheet's city."""
+    address = nfkc(row.get("住所")) or ""
+    # "神奈川県大和市…" or "大和市…", never "東京都東大和市…".
+    cities = ctx.vocab.frames["city"].select("code", "ja").rows()
+    named = [code for code, name in cities if address.startswith(name) or f"神奈川県{name}" in address]
+    if len(named) == 1:
+        return named[0], "address"
+    try:
+        return ctx.vocab.city(row.get("_sheet")), "sheet"
+    except (UnknownLabel, ValueError):
+        return None
 
 
 # The parsed columns of a list row, as _parse_row makes them (with source_list, id and lineage).

@@ -182,6 +182,36 @@ def test_first_sheet_in_list_order_wins_whatever_the_row_order(tmp_path, ctx):
     )
 
 
+def test_an_unreadable_city_costs_only_its_cell_the_address_or_sheet_gives_it(tmp_path, ctx):
+    sheets = distribution_sheets()
+    # Row 3: a city outside the four, the address in 綾瀬市 → 綾瀬市. Row 4: blank, an address in another
+    # prefecture's 東大和市 (not 大和市) → the sheet's city. 自主調査 row 3: a typo, no address → no city to take.
+    sheets["大和市"].append(dist_row(2, "（サンプル）ほしぞら", "任意団体", "横浜市", address="神奈川県綾瀬市深谷1-1"))
+    sheets["大和市"].append(dist_row(3, "（サンプル）つきよ", "任意団体", None, address="東京都東大和市中央1-1"))
+    sheets["自主調査"].append(dist_row(2, "（サンプル）ゆうやけ", "任意団体", "座間巿市"))
+    result = run(tmp_path, ctx, sheets)
+    cities = dict(result.tables["organization"].select("name_key", "city_code").rows())
+    assert (cities["サンプルほしぞら"], cities["サンプルつきよ"]) == ("14218", "14213")
+    assert "サンプルゆうやけ" not in cities
+    assert result.quarantine.select("sheet", "row_number", "value", "reason", "scope").rows() == [
+        (
+            "大和市",
+            3,
+            "横浜市",
+            "未知の市「横浜市」 (unknown category: city): 住所から綾瀬市としました (city taken from the address)",
+            "cell",
+        ),
+        (
+            "大和市",
+            4,
+            None,
+            "必須項目が空です (required value is missing): シート名から大和市としました (city taken from the sheet name)",
+            "cell",
+        ),
+        ("自主調査", 3, "座間巿市", "未知の市「座間巿市」 (unknown category: city)", "row"),
+    ]
+
+
 def test_bad_key_sets_the_row_aside_and_bad_other_values_become_null(tmp_path, ctx):
     sheets = distribution_sheets()
     # Row 3: unknown 法人格 and an impossible 配布日 are not keys: the organisation loads without them.
