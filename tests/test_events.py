@@ -750,6 +750,8 @@ def test_workshop_chart_without_consultee_figures_shows_participants_only(sample
         ("キュンチョメ", "うち相談者"), ("キュンチョメ", "その他の参加者"), ("金川晋吾", "うち相談者"),
         ("金川晋吾", "その他の参加者"), ("飯川雄大", everyone),
     }  # fmt: skip
+    english = chart_rows(charts.workshop_sessions_chart(q.sessions(sample_con, None, PUBLIC), "en"))
+    assert english[2]["session"] == "金川晋吾 session 2 (2025-01-08)"
     bare = q.sessions(sample_con, None, PUBLIC).drop("consultees_hidden")
     assert {r["consultees"] for r in chart_rows(charts.workshop_sessions_chart(bare, "en"))} == {None}
 

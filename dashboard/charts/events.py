@@ -233,7 +233,8 @@ def workshop_sessions_chart(sessions: pl.DataFrame, lang: str) -> alt.Chart:
             "events.chart.session_label",
             artist=s["artist_or_programme"] or s["title"],
             seq=s["seq"],
-            date=wareki_short(s["session_date"]),
+            # 和暦 in Japanese (as the report dates sessions), 西暦 in English: R7.1.8 means nothing to most readers.
+            date=wareki_short(s["session_date"]) if lang == "ja" else s["session_date"].isoformat(),
         )
         consultees = s["consultees"]
         participants = s["participants"] or 0
