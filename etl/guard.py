@@ -36,6 +36,14 @@ FIGURES = (
         "select city_code, count(*) from organization_year where fiscal_year = $year group by city_code",
     ),
     (
+        "mapped",
+        "地図に載る団体数",
+        "organisations on the map",
+        "select o.city_code, count(distinct l.organization_id) from location l join organization_year o "
+        "on o.organization_id = l.organization_id and o.fiscal_year = l.fiscal_year where l.fiscal_year = $year "
+        "group by o.city_code",
+    ),
+    (
         "answers",
         "アンケート回答数",
         "survey answers",

@@ -141,3 +141,18 @@ def test_a_year_that_loses_most_of_its_rows_or_goes_is_named():
         "2024",
         "R6年度のデータがすべてなくなります (FY2024: every file and figure of the year disappears)",
     )
+
+
+def test_the_map_count_is_a_headline_figure_as_home_counts_it(sample_con):
+    from etl import guard
+
+    mapped = guard.figures(sample_con).years[max(guard.figures(sample_con).years)].headline
+    home = dict(sample_con.execute("select city_code, organisations_mapped from mart_city_kpis").fetchall())
+    assert {city: mapped["mapped", city] for city in home} == {city: float(n) for city, n in home.items()}
+    # A list that keeps its organisations but loses a third of its pins is stopped and named.
+    before = figures()
+    after = figures(headline={**before.headline, ("mapped", None): 100.0})
+    before = figures(headline={**before.headline, ("mapped", None): 150.0})
+    changes = compare(before, after)
+    assert [(c.subject, c.before, c.after) for c in changes] == [("mapped:all", 150.0, 100.0)]
+    assert changes[0].message_ja == "4市全体の地図に載る団体数が 150 → 100（-33.3%）"
