@@ -470,3 +470,34 @@ def test_the_chosen_step_survives_a_language_switch(app, monkeypatch):
     assert at.selectbox(key="pf_step__en").value == "s4_2"
     assert at.selectbox(key="pf_status_s4_2__en").value == "in_progress"
     assert at.selectbox(key="pf_status_s4_2__en").options == ["Not started", "In progress", "Done", "Undecided"]
+
+
+def test_who_recorded_an_app_update_is_shown_to_staff_only(app, sign_in, monkeypatch):
+    from warehouse.masking import MASK
+
+    at = open_page(sign_in(app, "city_manager", "14216"))  # signed in as the account "tester"
+    at.selectbox(key="pf_step__ja").select("s4_2").run()
+    at.selectbox(key="pf_status_s4_2__ja").select("done")
+    at.text_input(key="pf_end_s4_2").input("R7年度3月")
+    at.button(key="pf_submit_s4_2").click().run()
+    at.selectbox(key="pf_note_kind__ja").select("breakthrough")
+    at.text_area(key="pf_note_text").input("県の会議で紹介できた")
+    at.button(key="pf_note_submit").click().run()
+    assert not at.exception
+    assert at.dataframe[1].value.iloc[0]["changed_by"] == "tester"  # their own city's: staff
+
+    def seen_by(role: str | None, city: str | None = None) -> tuple[str, list[str]]:
+        """The newest history row's recorder and the captions of 座間市's notes, as role sees them."""
+        session = AppTest.from_file(APP, default_timeout=60)
+        session = open_page(sign_in(session, role, city) if role else session)
+        assert not session.exception
+        notes = [c.value for c in session.caption if "追加）" in c.value]  # progress.note_from_app
+        return session.dataframe[1].value.iloc[0]["changed_by"], notes
+
+    for role, city in ((None, None), ("analyst", None), ("city_manager", "14218")):
+        who, notes = seen_by(role, city)
+        assert who == MASK, role
+        assert len(notes) == 1 and MASK in notes[0] and "tester" not in notes[0], role
+    who, notes = seen_by("liaison")
+    assert who == "tester"
+    assert len(notes) == 1 and "tester" in notes[0]

@@ -66,6 +66,8 @@ VISIBILITY = {
     "consultee_counts": PUBLISHED,
     "organisation_contacts": NAMED,
     "follow_up_list": WORK_LIST,
+    # Who recorded a progress update or note in the app: the signed-in account (with OIDC, a person's e-mail).
+    "staff_accounts": NAMED,
 }
 # Warehouse datasets that are work lists: never in the public explorer or its exports.
 WORK_LIST_DATASETS = {"mart_activity_follow_up": "follow_up_list"}
@@ -91,6 +93,22 @@ def may_see_any(what: str, role: str) -> bool:
 def may_see_everywhere(what: str, role: str) -> bool:
     """Whether a role may see `what` of every city at once (a dataset without a city filter, an export)."""
     return VISIBILITY[what] == PUBLISHED or role in ALL_CITY_STAFF
+
+
+def masked_accounts(
+    frame: pl.DataFrame, column: str, role: str, viewer_city: str | None, city_column: str = "city_code"
+) -> pl.DataFrame:
+    """frame with `column` (an account that recorded a change) as MASK in every row of a city whose staff_accounts
+    the role (of viewer_city) may not see; an empty value stays empty."""
+    if role in ALL_CITY_STAFF:
+        return frame
+    allowed = pl.lit(role in CITY_STAFF and viewer_city is not None) & (pl.col(city_column) == pl.lit(viewer_city))
+    return frame.with_columns(
+        pl.when(pl.col(column).is_null() | allowed.fill_null(False))
+        .then(pl.col(column))
+        .otherwise(pl.lit(MASK))
+        .alias(column)
+    )
 
 
 def may_see_personal(role: str) -> bool:

@@ -16,6 +16,7 @@ from dashboard.downloads import csv_download
 from dashboard.provenance import admin_pointer, show_provenance
 from dashboard.scope import page_scope
 from dashboard.tables import data_table
+from warehouse import masking
 from warehouse import operations as ops
 from warehouse.query import progress as query
 
@@ -31,7 +32,6 @@ phase_table = query.phases(con)
 events = ops.read_progress_events()
 note_events = ops.read_note_events()
 grid = full_grid if city is None else full_grid.filter(pl.col("city_code") == city)
-view = query.progress_view(grid, events, status_table)
 city_names = dict(zip(full_grid["city_code"], full_grid[f"city_{name}"], strict=False))
 status_names = dict(zip(status_table["code"], status_table[name], strict=True))
 
@@ -52,6 +52,15 @@ def configured_manager() -> tuple[ops.Manager | None, ops.ManagerConfigError | N
 
 viewer = auth.viewer()
 manager, manager_problem = configured_manager()
+# Who recorded an app update is an account (with OIDC a person's e-mail): that city's staff see it, everyone else
+# ＊＊＊ (warehouse.masking). A deployment's own manager setting makes this session that city's staff.
+if viewer.role in masking.STAFF_ROLES or manager is None:
+    seen_as = (viewer.role, viewer.city_code)
+else:
+    seen_as = ("city_manager", manager.city_code)
+events = masking.masked_accounts(events, "changed_by", *seen_as)
+note_events = masking.masked_accounts(note_events, "changed_by", *seen_as)
+view = query.progress_view(grid, events, status_table)
 
 
 def show_errors(slots: dict[str, object], errors: dict[str, ops.Problem]) -> None:
