@@ -18,6 +18,7 @@ from defusedxml import ElementTree
 from streamlit.testing.v1 import AppTest
 
 from dashboard.charts import referral as charts
+from dashboard.format import MISSING
 from dashboard.referral_sheet import build_sheet
 from etl.pipeline import SEEDS_DIR
 from warehouse.query import referral
@@ -636,6 +637,7 @@ def test_page_from_a_town_to_a_printed_sheet(ref_warehouse, monkeypatch):
         "(サンプル)おひさまの会",
     ]
     assert list(table["city"]) == ["海老名市", "海老名市", "大和市"]
+    assert list(table["phone"])[2] == MISSING  # おひさまの会 gives no phone: —, as every empty cell, not None
     assert list(table["covers_city"]) == [False, True, False]
     assert "age_fit" not in table.columns
     spec = deck_spec(at)

@@ -265,7 +265,7 @@ else:
             [None if km is None else f"{number(km, 2)} km" for km in frame["distance_km"]],
             dtype=pl.String,
         ).fill_null(MISSING),
-        "phone",
+        pl.col("phone").fill_null(MISSING),  # the editable table shows an empty text cell as "None"
         pl.Series(
             "last_verified",
             [
