@@ -704,9 +704,23 @@ def test_follow_up_list_for_staff(staff_page, sample_con, role, city):
     assert len(follow_up) == (len(cities) if city is None else cities.count(city))
     if city is not None:
         assert set(follow_up["市"]) == {"座間市"}
-        assert translate("ja", "activity.follow_up_own_city") in [c.value for c in at.caption]
+        own = translate(
+            "ja", "activity.follow_up_own_city", city="座間市", listed=str(cities.count(city)), total=str(len(cities))
+        )
+        assert own in [c.value for c in at.caption]  # the view's count and the manager's list, both said
     listed = csv_frame(download_payload(at.get("download_button")[-1]))
     assert listed.height == len(follow_up) and masking.MASK not in set(listed["担当者名"].drop_nulls())
+
+
+def test_a_manager_viewing_another_city_gets_no_empty_follow_up_list(staff_page, sample_con):
+    at = staff_page("city_manager", "14216")
+    at.selectbox(key="city__ja").select("14213").run()  # 大和市
+    assert not at.exception
+    total = sample_con.execute("select count(*) from organization where not survey_answered and city_code = '14213'")
+    own = translate("ja", "activity.follow_up_own_city", city="座間市", listed="0", total=str(total.fetchone()[0]))
+    assert own in [c.value for c in at.caption]
+    assert not any("担当者名" in d.value.columns for d in at.dataframe)
+    assert "activity_download_non_respondents" not in [b.key for b in at.get("download_button")]
 
 
 def test_breakdown_small_multiples(page):

@@ -213,12 +213,20 @@ else:
         st.info(t("activity.no_non_respondents"))
     else:
         st.caption(t("activity.non_respondents_caption", n=number(missing_total)))
+    listed = 0  # rows of the follow-up list this viewer may see
     if missing_total and not activity.may_see_follow_up(viewer):
         st.caption(t("activity.follow_up_staff_only"))
     elif missing_total:
-        if viewer.role == "city_manager":
-            st.caption(t("activity.follow_up_own_city"))
         listed = data.cached(activity.follow_up_count, filters, viewer)
+        if viewer.role == "city_manager":
+            # The count above is the view's; the list is the manager's own city's, so both numbers are said.
+            cities = data.latest(query.cities)
+            own = dict(zip(cities["code"], cities["name_ja" if lang == "ja" else "name_en"], strict=True))
+            own_city = own.get(viewer.city_code, viewer.city_code)
+            st.caption(
+                t("activity.follow_up_own_city", city=own_city, listed=number(listed), total=number(missing_total))
+            )
+    if listed:
         # The screen lists the first rows; a longer list's CSV is made on the click, with every row. Contact
         # persons are read for this run only, never kept in the process-wide cache other sessions share.
         missing = activity.non_respondents_head(data.connection(), filters, lang, activity.NON_RESPONDENT_ROWS, viewer)
