@@ -99,12 +99,11 @@ def masked_accounts(
     frame: pl.DataFrame, column: str, role: str, viewer_city: str | None, city_column: str = "city_code"
 ) -> pl.DataFrame:
     """frame with `column` (an account that recorded a change) as MASK in every row of a city whose staff_accounts
-    the role (of viewer_city) may not see; an empty value stays empty."""
-    if role in ALL_CITY_STAFF:
-        return frame
-    allowed = pl.lit(role in CITY_STAFF and viewer_city is not None) & (pl.col(city_column) == pl.lit(viewer_city))
+    the role (of viewer_city) may not see (may_see); an empty value stays empty."""
+    cities = frame[city_column].unique().to_list()
+    allowed = [city for city in cities if may_see("staff_accounts", role, viewer_city, city)]
     return frame.with_columns(
-        pl.when(pl.col(column).is_null() | allowed.fill_null(False))
+        pl.when(pl.col(column).is_null() | pl.col(city_column).is_in(allowed, nulls_equal=True))
         .then(pl.col(column))
         .otherwise(pl.lit(MASK))
         .alias(column)

@@ -254,11 +254,10 @@ def show_knock_on(files: list[dict], sent: dict | None) -> None:
     if knock_on:
         listed = t("intake.list_sep").join(t("intake.knock_on_file", file=name, n=n) for name, n in knock_on.items())
         st.warning(t("intake.knock_on", n=sum(knock_on.values()), files=listed), icon=":material/link_off:")
-    if sent is not None and sent.get("values_left_out", 0) > (sent.get("before_values_left_out") or 0):
-        st.info(
-            t("intake.values_left_out", n=sent["values_left_out"] - (sent.get("before_values_left_out") or 0)),
-            icon=":material/format_color_reset:",
-        )
+    # A result.json written before these counts existed has neither: nothing to say then.
+    blanked = 0 if sent is None else (sent.get("values_left_out") or 0) - (sent.get("before_values_left_out") or 0)
+    if blanked > 0:
+        st.info(t("intake.values_left_out", n=blanked), icon=":material/format_color_reset:")
 
 
 def show_dry_run(job: Path, result: dict) -> None:

@@ -18,6 +18,7 @@ from etl.sources.base import (
     RowCheck,
     Transformed,
     empty_sheet_root,
+    is_blank,
     parse_column,
     read_xlsx,
     reader_result,
@@ -98,7 +99,7 @@ def _city(check: RowCheck, ctx: Context) -> str | None:
     """
     raw = check.row.get("所在市")
     try:
-        city = ctx.vocab.city(raw) if raw is not None and str(raw).strip() else None
+        city = None if is_blank(raw) else ctx.vocab.city(raw)
         reason, name = REQUIRED, "normalise.required"
     except UnknownLabel as exc:
         city, reason, name = None, str(exc), f"normalise.{exc.kind}"
@@ -110,8 +111,7 @@ def _city(check: RowCheck, ctx: Context) -> str | None:
     if found is None:
         check.fail("所在市", raw, reason, name)
         return None
-    city, source = found
-    label = ctx.vocab.frames["city"].filter(pl.col("code") == city)["ja"].item()
+    city, label, source = found
     taken = {
         "address": f"住所から{label}としました (city taken from the address)",
         "sheet": f"シート名から{label}としました (city taken from the sheet name)",
@@ -120,18 +120,20 @@ def _city(check: RowCheck, ctx: Context) -> str | None:
     return city
 
 
-def _located(row: dict[str, Any], ctx: Context) -> tuple[str, str] | None:
-    """(city code, "address" or "sheet"): the one city of the four the row's address is in, else its sheet's city."""
+def _located(row: dict[str, Any], ctx: Context) -> tuple[str, str, str] | None:
+    """(city code, its Japanese name, "address" or "sheet"): the one city of the four the row's address is in,
+    else its sheet's city."""
     address = nfkc(row.get("住所")) or ""
+    names = dict(ctx.vocab.frames["city"].select("code", "ja").rows())
     # "神奈川県大和市…" or "大和市…", never "東京都東大和市…".
-    cities = ctx.vocab.frames["city"].select("code", "ja").rows()
-    named = [code for code, name in cities if address.startswith(name) or f"神奈川県{name}" in address]
+    named = [code for code, name in names.items() if address.startswith(name) or f"神奈川県{name}" in address]
     if len(named) == 1:
-        return named[0], "address"
+        return named[0], names[named[0]], "address"
     try:
-        return ctx.vocab.city(row.get("_sheet")), "sheet"
+        city = ctx.vocab.city(row.get("_sheet"))
     except (UnknownLabel, ValueError):
         return None
+    return city, names[city], "sheet"
 
 
 # The parsed columns of a list row, as _parse_row makes them (with source_list, id and lineage).

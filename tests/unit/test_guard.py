@@ -146,7 +146,8 @@ def test_a_year_that_loses_most_of_its_rows_or_goes_is_named():
 def test_the_map_count_is_a_headline_figure_as_home_counts_it(sample_con):
     from etl import guard
 
-    mapped = guard.figures(sample_con).years[max(guard.figures(sample_con).years)].headline
+    years = guard.figures(sample_con).years
+    mapped = years[max(years)].headline
     home = dict(sample_con.execute("select city_code, organisations_mapped from mart_city_kpis").fetchall())
     assert {city: mapped["mapped", city] for city in home} == {city: float(n) for city, n in home.items()}
     # A list that keeps its organisations but loses a third of its pins is stopped and named.
